@@ -4,11 +4,21 @@ SHELL := /bin/bash
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export GOFLAGS := -buildvcs=false
 export CARO_CACHE := $(CURDIR)/.cache
+# atlas-sdk and mongo-tools are not in the public checksum database; go.sum pins them instead.
+export GONOSUMDB := go.mongodb.org/atlas-sdk,github.com/mongodb/mongo-tools
 
 # Extra steps of `make test` beyond go vet / go test; each mk/*.mk file appends its own.
 TEST_TARGETS :=
 # Extra steps of `make demo`.
 DEMO_TARGETS :=
+# What must be installed before the Go tests run (local servers, node packages).
+GOTEST_DEPS :=
+
+.DEFAULT_GOAL := test
+include $(sort $(wildcard mk/*.mk))
+
+# Prerequisites are expanded when a rule is read, so the rules that use the variables the mk files
+# append to are declared after the includes.
 
 .PHONY: test demo vet gotest
 test: vet gotest $(TEST_TARGETS)
@@ -17,9 +27,7 @@ test: vet gotest $(TEST_TARGETS)
 vet:
 	go vet ./...
 
-gotest:
+gotest: $(GOTEST_DEPS)
 	go test -count=1 -timeout 25m ./...
 
 demo: $(DEMO_TARGETS)
-
-include $(sort $(wildcard mk/*.mk))
