@@ -1,0 +1,245 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TenantField is the document field that holds the tenant in every tenant-scoped collection.
+const TenantField = "tenantId"
+
+// ErrUnverifiedPrincipal is returned by Open for a principal that did not come from
+// PrincipalFromClaims.
+var ErrUnverifiedPrincipal = errors.New("tenancy: principal is not verified; build it with PrincipalFromClaims")
+
+// ErrTenantInQuery is returned when a caller's filter, update or document tries to set the tenant
+// itself: the store owns that field.
+var ErrTenantInQuery = errors.New("tenancy: the tenant field is set by the store, not the caller")
+
+// Store is the database as one tenant sees it. Get one with Open; every Collection of it adds the
+// tenant to each filter and each written document.
+type Store struct {
+	db        *mongo.Database
+	principal Principal
+}
+
+// Open returns the store of the principal's tenant. It refuses a principal that was not verified.
+func Open(db *mongo.Database, p Principal) (*Store, error) {
+	if !p.verified || !ValidTenantID(p.TenantID) {
+		return nil, ErrUnverifiedPrincipal
+	}
+	return &Store{db: db, principal: p}, nil
+}
+
+// TenantID is the tenant of the store.
+func (s *Store) TenantID() string { return s.principal.TenantID }
+
+// Principal is the verified principal the store was opened for.
+func (s *Store) Principal() Principal { return s.principal }
+
+// Collection returns the tenant-scoped view of the named collection.
+func (s *Store) Collection(name string) *Collection {
+	return &Collection{coll: s.db.Collection(name), tenant: s.principal.TenantID}
+}
+
+// Collection is one collection as the tenant sees it. Filters are bson.D so the tenant can be put
+// first; documents are anything that marshals to a BSON document.
+type Collection struct {
+	coll   *mongo.Collection
+	tenant string
+}
+
+// Name is the collection name.
+func (c *Collection) Name() string { return c.coll.Name() }
+
+// scope returns filter with the tenant condition first. The caller may not name the tenant field.
+func (c *Collection) scope(filter bson.D) (bson.D, error) {
+	if err := refuseTenant(filter); err != nil {
+		return nil, err
+	}
+	out := make(bson.D, 0, len(filter)+1)
+	out = append(out, bson.E{Key: TenantField, Value: c.tenant})
+	return append(out, filter...), nil
+}
+
+// refuseTenant refuses any key naming the tenant field, at the top level or inside operators such as
+// $or, so a filter can never widen or replace the tenant condition.
+func refuseTenant(d bson.D) error {
+	for _, e := range d {
+		if e.Key == TenantField || strings.HasPrefix(e.Key, TenantField+".") {
+			return ErrTenantInQuery
+		}
+		switch v := e.Value.(type) {
+		case bson.D:
+			if err := refuseTenant(v); err != nil {
+				return err
+			}
+		case bson.A:
+			for _, x := range v {
+				if dd, ok := x.(bson.D); ok {
+					if err := refuseTenant(dd); err != nil {
+						return err
+					}
+				}
+			}
+		case []bson.D:
+			for _, dd := range v {
+				if err := refuseTenant(dd); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkUpdate accepts only operator updates ($set, $unset, $inc, ...) that do not touch the tenant.
+func checkUpdate(update bson.D) error {
+	if len(update) == 0 {
+		return errors.New("tenancy: empty update")
+	}
+	for _, e := range update {
+		if !strings.HasPrefix(e.Key, "$") {
+			return fmt.Errorf("tenancy: update key %q is not an operator; replacements are not allowed", e.Key)
+		}
+		d, ok := e.Value.(bson.D)
+		if !ok {
+			return fmt.Errorf("tenancy: update operator %s needs a bson.D", e.Key)
+		}
+		if err := refuseTenant(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FindOne finds one document of the tenant.
+func (c *Collection) FindOne(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOneOptions]) *mongo.SingleResult {
+	f, err := c.scope(filter)
+	if err != nil {
+		return mongo.NewSingleResultFromDocument(bson.D{}, err, nil)
+	}
+	return c.coll.FindOne(ctx, f, opts...)
+}
+
+// Find finds documents of the tenant.
+func (c *Collection) Find(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOptions]) (*mongo.Cursor, error) {
+	f, err := c.scope(filter)
+	if err != nil {
+		return nil, err
+	}
+	return c.coll.Find(ctx, f, opts...)
+}
+
+// CountDocuments counts documents of the tenant.
+func (c *Collection) CountDocuments(ctx context.Context, filter bson.D, opts ...options.Lister[options.CountOptions]) (int64, error) {
+	f, err := c.scope(filter)
+	if err != nil {
+		return 0, err
+	}
+	return c.coll.CountDocuments(ctx, f, opts...)
+}
+
+// InsertOne writes doc with the tenant field set to the store's tenant. A doc that already names a
+// different tenant is refused.
+func (c *Collection) InsertOne(ctx context.Context, doc any) error {
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("tenancy: encode document: %w", err)
+	}
+	var d bson.D
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return fmt.Errorf("tenancy: decode document: %w", err)
+	}
+	out := make(bson.D, 0, len(d)+1)
+	for _, e := range d {
+		if e.Key == TenantField {
+			if s, ok := e.Value.(string); !ok || (s != "" && s != c.tenant) {
+				return ErrTenantInQuery
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	// _id stays first, as MongoDB keeps it; the tenant follows.
+	if len(out) > 0 && out[0].Key == "_id" {
+		out = append(bson.D{out[0], {Key: TenantField, Value: c.tenant}}, out[1:]...)
+	} else {
+		out = append(bson.D{{Key: TenantField, Value: c.tenant}}, out...)
+	}
+	_, err = c.coll.InsertOne(ctx, out)
+	return err
+}
+
+// UpdateOne applies an operator update to one document of the tenant.
+func (c *Collection) UpdateOne(ctx context.Context, filter, update bson.D) (*mongo.UpdateResult, error) {
+	f, err := c.scope(filter)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUpdate(update); err != nil {
+		return nil, err
+	}
+	return c.coll.UpdateOne(ctx, f, update)
+}
+
+// UpdateMany applies an operator update to the tenant's documents that match filter.
+func (c *Collection) UpdateMany(ctx context.Context, filter, update bson.D) (*mongo.UpdateResult, error) {
+	f, err := c.scope(filter)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUpdate(update); err != nil {
+		return nil, err
+	}
+	return c.coll.UpdateMany(ctx, f, update)
+}
+
+// DeleteOne deletes one document of the tenant.
+func (c *Collection) DeleteOne(ctx context.Context, filter bson.D) (*mongo.DeleteResult, error) {
+	f, err := c.scope(filter)
+	if err != nil {
+		return nil, err
+	}
+	return c.coll.DeleteOne(ctx, f)
+}
+
+// Index describes an index of a tenant-scoped collection; the tenant is always its first key.
+type Index struct {
+	// Name of the index.
+	Name string
+	// Keys follow the tenant key, for example bson.D{{"patientId", 1}, {"_id", 1}}.
+	Keys bson.D
+	// Unique makes the index unique (per tenant, since the tenant is part of it).
+	Unique bool
+}
+
+// EnsureIndexes creates the indexes of a tenant-scoped collection, each starting with the tenant field.
+// Creating an existing index again is a no-op, so this is safe on every cold start.
+func EnsureIndexes(ctx context.Context, db *mongo.Database, collection string, indexes ...Index) error {
+	models := make([]mongo.IndexModel, 0, len(indexes))
+	for _, ix := range indexes {
+		if err := refuseTenant(ix.Keys); err != nil {
+			return err
+		}
+		keys := append(bson.D{{Key: TenantField, Value: 1}}, ix.Keys...)
+		opts := options.Index().SetName(ix.Name)
+		if ix.Unique {
+			opts.SetUnique(true)
+		}
+		models = append(models, mongo.IndexModel{Keys: keys, Options: opts})
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := db.Collection(collection).Indexes().CreateMany(ctx, models); err != nil {
+		return fmt.Errorf("create indexes on %s: %w", collection, err)
+	}
+	return nil
+}
