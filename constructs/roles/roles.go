@@ -1,0 +1,283 @@
+// Package roles defines the two human-and-pipeline entry points into the AWS account, each with only
+// the permissions its job needs:
+//
+//   - Deploy: assumed by GitLab CI through OIDC federation, only from this project's protected
+//     branches, and able to do nothing but assume the CDK bootstrap roles (`cdk deploy` works through
+//     those; the deploy role itself cannot touch a resource).
+//   - OnCall: the failover role for the on-call engineer, assumable only with MFA, for at most an
+//     hour, with only what the failover steps use (CloudFormation change sets on the platform stacks,
+//     Route 53 on the one hosted zone and its health checks, Cognito user creation on the platform
+//     pools, reading the backup and journal buckets, decrypting with the backup key).
+//
+// Every ARN comes through Props, so the construct can be placed in the edge stack or a platform stack.
+package roles
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+// DefaultGitLabURL is the OIDC issuer of gitlab.com.
+const DefaultGitLabURL = "https://gitlab.com"
+
+// DefaultBootstrapQualifier is the CDK bootstrap qualifier `cdk bootstrap` uses unless told otherwise.
+const DefaultBootstrapQualifier = "hnb659fds"
+
+// DefaultMaxMFAAgeSeconds bounds how old the on-call engineer's MFA sign-in may be when assuming the
+// failover role.
+const DefaultMaxMFAAgeSeconds = 3600
+
+// bootstrapRoleKinds are the roles `cdk bootstrap` creates per account and region; the CDK CLI assumes
+// these and nothing else.
+var bootstrapRoleKinds = []string{"deploy-role", "file-publishing-role", "image-publishing-role", "lookup-role"}
+
+// Props configures the roles. Account, ProjectPath, ProtectedBranches, DeployRegions, HostedZoneID and
+// the failover resource ARNs are required.
+type Props struct {
+	// Account is the AWS account the roles and the resources live in.
+	Account string
+
+	// GitLabURL is the OIDC issuer (https://gitlab.com or a self-managed instance URL).
+	GitLabURL string
+	// ExistingProviderArn reuses an IAM OIDC provider for GitLabURL that already exists in the account
+	// (an account can hold only one provider per URL). Empty creates one.
+	ExistingProviderArn string
+	// Audience is the `aud` the pipeline requests in its id_tokens; defaults to GitLabURL.
+	Audience string
+	// ProjectPath is "<group>/<project>" of the GitLab project allowed to deploy.
+	ProjectPath string
+	// ProtectedBranches are the branches (protected in GitLab) whose pipelines may deploy.
+	ProtectedBranches []string
+	// DeployRegions are the regions CDK deploys to (their bootstrap roles are assumable).
+	DeployRegions []string
+	// BootstrapQualifier is the CDK bootstrap qualifier; defaults to DefaultBootstrapQualifier.
+	BootstrapQualifier string
+
+	// OnCallPrincipalArns are the IAM principals (users or roles of the on-call group) that may assume
+	// the failover role; empty means any principal of Account whose own policy allows it.
+	OnCallPrincipalArns []string
+	// MaxMFAAgeSeconds bounds aws:MultiFactorAuthAge; defaults to DefaultMaxMFAAgeSeconds.
+	MaxMFAAgeSeconds int
+	// PlatformRegions are the regions of the CaroPlatform-<region> stacks.
+	PlatformRegions []string
+	// HostedZoneID is the Route 53 hosted zone whose failover records the drill flips.
+	HostedZoneID string
+	// HealthCheckIDs are the Route 53 health checks of the regional APIs. Empty allows all health
+	// checks of the account (their IDs are generated in the regional stacks).
+	HealthCheckIDs []string
+	// UserPoolArns are the platform Cognito user pools.
+	UserPoolArns []string
+	// BackupBucketArns are the backup and failover-journal buckets (read only).
+	BackupBucketArns []string
+	// BackupKeyArns are the KMS keys that wrap the backup data keys (decrypt only).
+	BackupKeyArns []string
+}
+
+// Roles are the constructed roles.
+type Roles struct {
+	// Deploy is the role GitLab CI assumes with its OIDC id token.
+	Deploy awsiam.Role
+	// OnCall is the MFA-protected failover role.
+	OnCall awsiam.Role
+	// ProviderArn is the GitLab OIDC provider the deploy role trusts.
+	ProviderArn *string
+}
+
+// Validate reports the first missing or malformed field, saying what to set.
+func (p *Props) Validate() error {
+	switch {
+	case p.Account == "":
+		return fmt.Errorf("roles: Account is empty: pass the AWS account ID the roles live in")
+	case !strings.Contains(p.ProjectPath, "/") || strings.ContainsAny(p.ProjectPath, "*? :"):
+		return fmt.Errorf("roles: ProjectPath %q must be the exact \"<group>/<project>\" path without wildcards", p.ProjectPath)
+	case len(p.ProtectedBranches) == 0:
+		return fmt.Errorf("roles: ProtectedBranches is empty: name the protected branches that may deploy (e.g. main)")
+	case len(p.DeployRegions) == 0:
+		return fmt.Errorf("roles: DeployRegions is empty: name the regions cdk deploys to")
+	case len(p.PlatformRegions) == 0:
+		return fmt.Errorf("roles: PlatformRegions is empty: name the regions of the CaroPlatform stacks")
+	case p.HostedZoneID == "":
+		return fmt.Errorf("roles: HostedZoneID is empty: pass the hosted zone of the failover records")
+	case len(p.UserPoolArns) == 0 || len(p.BackupBucketArns) == 0 || len(p.BackupKeyArns) == 0:
+		return fmt.Errorf("roles: UserPoolArns, BackupBucketArns and BackupKeyArns must each name at least one resource")
+	}
+	for _, b := range p.ProtectedBranches {
+		if b == "" || strings.ContainsAny(b, "*?") {
+			return fmt.Errorf("roles: protected branch %q must be an exact branch name", b)
+		}
+	}
+	return nil
+}
+
+func (p *Props) withDefaults() Props {
+	q := *p
+	if q.GitLabURL == "" {
+		q.GitLabURL = DefaultGitLabURL
+	}
+	q.GitLabURL = strings.TrimSuffix(q.GitLabURL, "/")
+	if q.Audience == "" {
+		q.Audience = q.GitLabURL
+	}
+	if q.BootstrapQualifier == "" {
+		q.BootstrapQualifier = DefaultBootstrapQualifier
+	}
+	if q.MaxMFAAgeSeconds == 0 {
+		q.MaxMFAAgeSeconds = DefaultMaxMFAAgeSeconds
+	}
+	return q
+}
+
+// GitLabSubjects returns the exact `sub` claims of pipelines on the protected branches, in GitLab's
+// default format project_path:<group>/<project>:ref_type:branch:ref:<branch>.
+func (p *Props) GitLabSubjects() []string {
+	out := make([]string, 0, len(p.ProtectedBranches))
+	for _, b := range p.ProtectedBranches {
+		out = append(out, fmt.Sprintf("project_path:%s:ref_type:branch:ref:%s", p.ProjectPath, b))
+	}
+	return out
+}
+
+// BootstrapRoleArns lists the CDK bootstrap roles of every deploy region, explicitly.
+func (p *Props) BootstrapRoleArns() []string {
+	q := p.withDefaults()
+	var out []string
+	for _, region := range q.DeployRegions {
+		for _, kind := range bootstrapRoleKinds {
+			out = append(out, fmt.Sprintf("arn:aws:iam::%s:role/cdk-%s-%s-%s-%s", q.Account, q.BootstrapQualifier, kind, q.Account, region))
+		}
+	}
+	return out
+}
+
+// New creates the GitLab OIDC provider (unless ExistingProviderArn is set), the deploy role and the
+// on-call failover role. It panics on invalid props, like CDK constructs do, with Validate's message.
+func New(scope constructs.Construct, id string, props *Props) *Roles {
+	if err := props.Validate(); err != nil {
+		panic(err)
+	}
+	p := props.withDefaults()
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	r := &Roles{}
+
+	r.ProviderArn = jsii.String(p.ExistingProviderArn)
+	if p.ExistingProviderArn == "" {
+		provider := awsiam.NewOidcProviderNative(c, jsii.String("GitLabOidc"), &awsiam.OidcProviderNativeProps{
+			Url:       jsii.String(p.GitLabURL),
+			ClientIds: jsii.Strings(p.Audience),
+		})
+		r.ProviderArn = provider.OidcProviderArn()
+	}
+	r.Deploy = newDeployRole(c, p, r.ProviderArn)
+	r.OnCall = newOnCallRole(c, p)
+	return r
+}
+
+func newDeployRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
+	issuer := strings.TrimPrefix(p.GitLabURL, "https://")
+	// IAM evaluates only the aud and sub claims of a generic OIDC provider (not ref_protected), so the
+	// trust pins sub to the exact protected branch names; GitLab allows pushes to those branches only to
+	// maintainers, and the pipeline's deploy jobs also run only when CI_COMMIT_REF_PROTECTED is true.
+	principal := awsiam.NewWebIdentityPrincipal(providerArn, &map[string]interface{}{
+		"StringEquals": map[string]interface{}{
+			issuer + ":aud": p.Audience,
+			issuer + ":sub": p.GitLabSubjects(),
+		},
+	})
+	role := awsiam.NewRole(scope, jsii.String("DeployRole"), &awsiam.RoleProps{
+		Description:        jsii.String("GitLab CI (" + p.ProjectPath + ", protected branches) deploys with cdk: may only assume the CDK bootstrap roles"),
+		AssumedBy:          principal,
+		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	policy := awsiam.NewManagedPolicy(scope, jsii.String("DeployPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Assume the CDK bootstrap roles of the deploy regions, nothing else"),
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("AssumeCdkBootstrapRoles"),
+				Actions:   jsii.Strings("sts:AssumeRole"),
+				Resources: jsii.Strings(p.BootstrapRoleArns()...),
+			}),
+		},
+	})
+	role.AddManagedPolicy(policy)
+	return role
+}
+
+func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
+	var principal awsiam.IPrincipal = awsiam.NewAccountPrincipal(jsii.String(p.Account))
+	if len(p.OnCallPrincipalArns) > 0 {
+		ps := make([]awsiam.IPrincipal, 0, len(p.OnCallPrincipalArns))
+		for _, arn := range p.OnCallPrincipalArns {
+			ps = append(ps, awsiam.NewArnPrincipal(jsii.String(arn)))
+		}
+		principal = awsiam.NewCompositePrincipal(ps...)
+	}
+	principal = awsiam.NewPrincipalWithConditions(principal, &map[string]interface{}{
+		"Bool":            map[string]interface{}{"aws:MultiFactorAuthPresent": "true"},
+		"NumericLessThan": map[string]interface{}{"aws:MultiFactorAuthAge": fmt.Sprint(p.MaxMFAAgeSeconds)},
+	})
+	role := awsiam.NewRole(scope, jsii.String("OnCallFailoverRole"), &awsiam.RoleProps{
+		Description:        jsii.String("On-call failover (caro failover / caro drill): MFA required, one-hour sessions, failover steps only"),
+		AssumedBy:          principal,
+		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
+	})
+
+	var stacks, changeSets []string
+	for _, region := range p.PlatformRegions {
+		stacks = append(stacks, fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/CaroPlatform-%s/*", region, p.Account, region))
+		changeSets = append(changeSets, fmt.Sprintf("arn:aws:cloudformation:%s:%s:changeSet/*", region, p.Account))
+	}
+	healthChecks := []string{"arn:aws:route53:::healthcheck/*"}
+	if len(p.HealthCheckIDs) > 0 {
+		healthChecks = nil
+		for _, id := range p.HealthCheckIDs {
+			healthChecks = append(healthChecks, "arn:aws:route53:::healthcheck/"+id)
+		}
+	}
+	var objects []string
+	for _, b := range p.BackupBucketArns {
+		objects = append(objects, b+"/*")
+	}
+
+	st := func(sid string, actions, resources []string) awsiam.PolicyStatement {
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
+		})
+	}
+	policy := awsiam.NewManagedPolicy(scope, jsii.String("OnCallFailoverPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Only the calls of the failover steps, on the platform's own resources"),
+		Statements: &[]awsiam.PolicyStatement{
+			st("PlatformStacks", []string{
+				"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+				"cloudformation:DescribeStackResources", "cloudformation:ListStackResources",
+				"cloudformation:GetTemplate", "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+				"cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet", "cloudformation:ListChangeSets",
+			}, stacks),
+			st("PlatformChangeSets", []string{"cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet"}, changeSets),
+			st("FailoverRecords", []string{
+				"route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets",
+			}, []string{"arn:aws:route53:::hostedzone/" + p.HostedZoneID}),
+			st("RecordChangeStatus", []string{"route53:GetChange"}, []string{"arn:aws:route53:::change/*"}),
+			st("HealthChecks", []string{
+				"route53:GetHealthCheck", "route53:GetHealthCheckStatus", "route53:UpdateHealthCheck",
+			}, healthChecks),
+			st("RecreateUsers", []string{"cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser"}, p.UserPoolArns),
+			st("ListBackups", []string{"s3:ListBucket", "s3:GetBucketLocation"}, p.BackupBucketArns),
+			st("ReadBackups", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects),
+			st("DecryptBackups", []string{"kms:Decrypt", "kms:DescribeKey"}, p.BackupKeyArns),
+		},
+	})
+	role.AddManagedPolicy(policy)
+	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
+		"Wildcards are resource-scoped only (no wildcard actions): stack IDs and change-set names are "+
+			"generated per deployment, backup objects are keyed by date, Route 53 change IDs are per call; "+
+			"every statement is limited to the platform's stacks, zone, pools, buckets and keys, and the role "+
+			"requires MFA with one-hour sessions")
+	return role
+}

@@ -1,0 +1,291 @@
+package roles_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/roles"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+const account = "111111111111"
+
+func props() *roles.Props {
+	return &roles.Props{
+		Account:           account,
+		ProjectPath:       "carohealth/platform",
+		ProtectedBranches: []string{"main"},
+		DeployRegions:     []string{"us-east-1", "eu-west-1", "eu-central-1"},
+		PlatformRegions:   []string{"eu-west-1", "eu-central-1"},
+		HostedZoneID:      "Z04817572CAROHEALTH1",
+		UserPoolArns:      []string{"arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_abc"},
+		BackupBucketArns:  []string{"arn:aws:s3:::caro-backups-eu-west-1", "arn:aws:s3:::caro-journal-eu-west-1"},
+		BackupKeyArns:     []string{"arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+	}
+}
+
+func synth(t *testing.T, p *roles.Props) (awscdk.Stack, assertions.Template) {
+	t.Helper()
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("RolesTest"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String(account), Region: jsii.String("eu-west-1")},
+	})
+	roles.New(stack, "Roles", p)
+	nagcheck.Apply(stack)
+	return stack, assertions.Template_FromStack(stack, nil)
+}
+
+// policyActions returns every action of every managed policy in the template, by policy logical ID
+// prefix, so tests can say "this and nothing else".
+func policyStatements(t *testing.T, tmpl assertions.Template, idPrefix string) []map[string]any {
+	t.Helper()
+	found := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
+	var out []map[string]any
+	for id, res := range *found {
+		if !strings.HasPrefix(id, idPrefix) {
+			continue
+		}
+		b, _ := json.Marshal(res)
+		var r struct {
+			Properties struct {
+				PolicyDocument struct{ Statement []map[string]any }
+			}
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r.Properties.PolicyDocument.Statement...)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no managed policy with logical ID prefix %q", idPrefix)
+	}
+	return out
+}
+
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func TestRoles(t *testing.T) {
+	// GIVEN a stack WHEN the roles construct is added for the platform project
+	stack, tmpl := synth(t, props())
+
+	t.Run("THEN a native GitLab OIDC provider trusts the pipeline audience", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::OIDCProvider"), map[string]any{
+			"Url":          "https://gitlab.com",
+			"ClientIdList": []any{"https://gitlab.com"},
+		})
+	})
+
+	t.Run("THEN only the project's protected branch may assume the deploy role", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+			"MaxSessionDuration": 3600,
+			"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
+				"Action": "sts:AssumeRoleWithWebIdentity",
+				"Effect": "Allow",
+				"Condition": map[string]any{"StringEquals": map[string]any{
+					"gitlab.com:aud": "https://gitlab.com",
+					"gitlab.com:sub": []any{"project_path:carohealth/platform:ref_type:branch:ref:main"},
+				}},
+				"Principal": map[string]any{"Federated": assertions.Match_AnyValue()},
+			}}},
+		})
+	})
+
+	t.Run("THEN the deploy role can only assume the listed CDK bootstrap roles", func(t *testing.T) {
+		st := policyStatements(t, tmpl, "RolesDeployPolicy")
+		if len(st) != 1 {
+			t.Fatalf("deploy policy has %d statements, want 1: %v", len(st), st)
+		}
+		if got := strs(st[0]["Action"]); len(got) != 1 || got[0] != "sts:AssumeRole" {
+			t.Errorf("deploy actions = %v, want only sts:AssumeRole", got)
+		}
+		res := strs(st[0]["Resource"])
+		if len(res) != 12 {
+			t.Errorf("deploy resources = %d, want 4 bootstrap roles x 3 regions: %v", len(res), res)
+		}
+		for _, want := range []string{
+			"arn:aws:iam::111111111111:role/cdk-hnb659fds-deploy-role-111111111111-us-east-1",
+			"arn:aws:iam::111111111111:role/cdk-hnb659fds-file-publishing-role-111111111111-eu-west-1",
+			"arn:aws:iam::111111111111:role/cdk-hnb659fds-image-publishing-role-111111111111-eu-central-1",
+			"arn:aws:iam::111111111111:role/cdk-hnb659fds-lookup-role-111111111111-eu-west-1",
+		} {
+			if !contains(res, want) {
+				t.Errorf("deploy resources lack %s", want)
+			}
+		}
+		for _, r := range res {
+			if strings.Contains(r, "*") {
+				t.Errorf("deploy resource %q has a wildcard", r)
+			}
+		}
+	})
+
+	t.Run("THEN the on-call role needs MFA no older than an hour and gives one-hour sessions", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+			"MaxSessionDuration": 3600,
+			"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
+				"Action": "sts:AssumeRole",
+				"Effect": "Allow",
+				"Condition": map[string]any{
+					"Bool":            map[string]any{"aws:MultiFactorAuthPresent": "true"},
+					"NumericLessThan": map[string]any{"aws:MultiFactorAuthAge": "3600"},
+				},
+				"Principal": map[string]any{"AWS": assertions.Match_AnyValue()},
+			}}},
+		})
+	})
+
+	t.Run("THEN the on-call policy names only failover actions, on the platform's resources", func(t *testing.T) {
+		allowed := map[string]bool{}
+		for _, a := range []string{
+			"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResources",
+			"cloudformation:ListStackResources", "cloudformation:GetTemplate", "cloudformation:CreateChangeSet",
+			"cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet",
+			"cloudformation:ListChangeSets", "route53:GetHostedZone", "route53:ListResourceRecordSets",
+			"route53:ChangeResourceRecordSets", "route53:GetChange", "route53:GetHealthCheck",
+			"route53:GetHealthCheckStatus", "route53:UpdateHealthCheck", "cognito-idp:AdminCreateUser",
+			"cognito-idp:AdminGetUser", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:GetObjectVersion",
+			"kms:Decrypt", "kms:DescribeKey",
+		} {
+			allowed[a] = true
+		}
+		for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			for _, a := range strs(st["Action"]) {
+				if !allowed[a] || strings.Contains(a, "*") {
+					t.Errorf("on-call action %q is not a failover step", a)
+				}
+			}
+			for _, r := range strs(st["Resource"]) {
+				if r == "*" {
+					t.Errorf("statement %v grants on every resource", st["Sid"])
+				}
+			}
+			switch st["Sid"] {
+			case "PlatformStacks":
+				for _, r := range strs(st["Resource"]) {
+					if !strings.Contains(r, ":stack/CaroPlatform-") {
+						t.Errorf("stack resource %q is not a CaroPlatform stack", r)
+					}
+				}
+			case "FailoverRecords":
+				if got := strs(st["Resource"]); len(got) != 1 || got[0] != "arn:aws:route53:::hostedzone/Z04817572CAROHEALTH1" {
+					t.Errorf("Route 53 records on %v, want only the one hosted zone", got)
+				}
+			case "DecryptBackups":
+				if got := strs(st["Resource"]); len(got) != 1 || !strings.HasSuffix(got[0], ":key/1234abcd-12ab-34cd-56ef-1234567890ab") {
+					t.Errorf("decrypt with %v, want only the backup key", got)
+				}
+			case "ReadBackups":
+				if got := strs(st["Resource"]); len(got) != 2 || got[0] != "arn:aws:s3:::caro-backups-eu-west-1/*" {
+					t.Errorf("read objects of %v, want only the backup and journal buckets", got)
+				}
+			}
+		}
+	})
+
+	t.Run("THEN cdk-nag has no unsuppressed finding", func(t *testing.T) {
+		if f := nagcheck.Findings(stack); len(f) != 0 {
+			t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+		}
+	})
+}
+
+func TestExistingProviderAndExplicitPrincipals(t *testing.T) {
+	// GIVEN an account that already has the GitLab provider, a self-managed GitLab and named on-call users
+	p := props()
+	p.GitLabURL = "https://gitlab.example.nl/"
+	p.ExistingProviderArn = "arn:aws:iam::111111111111:oidc-provider/gitlab.example.nl"
+	p.Audience = "caro-deploy"
+	p.ProtectedBranches = []string{"main", "release"}
+	p.OnCallPrincipalArns = []string{"arn:aws:iam::111111111111:role/oncall-engineers"}
+	p.HealthCheckIDs = []string{"hc-1"}
+
+	// WHEN the roles are synthesized
+	_, tmpl := synth(t, p)
+
+	// THEN no provider is created, the trust uses the given issuer, audience and both branches
+	tmpl.ResourceCountIs(jsii.String("AWS::IAM::OIDCProvider"), jsii.Number(0))
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
+			"Action": "sts:AssumeRoleWithWebIdentity",
+			"Condition": map[string]any{"StringEquals": map[string]any{
+				"gitlab.example.nl:aud": "caro-deploy",
+				"gitlab.example.nl:sub": []any{
+					"project_path:carohealth/platform:ref_type:branch:ref:main",
+					"project_path:carohealth/platform:ref_type:branch:ref:release",
+				},
+			}},
+			"Effect":    "Allow",
+			"Principal": map[string]any{"Federated": "arn:aws:iam::111111111111:oidc-provider/gitlab.example.nl"},
+		}}},
+	})
+	// AND only the named on-call principal may assume the failover role, health checks are named
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Principal": map[string]any{"AWS": "arn:aws:iam::111111111111:role/oncall-engineers"},
+		})}},
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]any{
+		"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{"Sid": "HealthChecks", "Resource": "arn:aws:route53:::healthcheck/hc-1"}),
+		})},
+	})
+}
+
+func TestInvalidProps(t *testing.T) {
+	for name, mutate := range map[string]func(*roles.Props){
+		"no account":          func(p *roles.Props) { p.Account = "" },
+		"wildcard project":    func(p *roles.Props) { p.ProjectPath = "carohealth/*" },
+		"no branches":         func(p *roles.Props) { p.ProtectedBranches = nil },
+		"wildcard branch":     func(p *roles.Props) { p.ProtectedBranches = []string{"release/*"} },
+		"no deploy regions":   func(p *roles.Props) { p.DeployRegions = nil },
+		"no platform regions": func(p *roles.Props) { p.PlatformRegions = nil },
+		"no zone":             func(p *roles.Props) { p.HostedZoneID = "" },
+		"no backup key":       func(p *roles.Props) { p.BackupKeyArns = nil },
+	} {
+		t.Run("GIVEN "+name+" THEN Validate refuses", func(t *testing.T) {
+			p := props()
+			mutate(p)
+			if err := p.Validate(); err == nil {
+				t.Fatal("Validate accepted invalid props")
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
