@@ -1,0 +1,297 @@
+package failover
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Event is what a journal record says happened.
+type Event string
+
+// Journal events. A step is done once it has a StepCompleted record; a StepStarted without a
+// matching completion or failure is a step interrupted mid-way (crash, kill -9).
+const (
+	ApplyStarted   Event = "apply-started"
+	ApplyResumed   Event = "apply-resumed"
+	ApplyCompleted Event = "apply-completed"
+	ApplyFailed    Event = "apply-failed"
+	StepStarted    Event = "step-started"
+	StepCompleted  Event = "step-completed"
+	StepFailed     Event = "step-failed"
+	// StepAlreadyDone records that Check found the step's effect already in place, so Run was not
+	// called; it counts as completion.
+	StepAlreadyDone Event = "step-already-done"
+	LockTakenOver   Event = "lock-taken-over"
+)
+
+// Record is one append-only journal entry.
+type Record struct {
+	Time     time.Time `json:"time"`
+	PlanID   string    `json:"plan_id"`
+	PlanHash string    `json:"plan_hash"`
+	Event    Event     `json:"event"`
+	Step     string    `json:"step,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	Seconds  float64   `json:"seconds,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Owner    string    `json:"owner,omitempty"`
+	Host     string    `json:"host,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+}
+
+// Journal is the append-only record of one plan's apply. On AWS it lives in S3 in the target region
+// (reachable when the source region is gone); locally it is a file.
+type Journal interface {
+	// Append durably adds r; when it returns nil the record survives a crash.
+	Append(ctx context.Context, r Record) error
+	// Records returns all records in order.
+	Records(ctx context.Context) ([]Record, error)
+}
+
+// FileJournal is a JSON-lines journal file, fsynced on every append.
+type FileJournal struct {
+	Path string
+	mu   sync.Mutex
+}
+
+// JournalPath is where a plan's journal lives in a state directory.
+func JournalPath(stateDir, planID string) string {
+	return filepath.Join(stateDir, "journal-"+planID+".jsonl")
+}
+
+// NewFileJournal returns the journal of planID in stateDir, creating the directory.
+func NewFileJournal(stateDir, planID string) (*FileJournal, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: create state directory %s: %w", stateDir, err)
+	}
+	return &FileJournal{Path: JournalPath(stateDir, planID)}, nil
+}
+
+// Append implements Journal. A process killed mid-write can leave a torn last line; Append first
+// cuts it off so the journal stays one record per line (the torn record was never acknowledged).
+func (j *FileJournal) Append(_ context.Context, r Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	f, err := os.OpenFile(j.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: open %s: %w", j.Path, err)
+	}
+	defer f.Close()
+	if err := trimTornTail(f); err != nil {
+		return fmt.Errorf("journal: repair %s: %w", j.Path, err)
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("journal: write %s: %w", j.Path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", j.Path, err)
+	}
+	return nil
+}
+
+// trimTornTail truncates f after its last newline.
+func trimTornTail(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	size := st.Size()
+	buf := make([]byte, 1)
+	if _, err := f.ReadAt(buf, size-1); err != nil {
+		return err
+	}
+	if buf[0] == '\n' {
+		return nil
+	}
+	// Scan back for the last newline; records are small, so this is short.
+	const chunk = 4096
+	end := size
+	for end > 0 {
+		start := max(end-chunk, 0)
+		b := make([]byte, end-start)
+		if _, err := f.ReadAt(b, start); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return f.Truncate(start + int64(i) + 1)
+		}
+		end = start
+	}
+	return f.Truncate(0)
+}
+
+// Records implements Journal. A torn last line (no newline) is ignored.
+func (j *FileJournal) Records(_ context.Context) ([]Record, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, err := os.ReadFile(j.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: read %s: %w", j.Path, err)
+	}
+	return ParseRecords(b, j.Path)
+}
+
+// ParseRecords decodes JSON-lines journal content; a final line without newline is a torn write and
+// is ignored. name is used in errors.
+func ParseRecords(b []byte, name string) ([]Record, error) {
+	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
+		b = b[:i+1]
+	}
+	var out []Record
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("journal %s line %d is corrupt (%v): keep the file for the post-mortem and run `caro failover status` for what is known", name, line, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// LatestJournal returns the most recently written journal in stateDir, or "" if there is none.
+func LatestJournal(stateDir string) (string, error) {
+	ents, err := os.ReadDir(stateDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	type cand struct {
+		path string
+		mod  time.Time
+	}
+	var cs []cand
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), "journal-") || !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		cs = append(cs, cand{filepath.Join(stateDir, e.Name()), info.ModTime()})
+	}
+	if len(cs) == 0 {
+		return "", nil
+	}
+	sort.Slice(cs, func(a, b int) bool {
+		if cs[a].mod.Equal(cs[b].mod) {
+			return cs[a].path > cs[b].path
+		}
+		return cs[a].mod.After(cs[b].mod)
+	})
+	return cs[0].path, nil
+}
+
+// StepState is what the journal says about one step.
+type StepState struct {
+	Name      string
+	Done      bool
+	Started   bool // a start without completion or failure: interrupted mid-step
+	Failed    bool
+	Attempts  int
+	Seconds   float64
+	Detail    string
+	Error     string
+	StartedAt time.Time
+	DoneAt    time.Time
+	// AlreadyDone is true when Check found it done without running it.
+	AlreadyDone bool
+}
+
+// State is a replay of a journal.
+type State struct {
+	PlanID    string
+	PlanHash  string
+	Started   time.Time
+	Finished  time.Time
+	Completed bool
+	Failed    bool
+	LastError string
+	Applies   int
+	Steps     map[string]*StepState
+	Order     []string
+}
+
+// Replay folds journal records into a State.
+func Replay(records []Record) *State {
+	s := &State{Steps: map[string]*StepState{}}
+	step := func(name string) *StepState {
+		st, ok := s.Steps[name]
+		if !ok {
+			st = &StepState{Name: name}
+			s.Steps[name] = st
+			s.Order = append(s.Order, name)
+		}
+		return st
+	}
+	for _, r := range records {
+		if s.PlanID == "" {
+			s.PlanID, s.PlanHash = r.PlanID, r.PlanHash
+		}
+		switch r.Event {
+		case ApplyStarted, ApplyResumed:
+			if s.Started.IsZero() {
+				s.Started = r.Time
+			}
+			s.Applies++
+			s.Failed = false
+		case ApplyCompleted:
+			s.Completed, s.Finished = true, r.Time
+		case ApplyFailed:
+			s.Failed, s.LastError = true, r.Error
+		case StepStarted:
+			st := step(r.Step)
+			st.Started, st.Failed = true, false
+			st.Attempts = max(st.Attempts, r.Attempt)
+			if st.StartedAt.IsZero() {
+				st.StartedAt = r.Time
+			}
+		case StepCompleted, StepAlreadyDone:
+			st := step(r.Step)
+			st.Done, st.Started, st.Failed = true, false, false
+			st.Seconds += r.Seconds
+			st.Detail, st.DoneAt = r.Detail, r.Time
+			st.AlreadyDone = r.Event == StepAlreadyDone
+			if st.StartedAt.IsZero() {
+				st.StartedAt = r.Time.Add(-time.Duration(r.Seconds * float64(time.Second)))
+			}
+		case StepFailed:
+			st := step(r.Step)
+			st.Failed, st.Started = true, false
+			st.Seconds += r.Seconds
+			st.Error = r.Error
+		}
+	}
+	return s
+}

@@ -1,0 +1,214 @@
+package failover
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// LockInfo says who holds the failover lock.
+type LockInfo struct {
+	Owner   string    `json:"owner"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	PlanID  string    `json:"plan_id"`
+	// ProcStart is the holder's process start time (clock ticks since boot, from /proc), so a
+	// recycled PID is not mistaken for a live holder.
+	ProcStart uint64 `json:"proc_start,omitempty"`
+}
+
+// UnlockHint is how an operator breaks a stale lock.
+const UnlockHint = "caro failover unlock --force"
+
+// LockedError is returned when someone else holds the lock.
+type LockedError struct {
+	Holder LockInfo
+	// Where names the lock (file path, S3 object).
+	Where string
+}
+
+func (e *LockedError) Error() string {
+	h := e.Holder
+	return fmt.Sprintf("another failover apply holds the lock: owner %s on host %s (pid %d), started %s (%s ago), plan %s; "+
+		"wait for it (see `caro failover status`), or if that run is dead (crashed laptop, killed terminal) break the stale lock with `%s` (lock: %s)",
+		h.Owner, h.Host, h.PID, h.Started.UTC().Format(time.RFC3339), time.Since(h.Started).Round(time.Second), h.PlanID, UnlockHint, e.Where)
+}
+
+// Lock guards against two concurrent applies. On AWS it is an S3 object created with a conditional
+// write in the target region; locally it is a file created with O_EXCL.
+type Lock interface {
+	// Acquire takes the lock for me or returns *LockedError with the holder.
+	Acquire(ctx context.Context, me LockInfo) error
+	// Release gives up the lock if I hold it.
+	Release(ctx context.Context, me LockInfo) error
+	// Holder returns the current holder, or nil if free.
+	Holder(ctx context.Context) (*LockInfo, error)
+	// Break removes the lock whoever holds it (operator's --force).
+	Break(ctx context.Context) (*LockInfo, error)
+}
+
+// CurrentLockInfo describes this process as a lock owner.
+func CurrentLockInfo(planID string, now time.Time) LockInfo {
+	host, _ := os.Hostname()
+	owner := os.Getenv("CARO_OPERATOR")
+	if owner == "" {
+		if u, err := user.Current(); err == nil {
+			owner = u.Username
+		} else {
+			owner = "unknown"
+		}
+	}
+	return LockInfo{Owner: owner, Host: host, PID: os.Getpid(), Started: now.UTC(), PlanID: planID, ProcStart: procStart(os.Getpid())}
+}
+
+// procStart returns the start time of pid in clock ticks since boot (field 22 of /proc/pid/stat), or 0.
+func procStart(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// The command name (field 2) is in parentheses and may contain spaces; fields follow the last ')'.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); starttime is field 22 -> f[19].
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// HolderDead reports whether the holder is provably gone: same host, and its process no longer
+// exists (or the PID now belongs to a process that started at another time). A holder on another
+// host is never presumed dead: only an operator can decide that (UnlockHint).
+func HolderDead(h LockInfo) bool {
+	host, _ := os.Hostname()
+	if h.Host != host || h.PID <= 0 {
+		return false
+	}
+	if err := syscall.Kill(h.PID, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	if h.ProcStart != 0 {
+		if now := procStart(h.PID); now != 0 && now != h.ProcStart {
+			return true
+		}
+	}
+	return false
+}
+
+// FileLock is an flock(2)-held lock file. The kernel releases the lock when the holding process dies
+// (crash, kill -9), so a local lock is never stale; the file's content names the holder for the
+// "locked" message.
+type FileLock struct {
+	Path string
+	f    *os.File
+}
+
+// NewFileLock returns the lock file of stateDir.
+func NewFileLock(stateDir string) (*FileLock, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock: create state directory %s: %w", stateDir, err)
+	}
+	return &FileLock{Path: filepath.Join(stateDir, "failover.lock")}, nil
+}
+
+// Acquire implements Lock.
+func (l *FileLock) Acquire(ctx context.Context, me LockInfo) error {
+	if l.f != nil {
+		return fmt.Errorf("lock: %s is already held by this process", l.Path)
+	}
+	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock: open %s: %w", l.Path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			h, herr := l.Holder(ctx)
+			if herr != nil || h == nil {
+				h = &LockInfo{Owner: "unknown (lock file being written)"}
+			}
+			return &LockedError{Holder: *h, Where: l.Path}
+		}
+		return fmt.Errorf("lock: flock %s: %w", l.Path, err)
+	}
+	b, _ := json.Marshal(me)
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt(b, 0)
+		if err == nil {
+			err = f.Sync()
+		}
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("lock: write %s: %w", l.Path, err)
+	}
+	l.f = f
+	return nil
+}
+
+// Release implements Lock.
+func (l *FileLock) Release(_ context.Context, _ LockInfo) error {
+	if l.f == nil {
+		return nil
+	}
+	_ = l.f.Truncate(0)
+	err := l.f.Close() // closing the descriptor releases the flock
+	l.f = nil
+	return err
+}
+
+// Holder implements Lock: the holder written in the file, if the file is actually locked.
+func (l *FileLock) Holder(_ context.Context) (*LockInfo, error) {
+	f, err := os.Open(l.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock: read %s: %w", l.Path, err)
+	}
+	defer f.Close()
+	if l.f == nil {
+		// Probe with a shared lock: if we get it, nobody holds the exclusive lock.
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			return nil, nil
+		}
+	}
+	b, err := os.ReadFile(l.Path)
+	if err != nil {
+		return nil, fmt.Errorf("lock: read %s: %w", l.Path, err)
+	}
+	var h LockInfo
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("lock: %s is held but unreadable (%v)", l.Path, err)
+	}
+	return &h, nil
+}
+
+// Break implements Lock. A file lock cannot be stale (the kernel drops it with its holder), so a
+// held one belongs to a running process: Break refuses and names it, rather than letting two
+// applies run.
+func (l *FileLock) Break(ctx context.Context) (*LockInfo, error) {
+	h, err := l.Holder(ctx)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	return h, fmt.Errorf("lock: %s is held by a running process (owner %s, host %s, pid %d, started %s): "+
+		"a local lock is released when its process exits, so stop that apply (kill %d) instead of breaking the lock",
+		l.Path, h.Owner, h.Host, h.PID, h.Started.UTC().Format(time.RFC3339), h.PID)
+}
