@@ -374,7 +374,6 @@ func startHelper(t *testing.T, state, wdir, block string) *exec.Cmd {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return cmd
 }
 
 // TestKill9MidStepThenResume kills a real apply process with SIGKILL in the middle of a step; the
