@@ -1,0 +1,209 @@
+package localrunner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/carohealth/platform/internal/devauth"
+	"github.com/carohealth/platform/internal/localstack"
+)
+
+// DefaultAddr is where the runner listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:8080"
+
+// HandlerEnv is what the runner tells the API handler factory: the same settings the Lambda reads
+// from its environment (CARO_MONGODB_URI, CARO_DATABASE, CARO_REGION, CARO_ORIGIN_SECRET).
+type HandlerEnv struct {
+	MongoURI string
+	Database string
+	Region   string
+}
+
+// HandlerFactory builds the API handler once the database is up. The returned close function (may
+// be nil) runs when the runner stops.
+type HandlerFactory func(ctx context.Context, env HandlerEnv) (ProxyHandler, func(), error)
+
+// Config configures Run.
+type Config struct {
+	// Addr is the loopback host:port to listen on ("127.0.0.1:0" picks a free port).
+	Addr string
+	// WebDir is the static front end folder.
+	WebDir string
+	// Origin is the CORS origin; empty means the runner's own base URL.
+	Origin string
+	// MongoURI, when set, is used instead of starting FerretDB.
+	MongoURI string
+	// Database is the database name (CARO_DATABASE), default "caro".
+	Database string
+	// Region is what the handler reports as its region, default "local".
+	Region string
+	// ReadyFile, when set, receives the base URL once the runner serves; it is removed on stop.
+	ReadyFile string
+	// NewHandler builds the API handler.
+	NewHandler HandlerFactory
+	// StartFerretDB starts the database when MongoURI is empty; nil means localstack.StartFerretDB.
+	StartFerretDB func(ctx context.Context) (uri string, stop func() error, err error)
+}
+
+// Validate reports what is wrong with the configuration and what to do about it.
+func (c *Config) Validate() error {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q is not host:port: use something like %s", c.Addr, DefaultAddr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--addr %q is not a loopback address: the runner issues development tokens to anyone who asks, so it listens on 127.0.0.1 or ::1 only", c.Addr)
+	}
+	if port == "" {
+		return fmt.Errorf("--addr %q has no port: use something like %s", c.Addr, DefaultAddr)
+	}
+	if c.NewHandler == nil {
+		return errors.New("local runner: no API handler factory")
+	}
+	if c.Database == "" {
+		c.Database = "caro"
+	}
+	if c.Region == "" {
+		c.Region = "local"
+	}
+	return nil
+}
+
+// Run starts the database (unless a URI is given), the API handler and the HTTP server, prints the
+// base URL on out and a ready line on errOut (and writes the ready file), then serves until ctx is
+// done and stops everything in reverse order.
+func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another runner already up? pick another port with --addr)", cfg.Addr, err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + ln.Addr().String()
+	origin := cfg.Origin
+	if origin == "" {
+		origin = baseURL
+	}
+
+	uri := cfg.MongoURI
+	if uri == "" {
+		start := cfg.StartFerretDB
+		if start == nil {
+			start = startFerretDB
+		}
+		fmt.Fprintln(errOut, "caro local: starting FerretDB (the first start builds it, about a minute)...")
+		u, stop, err := start(ctx)
+		if err != nil {
+			return fmt.Errorf("start FerretDB: %w (or pass --mongodb-uri to use a running server)", err)
+		}
+		defer func() {
+			fmt.Fprintln(errOut, "caro local: stopping FerretDB")
+			if serr := stop(); serr != nil && err == nil {
+				err = fmt.Errorf("stop FerretDB: %w", serr)
+			}
+		}()
+		uri = u
+		fmt.Fprintf(errOut, "caro local: FerretDB at %s\n", uri)
+	}
+
+	handler, closeHandler, err := cfg.NewHandler(ctx, HandlerEnv{MongoURI: uri, Database: cfg.Database, Region: cfg.Region})
+	if err != nil {
+		return fmt.Errorf("build the API handler: %w", err)
+	}
+	if closeHandler != nil {
+		defer closeHandler()
+	}
+	issuer, err := devauth.NewIssuer()
+	if err != nil {
+		return err
+	}
+	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut})
+	if err != nil {
+		return err
+	}
+	if cfg.WebDir != "" {
+		if st, serr := os.Stat(cfg.WebDir); serr != nil || !st.IsDir() {
+			fmt.Fprintf(errOut, "caro local: warning: web folder %q not found; non-API paths answer 404 (pass --web)\n", cfg.WebDir)
+		}
+	}
+
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      IntegrationTimeout + 5*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	if cfg.ReadyFile != "" {
+		if err := writeReadyFile(cfg.ReadyFile, baseURL); err != nil {
+			_ = httpSrv.Close()
+			return err
+		}
+		defer os.Remove(cfg.ReadyFile)
+	}
+	fmt.Fprintln(out, baseURL)
+	fmt.Fprintf(errOut, "caro local: ready at %s (API under %s/api, dev tokens at POST %s%s, CORS origin %s; Ctrl-C stops)\n",
+		baseURL, baseURL, baseURL, TokenPath, origin)
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(errOut, "caro local: stopping")
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		_ = httpSrv.Close()
+	}
+	return nil
+}
+
+// writeReadyFile writes the base URL atomically, so a script polling for the file never reads it
+// half-written.
+func writeReadyFile(path, baseURL string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".caro-local-ready-*")
+	if err != nil {
+		return fmt.Errorf("write ready file %s: %w", path, err)
+	}
+	if _, err := tmp.WriteString(baseURL + "\n"); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write ready file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write ready file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write ready file %s: %w", path, err)
+	}
+	return nil
+}
+
+func startFerretDB(ctx context.Context) (string, func() error, error) {
+	db, err := localstack.StartFerretDB(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return db.URI(), db.Stop, nil
+}
