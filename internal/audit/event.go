@@ -49,8 +49,10 @@ type Event struct {
 	Interface Interface `json:"interface" bson:"interface"`
 	// RequestID correlates the event with the request that caused it.
 	RequestID string `json:"requestId" bson:"requestId"`
-	// BeforeHash and AfterHash are SHA-256 hex digests of the resource state before and after the
-	// change; empty for a create (before) or a delete (after).
+	// BeforeHash and AfterHash are SHA-256-based hex digests of the resource state before and after
+	// the change; empty for a create (before) or a delete (after). For a resource about a data
+	// subject they are keyed (HMAC-SHA256 under the subject key, SubjectKey.StateHash), so a small
+	// record cannot be confirmed by guessing and erasure makes them unlinkable.
 	BeforeHash string `json:"beforeHash,omitempty" bson:"beforeHash,omitempty"`
 	AfterHash  string `json:"afterHash,omitempty" bson:"afterHash,omitempty"`
 }
