@@ -28,8 +28,10 @@ LOCALKMS_VER="v0.0.0-20231025161602-e4d9425700fe"
 MONGOTOOLS_MOD="github.com/mongodb/mongo-tools"
 MONGOTOOLS_VER="v0.0.0-20240724183527-6d4f001be3fc" # mongo-tools 100.10.0
 MONGOTOOLS_RELEASE="100.10.0"
-# Bump when the recipe below changes in a way that needs a rebuild.
-RECIPE="1"
+# Bump a server's recipe when its build steps below change in a way that needs a rebuild.
+FERRETDB_RECIPE="2"
+LOCALKMS_RECIPE="2"
+MONGOTOOLS_RECIPE="2"
 
 log() { echo "install-servers: $*" >&2; }
 die() { echo "install-servers: $*" >&2; exit 1; }
@@ -76,7 +78,7 @@ module_copy() {
 }
 
 build_ferretdb() {
-	local pin="$FERRETDB_MOD@$FERRETDB_VER recipe=$RECIPE"
+	local pin="$FERRETDB_MOD@$FERRETDB_VER recipe=$FERRETDB_RECIPE"
 	stamp_ok ferretdb "$pin" ferretdb && return 0
 	log "building FerretDB $FERRETDB_VER (SQLite backend, first time only, ~1-3 min)"
 	local dir; dir="$(module_copy "$FERRETDB_MOD" "$FERRETDB_VER")"
@@ -91,7 +93,7 @@ build_ferretdb() {
 }
 
 build_localkms() {
-	local pin="$LOCALKMS_MOD@$LOCALKMS_VER recipe=$RECIPE loopback"
+	local pin="$LOCALKMS_MOD@$LOCALKMS_VER recipe=$LOCALKMS_RECIPE loopback"
 	stamp_ok localkms "$pin" local-kms && return 0
 	log "building local-kms $LOCALKMS_VER"
 	local dir; dir="$(module_copy "$LOCALKMS_MOD" "$LOCALKMS_VER")"
@@ -107,12 +109,12 @@ build_localkms() {
 }
 
 build_mongotools() {
-	local pin="$MONGOTOOLS_MOD@$MONGOTOOLS_VER ($MONGOTOOLS_RELEASE) recipe=$RECIPE"
+	local pin="$MONGOTOOLS_MOD@$MONGOTOOLS_VER ($MONGOTOOLS_RELEASE) recipe=$MONGOTOOLS_RECIPE"
 	stamp_ok mongotools "$pin" mongodump mongorestore && return 0
 	log "building mongo-tools $MONGOTOOLS_RELEASE (mongodump, mongorestore)"
 	local dir; dir="$(module_copy "$MONGOTOOLS_MOD" "$MONGOTOOLS_VER")"
 	# No build tags: no sasl/gssapi (both need cgo + system libs); TLS is always built in.
-	local ld="-X main.VersionStr=$MONGOTOOLS_RELEASE -X github.com/mongodb/mongo-tools/common/options.VersionStr=$MONGOTOOLS_RELEASE"
+	local ld="-X main.VersionStr=$MONGOTOOLS_RELEASE -X main.GitCommit=${MONGOTOOLS_VER##*-}"
 	local t
 	for t in mongodump mongorestore; do
 		(cd "$dir" && go build -trimpath -ldflags "$ld" -o "$BIN/$t.tmp" "./$t/main")
