@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/carohealth/platform/internal/localrunner"
+)
+
+// lockedBuffer is safe for the command goroutine and the test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func TestLocalUpServesUntilSIGTERM(t *testing.T) {
+	saved := localAPIHandler
+	defer func() { localAPIHandler = saved }()
+	var gotURI string
+	localAPIHandler = func(_ context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
+		gotURI = env.MongoURI
+		return localrunner.ProxyHandlerFunc(func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
+		}), nil, nil
+	}
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "url")
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Execute([]string{"local", "up", "--addr", "127.0.0.1:0", "--web", dir,
+			"--mongodb-uri", "mongodb://127.0.0.1:1/", "--ready-file", ready}, strings.NewReader(""), &out, &errOut)
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(ready); err == nil {
+			base = strings.TrimSpace(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready; stderr %q", errOut.String())
+		}
+	}
+	if strings.TrimSpace(out.String()) != base || !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("stdout %q, ready file %q", out.String(), base)
+	}
+	if gotURI != "mongodb://127.0.0.1:1/" {
+		t.Fatalf("handler got URI %q", gotURI)
+	}
+	resp, err := http.Get(base + "/api/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("health: %d %v", resp.StatusCode, resp.Header)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr %q", code, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("caro local up did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(ready); !os.IsNotExist(err) {
+		t.Fatal("ready file left after stop")
+	}
+}
+
+func TestLocalUpRefusesPublicAddress(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Execute([]string{"local", "up", "--addr", "0.0.0.0:8080", "--mongodb-uri", "mongodb://127.0.0.1:1/"},
+		strings.NewReader(""), &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "loopback") {
+		t.Fatalf("exit %d stderr %q", code, errOut.String())
+	}
+	if out.Len() != 0 {
+		t.Fatalf("stdout %q, want nothing", out.String())
+	}
+}
