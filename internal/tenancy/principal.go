@@ -119,3 +119,13 @@ func ClaimsFromAuthorizer(authorizer map[string]any) map[string]any {
 	}
 	return nil
 }
+
+// JobPrincipal is the verified principal of a platform job (for example the audit reconciler's
+// purge step) acting inside one tenant. It has no roles, so it passes no access check: it can only
+// be used to open that tenant's Store for internal bookkeeping, never to serve a request.
+func JobPrincipal(tenantID, job string) (Principal, error) {
+	if !ValidTenantID(tenantID) || !subjectPattern.MatchString("job:"+job) {
+		return Principal{}, fmt.Errorf("tenancy: job principal needs a valid tenant and job name")
+	}
+	return Principal{Subject: "job:" + job, TenantID: tenantID, verified: true}, nil
+}

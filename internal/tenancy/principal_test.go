@@ -79,3 +79,18 @@ func TestUnverifiedPrincipalCannotOpenStore(t *testing.T) {
 		t.Fatalf("forged principal opened a store: %v", err)
 	}
 }
+
+func TestJobPrincipal(t *testing.T) {
+	p, err := JobPrincipal("clinic-a", "audit-purge")
+	if err != nil || !p.Verified() || p.Subject != "job:audit-purge" {
+		t.Fatalf("%v %+v", err, p)
+	}
+	for _, a := range access.AllActions() {
+		if p.Can(a) {
+			t.Errorf("job principal may %s", a)
+		}
+	}
+	if _, err := JobPrincipal("", "x"); err == nil {
+		t.Fatal("job principal without tenant")
+	}
+}
