@@ -1,0 +1,274 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Signing algorithms a checkpoint may name (the AWS KMS names).
+const (
+	AlgECDSASHA256  = "ECDSA_SHA_256"
+	AlgRSAPSSSHA256 = "RSASSA_PSS_SHA_256"
+)
+
+// CheckpointVersion is the encoding version of checkpoints this package writes.
+const CheckpointVersion = 1
+
+// Checkpoint is a signed Merkle tree head over entries 0..TreeSize-1, chained to the checkpoint
+// before it. It is what lives outside the database, in the Object Lock bucket.
+type Checkpoint struct {
+	Version int `json:"version"`
+	// Number counts checkpoints from 0; the S3 key is derived from it.
+	Number uint64 `json:"number"`
+	// FirstSeq is the first entry not covered by the previous checkpoint (its TreeSize).
+	FirstSeq uint64 `json:"firstSeq"`
+	// TreeSize is the number of entries covered: 0..TreeSize-1.
+	TreeSize uint64 `json:"treeSize"`
+	// RootHash is the RFC 6962 Merkle tree head over the hashes of entries 0..TreeSize-1.
+	RootHash Hash `json:"rootHash"`
+	// PrevCheckpointHash is the Digest of checkpoint Number-1 (zero for checkpoint 0).
+	PrevCheckpointHash Hash `json:"prevCheckpointHash"`
+	// Time is when the checkpoint was cut (UTC, milliseconds).
+	Time time.Time `json:"time"`
+	// KeyID names the signing key (the KMS key ARN).
+	KeyID string `json:"keyId"`
+	// Algorithm is the signing algorithm.
+	Algorithm string `json:"algorithm"`
+	// LeafHashes are the hashes of entries FirstSeq..TreeSize-1, in order.
+	LeafHashes []Hash `json:"leafHashes"`
+	// CompactRange is the compact Merkle range of [0, TreeSize): the roots of the perfect subtrees,
+	// left to right. Verification can resume from it without reading earlier entries.
+	CompactRange []Hash `json:"compactRange"`
+	// Signature is the signature over Digest by KeyID.
+	Signature []byte `json:"signature"`
+}
+
+// Encode returns the canonical encoding that is hashed and signed (see the package doc).
+func (c *Checkpoint) Encode() []byte {
+	e := &encoder{}
+	e.str(checkpointTag)
+	e.u64(c.Number)
+	e.u64(c.FirstSeq)
+	e.u64(c.TreeSize)
+	e.bytes(c.RootHash[:])
+	e.bytes(c.PrevCheckpointHash[:])
+	e.i64(canonicalTime(c.Time).UnixMilli())
+	e.str(c.KeyID)
+	e.str(c.Algorithm)
+	e.bytes(concat(c.LeafHashes))
+	e.bytes(concat(c.CompactRange))
+	return e.buf
+}
+
+func concat(hs []Hash) []byte {
+	out := make([]byte, 0, len(hs)*HashSize)
+	for _, h := range hs {
+		out = append(out, h[:]...)
+	}
+	return out
+}
+
+// Digest is the SHA-256 of the encoding: what is signed, and the link the next checkpoint carries.
+func (c *Checkpoint) Digest() Hash { return sha256.Sum256(c.Encode()) }
+
+// ObjectKey is where the checkpoint lives in the bucket; zero-padded so keys list in order.
+func (c *Checkpoint) ObjectKey() string { return CheckpointKey(c.Number) }
+
+// CheckpointKey is the bucket key of checkpoint number n.
+func CheckpointKey(n uint64) string { return fmt.Sprintf("checkpoints/%020d.json", n) }
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+func toBytes(hs []Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = append([]byte(nil), hs[i][:]...)
+	}
+	return out
+}
+
+func toHashes(bs [][]byte) []Hash {
+	out := make([]Hash, len(bs))
+	for i := range bs {
+		copy(out[i][:], bs[i])
+	}
+	return out
+}
+
+// Extend computes the compact range and root after appending leaves to the tree of prev (nil = the
+// empty tree). It checks nothing about prev; Verify does.
+func Extend(prev *Checkpoint, leaves []Hash) (rng []Hash, root Hash, err error) {
+	var r *compact.Range
+	if prev == nil {
+		r = rangeFactory.NewEmptyRange(0)
+	} else if r, err = rangeFactory.NewRange(0, prev.TreeSize, toBytes(prev.CompactRange)); err != nil {
+		return nil, root, fmt.Errorf("checkpoint %d has a malformed compact range: %w", prev.Number, err)
+	}
+	for _, l := range leaves {
+		if err := r.Append(append([]byte(nil), l[:]...), nil); err != nil {
+			return nil, root, err
+		}
+	}
+	if r.End() == 0 {
+		copy(root[:], rfc6962.DefaultHasher.EmptyRoot())
+		return nil, root, nil
+	}
+	b, err := r.GetRootHash(nil)
+	if err != nil {
+		return nil, root, err
+	}
+	copy(root[:], b)
+	return toHashes(r.Hashes()), root, nil
+}
+
+// NextCheckpoint builds (unsigned) the checkpoint after prev (nil for the first) that covers leaves,
+// the hashes of entries prev.TreeSize onwards.
+func NextCheckpoint(prev *Checkpoint, leaves []Hash, now time.Time, keyID, alg string) (*Checkpoint, error) {
+	if len(leaves) == 0 {
+		return nil, errors.New("a checkpoint needs at least one new entry")
+	}
+	rng, root, err := Extend(prev, leaves)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Version: CheckpointVersion, TreeSize: uint64(len(leaves)), RootHash: root, Time: canonicalTime(now),
+		KeyID: keyID, Algorithm: alg, LeafHashes: append([]Hash(nil), leaves...), CompactRange: rng}
+	if prev != nil {
+		c.Number, c.FirstSeq, c.TreeSize = prev.Number+1, prev.TreeSize, prev.TreeSize+uint64(len(leaves))
+		c.PrevCheckpointHash = prev.Digest()
+	}
+	return c, nil
+}
+
+// Signer signs checkpoint digests; KMSSigner in production, KeySigner in tests and benchmarks.
+type Signer interface {
+	// KeyID names the key, recorded in the checkpoint.
+	KeyID() string
+	// Algorithm is the signing algorithm name (AlgECDSASHA256 or AlgRSAPSSSHA256).
+	Algorithm() string
+	// SignDigest signs a SHA-256 digest.
+	SignDigest(ctx context.Context, digest []byte) ([]byte, error)
+	// PublicKey returns the DER SubjectPublicKeyInfo of the key, for offline verification.
+	PublicKey(ctx context.Context) ([]byte, error)
+}
+
+// Sign sets c.Signature with s.
+func (c *Checkpoint) Sign(ctx context.Context, s Signer) error {
+	if c.KeyID != s.KeyID() || c.Algorithm != s.Algorithm() {
+		return fmt.Errorf("checkpoint %d names key %q/%s but the signer is %q/%s", c.Number, c.KeyID, c.Algorithm, s.KeyID(), s.Algorithm())
+	}
+	d := c.Digest()
+	sig, err := s.SignDigest(ctx, d[:])
+	if err != nil {
+		return fmt.Errorf("signing checkpoint %d: %w", c.Number, err)
+	}
+	c.Signature = sig
+	return nil
+}
+
+// ParsePublicKey reads a DER SubjectPublicKeyInfo (what KMS GetPublicKey returns).
+func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger public key: %w", err)
+	}
+	return pub, nil
+}
+
+// VerifySignature checks c.Signature over c.Digest with pub, offline.
+func (c *Checkpoint) VerifySignature(pub crypto.PublicKey) error {
+	d := c.Digest()
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if c.Algorithm != AlgECDSASHA256 {
+			return fmt.Errorf("algorithm %q does not match the ECDSA public key", c.Algorithm)
+		}
+		if !ecdsa.VerifyASN1(k, d[:], c.Signature) {
+			return errors.New("signature does not verify with the ledger public key")
+		}
+	case *rsa.PublicKey:
+		if c.Algorithm != AlgRSAPSSSHA256 {
+			return fmt.Errorf("algorithm %q does not match the RSA public key", c.Algorithm)
+		}
+		if err := rsa.VerifyPSS(k, crypto.SHA256, d[:], c.Signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}); err != nil {
+			return errors.New("signature does not verify with the ledger public key")
+		}
+	default:
+		return fmt.Errorf("unsupported public key type %T", pub)
+	}
+	return nil
+}
+
+// Check verifies everything about c that needs no database: version, its link and position after
+// prev (nil when c is checkpoint 0), that its compact range and root follow from prev's range plus
+// its leaf hashes, and its signature.
+func (c *Checkpoint) Check(prev *Checkpoint, pub crypto.PublicKey) error {
+	if c.Version != CheckpointVersion {
+		return fmt.Errorf("unknown checkpoint version %d", c.Version)
+	}
+	var wantNum, wantFirst uint64
+	var wantLink Hash
+	if prev != nil {
+		wantNum, wantFirst, wantLink = prev.Number+1, prev.TreeSize, prev.Digest()
+	}
+	switch {
+	case c.Number != wantNum:
+		return fmt.Errorf("checkpoint number %d where %d was expected (a checkpoint is missing or out of order)", c.Number, wantNum)
+	case c.FirstSeq != wantFirst:
+		return fmt.Errorf("firstSeq %d but the previous checkpoint ends at tree size %d", c.FirstSeq, wantFirst)
+	case c.PrevCheckpointHash != wantLink:
+		return errors.New("prevCheckpointHash does not match the previous checkpoint (chain of checkpoints broken)")
+	case len(c.LeafHashes) == 0 || c.TreeSize != c.FirstSeq+uint64(len(c.LeafHashes)):
+		return fmt.Errorf("tree size %d does not equal firstSeq %d plus %d leaf hashes", c.TreeSize, c.FirstSeq, len(c.LeafHashes))
+	}
+	rng, root, err := Extend(prev, c.LeafHashes)
+	if err != nil {
+		return err
+	}
+	if root != c.RootHash {
+		return errors.New("root hash does not match the Merkle tree of its leaf hashes")
+	}
+	if !equalHashes(rng, c.CompactRange) {
+		return errors.New("compact range does not match the Merkle tree of its leaf hashes")
+	}
+	return c.VerifySignature(pub)
+}
+
+func equalHashes(a, b []Hash) bool {
+	return len(a) == len(b) && bytes.Equal(concat(a), concat(b))
+}
+
+// KeySigner signs with an in-process ECDSA P-256 key. For tests, benchmarks and local drills only:
+// production checkpoints are signed in KMS (KMSSigner), whose private key never leaves the HSM.
+type KeySigner struct {
+	Key *ecdsa.PrivateKey
+	ID  string
+}
+
+// KeyID implements Signer.
+func (s *KeySigner) KeyID() string { return s.ID }
+
+// Algorithm implements Signer.
+func (s *KeySigner) Algorithm() string { return AlgECDSASHA256 }
+
+// SignDigest implements Signer.
+func (s *KeySigner) SignDigest(_ context.Context, digest []byte) ([]byte, error) {
+	return ecdsa.SignASN1(rand.Reader, s.Key, digest)
+}
+
+// PublicKey implements Signer.
+func (s *KeySigner) PublicKey(context.Context) ([]byte, error) {
+	return x509.MarshalPKIXPublicKey(&s.Key.PublicKey)
+}

@@ -1,0 +1,166 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CheckpointRecords is the database copy of the checkpoints, used only to elect one writer per
+// checkpoint number (unique index); the verifier never trusts it, it reads the bucket.
+type CheckpointRecords interface {
+	// LastCheckpoint returns the checkpoint with the highest number, nil when there is none.
+	LastCheckpoint(ctx context.Context) (*Checkpoint, error)
+	// InsertCheckpoint records c; ErrDuplicate (wrapped) when its number is taken.
+	InsertCheckpoint(ctx context.Context, c *Checkpoint) error
+}
+
+// CheckpointPublisher writes checkpoints to the Object Lock bucket.
+type CheckpointPublisher interface {
+	// Publish stores c under c.ObjectKey() with Object Lock COMPLIANCE until retainUntil. Publishing
+	// a checkpoint that is already stored is a no-op.
+	Publish(ctx context.Context, c *Checkpoint, retainUntil time.Time) error
+}
+
+// Defaults of Checkpointer.
+const (
+	DefaultInterval  = 1000
+	DefaultMaxAge    = 5 * time.Minute
+	DefaultMaxLeaves = 4096
+)
+
+// Checkpointer cuts, signs and publishes checkpoints.
+type Checkpointer struct {
+	Entries   EntryStore
+	Records   CheckpointRecords
+	Bucket    CheckpointPublisher
+	Signer    Signer
+	Interval  uint64        // cut when this many entries are unanchored (default DefaultInterval)
+	MaxAge    time.Duration // or when the oldest unanchored entry is older than this (default DefaultMaxAge)
+	MaxLeaves int           // never anchor more entries in one checkpoint (default DefaultMaxLeaves)
+	// RetentionYears sets the retain-until date (default DefaultRetentionYears).
+	RetentionYears int
+	Now            func() time.Time
+}
+
+// Run cuts every checkpoint that is due and returns them. It first republishes the last recorded
+// checkpoint if a crash left it unpublished. Safe to run concurrently: one writer wins each number.
+func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
+	interval, maxAge, maxLeaves, years := c.Interval, c.MaxAge, c.MaxLeaves, c.RetentionYears
+	if interval == 0 {
+		interval = DefaultInterval
+	}
+	if maxAge == 0 {
+		maxAge = DefaultMaxAge
+	}
+	if maxLeaves <= 0 {
+		maxLeaves = DefaultMaxLeaves
+	}
+	if years <= 0 {
+		years = DefaultRetentionYears
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	last, err := c.Records.LastCheckpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the last checkpoint: %w", err)
+	}
+	if last != nil {
+		if err := c.Bucket.Publish(ctx, last, RetainUntil(last.Time, years)); err != nil {
+			return nil, fmt.Errorf("publishing checkpoint %d: %w", last.Number, err)
+		}
+	}
+	var made []*Checkpoint
+	for {
+		head, ok, err := c.Entries.Head(ctx)
+		if err != nil {
+			return made, fmt.Errorf("reading the ledger head: %w", err)
+		}
+		var from uint64
+		var prevHash Hash
+		if last != nil {
+			from, prevHash = last.TreeSize, last.LeafHashes[len(last.LeafHashes)-1]
+		}
+		if !ok || head.Seq+1 <= from {
+			return made, nil
+		}
+		pending := head.Seq + 1 - from
+		if pending < interval {
+			oldest, err := c.oldestPending(ctx, from)
+			if err != nil {
+				return made, err
+			}
+			if now().Sub(oldest) < maxAge {
+				return made, nil
+			}
+		}
+		leaves, err := c.readLeaves(ctx, from, prevHash, min(pending, uint64(maxLeaves)))
+		if err != nil {
+			return made, err
+		}
+		cp, err := NextCheckpoint(last, leaves, now(), c.Signer.KeyID(), c.Signer.Algorithm())
+		if err != nil {
+			return made, err
+		}
+		if err := cp.Sign(ctx, c.Signer); err != nil {
+			return made, err
+		}
+		if err := c.Records.InsertCheckpoint(ctx, cp); err != nil {
+			if !errors.Is(err, ErrDuplicate) {
+				return made, fmt.Errorf("recording checkpoint %d: %w", cp.Number, err)
+			}
+			// Another writer cut this number; continue from theirs.
+			if last, err = c.Records.LastCheckpoint(ctx); err != nil {
+				return made, fmt.Errorf("reading the last checkpoint: %w", err)
+			}
+			continue
+		}
+		if err := c.Bucket.Publish(ctx, cp, RetainUntil(cp.Time, years)); err != nil {
+			return made, fmt.Errorf("publishing checkpoint %d (recorded; the next run retries): %w", cp.Number, err)
+		}
+		made = append(made, cp)
+		last = cp
+	}
+}
+
+// oldestPending is the event time of the first entry no checkpoint anchors yet: no entry waits
+// longer than MaxAge (by its event time) to be anchored.
+func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Time, error) {
+	var t time.Time
+	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
+		t = e.Event.Time
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return t, fmt.Errorf("reading entry %d: %w", from, err)
+	}
+	return t, nil
+}
+
+// readLeaves reads n entries from seq from, checking each links to the one before and matches its
+// hash: a checkpoint must never anchor a broken chain.
+func (c *Checkpointer) readLeaves(ctx context.Context, from uint64, prev Hash, n uint64) ([]Hash, error) {
+	leaves := make([]Hash, 0, n)
+	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
+		want := from + uint64(len(leaves))
+		if e.Seq != want || e.PrevHash != prev || e.Recompute() != e.Hash {
+			return fmt.Errorf("not checkpointing: the chain is broken at entry %d; run `caro audit verify`", want)
+		}
+		leaves = append(leaves, e.Hash)
+		prev = e.Hash
+		if uint64(len(leaves)) == n {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	if uint64(len(leaves)) != n {
+		return nil, fmt.Errorf("not checkpointing: entries %d..%d are missing; run `caro audit verify`", from+uint64(len(leaves)), from+n-1)
+	}
+	return leaves, nil
+}

@@ -1,0 +1,64 @@
+// Package ledger is Caro's audit ledger, the replacement for AWS QLDB: an append-only, hash-chained
+// log of audit.Event records in MongoDB, anchored by signed Merkle checkpoints kept outside the
+// database in an S3 bucket with Object Lock in compliance mode.
+//
+// # Entries
+//
+// Entry n (n = 0, 1, 2, ...) is stored as one MongoDB document
+//
+//	{_id: n, eventId: <event ID>, prevHash: <hex>, hash: <hex>, event: {...audit.Event...}}
+//
+// The sequence number is the document _id, so MongoDB's mandatory unique _id index is the unique
+// index on seq; eventId has its own unique index, so an event delivered twice yields one entry.
+// Appends use no transaction: read the head (highest _id), insert n+1 with prevHash = hash(head), and
+// on a duplicate-key error either return the existing entry (same event ID: a redelivery) or re-read
+// the head and retry (another writer took n+1). Two writers can never both own n+1, and nobody can
+// insert n+2 before n+1 exists because n+2's prevHash is read from n+1: the chain stays gap-free and
+// fork-free under any concurrency.
+//
+// # Canonical encoding (version 1)
+//
+// Every hashed or signed structure is a sequence of fields, each written as a 4-byte big-endian
+// length followed by that many bytes, in a fixed order, starting with a domain tag. Integers are
+// 8-byte big-endian; hashes are their 32 raw bytes; strings are their UTF-8 bytes unchanged; times are
+// Unix milliseconds (MongoDB keeps milliseconds, so Append truncates Event.Time to milliseconds
+// before hashing). Length prefixes make the encoding injective: no two different entries encode to
+// the same bytes, whatever their strings contain. The entry encoding is
+//
+//	"caro.ledger.entry.v1", seq, prevHash, id, time, actor, tenantId, action, resourceType,
+//	resourceId, subjectRef, interface, requestId, beforeHash, afterHash
+//
+// and the entry hash is the RFC 6962 leaf hash SHA-256(0x00 || encoding). The same value links the
+// chain (the next entry's prevHash; entry 0 has 32 zero bytes) and is the Merkle leaf, so one hash per
+// entry serves both. A test fails when audit.Event gains a field the encoding does not cover.
+//
+// # Checkpoints
+//
+// A checkpoint anchors the whole log so far: its RootHash is the RFC 6962 Merkle tree head over
+// leaves 0..TreeSize-1 (whole-log trees make an inclusion proof a single standard RFC 9162 proof
+// against one signed root, and let any later checkpoint prove any earlier entry). It also carries the
+// leaf hashes of the entries added since the previous checkpoint (so the verifier names the exact
+// entry that was altered even when an attacker rewrote and rehashed the chain after it), the compact
+// range of the tree (so verification can start at any checkpoint without replaying the log from 0),
+// and the hash of the previous checkpoint's encoding. The checkpoint encoding is
+//
+//	"caro.ledger.checkpoint.v1", number, firstSeq, treeSize, rootHash, prevCheckpointHash, time,
+//	keyId, algorithm, leafHashes (concatenated), compactRange (concatenated)
+//
+// Its SHA-256 is signed by a KMS asymmetric key (ECDSA_SHA_256 over the digest) and is the link the
+// next checkpoint carries. A checkpoint is cut when Interval entries have accumulated or MaxAge has
+// passed since the oldest unanchored entry's event time, and never covers more than MaxLeaves entries. It is stored as JSON
+// at checkpoints/<number, 20 digits>.json with Object Lock mode COMPLIANCE and a retain-until date of
+// its time plus the retention period (9 years by default).
+//
+// # Personal data
+//
+// Entries carry no personal data: the subject is the keyed hash audit.Event.SubjectRef (erasing the
+// subject destroys its key, which changes no stored byte, so every hash keeps verifying), and
+// CheckNoPersonalData refuses events whose fields could carry free text (see its doc).
+//
+// # Deletion
+//
+// The package has no update or delete code path at all: entries and checkpoints are only inserted.
+// Expiry after the retention period is left to an operator procedure (see the lead's report).
+package ledger

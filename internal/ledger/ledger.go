@@ -1,0 +1,95 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/carohealth/platform/internal/audit"
+)
+
+// ErrDuplicate is returned by store inserts when a unique index refused the document (the sequence
+// number or the event ID is taken).
+var ErrDuplicate = errors.New("duplicate key")
+
+// EntryStore is where entries live: MongoStore in production, an in-memory store in unit tests.
+// It offers inserts and reads only; there is deliberately no update or delete.
+type EntryStore interface {
+	EntryReader
+	// Head returns the entry with the highest Seq; ok is false when the ledger is empty.
+	Head(ctx context.Context) (e Entry, ok bool, err error)
+	// Insert adds e; ErrDuplicate (wrapped) when e.Seq or e.EventID is already taken.
+	Insert(ctx context.Context, e Entry) error
+	// EntryByEventID finds the entry of an event.
+	EntryByEventID(ctx context.Context, id string) (e Entry, ok bool, err error)
+}
+
+// Ledger appends audit events to the chain.
+type Ledger struct {
+	Store EntryStore
+	// MaxAttempts bounds the retries of a contended append (default 100).
+	MaxAttempts int
+}
+
+// Append validates ev and adds it as the next entry. When the event is already in the ledger (a
+// redelivery) it returns that entry and created=false. Concurrent appends from any number of
+// processes leave one gap-free chain: see the package doc.
+func (l *Ledger) Append(ctx context.Context, ev audit.Event) (e Entry, created bool, err error) {
+	if err := ev.Validate(); err != nil {
+		return Entry{}, false, err
+	}
+	if err := CheckNoPersonalData(ev); err != nil {
+		return Entry{}, false, err
+	}
+	ev.Time = canonicalTime(ev.Time)
+	attempts := l.MaxAttempts
+	if attempts <= 0 {
+		attempts = 100
+	}
+	for i := 0; i < attempts; i++ {
+		if existing, ok, err := l.Store.EntryByEventID(ctx, ev.ID); err != nil {
+			return Entry{}, false, fmt.Errorf("appending event %s: looking for an earlier delivery: %w", ev.ID, err)
+		} else if ok {
+			return sameEvent(existing, ev)
+		}
+		head, ok, err := l.Store.Head(ctx)
+		if err != nil {
+			return Entry{}, false, fmt.Errorf("appending event %s: reading the ledger head: %w", ev.ID, err)
+		}
+		var next Entry
+		if ok {
+			next = NewEntry(head.Seq+1, head.Hash, ev)
+		} else {
+			next = NewEntry(0, Hash{}, ev)
+		}
+		err = l.Store.Insert(ctx, next)
+		if err == nil {
+			return next, true, nil
+		}
+		if !errors.Is(err, ErrDuplicate) {
+			return Entry{}, false, fmt.Errorf("appending event %s: %w", ev.ID, err)
+		}
+		// Another writer took this sequence number (or delivered the same event): back off briefly
+		// with jitter so contending writers spread out, then re-read.
+		select {
+		case <-ctx.Done():
+			return Entry{}, false, ctx.Err()
+		case <-time.After(time.Duration(rand.IntN(1+min(i, 20))) * time.Millisecond):
+		}
+	}
+	return Entry{}, false, fmt.Errorf("appending event %s: still contended after %d attempts; the message will be retried", ev.ID, attempts)
+}
+
+// sameEvent returns the existing entry of a redelivered event, or an error when the event ID was
+// reused for different content (which must never be written over, nor silently accepted).
+func sameEvent(existing Entry, ev audit.Event) (Entry, bool, error) {
+	a, b := existing.Event, ev
+	a.Time, b.Time = canonicalTime(a.Time), canonicalTime(b.Time)
+	if !reflect.DeepEqual(a, b) {
+		return Entry{}, false, fmt.Errorf("audit event %s is already in the ledger (entry %d) with different contents: refusing the second version; investigate the producer", ev.ID, existing.Seq)
+	}
+	return existing, false, nil
+}

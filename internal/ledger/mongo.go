@@ -1,0 +1,163 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/audit"
+)
+
+// Collection names.
+const (
+	EntriesCollection     = "ledger_entries"
+	CheckpointsCollection = "ledger_checkpoints"
+)
+
+// entryDoc is the stored form of an Entry. _id is the sequence number, so the mandatory unique _id
+// index is the unique seq index.
+type entryDoc struct {
+	Seq      int64       `bson:"_id"`
+	EventID  string      `bson:"eventId"`
+	PrevHash string      `bson:"prevHash"`
+	Hash     string      `bson:"hash"`
+	Event    audit.Event `bson:"event"`
+}
+
+func toDoc(e Entry) entryDoc {
+	return entryDoc{Seq: int64(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
+}
+
+// toEntry converts a stored document. A malformed hash (tampering) reads as zero, which the
+// verifier reports as a hash or link mismatch on that entry.
+func toEntry(d entryDoc) Entry {
+	prev, _ := ParseHash(d.PrevHash)
+	h, _ := ParseHash(d.Hash)
+	seq := uint64(d.Seq)
+	if d.Seq < 0 {
+		seq = math.MaxUint64
+	}
+	d.Event.Time = canonicalTime(d.Event.Time)
+	return Entry{Seq: seq, EventID: d.EventID, PrevHash: prev, Hash: h, Event: d.Event}
+}
+
+// checkpointDoc is the database record of a checkpoint (writer election only).
+type checkpointDoc struct {
+	Number int64  `bson:"_id"`
+	JSON   string `bson:"json"`
+}
+
+// MongoStore keeps entries and checkpoint records in MongoDB (Atlas in production, FerretDB
+// locally). It implements EntryStore and CheckpointRecords, with inserts and reads only.
+type MongoStore struct {
+	entries     *mongo.Collection
+	checkpoints *mongo.Collection
+}
+
+// NewMongoStore returns the store on db. Call EnsureIndexes once before use.
+func NewMongoStore(db *mongo.Database) *MongoStore {
+	return &MongoStore{entries: db.Collection(EntriesCollection), checkpoints: db.Collection(CheckpointsCollection)}
+}
+
+// EnsureIndexes creates the unique eventId index (one entry per event). Idempotent.
+func (s *MongoStore) EnsureIndexes(ctx context.Context) error {
+	_, err := s.entries.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "eventId", Value: 1}},
+		Options: options.Index().SetName("ledger_entries_event_id").SetUnique(true),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the unique eventId index on %s: %w", EntriesCollection, err)
+	}
+	return nil
+}
+
+// Head implements EntryStore.
+func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
+	var d entryDoc
+	err := s.entries.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return toEntry(d), true, nil
+}
+
+// Insert implements EntryStore.
+func (s *MongoStore) Insert(ctx context.Context, e Entry) error {
+	_, err := s.entries.InsertOne(ctx, toDoc(e))
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("entry %d / event %s: %w", e.Seq, e.EventID, ErrDuplicate)
+	}
+	return err
+}
+
+// EntryByEventID implements EntryStore.
+func (s *MongoStore) EntryByEventID(ctx context.Context, id string) (Entry, bool, error) {
+	var d entryDoc
+	err := s.entries.FindOne(ctx, bson.D{{Key: "eventId", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return toEntry(d), true, nil
+}
+
+// ScanEntries implements EntryReader.
+func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error {
+	cur, err := s.entries.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: int64(from)}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d entryDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("entry document %v is unreadable (altered?): %w", cur.Current.Lookup("_id"), err)
+		}
+		if err := fn(toEntry(d)); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
+}
+
+// LastCheckpoint implements CheckpointRecords.
+func (s *MongoStore) LastCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	var d checkpointDoc
+	err := s.checkpoints.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Checkpoint
+	if err := json.Unmarshal([]byte(d.JSON), &c); err != nil {
+		return nil, fmt.Errorf("checkpoint record %d is unreadable: %w", d.Number, err)
+	}
+	return &c, nil
+}
+
+// InsertCheckpoint implements CheckpointRecords.
+func (s *MongoStore) InsertCheckpoint(ctx context.Context, c *Checkpoint) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.checkpoints.InsertOne(ctx, checkpointDoc{Number: int64(c.Number), JSON: string(b)})
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("checkpoint %d: %w", c.Number, ErrDuplicate)
+	}
+	return err
+}

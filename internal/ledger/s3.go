@@ -1,0 +1,134 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// S3API is the part of the S3 client the checkpoint bucket uses.
+type S3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObjectRetention(ctx context.Context, in *s3.GetObjectRetentionInput, optFns ...func(*s3.Options)) (*s3.GetObjectRetentionOutput, error)
+}
+
+// CheckpointBucket is the Object Lock bucket holding checkpoints. It implements CheckpointPublisher,
+// CheckpointReader and RetentionInspector.
+type CheckpointBucket struct {
+	Client S3API
+	Name   string
+}
+
+// checkpointPrefix is the key prefix of checkpoint objects.
+const checkpointPrefix = "checkpoints/"
+
+// Publish implements CheckpointPublisher. The PUT carries x-amz-object-lock-mode COMPLIANCE and the
+// retain-until date, a SHA-256 checksum (S3 requires an integrity checksum with Object Lock) and
+// If-None-Match: * so an existing checkpoint is never given a second version; if the key exists with
+// the same checkpoint (a retry) it succeeds, with a different one it fails loudly.
+func (b *CheckpointBucket) Publish(ctx context.Context, c *Checkpoint, retainUntil time.Time) error {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = b.Client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:                    aws.String(b.Name),
+		Key:                       aws.String(c.ObjectKey()),
+		Body:                      bytes.NewReader(body),
+		ContentType:               aws.String("application/json"),
+		ObjectLockMode:            types.ObjectLockModeCompliance,
+		ObjectLockRetainUntilDate: aws.Time(retainUntil.UTC()),
+		ChecksumAlgorithm:         types.ChecksumAlgorithmSha256,
+		IfNoneMatch:               aws.String("*"),
+	})
+	var ae smithy.APIError
+	if err != nil && errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+		existing, gerr := b.get(ctx, c.ObjectKey())
+		if gerr != nil {
+			return fmt.Errorf("checkpoint %s exists but cannot be read: %w", c.ObjectKey(), gerr)
+		}
+		if existing.Digest() != c.Digest() || !bytes.Equal(existing.Signature, c.Signature) {
+			return fmt.Errorf("checkpoint %s already holds a different checkpoint: two writers disagree; run `caro audit verify`", c.ObjectKey())
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s to bucket %s: %w", c.ObjectKey(), b.Name, err)
+	}
+	return nil
+}
+
+func (b *CheckpointBucket) get(ctx context.Context, key string) (*Checkpoint, error) {
+	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	raw, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCheckpoint(raw)
+}
+
+// ParseCheckpoint reads checkpoint JSON strictly (unknown fields are an error).
+func ParseCheckpoint(raw []byte) (*Checkpoint, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var c Checkpoint
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("not a checkpoint: %w", err)
+	}
+	return &c, nil
+}
+
+// ListCheckpoints implements CheckpointReader: every object under checkpoints/, in key order.
+func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.Client, &s3.ListObjectsV2Input{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing bucket %s: %w", b.Name, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	sort.Strings(keys)
+	out := make([]StoredCheckpoint, 0, len(keys))
+	for _, k := range keys {
+		c, err := b.get(ctx, k)
+		out = append(out, StoredCheckpoint{Key: k, Checkpoint: c, Err: err})
+	}
+	return out, nil
+}
+
+// Retention implements RetentionInspector with GetObjectRetention.
+func (b *CheckpointBucket) Retention(ctx context.Context, key string) (Retention, error) {
+	out, err := b.Client.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		return Retention{}, err
+	}
+	if out.Retention == nil {
+		return Retention{}, errors.New("object has no retention")
+	}
+	return Retention{Mode: string(out.Retention.Mode), RetainUntil: aws.ToTime(out.Retention.RetainUntilDate)}, nil
+}
+
+// GetCheckpoint reads one checkpoint object by number.
+func (b *CheckpointBucket) GetCheckpoint(ctx context.Context, n uint64) (*Checkpoint, error) {
+	return b.get(ctx, CheckpointKey(n))
+}

@@ -1,0 +1,235 @@
+package ledger
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// EntryReader streams stored entries in ascending Seq order, starting at from, exactly as stored.
+type EntryReader interface {
+	ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error
+}
+
+// StoredCheckpoint is one object read from the checkpoint bucket: the parsed checkpoint, or Err when
+// the object could not be read or parsed.
+type StoredCheckpoint struct {
+	Key        string
+	Checkpoint *Checkpoint
+	Err        error
+}
+
+// CheckpointReader lists the published checkpoints in key order (ascending number).
+type CheckpointReader interface {
+	ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error)
+}
+
+// Retention is the Object Lock state of a stored object.
+type Retention struct {
+	Mode        string
+	RetainUntil time.Time
+}
+
+// RetentionInspector reports the Object Lock retention of a checkpoint object. In AWS it is S3
+// GetObjectRetention; it is an interface because gofakes3 has no Object Lock (see ObjectLockShim).
+type RetentionInspector interface {
+	Retention(ctx context.Context, key string) (Retention, error)
+}
+
+// ObjectLockCompliance is the only Object Lock mode the ledger accepts: in COMPLIANCE mode nobody,
+// the root user included, can shorten the retention or delete a locked version.
+const ObjectLockCompliance = "COMPLIANCE"
+
+// DefaultRetentionYears is how long entries and checkpoints are kept (the region definition's
+// audit retention; NEN 7510 / WGBO medical-record horizon is longer for the records themselves).
+const DefaultRetentionYears = 9
+
+// RetainUntil is the retain-until date written for a checkpoint cut at t: t plus years, plus one day
+// so clock skew between the writer and S3 can never make it shorter than required.
+func RetainUntil(t time.Time, years int) time.Time { return t.UTC().AddDate(years, 0, 1) }
+
+// Verifier recomputes the chain and every checkpoint.
+type Verifier struct {
+	Entries     EntryReader
+	Checkpoints CheckpointReader
+	Locks       RetentionInspector
+	// PublicKey verifies checkpoint signatures (from KMS GetPublicKey or a pinned PEM file).
+	PublicKey crypto.PublicKey
+	// RetentionYears is the minimum retention each checkpoint object must carry.
+	RetentionYears int
+}
+
+// VerifyOptions narrow a verification.
+type VerifyOptions struct {
+	// SinceSeq, when set, starts entry verification at the last valid checkpoint covering fewer
+	// than SinceSeq+1 entries (checkpoints are always all verified).
+	SinceSeq *uint64
+	// SinceTime, when not zero, starts at the last valid checkpoint cut at or before it.
+	SinceTime time.Time
+	// Tenant, when set, also counts that tenant's entries. The chain is global, so every entry from
+	// the start point is still verified: a tenant's entries are only as sound as the chain under them.
+	Tenant string
+}
+
+// Problem is the first thing found wrong: the entry (Seq, EventID when known), and the checkpoint
+// when a checkpoint is what failed.
+type Problem struct {
+	Seq        uint64  `json:"seq"`
+	EventID    string  `json:"eventId,omitempty"`
+	Checkpoint *uint64 `json:"checkpoint,omitempty"`
+	Reason     string  `json:"reason"`
+}
+
+func (p *Problem) String() string {
+	s := fmt.Sprintf("entry %d", p.Seq)
+	if p.EventID != "" {
+		s += fmt.Sprintf(" (event %s)", p.EventID)
+	}
+	return s + ": " + p.Reason
+}
+
+// Report is the outcome of Verify. OK is true only when nothing is wrong.
+type Report struct {
+	OK                    bool     `json:"ok"`
+	FromSeq               uint64   `json:"fromSeq"`
+	EntriesVerified       uint64   `json:"entriesVerified"`
+	Tenant                string   `json:"tenant,omitempty"`
+	TenantEntriesVerified uint64   `json:"tenantEntriesVerified,omitempty"`
+	CheckpointsVerified   int      `json:"checkpointsVerified"`
+	AnchoredTreeSize      uint64   `json:"anchoredTreeSize"`
+	UnanchoredEntries     uint64   `json:"unanchoredEntries"`
+	FirstBad              *Problem `json:"firstBad,omitempty"`
+}
+
+var errStop = errors.New("stop")
+
+// Verify checks every checkpoint (signature, chain link, Merkle root and compact range over its leaf
+// hashes, Object Lock mode and retention) and every entry from the start point (sequence, content
+// hash, chain link, and the hash anchored for it in its checkpoint), and names the first bad entry.
+// An error is returned only when verification could not run (database or bucket unreachable).
+func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, error) {
+	rep := &Report{Tenant: opt.Tenant}
+	stored, err := v.Checkpoints.ListCheckpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing checkpoints: %w", err)
+	}
+	var good []*Checkpoint
+	var cpProblem *Problem
+	for i, sc := range stored {
+		var prev *Checkpoint
+		if i > 0 {
+			prev = good[i-1]
+		}
+		if reason := v.checkStored(ctx, sc, prev); reason != "" {
+			n := uint64(i)
+			first := uint64(0)
+			if prev != nil {
+				first = prev.TreeSize
+			}
+			cpProblem = &Problem{Seq: first, Checkpoint: &n, Reason: fmt.Sprintf("checkpoint %d (%s) %s; entries from %d on are not anchored", i, sc.Key, reason, first)}
+			break
+		}
+		good = append(good, sc.Checkpoint)
+	}
+	rep.CheckpointsVerified = len(good)
+
+	// Start point.
+	var prevHash Hash
+	ci := 0 // index in good of the checkpoint covering the next entry
+	for i, c := range good {
+		if (opt.SinceSeq != nil && c.TreeSize <= *opt.SinceSeq) || (!opt.SinceTime.IsZero() && !c.Time.After(opt.SinceTime)) {
+			rep.FromSeq, prevHash, ci = c.TreeSize, c.LeafHashes[len(c.LeafHashes)-1], i+1
+		}
+	}
+
+	n := rep.FromSeq
+	var problem *Problem
+	bad := func(e Entry, format string, args ...any) error {
+		problem = &Problem{Seq: n, EventID: e.EventID, Reason: fmt.Sprintf(format, args...)}
+		return errStop
+	}
+	err = v.Entries.ScanEntries(ctx, rep.FromSeq, func(e Entry) error {
+		if cpProblem != nil && n >= cpProblem.Seq {
+			return errStop
+		}
+		switch {
+		case e.Seq > n:
+			problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: the next stored entry is %d (entries deleted or renumbered)", e.Seq)}
+			return errStop
+		case e.Seq < n:
+			return bad(e, "sequence number %d appears again after entry %d (entry inserted or reordered)", e.Seq, n-1)
+		case e.Recompute() != e.Hash:
+			return bad(e, "contents do not match the entry hash (entry altered)")
+		case e.EventID != e.Event.ID:
+			return bad(e, "eventId %q differs from the event's id %q (entry altered)", e.EventID, e.Event.ID)
+		}
+		for ci < len(good) && n >= good[ci].TreeSize {
+			ci++
+		}
+		if ci < len(good) {
+			c := good[ci]
+			if c.LeafHashes[n-c.FirstSeq] != e.Hash {
+				return bad(e, "hash differs from the one anchored in checkpoint %d (entry altered, inserted, removed or reordered and the chain rehashed)", c.Number)
+			}
+		}
+		if e.PrevHash != prevHash {
+			if n == 0 {
+				return bad(e, "prevHash of the first entry is not zero (entry inserted before it)")
+			}
+			return bad(e, "prevHash does not match the hash of entry %d (an entry was altered, removed, inserted or reordered here)", n-1)
+		}
+		prevHash = e.Hash
+		n++
+		rep.EntriesVerified++
+		if opt.Tenant != "" && e.Event.TenantID == opt.Tenant {
+			rep.TenantEntriesVerified++
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("reading entries: %w", err)
+	}
+	if problem == nil && cpProblem == nil && len(good) > 0 && good[len(good)-1].TreeSize > n {
+		last := good[len(good)-1]
+		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one (entries deleted)", last.Number, last.TreeSize-1)}
+	}
+	if problem == nil {
+		problem = cpProblem
+	}
+	if len(good) > 0 {
+		rep.AnchoredTreeSize = good[len(good)-1].TreeSize
+	}
+	if n > rep.AnchoredTreeSize {
+		rep.UnanchoredEntries = n - max(rep.AnchoredTreeSize, rep.FromSeq)
+	}
+	rep.FirstBad = problem
+	rep.OK = problem == nil
+	return rep, nil
+}
+
+// checkStored returns why a stored checkpoint is bad, or "".
+func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *Checkpoint) string {
+	if sc.Err != nil {
+		return "is unreadable: " + sc.Err.Error()
+	}
+	c := sc.Checkpoint
+	if want := c.ObjectKey(); sc.Key != want {
+		return fmt.Sprintf("is stored under the wrong key (want %s)", want)
+	}
+	if err := c.Check(prev, v.PublicKey); err != nil {
+		return err.Error()
+	}
+	r, err := v.Locks.Retention(ctx, sc.Key)
+	if err != nil {
+		return "has no readable Object Lock retention: " + err.Error()
+	}
+	if r.Mode != ObjectLockCompliance {
+		return fmt.Sprintf("has Object Lock mode %q, want %s", r.Mode, ObjectLockCompliance)
+	}
+	if need := c.Time.UTC().AddDate(v.RetentionYears, 0, 0); r.RetainUntil.Before(need) {
+		return fmt.Sprintf("is retained until %s, shorter than the required %d years (%s)", r.RetainUntil.Format(time.RFC3339), v.RetentionYears, need.Format(time.RFC3339))
+	}
+	return ""
+}
