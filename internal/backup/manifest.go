@@ -1,0 +1,133 @@
+package backup
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+)
+
+// FormatVersion is the backup format this package writes and the only one it reads.
+const FormatVersion = 1
+
+// Manifest describes one backup. It is stored as JSON beside the data (backups/<id>/manifest.json)
+// and authenticated with an HMAC-SHA256 (MAC) under a key derived from the backup's data key, so
+// nobody without kms:Decrypt on the key can alter a count, a checksum or an index definition.
+type Manifest struct {
+	FormatVersion     int               `json:"formatVersion"`
+	BackupID          string            `json:"backupId"`
+	Database          string            `json:"database"`
+	SourceRegion      string            `json:"sourceRegion"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	CompletedAt       time.Time         `json:"completedAt"`
+	KMSKeyARN         string            `json:"kmsKeyArn"`
+	WrappedDataKey    []byte            `json:"wrappedDataKey"`
+	EncryptionContext map[string]string `json:"encryptionContext"`
+	Compression       string            `json:"compression"` // "zstd"
+	Cipher            string            `json:"cipher"`      // "AES-256-GCM"
+	ChunkSize         int               `json:"chunkSize"`
+	Collections       []CollectionEntry `json:"collections"`
+	// Documents is the sum of the collections' counts.
+	Documents int64 `json:"documents"`
+	// PlaintextSHA256 is the SHA-256 of all collections' plaintext BSON streams concatenated in
+	// manifest order.
+	PlaintextSHA256 string `json:"plaintextSha256"`
+	// StoredBytes is the sum of the collections' object sizes.
+	StoredBytes int64 `json:"storedBytes"`
+	// MAC is hex HMAC-SHA256 over the manifest's JSON with MAC empty.
+	MAC string `json:"mac"`
+}
+
+// CollectionEntry is one collection of a backup.
+type CollectionEntry struct {
+	Name   string `json:"name"`
+	Stream uint32 `json:"stream"` // chunk stream number, bound into every chunk
+	Object string `json:"object"` // object key relative to the backup prefix
+	Count  int64  `json:"count"`
+	// PlaintextSHA256 is the SHA-256 of the collection's documents as BSON, concatenated.
+	PlaintextSHA256 string `json:"plaintextSha256"`
+	Chunks          uint64 `json:"chunks"`
+	StoredBytes     int64  `json:"storedBytes"`
+	// Indexes are the collection's index specifications (listIndexes output minus _id_) in
+	// canonical extended JSON, recreated on restore.
+	Indexes []json.RawMessage `json:"indexes,omitempty"`
+	// Options are the collection's creation options (listCollections) in canonical extended JSON.
+	Options json.RawMessage `json:"options,omitempty"`
+}
+
+// BackupPrefix is where all backups live in the bucket.
+const BackupPrefix = "backups/"
+
+var backupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+
+// ValidBackupID reports whether id has the shape NewBackupID produces (so it is safe in an object
+// key and a database name).
+func ValidBackupID(id string) bool { return backupIDPattern.MatchString(id) }
+
+// ManifestKey is the object key of a backup's manifest.
+func ManifestKey(id string) string { return path.Join(BackupPrefix, id, "manifest.json") }
+
+// ObjectKey is the object key of one of a backup's data objects.
+func ObjectKey(id, object string) string { return path.Join(BackupPrefix, id, object) }
+
+// backupContext is the KMS encryption context of a backup's data key. It is derived from the
+// manifest's ID and region, never read from the manifest, so editing either makes KMS refuse.
+func backupContext(id, region string) map[string]string {
+	return map[string]string{
+		"caro:purpose":       "backup",
+		"caro:backup-id":     id,
+		"caro:source-region": region,
+	}
+}
+
+func (m *Manifest) macInput() ([]byte, error) {
+	c := *m
+	c.MAC = ""
+	return json.Marshal(c)
+}
+
+func (m *Manifest) computeMAC(macKey []byte) (string, error) {
+	in, err := m.macInput()
+	if err != nil {
+		return "", err
+	}
+	h := hmac.New(sha256.New, macKey)
+	h.Write(in)
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// checkMAC reports whether the manifest's MAC matches under macKey (constant time).
+func (m *Manifest) checkMAC(macKey []byte) bool {
+	want, err := m.computeMAC(macKey)
+	if err != nil {
+		return false
+	}
+	return hmac.Equal([]byte(want), []byte(m.MAC))
+}
+
+// checkShape validates what can be checked before any key is unwrapped.
+func (m *Manifest) checkShape(wantID string) error {
+	if m.FormatVersion != FormatVersion {
+		return newErr(ErrManifestMismatch, nil, "use a caro build that reads this format", "manifest format version %d is not supported (this build reads %d)", m.FormatVersion, FormatVersion)
+	}
+	if wantID != "" && m.BackupID != wantID {
+		return newErr(ErrManifestMismatch, nil, hintManifest, "manifest stored under %s names backup %s", wantID, m.BackupID)
+	}
+	if m.ChunkSize <= 0 || m.ChunkSize > maxChunkSize {
+		return newErr(ErrManifestMismatch, nil, hintManifest, "manifest chunk size %d is impossible", m.ChunkSize)
+	}
+	if m.Compression != "zstd" || m.Cipher != "AES-256-GCM" {
+		return newErr(ErrManifestMismatch, nil, hintManifest, "manifest names %s/%s, want zstd/AES-256-GCM", m.Compression, m.Cipher)
+	}
+	seen := map[uint32]bool{}
+	for _, c := range m.Collections {
+		if seen[c.Stream] {
+			return newErr(ErrManifestMismatch, nil, hintManifest, "manifest lists stream %d twice", c.Stream)
+		}
+		seen[c.Stream] = true
+	}
+	return nil
+}

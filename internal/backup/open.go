@@ -1,0 +1,87 @@
+package backup
+
+import (
+	"context"
+	"crypto/cipher"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+)
+
+// openedBackup is a backup whose manifest authenticated: its chunks can be read.
+type openedBackup struct {
+	m     Manifest
+	aead  cipher.AEAD
+	store ObjectStore
+}
+
+// openBackup fetches and authenticates a backup's manifest: shape, encryption context, data key
+// unwrap (KMS) and MAC, in that order, before anything else is read.
+func openBackup(ctx context.Context, store ObjectStore, k KMS, keyID, id string) (*openedBackup, error) {
+	if store == nil || k == nil {
+		return nil, errors.New("backup: object store and KMS are required")
+	}
+	if !ValidBackupID(id) {
+		return nil, newErr(ErrNotFound, nil, hintNotFoundID, "%q is not a backup ID (want e.g. 20260102T030405Z-1a2b3c4d)", id)
+	}
+	rc, err := store.Get(ctx, ManifestKey(id))
+	if err != nil {
+		if errors.Is(err, ErrObjectNotFound) {
+			return nil, newErr(ErrNotFound, err, hintNotFoundID, "no manifest for backup %s", id)
+		}
+		return nil, fmt.Errorf("backup %s: reading manifest: %w", id, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: reading manifest: %w", id, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, newErr(ErrManifestMismatch, err, hintManifest, "manifest of %s is not valid JSON", id)
+	}
+	if err := m.checkShape(id); err != nil {
+		return nil, err
+	}
+	want := backupContext(m.BackupID, m.SourceRegion)
+	if !maps.Equal(want, m.EncryptionContext) {
+		return nil, newErr(ErrEncryptionContext, nil, hintContext, "manifest of %s carries encryption context %v, expected %v", id, m.EncryptionContext, want)
+	}
+	dataKey, err := unwrapDataKey(ctx, k, keyID, m.WrappedDataKey, want, "backup "+id)
+	if err != nil {
+		return nil, err
+	}
+	macKey, err := deriveKey(dataKey, m.BackupID, "manifest")
+	if err != nil {
+		return nil, err
+	}
+	chunkKey, err := deriveKey(dataKey, m.BackupID, "chunks")
+	clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	if !m.checkMAC(macKey) {
+		return nil, newErr(ErrManifestMismatch, nil, hintManifest, "manifest of %s fails its MAC: a field was changed after the backup was written, or the wrapped key was replaced", id)
+	}
+	aead, err := newGCM(chunkKey)
+	if err != nil {
+		return nil, err
+	}
+	return &openedBackup{m: m, aead: aead, store: store}, nil
+}
+
+// openCollection returns an authenticated plaintext reader (compressed stream already decoded is
+// not done here) of one collection's object.
+func (b *openedBackup) openCollection(ctx context.Context, c CollectionEntry) (io.Reader, io.Closer, error) {
+	rc, err := b.store.Get(ctx, ObjectKey(b.m.BackupID, c.Object))
+	if err != nil {
+		if errors.Is(err, ErrObjectNotFound) {
+			return nil, nil, newErr(ErrTruncated, err, hintTruncated, "backup %s: object %s of collection %s is missing", b.m.BackupID, c.Object, c.Name)
+		}
+		return nil, nil, fmt.Errorf("backup %s: reading %s: %w", b.m.BackupID, c.Object, err)
+	}
+	name := fmt.Sprintf("collection %s (object %s)", c.Name, c.Object)
+	return newChunkReader(b.aead, rc, []byte(b.m.BackupID), c.Stream, b.m.ChunkSize, name), rc, nil
+}

@@ -1,0 +1,413 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Names the restore reserves in a target database. User collections never start with reservedPrefix
+// (backups skip such collections, and a restore refuses to be confused by them).
+const (
+	reservedPrefix   = "_caro_"
+	stagePrefix      = reservedPrefix + "stage_"
+	prevPrefix       = reservedPrefix + "prev_"
+	markerCollection = reservedPrefix + "restore_marker"
+	markerID         = "switch"
+)
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	// BackupID names the backup (see List).
+	BackupID string
+	Store    ObjectStore
+	KMS      KMS
+	// KeyID, when set, is the only KMS key the data key may be unwrapped with (for example the
+	// standby region's replica of the multi-Region key).
+	KeyID string
+	// TargetURI is the MongoDB connection string of the target; ignored when Target is set.
+	TargetURI string
+	// Target is an already connected client.
+	Target *mongo.Client
+	// Database is the target database (default: the database the backup was taken from).
+	Database string
+	// Replace allows restoring over a database that has collections: they are renamed aside during
+	// the switch and dropped only after it completed.
+	Replace bool
+	// Workers, BatchBytes and BatchDocs tune the parallel loader (defaults DefaultWorkers,
+	// DefaultBatchBytes, DefaultBatchDocs).
+	Workers    int
+	BatchBytes int
+	BatchDocs  int
+	// ConnectTimeout bounds reaching the target (default 20s).
+	ConnectTimeout time.Duration
+	// Progress, when set, receives progress events.
+	Progress func(Progress)
+
+	// fail, in tests, injects a failure at a named step; errCrash simulates the process dying
+	// (no rollback).
+	fail func(step string) error
+}
+
+// RestoreReport summarizes a finished restore (the `-o json` output of the CLI).
+type RestoreReport struct {
+	BackupID      string              `json:"backupId"`
+	SourceRegion  string              `json:"sourceRegion"`
+	BackupTime    time.Time           `json:"backupTime"`
+	Database      string              `json:"database"`
+	Collections   []CollectionRestore `json:"collections"`
+	Documents     int64               `json:"documents"`
+	Replaced      []string            `json:"replaced,omitempty"`
+	Verified      bool                `json:"verified"`
+	Duration      time.Duration       `json:"durationNs"`
+	DocsPerSecond float64             `json:"docsPerSecond"`
+}
+
+// CollectionRestore is one collection of a RestoreReport.
+type CollectionRestore struct {
+	Name      string `json:"name"`
+	Documents int64  `json:"documents"`
+	SHA256    string `json:"sha256"`
+	Indexes   int    `json:"indexes"`
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (o *RestoreOptions) step(name string) error {
+	if o.fail == nil {
+		return nil
+	}
+	return o.fail(name)
+}
+
+func (o *RestoreOptions) loadOpts() loadOptions {
+	lo := loadOptions{workers: o.Workers, batchBytes: o.BatchBytes, batchDocs: o.BatchDocs, progress: o.Progress}
+	if lo.workers <= 0 {
+		lo.workers = DefaultWorkers
+	}
+	if lo.batchBytes <= 0 {
+		lo.batchBytes = DefaultBatchBytes
+	}
+	if lo.batchDocs <= 0 {
+		lo.batchDocs = DefaultBatchDocs
+	}
+	return lo
+}
+
+// Restore restores a backup into the target database without ever leaving it half-restored:
+//
+//  1. The manifest is authenticated (encryption context, KMS unwrap, MAC) before the target is
+//     contacted; then the target is pinged.
+//  2. An interrupted earlier switch is rolled back (see Recover); a non-empty target is refused
+//     unless Replace.
+//  3. Every collection is loaded into a staging collection _caro_stage_<suffix>_<name> in the
+//     target database (FerretDB cannot rename across databases, and copying twice would halve the
+//     speed), each chunk authenticated before its documents are used. Counts and SHA-256 sums are
+//     compared with the manifest, the stored counts with the manifest, and the indexes recreated.
+//     Any failure drops the staging collections: the target is as it was.
+//  4. The switch writes a marker document, renames the existing collections aside
+//     (_caro_prev_<suffix>_<name>) and the staging collections into place, one rename at a time
+//     (each rename is atomic on its own). A failure rolls the renames back in reverse; a crash
+//     leaves the marker, from which Recover (or the next Restore) rolls back.
+//  5. Only after the marker says committed are the old collections and the marker dropped.
+func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
+	start := time.Now()
+	b, err := openBackup(ctx, o.Store, o.KMS, o.KeyID, o.BackupID)
+	if err != nil {
+		return RestoreReport{}, err
+	}
+	report(o.Progress, Progress{Phase: "manifest", Message: fmt.Sprintf("manifest of %s authenticated: %d collections, %d documents from %s", b.m.BackupID, len(b.m.Collections), b.m.Documents, b.m.SourceRegion)})
+	if o.Database == "" {
+		o.Database = b.m.Database
+	}
+	client, done, err := targetClient(ctx, o.Target, o.TargetURI, o.ConnectTimeout)
+	if err != nil {
+		return RestoreReport{}, err
+	}
+	defer done()
+	db := client.Database(o.Database)
+	if err := Recover(ctx, db); err != nil {
+		return RestoreReport{}, err
+	}
+	existing, err := userCollections(ctx, db)
+	if err != nil {
+		return RestoreReport{}, newErr(ErrTargetUnreachable, err, hintTarget, "listing collections of %s", o.Database)
+	}
+	if len(existing) > 0 && !o.Replace {
+		return RestoreReport{}, newErr(ErrTargetNotEmpty, nil, hintNotEmpty, "%s has %d collections (%s)", o.Database, len(existing), strings.Join(existing, ", "))
+	}
+	suffix := b.m.BackupID[len(b.m.BackupID)-8:]
+	stageName := func(c string) string { return stagePrefix + suffix + "_" + c }
+	prevName := func(c string) string { return prevPrefix + suffix + "_" + c }
+	if err := dropPrefixed(ctx, db, stagePrefix+suffix+"_"); err != nil {
+		return RestoreReport{}, fmt.Errorf("restore: removing leftover staging collections: %w", err)
+	}
+	// From here on, every failure drops the staging collections.
+	cleanup := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = dropPrefixed(cctx, db, stagePrefix+suffix+"_")
+	}
+	loaded, err := b.loadInto(ctx, db, stageName, o.loadOpts())
+	if err == nil {
+		err = o.step("loaded")
+	}
+	if err != nil {
+		if !errors.Is(err, errCrash) {
+			cleanup()
+		}
+		return RestoreReport{}, err
+	}
+	rep := RestoreReport{BackupID: b.m.BackupID, SourceRegion: b.m.SourceRegion, BackupTime: b.m.CreatedAt, Database: o.Database, Verified: true}
+	for _, l := range loaded {
+		report(o.Progress, Progress{Phase: "indexes", Collection: l.entry.Name})
+		n, err := createIndexes(ctx, db, l.into, l.entry.Indexes)
+		if err == nil {
+			err = o.step("indexes")
+		}
+		if err != nil {
+			if !errors.Is(err, errCrash) {
+				cleanup()
+			}
+			return RestoreReport{}, fmt.Errorf("restore: recreating indexes of %s: %w (nothing was switched)", l.entry.Name, err)
+		}
+		rep.Collections = append(rep.Collections, CollectionRestore{Name: l.entry.Name, Documents: l.docs, SHA256: l.sha256, Indexes: n})
+		rep.Documents += l.docs
+	}
+	names := make([]string, 0, len(loaded))
+	for _, l := range loaded {
+		names = append(names, l.entry.Name)
+	}
+	report(o.Progress, Progress{Phase: "switch", Message: fmt.Sprintf("switching %d collections into %s", len(names), o.Database)})
+	if err := switchCollections(ctx, db, b.m.BackupID, suffix, names, existing, stageName, prevName, &o); err != nil {
+		if !errors.Is(err, errCrash) {
+			cleanup()
+		}
+		return RestoreReport{}, err
+	}
+	rep.Replaced = existing
+	rep.Duration = time.Since(start)
+	if s := rep.Duration.Seconds(); s > 0 {
+		rep.DocsPerSecond = float64(rep.Documents) / s
+	}
+	report(o.Progress, Progress{Phase: "done", Done: rep.Documents, Total: rep.Documents, Message: fmt.Sprintf("restored %d documents into %s", rep.Documents, o.Database)})
+	return rep, nil
+}
+
+// switchMarker is the document that records a switch in progress (in _caro_restore_marker).
+type switchMarker struct {
+	ID          string    `bson:"_id"`
+	BackupID    string    `bson:"backupId"`
+	State       string    `bson:"state"` // "switching" or "committed"
+	Suffix      string    `bson:"suffix"`
+	Collections []string  `bson:"collections"` // restored collection names
+	Existing    []string  `bson:"existing"`    // collections that were in the target before
+	Started     time.Time `bson:"started"`
+}
+
+func switchCollections(ctx context.Context, db *mongo.Database, backupID, suffix string, names, existing []string, stageName, prevName func(string) string, o *RestoreOptions) error {
+	marker := db.Collection(markerCollection)
+	m := switchMarker{ID: markerID, BackupID: backupID, State: "switching", Suffix: suffix, Collections: names, Existing: existing, Started: time.Now().UTC()}
+	if _, err := marker.InsertOne(ctx, m); err != nil {
+		return fmt.Errorf("restore: writing the switch marker: %w (nothing was switched)", err)
+	}
+	type rename struct{ from, to string }
+	var done []rename
+	rollback := func(cause error) error {
+		if errors.Is(cause, errCrash) {
+			return cause
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		for i := len(done) - 1; i >= 0; i-- {
+			if err := renameCollection(rctx, db, done[i].to, done[i].from); err != nil {
+				return newErr(ErrSwitchInterrupted, errors.Join(cause, err), hintRecover, "switch of %s failed and could not be rolled back", db.Name())
+			}
+		}
+		_ = marker.Drop(rctx)
+		return fmt.Errorf("restore: switching collections into %s failed, rolled back, the target is as it was: %w", db.Name(), cause)
+	}
+	step := func(from, to, name string) error {
+		if err := o.step(name); err != nil {
+			return err
+		}
+		if err := renameCollection(ctx, db, from, to); err != nil {
+			return err
+		}
+		done = append(done, rename{from, to})
+		return nil
+	}
+	for _, e := range existing {
+		if err := step(e, prevName(e), "rename-existing:"+e); err != nil {
+			return rollback(err)
+		}
+	}
+	for _, c := range names {
+		if err := step(stageName(c), c, "rename-stage:"+c); err != nil {
+			return rollback(err)
+		}
+	}
+	if err := o.step("commit"); err != nil {
+		return rollback(err)
+	}
+	if _, err := marker.UpdateByID(ctx, markerID, bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "committed"}}}}); err != nil {
+		return rollback(err)
+	}
+	// Committed: the old data is no longer needed. A failure here leaves only garbage that
+	// Recover removes.
+	if err := o.step("cleanup"); err != nil {
+		return err
+	}
+	for _, e := range existing {
+		_ = db.Collection(prevName(e)).Drop(ctx)
+	}
+	return marker.Drop(ctx)
+}
+
+// Recover finishes or undoes an interrupted restore switch in db, using the marker it left: a
+// switch that had not committed is rolled back (restored collections moved back to staging,
+// previous collections moved back into place, staging dropped); a committed one has its previous
+// collections dropped. Without a marker it does nothing. It is idempotent.
+func Recover(ctx context.Context, db *mongo.Database) error {
+	var m switchMarker
+	err := db.Collection(markerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: markerID}}).Decode(&m)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return newErr(ErrTargetUnreachable, err, hintTarget, "reading the restore marker of %s", db.Name())
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return newErr(ErrTargetUnreachable, err, hintTarget, "listing collections of %s", db.Name())
+	}
+	present := map[string]bool{}
+	for _, n := range names {
+		present[n] = true
+	}
+	has := func(n string) bool { return present[n] }
+	move := func(from, to string) error {
+		if err := renameCollection(ctx, db, from, to); err != nil {
+			return err
+		}
+		present[from], present[to] = false, true
+		return nil
+	}
+	stage := func(c string) string { return stagePrefix + m.Suffix + "_" + c }
+	prev := func(c string) string { return prevPrefix + m.Suffix + "_" + c }
+	fail := func(err error) error {
+		return newErr(ErrSwitchInterrupted, err, "check the server and run the restore again", "backup %s into %s", m.BackupID, db.Name())
+	}
+	if m.State != "committed" {
+		// A restored collection is in place exactly when its staging name is gone; the existing
+		// collections were all moved aside before any staging collection moved in.
+		for _, c := range m.Collections {
+			if has(c) && !has(stage(c)) {
+				if err := move(c, stage(c)); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		for _, e := range m.Existing {
+			if has(prev(e)) && !has(e) {
+				if err := move(prev(e), e); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		if err := dropPrefixed(ctx, db, stagePrefix+m.Suffix+"_"); err != nil {
+			return fail(err)
+		}
+	} else if err := dropPrefixed(ctx, db, prevPrefix+m.Suffix+"_"); err != nil {
+		return fail(err)
+	}
+	if err := db.Collection(markerCollection).Drop(ctx); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func renameCollection(ctx context.Context, db *mongo.Database, from, to string) error {
+	admin := db.Client().Database("admin")
+	return admin.RunCommand(ctx, bson.D{
+		{Key: "renameCollection", Value: db.Name() + "." + from},
+		{Key: "to", Value: db.Name() + "." + to},
+	}).Err()
+}
+
+// userCollections lists db's collections except reserved and system ones.
+func userCollections(ctx context.Context, db *mongo.Database) ([]string, error) {
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	out := names[:0]
+	for _, n := range names {
+		if strings.HasPrefix(n, reservedPrefix) || strings.HasPrefix(n, "system.") {
+			continue
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func dropPrefixed(ctx context.Context, db *mongo.Database, prefix string) error {
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			if err := db.Collection(n).Drop(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// targetClient returns the injected client or connects to uri, classifying failure as
+// ErrTargetUnreachable. done releases a client it created.
+func targetClient(ctx context.Context, c *mongo.Client, uri string, timeout time.Duration) (*mongo.Client, func(), error) {
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	if c != nil {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := c.Ping(pctx, nil); err != nil {
+			return nil, nil, newErr(ErrTargetUnreachable, err, hintTarget, "pinging the target")
+		}
+		return c, func() {}, nil
+	}
+	if uri == "" {
+		return nil, nil, errors.New("restore: no target: pass --target <mongodb-uri>")
+	}
+	c, err := connect(ctx, uri, timeout)
+	if err != nil {
+		return nil, nil, newErr(ErrTargetUnreachable, err, hintTarget, "connecting to %s", redactURI(uri))
+	}
+	return c, func() { _ = c.Disconnect(context.WithoutCancel(ctx)) }, nil
+}
+
+// redactURI removes credentials from a MongoDB URI before it is printed.
+func redactURI(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return "<invalid uri>"
+	}
+	if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
+		rest = "***@" + rest[at+1:]
+	}
+	if q := strings.Index(rest, "?"); q >= 0 {
+		rest = rest[:q]
+	}
+	return scheme + "://" + rest
+}
