@@ -1,0 +1,64 @@
+// Package messaging provides the platform's internal topics: SNS encrypted with a customer-managed
+// KMS key, reachable only over TLS, with every subscription backed by an encrypted dead-letter queue,
+// so a message that cannot be delivered is kept and alarmed rather than lost.
+package messaging
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+// TopicProps configures an internal topic.
+type TopicProps struct {
+	// Key encrypts the topic and its subscriptions' dead-letter queues. Its policy must let
+	// sns.amazonaws.com (and any service that publishes, such as CloudWatch) use it.
+	Key awskms.IKey
+	// DisplayName is shown in notifications.
+	DisplayName string
+}
+
+// Topic is an encrypted internal topic.
+type Topic struct {
+	// Topic is the SNS topic.
+	Topic awssns.Topic
+	// DeadLetterQueues are the DLQs of the subscriptions made with Subscribe.
+	DeadLetterQueues []awssqs.Queue
+	key              awskms.IKey
+	scope            constructs.Construct
+}
+
+// NewTopic creates a KMS-encrypted topic whose policy refuses any request not made over TLS.
+func NewTopic(scope constructs.Construct, id string, props *TopicProps) *Topic {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	topic := awssns.NewTopic(c, jsii.String("Topic"), &awssns.TopicProps{
+		DisplayName: jsii.String(props.DisplayName),
+		MasterKey:   props.Key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	return &Topic{Topic: topic, key: props.Key, scope: c}
+}
+
+// Subscribe delivers the topic to fn, with an encrypted dead-letter queue for messages SNS could not
+// deliver. The queue is returned so monitoring can alarm on its depth.
+func (t *Topic) Subscribe(id string, fn awslambda.IFunction) awssqs.Queue {
+	dlq := awssqs.NewQueue(t.scope, jsii.String(id+"DeadLetters"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_KMS,
+		EncryptionMasterKey: t.key,
+		EnforceSSL:          jsii.Bool(true),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(14)),
+	})
+	nagcheck.Suppress(dlq, "AwsSolutions-SQS3",
+		"This queue is the dead-letter queue of an SNS subscription; its depth is alarmed and the traffic watcher reports every message.")
+	t.Topic.AddSubscription(awssnssubscriptions.NewLambdaSubscription(fn, &awssnssubscriptions.LambdaSubscriptionProps{
+		DeadLetterQueue: dlq,
+	}))
+	t.DeadLetterQueues = append(t.DeadLetterQueues, dlq)
+	return dlq
+}

@@ -1,0 +1,67 @@
+package monitoring_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/encryption"
+	"github.com/carohealth/platform/constructs/monitoring"
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+func TestAlarmsGoToEncryptedOnCallTopic(t *testing.T) {
+	// GIVEN a stack with a key, a function, a queue and an API
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+	})
+	nagcheck.Apply(stack)
+	key := encryption.NewKey(stack, "Key", &encryption.KeyProps{Alias: "test/key", Description: "test",
+		ServicePrincipals: []string{"cloudwatch.amazonaws.com"}})
+	fn := awslambda.Function_FromFunctionArn(stack, jsii.String("Fn"), jsii.String("arn:aws:lambda:eu-west-1:123456789012:function:f"))
+	queue := awssqs.Queue_FromQueueArn(stack, jsii.String("Q"), jsii.String("arn:aws:sqs:eu-west-1:123456789012:dlq"))
+	api := awsapigateway.RestApi_FromRestApiId(stack, jsii.String("Api"), jsii.String("abc123"))
+
+	// WHEN monitoring watches them
+	m := monitoring.New(stack, "Monitoring", &monitoring.Props{Key: key, AlertEmail: "oncall@example.org", DashboardName: "caro-test"})
+	m.WatchFunction("api", fn)
+	m.WatchQueue("ApiDeadLetters", queue)
+	m.WatchAPI(api.(awsapigateway.RestApiBase))
+
+	// THEN the on-call topic is KMS-encrypted and mails on-call
+	tpl := assertions.Template_FromStack(stack, nil)
+	tpl.HasResourceProperties(jsii.String("AWS::SNS::Topic"), map[string]interface{}{"KmsMasterKeyId": assertions.Match_AnyValue()})
+	tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{"Protocol": "email", "Endpoint": "oncall@example.org"})
+	// AND DLQ depth, API 5xx rate and p99 latency alarm to it
+	tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3))
+	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+		"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1,
+		"AlarmActions": assertions.Match_AnyValue(),
+	})
+	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+		"MetricName": "Latency", "ExtendedStatistic": "p99",
+	})
+	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
+		"Metrics": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Expression": "IF(requests > 0, errors / requests, 0)",
+		})}),
+	})
+	// AND there is a dashboard
+	tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1))
+	if f := nagcheck.Findings(stack); len(f) > 0 {
+		t.Errorf("unsuppressed cdk-nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
