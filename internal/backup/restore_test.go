@@ -3,8 +3,6 @@ package backup
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -248,7 +246,10 @@ func TestRestoreErrorsLeaveTargetUntouched(t *testing.T) {
 			editManifest(t, f, func(m *Manifest) { m.WrappedDataKey = wrapped })
 		}, ErrManifestMismatch, "MAC"},
 		{"wrong encryption context (region edited)", func(t *testing.T, f fixture, o *RestoreOptions) {
-			editManifest(t, f, func(m *Manifest) { m.SourceRegion = "eu-central-1"; m.EncryptionContext = backupContext(m.BackupID, m.SourceRegion) })
+			editManifest(t, f, func(m *Manifest) {
+				m.SourceRegion = "eu-central-1"
+				m.EncryptionContext = backupContext(m.BackupID, m.SourceRegion)
+			})
 		}, ErrEncryptionContext, "encryption context"},
 		{"encryption context field edited", func(t *testing.T, f fixture, o *RestoreOptions) {
 			editManifest(t, f, func(m *Manifest) { m.EncryptionContext["caro:backup-id"] = "other" })
@@ -426,6 +427,4 @@ func TestManifestNeverHoldsPlaintext(t *testing.T) {
 	if bytes.Contains(m, []byte("Patient ")) {
 		t.Fatal("manifest contains document data")
 	}
-	_ = hex.EncodeToString
-	_ = rand.Read
 }
