@@ -38,7 +38,8 @@ export class Api {
 
   listPatients() { return this.#call("GET", "/patients").then(items); }
   getPatient(id) { return this.#call("GET", `/patients/${encodeURIComponent(id)}`); }
-  createPatient(name) { return this.#call("POST", "/patients", { name }); }
+  /** createPatient sends {givenName, familyName, birthDate: "YYYY-MM-DD"}. */
+  createPatient(input) { return this.#call("POST", "/patients", input); }
   listNotes(patientId) { return this.#call("GET", `/patients/${encodeURIComponent(patientId)}/notes`).then(items); }
   addNote(patientId, text) { return this.#call("POST", `/patients/${encodeURIComponent(patientId)}/notes`, { text }); }
 }

@@ -102,7 +102,7 @@ async function showPatient(id) {
   const details = $("patient-details");
   details.replaceChildren();
   for (const [k, v] of Object.entries(patient || {})) {
-    if (k === "name" || v === null || typeof v === "object") continue;
+    if (k === "givenName" || k === "familyName" || v === null || typeof v === "object") continue;
     const dt = document.createElement("dt");
     dt.textContent = k;
     const dd = document.createElement("dd");
@@ -135,7 +135,12 @@ async function onAddPatient(ev) {
   ev.preventDefault();
   const form = ev.target;
   try {
-    await api.createPatient(String(new FormData(form).get("name")));
+    const f = new FormData(form);
+    await api.createPatient({
+      givenName: String(f.get("givenName")),
+      familyName: String(f.get("familyName")),
+      birthDate: String(f.get("birthDate")),
+    });
     form.reset();
     await showPatients();
     status("Patient added.");
@@ -159,6 +164,6 @@ async function onAddNote(ev) {
 }
 
 const idOf = (p) => String(p.id ?? p._id ?? p.patientId ?? "");
-const nameOf = (p) => String((p && (p.name ?? p.displayName)) ?? "(no name)");
+const nameOf = (p) => [p?.givenName, p?.familyName].filter(Boolean).join(" ") || "(no name)";
 
 main().catch((err) => status(err.message, true));
