@@ -1,0 +1,102 @@
+// Command benchsynth measures warm synth time and peak memory of the whole CDK app beside the
+// one-stack baseline app, in the same run, and prints the ratios against the goals (whole app at
+// most 1.5x the baseline's time, peak RSS at most 800 MB).
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+const runs = 3
+
+type sample struct {
+	wall  time.Duration
+	rssMB float64
+}
+
+func build(pkg, out string) {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fail("building %s: %v", pkg, err)
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench-synth: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// synth runs one app binary as the CDK CLI would (CDK_OUTDIR) and measures it, node child included:
+// wait4 reports the largest resident set of the process and the children it reaped.
+func synth(bin string) sample {
+	out, err := os.MkdirTemp("", "benchsynth-")
+	if err != nil {
+		fail("temp dir: %v", err)
+	}
+	defer os.RemoveAll(out)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "CDK_OUTDIR="+out, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20")
+	cmd.Stderr = nil
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		fail("%s: %v", bin, err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return sample{wall: time.Since(start), rssMB: float64(ru.Maxrss) / 1024}
+}
+
+func median(s []sample) sample {
+	sort.Slice(s, func(i, j int) bool { return s[i].wall < s[j].wall })
+	m := s[len(s)/2]
+	for _, x := range s {
+		if x.rssMB > m.rssMB {
+			m.rssMB = x.rssMB // report the worst peak, the median time
+		}
+	}
+	return m
+}
+
+func main() {
+	dir, err := os.MkdirTemp("", "benchsynth-bin-")
+	if err != nil {
+		fail("temp dir: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	whole, base := filepath.Join(dir, "whole"), filepath.Join(dir, "baseline")
+	fmt.Fprintln(os.Stderr, "building both apps ...")
+	build("./cdk", whole)
+	build("./cdk/baseline", base)
+	results := map[string][]sample{}
+	// One warm-up each (Go build cache for the bundled handlers, node's module cache), then
+	// alternate the apps so machine noise hits both alike.
+	synth(whole)
+	synth(base)
+	for i := 0; i < runs; i++ {
+		for _, app := range []string{base, whole} {
+			s := synth(app)
+			results[app] = append(results[app], s)
+			fmt.Fprintf(os.Stderr, "run %d %-8s %6.1fs %6.0f MB\n", i+1, filepath.Base(app), s.wall.Seconds(), s.rssMB)
+		}
+	}
+	w, b := median(results[whole]), median(results[base])
+	ratio := w.wall.Seconds() / b.wall.Seconds()
+	fmt.Printf("%-24s %10s %12s\n", "app", "synth (s)", "peak RSS MB")
+	fmt.Printf("%-24s %10.1f %12.0f\n", "one stack (baseline)", b.wall.Seconds(), b.rssMB)
+	fmt.Printf("%-24s %10.1f %12.0f\n", "whole app (3 stacks)", w.wall.Seconds(), w.rssMB)
+	fmt.Printf("time ratio whole/baseline: %.2fx (goal <= 1.5x: %s)\n", ratio, verdict(ratio <= 1.5))
+	fmt.Printf("whole app peak RSS: %.0f MB (goal <= 800 MB: %s)\n", w.rssMB, verdict(w.rssMB <= 800))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
