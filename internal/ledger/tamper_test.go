@@ -9,36 +9,36 @@ import (
 // tamperTarget lets the same tamper cases run against the in-memory store and against FerretDB
 // (where they use update/delete calls that exist only in test code).
 type tamperTarget interface {
-	get(t *testing.T, seq uint64) Entry
-	put(t *testing.T, e Entry) // replace (or create) the document of e.Seq
-	del(t *testing.T, seq uint64)
-	count(t *testing.T) uint64
+	Get(t *testing.T, seq uint64) Entry
+	Put(t *testing.T, e Entry) // replace (or create) the document of e.Seq
+	Del(t *testing.T, seq uint64)
+	Count(t *testing.T) uint64
 }
 
-func (m *memStore) get(t *testing.T, seq uint64) Entry {
+func (m *memStore) Get(t *testing.T, seq uint64) Entry {
 	e, ok := m.entries[seq]
 	if !ok {
 		t.Fatalf("no entry %d", seq)
 	}
 	return e
 }
-func (m *memStore) put(_ *testing.T, e Entry)    { m.entries[e.Seq] = e }
-func (m *memStore) del(_ *testing.T, seq uint64) { delete(m.entries, seq) }
-func (m *memStore) count(*testing.T) uint64      { return uint64(len(m.entries)) }
+func (m *memStore) Put(_ *testing.T, e Entry)    { m.entries[e.Seq] = e }
+func (m *memStore) Del(_ *testing.T, seq uint64) { delete(m.entries, seq) }
+func (m *memStore) Count(*testing.T) uint64      { return uint64(len(m.entries)) }
 func (m *memStore) String() string               { return "memory" }
 func rehash(e Entry) Entry                       { e.Hash = e.Recompute(); return e }
 func relink(e Entry, prev Hash) Entry            { e.PrevHash = prev; return rehash(e) }
 func withSeq(e Entry, seq uint64) Entry          { e.Seq = seq; return e }
 func rechainFrom(t *testing.T, tt tamperTarget, seq uint64) {
 	// An attacker with database access recomputes every hash after their change.
-	n := tt.count(t)
+	n := tt.Count(t)
 	var prev Hash
 	if seq > 0 {
-		prev = tt.get(t, seq-1).Hash
+		prev = tt.Get(t, seq-1).Hash
 	}
 	for s := seq; s < n; s++ {
-		e := relink(tt.get(t, s), prev)
-		tt.put(t, e)
+		e := relink(tt.Get(t, s), prev)
+		tt.Put(t, e)
 		prev = e.Hash
 	}
 }
@@ -51,60 +51,60 @@ var entryTamperCases = []struct {
 	reason  string
 }{
 	{"edit an entry", func(t *testing.T, tt tamperTarget) {
-		e := tt.get(t, 7)
+		e := tt.Get(t, 7)
 		e.Event.Action = "patient:read"
-		tt.put(t, e)
+		tt.Put(t, e)
 	}, 7, "contents do not match"},
 	{"edit an entry and rehash the chain after it", func(t *testing.T, tt tamperTarget) {
-		e := tt.get(t, 7)
+		e := tt.Get(t, 7)
 		e.Event.ResourceID = "p999999"
-		tt.put(t, rehash(e))
+		tt.Put(t, rehash(e))
 		rechainFrom(t, tt, 8)
 	}, 7, "anchored in checkpoint 0"},
 	{"edit an unanchored entry", func(t *testing.T, tt tamperTarget) {
-		e := tt.get(t, 22)
+		e := tt.Get(t, 22)
 		e.Event.TenantID = "tenant-x"
-		tt.put(t, e)
+		tt.Put(t, e)
 	}, 22, "contents do not match"},
-	{"delete an entry", func(t *testing.T, tt tamperTarget) { tt.del(t, 7) }, 7, "missing"},
+	{"delete an entry", func(t *testing.T, tt tamperTarget) { tt.Del(t, 7) }, 7, "missing"},
 	{"delete an entry, renumber and rehash", func(t *testing.T, tt tamperTarget) {
-		n := tt.count(t)
+		n := tt.Count(t)
 		for s := uint64(8); s < n; s++ {
-			tt.put(t, withSeq(tt.get(t, s), s-1))
+			tt.Put(t, withSeq(tt.Get(t, s), s-1))
 		}
-		tt.del(t, n-1)
+		tt.Del(t, n-1)
 		rechainFrom(t, tt, 7)
 	}, 7, "anchored in checkpoint 0"},
 	{"delete the newest anchored entries", func(t *testing.T, tt tamperTarget) {
 		for s := uint64(15); s < 25; s++ {
-			tt.del(t, s)
+			tt.Del(t, s)
 		}
 	}, 15, "missing"},
 	{"reorder two entries", func(t *testing.T, tt tamperTarget) {
-		a, b := tt.get(t, 12), tt.get(t, 13)
-		tt.put(t, withSeq(b, 12))
-		tt.put(t, withSeq(a, 13))
+		a, b := tt.Get(t, 12), tt.Get(t, 13)
+		tt.Put(t, withSeq(b, 12))
+		tt.Put(t, withSeq(a, 13))
 	}, 12, "contents do not match"},
 	{"reorder two entries and rehash", func(t *testing.T, tt tamperTarget) {
-		a, b := tt.get(t, 12), tt.get(t, 13)
-		tt.put(t, withSeq(b, 12))
-		tt.put(t, withSeq(a, 13))
+		a, b := tt.Get(t, 12), tt.Get(t, 13)
+		tt.Put(t, withSeq(b, 12))
+		tt.Put(t, withSeq(a, 13))
 		rechainFrom(t, tt, 12)
 	}, 12, "anchored in checkpoint 1"},
 	{"insert an entry", func(t *testing.T, tt tamperTarget) {
-		n := tt.count(t)
+		n := tt.Count(t)
 		for s := n; s > 4; s-- {
-			tt.put(t, withSeq(tt.get(t, s-1), s))
+			tt.Put(t, withSeq(tt.Get(t, s-1), s))
 		}
-		fake := tt.get(t, 4)
+		fake := tt.Get(t, 5) // the original entry 4, moved up
 		fake.Event.ID, fake.EventID = "00000000000000000000000000000bad", "00000000000000000000000000000bad"
-		tt.put(t, withSeq(fake, 4))
+		tt.Put(t, withSeq(fake, 4))
 		rechainFrom(t, tt, 4)
 	}, 4, "anchored in checkpoint 0"},
 	{"insert an entry without renumbering the rest", func(t *testing.T, tt tamperTarget) {
-		fake := tt.get(t, 24)
+		fake := tt.Get(t, 24)
 		fake.Event.ID, fake.EventID = "00000000000000000000000000000bad", "00000000000000000000000000000bad"
-		tt.put(t, rehash(withSeq(fake, 25))) // prevHash still points at entry 23
+		tt.Put(t, rehash(withSeq(fake, 25))) // prevHash still points at entry 23
 	}, 25, "prevHash does not match the hash of entry 24"},
 }
 

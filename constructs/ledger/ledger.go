@@ -1,0 +1,225 @@
+// Package ledger provides the infrastructure of the audit ledger (internal/ledger): the checkpoint
+// bucket with S3 Object Lock in COMPLIANCE mode, replicated to the standby region; the asymmetric
+// KMS key that signs checkpoints; least-privilege grants for the audit writer function; and an alarm
+// on the writer's dead-letter queue, so a poison audit message is never lost silently.
+package ledger
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+// DefaultRetentionYears is the Object Lock retention when Props.RetentionYears is 0 (the region
+// definition's default).
+const DefaultRetentionYears = 9
+
+// Environment variable names the writer function reads (set by AddWriterEnvironment).
+const (
+	EnvBucket         = "CARO_LEDGER_BUCKET"
+	EnvSigningKey     = "CARO_LEDGER_SIGNING_KEY_ARN"
+	EnvRetentionYears = "CARO_LEDGER_RETENTION_YEARS"
+)
+
+// Props configures the ledger infrastructure.
+type Props struct {
+	// Writer is the audit writer function (lambdas/auditwriter). It gets exactly: put/get of
+	// checkpoint objects with their retention, Sign and GetPublicKey on the signing key, and data-key
+	// use of the bucket key. Its role must be known (Writer.Role() not nil).
+	Writer awslambda.IFunction
+	// RetentionYears is the Object Lock retention of checkpoints (default 9, from the region definition).
+	RetentionYears int
+	// Key encrypts the checkpoint bucket (SSE-KMS). Required.
+	Key awskms.IKey
+	// ReplicaBucketArn is the checkpoint bucket in the standby region (it must have Object Lock and
+	// versioning enabled, as replication of locked objects requires). Required.
+	ReplicaBucketArn string
+	// ReplicaKeyArn is the KMS key in the standby region that encrypts replicas. Required.
+	ReplicaKeyArn string
+	// AccessLogs receives the bucket's server access logs. Required: the platform's access-log bucket.
+	AccessLogs awss3.IBucket
+	// WriterDeadLetters and AlarmTopic, when set, add an alarm that fires as soon as one audit
+	// message lands in the writer's dead-letter queue.
+	WriterDeadLetters awssqs.IQueue
+	AlarmTopic        awssns.ITopic
+}
+
+// Ledger is the created infrastructure.
+type Ledger struct {
+	// Bucket holds the checkpoints (Object Lock COMPLIANCE, versioned, SSE-KMS, TLS only, logged,
+	// replicated).
+	Bucket awss3.Bucket
+	// SigningKey is the ECC_NIST_P256 SIGN_VERIFY key.
+	SigningKey awskms.Key
+	// WriterPolicy is the writer's least-privilege policy.
+	WriterPolicy awsiam.ManagedPolicy
+	// DeadLetterAlarm is set when Props.WriterDeadLetters is.
+	DeadLetterAlarm awscloudwatch.Alarm
+	retentionYears  int
+	key             awskms.IKey
+	scope           constructs.Construct
+}
+
+// New creates the ledger infrastructure. It panics on missing props (a synth-time error).
+func New(scope constructs.Construct, id string, props *Props) *Ledger {
+	switch {
+	case props == nil || props.Writer == nil || props.Writer.Role() == nil:
+		panic("ledger.New: Props.Writer with a known role is required")
+	case props.Key == nil || props.AccessLogs == nil:
+		panic("ledger.New: Props.Key and Props.AccessLogs are required")
+	case props.ReplicaBucketArn == "" || props.ReplicaKeyArn == "":
+		panic("ledger.New: Props.ReplicaBucketArn and Props.ReplicaKeyArn are required (standby-region copy of the checkpoints)")
+	}
+	years := props.RetentionYears
+	if years == 0 {
+		years = DefaultRetentionYears
+	}
+	if years < 1 || years > 100 {
+		panic(fmt.Sprintf("ledger.New: RetentionYears %d: give 1 to 100", years))
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	l := &Ledger{retentionYears: years, key: props.Key, scope: c}
+
+	l.SigningKey = awskms.NewKey(c, jsii.String("SigningKey"), &awskms.KeyProps{
+		Description:   jsii.String("Signs audit ledger checkpoints (caro audit verify checks them offline with the public key)"),
+		KeySpec:       awskms.KeySpec_ECC_NIST_P256,
+		KeyUsage:      awskms.KeyUsage_SIGN_VERIFY,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		PendingWindow: awscdk.Duration_Days(jsii.Number(30)),
+	})
+	nagcheck.Suppress(l.SigningKey, "AwsSolutions-KMS5",
+		"Asymmetric SIGN_VERIFY keys cannot rotate in KMS; checkpoints name the key ARN, so a new key can be introduced by a new checkpoint series")
+
+	replica := awss3.Bucket_FromBucketArn(c, jsii.String("Replica"), jsii.String(props.ReplicaBucketArn))
+	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), jsii.String(props.ReplicaKeyArn))
+	// Days, rounded up over leap years: the default only guards objects put without a date; the
+	// writer always sends an explicit retain-until date.
+	days := years*365 + (years+3)/4
+	l.Bucket = awss3.NewBucket(c, jsii.String("Checkpoints"), &awss3.BucketProps{
+		ObjectLockEnabled:          jsii.Bool(true),
+		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
+		Versioned:                  jsii.Bool(true),
+		Encryption:                 awss3.BucketEncryption_KMS,
+		EncryptionKey:              props.Key,
+		BucketKeyEnabled:           jsii.Bool(true),
+		EnforceSSL:                 jsii.Bool(true),
+		MinimumTLSVersion:          jsii.Number(1.2),
+		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket:     props.AccessLogs,
+		ServerAccessLogsPrefix:     jsii.String("ledger-checkpoints/"),
+		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
+		ReplicationRules: &[]*awss3.ReplicationRule{{
+			Destination:            replica,
+			KmsKey:                 replicaKey,
+			SseKmsEncryptedObjects: jsii.Bool(true),
+			Priority:               jsii.Number(1),
+			Id:                     jsii.String("checkpoints-to-standby"),
+		}},
+	})
+	if role := l.Bucket.Node().TryFindChild(jsii.String("ReplicationRole")); role != nil {
+		for _, child := range *role.Node().Children() {
+			if *child.Node().Id() == "DefaultPolicy" {
+				nagcheck.SuppressWithChildren(child, "AwsSolutions-IAM5",
+					"CDK's S3 replication role reads object versions under this one bucket (bucket/*) and replicates into the one standby bucket; object-level wildcards are inherent to replication")
+				nagcheck.SuppressWithChildren(child, "HIPAA.Security-IAMNoInlinePolicy",
+					"CDK generates the replication role with its policy; it is used only by the S3 replication service principal for this bucket")
+			}
+		}
+	}
+
+	objects := l.Bucket.ArnForObjects(jsii.String("checkpoints/*"))
+	// A managed policy (not an inline one): versioned, reviewable on its own (HIPAA.Security-IAMNoInlinePolicy).
+	l.WriterPolicy = awsiam.NewManagedPolicy(c, jsii.String("WriterPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Audit ledger writer: write checkpoints with Object Lock, sign them"),
+		Roles:       &[]awsiam.IRole{props.Writer.Role()},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("WriteAndReReadCheckpoints"),
+				Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"),
+				Resources: &[]*string{objects},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("SignCheckpoints"),
+				Actions:   jsii.Strings("kms:Sign", "kms:GetPublicKey"),
+				Resources: &[]*string{l.SigningKey.KeyArn()},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("EncryptCheckpoints"),
+				Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+				Resources: &[]*string{props.Key.KeyArn()},
+			}),
+		},
+	})
+	nagcheck.Suppress(l.WriterPolicy, "AwsSolutions-IAM5",
+		"Resource checkpoints/* is the writer's own key prefix in the ledger bucket (one object per checkpoint number); actions are listed, no action wildcards, and Object Lock COMPLIANCE makes every written object immutable")
+
+	if props.WriterDeadLetters != nil && props.AlarmTopic != nil {
+		l.DeadLetterAlarm = awscloudwatch.NewAlarm(c, jsii.String("WriterDeadLetters"), &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String("auditwriter: an audit event could not be written to the ledger and is in the dead-letter queue; fix the cause and redrive it (nothing is dropped)"),
+			Metric: props.WriterDeadLetters.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+				Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum"),
+			}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		l.DeadLetterAlarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.AlarmTopic))
+	}
+	return l
+}
+
+// RetentionYears is the configured checkpoint retention.
+func (l *Ledger) RetentionYears() int { return l.retentionYears }
+
+// WriterEnvironment is what the writer function needs besides the common CARO_* variables.
+func (l *Ledger) WriterEnvironment() map[string]*string {
+	return map[string]*string{
+		EnvBucket:         l.Bucket.BucketName(),
+		EnvSigningKey:     l.SigningKey.KeyArn(),
+		EnvRetentionYears: jsii.String(fmt.Sprint(l.retentionYears)),
+	}
+}
+
+// AddWriterEnvironment sets WriterEnvironment on fn.
+func (l *Ledger) AddWriterEnvironment(fn awslambda.Function) {
+	for k, v := range l.WriterEnvironment() {
+		fn.AddEnvironment(jsii.String(k), v, nil)
+	}
+}
+
+// GrantVerify lets an auditor role run `caro audit verify` and `caro audit prove`: list and read
+// checkpoints with their retention, read the public key, and decrypt checkpoint objects. Listed
+// actions only, in a managed policy of this construct.
+func (l *Ledger) GrantVerify(id string, role awsiam.IRole) awsiam.ManagedPolicy {
+	p := awsiam.NewManagedPolicy(l.scope, jsii.String(id), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Audit ledger verification: read checkpoints, their Object Lock and the signing public key"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListCheckpoints"),
+				Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{l.Bucket.BucketArn()}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadCheckpoints"),
+				Actions: jsii.Strings("s3:GetObject", "s3:GetObjectRetention"), Resources: &[]*string{l.Bucket.ArnForObjects(jsii.String("checkpoints/*"))}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadPublicKey"),
+				Actions: jsii.Strings("kms:GetPublicKey", "kms:Verify"), Resources: &[]*string{l.SigningKey.KeyArn()}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("DecryptCheckpoints"),
+				Actions: jsii.Strings("kms:Decrypt"), Resources: &[]*string{l.key.KeyArn()}}),
+		},
+	})
+	nagcheck.Suppress(p, "AwsSolutions-IAM5",
+		"Resource checkpoints/* is the ledger's checkpoint prefix, read-only; actions are listed, no action wildcards")
+	return p
+}

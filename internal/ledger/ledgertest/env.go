@@ -1,0 +1,136 @@
+package ledgertest
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/localstack"
+)
+
+// Region is the region the local AWS clients sign for.
+const Region = "eu-west-1"
+
+// Servers are the local servers of one test package: start once in TestMain.
+type Servers struct {
+	FerretDB *localstack.FerretDB
+	KMS      *localstack.KMS
+	S3       *localstack.S3
+	Shim     *ObjectLockShim
+	shimSrv  *httptest.Server
+}
+
+// StartServers starts FerretDB, local-kms and gofakes3 behind the Object Lock shim.
+func StartServers(ctx context.Context) (*Servers, error) {
+	s := &Servers{}
+	var err error
+	if s.FerretDB, err = localstack.StartFerretDB(ctx); err != nil {
+		return nil, err
+	}
+	if s.KMS, err = localstack.StartKMS(ctx, localstack.WithKMSRegion(Region)); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if s.S3, err = localstack.StartS3(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.Shim = NewObjectLockShim(s.S3.Handler(), ledger.DefaultRetentionYears)
+	s.shimSrv = httptest.NewServer(s.Shim)
+	return s, nil
+}
+
+// Stop stops every server started.
+func (s *Servers) Stop() {
+	if s.shimSrv != nil {
+		s.shimSrv.Close()
+	}
+	if s.S3 != nil {
+		_ = s.S3.Stop()
+	}
+	if s.KMS != nil {
+		_ = s.KMS.Stop()
+	}
+	if s.FerretDB != nil {
+		_ = s.FerretDB.Stop()
+	}
+}
+
+// S3Endpoint is the shim's URL (use it, not S3.Endpoint, so Object Lock applies).
+func (s *Servers) S3Endpoint() string { return s.shimSrv.URL }
+
+// Env is one test's ledger: its own database, bucket and signing key on the shared servers.
+type Env struct {
+	Servers    *Servers
+	Client     *mongo.Client
+	DB         *mongo.Database
+	Store      *ledger.MongoStore
+	S3         *s3.Client
+	KMS        *kms.Client
+	Bucket     *ledger.CheckpointBucket
+	Signer     *ledger.KMSSigner
+	PublicKey  []byte
+	BucketName string
+}
+
+var envCounter int
+
+// NewEnv creates a fresh database, bucket and KMS signing key.
+func (s *Servers) NewEnv(tb testing.TB) *Env {
+	tb.Helper()
+	ctx := context.Background()
+	envCounter++
+	name := fmt.Sprintf("ledger%d%d", time.Now().UnixNano()%1_000_000, envCounter)
+	e := &Env{Servers: s, BucketName: name}
+	var err error
+	e.Client, err = mongo.Connect(options.Client().ApplyURI(s.FerretDB.URI()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = e.Client.Disconnect(context.Background()) })
+	e.DB = e.Client.Database(name)
+	e.Store = ledger.NewMongoStore(e.DB)
+	if err := e.Store.EnsureIndexes(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.S3.CreateBucket(name); err != nil {
+		tb.Fatal(err)
+	}
+	e.S3 = s3.NewFromConfig(localstack.AWSConfig(Region, s.S3Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
+	e.Bucket = &ledger.CheckpointBucket{Client: e.S3, Name: name}
+	e.KMS = kms.NewFromConfig(localstack.AWSConfig(Region, s.KMS.Endpoint()))
+	out, err := e.KMS.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify,
+		Description: aws.String("ledger test signing key")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Signer = &ledger.KMSSigner{Client: e.KMS, Key: aws.ToString(out.KeyMetadata.Arn)}
+	if e.PublicKey, err = e.Signer.PublicKey(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// Checkpointer returns a checkpointer on the env cutting every interval entries.
+func (e *Env) Checkpointer(interval uint64) *ledger.Checkpointer {
+	return &ledger.Checkpointer{Entries: e.Store, Records: e.Store, Bucket: e.Bucket, Signer: e.Signer, Interval: interval, MaxAge: 24 * time.Hour}
+}
+
+// Verifier returns a verifier on the env.
+func (e *Env) Verifier(tb testing.TB) *ledger.Verifier {
+	pub, err := ledger.ParsePublicKey(e.PublicKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &ledger.Verifier{Entries: e.Store, Checkpoints: e.Bucket, Locks: e.Bucket, PublicKey: pub, RetentionYears: ledger.DefaultRetentionYears}
+}
