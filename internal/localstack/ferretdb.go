@@ -53,7 +53,7 @@ func startFerretDB(ctx context.Context, bin string) (*FerretDB, bool, error) {
 		"--telemetry=disable",
 		"--log-level=warn",
 	}
-	// FERRETDB_TELEMETRY / DO_NOT_TRACK also switch telemetry off, should a flag ever be ignored.
+	// DO_NOT_TRACK switches telemetry off too, should the flag ever be ignored.
 	proc, err := startProcess("ferretdb", dir, bin, args, []string{"DO_NOT_TRACK=1"})
 	if err != nil {
 		_ = removeDir(dir)
@@ -95,6 +95,12 @@ func (f *FerretDB) URI() string {
 // Addr returns the host:port the server listens on.
 func (f *FerretDB) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(f.port))
+}
+
+// Logs returns the end of the server's log (warnings and errors), for test failure messages;
+// call it before Stop, which removes the log.
+func (f *FerretDB) Logs() string {
+	return f.proc.logs()
 }
 
 // Stop ends the server and removes its data. Calling it again returns the first result.

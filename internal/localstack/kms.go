@@ -119,6 +119,11 @@ func (k *KMS) Region() string {
 	return k.region
 }
 
+// Logs returns the end of the server's log, for test failure messages.
+func (k *KMS) Logs() string {
+	return k.proc.logs()
+}
+
 // Stop ends the server and removes its keys. Calling it again returns the first result.
 func (k *KMS) Stop() error {
 	return k.proc.stop()

@@ -124,6 +124,12 @@ func (k *Knot) TSIG() (name, secret, algorithm string) {
 	return KnotTSIGKeyName, k.secret, dns.HmacSHA256
 }
 
+// Logs returns the end of knotd's log (it logs every update it applies), for test failure
+// messages.
+func (k *Knot) Logs() string {
+	return k.proc.logs()
+}
+
 // Stop ends knotd and removes its folder. Calling it again returns the first result.
 func (k *Knot) Stop() error {
 	return k.proc.stop()
