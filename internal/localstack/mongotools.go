@@ -5,8 +5,11 @@ import "fmt"
 // MongoTool returns the path of a mongo-tools 100.10.0 binary, "mongodump" or "mongorestore",
 // building it first if it is missing (see Install).
 //
-// Against FerretDB, run mongorestore with --noIndexRestore: FerretDB rejects some index options
-// mongodump records. Both tools take the server with --uri=<FerretDB.URI()>.
+// Both tools take the server with --uri=<FerretDB.URI()>. Against FerretDB, mongorestore needs
+// --noIndexRestore: it sends the legacy index option "ns", which FerretDB v1.24.0 rejects
+// ("createIndex error: (BadValue) Index option "ns" is unknown") after the documents were already
+// restored. With --noIndexRestore no index comes back, so code that restores must create its
+// indexes (unique ones above all) itself afterwards.
 func MongoTool(name string) (string, error) {
 	switch name {
 	case "mongodump", "mongorestore":
