@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/access"
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/tenancy"
+)
+
+// Collections of the API. Both carry an outbox (audit.Outbox); the reconciler scans them.
+const (
+	PatientsCollection = "patients"
+	NotesCollection    = "notes"
+)
+
+// OutboxCollections are the collections whose documents carry audit outboxes.
+var OutboxCollections = []string{PatientsCollection, NotesCollection}
+
+// Pagination bounds of the list routes.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// updateAttempts bounds the optimistic-concurrency retries of one change.
+const updateAttempts = 3
+
+// patientDoc is a stored patient. Personal fields are removed ($unset) when the patient is deleted
+// or erased; the remaining tombstone only carries the outbox until the reconciler purges it.
+type patientDoc struct {
+	ID           string    `bson:"_id"`
+	TenantID     string    `bson:"tenantId,omitempty"`
+	Version      int64     `bson:"version"`
+	GivenName    string    `bson:"givenName,omitempty"`
+	FamilyName   string    `bson:"familyName,omitempty"`
+	BirthDate    string    `bson:"birthDate,omitempty"`
+	CreatedAt    time.Time `bson:"createdAt"`
+	UpdatedAt    time.Time `bson:"updatedAt"`
+	Erased       bool      `bson:"erased,omitempty"`
+	audit.Outbox `bson:",inline"`
+}
+
+func (d patientDoc) api() Patient {
+	return Patient{ID: d.ID, GivenName: d.GivenName, FamilyName: d.FamilyName, BirthDate: d.BirthDate,
+		Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+}
+
+// noteDoc is a stored care note.
+type noteDoc struct {
+	ID           string    `bson:"_id"`
+	TenantID     string    `bson:"tenantId,omitempty"`
+	PatientID    string    `bson:"patientId"`
+	Version      int64     `bson:"version"`
+	Text         string    `bson:"text,omitempty"`
+	Author       string    `bson:"author,omitempty"`
+	CreatedAt    time.Time `bson:"createdAt"`
+	UpdatedAt    time.Time `bson:"updatedAt"`
+	Erased       bool      `bson:"erased,omitempty"`
+	audit.Outbox `bson:",inline"`
+}
+
+func (d noteDoc) api() Note {
+	return Note{ID: d.ID, PatientID: d.PatientID, Text: d.Text, Author: d.Author, Version: d.Version,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+}
+
+// live is the filter part that hides tombstones from every read.
+var live = bson.E{Key: audit.FieldTombstone, Value: bson.D{{Key: "$ne", Value: true}}}
+
+// projection keeps the outbox out of reads: it is bookkeeping, not resource state.
+var projection = bson.D{{Key: audit.FieldOutbox, Value: 0}}
+
+// EnsureIndexes creates the API's indexes (each starting with the tenant, plus the reconciler's
+// pending index) and the subject key index. Idempotent; call it at process start.
+func (h *Handler) EnsureIndexes(ctx context.Context) error {
+	if err := tenancy.EnsureIndexes(ctx, h.db, PatientsCollection,
+		tenancy.Index{Name: "patients_tenant_id", Keys: bson.D{{Key: "_id", Value: 1}}}); err != nil {
+		return err
+	}
+	if err := tenancy.EnsureIndexes(ctx, h.db, NotesCollection,
+		tenancy.Index{Name: "notes_tenant_patient_id", Keys: bson.D{{Key: "patientId", Value: 1}, {Key: "_id", Value: 1}}}); err != nil {
+		return err
+	}
+	for _, c := range OutboxCollections {
+		if _, err := h.db.Collection(c).Indexes().CreateOne(ctx, audit.PendingIndex()); err != nil {
+			return fmt.Errorf("create outbox index on %s: %w", c, err)
+		}
+	}
+	return h.keys.EnsureIndexes(ctx)
+}
+
+// canonical is the state a hash covers: the resource as the API returns it (fixed field order).
+func canonical(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("api: canonical state: %v", err))
+	}
+	return b
+}
+
+// newEvent builds the audit event of one change in this request.
+func (h *Handler) newEvent(rc *reqCtx, action access.Action, resourceType, resourceID string) audit.Event {
+	ev := audit.NewEvent(h.now())
+	ev.Actor = rc.principal.Subject
+	ev.TenantID = rc.principal.TenantID
+	ev.Action = string(action)
+	ev.ResourceType = resourceType
+	ev.ResourceID = resourceID
+	ev.Interface = audit.InterfaceAPI
+	ev.RequestID = rc.requestID
+	return ev
+}
+
+// deliver publishes ev inline when a publisher is configured. Failure is not the client's problem:
+// the event is safe in the outbox and the reconciler publishes it.
+func (h *Handler) deliver(rc *reqCtx, collection, docID string, ev audit.Event) {
+	if h.pub == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rc.ctx), 3*time.Second)
+	defer cancel()
+	if err := audit.Deliver(ctx, h.pub, h.db.Collection(collection), rc.principal.TenantID, docID, ev); err != nil {
+		h.log.Warn("audit event left for the reconciler", "requestId", rc.requestID, "eventId", ev.ID, "error", err.Error())
+	}
+}
+
+// subjectKey returns the patient's subject key; a missing key means the subject is being erased,
+// which the client sees as not found.
+func (h *Handler) subjectKey(rc *reqCtx, patientID string) (audit.SubjectKey, error) {
+	k, err := h.keys.Get(rc.ctx, rc.principal.TenantID, patientID)
+	if errors.Is(err, audit.ErrSubjectKeyNotFound) {
+		return k, errNotFound
+	}
+	return k, err
+}
+
+func (h *Handler) findPatient(rc *reqCtx, id string) (patientDoc, error) {
+	var d patientDoc
+	err := rc.store.Collection(PatientsCollection).FindOne(rc.ctx, bson.D{{Key: "_id", Value: id}, live},
+		options.FindOne().SetProjection(projection)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, errNotFound
+	}
+	return d, err
+}
+
+func (h *Handler) findNote(rc *reqCtx, id string) (noteDoc, error) {
+	var d noteDoc
+	err := rc.store.Collection(NotesCollection).FindOne(rc.ctx, bson.D{{Key: "_id", Value: id}, live},
+		options.FindOne().SetProjection(projection)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, errNotFound
+	}
+	return d, err
+}
+
+// page reads limit and cursor of a list route.
+func page(rc *reqCtx) (int64, string, error) {
+	limit := int64(DefaultPageSize)
+	if s, ok := rc.query["limit"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return 0, "", errorf(http.StatusBadRequest, CodeInvalidQuery, "limit must be a whole number from 1 to %d", MaxPageSize)
+		}
+		limit = int64(n)
+	}
+	cursor, ok := rc.query["cursor"]
+	if ok && !ValidID(cursor) {
+		return 0, "", errorf(http.StatusBadRequest, CodeInvalidQuery, "cursor must be the nextCursor of a previous page")
+	}
+	return limit, cursor, nil
+}
+
+// listFilter returns the filter and options of one page, ordered by ID (stable: IDs never change).
+func listFilter(base bson.D, limit int64, cursor string) (bson.D, *options.FindOptionsBuilder) {
+	f := append(bson.D{}, base...)
+	f = append(f, live)
+	if cursor != "" {
+		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: cursor}}})
+	}
+	return f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(limit + 1).SetProjection(projection)
+}
+
+// version filter part for optimistic concurrency: the change applies only to the state it was
+// computed from, so the before-hash in the event is exact.
+func atVersion(id string, v int64) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: "version", Value: v}, live}
+}
+
+var errConflict = errorf(http.StatusConflict, CodeConflict, "the resource changed while your request ran; retry it")

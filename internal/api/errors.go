@@ -1,0 +1,45 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error codes of ErrorResponse.Error.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeInvalidJSON      = "invalid_json"
+	CodeUnknownField     = "unknown_field"
+	CodeForbiddenKey     = "forbidden_key"
+	CodeInvalidID        = "invalid_id"
+	CodeInvalidQuery     = "invalid_query"
+	CodeValidation       = "validation_failed"
+	CodeUnauthenticated  = "unauthenticated"
+	CodeForbidden        = "forbidden"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeConflict         = "conflict"
+	CodeHasNotes         = "patient_has_notes"
+	CodeTooLarge         = "body_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeInternal         = "internal_error"
+)
+
+// apiError is an error meant for the client: status, code and a message that is safe to show.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errNotFound = errorf(http.StatusNotFound, CodeNotFound, "no such resource in your tenant; check the ID")
+	errInternal = errorf(http.StatusInternalServerError, CodeInternal,
+		"the request could not be completed because of a fault on our side; retry later and quote the request ID if it persists")
+)

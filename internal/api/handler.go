@@ -1,0 +1,275 @@
+// Package api is the platform API behind API Gateway: one Lambda handler that routes on method and
+// path, authenticates the principal from the Cognito authorizer's claims, checks the route's action
+// against the access policy before touching any data, reads and writes only through the principal's
+// tenant-scoped store, and writes each change together with its audit event (outbox).
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/tenancy"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is zero (64 KiB: a note of
+// 10000 characters in any script fits).
+const DefaultMaxBodyBytes = 64 << 10
+
+// OriginHeader is the header CloudFront adds with the origin secret.
+const OriginHeader = "X-Caro-Origin-Verify"
+
+// Config is what the handler needs.
+type Config struct {
+	// DB is the platform database (env CARO_DATABASE on the connection from CARO_MONGODB_URI*).
+	DB *mongo.Database
+	// Publisher, when set, publishes each audit event right after its change is stored, so events
+	// reach the topic within the request. When it is nil or fails, the event stays in the outbox
+	// and the reconciler publishes it.
+	Publisher audit.Publisher
+	// OriginSecret, when not empty, must equal the X-Caro-Origin-Verify header (env
+	// CARO_ORIGIN_SECRET): requests that bypassed CloudFront are refused with 403.
+	OriginSecret string
+	// MaxBodyBytes limits the request body (default DefaultMaxBodyBytes).
+	MaxBodyBytes int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives one line per request (IDs, route, status; never bodies or personal data).
+	Logger *slog.Logger
+}
+
+// Handler serves the API. Make it with NewHandler; it is safe for concurrent use.
+type Handler struct {
+	db        *mongo.Database
+	keys      *audit.SubjectKeys
+	pub       audit.Publisher
+	originSec string
+	maxBody   int
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// NewHandler checks cfg and returns the handler. Call EnsureIndexes once per process start.
+func NewHandler(cfg Config) (*Handler, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("api: Config.DB is required")
+	}
+	h := &Handler{db: cfg.DB, keys: audit.NewSubjectKeys(cfg.DB), pub: cfg.Publisher, originSec: cfg.OriginSecret,
+		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return h, nil
+}
+
+// reqCtx is one request as the operations see it.
+type reqCtx struct {
+	ctx       context.Context
+	requestID string
+	route     *route
+	id        string
+	query     map[string]string
+	body      []byte
+	store     *tenancy.Store
+	principal tenancy.Principal
+}
+
+// Handle serves one API Gateway proxy request. It never returns an error: every failure is a JSON
+// error response (5xx only for real faults, with a generic message; the detail goes to the log).
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
+	start := time.Now()
+	requestID := req.RequestContext.RequestID
+	if requestID == "" || len(requestID) > 128 {
+		requestID = NewID()
+	}
+	status := 0
+	var fault error
+	defer func() {
+		if p := recover(); p != nil {
+			fault = fmt.Errorf("panic: %v", p)
+			resp, status = h.errorResponse(requestID, errInternal), http.StatusInternalServerError
+		}
+		attrs := []any{"requestId", requestID, "method", req.HTTPMethod, "status", status,
+			"ms", time.Since(start).Milliseconds()}
+		if fault != nil {
+			attrs = append(attrs, "fault", fault.Error())
+			h.log.Error("api request failed", attrs...)
+		} else {
+			h.log.Info("api request", attrs...)
+		}
+		err = nil
+	}()
+
+	code, body, rerr := h.serve(ctx, req, requestID)
+	if rerr != nil {
+		var ae *apiError
+		if !errors.As(rerr, &ae) {
+			fault, ae = rerr, errInternal
+		}
+		status = ae.Status
+		resp = h.errorResponse(requestID, ae)
+		if ae.Status == http.StatusMethodNotAllowed {
+			_, _, _, allowed := match(req.HTTPMethod, req.Path)
+			resp.Headers["Allow"] = strings.Join(allowed, ", ")
+		}
+		return resp, nil
+	}
+	status = code
+	return h.jsonResponse(requestID, code, body), nil
+}
+
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, requestID string) (int, any, error) {
+	if h.originSec != "" {
+		got := header(req, OriginHeader)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(h.originSec)) != 1 {
+			return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "requests must come through the platform's CloudFront distribution")
+		}
+	}
+	rt, id, found, _ := match(req.HTTPMethod, req.Path)
+	if rt == nil {
+		if found {
+			return 0, nil, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on this path", quoteShort(req.HTTPMethod))
+		}
+		return 0, nil, errorf(http.StatusNotFound, CodeNotFound, "no such route; see docs/api.md for the API's routes")
+	}
+	// Authenticate, then authorize, before anything else about the request is looked at.
+	p, err := tenancy.PrincipalFromClaims(tenancy.ClaimsFromAuthorizer(req.RequestContext.Authorizer))
+	if err != nil {
+		return 0, nil, errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in again: the request carries no valid identity")
+	}
+	if !p.Can(rt.Action) {
+		return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "your roles do not allow %s; ask your tenant administrator for access", rt.Action)
+	}
+	if rt.Pattern != "/patients" && !ValidID(id) {
+		return 0, nil, errorf(http.StatusBadRequest, CodeInvalidID, "the ID in the path must be 32 lowercase hex characters")
+	}
+	query, qerr := checkQuery(req, rt.Query)
+	if qerr != nil {
+		return 0, nil, qerr
+	}
+	body, berr := h.readBody(req, rt.Body)
+	if berr != nil {
+		return 0, nil, berr
+	}
+	store, err := tenancy.Open(h.db, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return rt.op(h, &reqCtx{ctx: ctx, requestID: requestID, route: rt, id: id, query: query, body: body, store: store, principal: p})
+}
+
+// header reads a request header case-insensitively from the single- and multi-value maps.
+func header(req events.APIGatewayProxyRequest, name string) string {
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range req.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// checkQuery accepts only the route's known query parameters, each at most once.
+func checkQuery(req events.APIGatewayProxyRequest, allowed []string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, vs := range req.MultiValueQueryStringParameters {
+		if len(vs) > 1 {
+			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "query parameter %s is given more than once", quoteShort(k))
+		}
+	}
+	for k, v := range req.QueryStringParameters {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == k
+		}
+		if !ok {
+			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "unknown query parameter %s", quoteShort(k))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// readBody enforces the content type and size limit; routes without a body refuse one.
+func (h *Handler) readBody(req events.APIGatewayProxyRequest, wantBody bool) ([]byte, error) {
+	if !wantBody {
+		if req.Body != "" {
+			return nil, errorf(http.StatusBadRequest, CodeBadRequest, "this route takes no request body")
+		}
+		return nil, nil
+	}
+	ct := header(req, "Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send the body as Content-Type: application/json")
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only the charset=utf-8 parameter is accepted on Content-Type")
+		}
+	}
+	// Base64 is 4/3 of the data: refuse before decoding anything oversized.
+	if len(req.Body) > h.maxBody*4/3+4 {
+		return nil, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", h.maxBody)
+	}
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		body, err = base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, CodeBadRequest, "the request body is not valid base64")
+		}
+	}
+	if len(body) > h.maxBody {
+		return nil, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", h.maxBody)
+	}
+	return body, nil
+}
+
+func baseHeaders(requestID string) map[string]string {
+	return map[string]string{
+		"Content-Type":           "application/json; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+		"X-Request-Id":           requestID,
+	}
+}
+
+func (h *Handler) jsonResponse(requestID string, status int, body any) events.APIGatewayProxyResponse {
+	if body == nil {
+		return events.APIGatewayProxyResponse{StatusCode: status, Headers: baseHeaders(requestID)}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		h.log.Error("api response encoding failed", "requestId", requestID, "fault", err.Error())
+		return h.errorResponse(requestID, errInternal)
+	}
+	return events.APIGatewayProxyResponse{StatusCode: status, Headers: baseHeaders(requestID), Body: string(b)}
+}
+
+func (h *Handler) errorResponse(requestID string, e *apiError) events.APIGatewayProxyResponse {
+	b, _ := json.Marshal(ErrorResponse{Error: e.Code, Message: e.Message, RequestID: requestID})
+	return events.APIGatewayProxyResponse{StatusCode: e.Status, Headers: baseHeaders(requestID), Body: string(b)}
+}

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"net/http"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/carohealth/platform/internal/access"
+	"github.com/carohealth/platform/internal/audit"
+)
+
+func (h *Handler) listNotes(rc *reqCtx) (int, any, error) {
+	limit, cursor, err := page(rc)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := h.findPatient(rc, rc.id); err != nil {
+		return 0, nil, err
+	}
+	f, opts := listFilter(bson.D{{Key: "patientId", Value: rc.id}}, limit, cursor)
+	cur, err := rc.store.Collection(NotesCollection).Find(rc.ctx, f, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	var docs []noteDoc
+	if err := cur.All(rc.ctx, &docs); err != nil {
+		return 0, nil, err
+	}
+	out := NoteList{Items: []Note{}}
+	for i, d := range docs {
+		if int64(i) == limit {
+			out.NextCursor = docs[i-1].ID
+			break
+		}
+		out.Items = append(out.Items, d.api())
+	}
+	return http.StatusOK, out, nil
+}
+
+func (h *Handler) getNote(rc *reqCtx) (int, any, error) {
+	d, err := h.findNote(rc, rc.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, d.api(), nil
+}
+
+func (h *Handler) createNote(rc *reqCtx) (int, any, error) {
+	var in NoteInput
+	if err := DecodeStrict(rc.body, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return 0, nil, err
+	}
+	patient, err := h.findPatient(rc, rc.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	key, err := h.subjectKey(rc, patient.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := h.now().UTC().Truncate(1e6)
+	d := noteDoc{ID: NewID(), PatientID: patient.ID, Version: 1, Text: in.Text, Author: rc.principal.Subject,
+		CreatedAt: now, UpdatedAt: now}
+	ev := h.newEvent(rc, access.NoteCreate, "note", d.ID)
+	ev.SubjectRef = key.Ref(rc.principal.TenantID, patient.ID)
+	ev.AfterHash = key.StateHash(canonical(d.api()))
+	if d.Outbox, err = audit.NewOutbox(ev); err != nil {
+		return 0, nil, err
+	}
+	if err := rc.store.Collection(NotesCollection).InsertOne(rc.ctx, d); err != nil {
+		return 0, nil, err
+	}
+	h.deliver(rc, NotesCollection, d.ID, ev)
+	return http.StatusCreated, d.api(), nil
+}
+
+func (h *Handler) updateNote(rc *reqCtx) (int, any, error) {
+	var in NoteInput
+	if err := DecodeStrict(rc.body, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return 0, nil, err
+	}
+	coll := rc.store.Collection(NotesCollection)
+	for range updateAttempts {
+		cur, err := h.findNote(rc, rc.id)
+		if err != nil {
+			return 0, nil, err
+		}
+		key, err := h.subjectKey(rc, cur.PatientID)
+		if err != nil {
+			return 0, nil, err
+		}
+		next := cur
+		next.Text, next.Version, next.UpdatedAt = in.Text, cur.Version+1, h.now().UTC().Truncate(1e6)
+		ev := h.newEvent(rc, access.NoteWrite, "note", cur.ID)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
+		ev.BeforeHash = key.StateHash(canonical(cur.api()))
+		ev.AfterHash = key.StateHash(canonical(next.api()))
+		upd, err := audit.WithEvent(bson.D{
+			{Key: "$set", Value: bson.D{{Key: "text", Value: next.Text}, {Key: "updatedAt", Value: next.UpdatedAt}}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+		}, ev)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount == 1 {
+			h.deliver(rc, NotesCollection, cur.ID, ev)
+			return http.StatusOK, next.api(), nil
+		}
+	}
+	return 0, nil, errConflict
+}
+
+func (h *Handler) deleteNote(rc *reqCtx) (int, any, error) {
+	coll := rc.store.Collection(NotesCollection)
+	for range updateAttempts {
+		cur, err := h.findNote(rc, rc.id)
+		if err != nil {
+			return 0, nil, err
+		}
+		key, err := h.subjectKey(rc, cur.PatientID)
+		if err != nil {
+			return 0, nil, err
+		}
+		ev := h.newEvent(rc, access.NoteDelete, "note", cur.ID)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
+		ev.BeforeHash = key.StateHash(canonical(cur.api()))
+		upd, err := audit.WithEvent(tombstone(h, "text"), ev)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount == 1 {
+			h.deliver(rc, NotesCollection, cur.ID, ev)
+			return http.StatusNoContent, nil, nil
+		}
+	}
+	return 0, nil, errConflict
+}

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"net/http"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/carohealth/platform/internal/access"
+	"github.com/carohealth/platform/internal/audit"
+)
+
+func (h *Handler) listPatients(rc *reqCtx) (int, any, error) {
+	limit, cursor, err := page(rc)
+	if err != nil {
+		return 0, nil, err
+	}
+	f, opts := listFilter(nil, limit, cursor)
+	cur, err := rc.store.Collection(PatientsCollection).Find(rc.ctx, f, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	var docs []patientDoc
+	if err := cur.All(rc.ctx, &docs); err != nil {
+		return 0, nil, err
+	}
+	out := PatientList{Items: []Patient{}}
+	for i, d := range docs {
+		if int64(i) == limit {
+			out.NextCursor = docs[i-1].ID
+			break
+		}
+		out.Items = append(out.Items, d.api())
+	}
+	return http.StatusOK, out, nil
+}
+
+func (h *Handler) getPatient(rc *reqCtx) (int, any, error) {
+	d, err := h.findPatient(rc, rc.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, d.api(), nil
+}
+
+func (h *Handler) createPatient(rc *reqCtx) (int, any, error) {
+	var in PatientInput
+	if err := DecodeStrict(rc.body, &in); err != nil {
+		return 0, nil, err
+	}
+	now := h.now().UTC().Truncate(1e6)
+	if err := in.Validate(now); err != nil {
+		return 0, nil, err
+	}
+	id := NewID()
+	// The key first: a patient never exists without the key its audit references are made with.
+	key, err := h.keys.Create(rc.ctx, rc.principal.TenantID, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	d := patientDoc{ID: id, Version: 1, GivenName: in.GivenName, FamilyName: in.FamilyName, BirthDate: in.BirthDate,
+		CreatedAt: now, UpdatedAt: now}
+	ev := h.newEvent(rc, access.PatientWrite, "patient", id)
+	ev.SubjectRef = key.Ref(rc.principal.TenantID, id)
+	ev.AfterHash = key.StateHash(canonical(d.api()))
+	if d.Outbox, err = audit.NewOutbox(ev); err != nil {
+		return 0, nil, err
+	}
+	if err := rc.store.Collection(PatientsCollection).InsertOne(rc.ctx, d); err != nil {
+		return 0, nil, err
+	}
+	h.deliver(rc, PatientsCollection, id, ev)
+	return http.StatusCreated, d.api(), nil
+}
+
+func (h *Handler) updatePatient(rc *reqCtx) (int, any, error) {
+	var in PatientInput
+	if err := DecodeStrict(rc.body, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := in.Validate(h.now()); err != nil {
+		return 0, nil, err
+	}
+	coll := rc.store.Collection(PatientsCollection)
+	for range updateAttempts {
+		cur, err := h.findPatient(rc, rc.id)
+		if err != nil {
+			return 0, nil, err
+		}
+		key, err := h.subjectKey(rc, cur.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		next := cur
+		next.GivenName, next.FamilyName, next.BirthDate = in.GivenName, in.FamilyName, in.BirthDate
+		next.Version = cur.Version + 1
+		next.UpdatedAt = h.now().UTC().Truncate(1e6)
+		ev := h.newEvent(rc, access.PatientWrite, "patient", cur.ID)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.ID)
+		ev.BeforeHash = key.StateHash(canonical(cur.api()))
+		ev.AfterHash = key.StateHash(canonical(next.api()))
+		upd, err := audit.WithEvent(bson.D{
+			{Key: "$set", Value: bson.D{{Key: "givenName", Value: next.GivenName}, {Key: "familyName", Value: next.FamilyName},
+				{Key: "birthDate", Value: next.BirthDate}, {Key: "updatedAt", Value: next.UpdatedAt}}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+		}, ev)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount == 1 {
+			h.deliver(rc, PatientsCollection, cur.ID, ev)
+			return http.StatusOK, next.api(), nil
+		}
+	}
+	return 0, nil, errConflict
+}
+
+// deletePatient tombstones the patient: personal fields are removed and the delete event is stored
+// in the same update; the reconciler purges the tombstone (and shreds the subject key) once the event
+// is published. A patient with notes is refused: delete the notes or erase the subject.
+func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
+	coll := rc.store.Collection(PatientsCollection)
+	for range updateAttempts {
+		cur, err := h.findPatient(rc, rc.id)
+		if err != nil {
+			return 0, nil, err
+		}
+		n, err := rc.store.Collection(NotesCollection).CountDocuments(rc.ctx, bson.D{{Key: "patientId", Value: cur.ID}, live})
+		if err != nil {
+			return 0, nil, err
+		}
+		if n > 0 {
+			return 0, nil, errorf(http.StatusConflict, CodeHasNotes,
+				"the patient has %d care notes; delete them first, or erase the subject with DELETE /subjects/{id}", n)
+		}
+		key, err := h.subjectKey(rc, cur.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		ev := h.newEvent(rc, access.PatientDelete, "patient", cur.ID)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.ID)
+		ev.BeforeHash = key.StateHash(canonical(cur.api()))
+		upd, err := audit.WithEvent(tombstone(h, "givenName", "familyName", "birthDate"), ev)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount == 1 {
+			h.deliver(rc, PatientsCollection, cur.ID, ev)
+			return http.StatusNoContent, nil, nil
+		}
+	}
+	return 0, nil, errConflict
+}
+
+// tombstone is the update that turns a document into a tombstone without the given data fields.
+func tombstone(h *Handler, fields ...string) bson.D {
+	unset := bson.D{}
+	for _, f := range fields {
+		unset = append(unset, bson.E{Key: f, Value: ""})
+	}
+	return bson.D{
+		{Key: "$set", Value: bson.D{{Key: audit.FieldTombstone, Value: true}, {Key: "updatedAt", Value: h.now().UTC().Truncate(1e6)}}},
+		{Key: "$unset", Value: unset},
+		{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+	}
+}
