@@ -1,0 +1,160 @@
+// Package writer is the logic of the auditwriter Lambda: it takes audit events from the audit SNS
+// topic (SNS → Lambda subscription; SQS-wrapped deliveries are accepted too), validates them, appends
+// them to the ledger and cuts the checkpoints that are due. Nothing is dropped: a message that cannot
+// be parsed, fails validation or cannot be written makes the invocation fail, so Lambda retries it
+// and then puts it in the function's dead-letter queue (whose alarm pages on-call). A redelivered
+// event yields no second entry.
+package writer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/ledger"
+)
+
+// Handler handles one Lambda invocation.
+type Handler struct {
+	Ledger       *ledger.Ledger
+	Checkpointer *ledger.Checkpointer
+	Log          *slog.Logger
+}
+
+// invocation covers the three shapes the function receives: SNS records, SQS records, and the
+// EventBridge schedule that cuts time-based checkpoints when no events arrive.
+type invocation struct {
+	Records []struct {
+		EventSource  string `json:"EventSource"` // SNS: "aws:sns"
+		EventSource2 string `json:"eventSource"` // SQS: "aws:sqs"
+		MessageID    string `json:"messageId"`   // SQS
+		Body         string `json:"body"`        // SQS
+		SNS          *struct {
+			MessageID string `json:"MessageId"`
+			Message   string `json:"Message"`
+		} `json:"Sns"`
+	} `json:"Records"`
+	Source     string `json:"source"`      // EventBridge: "aws.events"
+	DetailType string `json:"detail-type"` // "Scheduled Event"
+}
+
+// SQSBatchResponse is the partial-batch response for SQS deliveries (ReportBatchItemFailures):
+// only the failed messages return to the queue (and to its DLQ after maxReceiveCount).
+type SQSBatchResponse struct {
+	BatchItemFailures []SQSBatchItemFailure `json:"batchItemFailures"`
+}
+
+// SQSBatchItemFailure names one failed SQS message.
+type SQSBatchItemFailure struct {
+	ItemIdentifier string `json:"itemIdentifier"`
+}
+
+// Handle processes one invocation. For SNS it returns an error when any record failed (Lambda then
+// retries the invocation and finally sends it to the DLQ); for SQS it returns the failed message IDs.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var inv invocation
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return nil, fmt.Errorf("auditwriter: invocation is not JSON: %w", err)
+	}
+	switch {
+	case inv.Source == "aws.events":
+		_, err := h.checkpoint(ctx)
+		return nil, err
+	case len(inv.Records) == 0:
+		return nil, errors.New("auditwriter: invocation has no Records and is not a scheduled event: refusing it so it is kept in the DLQ")
+	}
+	var failed []error
+	var sqsFailures []SQSBatchItemFailure
+	isSQS := false
+	for _, r := range inv.Records {
+		var msg, id string
+		switch {
+		case r.SNS != nil:
+			msg, id = r.SNS.Message, r.SNS.MessageID
+		case r.EventSource2 == "aws:sqs":
+			isSQS = true
+			msg, id = unwrapSNS(r.Body), r.MessageID
+		default:
+			failed = append(failed, errors.New("auditwriter: record is neither SNS nor SQS"))
+			continue
+		}
+		if err := h.write(ctx, msg); err != nil {
+			h.Log.Error("audit message not written; it will be retried and then kept in the DLQ", "messageId", id, "error", err.Error())
+			failed = append(failed, fmt.Errorf("message %s: %w", id, err))
+			if isSQS {
+				sqsFailures = append(sqsFailures, SQSBatchItemFailure{ItemIdentifier: id})
+			}
+		}
+	}
+	if _, err := h.checkpoint(ctx); err != nil {
+		// The entries are written; failing makes Lambda retry (a no-op for them) and alarms.
+		failed = append(failed, err)
+		if isSQS && len(sqsFailures) == 0 {
+			return nil, err
+		}
+	}
+	if isSQS {
+		return SQSBatchResponse{BatchItemFailures: sqsFailures}, nil
+	}
+	return nil, errors.Join(failed...)
+}
+
+// unwrapSNS returns the SNS Message when an SQS body is an SNS notification envelope (subscription
+// without raw message delivery), else the body itself.
+func unwrapSNS(body string) string {
+	var env struct {
+		Type    string `json:"Type"`
+		Message string `json:"Message"`
+	}
+	if json.Unmarshal([]byte(body), &env) == nil && env.Type == "Notification" {
+		return env.Message
+	}
+	return body
+}
+
+// ParseEvent decodes an audit event strictly: unknown fields are an error (a field the ledger would
+// not hash must not be dropped silently), and so is trailing data.
+func ParseEvent(msg string) (audit.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(msg)))
+	dec.DisallowUnknownFields()
+	var ev audit.Event
+	if err := dec.Decode(&ev); err != nil {
+		return ev, fmt.Errorf("message is not an audit event: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return ev, errors.New("message is not an audit event: data after the JSON object")
+	}
+	return ev, nil
+}
+
+func (h *Handler) write(ctx context.Context, msg string) error {
+	ev, err := ParseEvent(msg)
+	if err != nil {
+		return err
+	}
+	e, created, err := h.Ledger.Append(ctx, ev)
+	if err != nil {
+		return err
+	}
+	h.Log.Info("audit event in ledger", "eventId", ev.ID, "seq", e.Seq, "new", created)
+	return nil
+}
+
+func (h *Handler) checkpoint(ctx context.Context) ([]*ledger.Checkpoint, error) {
+	if h.Checkpointer == nil {
+		return nil, nil
+	}
+	made, err := h.Checkpointer.Run(ctx)
+	for _, c := range made {
+		h.Log.Info("checkpoint published", "number", c.Number, "treeSize", c.TreeSize, "root", c.RootHash.String())
+	}
+	if err != nil {
+		return made, fmt.Errorf("auditwriter: checkpoint: %w", err)
+	}
+	return made, nil
+}

@@ -1,0 +1,179 @@
+package writer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/ledgertest"
+	"github.com/carohealth/platform/internal/ledger/writer"
+)
+
+var servers *ledgertest.Servers
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	var err error
+	servers, err = ledgertest.StartServers(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	servers.Stop()
+	os.Exit(code)
+}
+
+func newHandler(t *testing.T, interval uint64) (*writer.Handler, *ledgertest.Env) {
+	env := servers.NewEnv(t)
+	h := writer.NewHandler(env.Store, env.Bucket, env.Signer, writer.Config{Interval: interval, MaxAge: time.Hour, RetentionYears: 9},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return h, env
+}
+
+func event(i int) audit.Event {
+	return audit.Event{ID: audit.NewEventID(), Time: time.Now().UTC(), Actor: "sub-1", TenantID: "t1", Action: "patient:write",
+		ResourceType: "patient", ResourceID: fmt.Sprintf("p%d", i), Interface: audit.InterfaceAPI, RequestID: fmt.Sprintf("r%d", i),
+		AfterHash: fmt.Sprintf("%064x", i+1)}
+}
+
+func snsInvocation(msgs ...string) json.RawMessage {
+	type rec struct {
+		EventSource string            `json:"EventSource"`
+		Sns         map[string]string `json:"Sns"`
+	}
+	var recs []rec
+	for i, m := range msgs {
+		recs = append(recs, rec{EventSource: "aws:sns", Sns: map[string]string{"MessageId": fmt.Sprint("m", i), "Message": m}})
+	}
+	b, _ := json.Marshal(map[string]any{"Records": recs})
+	return b
+}
+
+func marshal(ev audit.Event) string {
+	b, _ := json.Marshal(ev)
+	return string(b)
+}
+
+func count(t *testing.T, env *ledgertest.Env) uint64 {
+	var n uint64
+	if err := env.Store.ScanEntries(context.Background(), 0, func(ledger.Entry) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDuplicateDeliveryYieldsOneEntry(t *testing.T) {
+	// GIVEN the writer WHEN the same SNS message is delivered three times
+	h, env := newHandler(t, 100)
+	msg := marshal(event(1))
+	for i := 0; i < 3; i++ {
+		if _, err := h.Handle(context.Background(), snsInvocation(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// THEN the ledger holds one entry
+	if n := count(t, env); n != 1 {
+		t.Fatalf("%d entries", n)
+	}
+}
+
+func TestPoisonMessagesFailTheInvocation(t *testing.T) {
+	ctx := context.Background()
+	noActor := event(2)
+	noActor.Actor = ""
+	withEmail := event(3)
+	withEmail.Actor = "jan@example.nl"
+	for name, msg := range map[string]string{
+		"not JSON":           "{not json",
+		"invalid event":      marshal(noActor),
+		"personal data":      marshal(withEmail),
+		"unknown field":      strings.Replace(marshal(event(4)), `{"id"`, `{"patientName":"Jan","id"`, 1),
+		"trailing data":      marshal(event(5)) + "{}",
+		"empty message body": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			// GIVEN the writer WHEN a poison message arrives
+			h, env := newHandler(t, 100)
+			_, err := h.Handle(ctx, snsInvocation(msg))
+			// THEN the invocation fails (Lambda retries, then the DLQ keeps it) and nothing is written
+			if err == nil {
+				t.Fatal("poison message accepted")
+			}
+			if n := count(t, env); n != 0 {
+				t.Fatalf("%d entries written", n)
+			}
+		})
+	}
+	h, _ := newHandler(t, 100)
+	if _, err := h.Handle(ctx, json.RawMessage(`{"hello":"world"}`)); err == nil {
+		t.Fatal("an unknown invocation shape was accepted")
+	}
+}
+
+func TestSQSBatchReportsOnlyFailedMessages(t *testing.T) {
+	// GIVEN an SQS batch with one SNS-enveloped good event, one raw good event and a poison message
+	h, env := newHandler(t, 100)
+	envelope, _ := json.Marshal(map[string]string{"Type": "Notification", "Message": marshal(event(1))})
+	body := func(id, b string) map[string]string {
+		return map[string]string{"eventSource": "aws:sqs", "messageId": id, "body": b}
+	}
+	inv, _ := json.Marshal(map[string]any{"Records": []any{body("a", string(envelope)), body("b", "{bad"), body("c", marshal(event(2)))}})
+	// WHEN handled
+	out, err := h.Handle(context.Background(), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN only the poison message is reported failed, and both good events are in the ledger
+	resp := out.(writer.SQSBatchResponse)
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "b" {
+		t.Fatalf("failures %+v", resp)
+	}
+	if n := count(t, env); n != 2 {
+		t.Fatalf("%d entries", n)
+	}
+}
+
+func TestWriterCutsCheckpointsAndTheLedgerVerifies(t *testing.T) {
+	// GIVEN a writer cutting every 5 entries WHEN 12 events arrive and then the schedule fires
+	h, env := newHandler(t, 5)
+	for i := 0; i < 12; i++ {
+		if _, err := h.Handle(context.Background(), snsInvocation(marshal(event(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Checkpointer.MaxAge = time.Nanosecond
+	if _, err := h.Handle(context.Background(), json.RawMessage(`{"source":"aws.events","detail-type":"Scheduled Event"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// THEN every entry is anchored and verifies
+	rep, err := env.Verifier(t).Verify(context.Background(), ledger.VerifyOptions{})
+	if err != nil || !rep.OK || rep.EntriesVerified != 12 || rep.AnchoredTreeSize != 12 || rep.CheckpointsVerified != 3 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{writer.EnvMongoURI: "mongodb://127.0.0.1:1/", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k"}
+	c, err := writer.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil || c.Database != "caro" || c.RetentionYears != 9 || c.Interval != ledger.DefaultInterval {
+		t.Fatalf("%+v %v", c, err)
+	}
+	env[writer.EnvRetentionYears] = "0"
+	if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), writer.EnvRetentionYears) {
+		t.Fatalf("bad retention accepted: %v", err)
+	}
+	delete(env, writer.EnvBucket)
+	if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil {
+		t.Fatal("missing bucket accepted")
+	}
+}
