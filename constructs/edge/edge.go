@@ -60,8 +60,10 @@ type Props struct {
 	// StandbyRegion is the region holding the asset replica bucket, e.g. "eu-central-1".
 	StandbyRegion string
 	// ReplicaBucketArn and ReplicaKeyArn name the versioned, KMS-encrypted bucket in StandbyRegion the
-	// assets replicate to, and its key. Both or neither: without them replication is skipped, the
-	// construct says so in an info annotation and HIPAA.Security-S3BucketReplicationEnabled reports it.
+	// assets replicate to (NewAssetReplica builds it; ReplicaBucketArn() and ReplicaKeyAliasArn() give
+	// its names), and its key as a key ARN or an alias ARN. The replica is also the fallback origin of
+	// the assets. Both or neither: without them replication is skipped, the construct says so in an
+	// info annotation and HIPAA.Security-S3BucketReplicationEnabled reports it.
 	ReplicaBucketArn string
 	ReplicaKeyArn    string
 	// OriginSecretRegions are the regions whose APIs check the origin header; the origin secret is
@@ -119,6 +121,9 @@ func (p *Props) Validate() error {
 	}
 	if (p.ReplicaBucketArn == "") != (p.ReplicaKeyArn == "") {
 		errs = append(errs, errors.New("edge: ReplicaBucketArn and ReplicaKeyArn go together: set both (replica bucket and its KMS key) or neither"))
+	}
+	if arn := p.ReplicaKeyArn; arn != "" && !strings.HasPrefix(arn, "arn:") && !strings.HasPrefix(arn, "${Token[") {
+		errs = append(errs, fmt.Errorf("edge: ReplicaKeyArn %q is not an ARN: use the replica key's ARN or alias ARN (edge.ReplicaKeyAliasArn)", arn))
 	}
 	if p.RateLimitPer5Min != 0 && p.RateLimitPer5Min < 100 {
 		errs = append(errs, fmt.Errorf("edge: RateLimitPer5Min %d is below the WAF minimum of 100", p.RateLimitPer5Min))
@@ -186,6 +191,18 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 		OriginAccessLevels: &[]awscloudfront.AccessLevel{awscloudfront.AccessLevel_READ},
 	})
 
+	// With a replica, CloudFront falls back to the standby copy when the primary bucket fails.
+	var defaultOrigin awscloudfront.IOrigin = assetOrigin
+	if assets.Replica != nil {
+		defaultOrigin = awscloudfrontorigins.NewOriginGroup(&awscloudfrontorigins.OriginGroupProps{
+			PrimaryOrigin: assetOrigin,
+			FallbackOrigin: awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(assets.Replica, &awscloudfrontorigins.S3BucketOriginWithOACProps{
+				OriginAccessLevels: &[]awscloudfront.AccessLevel{awscloudfront.AccessLevel_READ},
+			}),
+			FallbackStatusCodes: &[]*float64{jsii.Number(500), jsii.Number(502), jsii.Number(503), jsii.Number(504)},
+		})
+	}
+
 	countries := make([]*string, len(props.AllowedCountries))
 	for i, c := range props.AllowedCountries {
 		countries[i] = jsii.String(c)
@@ -207,7 +224,7 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 		GeoRestriction:         awscloudfront.GeoRestriction_Allowlist(countries...),
 		WebAclId:               webACL.AttrArn(),
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
-			Origin:                assetOrigin,
+			Origin:                defaultOrigin,
 			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
 			CachedMethods:         awscloudfront.CachedMethods_CACHE_GET_HEAD(),
 			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
@@ -236,6 +253,10 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 	// distribution cycle; the bucket policy still names this one distribution, and both are needed.
 	awscdk.Annotations_Of(c).AcknowledgeWarning(jsii.String("@aws-cdk/aws-cloudfront-origins:wildcardKeyPolicyForOac"),
 		jsii.String("bucket policy restricts s3:GetObject to this distribution's ARN; the key statement only adds kms:Decrypt for distributions of this account"))
+
+	// The replica is imported (it lives in the standby stack); NewAssetReplica grants OAC reads there.
+	awscdk.Annotations_Of(c).AcknowledgeWarning(jsii.String("@aws-cdk/aws-cloudfront-origins:updateImportedBucketPolicyOac"),
+		jsii.String("the replica bucket policy is written by edge.NewAssetReplica in the standby stack"))
 
 	target := awsroute53.RecordTarget_FromAlias(awsroute53targets.NewCloudFrontTarget(dist))
 	for i, name := range []string{props.AppDomainName, props.APIDomainName} {

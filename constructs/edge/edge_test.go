@@ -163,6 +163,20 @@ func TestEdge(t *testing.T) {
 		})
 	})
 
+	t.Run("THEN assets fail over to the standby replica on 5xx through an origin group", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+			"DistributionConfig": assertions.Match_ObjectLike(&map[string]any{
+				"OriginGroups": map[string]any{"Quantity": 1, "Items": []any{assertions.Match_ObjectLike(&map[string]any{
+					"FailoverCriteria": map[string]any{"StatusCodes": map[string]any{"Quantity": 4, "Items": []any{500, 502, 503, 504}}},
+				})}},
+				"Origins": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"DomainName":            "caro-assets-replica-111111111111-eu-central-1.s3.eu-central-1.amazonaws.com",
+					"OriginAccessControlId": assertions.Match_AnyValue(),
+				})}),
+			}),
+		})
+	})
+
 	t.Run("THEN /api/* goes to api-origin over TLS 1.2 with all methods, no caching, Authorization forwarded", func(t *testing.T) {
 		tmpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
 			"DistributionConfig": assertions.Match_ObjectLike(&map[string]any{
@@ -304,6 +318,7 @@ func TestPropsValidate(t *testing.T) {
 		"replica without key":   {func(p *edge.Props) { p.ReplicaKeyArn = "" }, "ReplicaBucketArn and ReplicaKeyArn go together"},
 		"no zone id":            {func(p *edge.Props) { p.HostedZoneID = "" }, "HostedZoneID is empty"},
 		"tiny rate limit":       {func(p *edge.Props) { p.RateLimitPer5Min = 10 }, "below the WAF minimum"},
+		"key id not ARN":        {func(p *edge.Props) { p.ReplicaKeyArn = "1234abcd" }, "ReplicaKeyArn \"1234abcd\" is not an ARN"},
 	}
 	for name, tc := range cases {
 		t.Run("GIVEN "+name+" THEN Validate names the field", func(t *testing.T) {
@@ -475,4 +490,82 @@ func union(a, b http.Header) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+func TestEdgeWithReplicaKeyAlias(t *testing.T) {
+	// GIVEN the replica named by convention (alias ARN, as the standby stack's NewAssetReplica makes it)
+	props := fullProps()
+	props.ReplicaBucketArn = edge.ReplicaBucketArn("111111111111", "eu-central-1")
+	props.ReplicaKeyArn = edge.ReplicaKeyAliasArn("111111111111", "eu-central-1")
+	stack, tmpl := synth(t, props)
+
+	// THEN the replication encrypts with the alias and the role may use only keys carrying it
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"ReplicationConfiguration": assertions.Match_ObjectLike(&map[string]any{"Rules": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Destination": assertions.Match_ObjectLike(&map[string]any{
+				"EncryptionConfiguration": map[string]any{"ReplicaKmsKeyID": "arn:aws:kms:eu-central-1:111111111111:alias/caro/assets-replica"},
+			}),
+		})}}),
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]any{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			map[string]any{
+				"Action":    []any{"kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"},
+				"Effect":    "Allow",
+				"Resource":  "arn:aws:kms:eu-central-1:111111111111:key/*",
+				"Condition": map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/caro/assets-replica"}},
+			},
+		})}),
+	})
+	// AND the stack stays nag clean
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestAssetReplica(t *testing.T) {
+	// GIVEN a standby-region stack WHEN the asset replica is added
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("StandbyTest"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("111111111111"), Region: jsii.String("eu-central-1")},
+	})
+	edge.NewAssetReplica(stack, "AssetReplica", nil)
+	nagcheck.Apply(stack)
+	tmpl := assertions.Template_FromStack(stack, nil)
+
+	// THEN the bucket has the conventional name, is versioned, KMS-encrypted under the alias, private, logged
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"BucketName":              edge.ReplicaBucketName("111111111111", "eu-central-1"),
+		"VersioningConfiguration": map[string]any{"Status": "Enabled"},
+		"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{assertions.Match_ObjectLike(&map[string]any{
+			"ServerSideEncryptionByDefault": assertions.Match_ObjectLike(&map[string]any{"SSEAlgorithm": "aws:kms"}),
+		})}},
+		"PublicAccessBlockConfiguration": map[string]any{
+			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+		},
+		"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{"LogFilePrefix": "assets-replica/"}),
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Alias"), map[string]any{"AliasName": "alias/" + edge.ReplicaKeyAlias})
+	// AND CloudFront distributions of this account (only) may read it through OAC
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]any{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{
+				"Action":    "s3:GetObject",
+				"Principal": map[string]any{"Service": "cloudfront.amazonaws.com"},
+				"Condition": map[string]any{"ArnLike": map[string]any{"AWS:SourceArn": "arn:aws:cloudfront::111111111111:distribution/*"}},
+			}),
+		})}),
+	})
+	// AND cdk-nag reports nothing unsuppressed
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestOriginSecretReference(t *testing.T) {
+	// GIVEN a version stage THEN the reference puts it in the version-stage field
+	got := edge.OriginSecretReference("AWSPREVIOUS")
+	if want := "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString::AWSPREVIOUS}}"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
 }

@@ -11,9 +11,16 @@ import (
 )
 
 // OriginSecretName is the Secrets Manager name of the origin secret, in us-east-1 and in every replica
-// region. A regional stack uses it in its WAF rule and Lambda environment as the dynamic reference
-// "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString:::AWSCURRENT}}" (and ...AWSPREVIOUS).
+// region. A regional stack refers to it with OriginSecretReference.
 const OriginSecretName = "caro/edge/origin-verify"
+
+// OriginSecretReference is the CloudFormation dynamic reference to the origin secret's value at
+// version stage ("AWSCURRENT" or "AWSPREVIOUS"), resolved by name in the stack's own region (the
+// replica). The format is secret-id:SecretString:json-key:version-stage:version-id, so the stage is
+// the second field after SecretString: "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString::AWSCURRENT}}".
+func OriginSecretReference(stage string) string {
+	return "{{resolve:secretsmanager:" + OriginSecretName + ":SecretString::" + stage + "}}"
+}
 
 // OriginSecretProps configures the origin secret.
 type OriginSecretProps struct {
