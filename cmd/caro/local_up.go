@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/api"
 	"github.com/carohealth/platform/internal/localrunner"
 )
 
@@ -73,18 +80,51 @@ progress and the request log go to stderr.`,
 	return cmd
 }
 
-// newLocalAPIHandler is the API handler served locally. Until internal/api is wired in, it answers
-// /health and a JSON 503 for everything else, so the runner, the token issuer and the front end
-// can be exercised already.
-func newLocalAPIHandler(_ context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
-	return localrunner.ProxyHandlerFunc(func(_ context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-		h := map[string]string{"Content-Type": "application/json"}
-		if req.Path == "/health" {
-			return events.APIGatewayProxyResponse{StatusCode: 200, Headers: h,
-				Body: `{"status":"ok","region":"` + env.Region + `","handler":"placeholder"}`}, nil
-		}
-		return events.APIGatewayProxyResponse{StatusCode: 503, Headers: h,
-			Body: `{"error":"not_wired","message":"the API handler (internal/api) is not wired into the local runner yet","requestId":"` +
-				req.RequestContext.RequestID + `"}`}, nil
-	}), nil, nil
+// newLocalAPIHandler builds what the Lambda functions run: internal/api's handler on the runner's
+// database, and GET /health. Audit events stay in the documents' outboxes (no SNS locally); the
+// reconciler publishes them where one runs.
+func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI).SetServerSelectionTimeout(15 * time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", env.MongoURI, err)
+	}
+	closeClient := func() { _ = client.Disconnect(context.Background()) }
+	db := client.Database(env.Database)
+	h, err := api.NewHandler(api.Config{DB: db, Logger: slog.New(slog.NewJSONHandler(env.Log, nil))})
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := h.EnsureIndexes(ictx); err != nil {
+		closeClient()
+		return nil, nil, fmt.Errorf("create the API's indexes on %s: %w", env.MongoURI, err)
+	}
+	return localrunner.Mux{
+		Paths:   map[string]localrunner.ProxyHandler{"/health": localHealth{client: client, region: env.Region}},
+		Default: h,
+	}, closeClient, nil
+}
+
+// localHealth answers GET /health locally until the health handler package is wired in: database
+// reachable, region, version; nothing sensitive.
+type localHealth struct {
+	client *mongo.Client
+	region string
+}
+
+func (l localHealth) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	h := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
+	if req.HTTPMethod != "GET" {
+		return events.APIGatewayProxyResponse{StatusCode: 405, Headers: h, Body: `{"error":"method_not_allowed","message":"use GET /health","requestId":"` + req.RequestContext.RequestID + `"}`}, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	status, code, db := "ok", 200, "reachable"
+	if err := l.client.Ping(pctx, nil); err != nil {
+		status, code, db = "degraded", 503, "unreachable"
+	}
+	body, _ := json.Marshal(map[string]string{"status": status, "database": db, "region": l.region, "version": version})
+	return events.APIGatewayProxyResponse{StatusCode: code, Headers: h, Body: string(body)}, nil
 }

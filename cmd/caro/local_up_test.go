@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -99,5 +100,96 @@ func TestLocalUpRefusesPublicAddress(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Fatalf("stdout %q, want nothing", out.String())
+	}
+}
+
+// TestLocalUpServesTheRealAPIAgainstItsOwnFerretDB is the end-to-end check of `caro local up` as
+// the browser suite uses it: the runner starts FerretDB, serves internal/api's handler, and a
+// development token creates and reads a patient through /api.
+func TestLocalUpServesTheRealAPIAgainstItsOwnFerretDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts FerretDB")
+	}
+	ready := filepath.Join(t.TempDir(), "url")
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Execute([]string{"local", "up", "--addr", "127.0.0.1:0", "--web", t.TempDir(), "--ready-file", ready},
+			strings.NewReader(""), &out, &errOut)
+	}()
+	var base string
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(ready); err == nil {
+			base = strings.TrimSpace(string(b))
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("caro local up exited %d before ready; stderr %q", code, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready; stderr %q", errOut.String())
+		}
+	}
+	call := func(method, path, token, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, resp.Header, m
+	}
+	issue := func(tenant string) string {
+		_, _, m := call("POST", "/dev/token", "", `{"sub":"user-`+tenant+`","tenantId":"`+tenant+`","roles":["clinician"]}`)
+		tok, _ := m["token"].(string)
+		if tok == "" {
+			t.Fatalf("no token: %v", m)
+		}
+		return tok
+	}
+	a, b := issue("tenant-a"), issue("tenant-b")
+
+	if code, _, m := call("GET", "/api/health", "", ""); code != 200 || m["database"] != "reachable" {
+		t.Fatalf("health: %d %v", code, m)
+	}
+	code, hdr, created := call("POST", "/api/patients", a, `{"givenName":"Test","familyName":"Patient","birthDate":"1980-01-02"}`)
+	if code != 201 || hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("create: %d %v %v", code, hdr, created)
+	}
+	id, _ := created["id"].(string)
+	if code, _, got := call("GET", "/api/patients/"+id, a, ""); code != 200 || got["familyName"] != "Patient" {
+		t.Fatalf("get own patient: %d %v", code, got)
+	}
+	if code, _, got := call("GET", "/api/patients/"+id, b, ""); code != 404 {
+		t.Fatalf("tenant B reading tenant A's patient: %d %v, want 404", code, got)
+	}
+	if code, _, _ := call("GET", "/api/patients/"+id, "", ""); code != 401 {
+		t.Fatalf("no token: %d, want 401", code)
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr %q", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop on SIGINT")
+	}
+	if !strings.Contains(errOut.String(), "stopping FerretDB") {
+		t.Fatalf("FerretDB not stopped: %q", errOut.String())
 	}
 }

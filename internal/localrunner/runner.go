@@ -24,6 +24,8 @@ type HandlerEnv struct {
 	MongoURI string
 	Database string
 	Region   string
+	// Log is where the handler's own log lines go (the runner's stderr).
+	Log io.Writer
 }
 
 // HandlerFactory builds the API handler once the database is up. The returned close function (may
@@ -118,7 +120,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 		fmt.Fprintf(errOut, "caro local: FerretDB at %s\n", uri)
 	}
 
-	handler, closeHandler, err := cfg.NewHandler(ctx, HandlerEnv{MongoURI: uri, Database: cfg.Database, Region: cfg.Region})
+	handler, closeHandler, err := cfg.NewHandler(ctx, HandlerEnv{MongoURI: uri, Database: cfg.Database, Region: cfg.Region, Log: errOut})
 	if err != nil {
 		return fmt.Errorf("build the API handler: %w", err)
 	}
