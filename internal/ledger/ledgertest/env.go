@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 	"testing"
@@ -133,4 +134,23 @@ func (e *Env) Verifier(tb testing.TB) *ledger.Verifier {
 		tb.Fatal(err)
 	}
 	return &ledger.Verifier{Entries: e.Store, Checkpoints: e.Bucket, Locks: e.Bucket, PublicKey: pub, RetentionYears: ledger.DefaultRetentionYears}
+}
+
+// StartServersForTest starts the servers for one test and stops them in tb.Cleanup (for packages
+// whose TestMain belongs to someone else).
+func StartServersForTest(tb testing.TB) *Servers {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := StartServers(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// PublicKeyPEM is the env's public key as a PEM file's contents.
+func (e *Env) PublicKeyPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: e.PublicKey})
 }
