@@ -131,7 +131,8 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut})
+	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut,
+		AllowedHosts: loopbackHosts(ln.Addr())})
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,16 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 		_ = httpSrv.Close()
 	}
 	return nil
+}
+
+// loopbackHosts are the Host header values that name the listener: its address, and localhost
+// with its port.
+func loopbackHosts(addr net.Addr) []string {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return []string{addr.String()}
+	}
+	return []string{addr.String(), "localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port}
 }
 
 // writeReadyFile writes the base URL atomically, so a script polling for the file never reads it

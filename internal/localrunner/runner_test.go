@@ -501,6 +501,33 @@ func TestOversizedBodyRefusedBeforeHandler(t *testing.T) {
 	}
 }
 
+func TestForeignHostRefused(t *testing.T) {
+	// A page on rebind.example that resolves to 127.0.0.1 reaches the runner with its own Host.
+	for _, host := range []string{"rebind.example", "rebind.example:" + strings.Split(baseURL, ":")[2], "127.0.0.1:1"} {
+		req, _ := http.NewRequest("POST", baseURL+"/dev/token", strings.NewReader(`{"sub":"u","tenantId":"t"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assertJSONError(t, result{resp.StatusCode, resp.Header, b}, http.StatusMisdirectedRequest, "misdirected_request")
+		assertSecurityHeaders(t, "misdirected", resp.Header)
+	}
+	req, _ := http.NewRequest("GET", baseURL+"/", nil)
+	req.Host = "localhost:" + strings.Split(baseURL, ":")[2]
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("localhost:port refused: %d", resp.StatusCode)
+	}
+}
+
 func TestValidateRefusesNonLoopback(t *testing.T) {
 	stub := func(context.Context, HandlerEnv) (ProxyHandler, func(), error) { return nil, nil, nil }
 	for _, addr := range []string{"0.0.0.0:8080", ":8080", "192.168.1.10:8080", "example.com:80", "127.0.0.1"} {

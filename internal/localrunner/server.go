@@ -40,6 +40,11 @@ type Options struct {
 	WebDir string
 	// Origin is the one origin CORS allows (the app's own, like http://127.0.0.1:8080).
 	Origin string
+	// AllowedHosts are the Host header values the runner answers (like "127.0.0.1:8080"); any other
+	// Host gets 421. This stops DNS rebinding: a web page on another name that resolves to 127.0.0.1
+	// cannot use the runner (or mint development tokens) from the developer's browser. Empty means
+	// no check (tests driving the Server directly).
+	AllowedHosts []string
 	// Log receives one line per request (method, path, status, request ID; never tokens or
 	// bodies). Nil means no request log.
 	Log io.Writer
@@ -137,6 +142,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if !s.hostAllowed(r.Host) {
+		writeError(rec, http.StatusMisdirectedRequest, "misdirected_request",
+			"this server answers only its own loopback address; open the URL that `caro local up` printed", requestID)
+		return
+	}
 	if !s.cors(rec, r, requestID) {
 		return
 	}
@@ -158,6 +168,18 @@ func logPath(p string) string {
 		return p[:200] + "..."
 	}
 	return p
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	if len(s.opts.AllowedHosts) == 0 {
+		return true
+	}
+	for _, h := range s.opts.AllowedHosts {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // cors applies the CORS policy: only the app's own origin is allowed. It answers preflights itself

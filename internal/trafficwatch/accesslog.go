@@ -113,15 +113,24 @@ func parseLogMessage(msg string, ts time.Time) (Observation, bool, error) {
 		o, err := s.observation(ts)
 		return o, err == nil, err
 	}
-	if _, ok := probe["status"]; ok {
-		if _, ok := probe["requestId"]; ok {
-			var a AccessRecord
-			if err := json.Unmarshal([]byte(msg), &a); err != nil {
-				return Observation{}, false, fmt.Errorf("access record does not parse: %v", err)
-			}
-			o, err := a.observation(ts)
-			return o, err == nil, err
+	// An access record has all of these; the API's own request log lines (requestId, status,
+	// method) do not have resourcePath and httpMethod, so they are not mistaken for one.
+	if hasAll(probe, "requestId", "status", "httpMethod", "resourcePath") {
+		var a AccessRecord
+		if err := json.Unmarshal([]byte(msg), &a); err != nil {
+			return Observation{}, false, fmt.Errorf("access record does not parse: %v", err)
 		}
+		o, err := a.observation(ts)
+		return o, err == nil, err
 	}
 	return Observation{}, false, nil
+}
+
+func hasAll(m map[string]json.RawMessage, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
