@@ -45,6 +45,9 @@ type RestoreOptions struct {
 	Workers    int
 	BatchBytes int
 	BatchDocs  int
+	// Recount also counts every staged collection on the server before the switch (slow on
+	// FerretDB); without it the counts compared are the server-acknowledged insert counts.
+	Recount bool
 	// ConnectTimeout bounds reaching the target (default 20s).
 	ConnectTimeout time.Duration
 	// Progress, when set, receives progress events.
@@ -87,7 +90,7 @@ func (o *RestoreOptions) step(name string) error {
 }
 
 func (o *RestoreOptions) loadOpts() loadOptions {
-	lo := loadOptions{workers: o.Workers, batchBytes: o.BatchBytes, batchDocs: o.BatchDocs, progress: o.Progress}
+	lo := loadOptions{workers: o.Workers, batchBytes: o.BatchBytes, batchDocs: o.BatchDocs, recount: o.Recount, progress: o.Progress}
 	if lo.workers <= 0 {
 		lo.workers = DefaultWorkers
 	}

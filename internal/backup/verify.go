@@ -77,7 +77,7 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyReport, error) {
 		defer cancel()
 		_ = db.Drop(dctx)
 	}()
-	ro := RestoreOptions{Workers: o.Workers, Progress: o.Progress}
+	ro := RestoreOptions{Workers: o.Workers, Progress: o.Progress, Recount: true}
 	loaded, err := b.loadInto(ctx, db, func(c string) string { return c }, ro.loadOpts())
 	if err != nil {
 		return fail(err)

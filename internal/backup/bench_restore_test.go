@@ -1,0 +1,107 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/carohealth/platform/internal/localstack"
+)
+
+// TestBenchRestore is `make bench-restore`: 50,000 records of about 1 KB restored into FerretDB by
+// `caro backup restore` (decrypting and verifying everything) and by mongorestore 100.10.0
+// --noIndexRestore from a mongodump of the same data, into the same server, one run each. It
+// prints records/s of both and the ratio. It only runs when CARO_BENCH_RESTORE=1 (with CARO_BIN
+// naming a caro binary), so `make test` never times anything.
+func TestBenchRestore(t *testing.T) {
+	if os.Getenv("CARO_BENCH_RESTORE") != "1" {
+		t.Skip("benchmark: run with make bench-restore")
+	}
+	caroBin := os.Getenv("CARO_BIN")
+	cache, err := localstack.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localstack.Install("mongotools"); err != nil {
+		t.Fatal(err)
+	}
+	n := 50000
+	ctx := context.Background()
+
+	// GIVEN 50,000 documents of ~1 KB in a source database
+	src := "bench_src"
+	pad := strings.Repeat("abcdefghij", 95)
+	batch := make([]any, 0, 1000)
+	for i := range n {
+		batch = append(batch, bson.D{{Key: "_id", Value: fmt.Sprintf("rec%06d", i)}, {Key: "tenantId", Value: fmt.Sprintf("t%d", i%50)}, {Key: "seq", Value: i}, {Key: "body", Value: pad}})
+		if len(batch) == cap(batch) {
+			if _, err := mongoC.Database(src).Collection("records").InsertMany(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	// AND an encrypted backup of it in S3, and a mongodump of it on disk
+	bucket := "bench"
+	if _, err := s3Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	store := NewS3Store(s3Client, bucket, "")
+	m, err := Create(ctx, CreateOptions{Source: mongoC, Database: src, Store: store, KMS: NewAWSKMS(kmsClient), KeyID: keyARN, Region: testRegion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := t.TempDir()
+	runTool(t, filepath.Join(cache, "bin", "mongodump"), nil, "--uri", ferret.URI(), "--db", src, "--out", dump, "--quiet")
+
+	// WHEN mongorestore restores it
+	t0 := time.Now()
+	runTool(t, filepath.Join(cache, "bin", "mongorestore"), nil, "--uri", ferret.URI(), "--noIndexRestore", "--nsFrom", src+".*", "--nsTo", "bench_mongorestore.*", "--quiet", dump)
+	mrSecs := time.Since(t0).Seconds()
+	// AND caro backup restore restores it
+	env := []string{
+		"AWS_ACCESS_KEY_ID=" + localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + localstack.DummySecretAccessKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_ENDPOINT_URL_S3=" + s3Srv.Endpoint(), "AWS_ENDPOINT_URL_KMS=" + kmsSrv.Endpoint(),
+		"AWS_REQUEST_CHECKSUM_CALCULATION=when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION=when_required",
+	}
+	if caroBin == "" {
+		caroBin = filepath.Join(t.TempDir(), "caro")
+		runTool(t, "go", nil, "build", "-o", caroBin, "../../cmd/caro")
+	}
+	t1 := time.Now()
+	runTool(t, caroBin, env, "backup", "restore", m.BackupID, "--bucket", bucket, "--region", testRegion, "--kms-key", keyARN, "--target", ferret.URI(), "--database", "bench_caro", "-o", "json")
+	caroSecs := time.Since(t1).Seconds()
+
+	// THEN both restored every record; print the comparison
+	for _, db := range []string{"bench_mongorestore", "bench_caro"} {
+		c, err := mongoC.Database(db).Collection("records").CountDocuments(ctx, bson.D{})
+		if err != nil || c != int64(n) {
+			t.Fatalf("%s holds %d records, want %d (%v)", db, c, n, err)
+		}
+	}
+	mr, caro := float64(n)/mrSecs, float64(n)/caroSecs
+	fmt.Printf("\nbench-restore: %d records of ~1 KB into FerretDB v1.24.0 (SQLite)\n", n)
+	fmt.Printf("  mongorestore 100.10.0 --noIndexRestore : %6.2f s  %8.0f records/s\n", mrSecs, mr)
+	fmt.Printf("  caro backup restore (decrypt+verify)   : %6.2f s  %8.0f records/s\n", caroSecs, caro)
+	fmt.Printf("  ratio caro/mongorestore                : %.2fx (goal >= 1.5x)\n", caro/mr)
+}
+
+func runTool(t *testing.T, bin string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+}
