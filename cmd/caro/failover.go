@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/providers/local"
+)
+
+func init() { registerCommand(newFailoverCmd) }
+
+// failoverFlags are shared by the failover subcommands.
+type failoverFlags struct {
+	stateDir string
+}
+
+func newFailoverCmd(streams IOStreams) *cobra.Command {
+	f := &failoverFlags{}
+	cmd := &cobra.Command{
+		Use:   "failover",
+		Short: "Move the platform to another region: plan, apply (resumable), status, unlock",
+		Long: `Move the platform to another region in one command.
+
+  caro failover plan --to eu-central-1 -o plan.json    # checks, changes nothing
+  caro failover apply plan.json                         # asks, then runs; safe to re-run
+  caro failover status                                  # where the current or last failover stands
+
+apply keeps a journal: after a crash, kill -9 or lost laptop, run the same apply again and it
+resumes (completed steps are not redone; a half-done step is re-checked). A second concurrent
+apply is refused by a lock. Failback is the same command towards the old primary, and is refused
+while that region is unhealthy.`,
+	}
+	cmd.PersistentFlags().StringVar(&f.stateDir, "state-dir", foDefaultStateDir(), "folder of the local journal and lock (CARO_STATE_DIR)")
+	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f))
+	return cmd
+}
+
+func foDefaultStateDir() string {
+	if v := os.Getenv("CARO_STATE_DIR"); v != "" {
+		return v
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".caro-failover"
+	}
+	return filepath.Join(home, ".caro", "failover")
+}
+
+// ProviderFactory builds a failover provider from the plan's or the flags' settings.
+type ProviderFactory func(ctx context.Context, settings map[string]string) (failover.Provider, error)
+
+// failoverProviders are the providers plan and apply can use; tests add their own.
+var failoverProviders = map[string]ProviderFactory{
+	"local": func(context.Context, map[string]string) (failover.Provider, error) { return &local.Provider{}, nil },
+	"aws":   newAWSFailoverProvider,
+}
+
+func foProvider(ctx context.Context, name string, settings map[string]string) (failover.Provider, error) {
+	f, ok := failoverProviders[name]
+	if !ok {
+		var names []string
+		for n := range failoverProviders {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(names, ", "))
+	}
+	return f(ctx, settings)
+}
+
+// StateStore is implemented by providers that keep the journal and lock themselves (AWS: S3 in the
+// target region); others use files in --state-dir.
+type StateStore interface {
+	JournalAndLock(ctx context.Context, plan *failover.Plan) (failover.Journal, failover.Lock, error)
+}
+
+func foJournalAndLock(ctx context.Context, prov failover.Provider, plan *failover.Plan, stateDir string) (failover.Journal, failover.Lock, string, error) {
+	if s, ok := prov.(StateStore); ok {
+		j, l, err := s.JournalAndLock(ctx, plan)
+		return j, l, "provider " + prov.Name(), err
+	}
+	j, err := failover.NewFileJournal(stateDir, plan.ID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	l, err := failover.NewFileLock(stateDir)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return j, l, j.Path, nil
+}
+
+func foValidateOutput(o string) error {
+	if o != "text" && o != "json" {
+		return fmt.Errorf("invalid --output %q: use text or json", o)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carohealth/platform/internal/failover"
+)
+
+// Exit statuses of apply.
+const (
+	exitApplyFailed = 2 // a step failed or the apply was interrupted: run it again to resume
+	exitLocked      = 3 // another apply holds the lock
+)
+
+type failoverApplyOptions struct {
+	planPath string
+	yes      bool
+	output   string
+}
+
+func newFailoverApplyCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
+	o := &failoverApplyOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply <plan.json> [--yes]",
+		Short: "Execute a failover plan (asks first; resumes after an interruption)",
+		Long: `Executes the plan written by 'caro failover plan'. Progress goes to stderr, the report
+(per-step times, RTO, RPO, what changed) to stdout.
+
+Resumable: the journal records every step. Run the same command again after any interruption;
+completed steps are skipped, an interrupted step is re-checked and finished. Only one apply runs at a
+time (lock); the refusal names the holder and how to break a stale lock.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.planPath = args[0]
+			if err := foValidateOutput(o.output); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			return o.run(ctx, streams, f)
+		},
+	}
+	cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
+	return cmd
+}
+
+func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *failoverFlags) error {
+	plan, err := failover.ReadPlan(o.planPath)
+	if err != nil {
+		return err
+	}
+	// Validate before anything else; expiry is checked by the engine (not for a resume).
+	if err := plan.Validate(time.Now(), false); err != nil {
+		return err
+	}
+	prov, err := foProvider(ctx, plan.Provider, plan.Settings)
+	if err != nil {
+		return err
+	}
+	steps, err := prov.Steps(ctx, plan)
+	if err != nil {
+		return fmt.Errorf("cannot build the steps of plan %s: %w", plan.ID, err)
+	}
+	journal, lock, where, err := foJournalAndLock(ctx, prov, plan, f.stateDir)
+	if err != nil {
+		return err
+	}
+	st, _, err := failover.StatusOf(ctx, journal)
+	if err != nil {
+		return err
+	}
+	if !o.yes {
+		printPlan(streams.ErrOut, plan)
+		if len(st.Order) > 0 {
+			fmt.Fprintf(streams.ErrOut, "\nThis RESUMES plan %s from its journal (%s): completed steps are skipped.\n", plan.ID, where)
+		}
+		fmt.Fprintf(streams.ErrOut, "\nThis moves production traffic from %s to %s. Type 'yes' to apply: ", plan.From, plan.To)
+		line, _ := bufio.NewReader(streams.In).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return &exitError{code: 1, err: errors.New("not confirmed: nothing was changed (pass --yes to skip the question)")}
+		}
+	}
+	fmt.Fprintf(streams.ErrOut, "applying plan %s (%s -> %s), journal %s\n", plan.ID, plan.From, plan.To, where)
+	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut}
+	rep, aerr := eng.Apply(ctx, plan, steps)
+	var le *failover.LockedError
+	if errors.As(aerr, &le) {
+		return &exitError{code: exitLocked, err: aerr}
+	}
+	if rep == nil || (aerr != nil && len(rep.Steps) == 0) {
+		if aerr == nil {
+			aerr = errors.New("no report")
+		}
+		return &exitError{code: exitApplyFailed, err: aerr}
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(streams.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(streams.Out, rep)
+	}
+	if aerr != nil {
+		return &exitError{code: exitApplyFailed, err: fmt.Errorf("%w\nrun `caro failover apply %s` again to resume", aerr, o.planPath)}
+	}
+	return nil
+}
+
+// printReport writes the human-readable apply report.
+func printReport(w io.Writer, r *failover.Report) {
+	state := "COMPLETED"
+	if !r.OK {
+		state = "NOT COMPLETE"
+	}
+	fmt.Fprintf(w, "%s %s -> %s, plan %s: %s\n", r.Kind, r.From, r.To, r.PlanID, state)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATUS\tSECONDS\tATTEMPTS\tWHAT CHANGED")
+	for _, s := range r.Steps {
+		detail := s.Detail
+		if s.Error != "" {
+			detail = "ERROR: " + firstLine(s.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%s\n", s.Name, s.Status, s.Seconds, s.Attempts, detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "RTO: %.1f s (first apply start to end, %d apply run(s)%s)\n", r.RTOSeconds, r.Applies, map[bool]string{true: ", resumed", false: ""}[r.Resumed])
+	fmt.Fprintf(w, "RPO: %.0f s (age of the restored backup when the failover started)\n", r.RPOSeconds)
+	fmt.Fprintf(w, "Engine overhead: %.3f s of %.2f s this run\n", r.EngineSeconds, r.ApplySeconds)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

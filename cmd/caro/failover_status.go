@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carohealth/platform/internal/failover"
+)
+
+// failoverStatus is the `caro failover status -o json` document.
+type failoverStatus struct {
+	PlanID    string               `json:"plan_id"`
+	Journal   string               `json:"journal"`
+	State     string               `json:"state"` // completed, failed, in-progress, interrupted
+	Started   time.Time            `json:"started"`
+	Finished  time.Time            `json:"finished,omitzero"`
+	LastError string               `json:"last_error,omitempty"`
+	Applies   int                  `json:"applies"`
+	Steps     []failoverStepStatus `json:"steps"`
+	Lock      *failover.LockInfo   `json:"lock,omitempty"`
+}
+
+type failoverStepStatus struct {
+	Name     string  `json:"name"`
+	State    string  `json:"state"` // done, running-or-interrupted, failed
+	Seconds  float64 `json:"seconds"`
+	Attempts int     `json:"attempts"`
+	Detail   string  `json:"detail,omitempty"`
+	Error    string  `json:"error,omitempty"`
+}
+
+func newFailoverStatusCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
+	var planPath, output string
+	cmd := &cobra.Command{
+		Use:   "status [--plan plan.json]",
+		Short: "Show where the current or last failover stands (from its journal)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := foValidateOutput(output); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			st, err := failoverStatusOf(ctx, f.stateDir, planPath)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(streams.Out, st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&planPath, "plan", "", "the plan whose journal to read (default: the latest journal in --state-dir)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failoverStatus, error) {
+	var journal failover.Journal
+	var lock failover.Lock
+	var where string
+	if planPath != "" {
+		plan, err := failover.ReadPlan(planPath)
+		if err != nil {
+			return nil, err
+		}
+		prov, err := foProvider(ctx, plan.Provider, plan.Settings)
+		if err != nil {
+			return nil, err
+		}
+		if journal, lock, where, err = foJournalAndLock(ctx, prov, plan, stateDir); err != nil {
+			return nil, err
+		}
+	} else {
+		path, err := failover.LatestJournal(stateDir)
+		if err != nil {
+			return nil, err
+		}
+		if path == "" {
+			return nil, fmt.Errorf("no failover journal in %s: no failover was applied from here (pass --plan plan.json for one kept elsewhere, e.g. S3)", stateDir)
+		}
+		journal, where = &failover.FileJournal{Path: path}, path
+		lock = &failover.FileLock{Path: filepath.Join(stateDir, "failover.lock")}
+	}
+	s, _, err := failover.StatusOf(ctx, journal)
+	if err != nil {
+		return nil, err
+	}
+	st := &failoverStatus{PlanID: s.PlanID, Journal: where, Started: s.Started, Finished: s.Finished, LastError: s.LastError, Applies: s.Applies}
+	holder, herr := lock.Holder(ctx)
+	if herr == nil && holder != nil {
+		st.Lock = holder
+	}
+	switch {
+	case s.Completed:
+		st.State = "completed"
+	case st.Lock != nil && st.Lock.PlanID == s.PlanID:
+		st.State = "in-progress"
+	case s.Failed:
+		st.State = "failed"
+	default:
+		st.State = "interrupted"
+	}
+	for _, name := range s.Order {
+		ss := s.Steps[name]
+		state := "done"
+		switch {
+		case ss.Failed:
+			state = "failed"
+		case ss.Started && !ss.Done:
+			state = "running-or-interrupted"
+		}
+		st.Steps = append(st.Steps, failoverStepStatus{Name: name, State: state, Seconds: ss.Seconds, Attempts: ss.Attempts, Detail: ss.Detail, Error: ss.Error})
+	}
+	return st, nil
+}
+
+func printStatus(w io.Writer, st *failoverStatus) {
+	fmt.Fprintf(w, "Failover plan %s: %s (%d apply run(s), started %s)\n", st.PlanID, strings.ToUpper(st.State), st.Applies, st.Started.Format(time.RFC3339))
+	fmt.Fprintf(w, "Journal: %s\n", st.Journal)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATE\tSECONDS\tATTEMPTS\tDETAIL")
+	for _, s := range st.Steps {
+		d := s.Detail
+		if s.Error != "" {
+			d = "ERROR: " + firstLine(s.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%s\n", s.Name, s.State, s.Seconds, s.Attempts, d)
+	}
+	tw.Flush()
+	if st.Lock != nil {
+		fmt.Fprintf(w, "Lock held by %s on %s (pid %d) since %s\n", st.Lock.Owner, st.Lock.Host, st.Lock.PID, st.Lock.Started.Format(time.RFC3339))
+	}
+	switch st.State {
+	case "failed", "interrupted":
+		fmt.Fprintln(w, "Not finished: run `caro failover apply <plan.json>` again to resume.")
+	}
+}

@@ -1,0 +1,573 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/localstack"
+)
+
+// DefaultDrillRecords is how many records the drill seeds unless told otherwise.
+const DefaultDrillRecords = 50000
+
+// Drill regions: the names of the committed region definitions, on two loopback addresses.
+const (
+	DrillPrimary = "eu-west-1"
+	DrillStandby = "eu-central-1"
+	drillZone    = "caro.test."
+	drillName    = "api-origin.caro.test."
+	drillBucket  = "caro-backups"
+)
+
+var drillIPs = map[string]string{DrillPrimary: "127.0.1.1", DrillStandby: "127.0.2.1"}
+
+// DrillOptions configure a drill.
+type DrillOptions struct {
+	Records int
+	// KillAt names a step at which the apply is killed (SIGKILL) mid-step and then resumed.
+	KillAt string
+	// Caro is the command line that runs caro (the drill runs `failover plan`, `failover apply` and
+	// the regions' API servers as real subprocesses); CaroEnv is added to their environment.
+	Caro    []string
+	CaroEnv []string
+	// WorkDir holds the environment file, plan, journal and logs; empty means a temporary folder
+	// that is removed afterwards.
+	WorkDir string
+	// Progress receives the drill's progress lines (stderr).
+	Progress io.Writer
+}
+
+// DrillStep is one step's line in the drill report.
+type DrillStep struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	Status  string  `json:"status"`
+	Detail  string  `json:"detail,omitempty"`
+}
+
+// DrillReport is the drill's result (`caro drill -o json`).
+type DrillReport struct {
+	OK bool `json:"ok"`
+	// RTOSeconds is wall time from the primary's death to the confirmed failover: plan, apply,
+	// and (with --kill-at) the killed apply and its resume.
+	RTOSeconds float64 `json:"rto_seconds"`
+	// ApplyRTOSeconds is the engine's RTO: first apply start to completion, from the journal.
+	ApplyRTOSeconds float64 `json:"apply_rto_seconds"`
+	RPOSeconds      float64 `json:"rpo_seconds"`
+	RecordsExpected int64   `json:"records_expected"`
+	RecordsRestored int64   `json:"records_restored"`
+	// Checksums are SHA-256 over every collection's documents in _id order, primary before the
+	// drill and standby after it.
+	ChecksumExpected string `json:"checksum_expected"`
+	ChecksumRestored string `json:"checksum_restored"`
+	UsersExpected    int    `json:"users_expected"`
+	UsersRestored    int64  `json:"users_restored"`
+	DNSBefore        string `json:"dns_before"`
+	DNSAfter         string `json:"dns_after"`
+	// HealthAfter is the standby's /health reached through the DNS name.
+	HealthAfter *Health     `json:"health_after,omitempty"`
+	Steps       []DrillStep `json:"steps"`
+	KilledAt    string      `json:"killed_at,omitempty"`
+	Resumed     bool        `json:"resumed"`
+	Applies     int         `json:"applies"`
+	// EngineSeconds is the engine's own time in the last apply (journal, lock, checks), and
+	// EngineOverheadPercent its share of that apply's wall time.
+	EngineSeconds         float64  `json:"engine_seconds"`
+	EngineOverheadPercent float64  `json:"engine_overhead_percent"`
+	SetupSeconds          float64  `json:"setup_seconds"`
+	SeedSeconds           float64  `json:"seed_seconds"`
+	BackupSeconds         float64  `json:"backup_seconds"`
+	PlanSeconds           float64  `json:"plan_seconds"`
+	Problems              []string `json:"problems,omitempty"`
+	PlanID                string   `json:"plan_id,omitempty"`
+}
+
+// drillRegion is one started local region.
+type drillRegion struct {
+	name string
+	db   *localstack.FerretDB
+	kms  *localstack.KMS
+	s3   *localstack.S3
+	key  string
+	port int
+	pid  int
+}
+
+func (d *drillRegion) stop() {
+	if d.pid > 0 {
+		_ = syscall.Kill(d.pid, syscall.SIGKILL)
+		d.pid = 0
+	}
+	if d.db != nil {
+		_ = d.db.Stop()
+		d.db = nil
+	}
+	if d.kms != nil {
+		_ = d.kms.Stop()
+		d.kms = nil
+	}
+	if d.s3 != nil {
+		_ = d.s3.Stop()
+		d.s3 = nil
+	}
+}
+
+// Drill runs a complete local failover.
+type Drill struct {
+	o       DrillOptions
+	log     func(format string, args ...any)
+	regions map[string]*drillRegion
+	knot    *localstack.Knot
+	env     *Env
+	envPath string
+}
+
+// RunDrill runs a drill: start two regions and DNS, seed records, back up, kill the primary, plan
+// and apply the failover as subprocesses (killing and resuming the apply with KillAt), and prove
+// the result. Everything it started is stopped before it returns.
+func RunDrill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
+	if o.Records <= 0 {
+		o.Records = DefaultDrillRecords
+	}
+	if o.KillAt != "" && !slices.Contains(StepNames, o.KillAt) {
+		return nil, fmt.Errorf("--kill-at %q is not a step: use one of %s", o.KillAt, strings.Join(StepNames, ", "))
+	}
+	if len(o.Caro) == 0 {
+		return nil, errors.New("drill: no caro command to run plan and apply with")
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	d := &Drill{o: o, regions: map[string]*drillRegion{}}
+	d.log = func(format string, args ...any) { fmt.Fprintf(o.Progress, "drill: "+format+"\n", args...) }
+	if d.o.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "caro-drill-")
+		if err != nil {
+			return nil, err
+		}
+		d.o.WorkDir = dir
+		defer os.RemoveAll(dir)
+	}
+	defer d.cleanup()
+	return d.run(ctx)
+}
+
+func (d *Drill) cleanup() {
+	if d.env != nil {
+		for name := range d.env.Regions {
+			if b, err := os.ReadFile(filepath.Join(d.env.StateDir, "api-"+name+".pid")); err == nil {
+				if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	for _, r := range d.regions {
+		r.stop()
+	}
+	if d.knot != nil {
+		_ = d.knot.Stop()
+	}
+}
+
+func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
+	rep := &DrillReport{KilledAt: d.o.KillAt, RecordsExpected: int64(d.o.Records)}
+	t0 := time.Now()
+	if err := d.setup(ctx); err != nil {
+		return rep, fmt.Errorf("drill setup: %w", err)
+	}
+	rep.SetupSeconds = time.Since(t0).Seconds()
+	primary := d.env.Regions[DrillPrimary]
+	standby := d.env.Regions[DrillStandby]
+
+	var err error
+	if rep.DNSBefore, err = Resolve(ctx, d.env); err != nil {
+		return rep, err
+	}
+	if h, err := GetHealth(ctx, primary.APIBase()); err != nil || h.Region != DrillPrimary {
+		return rep, fmt.Errorf("drill: the primary's API does not answer before the drill: %v", err)
+	}
+
+	t := time.Now()
+	users, err := d.seed(ctx, primary.MongoURI)
+	if err != nil {
+		return rep, fmt.Errorf("drill seed: %w", err)
+	}
+	rep.UsersExpected = len(users)
+	if rep.ChecksumExpected, rep.RecordsExpected, err = Checksum(ctx, primary.MongoURI, d.env.Database); err != nil {
+		return rep, err
+	}
+	rep.SeedSeconds = time.Since(t).Seconds()
+	d.log("seeded %d records and %d users in %s in %.1fs", rep.RecordsExpected, len(users), DrillPrimary, rep.SeedSeconds)
+
+	t = time.Now()
+	backupID, err := d.backup(ctx, users)
+	if err != nil {
+		return rep, fmt.Errorf("drill backup: %w", err)
+	}
+	rep.BackupSeconds = time.Since(t).Seconds()
+	d.log("encrypted backup %s (with identity export) written to %s's bucket in %.1fs", backupID, DrillStandby, rep.BackupSeconds)
+
+	// The disaster: the primary region goes away entirely (API, database, KMS, S3).
+	d.log("killing region %s (API, FerretDB, local-kms, S3)", DrillPrimary)
+	d.regions[DrillPrimary].stop()
+	_ = os.Remove(filepath.Join(d.env.StateDir, "api-"+DrillPrimary+".pid"))
+	dead := time.Now()
+
+	planPath := filepath.Join(d.o.WorkDir, "plan.json")
+	var planOut, planErr bytes.Buffer
+	if err := d.caro(ctx, nil, &planOut, &planErr, "failover", "plan", "--provider", "local", "--env", d.envPath,
+		"--from", DrillPrimary, "--to", DrillStandby, "--restore", "backup", "-o", planPath); err != nil {
+		return rep, fmt.Errorf("caro failover plan: %w\n%s", err, planErr.String())
+	}
+	rep.PlanSeconds = time.Since(dead).Seconds()
+	d.log("plan written in %.2fs:\n%s", rep.PlanSeconds, indent(planOut.String()))
+
+	applyArgs := []string{"failover", "apply", planPath, "--yes", "-o", "json", "--state-dir", d.env.StateDir}
+	if d.o.KillAt != "" {
+		if err := d.applyAndKill(ctx, applyArgs); err != nil {
+			return rep, err
+		}
+	}
+	var out bytes.Buffer
+	prefixed := &linePrefixer{w: d.o.Progress, prefix: "apply: "}
+	applyErr := d.caro(ctx, nil, &out, prefixed, applyArgs...)
+	rep.RTOSeconds = time.Since(dead).Seconds()
+	var frep failover.Report
+	if err := json.Unmarshal(out.Bytes(), &frep); err != nil {
+		return rep, fmt.Errorf("caro failover apply: %v; output %q", applyErr, out.String())
+	}
+	rep.PlanID, rep.ApplyRTOSeconds, rep.RPOSeconds, rep.Resumed, rep.Applies = frep.PlanID, frep.RTOSeconds, frep.RPOSeconds, frep.Resumed, frep.Applies
+	rep.EngineSeconds = frep.EngineSeconds
+	if frep.ApplySeconds > 0 {
+		rep.EngineOverheadPercent = 100 * frep.EngineSeconds / frep.ApplySeconds
+	}
+	for _, s := range frep.Steps {
+		rep.Steps = append(rep.Steps, DrillStep{Name: s.Name, Seconds: s.Seconds, Status: s.Status, Detail: s.Detail})
+	}
+	if applyErr != nil {
+		rep.Problems = append(rep.Problems, "apply failed: "+frep.Error)
+	}
+
+	// Prove it: DNS, API through DNS, every record and user.
+	if rep.DNSAfter, err = Resolve(ctx, d.env); err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	} else if rep.DNSAfter != standby.IP {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%s resolves to %s, not the standby's %s", d.env.Name, rep.DNSAfter, standby.IP))
+	}
+	if rep.DNSAfter != "" {
+		h, err := GetHealth(ctx, fmt.Sprintf("http://%s:%d/api", rep.DNSAfter, standby.APIPort))
+		rep.HealthAfter = h
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, "API through DNS: "+err.Error())
+		case h.Region != DrillStandby || h.Restore == nil || h.Restore.BackupID != backupID:
+			rep.Problems = append(rep.Problems, fmt.Sprintf("API through DNS answers region %s without the restore marker of %s", h.Region, backupID))
+		}
+	}
+	var restoredSum string
+	if restoredSum, rep.RecordsRestored, err = Checksum(ctx, standby.MongoURI, d.env.Database); err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	rep.ChecksumRestored = restoredSum
+	if rep.RecordsRestored != rep.RecordsExpected || rep.ChecksumRestored != rep.ChecksumExpected {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("standby has %d records (checksum %.12s), expected %d (%.12s)", rep.RecordsRestored, rep.ChecksumRestored, rep.RecordsExpected, rep.ChecksumExpected))
+	}
+	if c, err := connect(ctx, standby.MongoURI); err == nil {
+		rep.UsersRestored, _ = c.Database(IdentityDatabase).Collection("users").CountDocuments(ctx, bson.D{{Key: "status", Value: "FORCE_CHANGE_PASSWORD"}})
+		_ = c.Disconnect(ctx)
+	}
+	if rep.UsersRestored != int64(rep.UsersExpected) {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("standby has %d users awaiting a password reset, expected %d", rep.UsersRestored, rep.UsersExpected))
+	}
+	if d.o.KillAt != "" && !rep.Resumed {
+		rep.Problems = append(rep.Problems, "the apply was killed but the final apply did not resume from the journal")
+	}
+	rep.OK = len(rep.Problems) == 0 && frep.OK
+	return rep, nil
+}
+
+// applyAndKill starts an apply that pauses in the middle of KillAt, kills it with SIGKILL there
+// and returns; the caller's next apply resumes from the journal.
+func (d *Drill) applyAndKill(ctx context.Context, args []string) error {
+	paused := filepath.Join(d.env.StateDir, "paused-"+d.o.KillAt)
+	_ = os.Remove(paused)
+	cmd := exec.CommandContext(ctx, d.o.Caro[0], append(append([]string{}, d.o.Caro[1:]...), args...)...)
+	cmd.Env = append(append(os.Environ(), d.o.CaroEnv...), PauseEnv+"="+d.o.KillAt)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &linePrefixer{w: d.o.Progress, prefix: "apply (to be killed): "}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for {
+		if _, err := os.Stat(paused); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the apply to be killed at %s ended before reaching it: %v", d.o.KillAt, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("the apply never reached step %s", d.o.KillAt)
+		}
+	}
+	d.log("apply is in the middle of %s: kill -9 %d", d.o.KillAt, cmd.Process.Pid)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-exited
+	d.log("apply killed; resuming with the same plan")
+	return nil
+}
+
+func (d *Drill) caro(ctx context.Context, in io.Reader, out, errOut io.Writer, args ...string) error {
+	cmd := exec.CommandContext(ctx, d.o.Caro[0], append(append([]string{}, d.o.Caro[1:]...), args...)...)
+	cmd.Env = append(os.Environ(), d.o.CaroEnv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errOut
+	return cmd.Run()
+}
+
+func (d *Drill) setup(ctx context.Context) error {
+	state := filepath.Join(d.o.WorkDir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return err
+	}
+	d.log("starting two local regions (FerretDB, local-kms, S3 each) and Knot DNS")
+	env := &Env{Primary: DrillPrimary, Zone: drillZone, Name: drillName, Database: backup.DefaultDatabase, StateDir: state,
+		Regions: map[string]Region{}, ServeCommand: append(append([]string{}, d.o.Caro...), "drill", "serve-region"), ServeEnv: d.o.CaroEnv}
+	for _, name := range []string{DrillPrimary, DrillStandby} {
+		r := &drillRegion{name: name}
+		d.regions[name] = r
+		var err error
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		r.db, err = localstack.StartFerretDB(sctx)
+		if err == nil {
+			r.kms, err = localstack.StartKMS(sctx, localstack.WithKMSRegion(name))
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
+		if r.s3, err = localstack.StartS3(drillBucket); err != nil {
+			return err
+		}
+		kc := kms.NewFromConfig(localstack.AWSConfig(name, r.kms.Endpoint()))
+		out, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("caro backups " + name + " (stands in for the multi-Region key's replica)")})
+		if err != nil {
+			return fmt.Errorf("create KMS key in %s: %w", name, err)
+		}
+		r.key = aws.ToString(out.KeyMetadata.Arn)
+		if r.port, err = freePortOn(drillIPs[name]); err != nil {
+			return err
+		}
+		env.Regions[name] = Region{MongoURI: r.db.URI(), KMSEndpoint: r.kms.Endpoint(), KMSKey: r.key, S3Endpoint: r.s3.Endpoint(),
+			BackupBucket: drillBucket, IP: drillIPs[name], APIPort: r.port}
+	}
+	var err error
+	kctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	d.knot, err = localstack.StartKnot(kctx, drillZone, fmt.Sprintf("%s 5 IN A %s", drillName, drillIPs[DrillPrimary]))
+	cancel()
+	if err != nil {
+		return err
+	}
+	env.DNSAddr = d.knot.Addr()
+	env.TSIGName, env.TSIGSecret, env.TSIGAlg = d.knot.TSIG()
+	d.env, d.envPath = env, filepath.Join(d.o.WorkDir, "env.json")
+	if err := WriteEnv(d.envPath, env); err != nil {
+		return err
+	}
+	// The primary serves normally before the disaster.
+	p := d.regions[DrillPrimary]
+	args := append(append([]string{}, d.o.Caro[1:]...), "drill", "serve-region", "--env", d.envPath, "--region", DrillPrimary)
+	cmd := exec.Command(d.o.Caro[0], args...)
+	cmd.Env = append(os.Environ(), d.o.CaroEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	logf, err := os.Create(filepath.Join(state, "api-"+DrillPrimary+".log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.pid = cmd.Process.Pid
+	go func() { _ = cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := GetHealth(ctx, env.Regions[DrillPrimary].APIBase()); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("the primary's API did not start: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePortOn(ip string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("listen on %s (loopback alias for a local region): %w", ip, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// seed writes the drill's records (half patients, half notes) and returns the users of the region.
+func (d *Drill) seed(ctx context.Context, uri string) ([]backup.IdentityRecord, error) {
+	c, err := connect(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Disconnect(context.Background())
+	db := c.Database(d.env.Database)
+	n := d.o.Records
+	patients := n / 2
+	notes := n - patients
+	const batch = 1000
+	insert := func(coll *mongo.Collection, count int, doc func(i int) bson.D) error {
+		docs := make([]any, 0, batch)
+		for i := 0; i < count; i++ {
+			docs = append(docs, doc(i))
+			if len(docs) == batch || i == count-1 {
+				if _, err := coll.InsertMany(ctx, docs); err != nil {
+					return err
+				}
+				docs = docs[:0]
+			}
+		}
+		return nil
+	}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := insert(db.Collection("patients"), patients, func(i int) bson.D {
+		return bson.D{{Key: "_id", Value: fmt.Sprintf("p-%07d", i)}, {Key: "tenant_id", Value: fmt.Sprintf("t-%02d", i%20)},
+			{Key: "name", Value: fmt.Sprintf("Patient %d", i)}, {Key: "birth_year", Value: 1940 + i%70},
+			{Key: "created_at", Value: created.Add(time.Duration(i) * time.Minute)}}
+	}); err != nil {
+		return nil, err
+	}
+	if err := insert(db.Collection("notes"), notes, func(i int) bson.D {
+		return bson.D{{Key: "_id", Value: fmt.Sprintf("n-%07d", i)}, {Key: "tenant_id", Value: fmt.Sprintf("t-%02d", i%20)},
+			{Key: "patient_id", Value: fmt.Sprintf("p-%07d", i%max(patients, 1))},
+			{Key: "text", Value: fmt.Sprintf("Consult %d: blood pressure %d/%d, follow-up in %d weeks.", i, 110+i%40, 70+i%20, 1+i%8)},
+			{Key: "created_at", Value: created.Add(time.Duration(i) * time.Minute)}}
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := db.Collection("patients").Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "tenant_id", Value: 1}}}); err != nil {
+		return nil, err
+	}
+	users := make([]backup.IdentityRecord, max(n/100, 10))
+	for i := range users {
+		users[i] = backup.IdentityRecord{Phone: fmt.Sprintf("+3160%07d", i), TenantID: fmt.Sprintf("t-%02d", i%20),
+			Roles: []string{"clinician"}, OldSubject: fmt.Sprintf("sub-%s-%d", DrillPrimary, i)}
+	}
+	return users, nil
+}
+
+func (d *Drill) backup(ctx context.Context, users []backup.IdentityRecord) (string, error) {
+	// The backup lands in the standby's bucket under the standby's key: on AWS the backup job
+	// writes with the multi-Region key and S3 replication copies it; locally each local-kms has its
+	// own keys, so the standby's key stands in for the replica.
+	sb := d.env.Regions[DrillStandby]
+	c := clientsFor(DrillStandby, sb)
+	m, err := backup.Create(ctx, backup.CreateOptions{SourceURI: d.env.Regions[DrillPrimary].MongoURI, Database: d.env.Database,
+		Store: c.store, KMS: c.bkms, KeyID: sb.KMSKey, Region: DrillPrimary, TempDir: d.o.WorkDir})
+	if err != nil {
+		return "", err
+	}
+	if _, err := backup.WriteIdentityExport(ctx, backup.IdentityExportOptions{Store: c.store, KMS: c.bkms, KeyID: sb.KMSKey, BackupID: m.BackupID, Region: DrillPrimary}, users); err != nil {
+		return "", err
+	}
+	return m.BackupID, nil
+}
+
+// Checksum returns a SHA-256 over every user collection of db (sorted by name) and its documents
+// (in _id order, as BSON), and the document count.
+func Checksum(ctx context.Context, uri, database string) (string, int64, error) {
+	c, err := connect(ctx, uri)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.Disconnect(context.Background())
+	db := c.Database(database)
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return "", 0, err
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	var n int64
+	for _, name := range names {
+		if strings.HasPrefix(name, "_caro_") || strings.HasPrefix(name, "system.") {
+			continue
+		}
+		fmt.Fprintf(h, "collection %s\n", name)
+		cur, err := db.Collection(name).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return "", 0, err
+		}
+		for cur.Next(ctx) {
+			h.Write(cur.Current)
+			n++
+		}
+		if err := cur.Err(); err != nil {
+			cur.Close(ctx)
+			return "", 0, err
+		}
+		cur.Close(ctx)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// linePrefixer prefixes each line written to w.
+type linePrefixer struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (l *linePrefixer) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		fmt.Fprintf(l.w, "%s%s\n", l.prefix, l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
