@@ -57,7 +57,8 @@ type Props struct {
 	HostedZoneName string
 	// AllowedCountries is the viewer country allow-list (ISO 3166-1 alpha-2, e.g. "NL", "DE").
 	AllowedCountries []string
-	// StandbyRegion is the region holding the asset replica bucket, e.g. "eu-central-1".
+	// StandbyRegion is the region holding the asset replica bucket, e.g. "eu-central-1" (required with
+	// ReplicaBucketArn).
 	StandbyRegion string
 	// ReplicaBucketArn and ReplicaKeyArn name the versioned, KMS-encrypted bucket in StandbyRegion the
 	// assets replicate to (NewAssetReplica builds it; ReplicaBucketArn() and ReplicaKeyAliasArn() give
@@ -102,7 +103,9 @@ func (p *Props) Validate() error {
 	need("APIDomainName", p.APIDomainName, "api.caro.health")
 	need("HostedZoneID", p.HostedZoneID, "Z0123456789ABCDEFGHIJ")
 	need("HostedZoneName", p.HostedZoneName, "caro.health")
-	need("StandbyRegion", p.StandbyRegion, "eu-central-1")
+	if p.ReplicaBucketArn != "" {
+		need("StandbyRegion", p.StandbyRegion, "eu-central-1")
+	}
 	zone := strings.TrimSuffix(p.HostedZoneName, ".")
 	for field, name := range map[string]string{
 		"AppDomainName": p.AppDomainName, "APIDomainName": p.APIDomainName, "APIOriginDomainName": p.APIOriginDomainName,

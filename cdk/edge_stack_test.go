@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+func edgeStackProps() *EdgeStackProps {
+	return &EdgeStackProps{
+		AppDomainName: "app.caro.health", APIDomainName: "api.caro.health",
+		HostedZoneID: "Z0123456789ABCDEFGHIJ", HostedZoneName: "caro.health",
+		AllowedCountries: []string{"NL", "DE"}, StandbyRegion: "eu-central-1",
+		APIRegions: []string{"eu-west-1", "eu-central-1"}, PriceClass: "PriceClass_100",
+	}
+}
+
+func TestEdgeStackWithoutAccount(t *testing.T) {
+	// GIVEN no account (synth without credentials) WHEN the edge stack is built
+	app := awscdk.NewApp(nil)
+	stack := NewEdgeStack(app, "CaroEdge", edgeStackProps())
+	nagcheck.Apply(stack)
+
+	// THEN it is in us-east-1, replicates to the conventional standby replica, and is nag clean
+	if got := *stack.Region(); got != "us-east-1" {
+		t.Fatalf("edge stack region = %s, want us-east-1", got)
+	}
+	tmpl := assertions.Template_FromStack(stack, nil)
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"ReplicationConfiguration": assertions.Match_ObjectLike(&map[string]any{"Rules": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Destination": assertions.Match_ObjectLike(&map[string]any{
+				"Bucket": map[string]any{"Fn::Join": []any{"", []any{
+					"arn:aws:s3:::caro-assets-replica-", map[string]any{"Ref": "AWS::AccountId"}, "-eu-central-1",
+				}}},
+			}),
+		})}}),
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+		"DistributionConfig": assertions.Match_ObjectLike(&map[string]any{"PriceClass": "PriceClass_100"}),
+	})
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestEdgeStackRefusesOtherRegions(t *testing.T) {
+	// GIVEN an Env in eu-west-1 THEN NewEdgeStack panics naming us-east-1
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(error).Error(), "us-east-1") {
+			t.Fatalf("want a panic naming us-east-1, got %v", r)
+		}
+	}()
+	props := edgeStackProps()
+	props.Env = &awscdk.Environment{Region: jsii.String("eu-west-1")}
+	NewEdgeStack(awscdk.NewApp(nil), "CaroEdge", props)
+}
