@@ -6,58 +6,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/carohealth/platform/internal/accesslog"
 )
 
-// AccessLogFormat is the API Gateway (REST API) stage access-log format the watcher expects: one
-// JSON object per request. Configure it on the stage (CDK: AccessLogFormat.custom(AccessLogFormat)
-// with a JSON destination log group), and subscribe the watcher to that log group with an empty
-// filter pattern.
-//
-// API Gateway cannot log request headers, so whether X-Caro-Origin-Verify was present is not in the
-// access log: the regional WAF blocks requests without the right value, and "waf" says so
-// (WAF_BLOCK); the handler reports the header itself with the origin_verify_* signals.
-const AccessLogFormat = `{"requestId":"$context.requestId",` +
-	`"time":"$context.requestTimeEpoch",` +
-	`"ip":"$context.identity.sourceIp",` +
-	`"userAgent":"$context.identity.userAgent",` +
-	`"sub":"$context.authorizer.claims.sub",` +
-	`"tenant":"$context.authorizer.claims.custom:tenant_id",` +
-	`"httpMethod":"$context.httpMethod",` +
-	`"resourcePath":"$context.resourcePath",` +
-	`"path":"$context.path",` +
-	`"status":"$context.status",` +
-	`"responseType":"$context.error.responseType",` +
-	`"waf":"$context.wafResponseCode",` +
-	`"integrationStatus":"$context.integration.status",` +
-	`"responseLength":"$context.responseLength"}`
+// AccessLogFormat is the stage access-log format the watcher reads (defined in internal/accesslog,
+// which the CDK stack uses to configure the stage).
+const AccessLogFormat = accesslog.Format
 
-// AccessRecord is one access-log line in AccessLogFormat. API Gateway writes every value as a
-// string and "-" for a value it does not have (no claims on a 401, no WAF on a stage without one).
-type AccessRecord struct {
-	RequestID    string `json:"requestId"`
-	Time         string `json:"time"`
-	IP           string `json:"ip"`
-	UserAgent    string `json:"userAgent"`
-	Sub          string `json:"sub"`
-	Tenant       string `json:"tenant"`
-	HTTPMethod   string `json:"httpMethod"`
-	ResourcePath string `json:"resourcePath"`
-	Path         string `json:"path"`
-	Status       string `json:"status"`
-	ResponseType string `json:"responseType"`
-	WAF          string `json:"waf"`
-	// IntegrationStatus and ResponseLength are logged for people reading the log; no rule uses them.
-	IntegrationStatus string `json:"integrationStatus"`
-	ResponseLength    string `json:"responseLength"`
-}
+// AccessRecord is one access-log line (see accesslog.Record).
+type AccessRecord = accesslog.Record
 
 // WAFBlock is the wafResponseCode of a request the web ACL blocked.
-const WAFBlock = "WAF_BLOCK"
+const WAFBlock = accesslog.WAFBlock
 
 // value returns s, or "" for API Gateway's "-" placeholder.
 func value(s string) string {
 	s = strings.TrimSpace(s)
-	if s == "-" {
+	if s == accesslog.Absent {
 		return ""
 	}
 	return s
@@ -65,7 +31,7 @@ func value(s string) string {
 
 // observation turns an access record into an Observation. fallback is the log event's timestamp,
 // used when the record's own time is missing.
-func (a AccessRecord) observation(fallback time.Time) (Observation, error) {
+func accessObservation(a AccessRecord, fallback time.Time) (Observation, error) {
 	status, err := strconv.Atoi(value(a.Status))
 	if err != nil || status < 100 || status > 599 {
 		return Observation{}, fmt.Errorf("access record %q has no valid status %q", a.RequestID, a.Status)
@@ -120,7 +86,7 @@ func parseLogMessage(msg string, ts time.Time) (Observation, bool, error) {
 		if err := json.Unmarshal([]byte(msg), &a); err != nil {
 			return Observation{}, false, fmt.Errorf("access record does not parse: %v", err)
 		}
-		o, err := a.observation(ts)
+		o, err := accessObservation(a, ts)
 		return o, err == nil, err
 	}
 	return Observation{}, false, nil
