@@ -1,18 +1,34 @@
-// Command health is the GET /health Lambda handler.
+// Command health is the GET /health Lambda: database reachability, region, version and the restore
+// marker (internal/health). Environment: CARO_MONGODB_URI_SECRET_ARN or CARO_MONGODB_URI,
+// CARO_DATABASE, CARO_REGION, CARO_VERSION.
 package main
 
 import (
 	"context"
-	"encoding/json"
+	"log/slog"
 	"os"
+	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/health"
 )
 
 func main() {
-	lambda.Start(func(ctx context.Context, _ events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-		body, _ := json.Marshal(map[string]string{"status": "ok", "region": os.Getenv("CARO_REGION")})
-		return events.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}, nil
-	})
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	env, err := api.EnvFrom(os.Getenv, false)
+	if err != nil {
+		log.Error("health function cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	client, err := api.Connect(ctx, env, os.Getenv)
+	cancel()
+	if err != nil {
+		log.Error("health function cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	checker := health.New(health.Config{DB: client.Database(env.Database), Region: env.Region, Version: env.Version, Logger: log})
+	lambda.Start(checker.Handle)
 }

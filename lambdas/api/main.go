@@ -1,0 +1,59 @@
+// Command api is the platform API Lambda: API Gateway proxy events are served by internal/api, and
+// EventBridge scheduled events run the audit outbox reconciler. Configuration comes from the
+// environment (contracts.md): CARO_MONGODB_URI_SECRET_ARN or CARO_MONGODB_URI, CARO_DATABASE,
+// CARO_AUDIT_TOPIC_ARN, CARO_ORIGIN_SECRET (optional), CARO_REGION, CARO_VERSION.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/audit"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ep, err := build(log)
+	if err != nil {
+		log.Error("api function cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(ep.Invoke)
+}
+
+func build(log *slog.Logger) (*api.Entrypoint, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	env, err := api.EnvFrom(os.Getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	client, err := api.Connect(ctx, env, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	db := client.Database(env.Database)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS config: %w", err)
+	}
+	pub := &audit.SNSPublisher{Client: sns.NewFromConfig(awsCfg), TopicARN: env.AuditTopicARN}
+	h, err := api.NewHandler(api.Config{DB: db, Publisher: pub, OriginSecret: env.OriginSecret, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	rec := api.NewReconciler(db, pub)
+	rec.Logger = log
+	return &api.Entrypoint{API: h, Reconciler: rec}, nil
+}
