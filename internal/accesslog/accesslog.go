@@ -12,12 +12,16 @@ package accesslog
 // API Gateway cannot log request headers, so whether X-Caro-Origin-Verify was present is not in the
 // access log: the regional WAF blocks requests without the right value, and "waf" says so
 // (WAF_BLOCK); the handler reports the header itself with the origin_verify_* signals.
+//
+// The tenant claim is deliberately not logged: custom:tenant_id contains a colon, and whether a
+// REST access-log format accepts $context.authorizer.claims.custom:tenant_id is not documented; a
+// format API Gateway refuses would fail the stage deployment. The tenant reaches alerts through
+// the API's security signals instead, which is where tenant-related rules look.
 const Format = `{"requestId":"$context.requestId",` +
 	`"time":"$context.requestTimeEpoch",` +
 	`"ip":"$context.identity.sourceIp",` +
 	`"userAgent":"$context.identity.userAgent",` +
 	`"sub":"$context.authorizer.claims.sub",` +
-	`"tenant":"$context.authorizer.claims.custom:tenant_id",` +
 	`"httpMethod":"$context.httpMethod",` +
 	`"resourcePath":"$context.resourcePath",` +
 	`"path":"$context.path",` +
@@ -35,7 +39,6 @@ type Record struct {
 	IP           string `json:"ip"`
 	UserAgent    string `json:"userAgent"`
 	Sub          string `json:"sub"`
-	Tenant       string `json:"tenant"`
 	HTTPMethod   string `json:"httpMethod"`
 	ResourcePath string `json:"resourcePath"`
 	Path         string `json:"path"`

@@ -47,7 +47,6 @@ func accessObservation(a AccessRecord, fallback time.Time) (Observation, error) 
 		RequestID:    value(a.RequestID),
 		Address:      value(a.IP),
 		Principal:    value(a.Sub),
-		Tenant:       value(a.Tenant),
 		Method:       value(a.HTTPMethod),
 		ResourcePath: value(a.ResourcePath),
 		Path:         value(a.Path),

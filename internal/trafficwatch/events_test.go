@@ -47,8 +47,8 @@ func accessLine(requestID, ip, sub, status, resource, path, waf string) string {
 	for k, v := range map[string]string{
 		"$context.requestId": requestID, "$context.requestTimeEpoch": "-", "$context.identity.sourceIp": ip,
 		"$context.identity.userAgent":    "Mozilla/5.0 (X11; Linux) Jan Jansen's laptop",
-		"$context.authorizer.claims.sub": sub, "$context.authorizer.claims.custom:tenant_id": "tenant-a",
-		"$context.httpMethod": "GET", "$context.resourcePath": resource, "$context.path": path,
+		"$context.authorizer.claims.sub": sub,
+		"$context.httpMethod":            "GET", "$context.resourcePath": resource, "$context.path": path,
 		"$context.status": status, "$context.error.responseType": "-", "$context.wafResponseCode": waf,
 		"$context.integration.status": "-", "$context.responseLength": "42",
 	} {
@@ -62,7 +62,7 @@ func TestAccessLogFormatIsJSONWithEveryField(t *testing.T) {
 	if err := json.Unmarshal([]byte(AccessLogFormat), &m); err != nil {
 		t.Fatalf("AccessLogFormat is not JSON: %v", err)
 	}
-	for _, f := range []string{"requestId", "ip", "sub", "tenant", "httpMethod", "resourcePath", "path", "status", "waf", "userAgent"} {
+	for _, f := range []string{"requestId", "ip", "sub", "httpMethod", "resourcePath", "path", "status", "waf", "userAgent"} {
 		if !strings.HasPrefix(m[f], "$context.") {
 			t.Errorf("field %q = %q, want a $context variable", f, m[f])
 		}
