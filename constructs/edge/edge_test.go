@@ -227,24 +227,39 @@ func TestEdge(t *testing.T) {
 		}
 	})
 
-	t.Run("THEN a CLOUDFRONT-scope web ACL runs the rate limit and the managed groups, and logs redacted", func(t *testing.T) {
+	t.Run("THEN a CLOUDFRONT-scope web ACL runs the rate limit, a 64 KB body limit and the managed groups, and logs redacted", func(t *testing.T) {
 		rules := []any{assertions.Match_ObjectLike(&map[string]any{
 			"Name": "RateLimitPerIp", "Priority": 0, "Action": map[string]any{"Block": map[string]any{}},
 			"Statement": map[string]any{"RateBasedStatement": assertions.Match_ObjectLike(&map[string]any{
 				"AggregateKeyType": "IP", "Limit": 1000,
 			})},
 		})}
+		rules = append(rules, assertions.Match_ObjectLike(&map[string]any{
+			"Name": "BodySizeLimit", "Priority": 1, "Action": map[string]any{"Block": map[string]any{}},
+			"Statement": map[string]any{"SizeConstraintStatement": assertions.Match_ObjectLike(&map[string]any{
+				"ComparisonOperator": "GT", "Size": 65536,
+				"FieldToMatch": map[string]any{"Body": map[string]any{"OversizeHandling": "MATCH"}},
+			})},
+		}))
 		for i, g := range []string{"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet",
 			"AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet"} {
+			group := map[string]any{"VendorName": "AWS", "Name": g}
+			if g == "AWSManagedRulesCommonRuleSet" {
+				// the 8 KB body rule only counts; BodySizeLimit enforces 64 KB instead
+				group["RuleActionOverrides"] = []any{map[string]any{
+					"Name": "SizeRestrictions_BODY", "ActionToUse": map[string]any{"Count": map[string]any{}},
+				}}
+			}
 			rules = append(rules, assertions.Match_ObjectLike(&map[string]any{
-				"Name": g, "Priority": i + 1, "OverrideAction": map[string]any{"None": map[string]any{}},
-				"Statement": map[string]any{"ManagedRuleGroupStatement": map[string]any{"VendorName": "AWS", "Name": g}},
+				"Name": g, "Priority": i + 2, "OverrideAction": map[string]any{"None": map[string]any{}},
+				"Statement": map[string]any{"ManagedRuleGroupStatement": group},
 			}))
 		}
 		tmpl.HasResourceProperties(jsii.String("AWS::WAFv2::WebACL"), map[string]any{
-			"Scope":         "CLOUDFRONT",
-			"DefaultAction": map[string]any{"Allow": map[string]any{}},
-			"Rules":         rules,
+			"Scope":             "CLOUDFRONT",
+			"DefaultAction":     map[string]any{"Allow": map[string]any{}},
+			"Rules":             rules,
+			"AssociationConfig": map[string]any{"RequestBody": map[string]any{"CLOUDFRONT": map[string]any{"DefaultSizeInspectionLimit": "KB_64"}}},
 		})
 		tmpl.HasResourceProperties(jsii.String("AWS::WAFv2::LoggingConfiguration"), map[string]any{
 			"ResourceArn": map[string]any{"Fn::GetAtt": assertions.Match_ArrayWith(&[]any{"Arn"})},

@@ -21,8 +21,11 @@ type WebACLProps struct {
 	LogRetention awslogs.RetentionDays
 }
 
+// MaxBodyBytes is the largest request body the edge accepts (64 KB, the web ACL's inspection limit).
+const MaxBodyBytes = 64 * 1024
+
 // ManagedRuleGroups are the AWS managed rule groups the edge web ACL runs, in priority order after
-// the rate limit.
+// the rate limit and the body size limit.
 var ManagedRuleGroups = []string{
 	"AWSManagedRulesAmazonIpReputationList",
 	"AWSManagedRulesCommonRuleSet",
@@ -30,7 +33,7 @@ var ManagedRuleGroups = []string{
 	"AWSManagedRulesSQLiRuleSet",
 }
 
-// NewWebACL creates the web ACL (rate limit first, then the managed groups; default allow) and its
+// NewWebACL creates the web ACL (rate limit, body size limit, then the managed groups; default allow) and its
 // logging to a KMS-encrypted log group, with the Authorization and Cookie headers redacted.
 func NewWebACL(scope constructs.Construct, id string, props *WebACLProps) awswafv2.CfnWebACL {
 	c := constructs.NewConstruct(scope, jsii.String(id))
@@ -58,17 +61,39 @@ func NewWebACL(scope constructs.Construct, id string, props *WebACLProps) awswaf
 		},
 		VisibilityConfig: visibility("RateLimitPerIp"),
 	}}
-	for i, group := range ManagedRuleGroups {
-		rules = append(rules, &awswafv2.CfnWebACL_RuleProperty{
-			Name:           jsii.String(group),
-			Priority:       jsii.Number(float64(i + 1)),
-			OverrideAction: &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]any{}},
-			Statement: &awswafv2.CfnWebACL_StatementProperty{
-				ManagedRuleGroupStatement: &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{
-					VendorName: jsii.String("AWS"),
-					Name:       jsii.String(group),
-				},
+	// Request bodies (API writes such as clinical notes) may be up to MaxBodyBytes and are inspected
+	// whole; larger ones are refused here. This replaces the CommonRuleSet's 8 KB
+	// SizeRestrictions_BODY block, which would refuse ordinary notes, by a counted label.
+	rules = append(rules, &awswafv2.CfnWebACL_RuleProperty{
+		Name:     jsii.String("BodySizeLimit"),
+		Priority: jsii.Number(1),
+		Action:   &awswafv2.CfnWebACL_RuleActionProperty{Block: map[string]any{}},
+		Statement: &awswafv2.CfnWebACL_StatementProperty{
+			SizeConstraintStatement: &awswafv2.CfnWebACL_SizeConstraintStatementProperty{
+				FieldToMatch:        &awswafv2.CfnWebACL_FieldToMatchProperty{Body: &awswafv2.CfnWebACL_BodyProperty{OversizeHandling: jsii.String("MATCH")}},
+				ComparisonOperator:  jsii.String("GT"),
+				Size:                jsii.Number(MaxBodyBytes),
+				TextTransformations: &[]any{&awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
 			},
+		},
+		VisibilityConfig: visibility("BodySizeLimit"),
+	})
+	for i, group := range ManagedRuleGroups {
+		statement := &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{
+			VendorName: jsii.String("AWS"),
+			Name:       jsii.String(group),
+		}
+		if group == "AWSManagedRulesCommonRuleSet" {
+			statement.RuleActionOverrides = &[]any{&awswafv2.CfnWebACL_RuleActionOverrideProperty{
+				Name:        jsii.String("SizeRestrictions_BODY"),
+				ActionToUse: &awswafv2.CfnWebACL_RuleActionProperty{Count: map[string]any{}},
+			}}
+		}
+		rules = append(rules, &awswafv2.CfnWebACL_RuleProperty{
+			Name:             jsii.String(group),
+			Priority:         jsii.Number(float64(i + 2)),
+			OverrideAction:   &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]any{}},
+			Statement:        &awswafv2.CfnWebACL_StatementProperty{ManagedRuleGroupStatement: statement},
 			VisibilityConfig: visibility(group),
 		})
 	}
@@ -78,6 +103,12 @@ func NewWebACL(scope constructs.Construct, id string, props *WebACLProps) awswaf
 		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: map[string]any{}},
 		VisibilityConfig: visibility("CaroEdge"),
 		Rules:            &rules,
+		// Inspect bodies up to 64 KB (CloudFront's default is 16 KB), so MaxBodyBytes is inspected whole.
+		AssociationConfig: &awswafv2.CfnWebACL_AssociationConfigProperty{RequestBody: map[string]any{
+			"CLOUDFRONT": &awswafv2.CfnWebACL_RequestBodyAssociatedResourceTypeConfigProperty{
+				DefaultSizeInspectionLimit: jsii.String("KB_64"),
+			},
+		}},
 	})
 
 	retention := props.LogRetention
