@@ -23,12 +23,13 @@ func init() { registerLocalCommand(newLocalUpCmd) }
 
 // localUpOptions are the flags of `caro local up`.
 type localUpOptions struct {
-	addr      string
-	web       string
-	origin    string
-	mongoURI  string
-	database  string
-	readyFile string
+	addr       string
+	web        string
+	origin     string
+	mongoURI   string
+	database   string
+	readyFile  string
+	alertsFile string
 }
 
 // localAPIHandler builds the API handler the runner serves. It is a variable so tests can swap in
@@ -48,6 +49,8 @@ func newLocalUpCmd(streams IOStreams) *cobra.Command {
                       (issuer https://caro-local.invalid/dev-only, refused by every deployed stage)
   everything else     the static front end from --web, including /.well-known/security.txt
 
+The traffic watcher's rules run on the API's access records; alerts go to stderr (and --alerts-file).
+
 Unless --mongodb-uri is given, the runner starts its own FerretDB and stops it on exit.
 The base URL is printed on stdout (and written to --ready-file) once the runner serves;
 progress and the request log go to stderr.`,
@@ -66,6 +69,7 @@ progress and the request log go to stderr.`,
 				MongoURI:   o.mongoURI,
 				Database:   o.database,
 				ReadyFile:  o.readyFile,
+				AlertsFile: o.alertsFile,
 				NewHandler: localAPIHandler,
 			}, streams.Out, streams.ErrOut)
 		},
@@ -77,6 +81,7 @@ progress and the request log go to stderr.`,
 	f.StringVar(&o.mongoURI, "mongodb-uri", "", "use this MongoDB/FerretDB instead of starting FerretDB")
 	f.StringVar(&o.database, "database", "caro", "database name (CARO_DATABASE)")
 	f.StringVar(&o.readyFile, "ready-file", "", "write the base URL to this file once serving (removed on exit)")
+	f.StringVar(&o.alertsFile, "alerts-file", "", "append the traffic watcher's alerts to this file as JSON lines (they also go to stderr)")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package localrunner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/carohealth/platform/internal/accesslog"
 	"github.com/carohealth/platform/internal/devauth"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/trafficwatch"
 )
 
 // DefaultAddr is where the runner listens unless told otherwise.
@@ -48,6 +52,9 @@ type Config struct {
 	Region string
 	// ReadyFile, when set, receives the base URL once the runner serves; it is removed on stop.
 	ReadyFile string
+	// AlertsFile, when set, receives the traffic watcher's alerts as JSON lines (they always go to
+	// stderr too), so a test suite can check which attacks were noticed.
+	AlertsFile string
 	// NewHandler builds the API handler.
 	NewHandler HandlerFactory
 	// StartFerretDB starts the database when MongoURI is empty; nil means localstack.StartFerretDB.
@@ -131,8 +138,13 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	watch, closeAlerts, err := localWatcher(cfg, errOut)
+	if err != nil {
+		return err
+	}
+	defer closeAlerts()
 	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut,
-		AllowedHosts: loopbackHosts(ln.Addr())})
+		AllowedHosts: loopbackHosts(ln.Addr()), OnAccess: watch})
 	if err != nil {
 		return err
 	}
@@ -176,6 +188,55 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		_ = httpSrv.Close()
+	}
+	return nil
+}
+
+// localWatcher runs the traffic watcher's rules on the runner's own access records, publishing
+// alerts to stderr and the alerts file instead of SNS.
+func localWatcher(cfg Config, errOut io.Writer) (func(accesslog.Record), func(), error) {
+	pub := &alertWriter{errOut: errOut}
+	closeFn := func() {}
+	if cfg.AlertsFile != "" {
+		f, err := os.OpenFile(cfg.AlertsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open alerts file %s: %w", cfg.AlertsFile, err)
+		}
+		pub.file = f
+		closeFn = func() { f.Close() }
+	}
+	w, err := trafficwatch.New(trafficwatch.Config{Region: cfg.Region}, pub, nil)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return func(rec accesslog.Record) {
+		if err := w.ObserveAccess(context.Background(), rec, time.Now()); err != nil {
+			fmt.Fprintf(errOut, "caro local: traffic watcher: %v\n", err)
+		}
+	}, closeFn, nil
+}
+
+// alertWriter is the local stand-in for the on-call topic.
+type alertWriter struct {
+	mu     sync.Mutex
+	errOut io.Writer
+	file   *os.File
+}
+
+// Publish implements trafficwatch.Publisher.
+func (a *alertWriter) Publish(_ context.Context, al trafficwatch.Alert) error {
+	b, err := json.Marshal(al)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintf(a.errOut, "caro local: ALERT %s\n", b)
+	if a.file != nil {
+		if _, err := a.file.Write(append(b, '\n')); err != nil {
+			return fmt.Errorf("write alerts file: %w", err)
+		}
 	}
 	return nil
 }

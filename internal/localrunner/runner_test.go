@@ -26,7 +26,7 @@ import (
 var (
 	baseURL      string
 	handlerCalls atomic.Int64
-	tokenIssuer  func(body string) string
+	alertsFile   string
 )
 
 // echoHandler is the stub API handler: it answers 200 with the event as JSON, and a few paths
@@ -80,12 +80,13 @@ func runMain(m *testing.M) int {
 		}
 	}
 	ready := filepath.Join(dir, "ready")
+	alertsFile = filepath.Join(dir, "alerts.jsonl")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out, errOut syncBuffer
 	go func() {
 		done <- Run(ctx, Config{
-			Addr: "127.0.0.1:0", WebDir: web, MongoURI: "mongodb://127.0.0.1:1/", ReadyFile: ready,
+			Addr: "127.0.0.1:0", WebDir: web, MongoURI: "mongodb://127.0.0.1:1/", ReadyFile: ready, AlertsFile: alertsFile,
 			NewHandler: func(context.Context, HandlerEnv) (ProxyHandler, func(), error) {
 				return ProxyHandlerFunc(echoHandler), nil, nil
 			},
@@ -589,5 +590,33 @@ func TestRunStartsAndStopsItsOwnDatabase(t *testing.T) {
 	}
 	if _, err := os.Stat(ready); !os.IsNotExist(err) {
 		t.Fatal("ready file not removed")
+	}
+}
+
+func TestTrafficWatcherRunsOnLocalTraffic(t *testing.T) {
+	tok := token(t, `{"sub":"watch-user","tenantId":"t"}`)
+	for i := 0; i < 10; i++ {
+		do(t, "GET", "/api/patients", "", bearer("forged"+fmt.Sprint(i)))
+	}
+	do(t, "GET", "/api/patients/%7B%22%24ne%22%3A1%7D", "", bearer(tok))
+	b, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var a struct {
+			Rule string `json:"rule"`
+		}
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("alerts file line %q: %v", line, err)
+		}
+		seen[a.Rule] = true
+	}
+	if !seen["auth-failures-by-address"] || !seen["injection-attempt"] {
+		t.Fatalf("alerts raised: %v", seen)
+	}
+	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "watch-user") {
+		t.Fatalf("alerts carry the address or subject: %s", b)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carohealth/platform/internal/accesslog"
 	"github.com/carohealth/platform/internal/devauth"
 	"github.com/carohealth/platform/internal/headers"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	Log io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnAccess, when set, receives after each /api request the access record API Gateway would
+	// write in the stage's access log (internal/accesslog), so the traffic watcher runs locally.
+	OnAccess func(accesslog.Record)
 }
 
 // Server is the local runner's HTTP handler.
@@ -133,7 +137,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Amzn-RequestId", requestID)
 	h.Add("Vary", "Origin")
 
+	var apiPath, subject string
+	isAPI := false
 	defer func() {
+		if isAPI && s.opts.OnAccess != nil {
+			s.opts.OnAccess(s.accessRecord(r, apiPath, subject, requestID, rec.status, start))
+		}
 		if s.opts.Log != nil {
 			s.logMu.Lock()
 			fmt.Fprintf(s.opts.Log, "%s %s %s %d %s %dms\n", start.UTC().Format(time.RFC3339), r.Method,
@@ -150,8 +159,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(rec, r, requestID) {
 		return
 	}
-	if apiPath, ok := stripPrefix(r.URL.Path); ok {
-		s.serveAPI(rec, r, apiPath, requestID)
+	if apiPath, isAPI = stripPrefix(r.URL.Path); isAPI {
+		subject = s.serveAPI(rec, r, apiPath, requestID)
 		return
 	}
 	if r.URL.Path == TokenPath {
@@ -216,35 +225,56 @@ func bearerToken(r *http.Request) string {
 	return v
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, apiPath, requestID string) {
+// accessRecord renders the access-log record of an API request in accesslog.Format's fields.
+func (s *Server) accessRecord(r *http.Request, apiPath, subject, requestID string, status int, start time.Time) accesslog.Record {
+	dash := func(v string) string {
+		if v == "" {
+			return accesslog.Absent
+		}
+		return v
+	}
+	resource, _ := matchRoute(apiPath)
+	return accesslog.Record{
+		RequestID: requestID, Time: fmt.Sprint(start.UnixMilli()), IP: clientIP(r), UserAgent: dash(r.UserAgent()),
+		Sub: dash(subject), HTTPMethod: r.Method, ResourcePath: resource, Path: APIPrefix + apiPath,
+		Status: fmt.Sprint(status), ResponseType: accesslog.Absent, WAF: accesslog.Absent,
+		IntegrationStatus: accesslog.Absent, ResponseLength: accesslog.Absent,
+	}
+}
+
+// serveAPI authenticates and forwards one API request; it returns the authenticated subject ("" when
+// none) for the access record.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, apiPath, requestID string) string {
 	resource, _ := matchRoute(apiPath)
 	var claims map[string]interface{}
+	sub := ""
 	if !PublicRoutes[r.Method+" "+resource] {
 		tok := bearerToken(r)
 		if tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="caro-local"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized",
 				"no token: send Authorization: Bearer <token> (get one from POST /dev/token)", requestID)
-			return
+			return ""
 		}
 		c, err := s.opts.Issuer.Verify(tok)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="caro-local", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error()+": sign in again", requestID)
-			return
+			return ""
 		}
 		claims = c.AuthorizerClaims()
+		sub = c.Subject
 	}
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "the request body could not be read", requestID)
-		return
+		return sub
 	}
 	if len(body) > MaxPayloadBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
 			fmt.Sprintf("the request body is larger than %d bytes", MaxPayloadBytes), requestID)
-		return
+		return sub
 	}
 
 	ev := ToProxyRequest(r, apiPath, body, requestID, claims, s.opts.Now())
@@ -260,19 +290,19 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, apiPath, reque
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			writeError(w, http.StatusGatewayTimeout, "timeout", "the API did not answer in time", requestID)
-			return
+			return sub
 		}
 		writeError(w, http.StatusBadGateway, "internal", "the API failed; the request ID is in the runner's log", requestID)
-		return
+		return sub
 	}
 	if resp.StatusCode < 100 || resp.StatusCode > 599 {
 		writeError(w, http.StatusBadGateway, "internal", "the API returned an invalid status", requestID)
-		return
+		return sub
 	}
 	out, err := writeProxyResponse(w, resp)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "internal", "the API returned a malformed response", requestID)
-		return
+		return sub
 	}
 	headers.Security().Apply(w.Header())
 	// The handler cannot widen CORS either: only the runner's decision stands.
@@ -288,6 +318,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, apiPath, reque
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(out)
 	}
+	return sub
 }
 
 // tokenResponse is the body of a successful POST /dev/token.

@@ -188,6 +188,17 @@ func (w *Watcher) HandleEvent(ctx context.Context, raw json.RawMessage) error {
 	return errors.Join(eerr, perr)
 }
 
+// ObserveAccess evaluates one access record as if it had arrived in a log batch and publishes the
+// alerts it raises. The local runner feeds every request through it, so the rules run locally too.
+func (w *Watcher) ObserveAccess(ctx context.Context, rec AccessRecord, at time.Time) error {
+	o, err := accessObservation(rec, at)
+	if err != nil {
+		return err
+	}
+	alerts, eerr := w.Evaluate(ctx, []Observation{o})
+	return errors.Join(eerr, w.Publish(ctx, alerts))
+}
+
 // Observations turns one Lambda event into observations. skipped counts records that could not be
 // read (logged without their content).
 func (w *Watcher) Observations(raw json.RawMessage) (obs []Observation, skipped int, err error) {
