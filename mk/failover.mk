@@ -13,7 +13,9 @@ drill-demo: caro-bin servers
 	$(CARO_BIN) drill --records $(DRILL_RECORDS) --kill-at restore
 
 bench-drill: caro-bin servers
-	@$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json 2>/dev/null | \
-		python3 -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({"records": r["records_expected"], "rto_seconds": round(r["rto_seconds"],2), "rto_goal_seconds": 60, "rto_ok": r["rto_seconds"] <= 60, "engine_overhead_percent": round(r["engine_overhead_percent"],2), "overhead_goal_percent": 2, "overhead_ok": r["engine_overhead_percent"] <= 2, "ok": r["ok"]}))'
+	@$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json 2>/dev/null | awk -F': ' '\
+		/"rto_seconds"/ { v=$$2+0; printf "drill RTO %.2f s for $(DRILL_RECORDS) records (goal <= 60 s): %s\n", v, (v <= 60 ? "ok" : "MISSED") } \
+		/"engine_overhead_percent"/ { v=$$2+0; printf "engine overhead %.2f %% of the apply (goal <= 2 %%): %s\n", v, (v <= 2 ? "ok" : "MISSED") } \
+		/"ok":/ && !seen { seen=1; printf "drill ok: %s\n", $$2 }'
 
 DEMO_TARGETS += drill-demo
