@@ -109,7 +109,10 @@ func NewUserPool(scope constructs.Construct, id string, props *Props) *UserPool 
 		// Cognito assumes this role to send SMS codes.
 		SmsRole:           sms.role,
 		SmsRoleExternalId: jsii.String(sms.externalID),
-		// Phone only: the platform holds no e-mail addresses (data minimisation).
+		// Phone only: the platform holds no e-mail addresses (data minimisation). Cognito does not let
+		// SMS be both second factor and recovery channel: a user whose MFA is SMS cannot reset the
+		// password by SMS and is reset by an administrator (AdminResetUserPassword) instead; TOTP users
+		// recover by SMS.
 		AccountRecovery: awscognito.AccountRecovery_PHONE_ONLY_WITHOUT_MFA,
 		// Threat protection (compromised credentials, adaptive authentication) needs the Plus plan and
 		// renders as UserPoolAddOns.AdvancedSecurityMode ENFORCED.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/carohealth/platform/constructs/identity"
@@ -182,5 +183,32 @@ func TestUserPoolTokenBounds(t *testing.T) {
 		tmpl.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolClient"), map[string]any{
 			"AccessTokenValidity": 60, "IdTokenValidity": 60, "RefreshTokenValidity": 1440,
 		})
+	})
+}
+
+func TestNewAPIAuthorizer(t *testing.T) {
+	// GIVEN a user pool and a REST API in one stack
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("AuthorizerTest"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("111111111111"), Region: jsii.String("eu-west-1")},
+	})
+	up := identity.NewUserPool(stack, "Identity", nil)
+	api := awsapigateway.NewRestApi(stack, jsii.String("Api"), nil)
+
+	// WHEN a method uses the helper's authorizer
+	api.Root().AddMethod(jsii.String("GET"), awsapigateway.NewMockIntegration(nil), &awsapigateway.MethodOptions{
+		Authorizer:        up.NewAPIAuthorizer(stack, "Authorizer"),
+		AuthorizationType: awsapigateway.AuthorizationType_COGNITO,
+	})
+
+	// THEN API Gateway checks the Authorization header against this pool
+	tmpl := assertions.Template_FromStack(stack, nil)
+	tmpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Authorizer"), map[string]any{
+		"Type":           "COGNITO_USER_POOLS",
+		"IdentitySource": "method.request.header.Authorization",
+		"ProviderARNs":   []any{map[string]any{"Fn::GetAtt": assertions.Match_ArrayWith(&[]any{"Arn"})}},
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Method"), map[string]any{
+		"HttpMethod": "GET", "AuthorizationType": "COGNITO_USER_POOLS",
 	})
 }
