@@ -252,3 +252,23 @@ func TestWriteSignalRoundTrips(t *testing.T) {
 		t.Fatal("signal without marker accepted")
 	}
 }
+
+func TestBulkExportsFromAuditEvents(t *testing.T) {
+	w, pub := newTestWatcher(t)
+	var recs []map[string]interface{}
+	for i := 0; i < 5; i++ {
+		ev := fmt.Sprintf(`{"id":"%032d","time":"2026-11-23T06:00:00Z","actor":"%s","tenantId":"tenant-a","action":"subject:export",`+
+			`"resourceType":"patient","resourceId":"p%d","interface":"api","requestId":"req-%d","beforeHash":"ab"}`, i, testSub, i, i)
+		recs = append(recs, snsRecord(w.AuditTopicARN, fmt.Sprint("m", i), ev))
+	}
+	if err := w.HandleEvent(context.Background(), records(recs...)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.alerts) != 1 || pub.alerts[0].Rule != "bulk-subject-requests-by-principal" || pub.alerts[0].Count != 5 ||
+		pub.alerts[0].TenantID != "tenant-a" || pub.alerts[0].RequestIDs[4] != "req-4" {
+		t.Fatalf("alerts %+v", pub.alerts)
+	}
+	if b, _ := json.Marshal(pub.alerts); strings.Contains(string(b), testSub) {
+		t.Fatalf("actor in the clear: %s", b)
+	}
+}

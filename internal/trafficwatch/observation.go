@@ -35,6 +35,8 @@ type Observation struct {
 	Path         string
 	Status       int
 	WAFBlocked   bool
+	// Action is the access-control action of an audit event (subject:export, ...).
+	Action string
 	// Marker is the API signal marker (Marker* constants).
 	Marker string
 	// Detail is a fixed word about the case: a pattern class, an alarm or function name.

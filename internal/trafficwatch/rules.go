@@ -147,6 +147,15 @@ var Rules = []Rule{
 		Action:  "the request was refused; review the request IDs, block the address in the WAF if it repeats",
 	},
 	{
+		ID: "bulk-subject-requests-by-principal", Category: CategoryBreach, Severity: SeverityHigh,
+		When: func(o Observation) bool {
+			return o.Source == SourceTopic && (o.Action == "subject:export" || o.Action == "subject:erase")
+		},
+		GroupBy: ByPrincipal, Threshold: 5, Window: 10 * time.Minute,
+		Summary: "one user exported or erased many data subjects in a short time (audit events): possible exfiltration or sabotage",
+		Action:  "confirm with the tenant's privacy officer that these GDPR requests are genuine; disable the account if not",
+	},
+	{
 		ID: "origin-verify-failure", Category: CategoryBreach, Severity: SeverityHigh,
 		When: func(o Observation) bool {
 			return (o.Source == SourceAccessLog && o.WAFBlocked) ||

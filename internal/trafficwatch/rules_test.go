@@ -108,6 +108,11 @@ var ruleCases = map[string]struct {
 		nonMatch: []Observation{access(400, "/patients/{id}", "/patients/0f3a9c"), signal(MarkerTenantMismatch, ""),
 			access(200, "/patients", "/patients")},
 	},
+	"bulk-subject-requests-by-principal": {
+		match: Observation{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Tenant: "tenant-a", Action: "subject:export"},
+		nonMatch: []Observation{{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Action: "patient:write"},
+			{Source: SourceTopic, Topic: "caro-audit", Action: "subject:erase"}}, // no actor: nothing to count per
+	},
 	"origin-verify-failure": {
 		match:    Observation{Source: SourceAccessLog, Address: testIP, Status: 403, WAFBlocked: true},
 		nonMatch: []Observation{access(403, "/patients", "/patients"), signal(MarkerTenantMismatch, "")},

@@ -368,6 +368,8 @@ func (w *Watcher) snsObservation(rec json.RawMessage) (Observation, bool, error)
 		}
 		o.Tenant = ev.TenantID
 		o.RequestID = ev.RequestID
+		o.Principal = ev.Actor
+		o.Action = ev.Action
 		return o, true, nil
 	}
 	return o, false, nil
