@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,12 +9,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/health"
 	"github.com/carohealth/platform/internal/localrunner"
 )
 
@@ -86,7 +85,7 @@ progress and the request log go to stderr.`,
 }
 
 // newLocalAPIHandler builds what the Lambda functions run: internal/api's handler on the runner's
-// database, and GET /health. Audit events stay in the documents' outboxes (no SNS locally); the
+// database, and internal/health's for GET /health (its own function in the stack). Audit events stay in the documents' outboxes (no SNS locally); the
 // reconciler publishes them where one runs.
 func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
 	client, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI).SetServerSelectionTimeout(15 * time.Second))
@@ -95,7 +94,8 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 	}
 	closeClient := func() { _ = client.Disconnect(context.Background()) }
 	db := client.Database(env.Database)
-	h, err := api.NewHandler(api.Config{DB: db, Logger: slog.New(slog.NewJSONHandler(env.Log, nil))})
+	logger := slog.New(slog.NewJSONHandler(env.Log, nil))
+	h, err := api.NewHandler(api.Config{DB: db, Logger: logger})
 	if err != nil {
 		closeClient()
 		return nil, nil, err
@@ -106,30 +106,9 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 		closeClient()
 		return nil, nil, fmt.Errorf("create the API's indexes on %s: %w", env.MongoURI, err)
 	}
+	checker := health.New(health.Config{DB: db, Region: env.Region, Version: version, Logger: logger})
 	return localrunner.Mux{
-		Paths:   map[string]localrunner.ProxyHandler{"/health": localHealth{client: client, region: env.Region}},
+		Paths:   map[string]localrunner.ProxyHandler{"/health": checker},
 		Default: h,
 	}, closeClient, nil
-}
-
-// localHealth answers GET /health locally until the health handler package is wired in: database
-// reachable, region, version; nothing sensitive.
-type localHealth struct {
-	client *mongo.Client
-	region string
-}
-
-func (l localHealth) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	h := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
-	if req.HTTPMethod != "GET" {
-		return events.APIGatewayProxyResponse{StatusCode: 405, Headers: h, Body: `{"error":"method_not_allowed","message":"use GET /health","requestId":"` + req.RequestContext.RequestID + `"}`}, nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	status, code, db := "ok", 200, "reachable"
-	if err := l.client.Ping(pctx, nil); err != nil {
-		status, code, db = "degraded", 503, "unreachable"
-	}
-	body, _ := json.Marshal(map[string]string{"status": status, "database": db, "region": l.region, "version": version})
-	return events.APIGatewayProxyResponse{StatusCode: code, Headers: h, Body: string(body)}, nil
 }

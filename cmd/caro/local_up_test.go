@@ -160,7 +160,7 @@ func TestLocalUpServesTheRealAPIAgainstItsOwnFerretDB(t *testing.T) {
 	}
 	a, b := issue("tenant-a"), issue("tenant-b")
 
-	if code, _, m := call("GET", "/api/health", "", ""); code != 200 || m["database"] != "reachable" {
+	if code, _, m := call("GET", "/api/health", "", ""); code != 200 || m["database"] != "ok" || m["region"] != "local" {
 		t.Fatalf("health: %d %v", code, m)
 	}
 	code, hdr, created := call("POST", "/api/patients", a, `{"givenName":"Test","familyName":"Patient","birthDate":"1980-01-02"}`)
