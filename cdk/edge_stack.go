@@ -67,7 +67,7 @@ func NewEdgeStack(scope constructs.Construct, id string, props *EdgeStackProps) 
 		replicaBucket = edge.ReplicaBucketArn(account, props.StandbyRegion)
 		replicaKey = edge.ReplicaKeyAliasArn(account, props.StandbyRegion)
 	}
-	edge.New(stack, "Edge", &edge.Props{
+	e := edge.New(stack, "Edge", &edge.Props{
 		AppDomainName:       props.AppDomainName,
 		APIDomainName:       props.APIDomainName,
 		APIOriginDomainName: props.APIOriginDomainName,
@@ -80,6 +80,15 @@ func NewEdgeStack(scope constructs.Construct, id string, props *EdgeStackProps) 
 		OriginSecretRegions: props.APIRegions,
 		PriceClass:          priceClass(props.PriceClass),
 	})
+	// The deploy pipeline uploads web/ with "aws s3 sync" and invalidates the distribution; a
+	// BucketDeployment custom resource would add a Lambda with broad S3 rights to the stack instead.
+	for name, value := range map[string]*string{
+		"AssetBucketName":        e.Assets.Bucket.BucketName(),
+		"DistributionId":         e.Distribution.DistributionId(),
+		"DistributionDomainName": e.Distribution.DistributionDomainName(),
+	} {
+		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value})
+	}
 	return stack
 }
 

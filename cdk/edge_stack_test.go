@@ -26,7 +26,8 @@ func TestEdgeStackWithoutAccount(t *testing.T) {
 	stack := NewEdgeStack(app, "CaroEdge", edgeStackProps())
 	nagcheck.Apply(stack)
 
-	// THEN it is in us-east-1, replicates to the conventional standby replica, and is nag clean
+	// THEN it is in us-east-1, replicates to the conventional standby replica, outputs what the
+	// deploy pipeline needs, and is nag clean
 	if got := *stack.Region(); got != "us-east-1" {
 		t.Fatalf("edge stack region = %s, want us-east-1", got)
 	}
@@ -43,6 +44,9 @@ func TestEdgeStackWithoutAccount(t *testing.T) {
 	tmpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
 		"DistributionConfig": assertions.Match_ObjectLike(&map[string]any{"PriceClass": "PriceClass_100"}),
 	})
+	for _, output := range []string{"AssetBucketName", "DistributionId", "DistributionDomainName"} {
+		tmpl.HasOutput(jsii.String(output), map[string]any{"Value": assertions.Match_AnyValue()})
+	}
 	if f := nagcheck.Findings(stack); len(f) != 0 {
 		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
 	}
