@@ -1,0 +1,176 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+)
+
+// Environment of the backup function (contracts.md names plus the backup's own).
+const (
+	EnvRegion               = "CARO_REGION"
+	EnvMongoURI             = "CARO_MONGODB_URI"
+	EnvMongoURISecretARN    = "CARO_MONGODB_URI_SECRET_ARN"
+	EnvDatabase             = "CARO_DATABASE"
+	EnvBucket               = "CARO_BACKUP_BUCKET"
+	EnvKeyID                = "CARO_BACKUP_KEY_ID"
+	EnvVerifyURI            = "CARO_VERIFY_MONGODB_URI"
+	EnvVerifyURISecretARN   = "CARO_VERIFY_MONGODB_URI_SECRET_ARN"
+	EnvTempDir              = "CARO_BACKUP_TMPDIR"
+	JobModeBackup           = "backup"
+	JobModeVerify           = "verify"
+	secretsExtensionDefault = "http://localhost:2773"
+)
+
+// JobConfig is the scheduled function's configuration, read from the environment.
+type JobConfig struct {
+	Region, Database, Bucket, KeyID, TempDir string
+	MongoURI, MongoURISecretARN              string
+	VerifyURI, VerifyURISecretARN            string
+}
+
+// JobConfigFromEnv reads and checks the configuration.
+func JobConfigFromEnv(getenv func(string) string) (JobConfig, error) {
+	c := JobConfig{Region: getenv(EnvRegion), Database: getenv(EnvDatabase), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID),
+		TempDir: getenv(EnvTempDir), MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN),
+		VerifyURI: getenv(EnvVerifyURI), VerifyURISecretARN: getenv(EnvVerifyURISecretARN)}
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	var missing []string
+	for name, v := range map[string]string{EnvRegion: c.Region, EnvBucket: c.Bucket, EnvKeyID: c.KeyID} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if c.MongoURI == "" && c.MongoURISecretARN == "" {
+		missing = append(missing, EnvMongoURI+" or "+EnvMongoURISecretARN)
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("backup job config: missing %v", missing)
+	}
+	return c, nil
+}
+
+// JobEvent is the scheduled rule's input: {"mode":"backup"} or {"mode":"verify"} (the newest
+// backup, unless backupId names one).
+type JobEvent struct {
+	Mode     string `json:"mode"`
+	BackupID string `json:"backupId,omitempty"`
+}
+
+// JobResult is what the function returns (and logs).
+type JobResult struct {
+	Mode     string        `json:"mode"`
+	BackupID string        `json:"backupId"`
+	Manifest *Summary      `json:"manifest,omitempty"`
+	Verify   *VerifyReport `json:"verify,omitempty"`
+}
+
+// JobDeps are the clients a job uses.
+type JobDeps struct {
+	Store ObjectStore
+	KMS   KMS
+	// Secret resolves a Secrets Manager ARN to its string (nil: the Parameters and Secrets
+	// Lambda Extension).
+	Secret   func(ctx context.Context, arn string) (string, error)
+	Progress func(Progress)
+	Now      func() time.Time
+}
+
+// RunJob runs one scheduled backup or restore verification. A failed verification returns an
+// error, so the function's Errors metric (and the alarm on it) fires.
+func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (JobResult, error) {
+	if ev.Mode == "" {
+		ev.Mode = JobModeBackup
+	}
+	if d.Secret == nil {
+		d.Secret = SecretFromExtension
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	res := JobResult{Mode: ev.Mode}
+	source, err := resolve(ctx, d, c.MongoURI, c.MongoURISecretARN)
+	if err != nil {
+		return res, err
+	}
+	switch ev.Mode {
+	case JobModeBackup:
+		m, err := Create(ctx, CreateOptions{SourceURI: source, Database: c.Database, Store: d.Store, KMS: d.KMS, KeyID: c.KeyID, Region: c.Region, TempDir: c.TempDir, Progress: d.Progress, Now: d.Now})
+		if err != nil {
+			return res, err
+		}
+		res.BackupID = m.BackupID
+		res.Manifest = &Summary{BackupID: m.BackupID, Database: m.Database, SourceRegion: m.SourceRegion, CreatedAt: m.CreatedAt, StoredBytes: m.StoredBytes, Documents: m.Documents, KMSKeyARN: m.KMSKeyARN}
+		return res, nil
+	case JobModeVerify:
+		scratch := source
+		if c.VerifyURI != "" || c.VerifyURISecretARN != "" {
+			if scratch, err = resolve(ctx, d, c.VerifyURI, c.VerifyURISecretARN); err != nil {
+				return res, err
+			}
+		}
+		id := ev.BackupID
+		if id == "" {
+			list, err := List(ctx, d.Store, d.Now())
+			if err != nil {
+				return res, fmt.Errorf("verify: listing backups: %w", err)
+			}
+			if len(list) == 0 {
+				return res, errors.New("verify: the bucket holds no backup: the backup schedule is not running")
+			}
+			id = list[0].BackupID
+		}
+		res.BackupID = id
+		rep, err := Verify(ctx, VerifyOptions{BackupID: id, Store: d.Store, KMS: d.KMS, KeyID: c.KeyID, ScratchURI: scratch, Progress: d.Progress})
+		res.Verify = &rep
+		return res, err
+	}
+	return res, fmt.Errorf("backup job: unknown mode %q (want %q or %q)", ev.Mode, JobModeBackup, JobModeVerify)
+}
+
+func resolve(ctx context.Context, d JobDeps, uri, arn string) (string, error) {
+	if uri != "" {
+		return uri, nil
+	}
+	return d.Secret(ctx, arn)
+}
+
+// secretsExtensionURL is the AWS Parameters and Secrets Lambda Extension (a variable for tests).
+var secretsExtensionURL = secretsExtensionDefault
+
+// SecretFromExtension reads a Secrets Manager secret string through the AWS Parameters and
+// Secrets Lambda Extension (layer), which caches it; errors never contain the secret.
+func SecretFromExtension(ctx context.Context, arn string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, secretsExtensionURL+"/secretsmanager/get?secretId="+url.QueryEscape(arn), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-Aws-Parameters-Secrets-Token", getenvFunc("AWS_SESSION_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reading secret %s needs the AWS Parameters and Secrets Lambda Extension layer: %w", arn, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("reading secret %s: the extension answered %s", arn, resp.Status)
+	}
+	var out struct {
+		SecretString string `json:"SecretString"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.SecretString == "" {
+		return "", fmt.Errorf("secret %s has no SecretString", arn)
+	}
+	return out.SecretString, nil
+}
+
+// getenvFunc is os.Getenv (a variable for tests).
+var getenvFunc = os.Getenv
