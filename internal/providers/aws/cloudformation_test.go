@@ -33,6 +33,8 @@ type fakeCloudFormation struct {
 	inProgress        int
 	finalStatus       string
 	calls             []string
+	// outputs are the stack's outputs in DescribeStacks.
+	outputs map[string]string
 }
 
 func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +85,11 @@ func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.status = f.finalStatus
 			}
 		}
-		reply(fmt.Sprintf(`<Stacks><member><StackName>%s</StackName><StackId>arn:aws:cloudformation:eu-central-1:111122223333:stack/%s/1</StackId><StackStatus>%s</StackStatus><CreationTime>2026-11-01T00:00:00Z</CreationTime></member></Stacks>`, stackName, stackName, f.status))
+		outs := ""
+		for k, v := range f.outputs {
+			outs += `<member><OutputKey>` + esc(k) + `</OutputKey><OutputValue>` + esc(v) + `</OutputValue></member>`
+		}
+		reply(fmt.Sprintf(`<Stacks><member><StackName>%s</StackName><StackId>arn:aws:cloudformation:eu-central-1:111122223333:stack/%s/1</StackId><StackStatus>%s</StackStatus><CreationTime>2026-11-01T00:00:00Z</CreationTime><Outputs>%s</Outputs></member></Stacks>`, stackName, stackName, f.status, outs))
 	case "GetTemplate":
 		need("StackName")
 		if form.Get("TemplateStage") != "Original" {

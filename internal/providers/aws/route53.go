@@ -179,6 +179,10 @@ type DNSMover struct {
 	Route53           Route53API
 	SourceHealthCheck string
 	TargetHealthCheck string
+	// SourceIsPrimary: the source holds the PRIMARY failover record (a failover), so its health
+	// check is inverted to force the answer to the SECONDARY. On failback the source is the
+	// SECONDARY and its check is set back to normal.
+	SourceIsPrimary bool
 	// Upsert mode: the record to write (the PRIMARY failover record pointing at the target).
 	HostedZoneID string
 	Record       *r53types.ResourceRecordSet
@@ -210,7 +214,7 @@ func (m *DNSMover) Done(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("get health check %s: %w", m.TargetHealthCheck, err)
 		}
-		return aws.ToBool(s.HealthCheck.HealthCheckConfig.Inverted) && !aws.ToBool(t.HealthCheck.HealthCheckConfig.Inverted), nil
+		return aws.ToBool(s.HealthCheck.HealthCheckConfig.Inverted) == m.SourceIsPrimary && !aws.ToBool(t.HealthCheck.HealthCheckConfig.Inverted), nil
 	case DNSModeUpsert:
 		out, err := m.Route53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
 			HostedZoneId: aws.String(m.HostedZoneID), StartRecordName: m.Record.Name, StartRecordType: m.Record.Type,
@@ -252,10 +256,14 @@ func (m *DNSMover) Move(ctx context.Context, progress func(string, ...any)) erro
 		if _, err := m.Route53.UpdateHealthCheck(ctx, &route53.UpdateHealthCheckInput{HealthCheckId: aws.String(m.TargetHealthCheck), Inverted: aws.Bool(false)}); err != nil {
 			return fmt.Errorf("un-invert target health check %s: %w", m.TargetHealthCheck, err)
 		}
-		if _, err := m.Route53.UpdateHealthCheck(ctx, &route53.UpdateHealthCheckInput{HealthCheckId: aws.String(m.SourceHealthCheck), Inverted: aws.Bool(true)}); err != nil {
-			return fmt.Errorf("invert source health check %s: %w", m.SourceHealthCheck, err)
+		if _, err := m.Route53.UpdateHealthCheck(ctx, &route53.UpdateHealthCheckInput{HealthCheckId: aws.String(m.SourceHealthCheck), Inverted: aws.Bool(m.SourceIsPrimary)}); err != nil {
+			return fmt.Errorf("set source health check %s inverted=%t: %w", m.SourceHealthCheck, m.SourceIsPrimary, err)
 		}
-		m.summary = fmt.Sprintf("source health check %s inverted (reports unhealthy), target %s normal; Route 53 answers the target once its checkers agree (~30-90 s)", m.SourceHealthCheck, m.TargetHealthCheck)
+		if m.SourceIsPrimary {
+			m.summary = fmt.Sprintf("source health check %s inverted (reports unhealthy), target %s normal; Route 53 answers the target once its checkers agree (~30-90 s). Control-plane call; un-invert on failback", m.SourceHealthCheck, m.TargetHealthCheck)
+		} else {
+			m.summary = fmt.Sprintf("health checks %s and %s back to normal: Route 53 answers the PRIMARY again (control-plane call)", m.TargetHealthCheck, m.SourceHealthCheck)
+		}
 		return nil
 	case DNSModeUpsert:
 		progress("%s", ControlPlaneWarning)
@@ -289,3 +297,20 @@ func (m *DNSMover) Move(ctx context.Context, progress func(string, ...any)) erro
 
 // Summary says what Move did.
 func (m *DNSMover) Summary() string { return m.summary }
+
+type r53RecordSet = r53types.ResourceRecordSet
+
+// newPrimaryRecord is the PRIMARY failover record of name (set identifier primaryRegion) pointed at
+// target, guarded by healthCheckID: what the UPSERT fallback writes. CloudFormation then reports
+// drift on the primary's record until the next deploy of that stack restores it.
+func newPrimaryRecord(name, target, primaryRegion, healthCheckID string) *r53RecordSet {
+	r := &r53types.ResourceRecordSet{
+		Name: aws.String(name), Type: r53types.RRTypeCname, TTL: aws.Int64(60),
+		SetIdentifier: aws.String(primaryRegion), Failover: r53types.ResourceRecordSetFailoverPrimary,
+		ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(target)}},
+	}
+	if healthCheckID != "" {
+		r.HealthCheckId = aws.String(healthCheckID)
+	}
+	return r
+}

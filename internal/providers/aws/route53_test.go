@@ -228,7 +228,7 @@ func newRoute53(t *testing.T, f *fakeRoute53) *route53.Client {
 
 func TestDNSMoverHealthCheckModeSaysControlPlane(t *testing.T) {
 	f := &fakeRoute53{inverted: map[string]bool{"hc-a": false, "hc-b": true}}
-	m := &DNSMover{Mode: DNSModeHealthCheck, Route53: newRoute53(t, f), SourceHealthCheck: "hc-a", TargetHealthCheck: "hc-b"}
+	m := &DNSMover{Mode: DNSModeHealthCheck, Route53: newRoute53(t, f), SourceHealthCheck: "hc-a", TargetHealthCheck: "hc-b", SourceIsPrimary: true}
 	var lines []string
 	if err := m.Move(context.Background(), func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }); err != nil {
 		t.Fatal(err)

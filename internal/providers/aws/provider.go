@@ -1,0 +1,634 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/regions"
+)
+
+// Stack outputs the failover reads from CaroPlatform-<region>. The platform stack must export them.
+const (
+	OutputUserPoolID    = "UserPoolId"
+	OutputBackupBucket  = "BackupBucket"
+	OutputBackupKeyArn  = "BackupKeyArn"
+	OutputHealthCheckID = "HealthCheckId"
+	// OutputRoutingControlArn is optional: with it (and ARC cluster endpoints) DNS moves on the
+	// ARC data plane.
+	OutputRoutingControlArn = "RoutingControlArn"
+)
+
+// Plan setting keys of the AWS provider.
+const (
+	SettingTemplateSHA = "template_sha256"
+	SettingTemplate    = "template"
+	SettingDNSMode     = "dns_mode"
+	SettingMaxAge      = "max_backup_age_seconds"
+)
+
+// Step names (the same on every provider).
+var stepNames = []string{"preflight", "deploy", "restore", "identities", "verify", "dns", "confirm"}
+
+// KMSAPI is the part of the KMS client the preflight uses.
+type KMSAPI interface {
+	DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
+}
+
+// STSAPI tells who we are.
+type STSAPI interface {
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// Clients are the SDK clients of one region (Route 53 is global; ARC is optional).
+type Clients struct {
+	CloudFormation CloudFormationAPI
+	S3             S3API
+	KMS            KMSAPI
+	Cognito        CognitoAPI
+	STS            STSAPI
+	Route53        Route53API
+	ARC            *RoutingControls
+}
+
+// BackupCatalog finds the newest usable backup (or Atlas snapshot) of a region.
+type BackupCatalog interface {
+	Latest(ctx context.Context, c *Clients, outputs map[string]string, source string) (failover.BackupRef, error)
+}
+
+// Restorer restores a plan's backup into the target and says whether it already did.
+type Restorer interface {
+	Restored(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan) (bool, error)
+	Restore(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error)
+}
+
+// IdentitySource reads the backup's encrypted identity export.
+type IdentitySource interface {
+	Identities(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan) ([]Identity, error)
+}
+
+// Resolver resolves the public names (net.Resolver in production).
+type Resolver interface {
+	LookupCNAME(ctx context.Context, host string) (string, error)
+}
+
+// Provider implements failover.Provider on AWS.
+type Provider struct {
+	Regions regions.Set
+	// ClientsFor builds the clients of a region.
+	ClientsFor func(ctx context.Context, region string) (*Clients, error)
+	Catalog    BackupCatalog
+	Restorer   Restorer
+	Identities IdentitySource
+	// AssemblyDir is the synthesized cloud assembly (cdk.out).
+	AssemblyDir string
+	HTTP        *http.Client
+	Resolver    Resolver
+	// HealthURL returns a region's regional API health URL (default https://api-<region>.<domain>/api/health).
+	HealthURL func(def regions.Definition) string
+	// PublicHealthURL is the health URL through CloudFront (default https://<apiDomain>/api/health).
+	PublicHealthURL func(def regions.Definition) string
+	// OriginSecret is sent as X-Caro-Origin-Verify on regional requests (the WAF wants it).
+	OriginSecret string
+	// DataPlaneWait is how long the DNS step waits for Route 53 health checks to fail over on their
+	// own before flipping anything (default 90 s: 3 failed checks at 10 s plus propagation).
+	DataPlaneWait time.Duration
+	PollInterval  time.Duration
+	Now           func() time.Time
+}
+
+// Name implements failover.Provider.
+func (p *Provider) Name() string { return "aws" }
+
+func (p *Provider) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Provider) httpClient() *http.Client {
+	if p.HTTP != nil {
+		return p.HTTP
+	}
+	return &http.Client{Timeout: 5 * time.Second}
+}
+
+func (p *Provider) healthURL(d regions.Definition) string {
+	if p.HealthURL != nil {
+		return p.HealthURL(d)
+	}
+	return "https://api-" + d.Region + "." + d.Domain + "/api/health"
+}
+
+func (p *Provider) publicHealthURL(d regions.Definition) string {
+	if p.PublicHealthURL != nil {
+		return p.PublicHealthURL(d)
+	}
+	return "https://" + d.APIDomain + "/api/health"
+}
+
+// StackName is the platform stack of a region.
+func StackName(region string) string { return "CaroPlatform-" + region }
+
+func outputs(ctx context.Context, c CloudFormationAPI, region string) (map[string]string, string, error) {
+	out, err := c.DescribeStacks(ctx, &cfn.DescribeStacksInput{StackName: aws.String(StackName(region))})
+	if err != nil {
+		return nil, "", fmt.Errorf("describe %s: %w", StackName(region), err)
+	}
+	if len(out.Stacks) == 0 {
+		return nil, "", fmt.Errorf("stack %s not found", StackName(region))
+	}
+	m := map[string]string{}
+	for _, o := range out.Stacks[0].Outputs {
+		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	return m, string(out.Stacks[0].StackStatus), nil
+}
+
+func need(m map[string]string, keys ...string) error {
+	var missing []string
+	for _, k := range keys {
+		if m[k] == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the platform stack lacks the outputs %s: export them from cdk/platform_stack.go and deploy", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// health GETs a health URL and decodes its JSON.
+func (p *Provider) health(ctx context.Context, url string) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.OriginSecret != "" {
+		req.Header.Set("X-Caro-Origin-Verify", p.OriginSecret)
+	}
+	resp, err := p.httpClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("GET %s: not JSON: %w", url, err)
+	}
+	return m, nil
+}
+
+func (p *Provider) templatePath(region string) string {
+	dir := p.AssemblyDir
+	if dir == "" {
+		dir = "cdk.out"
+	}
+	return filepath.Join(dir, StackName(region)+".template.json")
+}
+
+// Survey implements failover.Provider.
+func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.Survey, error) {
+	if req.Restore == "atlas" {
+		return nil, errors.New("aws provider: --restore atlas needs the Atlas restore provider, which this build does not include yet: use --restore backup")
+	}
+	to, err := p.Regions.Get(req.To)
+	if err != nil {
+		return nil, err
+	}
+	from, err := p.Regions.Get(req.From)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.ClientsFor(ctx, req.To)
+	if err != nil {
+		return nil, err
+	}
+	s := &failover.Survey{Settings: map[string]string{}}
+	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("AWS credentials do not work (%w): assume the on-call failover role with MFA first", err)
+	}
+	s.Checks = append(s.Checks, "acting as "+aws.ToString(id.Arn))
+
+	tmplPath := p.templatePath(req.To)
+	tmpl, err := os.ReadFile(tmplPath)
+	if err != nil {
+		return nil, fmt.Errorf("no synthesized template for %s (%v): run `make synth` (cdk synth) first", StackName(req.To), err)
+	}
+	sum := sha256.Sum256(tmpl)
+	s.Settings[SettingTemplate], s.Settings[SettingTemplateSHA] = tmplPath, hex.EncodeToString(sum[:])
+	s.Checks = append(s.Checks, fmt.Sprintf("cloud assembly template %s (%d bytes)", tmplPath, len(tmpl)))
+
+	outs, status, err := outputs(ctx, c.CloudFormation, req.To)
+	if err != nil {
+		s.TargetDetail = err.Error()
+		return s, nil
+	}
+	if err := need(outs, OutputBackupBucket, OutputBackupKeyArn, OutputUserPoolID, OutputHealthCheckID); err != nil {
+		return nil, err
+	}
+	key, err := c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(outs[OutputBackupKeyArn])})
+	switch {
+	case err != nil:
+		s.TargetDetail = fmt.Sprintf("KMS key %s unusable: %v", outs[OutputBackupKeyArn], err)
+		return s, nil
+	case key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled:
+		s.TargetDetail = fmt.Sprintf("KMS key %s is %s", outs[OutputBackupKeyArn], key.KeyMetadata.KeyState)
+		return s, nil
+	}
+	s.Checks = append(s.Checks, fmt.Sprintf("target stack %s is %s; KMS key %s enabled", StackName(req.To), status, outs[OutputBackupKeyArn]))
+	s.TargetHealthy, s.TargetDetail = true, "stack, KMS key and backup bucket answer"
+	if req.Primary != "" && req.To == req.Primary {
+		// Failback: the old primary must itself be serving before traffic goes back.
+		if _, err := p.health(ctx, p.healthURL(to)); err != nil {
+			s.TargetHealthy, s.TargetDetail = false, "its API does not answer /health: "+err.Error()
+		}
+	}
+	if _, err := p.health(ctx, p.healthURL(from)); err == nil {
+		s.SourceHealthy, s.SourceDetail = true, p.healthURL(from)+" answers"
+	} else {
+		s.Checks = append(s.Checks, fmt.Sprintf("source %s is down: %v", req.From, err))
+	}
+	b, err := p.Catalog.Latest(ctx, c, outs, req.From)
+	if err != nil {
+		return nil, fmt.Errorf("no usable backup of %s in %s: %w", req.From, req.To, err)
+	}
+	s.Backup = b
+	mode := req.Settings[SettingDNSMode]
+	if mode == "" {
+		mode = DNSModeHealthCheck
+		if outs[OutputRoutingControlArn] != "" {
+			mode = DNSModeARC
+		}
+	}
+	s.Settings[SettingDNSMode] = mode
+	if mode != DNSModeARC {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("DNS: if Route 53 health checks have not moved %s by themselves, the %s fallback is used: %s", to.APIOriginDomain(), mode, ControlPlaneWarning))
+	}
+	s.Steps = []failover.PlannedStep{
+		{Name: "preflight", Action: "credentials, target KMS key, backup present and fresh, template unchanged since planning", ExpectedSeconds: 5},
+		{Name: "deploy", Action: fmt.Sprintf("CloudFormation change set on %s from %s (skipped when the deployed template matches)", StackName(req.To), tmplPath), ExpectedSeconds: 600},
+		{Name: "restore", Action: fmt.Sprintf("restore backup %s into %s's database, verified by counts and checksums", b.ID, req.To), ExpectedSeconds: restoreEstimate(b)},
+		{Name: "identities", Action: fmt.Sprintf("AdminCreateUser in pool %s for every user of the identity export (SMS temporary password, reset forced)", outs[OutputUserPoolID]), ExpectedSeconds: 120},
+		{Name: "verify", Action: "GET " + p.healthURL(to) + " answers (with the restore marker when the handler reports it)", ExpectedSeconds: 5},
+		{Name: "dns", Action: fmt.Sprintf("%s to %s: wait for Route 53 health checks (data plane), else %s", to.APIOriginDomain(), req.To, mode), ExpectedSeconds: 120},
+		{Name: "confirm", Action: "resolve " + to.APIOriginDomain() + " and GET " + p.publicHealthURL(to) + " through CloudFront", ExpectedSeconds: 10},
+	}
+	return s, nil
+}
+
+// restoreEstimate models the restore at 2,000 documents/s (or 20 MB/s for Atlas) when nothing
+// better is known.
+func restoreEstimate(b failover.BackupRef) float64 {
+	if b.Records > 0 {
+		return 30 + float64(b.Records)/2000
+	}
+	return 1800
+}
+
+var changeSetName = regexp.MustCompile(`[^A-Za-z0-9-]`)
+
+// JournalAndLock keeps the journal and the lock in the target region's backup bucket (S3), so they
+// survive the operator's laptop and do not depend on the source region.
+func (p *Provider) JournalAndLock(ctx context.Context, plan *failover.Plan) (failover.Journal, failover.Lock, error) {
+	c, err := p.ClientsFor(ctx, plan.To)
+	if err != nil {
+		return nil, nil, err
+	}
+	outs, _, err := outputs(ctx, c.CloudFormation, plan.To)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := need(outs, OutputBackupBucket); err != nil {
+		return nil, nil, err
+	}
+	b := outs[OutputBackupBucket]
+	return &S3Journal{Client: c.S3, Bucket: b, PlanID: plan.ID}, &S3Lock{Client: c.S3, Bucket: b}, nil
+}
+
+// Steps implements failover.Provider.
+func (p *Provider) Steps(ctx context.Context, plan *failover.Plan) ([]failover.Step, error) {
+	to, err := p.Regions.Get(plan.To)
+	if err != nil {
+		return nil, err
+	}
+	from, err := p.Regions.Get(plan.From)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.ClientsFor(ctx, plan.To)
+	if err != nil {
+		return nil, err
+	}
+	r := &awsRun{p: p, plan: plan, to: to, from: from, c: c, texts: map[string]string{}}
+	text := func(n string) func() string { return func() string { return r.texts[n] } }
+	return []failover.Step{
+		&failover.StepFunc{StepName: "preflight", RunFunc: r.preflight, SummaryText: text("preflight")},
+		&failover.StepFunc{StepName: "deploy", CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: text("deploy")},
+		&failover.StepFunc{StepName: "restore", CheckFunc: r.restored, RunFunc: r.restore, SummaryText: text("restore")},
+		&failover.StepFunc{StepName: "identities", RunFunc: r.identities, SummaryText: text("identities")},
+		&failover.StepFunc{StepName: "verify", RunFunc: r.verify, SummaryText: text("verify")},
+		&failover.StepFunc{StepName: "dns", CheckFunc: r.dnsDone, RunFunc: r.dns, SummaryText: text("dns")},
+		&failover.StepFunc{StepName: "confirm", RunFunc: r.confirm, SummaryText: text("confirm")},
+	}, nil
+}
+
+type awsRun struct {
+	p        *Provider
+	plan     *failover.Plan
+	to, from regions.Definition
+	c        *Clients
+	outs     map[string]string
+	texts    map[string]string
+}
+
+func (r *awsRun) outputs(ctx context.Context) (map[string]string, error) {
+	if r.outs != nil {
+		return r.outs, nil
+	}
+	m, _, err := outputs(ctx, r.c.CloudFormation, r.plan.To)
+	if err != nil {
+		return nil, err
+	}
+	r.outs = m
+	return m, nil
+}
+
+func (r *awsRun) template() (string, error) {
+	b, err := os.ReadFile(r.plan.Settings[SettingTemplate])
+	if err != nil {
+		return "", fmt.Errorf("read the planned template: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != r.plan.Settings[SettingTemplateSHA] {
+		return "", fmt.Errorf("%s changed since the plan was made (re-synthesized?): run `caro failover plan` again", r.plan.Settings[SettingTemplate])
+	}
+	return string(b), nil
+}
+
+func (r *awsRun) preflight(ctx context.Context) error {
+	if _, err := r.c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return fmt.Errorf("AWS credentials: %w: assume the on-call failover role again", err)
+	}
+	if _, err := r.template(); err != nil {
+		return err
+	}
+	outs, err := r.outputs(ctx)
+	if err != nil {
+		return err
+	}
+	key, err := r.c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(outs[OutputBackupKeyArn])})
+	if err != nil || key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled {
+		return fmt.Errorf("target KMS key %s not usable: %v", outs[OutputBackupKeyArn], err)
+	}
+	b, err := r.p.Catalog.Latest(ctx, r.c, outs, r.plan.From)
+	if err != nil {
+		return err
+	}
+	if b.ID != r.plan.Backup.ID {
+		// A newer backup arrived: the planned one is still used (it is what was reviewed); say so.
+		r.texts["preflight"] = fmt.Sprintf("note: a newer backup %s exists; restoring the planned %s", b.ID, r.plan.Backup.ID)
+		return nil
+	}
+	r.texts["preflight"] = fmt.Sprintf("credentials, KMS key and backup %s checked", b.ID)
+	return nil
+}
+
+func (r *awsRun) deployer(ctx context.Context) (*StackDeployer, error) {
+	body, err := r.template()
+	if err != nil {
+		return nil, err
+	}
+	name := "caro-failover-" + changeSetName.ReplaceAllString(r.plan.ID, "-")
+	if name[len("caro-failover-")] >= '0' && name[len("caro-failover-")] <= '9' {
+		name = "caro-failover-p" + name[len("caro-failover-"):]
+	}
+	return &StackDeployer{Client: r.c.CloudFormation, StackName: StackName(r.plan.To), TemplateBody: body, ChangeSetName: name, PollInterval: r.p.PollInterval}, nil
+}
+
+func (r *awsRun) deployed(ctx context.Context) (bool, error) {
+	d, err := r.deployer(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := d.Matches(ctx)
+	if ok {
+		r.texts["deploy"] = d.Summary()
+	}
+	return ok, err
+}
+
+func (r *awsRun) deploy(ctx context.Context) error {
+	d, err := r.deployer(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.Deploy(ctx, failover.ProgressFrom(ctx)); err != nil {
+		return err
+	}
+	r.outs = nil // outputs may have changed
+	r.texts["deploy"] = d.Summary()
+	return nil
+}
+
+func (r *awsRun) restored(ctx context.Context) (bool, error) {
+	outs, err := r.outputs(ctx)
+	if err != nil {
+		return false, err
+	}
+	return r.p.Restorer.Restored(ctx, r.c, outs, r.plan)
+}
+
+func (r *awsRun) restore(ctx context.Context) error {
+	outs, err := r.outputs(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := r.p.Restorer.Restore(ctx, r.c, outs, r.plan, failover.ProgressFrom(ctx))
+	r.texts["restore"] = s
+	return err
+}
+
+func (r *awsRun) identities(ctx context.Context) error {
+	outs, err := r.outputs(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := r.p.Identities.Identities(ctx, r.c, outs, r.plan)
+	if err != nil {
+		return err
+	}
+	prov := &IdentityProvisioner{Client: r.c.Cognito, UserPoolID: outs[OutputUserPoolID]}
+	res, err := prov.Provision(ctx, users, failover.ProgressFrom(ctx))
+	if err != nil {
+		return err
+	}
+	r.texts["identities"] = fmt.Sprintf("%d users created in %s (%d already there), each must reset the password from an SMS", res.Created, outs[OutputUserPoolID], res.Existing)
+	if len(res.Conflicts) > 0 {
+		r.texts["identities"] += fmt.Sprintf("; %d CONFLICTS left for a human: %s", len(res.Conflicts), strings.Join(res.Conflicts, "; "))
+	}
+	return nil
+}
+
+func (r *awsRun) verify(ctx context.Context) error {
+	url := r.p.healthURL(r.to)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		h, err := r.p.health(ctx, url)
+		if err == nil {
+			detail := fmt.Sprintf("%s answers", url)
+			if m, ok := h["restore"].(map[string]any); ok {
+				if id, _ := m["backup_id"].(string); id != r.plan.Backup.ID {
+					return fmt.Errorf("%s reports restore marker %q, want backup %s", url, id, r.plan.Backup.ID)
+				}
+				detail += " with the restore marker of " + r.plan.Backup.ID
+			} else {
+				detail += " (the health handler reports no restore marker yet)"
+			}
+			r.texts["verify"] = detail
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not answer: %w", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.p.poll()):
+		}
+	}
+}
+
+func (p *Provider) poll() time.Duration {
+	if p.PollInterval > 0 {
+		return p.PollInterval
+	}
+	return 5 * time.Second
+}
+
+// regionalName is what the failover record must answer for a region: its regional record
+// (api-<region>.<domain>) or the API Gateway domain behind it.
+func (r *awsRun) answersTarget(ctx context.Context) (string, bool) {
+	cname, err := r.p.Resolver.LookupCNAME(ctx, r.to.APIOriginDomain())
+	if err != nil {
+		return "", false
+	}
+	c := strings.TrimSuffix(strings.ToLower(cname), ".")
+	return c, strings.Contains(c, "."+r.to.Region+".") || strings.HasPrefix(c, "api-"+r.to.Region+".")
+}
+
+func (r *awsRun) dnsDone(ctx context.Context) (bool, error) {
+	if c, ok := r.answersTarget(ctx); ok {
+		r.texts["dns"] = fmt.Sprintf("%s already answers %s (Route 53 health checks, data plane)", r.to.APIOriginDomain(), c)
+		return true, nil
+	}
+	return false, nil
+}
+
+func (r *awsRun) dns(ctx context.Context) error {
+	progress := failover.ProgressFrom(ctx)
+	wait := r.p.DataPlaneWait
+	if wait == 0 {
+		wait = 90 * time.Second
+	}
+	if r.plan.Kind == failover.KindFailover {
+		progress("waiting up to %s for Route 53 health checks to move %s by themselves (data plane)", wait, r.to.APIOriginDomain())
+		if r.waitAnswer(ctx, wait) {
+			c, _ := r.answersTarget(ctx)
+			r.texts["dns"] = fmt.Sprintf("Route 53 failed over by itself: %s answers %s (data plane, no API call)", r.to.APIOriginDomain(), c)
+			return nil
+		}
+	}
+	outs, err := r.outputs(ctx)
+	if err != nil {
+		return err
+	}
+	srcOuts, _, err := r.sourceOutputs(ctx)
+	if err != nil && r.plan.Settings[SettingDNSMode] != DNSModeUpsert {
+		return fmt.Errorf("the source stack's outputs are unreadable (%w): plan again with --dns upsert", err)
+	}
+	m := &DNSMover{Mode: r.plan.Settings[SettingDNSMode], ARC: r.c.ARC, Route53: r.c.Route53, PollInterval: r.p.PollInterval,
+		TargetControl: outs[OutputRoutingControlArn], SourceControl: srcOuts[OutputRoutingControlArn],
+		TargetHealthCheck: outs[OutputHealthCheckID], SourceHealthCheck: srcOuts[OutputHealthCheckID],
+		SourceIsPrimary: r.plan.Kind == failover.KindFailover, HostedZoneID: r.to.HostedZoneID}
+	if m.Mode == DNSModeUpsert {
+		m.Record = newPrimaryRecord(r.to.APIOriginDomain(), "api-"+r.to.Region+"."+r.to.Domain, r.p.Regions.Primary().Region, outs[OutputHealthCheckID])
+	}
+	if err := m.Move(ctx, progress); err != nil {
+		return err
+	}
+	if !r.waitAnswer(ctx, 5*time.Minute) {
+		return fmt.Errorf("%s still does not answer %s after the %s change: run apply again to keep waiting", r.to.APIOriginDomain(), r.plan.To, m.Mode)
+	}
+	r.texts["dns"] = m.Summary()
+	return nil
+}
+
+func (r *awsRun) sourceOutputs(ctx context.Context) (map[string]string, string, error) {
+	sc, err := r.p.ClientsFor(ctx, r.plan.From)
+	if err != nil {
+		return map[string]string{}, "", err
+	}
+	m, s, err := outputs(ctx, sc.CloudFormation, r.plan.From)
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, s, err
+}
+
+func (r *awsRun) waitAnswer(ctx context.Context, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if _, ok := r.answersTarget(ctx); ok {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(r.p.poll()):
+		}
+	}
+}
+
+func (r *awsRun) confirm(ctx context.Context) error {
+	c, ok := r.answersTarget(ctx)
+	if !ok {
+		return fmt.Errorf("%s answers %q, not %s", r.to.APIOriginDomain(), c, r.plan.To)
+	}
+	url := r.p.publicHealthURL(r.to)
+	h, err := r.p.health(ctx, url)
+	if err != nil {
+		return fmt.Errorf("smoke request through CloudFront: %w", err)
+	}
+	if region, _ := h["region"].(string); region != "" && region != r.plan.To {
+		return fmt.Errorf("%s is served by %s, not %s (CloudFront origin still cached? wait a minute and run apply again)", url, region, r.plan.To)
+	}
+	r.texts["confirm"] = fmt.Sprintf("%s -> %s; %s answers from %s", r.to.APIOriginDomain(), c, url, r.plan.To)
+	return nil
+}

@@ -1,0 +1,273 @@
+package aws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/regions"
+)
+
+// fakeSTS answers GetCallerIdentity (query protocol, version 2011-06-15).
+func fakeSTS(t *testing.T) *sts.Client {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.PostForm.Get("Action") != "GetCallerIdentity" || r.PostForm.Get("Version") != "2011-06-15" {
+			t.Errorf("STS request %v", r.PostForm)
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::111122223333:assumed-role/OnCallFailoverRole/alice</Arn><UserId>AROA:alice</UserId><Account>111122223333</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	return sts.NewFromConfig(localstack.AWSConfig("eu-central-1", srv.URL))
+}
+
+type memCatalog struct{ b failover.BackupRef }
+
+func (m *memCatalog) Latest(context.Context, *Clients, map[string]string, string) (failover.BackupRef, error) {
+	return m.b, nil
+}
+
+type memRestorer struct {
+	mu       sync.Mutex
+	restored map[string]bool
+	runs     int
+}
+
+func (m *memRestorer) Restored(_ context.Context, _ *Clients, _ map[string]string, p *failover.Plan) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.restored[p.Backup.ID], nil
+}
+
+func (m *memRestorer) Restore(_ context.Context, _ *Clients, outs map[string]string, p *failover.Plan, progress failover.Progress) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.runs++
+	m.restored[p.Backup.ID] = true
+	progress("restored %s", p.Backup.ID)
+	return "restored " + p.Backup.ID + " into the database of " + outs[OutputBackupBucket], nil
+}
+
+type memIdentities struct{ users []Identity }
+
+func (m *memIdentities) Identities(context.Context, *Clients, map[string]string, *failover.Plan) ([]Identity, error) {
+	return m.users, nil
+}
+
+// dataPlaneResolver models Route 53 answering the failover record: the SECONDARY once the
+// primary's health check is inverted (or the primary is down).
+type dataPlaneResolver struct {
+	r53         *fakeRoute53
+	primaryDown bool
+}
+
+func (d *dataPlaneResolver) LookupCNAME(_ context.Context, host string) (string, error) {
+	d.r53.mu.Lock()
+	defer d.r53.mu.Unlock()
+	if d.primaryDown || d.r53.inverted["hc-eu-west-1"] {
+		return "api-eu-central-1.caro.health.", nil
+	}
+	return "api-eu-west-1.caro.health.", nil
+}
+
+type awsWorld struct {
+	prov     *Provider
+	cfn      map[string]*fakeCloudFormation
+	r53      *fakeRoute53
+	cognito  *fakeCognito
+	restorer *memRestorer
+	resolver *dataPlaneResolver
+	health   map[string]bool // region -> answers /health
+}
+
+func newAWSWorld(t *testing.T) *awsWorld {
+	t.Helper()
+	defs, err := regions.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	kmsSrv := localstack.StartKMSForTest(t, localstack.WithKMSRegion("eu-central-1"))
+	kc := kms.NewFromConfig(localstack.AWSConfig("eu-central-1", kmsSrv.Endpoint()))
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("backup key replica")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := newS3(t)
+	w := &awsWorld{cfn: map[string]*fakeCloudFormation{}, r53: &fakeRoute53{inverted: map[string]bool{}},
+		cognito: &fakeCognito{t: t, users: map[string]map[string]string{}}, restorer: &memRestorer{restored: map[string]bool{}},
+		health: map[string]bool{"eu-west-1": false, "eu-central-1": true}}
+	w.resolver = &dataPlaneResolver{r53: w.r53}
+	r53c := newRoute53(t, w.r53)
+	cogSrv := httptest.NewServer(w.cognito)
+	t.Cleanup(cogSrv.Close)
+	stsc := fakeSTS(t)
+	clients := map[string]*Clients{}
+	for _, region := range []string{"eu-west-1", "eu-central-1"} {
+		f := &fakeCloudFormation{exists: true, status: "UPDATE_COMPLETE", template: tmplV1, describeUntilDone: 1, outputs: map[string]string{
+			OutputBackupBucket: "caro-failover-eu-central-1", OutputBackupKeyArn: aws.ToString(key.KeyMetadata.Arn),
+			OutputUserPoolID: "eu-central-1_Pool", OutputHealthCheckID: "hc-" + region,
+		}}
+		w.cfn[region] = f
+		clients[region] = &Clients{CloudFormation: newCFN(t, f), S3: s3c, KMS: kc, STS: stsc, Route53: r53c,
+			Cognito: cip.NewFromConfig(localstack.AWSConfig(region, cogSrv.URL))}
+	}
+	healthSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		region := strings.TrimPrefix(r.URL.Path, "/")
+		region = strings.TrimSuffix(region, "/api/health")
+		if r.Header.Get("X-Caro-Origin-Verify") != "origin-secret" {
+			rw.WriteHeader(403) // the WAF
+			return
+		}
+		if region == "public" {
+			region = "eu-west-1"
+			if w.resolver.primaryDown || w.r53.inverted["hc-eu-west-1"] {
+				region = "eu-central-1"
+			}
+		}
+		if !w.health[region] {
+			rw.WriteHeader(503)
+			return
+		}
+		body := map[string]any{"status": "ok", "region": region}
+		if w.restorer.restored["20261123T020000Z-aaaaaaaa"] && region == "eu-central-1" {
+			body["restore"] = map[string]any{"backup_id": "20261123T020000Z-aaaaaaaa"}
+		}
+		json.NewEncoder(rw).Encode(body)
+	}))
+	t.Cleanup(healthSrv.Close)
+	asm := t.TempDir()
+	os.WriteFile(filepath.Join(asm, "CaroPlatform-eu-central-1.template.json"), []byte(tmplV2), 0o600)
+	os.WriteFile(filepath.Join(asm, "CaroPlatform-eu-west-1.template.json"), []byte(tmplV1), 0o600)
+	w.prov = &Provider{
+		Regions:     defs,
+		ClientsFor:  func(_ context.Context, region string) (*Clients, error) { return clients[region], nil },
+		Catalog:     &memCatalog{b: failover.BackupRef{ID: "20261123T020000Z-aaaaaaaa", TakenAt: time.Now().Add(-20 * time.Minute), Records: 1000}},
+		Restorer:    w.restorer,
+		Identities:  &memIdentities{users: []Identity{{Phone: "+31600000001", TenantID: "t1", Roles: []string{"clinician"}, OldSubject: "s1"}}},
+		AssemblyDir: asm, Resolver: w.resolver, OriginSecret: "origin-secret",
+		HealthURL:       func(d regions.Definition) string { return healthSrv.URL + "/" + d.Region + "/api/health" },
+		PublicHealthURL: func(regions.Definition) string { return healthSrv.URL + "/public/api/health" },
+		DataPlaneWait:   30 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+	}
+	return w
+}
+
+func (w *awsWorld) apply(t *testing.T, p *failover.Plan) (*failover.Report, error) {
+	t.Helper()
+	ctx := context.Background()
+	steps, err := w.prov.Steps(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, l, err := w.prov.JournalAndLock(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&failover.Engine{Journal: j, Lock: l}).Apply(ctx, p, steps)
+}
+
+func TestAWSFailoverPlanAndApplyAgainstFakes(t *testing.T) {
+	// GIVEN eu-west-1 answering /health no more, but its health check not (yet) failing
+	w := newAWSWorld(t)
+	ctx := context.Background()
+	p, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Settings[SettingDNSMode] != DNSModeHealthCheck || p.Backup.AgeSeconds < 1199 || len(p.Steps) != 7 {
+		t.Fatalf("plan %+v", p)
+	}
+	// WHEN the plan is applied
+	rep, err := w.apply(t, p)
+	if err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	// THEN the stack was updated through a change set, users were created, the primary's health
+	// check inverted (the control-plane fallback, since the data plane had not moved), and the
+	// restore ran once
+	got := strings.Join(w.cfn["eu-central-1"].calls, ",")
+	if !strings.Contains(got, "CreateChangeSet") || !strings.Contains(got, "ExecuteChangeSet") || w.cfn["eu-central-1"].template != tmplV2 {
+		t.Errorf("CloudFormation calls %s", got)
+	}
+	if _, ok := w.cognito.users["+31600000001"]; !ok {
+		t.Error("user not created")
+	}
+	if !w.r53.inverted["hc-eu-west-1"] || w.r53.inverted["hc-eu-central-1"] {
+		t.Errorf("health checks %v", w.r53.inverted)
+	}
+	if w.restorer.runs != 1 {
+		t.Errorf("restore ran %d times", w.restorer.runs)
+	}
+	for _, s := range rep.Steps {
+		if s.Status != failover.StatusCompleted {
+			t.Errorf("step %+v", s)
+		}
+	}
+	// AND a re-apply changes nothing
+	rep, err = w.apply(t, p)
+	if err != nil || !rep.OK || w.restorer.runs != 1 {
+		t.Fatalf("re-apply %v %+v", err, rep)
+	}
+}
+
+func TestAWSFailoverDataPlaneAlreadyMovedAndTemplateMatches(t *testing.T) {
+	// GIVEN the primary is down and Route 53 already answers the standby by itself, and the
+	// standby runs the synthesized template
+	w := newAWSWorld(t)
+	w.resolver.primaryDown = true
+	w.cfn["eu-central-1"].template = tmplV2
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.apply(t, p)
+	if err != nil || !rep.OK {
+		t.Fatalf("apply %v %+v", err, rep)
+	}
+	status := map[string]string{}
+	for _, s := range rep.Steps {
+		status[s.Name] = s.Status
+	}
+	if status["deploy"] != failover.StatusAlready || status["dns"] != failover.StatusAlready {
+		t.Fatalf("statuses %v", status)
+	}
+	if strings.Contains(strings.Join(w.r53.calls, ","), "POST") || strings.Contains(strings.Join(w.cfn["eu-central-1"].calls, ","), "CreateChangeSet") {
+		t.Fatalf("made changes that were not needed: r53 %v cfn %v", w.r53.calls, w.cfn["eu-central-1"].calls)
+	}
+}
+
+func TestAWSFailbackRefusedWhileOldPrimaryUnhealthy(t *testing.T) {
+	w := newAWSWorld(t)
+	_, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-central-1", To: "eu-west-1", Primary: "eu-west-1"}, time.Now())
+	if !errors.Is(err, failover.ErrTargetUnhealthy) || !strings.Contains(err.Error(), "failback") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAWSPlanNamesMissingStackOutputs(t *testing.T) {
+	w := newAWSWorld(t)
+	delete(w.cfn["eu-central-1"].outputs, OutputUserPoolID)
+	_, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1"}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), OutputUserPoolID) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
