@@ -270,4 +270,3 @@ func TestAWSPlanNamesMissingStackOutputs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
