@@ -107,11 +107,11 @@ func (p *Props) Validate() error {
 		need("StandbyRegion", p.StandbyRegion, "eu-central-1")
 	}
 	zone := strings.TrimSuffix(p.HostedZoneName, ".")
-	for field, name := range map[string]string{
-		"AppDomainName": p.AppDomainName, "APIDomainName": p.APIDomainName, "APIOriginDomainName": p.APIOriginDomainName,
+	for _, f := range [][2]string{
+		{"AppDomainName", p.AppDomainName}, {"APIDomainName", p.APIDomainName}, {"APIOriginDomainName", p.APIOriginDomainName},
 	} {
-		if name != "" && zone != "" && name != zone && !strings.HasSuffix(name, "."+zone) {
-			errs = append(errs, fmt.Errorf("edge: %s %q is not in hosted zone %q: use a name under the zone", field, name, zone))
+		if name := f[1]; name != "" && zone != "" && name != zone && !strings.HasSuffix(name, "."+zone) {
+			errs = append(errs, fmt.Errorf("edge: %s %q is not in hosted zone %q: use a name under the zone", f[0], name, zone))
 		}
 	}
 	if len(p.AllowedCountries) == 0 {

@@ -584,3 +584,20 @@ func TestOriginSecretReference(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+func TestResponseHeadersPolicyRendersAnyPolicy(t *testing.T) {
+	// GIVEN a policy that differs from headers.Security() in every field
+	policy := headers.Policy{
+		HSTSMaxAgeSeconds: 300, ContentSecurityPolicy: "default-src 'self'", FrameOptions: "SAMEORIGIN",
+		ContentTypeNoSniff: true, ReferrerPolicy: "no-referrer", Custom: map[string]string{"X-Test": "1"},
+	}
+	// WHEN it is rendered as a CloudFront response headers policy
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("HeadersTest"), nil)
+	edge.NewResponseHeadersPolicy(stack, "Headers", policy)
+	// THEN CloudFront would send exactly policy.Header(): the comparison is not tied to one policy
+	got := responseHeaders(t, assertions.Template_FromStack(stack, nil))
+	if want := policy.Header(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rendered %v, want %v", got, want)
+	}
+}
