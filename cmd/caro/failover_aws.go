@@ -3,11 +3,196 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/failover"
+	awsprov "github.com/carohealth/platform/internal/providers/aws"
+	"github.com/carohealth/platform/internal/providers/local"
+	"github.com/carohealth/platform/regions"
 )
 
-// newAWSFailoverProvider wires the AWS provider from the default credential chain.
-func newAWSFailoverProvider(ctx context.Context, settings map[string]string) (failover.Provider, error) {
-	return nil, errors.New("aws provider: not wired yet")
+// Environment of the AWS provider (the on-call shell):
+//
+//	CARO_FAILOVER_MONGODB_URI  connection string of the target region's database (from the on-call vault)
+//	CARO_ORIGIN_SECRET         the CloudFront origin secret, for direct regional /health requests
+//	CARO_ARC_ENDPOINTS         region=url,... of the Route 53 ARC cluster (enables --dns arc)
+//	CARO_CDK_OUT               the synthesized cloud assembly (default cdk.out)
+func newAWSFailoverProvider(ctx context.Context, _ map[string]string) (failover.Provider, error) {
+	defs, err := regions.Default()
+	if err != nil {
+		return nil, err
+	}
+	var arc *awsprov.RoutingControls
+	if v := os.Getenv("CARO_ARC_ENDPOINTS"); v != "" {
+		arc = &awsprov.RoutingControls{}
+		for _, part := range strings.Split(v, ",") {
+			region, url, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok {
+				return nil, fmt.Errorf("CARO_ARC_ENDPOINTS entry %q is not region=url", part)
+			}
+			arc.Endpoints = append(arc.Endpoints, awsprov.ClusterEndpoint{URL: url, Region: region})
+		}
+	}
+	cache := map[string]*awsprov.Clients{}
+	clientsFor := func(ctx context.Context, region string) (*awsprov.Clients, error) {
+		if c, ok := cache[region]; ok {
+			return c, nil
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		if err != nil {
+			return nil, fmt.Errorf("AWS configuration for %s: %w", region, err)
+		}
+		c := &awsprov.Clients{
+			CloudFormation: cfn.NewFromConfig(cfg), S3: s3.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
+			Cognito: cip.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
+			// Route 53 is a global service whose control plane is in us-east-1.
+			Route53: route53.NewFromConfig(cfg, func(o *route53.Options) { o.Region = "us-east-1" }),
+		}
+		if arc != nil {
+			a := *arc
+			a.Credentials = cfg.Credentials
+			c.ARC = &a
+		}
+		cache[region] = c
+		return c, nil
+	}
+	asm := os.Getenv("CARO_CDK_OUT")
+	if asm == "" {
+		asm = "cdk.out"
+	}
+	return &awsprov.Provider{
+		Regions: defs, ClientsFor: clientsFor, Catalog: backupCatalog{}, Restorer: backupRestorer{}, Identities: identityExport{},
+		AssemblyDir: asm, Resolver: net.DefaultResolver, OriginSecret: os.Getenv("CARO_ORIGIN_SECRET"),
+	}, nil
+}
+
+// The backup adapters connect the AWS provider to internal/backup: backups replicated to the
+// target's bucket, decrypted with the target's replica of the multi-Region key.
+
+func backupStore(c *awsprov.Clients, outs map[string]string) (backup.ObjectStore, error) {
+	s3c, ok := c.S3.(*s3.Client)
+	if !ok {
+		return nil, errors.New("backup store needs an S3 client")
+	}
+	return backup.NewS3Store(s3c, outs[awsprov.OutputBackupBucket], ""), nil
+}
+
+func backupKMS(c *awsprov.Clients) (backup.KMS, error) {
+	k, ok := c.KMS.(*kms.Client)
+	if !ok {
+		return nil, errors.New("backup KMS needs a KMS client")
+	}
+	return backup.NewAWSKMS(k), nil
+}
+
+type backupCatalog struct{}
+
+func (backupCatalog) Latest(ctx context.Context, c *awsprov.Clients, outs map[string]string, source string) (failover.BackupRef, error) {
+	store, err := backupStore(c, outs)
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	list, err := backup.List(ctx, store, time.Now())
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	for _, b := range list {
+		if b.Problem == "" && b.SourceRegion == source {
+			return failover.BackupRef{ID: b.BackupID, TakenAt: b.CreatedAt, Records: b.Documents,
+				Location: "s3://" + outs[awsprov.OutputBackupBucket] + "/" + backup.ManifestKey(b.BackupID)}, nil
+		}
+	}
+	return failover.BackupRef{}, fmt.Errorf("no readable backup of %s in s3://%s: check the replication of the backup bucket", source, outs[awsprov.OutputBackupBucket])
+}
+
+type backupRestorer struct{}
+
+func targetDB(ctx context.Context) (*mongo.Client, error) {
+	uri := os.Getenv("CARO_FAILOVER_MONGODB_URI")
+	if uri == "" {
+		return nil, errors.New("no target database: set CARO_FAILOVER_MONGODB_URI to the target region's connection string (on-call vault)")
+	}
+	return mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(30 * time.Second))
+}
+
+func (backupRestorer) Restored(ctx context.Context, _ *awsprov.Clients, _ map[string]string, plan *failover.Plan) (bool, error) {
+	c, err := targetDB(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Disconnect(context.Background())
+	var m local.RestoreMarker
+	err = c.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "restore"}}).Decode(&m)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil && m.BackupID == plan.Backup.ID && m.PlanID == plan.ID, err
+}
+
+func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
+	store, err := backupStore(c, outs)
+	if err != nil {
+		return "", err
+	}
+	bk, err := backupKMS(c)
+	if err != nil {
+		return "", err
+	}
+	db, err := targetDB(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer db.Disconnect(context.Background())
+	rep, err := backup.Restore(ctx, backup.RestoreOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn],
+		Target: db, Replace: true, Progress: func(p backup.Progress) {
+			if p.Message != "" {
+				progress("%s", p.Message)
+			}
+		}})
+	if err != nil {
+		return "", err
+	}
+	m := local.RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}
+	if _, err := db.Database(rep.Database).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
+		return "", fmt.Errorf("write restore marker: %w", err)
+	}
+	return fmt.Sprintf("restored backup %s: %d documents, counts and checksums verified", rep.BackupID, rep.Documents), nil
+}
+
+type identityExport struct{}
+
+func (identityExport) Identities(ctx context.Context, c *awsprov.Clients, outs map[string]string, plan *failover.Plan) ([]awsprov.Identity, error) {
+	store, err := backupStore(c, outs)
+	if err != nil {
+		return nil, err
+	}
+	bk, err := backupKMS(c)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn], BackupID: plan.Backup.ID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]awsprov.Identity, len(recs))
+	for i, r := range recs {
+		out[i] = awsprov.Identity{Phone: r.Phone, TenantID: r.TenantID, Roles: r.Roles, OldSubject: r.OldSubject}
+	}
+	return out, nil
 }

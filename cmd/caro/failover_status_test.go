@@ -1,0 +1,40 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFailoverStatusWithoutJournalSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := foRun(t, "", "failover", "status", "--state-dir", filepath.Join(dir, "none"))
+	if code == 0 || !strings.Contains(errOut, "no failover journal") {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+}
+
+func TestFailoverStatusAfterCompletion(t *testing.T) {
+	_, plan := testPlanFile(t)
+	if code, _, errOut := foRun(t, "", "failover", "apply", plan, "--yes"); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, _ := foRun(t, "", "failover", "status", "-o", "json")
+	var st failoverStatus
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.State != "completed" || len(st.Steps) != 7 || st.Lock != nil {
+		t.Fatalf("status %d %s", code, out)
+	}
+	// --plan reads the same journal
+	code, out, _ = foRun(t, "", "failover", "status", "--plan", plan)
+	if code != 0 || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "did confirm") {
+		t.Fatalf("status --plan %d %s", code, out)
+	}
+}
+
+func TestAWSProviderRejectsBadARCEndpoints(t *testing.T) {
+	t.Setenv("CARO_ARC_ENDPOINTS", "not-a-pair")
+	if _, err := newAWSFailoverProvider(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "region=url") {
+		t.Fatalf("err = %v", err)
+	}
+}
