@@ -1,6 +1,7 @@
 package localrunner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,7 +128,19 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 		fmt.Fprintf(errOut, "caro local: FerretDB at %s\n", uri)
 	}
 
-	handler, closeHandler, err := cfg.NewHandler(ctx, HandlerEnv{MongoURI: uri, Database: cfg.Database, Region: cfg.Region, Log: errOut})
+	watcher, closeAlerts, err := localWatcher(cfg, errOut)
+	if err != nil {
+		return err
+	}
+	defer closeAlerts()
+	// The handler's log passes through the watcher, as the function's log group does in AWS, so
+	// its security signal lines raise alerts locally too.
+	handlerLog := &lineTap{out: errOut, line: func(l string) {
+		if err := watcher.ObserveLogLine(context.Background(), l, time.Now()); err != nil {
+			fmt.Fprintf(errOut, "caro local: traffic watcher: %v\n", err)
+		}
+	}}
+	handler, closeHandler, err := cfg.NewHandler(ctx, HandlerEnv{MongoURI: uri, Database: cfg.Database, Region: cfg.Region, Log: handlerLog})
 	if err != nil {
 		return fmt.Errorf("build the API handler: %w", err)
 	}
@@ -138,11 +151,11 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	watch, closeAlerts, err := localWatcher(cfg, errOut)
-	if err != nil {
-		return err
+	watch := func(rec accesslog.Record) {
+		if err := watcher.ObserveAccess(context.Background(), rec, time.Now()); err != nil {
+			fmt.Fprintf(errOut, "caro local: traffic watcher: %v\n", err)
+		}
 	}
-	defer closeAlerts()
 	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut,
 		AllowedHosts: loopbackHosts(ln.Addr()), OnAccess: watch})
 	if err != nil {
@@ -194,7 +207,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 
 // localWatcher runs the traffic watcher's rules on the runner's own access records, publishing
 // alerts to stderr and the alerts file instead of SNS.
-func localWatcher(cfg Config, errOut io.Writer) (func(accesslog.Record), func(), error) {
+func localWatcher(cfg Config, errOut io.Writer) (*trafficwatch.Watcher, func(), error) {
 	pub := &alertWriter{errOut: errOut}
 	closeFn := func() {}
 	if cfg.AlertsFile != "" {
@@ -210,11 +223,35 @@ func localWatcher(cfg Config, errOut io.Writer) (func(accesslog.Record), func(),
 		closeFn()
 		return nil, nil, err
 	}
-	return func(rec accesslog.Record) {
-		if err := w.ObserveAccess(context.Background(), rec, time.Now()); err != nil {
-			fmt.Fprintf(errOut, "caro local: traffic watcher: %v\n", err)
+	return w, closeFn, nil
+}
+
+// lineTap copies everything to out and hands each complete line to line.
+type lineTap struct {
+	mu   sync.Mutex
+	out  io.Writer
+	line func(string)
+	buf  []byte
+}
+
+// Write implements io.Writer.
+func (t *lineTap) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, err := t.out.Write(p)
+	t.buf = append(t.buf, p...)
+	for {
+		i := bytes.IndexByte(t.buf, '\n')
+		if i < 0 {
+			break
 		}
-	}, closeFn, nil
+		t.line(string(t.buf[:i]))
+		t.buf = t.buf[i+1:]
+	}
+	if len(t.buf) > 1<<20 {
+		t.buf = t.buf[:0] // a line longer than 1 MB is not a signal line
+	}
+	return n, err
 }
 
 // alertWriter is the local stand-in for the on-call topic.

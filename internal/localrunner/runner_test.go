@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/carohealth/platform/internal/headers"
+	"github.com/carohealth/platform/internal/trafficwatch"
 )
 
 // The runner under test, started once in TestMain on a free port against a stub handler that
@@ -27,6 +28,7 @@ var (
 	baseURL      string
 	handlerCalls atomic.Int64
 	alertsFile   string
+	handlerLog   io.Writer
 )
 
 // echoHandler is the stub API handler: it answers 200 with the event as JSON, and a few paths
@@ -39,6 +41,14 @@ func echoHandler(_ context.Context, ev events.APIGatewayProxyRequest) (events.AP
 	case "/wide-cors":
 		return events.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{
 			"Access-Control-Allow-Origin": "*", "X-Frame-Options": "ALLOWALL", "Content-Type": "application/json"}, Body: "{}"}, nil
+	case "/signal":
+		// As the API does when a request names another tenant: a security signal line in its log.
+		claims, _ := ev.RequestContext.Authorizer["claims"].(map[string]interface{})
+		sub, _ := claims["sub"].(string)
+		_ = trafficwatch.WriteSignal(handlerLog, trafficwatch.Signal{Marker: trafficwatch.MarkerTenantMismatch,
+			RequestID: ev.RequestContext.RequestID, Sub: sub, TenantID: "t", IP: ev.RequestContext.Identity.SourceIP,
+			HTTPMethod: ev.HTTPMethod, ResourcePath: ev.Resource, Status: 404})
+		return events.APIGatewayProxyResponse{StatusCode: 404, Body: `{"error":"not_found"}`}, nil
 	case "/binary":
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: base64.StdEncoding.EncodeToString([]byte{0, 1, 2}), IsBase64Encoded: true,
 			MultiValueHeaders: map[string][]string{"Set-Thing": {"a", "b"}}}, nil
@@ -87,7 +97,8 @@ func runMain(m *testing.M) int {
 	go func() {
 		done <- Run(ctx, Config{
 			Addr: "127.0.0.1:0", WebDir: web, MongoURI: "mongodb://127.0.0.1:1/", ReadyFile: ready, AlertsFile: alertsFile,
-			NewHandler: func(context.Context, HandlerEnv) (ProxyHandler, func(), error) {
+			NewHandler: func(_ context.Context, env HandlerEnv) (ProxyHandler, func(), error) {
+				handlerLog = env.Log
 				return ProxyHandlerFunc(echoHandler), nil, nil
 			},
 		}, &out, &errOut)
@@ -599,6 +610,7 @@ func TestTrafficWatcherRunsOnLocalTraffic(t *testing.T) {
 		do(t, "GET", "/api/patients", "", bearer("forged"+fmt.Sprint(i)))
 	}
 	do(t, "GET", "/api/patients/%7B%22%24ne%22%3A1%7D", "", bearer(tok))
+	do(t, "GET", "/api/signal", "", bearer(tok))
 	b, err := os.ReadFile(alertsFile)
 	if err != nil {
 		t.Fatal(err)
@@ -613,7 +625,7 @@ func TestTrafficWatcherRunsOnLocalTraffic(t *testing.T) {
 		}
 		seen[a.Rule] = true
 	}
-	if !seen["auth-failures-by-address"] || !seen["injection-attempt"] {
+	if !seen["auth-failures-by-address"] || !seen["injection-attempt"] || !seen["cross-tenant-attempt"] {
 		t.Fatalf("alerts raised: %v", seen)
 	}
 	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "watch-user") {

@@ -199,6 +199,18 @@ func (w *Watcher) ObserveAccess(ctx context.Context, rec AccessRecord, at time.T
 	return errors.Join(eerr, w.Publish(ctx, alerts))
 }
 
+// ObserveLogLine evaluates one log line (an access record or a security signal line, as they arrive
+// through a log subscription) and publishes the alerts it raises; other lines are ignored. The local
+// runner feeds the API handler's log through it, so signal rules run locally too.
+func (w *Watcher) ObserveLogLine(ctx context.Context, line string, at time.Time) error {
+	o, ok, err := parseLogMessage(line, at)
+	if err != nil || !ok {
+		return err
+	}
+	alerts, eerr := w.Evaluate(ctx, []Observation{o})
+	return errors.Join(eerr, w.Publish(ctx, alerts))
+}
+
 // Observations turns one Lambda event into observations. skipped counts records that could not be
 // read (logged without their content).
 func (w *Watcher) Observations(raw json.RawMessage) (obs []Observation, skipped int, err error) {
