@@ -39,6 +39,7 @@ const updateAttempts = 3
 // patientDoc is a stored patient. Personal fields are removed ($unset) when the patient is deleted
 // or erased; the remaining tombstone only carries the outbox until the reconciler purges it.
 type patientDoc struct {
+	// ID is the stored _id, "<tenant>:<patient id>" (tenancy.Collection.DocID).
 	ID           string    `bson:"_id"`
 	TenantID     string    `bson:"tenantId,omitempty"`
 	Version      int64     `bson:"version"`
@@ -51,15 +52,23 @@ type patientDoc struct {
 	audit.Outbox `bson:",inline"`
 }
 
+// publicID is the resource ID part of a stored _id.
+func publicID(docID string) string {
+	_, id, _ := tenancy.SplitDocID(docID)
+	return id
+}
+
 func (d patientDoc) api() Patient {
-	return Patient{ID: d.ID, GivenName: d.GivenName, FamilyName: d.FamilyName, BirthDate: d.BirthDate,
+	return Patient{ID: publicID(d.ID), GivenName: d.GivenName, FamilyName: d.FamilyName, BirthDate: d.BirthDate,
 		Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 }
 
 // noteDoc is a stored care note.
 type noteDoc struct {
-	ID           string    `bson:"_id"`
-	TenantID     string    `bson:"tenantId,omitempty"`
+	// ID is the stored _id, "<tenant>:<note id>".
+	ID       string `bson:"_id"`
+	TenantID string `bson:"tenantId,omitempty"`
+	// PatientID is the patient's resource ID (not its stored _id).
 	PatientID    string    `bson:"patientId"`
 	Version      int64     `bson:"version"`
 	Text         string    `bson:"text,omitempty"`
@@ -71,7 +80,7 @@ type noteDoc struct {
 }
 
 func (d noteDoc) api() Note {
-	return Note{ID: d.ID, PatientID: d.PatientID, Text: d.Text, Author: d.Author, Version: d.Version,
+	return Note{ID: publicID(d.ID), PatientID: d.PatientID, Text: d.Text, Author: d.Author, Version: d.Version,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 }
 
@@ -145,22 +154,28 @@ func (h *Handler) subjectKey(rc *reqCtx, patientID string) (audit.SubjectKey, er
 	return k, err
 }
 
+// findPatient reads a live patient by resource ID. The lookup is by the tenant-prefixed _id alone
+// (tenant-scoped by its key, and answered from the primary key even by FerretDB); tombstones are
+// filtered here.
 func (h *Handler) findPatient(rc *reqCtx, id string) (patientDoc, error) {
 	var d patientDoc
-	err := rc.store.Collection(PatientsCollection).FindOne(rc.ctx, bson.D{{Key: "_id", Value: id}, live},
+	coll := rc.store.Collection(PatientsCollection)
+	err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(id)}},
 		options.FindOne().SetProjection(projection)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return d, errNotFound
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.Tombstone) {
+		return patientDoc{}, errNotFound
 	}
 	return d, err
 }
 
+// findNote reads a live note by resource ID, like findPatient.
 func (h *Handler) findNote(rc *reqCtx, id string) (noteDoc, error) {
 	var d noteDoc
-	err := rc.store.Collection(NotesCollection).FindOne(rc.ctx, bson.D{{Key: "_id", Value: id}, live},
+	coll := rc.store.Collection(NotesCollection)
+	err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(id)}},
 		options.FindOne().SetProjection(projection)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return d, errNotFound
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.Tombstone) {
+		return noteDoc{}, errNotFound
 	}
 	return d, err
 }
@@ -182,20 +197,21 @@ func page(rc *reqCtx) (int64, string, error) {
 	return limit, cursor, nil
 }
 
-// listFilter returns the filter and options of one page, ordered by ID (stable: IDs never change).
-func listFilter(base bson.D, limit int64, cursor string) (bson.D, *options.FindOptionsBuilder) {
+// listFilter returns the filter and options of one page, ordered by ID (stable: IDs never change;
+// within one tenant the _id order is the resource ID order).
+func listFilter(coll *tenancy.Collection, base bson.D, limit int64, cursor string) (bson.D, *options.FindOptionsBuilder) {
 	f := append(bson.D{}, base...)
 	f = append(f, live)
 	if cursor != "" {
-		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: cursor}}})
+		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: coll.DocID(cursor)}}})
 	}
 	return f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(limit + 1).SetProjection(projection)
 }
 
 // version filter part for optimistic concurrency: the change applies only to the state it was
 // computed from, so the before-hash in the event is exact.
-func atVersion(id string, v int64) bson.D {
-	return bson.D{{Key: "_id", Value: id}, {Key: "version", Value: v}, live}
+func atVersion(docID string, v int64) bson.D {
+	return bson.D{{Key: "_id", Value: docID}, {Key: "version", Value: v}, live}
 }
 
 var errConflict = errorf(http.StatusConflict, CodeConflict, "the resource changed while your request ran; retry it")

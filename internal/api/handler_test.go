@@ -88,7 +88,7 @@ func TestPatientLifecycleAudited(t *testing.T) {
 	// The tombstone holds no personal data; once its event is out, the reconciler purges it and
 	// shreds the subject key.
 	var raw bson.M
-	if err := testDB.Collection(PatientsCollection).FindOne(context.Background(), bson.D{{Key: "_id", Value: p.ID}}).Decode(&raw); err != nil {
+	if err := testDB.Collection(PatientsCollection).FindOne(context.Background(), bson.D{{Key: "_id", Value: u.tenant + ":" + p.ID}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"givenName", "familyName", "birthDate"} {
@@ -99,7 +99,7 @@ func TestPatientLifecycleAudited(t *testing.T) {
 	if _, err := NewReconciler(testDB, e.sns.Publisher()).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := testDB.Collection(PatientsCollection).CountDocuments(context.Background(), bson.D{{Key: "_id", Value: p.ID}}); n != 0 {
+	if n, _ := testDB.Collection(PatientsCollection).CountDocuments(context.Background(), bson.D{{Key: "_id", Value: u.tenant + ":" + p.ID}}); n != 0 {
 		t.Fatal("tombstone not purged")
 	}
 	if _, err := audit.NewSubjectKeys(testDB).Get(context.Background(), u.tenant, p.ID); err != audit.ErrSubjectKeyNotFound {
@@ -246,7 +246,7 @@ func TestExportAndErase(t *testing.T) {
 		var docs []bson.M
 		_ = cur.All(ctx, &docs)
 		for _, d := range docs {
-			if d["_id"] == other.ID {
+			if d["_id"] == clin.tenant+":"+other.ID {
 				continue
 			}
 			b, _ := json.Marshal(d)
@@ -282,7 +282,7 @@ func TestExportAndErase(t *testing.T) {
 	}
 	for _, id := range []string{p.ID, n1.ID, n2.ID} {
 		for _, c := range []string{PatientsCollection, NotesCollection} {
-			if n, _ := testDB.Collection(c).CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}); n != 0 {
+			if n, _ := testDB.Collection(c).CountDocuments(ctx, bson.D{{Key: "_id", Value: clin.tenant + ":" + id}}); n != 0 {
 				t.Fatalf("%s %s not purged", c, id)
 			}
 		}
@@ -307,7 +307,7 @@ func TestAuditOutboxWhenTopicDown(t *testing.T) {
 	if _, err := rec.Run(ctx); err == nil {
 		t.Fatal("reconciler reported success while SNS is down")
 	}
-	if c, _ := testDB.Collection(NotesCollection).CountDocuments(ctx, bson.D{{Key: "_id", Value: n.ID}}); c != 1 {
+	if c, _ := testDB.Collection(NotesCollection).CountDocuments(ctx, bson.D{{Key: "_id", Value: u.tenant + ":" + n.ID}}); c != 1 {
 		t.Fatal("note tombstone purged before its events were published")
 	}
 	e.sns.SetFailing(false)
@@ -324,7 +324,7 @@ func TestAuditOutboxWhenTopicDown(t *testing.T) {
 	if got["patient:write"] != 1 || got["note:create"] != 1 || got["note:delete"] != 1 || res.Purged < 1 {
 		t.Fatalf("after recovery: %v %+v", got, res)
 	}
-	if c, _ := testDB.Collection(NotesCollection).CountDocuments(ctx, bson.D{{Key: "_id", Value: n.ID}}); c != 0 {
+	if c, _ := testDB.Collection(NotesCollection).CountDocuments(ctx, bson.D{{Key: "_id", Value: u.tenant + ":" + n.ID}}); c != 0 {
 		t.Fatal("note tombstone not purged after publish")
 	}
 }

@@ -17,8 +17,9 @@ func (h *Handler) listNotes(rc *reqCtx) (int, any, error) {
 	if _, err := h.findPatient(rc, rc.id); err != nil {
 		return 0, nil, err
 	}
-	f, opts := listFilter(bson.D{{Key: "patientId", Value: rc.id}}, limit, cursor)
-	cur, err := rc.store.Collection(NotesCollection).Find(rc.ctx, f, opts)
+	coll := rc.store.Collection(NotesCollection)
+	f, opts := listFilter(coll, bson.D{{Key: "patientId", Value: rc.id}}, limit, cursor)
+	cur, err := coll.Find(rc.ctx, f, opts)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -29,7 +30,7 @@ func (h *Handler) listNotes(rc *reqCtx) (int, any, error) {
 	out := NoteList{Items: []Note{}}
 	for i, d := range docs {
 		if int64(i) == limit {
-			out.NextCursor = docs[i-1].ID
+			out.NextCursor = publicID(docs[i-1].ID)
 			break
 		}
 		out.Items = append(out.Items, d.api())
@@ -53,24 +54,25 @@ func (h *Handler) createNote(rc *reqCtx) (int, any, error) {
 	if err := in.Validate(); err != nil {
 		return 0, nil, err
 	}
-	patient, err := h.findPatient(rc, rc.id)
-	if err != nil {
+	if _, err := h.findPatient(rc, rc.id); err != nil {
 		return 0, nil, err
 	}
-	key, err := h.subjectKey(rc, patient.ID)
+	key, err := h.subjectKey(rc, rc.id)
 	if err != nil {
 		return 0, nil, err
 	}
 	now := h.now().UTC().Truncate(1e6)
-	d := noteDoc{ID: NewID(), PatientID: patient.ID, Version: 1, Text: in.Text, Author: rc.principal.Subject,
+	coll := rc.store.Collection(NotesCollection)
+	noteID := NewID()
+	d := noteDoc{ID: coll.DocID(noteID), PatientID: rc.id, Version: 1, Text: in.Text, Author: rc.principal.Subject,
 		CreatedAt: now, UpdatedAt: now}
-	ev := h.newEvent(rc, access.NoteCreate, "note", d.ID)
-	ev.SubjectRef = key.Ref(rc.principal.TenantID, patient.ID)
+	ev := h.newEvent(rc, access.NoteCreate, "note", noteID)
+	ev.SubjectRef = key.Ref(rc.principal.TenantID, rc.id)
 	ev.AfterHash = key.StateHash(canonical(d.api()))
 	if d.Outbox, err = audit.NewOutbox(ev); err != nil {
 		return 0, nil, err
 	}
-	if err := rc.store.Collection(NotesCollection).InsertOne(rc.ctx, d); err != nil {
+	if err := coll.InsertOne(rc.ctx, d); err != nil {
 		return 0, nil, err
 	}
 	h.deliver(rc, NotesCollection, d.ID, ev)
@@ -97,7 +99,7 @@ func (h *Handler) updateNote(rc *reqCtx) (int, any, error) {
 		}
 		next := cur
 		next.Text, next.Version, next.UpdatedAt = in.Text, cur.Version+1, h.now().UTC().Truncate(1e6)
-		ev := h.newEvent(rc, access.NoteWrite, "note", cur.ID)
+		ev := h.newEvent(rc, access.NoteWrite, "note", rc.id)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		ev.AfterHash = key.StateHash(canonical(next.api()))
@@ -131,7 +133,7 @@ func (h *Handler) deleteNote(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		ev := h.newEvent(rc, access.NoteDelete, "note", cur.ID)
+		ev := h.newEvent(rc, access.NoteDelete, "note", rc.id)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		upd, err := audit.WithEvent(tombstone(h, "text"), ev)

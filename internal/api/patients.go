@@ -14,8 +14,9 @@ func (h *Handler) listPatients(rc *reqCtx) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	f, opts := listFilter(nil, limit, cursor)
-	cur, err := rc.store.Collection(PatientsCollection).Find(rc.ctx, f, opts)
+	coll := rc.store.Collection(PatientsCollection)
+	f, opts := listFilter(coll, nil, limit, cursor)
+	cur, err := coll.Find(rc.ctx, f, opts)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -26,7 +27,7 @@ func (h *Handler) listPatients(rc *reqCtx) (int, any, error) {
 	out := PatientList{Items: []Patient{}}
 	for i, d := range docs {
 		if int64(i) == limit {
-			out.NextCursor = docs[i-1].ID
+			out.NextCursor = publicID(docs[i-1].ID)
 			break
 		}
 		out.Items = append(out.Items, d.api())
@@ -57,7 +58,8 @@ func (h *Handler) createPatient(rc *reqCtx) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	d := patientDoc{ID: id, Version: 1, GivenName: in.GivenName, FamilyName: in.FamilyName, BirthDate: in.BirthDate,
+	coll := rc.store.Collection(PatientsCollection)
+	d := patientDoc{ID: coll.DocID(id), Version: 1, GivenName: in.GivenName, FamilyName: in.FamilyName, BirthDate: in.BirthDate,
 		CreatedAt: now, UpdatedAt: now}
 	ev := h.newEvent(rc, access.PatientWrite, "patient", id)
 	ev.SubjectRef = key.Ref(rc.principal.TenantID, id)
@@ -65,10 +67,10 @@ func (h *Handler) createPatient(rc *reqCtx) (int, any, error) {
 	if d.Outbox, err = audit.NewOutbox(ev); err != nil {
 		return 0, nil, err
 	}
-	if err := rc.store.Collection(PatientsCollection).InsertOne(rc.ctx, d); err != nil {
+	if err := coll.InsertOne(rc.ctx, d); err != nil {
 		return 0, nil, err
 	}
-	h.deliver(rc, PatientsCollection, id, ev)
+	h.deliver(rc, PatientsCollection, d.ID, ev)
 	return http.StatusCreated, d.api(), nil
 }
 
@@ -86,7 +88,8 @@ func (h *Handler) updatePatient(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		key, err := h.subjectKey(rc, cur.ID)
+		pid := publicID(cur.ID)
+		key, err := h.subjectKey(rc, pid)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -94,8 +97,8 @@ func (h *Handler) updatePatient(rc *reqCtx) (int, any, error) {
 		next.GivenName, next.FamilyName, next.BirthDate = in.GivenName, in.FamilyName, in.BirthDate
 		next.Version = cur.Version + 1
 		next.UpdatedAt = h.now().UTC().Truncate(1e6)
-		ev := h.newEvent(rc, access.PatientWrite, "patient", cur.ID)
-		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.ID)
+		ev := h.newEvent(rc, access.PatientWrite, "patient", pid)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, pid)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		ev.AfterHash = key.StateHash(canonical(next.api()))
 		upd, err := audit.WithEvent(bson.D{
@@ -128,7 +131,7 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		n, err := rc.store.Collection(NotesCollection).CountDocuments(rc.ctx, bson.D{{Key: "patientId", Value: cur.ID}, live})
+		n, err := rc.store.Collection(NotesCollection).CountDocuments(rc.ctx, bson.D{{Key: "patientId", Value: rc.id}, live})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -136,12 +139,13 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 			return 0, nil, errorf(http.StatusConflict, CodeHasNotes,
 				"the patient has %d care notes; delete them first, or erase the subject with DELETE /subjects/{id}", n)
 		}
-		key, err := h.subjectKey(rc, cur.ID)
+		pid := publicID(cur.ID)
+		key, err := h.subjectKey(rc, pid)
 		if err != nil {
 			return 0, nil, err
 		}
-		ev := h.newEvent(rc, access.PatientDelete, "patient", cur.ID)
-		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.ID)
+		ev := h.newEvent(rc, access.PatientDelete, "patient", pid)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, pid)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		upd, err := audit.WithEvent(tombstone(h, "givenName", "familyName", "birthDate"), ev)
 		if err != nil {

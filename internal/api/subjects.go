@@ -22,11 +22,11 @@ func (h *Handler) exportSubject(rc *reqCtx) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	key, err := h.subjectKey(rc, patient.ID)
+	key, err := h.subjectKey(rc, rc.id)
 	if err != nil {
 		return 0, nil, err
 	}
-	cur, err := rc.store.Collection(NotesCollection).Find(rc.ctx, bson.D{{Key: "patientId", Value: patient.ID}, live},
+	cur, err := rc.store.Collection(NotesCollection).Find(rc.ctx, bson.D{{Key: "patientId", Value: rc.id}, live},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(projection))
 	if err != nil {
 		return 0, nil, err
@@ -40,8 +40,8 @@ func (h *Handler) exportSubject(rc *reqCtx) (int, any, error) {
 	for _, n := range notes {
 		out.Notes = append(out.Notes, n.api())
 	}
-	ev := h.newEvent(rc, access.SubjectExport, "patient", patient.ID)
-	ev.SubjectRef = key.Ref(rc.principal.TenantID, patient.ID)
+	ev := h.newEvent(rc, access.SubjectExport, "patient", rc.id)
+	ev.SubjectRef = key.Ref(rc.principal.TenantID, rc.id)
 	// Nothing changed: before and after are the same state, the exported document.
 	ev.BeforeHash = key.StateHash(canonical(out))
 	ev.AfterHash = ev.BeforeHash
@@ -73,7 +73,7 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 	coll := rc.store.Collection(PatientsCollection)
 	for range updateAttempts {
 		var cur patientDoc
-		err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: rc.id}}, options.FindOne().SetProjection(projection)).Decode(&cur)
+		err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(rc.id)}}, options.FindOne().SetProjection(projection)).Decode(&cur)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return 0, nil, errNotFound
 		}
@@ -86,17 +86,17 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 				return 0, nil, errNotFound
 			}
 			// A repeated or interrupted erasure: finish steps 2 and 3, no second event.
-			if err := EraseSubjectData(rc.ctx, rc.store, h.keys, cur.ID); err != nil {
+			if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusNoContent, nil, nil
 		}
-		key, err := h.subjectKey(rc, cur.ID)
+		key, err := h.subjectKey(rc, rc.id)
 		if err != nil {
 			return 0, nil, err
 		}
-		ev := h.newEvent(rc, access.SubjectErase, "patient", cur.ID)
-		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.ID)
+		ev := h.newEvent(rc, access.SubjectErase, "patient", rc.id)
+		ev.SubjectRef = key.Ref(rc.principal.TenantID, rc.id)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		upd := tombstone(h, "givenName", "familyName", "birthDate")
 		upd[0].Value = append(upd[0].Value.(bson.D), bson.E{Key: "erased", Value: true})
@@ -110,7 +110,7 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 		if res.MatchedCount != 1 {
 			continue
 		}
-		if err := EraseSubjectData(rc.ctx, rc.store, h.keys, cur.ID); err != nil {
+		if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
 			// The erase event is stored and the patient is erased; the reconciler's purge hook
 			// finishes the notes and the key. Report the fault so the client retries.
 			return 0, nil, err
@@ -147,9 +147,10 @@ func NewReconciler(db *mongo.Database, pub audit.Publisher) *audit.Reconciler {
 			if collection != PatientsCollection {
 				return nil
 			}
-			id, ok := docID.(string)
-			if !ok {
-				return fmt.Errorf("patient tombstone with a non-string _id")
+			s, _ := docID.(string)
+			t, id, ok := tenancy.SplitDocID(s)
+			if !ok || t != tenantID {
+				return fmt.Errorf("patient tombstone with a malformed _id")
 			}
 			p, err := tenancy.JobPrincipal(tenantID, "audit-purge")
 			if err != nil {

@@ -58,10 +58,59 @@ type Collection struct {
 // Name is the collection name.
 func (c *Collection) Name() string { return c.coll.Name() }
 
+// DocID is the stored _id of the tenant's resource id: "<tenant>:<id>". The tenant is part of the
+// primary key, so a lookup by _id is tenant-scoped by itself, and a lookup by _id alone is what
+// FerretDB (the local server) can answer from its primary key without a scan.
+func (c *Collection) DocID(id string) string { return c.tenant + ":" + id }
+
+// PublicID returns the resource id of a stored _id of this tenant, or false for any other _id.
+func (c *Collection) PublicID(docID string) (string, bool) {
+	t, id, ok := strings.Cut(docID, ":")
+	if !ok || t != c.tenant || id == "" {
+		return "", false
+	}
+	return id, true
+}
+
+// SplitDocID splits a stored _id into tenant and resource id.
+func SplitDocID(docID string) (tenantID, id string, ok bool) {
+	t, id, ok := strings.Cut(docID, ":")
+	if !ok || !ValidTenantID(t) || id == "" {
+		return "", "", false
+	}
+	return t, id, true
+}
+
+// checkDocID refuses a string _id that does not belong to the tenant.
+func (c *Collection) checkDocID(v any) error {
+	if s, ok := v.(string); ok {
+		if _, mine := c.PublicID(s); !mine {
+			return ErrForeignID
+		}
+	}
+	return nil
+}
+
+// ErrForeignID is returned for a string _id that is not "<this tenant>:<id>" (use DocID).
+var ErrForeignID = errors.New("tenancy: _id does not belong to the store's tenant; build it with DocID")
+
 // scope returns filter with the tenant condition first. The caller may not name the tenant field.
+// A filter that is exactly {_id: DocID(id)} is already tenant-scoped by its key and is sent as is.
 func (c *Collection) scope(filter bson.D) (bson.D, error) {
 	if err := refuseTenant(filter); err != nil {
 		return nil, err
+	}
+	for _, e := range filter {
+		if e.Key == "_id" {
+			if err := c.checkDocID(e.Value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(filter) == 1 && filter[0].Key == "_id" {
+		if _, ok := filter[0].Value.(string); ok {
+			return filter, nil
+		}
 	}
 	out := make(bson.D, 0, len(filter)+1)
 	out = append(out, bson.E{Key: TenantField, Value: c.tenant})
@@ -159,6 +208,11 @@ func (c *Collection) InsertOne(ctx context.Context, doc any) error {
 	}
 	out := make(bson.D, 0, len(d)+1)
 	for _, e := range d {
+		if e.Key == "_id" {
+			if err := c.checkDocID(e.Value); err != nil {
+				return err
+			}
+		}
 		if e.Key == TenantField {
 			if s, ok := e.Value.(string); !ok || (s != "" && s != c.tenant) {
 				return ErrTenantInQuery

@@ -60,33 +60,50 @@ func TestStoreIsolatesTenants(t *testing.T) {
 	ctx := context.Background()
 	a, b := store(t, "tenant-a"), store(t, "tenant-b")
 	ca, cb := a.Collection("things"), b.Collection("things")
-	if err := ca.InsertOne(ctx, thing{ID: "a1", Name: "from a"}); err != nil {
+	a1 := ca.DocID("a1")
+	if a1 != "tenant-a:a1" {
+		t.Fatalf("DocID %q", a1)
+	}
+	if err := ca.InsertOne(ctx, thing{ID: a1, Name: "from a"}); err != nil {
 		t.Fatal(err)
 	}
 	// The stored document carries tenant a.
 	var raw bson.M
-	if err := testDB.Collection("things").FindOne(ctx, bson.D{{Key: "_id", Value: "a1"}}).Decode(&raw); err != nil {
+	if err := testDB.Collection("things").FindOne(ctx, bson.D{{Key: "_id", Value: a1}}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if raw["tenantId"] != "tenant-a" {
 		t.Fatalf("stored tenant %v", raw["tenantId"])
 	}
-	// Tenant b sees, changes and deletes nothing of tenant a.
-	if err := cb.FindOne(ctx, bson.D{{Key: "_id", Value: "a1"}}).Err(); !errors.Is(err, mongo.ErrNoDocuments) {
+	// Tenant b sees, changes and deletes nothing of tenant a: its own DocID misses, and a's _id is
+	// refused outright.
+	if err := cb.FindOne(ctx, bson.D{{Key: "_id", Value: cb.DocID("a1")}}).Err(); !errors.Is(err, mongo.ErrNoDocuments) {
 		t.Fatalf("tenant b found a's document: %v", err)
+	}
+	if err := cb.FindOne(ctx, bson.D{{Key: "_id", Value: a1}}).Err(); !errors.Is(err, ErrForeignID) {
+		t.Fatalf("tenant b used a's _id: %v", err)
+	}
+	if err := cb.InsertOne(ctx, thing{ID: a1, Name: "overwrite"}); !errors.Is(err, ErrForeignID) {
+		t.Fatalf("tenant b inserted with a's _id: %v", err)
+	}
+	if id, ok := ca.PublicID(a1); !ok || id != "a1" {
+		t.Fatal("PublicID")
+	}
+	if _, ok := cb.PublicID(a1); ok {
+		t.Fatal("PublicID accepted another tenant's _id")
 	}
 	if n, _ := cb.CountDocuments(ctx, bson.D{}); n != 0 {
 		t.Fatalf("tenant b counts %d", n)
 	}
-	res, err := cb.UpdateOne(ctx, bson.D{{Key: "_id", Value: "a1"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "x"}}}})
+	res, err := cb.UpdateOne(ctx, bson.D{{Key: "_id", Value: cb.DocID("a1")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "x"}}}})
 	if err != nil || res.MatchedCount != 0 {
 		t.Fatalf("tenant b updated a's document: %v %+v", err, res)
 	}
-	if res, err := cb.DeleteOne(ctx, bson.D{{Key: "_id", Value: "a1"}}); err != nil || res.DeletedCount != 0 {
+	if res, err := cb.DeleteOne(ctx, bson.D{{Key: "_id", Value: cb.DocID("a1")}}); err != nil || res.DeletedCount != 0 {
 		t.Fatalf("tenant b deleted a's document: %v %+v", err, res)
 	}
 	var got thing
-	if err := ca.FindOne(ctx, bson.D{{Key: "_id", Value: "a1"}}).Decode(&got); err != nil || got.Name != "from a" {
+	if err := ca.FindOne(ctx, bson.D{{Key: "_id", Value: a1}}).Decode(&got); err != nil || got.Name != "from a" {
 		t.Fatalf("a's document changed: %v %+v", err, got)
 	}
 }
@@ -101,7 +118,7 @@ func TestStoreRefusesTenantFromCaller(t *testing.T) {
 	if _, err := c.Find(ctx, bson.D{{Key: "tenantId", Value: bson.D{{Key: "$ne", Value: ""}}}}); !errors.Is(err, ErrTenantInQuery) {
 		t.Fatalf("tenant filter accepted: %v", err)
 	}
-	if err := c.InsertOne(ctx, thing{ID: "c1", TenantID: "tenant-a"}); !errors.Is(err, ErrTenantInQuery) {
+	if err := c.InsertOne(ctx, thing{ID: c.DocID("c1"), TenantID: "tenant-a"}); !errors.Is(err, ErrTenantInQuery) {
 		t.Fatalf("insert into another tenant accepted: %v", err)
 	}
 	set := bson.D{{Key: "$set", Value: bson.D{{Key: "tenantId", Value: "tenant-a"}}}}
@@ -138,13 +155,13 @@ func TestEnsureIndexesStartWithTenant(t *testing.T) {
 	}
 	// Unique per tenant: the same name in two tenants is fine, twice in one tenant is not.
 	a, b := store(t, "idx-a").Collection("indexed"), store(t, "idx-b").Collection("indexed")
-	if err := a.InsertOne(ctx, thing{ID: "1", Name: "n"}); err != nil {
+	if err := a.InsertOne(ctx, thing{ID: a.DocID("1"), Name: "n"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.InsertOne(ctx, thing{ID: "2", Name: "n"}); err != nil {
+	if err := b.InsertOne(ctx, thing{ID: b.DocID("2"), Name: "n"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.InsertOne(ctx, thing{ID: "3", Name: "n"}); !mongo.IsDuplicateKeyError(err) {
+	if err := a.InsertOne(ctx, thing{ID: a.DocID("3"), Name: "n"}); !mongo.IsDuplicateKeyError(err) {
 		t.Fatalf("duplicate in one tenant: %v", err)
 	}
 	if err := EnsureIndexes(ctx, testDB, "indexed", Index{Name: "bad", Keys: bson.D{{Key: "tenantId", Value: 1}}}); err == nil {

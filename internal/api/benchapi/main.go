@@ -1,0 +1,168 @@
+// Command benchapi measures the API handler's overhead (make bench-api): create + get of a patient
+// through api.Handler (routing, claims, access check, strict decoding, subject key, outbox event,
+// tenant-scoped store) against a bare driver insert + find of the same document on the same FerretDB
+// server. It prints requests/s, p50/p99 per request and the ratio of mean times; the goal is a
+// handler overhead of at most 20% over the bare driver time. Audit events are left in the outbox
+// (no inline publish), as when the topic is slow, so the comparison is database work only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/localstack"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "create+get pairs per side")
+	uri := flag.String("uri", "", "MongoDB URI of a running server (default: start FerretDB)")
+	flag.Parse()
+	if err := run(*n, *uri, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-api:", err)
+		os.Exit(1)
+	}
+}
+
+type sample struct{ write, read []time.Duration }
+
+func run(n int, uri string, out io.Writer) error {
+	ctx := context.Background()
+	if uri == "" {
+		fmt.Fprintln(os.Stderr, "bench-api: starting FerretDB")
+		srv, err := localstack.StartFerretDB(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		uri = srv.URI()
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(ctx)
+	db := client.Database("bench_api_" + api.NewID()[:8])
+	defer db.Drop(ctx)
+	h, err := api.NewHandler(api.Config{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	if err := h.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	bare := db.Collection("bare_patients")
+	if _, err := bare.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "tenantId", Value: 1}, {Key: "_id", Value: 1}}}); err != nil {
+		return err
+	}
+	claims := map[string]any{"sub": "bench-user", "custom:tenant_id": "bench", "custom:roles": "clinician"}
+	body := `{"givenName":"Ada","familyName":"Lovelace","birthDate":"1990-12-10"}`
+
+	handlerPair := func(s *sample) error {
+		t0 := time.Now()
+		req := events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/patients", Body: body,
+			Headers: map[string]string{"Content-Type": "application/json"}}
+		req.RequestContext.RequestID = api.NewID()
+		req.RequestContext.Authorizer = map[string]any{"claims": claims}
+		resp, _ := h.Handle(ctx, req)
+		if resp.StatusCode != 201 {
+			return fmt.Errorf("create: %d %s", resp.StatusCode, resp.Body)
+		}
+		t1 := time.Now()
+		id := resp.Body[7:39] // {"id":"<32 hex>",...
+		get := events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/patients/" + id, Headers: map[string]string{}}
+		get.RequestContext.RequestID = api.NewID()
+		get.RequestContext.Authorizer = map[string]any{"claims": claims}
+		resp, _ = h.Handle(ctx, get)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("get %s: %d %s", id, resp.StatusCode, resp.Body)
+		}
+		s.write, s.read = append(s.write, t1.Sub(t0)), append(s.read, time.Since(t1))
+		return nil
+	}
+	barePair := func(s *sample) error {
+		t0 := time.Now()
+		id := api.NewID()
+		now := time.Now().UTC()
+		if _, err := bare.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "tenantId", Value: "bench"}, {Key: "version", Value: 1},
+			{Key: "givenName", Value: "Ada"}, {Key: "familyName", Value: "Lovelace"}, {Key: "birthDate", Value: "1990-12-10"},
+			{Key: "createdAt", Value: now}, {Key: "updatedAt", Value: now}}); err != nil {
+			return err
+		}
+		t1 := time.Now()
+		var d bson.M
+		if err := bare.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "tenantId", Value: "bench"}}).Decode(&d); err != nil {
+			return err
+		}
+		s.write, s.read = append(s.write, t1.Sub(t0)), append(s.read, time.Since(t1))
+		return nil
+	}
+
+	// Warm up both paths, then alternate rounds so drift (SQLite growth, other load) hits both alike.
+	var warm sample
+	for range 50 {
+		if err := handlerPair(&warm); err != nil {
+			return err
+		}
+		if err := barePair(&warm); err != nil {
+			return err
+		}
+	}
+	var hs, bs sample
+	const round = 50
+	for done := 0; done < n; done += round {
+		for range min(round, n-done) {
+			if err := handlerPair(&hs); err != nil {
+				return err
+			}
+		}
+		for range min(round, n-done) {
+			if err := barePair(&bs); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(out, "bench-api: %d create+get pairs per side on FerretDB (SQLite), 1 client, sequential\n\n", n)
+	fmt.Fprintf(out, "%-28s %10s %10s %10s %10s\n", "path", "req/s", "mean", "p50", "p99")
+	line := func(name string, ds []time.Duration) time.Duration {
+		m := mean(ds)
+		fmt.Fprintf(out, "%-28s %10.0f %10s %10s %10s\n", name, float64(time.Second)/float64(m), round2(m), round2(pct(ds, 50)), round2(pct(ds, 99)))
+		return m
+	}
+	hw, hr := line("handler create (POST)", hs.write), line("handler get (GET)", hs.read)
+	bw, br := line("driver insert", bs.write), line("driver find", bs.read)
+	hAll, bAll := append(append([]time.Duration{}, hs.write...), hs.read...), append(append([]time.Duration{}, bs.write...), bs.read...)
+	line("handler create+get (all)", hAll)
+	line("driver insert+find (all)", bAll)
+	ratio := float64(hw+hr) / float64(bw+br)
+	fmt.Fprintf(out, "\nratio handler/driver (mean create+get): %.2f  (overhead %.0f%%; goal <= 20%%)\n", ratio, (ratio-1)*100)
+	fmt.Fprintf(out, "  create alone %.2f, get alone %.2f\n", float64(hw)/float64(bw), float64(hr)/float64(br))
+	return nil
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t / time.Duration(len(ds))
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func round2(d time.Duration) string { return d.Round(time.Microsecond).String() }
