@@ -63,3 +63,27 @@ func TestEdgeStackRefusesOtherRegions(t *testing.T) {
 	props.Env = &awscdk.Environment{Region: jsii.String("eu-west-1")}
 	NewEdgeStack(awscdk.NewApp(nil), "CaroEdge", props)
 }
+
+func TestAssetReplicaStackMatchesTheEdgeConvention(t *testing.T) {
+	// GIVEN the replica stack and the edge stack of one app without an account
+	app := awscdk.NewApp(nil)
+	replica := NewAssetReplicaStack(app, "CaroAssetReplica", &AssetReplicaStackProps{StandbyRegion: "eu-central-1"})
+	edgeStack := NewEdgeStack(app, "CaroEdge", edgeStackProps())
+	edgeStack.AddDependency(replica, jsii.String("S3 replication needs its destination"))
+	nagcheck.Apply(replica)
+
+	// THEN the replica is in the standby region, named as the edge stack expects, and nag clean
+	if got := *replica.Region(); got != "eu-central-1" {
+		t.Fatalf("replica stack region = %s", got)
+	}
+	tmpl := assertions.Template_FromStack(replica, nil)
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"BucketName": map[string]any{"Fn::Join": []any{"", []any{
+			"caro-assets-replica-", map[string]any{"Ref": "AWS::AccountId"}, "-eu-central-1",
+		}}},
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Alias"), map[string]any{"AliasName": "alias/caro/assets-replica"})
+	if f := nagcheck.Findings(replica); len(f) != 0 {
+		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}

@@ -39,7 +39,8 @@ type AssetReplicaProps struct{}
 
 // AssetReplica is the standby-region copy of the front-end assets, the destination of the edge asset
 // bucket's replication and the fallback origin of the distribution's asset origin group. It lives in
-// the standby region's platform stack.
+// a stack of the standby region that is deployed before the edge stack (S3 refuses a replication rule
+// whose destination does not exist).
 type AssetReplica struct {
 	Bucket     awss3.Bucket
 	Key        awskms.Key
