@@ -1,8 +1,3 @@
-// Package aws implements the failover steps on AWS: the platform stack through CloudFormation change
-// sets, the DNS move through Route 53 (ARC routing controls on the data plane, record UPSERT as the
-// control-plane fallback), users through Cognito admin APIs, the journal and lock in S3 in the target
-// region, and the KMS preflight. Every call is made with aws-sdk-go-v2; tests run them against
-// httptest fakes that check the documented request shapes, and against local-kms and gofakes3.
 package aws
 
 import (
