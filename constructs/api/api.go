@@ -5,7 +5,6 @@
 package api
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/internal/accesslog"
 )
 
 // OriginVerifyHeader is the header CloudFront adds with the origin secret; the regional WAF blocks
@@ -47,23 +47,6 @@ var Routes = []Route{
 	{"/subjects/{id}/export", []string{"GET"}},
 }
 
-// AccessLogFormat is the JSON access-log line; the traffic watcher parses exactly these fields.
-var AccessLogFormat = map[string]string{
-	"requestId":    "$context.requestId",
-	"ip":           "$context.identity.sourceIp",
-	"userAgent":    "$context.identity.userAgent",
-	"sub":          "$context.authorizer.claims.sub",
-	"tenant":       "$context.authorizer.claims.custom:tenant_id",
-	"httpMethod":   "$context.httpMethod",
-	"resourcePath": "$context.resourcePath",
-	"path":         "$context.path",
-	"status":       "$context.status",
-	"errorType":    "$context.error.responseType",
-	"wafStatus":    "$context.waf.status",
-	"latencyMs":    "$context.responseLatency",
-	"time":         "$context.requestTimeEpoch",
-}
-
 // Props configures the API.
 type Props struct {
 	// Handler serves every authenticated route; Health serves GET /health.
@@ -78,9 +61,10 @@ type Props struct {
 	OriginDomain   string
 	RegionalDomain string
 	Zone           awsroute53.IHostedZone
-	// OriginSecret is the value CloudFront sends in OriginVerifyHeader (a Secrets Manager dynamic
-	// reference, so the secret never appears in the template).
-	OriginSecret string
+	// OriginSecrets are the values of OriginVerifyHeader the WAF accepts (Secrets Manager dynamic
+	// references, so the secret never appears in the template): the current value, plus the previous
+	// one while a rotation is under way.
+	OriginSecrets []string
 	// RateLimit and BurstLimit throttle the stage; defaults 100 and 200.
 	RateLimit, BurstLimit float64
 	// WAFRateLimit is the per-IP request limit per 5 minutes; default 2000.
@@ -94,23 +78,6 @@ type API struct {
 	Domain, RegionalDomainName awsapigateway.DomainName
 	AccessLog                  awslogs.LogGroup
 	WebACL                     awswafv2.CfnWebACL
-}
-
-func accessLogJSON() string {
-	var parts []string
-	for _, k := range sortedKeys(AccessLogFormat) {
-		parts = append(parts, `"`+k+`":"`+AccessLogFormat[k]+`"`)
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // New creates the API.
@@ -139,7 +106,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            jsii.String("live"),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLog),
-			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogJSON())),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accesslog.Format)),
 			LoggingLevel:         awsapigateway.MethodLoggingLevel_INFO,
 			DataTraceEnabled:     jsii.Bool(false), // bodies hold patient data: never log them
 			MetricsEnabled:       jsii.Bool(true),
@@ -213,7 +180,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
 	awswafv2.NewCfnLoggingConfiguration(c, jsii.String("WafLogging"), &awswafv2.CfnLoggingConfigurationProps{
-		ResourceArn:           acl.AttrArn(),
+		ResourceArn: acl.AttrArn(),
 		// WAF wants the log group ARN without the ":*" suffix CDK's LogGroupArn carries.
 		LogDestinationConfigs: &[]interface{}{awscdk.Stack_Of(c).FormatArn(&awscdk.ArnComponents{
 			Service: jsii.String("logs"), Resource: jsii.String("log-group"), ResourceName: wafLogs.LogGroupName(),
@@ -267,14 +234,24 @@ func newRegionalWAF(scope constructs.Construct, props *Props) awswafv2.CfnWebACL
 	if limit == 0 {
 		limit = 2000
 	}
-	fromCloudFront := &awswafv2.CfnWebACL_StatementProperty{ByteMatchStatement: &awswafv2.CfnWebACL_ByteMatchStatementProperty{
-		FieldToMatch: &awswafv2.CfnWebACL_FieldToMatchProperty{
-			SingleHeader: map[string]interface{}{"Name": OriginVerifyHeader},
-		},
-		PositionalConstraint: jsii.String("EXACTLY"),
-		SearchString:         jsii.String(props.OriginSecret),
-		TextTransformations:  &[]*awswafv2.CfnWebACL_TextTransformationProperty{{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
-	}}
+	if len(props.OriginSecrets) == 0 {
+		panic("api: OriginSecrets is empty: the WAF needs the CloudFront origin secret to refuse requests made around CloudFront")
+	}
+	var secretMatches []interface{}
+	for _, secret := range props.OriginSecrets {
+		secretMatches = append(secretMatches, &awswafv2.CfnWebACL_StatementProperty{ByteMatchStatement: &awswafv2.CfnWebACL_ByteMatchStatementProperty{
+			FieldToMatch: &awswafv2.CfnWebACL_FieldToMatchProperty{
+				SingleHeader: map[string]interface{}{"Name": OriginVerifyHeader},
+			},
+			PositionalConstraint: jsii.String("EXACTLY"),
+			SearchString:         jsii.String(secret),
+			TextTransformations:  &[]*awswafv2.CfnWebACL_TextTransformationProperty{{Priority: jsii.Number(0), Type: jsii.String("NONE")}},
+		}})
+	}
+	fromCloudFront := secretMatches[0].(*awswafv2.CfnWebACL_StatementProperty)
+	if len(secretMatches) > 1 {
+		fromCloudFront = &awswafv2.CfnWebACL_StatementProperty{OrStatement: &awswafv2.CfnWebACL_OrStatementProperty{Statements: &secretMatches}}
+	}
 	healthCheck := &awswafv2.CfnWebACL_StatementProperty{AndStatement: &awswafv2.CfnWebACL_AndStatementProperty{
 		Statements: &[]interface{}{
 			&awswafv2.CfnWebACL_StatementProperty{OrStatement: &awswafv2.CfnWebACL_OrStatementProperty{

@@ -41,7 +41,7 @@ func TestAPIAuthorizesEveryMethodButHealth(t *testing.T) {
 	// WHEN the API is created
 	api.New(stack, "Api", &api.Props{Handler: fn("api"), Health: fn("health"), UserPool: pool, Key: key, Zone: zone,
 		OriginDomain: "api-origin.caro.health", RegionalDomain: "api-eu-west-1.caro.health",
-		OriginSecret: "{{resolve:secretsmanager:caro/origin-verify:SecretString}}"})
+		OriginSecrets: []string{"{{resolve:secretsmanager:caro/origin-verify:SecretString}}"}})
 
 	tpl := assertions.Template_FromStack(stack, nil)
 	// THEN every method but GET /health uses the Cognito authorizer

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdklambdagoalpha/v2"
@@ -45,6 +46,9 @@ type Props struct {
 	AlarmTopic awssns.ITopic
 	// LogRetention defaults to one year; function logs carry no personal data.
 	LogRetention awslogs.RetentionDays
+	// Secrets the handler reads at start-up. They are read through the AWS Parameters and Secrets
+	// Lambda Extension (added as a layer when this is not empty), so no secret sits in the environment.
+	Secrets []awssecretsmanager.ISecret
 }
 
 // Function is a deployed Go handler and what comes with it.
@@ -125,10 +129,20 @@ func New(scope constructs.Construct, id string, props *Props) *Function {
 		Description: jsii.String(fmt.Sprintf("Execution role of the %s handler (least privilege)", props.Folder)),
 	})
 	logGroup.GrantWrite(role)
+	for _, secret := range props.Secrets {
+		secret.GrantRead(role, nil)
+	}
 
 	env := map[string]*string{}
 	for k, v := range props.Environment {
 		env[k] = jsii.String(v)
+	}
+	var extension awslambda.ParamsAndSecretsLayerVersion
+	if len(props.Secrets) > 0 {
+		extension = awslambda.ParamsAndSecretsLayerVersion_FromVersion(awslambda.ParamsAndSecretsVersions_V1_0_103, &awslambda.ParamsAndSecretsOptions{
+			CacheEnabled: jsii.Bool(true),
+			LogLevel:     awslambda.ParamsAndSecretsLogLevel_WARN,
+		})
 	}
 	fn := awscdklambdagoalpha.NewGoFunction(c, jsii.String("Function"), &awscdklambdagoalpha.GoFunctionProps{
 		Entry:                        jsii.String(entry),
@@ -148,6 +162,7 @@ func New(scope constructs.Construct, id string, props *Props) *Function {
 		DeadLetterQueue:              deadLetters,
 		OnFailure:                    awslambdadestinations.NewSqsDestination(deadLetters),
 		RetryAttempts:                jsii.Number(2),
+		ParamsAndSecrets:             extension,
 		Bundling: &awscdklambdagoalpha.BundlingOptions{
 			GoBuildFlags: jsii.Strings("-tags lambda.norpc", `-ldflags "-s -w"`, "-trimpath"),
 			CgoEnabled:   jsii.Bool(false),

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/regions"
+)
+
+// PlatformApp is the synthesized set of stacks.
+type PlatformApp struct {
+	Regions   regions.Set
+	Platforms []*PlatformStack
+	Edge      awscdk.Stack
+}
+
+// contextString reads a CDK context value (-c key=value or cdk.json).
+func contextString(app awscdk.App, key string) string {
+	if v, ok := app.Node().TryGetContext(jsii.String(key)).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// account is the target AWS account: context "account", else CDK_DEFAULT_ACCOUNT (set by the CDK
+// CLI from credentials when there are any). Without one the stacks are environment-agnostic in their
+// account, so synth needs no credentials.
+func account(app awscdk.App) *string {
+	if a := contextString(app, "account"); a != "" {
+		return jsii.String(a)
+	}
+	if a := os.Getenv("CDK_DEFAULT_ACCOUNT"); a != "" {
+		return jsii.String(a)
+	}
+	return nil
+}
+
+// NewPlatformApp adds every stack of the platform to app, with the nag packs applied. Region
+// definitions come from the folder named by context "regionsDir" (default: the committed ones).
+func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
+	set, err := loadRegions(contextString(app, "regionsDir"))
+	if err != nil {
+		return nil, err
+	}
+	version := contextString(app, "version")
+	if version == "" {
+		version = "dev"
+	}
+	acct := account(app)
+	pa := &PlatformApp{Regions: set}
+	for _, def := range set.All() {
+		pa.Platforms = append(pa.Platforms, NewPlatformStack(app, "CaroPlatform-"+def.Region, &PlatformStackProps{
+			StackProps: awscdk.StackProps{
+				Env:                   &awscdk.Environment{Account: acct, Region: jsii.String(def.Region)},
+				Description:           jsii.String(fmt.Sprintf("Caro platform in %s (primary: %t)", def.Region, def.Primary)),
+				TerminationProtection: jsii.Bool(true),
+			},
+			Region:                 def,
+			Version:                version,
+			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
+		}))
+	}
+	primary := set.Primary()
+	var apiRegions []string
+	for _, def := range set.All() {
+		apiRegions = append(apiRegions, def.Region)
+	}
+	standby := ""
+	if sb := set.Standbys(); len(sb) > 0 {
+		standby = sb[0].Region
+	}
+	pa.Edge = NewEdgeStack(app, "CaroEdge", &EdgeStackProps{
+		StackProps: awscdk.StackProps{
+			Env:                   &awscdk.Environment{Account: acct},
+			TerminationProtection: jsii.Bool(true),
+		},
+		AppDomainName:       primary.AppDomain,
+		APIDomainName:       primary.APIDomain,
+		APIOriginDomainName: primary.APIOriginDomain(),
+		HostedZoneID:        primary.HostedZoneID,
+		HostedZoneName:      primary.Domain,
+		AllowedCountries:    primary.ViewerCountries,
+		StandbyRegion:       standby,
+		APIRegions:          apiRegions,
+	})
+	nagcheck.Apply(app)
+	return pa, nil
+}
+
+func loadRegions(dir string) (regions.Set, error) {
+	if dir == "" {
+		return regions.Default()
+	}
+	return regions.Load(dir)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/api"
+	"github.com/carohealth/platform/constructs/dns"
+	"github.com/carohealth/platform/constructs/edge"
+	"github.com/carohealth/platform/constructs/encryption"
+	"github.com/carohealth/platform/constructs/gofunction"
+	"github.com/carohealth/platform/constructs/identity"
+	"github.com/carohealth/platform/constructs/messaging"
+	"github.com/carohealth/platform/constructs/monitoring"
+	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/regions"
+)
+
+// PlatformStackProps configures one region's platform stack.
+type PlatformStackProps struct {
+	awscdk.StackProps
+	// Region is the region's definition.
+	Region regions.Definition
+	// Version is the platform version the handlers report on /health.
+	Version string
+	// OriginSecretInRotation makes the WAF accept the previous origin secret too (context
+	// caro:originSecretRotation=true), for the two-phase rotation described on edge.OriginSecret.
+	OriginSecretInRotation bool
+}
+
+// PlatformStack is everything one region runs. It is self-contained: a region can be rebuilt from
+// nothing by deploying this stack alone (the edge stack's origin secret replica is its only input).
+type PlatformStack struct {
+	awscdk.Stack
+	Key       awskms.Key
+	Functions map[string]*gofunction.Function
+}
+
+// NewPlatformStack composes the constructs of one region.
+func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStackProps) *PlatformStack {
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	def := props.Region
+	ps := &PlatformStack{Stack: stack, Functions: map[string]*gofunction.Function{}}
+
+	ps.Key = encryption.NewKey(stack, "PlatformKey", &encryption.KeyProps{
+		Alias:             "caro/platform",
+		Description:       "Caro platform data in " + def.Region + ": logs, topics, queues, secrets",
+		LogsService:       true,
+		ServicePrincipals: []string{"sns.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"},
+	})
+	mon := monitoring.New(stack, "Monitoring", &monitoring.Props{
+		Key: ps.Key, AlertEmail: def.AlertEmail, DashboardName: "caro-" + def.Region,
+	})
+	audit := messaging.NewTopic(stack, "AuditTopic", &messaging.TopicProps{Key: ps.Key, DisplayName: "Caro audit events"})
+
+	// The Atlas connection string is set out of band (never in git or the template).
+	mongoURI := awssecretsmanager.NewSecret(stack, jsii.String("MongoDBURI"), &awssecretsmanager.SecretProps{
+		SecretName:    jsii.String(fmt.Sprintf("caro/%s/mongodb-uri", def.Region)),
+		Description:   jsii.String(fmt.Sprintf("Connection string of Atlas cluster %s (project %s)", def.Atlas.Cluster, def.Atlas.ProjectID)),
+		EncryptionKey: ps.Key,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	for _, rule := range []string{"AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"} {
+		nagcheck.Suppress(mongoURI, rule,
+			"The Atlas database user behind this URI is rotated by Atlas (temporary database users/X.509) and the new URI is put here by the operator runbook; Secrets Manager cannot rotate Atlas users.")
+	}
+
+	env := map[string]string{
+		"CARO_REGION":                 def.Region,
+		"CARO_VERSION":                props.Version,
+		"CARO_DATABASE":               "caro",
+		"CARO_MONGODB_URI_SECRET_ARN": *mongoURI.SecretArn(),
+	}
+	newFunction := func(id, folder, description string, extra map[string]string) *gofunction.Function {
+		fnEnv := map[string]string{}
+		for k, v := range env {
+			fnEnv[k] = v
+		}
+		for k, v := range extra {
+			fnEnv[k] = v
+		}
+		f := gofunction.New(stack, id, &gofunction.Props{
+			Folder: folder, Description: description, Environment: fnEnv, Key: ps.Key, AlarmTopic: mon.OnCall,
+			Secrets: []awssecretsmanager.ISecret{mongoURI},
+		})
+		mon.WatchFunction(folder, f.Lambda)
+		mon.WatchQueue(id+"DeadLetters", f.DeadLetters)
+		ps.Functions[folder] = f
+		return f
+	}
+
+	health := newFunction("Health", "health", "GET /health: database reachability, region, version, restore marker", nil)
+	handler := newFunction("ApiHandler", "api", "The platform API: patients, notes, GDPR export and erasure",
+		map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()})
+	audit.Topic.GrantPublish(handler.Role)
+
+	pool := identity.NewUserPool(stack, "Identity", &identity.Props{UserPoolName: "caro-" + def.Region})
+	zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
+		HostedZoneId: jsii.String(def.HostedZoneID), ZoneName: jsii.String(def.Domain),
+	})
+	regionalName := fmt.Sprintf("api-%s.%s", def.Region, def.Domain)
+	secrets := []string{edge.OriginSecretReference("AWSCURRENT")}
+	if props.OriginSecretInRotation {
+		secrets = append(secrets, edge.OriginSecretReference("AWSPREVIOUS"))
+	}
+	restAPI := api.New(stack, "Api", &api.Props{
+		Handler: handler.Lambda, Health: health.Lambda, UserPool: pool.Pool, Key: ps.Key, Zone: zone,
+		OriginDomain: def.APIOriginDomain(), RegionalDomain: regionalName, OriginSecrets: secrets,
+	})
+	mon.WatchAPI(restAPI.RestAPI)
+	dns.New(stack, "Dns", &dns.Props{
+		Zone: zone, OriginName: def.APIOriginDomain(), RegionalName: regionalName,
+		Target: *restAPI.Domain.DomainNameAliasDomainName(), Region: def.Region, Primary: def.Primary,
+	})
+	if !def.Primary {
+		// The edge stack replicates the front-end assets here, so CloudFront can serve them from the
+		// standby region when eu-west-1 is gone.
+		edge.NewAssetReplica(stack, "AssetReplica", &edge.AssetReplicaProps{})
+	}
+	for i, q := range audit.DeadLetterQueues {
+		mon.WatchQueue(fmt.Sprintf("AuditSubscription%dDeadLetters", i), q)
+	}
+	return ps
+}
