@@ -1,0 +1,337 @@
+// Package backup declares the infrastructure of the encrypted logical backups (internal/backup):
+// the multi-Region KMS key the per-backup data keys come from (with its replica in the standby
+// region), the backup bucket (versioned, SSE-KMS, TLS only, Object Lock, replicated to the standby
+// region, lifecycle from the retention setting, access-logged), the daily backup schedule, the
+// weekly restore-verification schedule and the alarms that say when either did not succeed.
+//
+// The functions are created by the caller (constructs/gofunction over lambdas/backup) and passed
+// in; New grants them exactly what they need and sets their environment.
+package backup
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+// DefaultRetentionYears is how long backups are kept (and locked) unless Props says otherwise.
+const DefaultRetentionYears = 1
+
+// Environment variable names the backup function reads (internal/backup.JobConfigFromEnv).
+const (
+	EnvBucket = "CARO_BACKUP_BUCKET"
+	EnvKeyID  = "CARO_BACKUP_KEY_ID"
+)
+
+// Props configure the backup infrastructure.
+type Props struct {
+	// BackupFunction runs {"mode":"backup"} daily (lambdas/backup). Required.
+	BackupFunction awslambda.Function
+	// VerifyFunction runs {"mode":"verify"} weekly; default BackupFunction (same code, other mode).
+	VerifyFunction awslambda.Function
+	// AccessLogs receives the bucket's server access logs. Required.
+	AccessLogs awss3.IBucket
+	// AlarmTopic receives the backup and verification alarms. Required.
+	AlarmTopic awssns.ITopic
+	// StandbyRegion is where the key's replica and the replica bucket live, e.g. "eu-central-1".
+	StandbyRegion string
+	// ReplicaBucketArn is the standby region's backup bucket (NewReplicaBucket there).
+	ReplicaBucketArn string
+	// RetentionYears keeps each backup locked (Object Lock COMPLIANCE) and then expires it.
+	RetentionYears int
+	// BackupSchedule defaults to daily at 02:15 UTC; VerifySchedule to Sundays at 04:30 UTC.
+	BackupSchedule awsevents.Schedule
+	VerifySchedule awsevents.Schedule
+}
+
+// Backup is the declared infrastructure.
+type Backup struct {
+	// Key is the multi-Region primary key (L1: the L2 Key has no MultiRegion property).
+	Key awskms.CfnKey
+	// KeyRef is Key as an IKey, for grants.
+	KeyRef awskms.IKey
+	// ReplicaKeyArn is the ARN the key's replica has in the standby region (same key ID).
+	ReplicaKeyArn *string
+	Bucket        awss3.Bucket
+	BackupRule    awsevents.Rule
+	VerifyRule    awsevents.Rule
+	// BackupFailed fires when a daily backup errors or did not run; VerifyFailed when the weekly
+	// restore test fails or did not run.
+	BackupFailed, BackupMissing, VerifyFailed awscloudwatch.Alarm
+}
+
+func retentionDays(years int) int { return years*365 + (years+3)/4 }
+
+// keyPolicy is the key policy of the backup key: the account administers it through IAM (the
+// functions get scoped IAM grants); nothing else.
+func keyPolicy(stack awscdk.Stack) awsiam.PolicyDocument {
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("AccountAdministersThroughIAM"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
+			Actions:    jsii.Strings("kms:*"),
+			Resources:  jsii.Strings("*"),
+		}),
+	}})
+}
+
+// New declares the backup infrastructure in the primary region.
+func New(scope constructs.Construct, id string, props *Props) *Backup {
+	switch {
+	case props == nil || props.BackupFunction == nil:
+		panic("backup.New: Props.BackupFunction is required")
+	case props.AccessLogs == nil || props.AlarmTopic == nil:
+		panic("backup.New: Props.AccessLogs and Props.AlarmTopic are required")
+	case props.StandbyRegion == "" || props.ReplicaBucketArn == "":
+		panic("backup.New: Props.StandbyRegion and Props.ReplicaBucketArn are required (backups must survive the primary region)")
+	}
+	years := props.RetentionYears
+	if years == 0 {
+		years = DefaultRetentionYears
+	}
+	if years < 1 || years > 30 {
+		panic(fmt.Sprintf("backup.New: RetentionYears %d: give 1 to 30", years))
+	}
+	verifyFn := props.VerifyFunction
+	if verifyFn == nil {
+		verifyFn = props.BackupFunction
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	stack := awscdk.Stack_Of(c)
+	b := &Backup{}
+
+	b.Key = awskms.NewCfnKey(c, jsii.String("Key"), &awskms.CfnKeyProps{
+		Description:         jsii.String("Caro backups: wraps the per-backup data keys (multi-Region; replica in the standby region decrypts after a region loss)"),
+		MultiRegion:         jsii.Bool(true),
+		EnableKeyRotation:   jsii.Bool(true),
+		KeySpec:             jsii.String("SYMMETRIC_DEFAULT"),
+		KeyUsage:            jsii.String("ENCRYPT_DECRYPT"),
+		PendingWindowInDays: jsii.Number(30),
+		KeyPolicy:           keyPolicy(stack),
+	})
+	b.Key.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	// FromKeyArn, not FromCfnKey: the policy holds CloudFormation functions (account ARN), and grants
+	// go to IAM policies anyway (the key policy delegates to IAM).
+	b.KeyRef = awskms.Key_FromKeyArn(c, jsii.String("KeyRef"), b.Key.AttrArn())
+	awskms.NewCfnAlias(c, jsii.String("Alias"), &awskms.CfnAliasProps{AliasName: jsii.String("alias/caro/backup"), TargetKeyId: b.Key.AttrKeyId()})
+	b.ReplicaKeyArn = awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("arn:"), stack.Partition(), jsii.String(":kms:" + props.StandbyRegion + ":"), stack.Account(), jsii.String(":key/"), b.Key.AttrKeyId(),
+	})
+
+	days := retentionDays(years)
+	replica := awss3.Bucket_FromBucketArn(c, jsii.String("Replica"), jsii.String(props.ReplicaBucketArn))
+	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), b.ReplicaKeyArn)
+	b.Bucket = awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
+		ObjectLockEnabled:          jsii.Bool(true),
+		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
+		Versioned:                  jsii.Bool(true),
+		Encryption:                 awss3.BucketEncryption_KMS,
+		EncryptionKey:              b.KeyRef,
+		BucketKeyEnabled:           jsii.Bool(true),
+		EnforceSSL:                 jsii.Bool(true),
+		MinimumTLSVersion:          jsii.Number(1.2),
+		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket:     props.AccessLogs,
+		ServerAccessLogsPrefix:     jsii.String("backups/"),
+		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:                                  jsii.String("retention"),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(days + 1))),
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(float64(days + 1))),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+			Transitions: &[]*awss3.Transition{{
+				StorageClass:    awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(),
+				TransitionAfter: awscdk.Duration_Days(jsii.Number(90)),
+			}},
+		}},
+		ReplicationRules: &[]*awss3.ReplicationRule{{
+			Destination:            replica,
+			KmsKey:                 replicaKey,
+			SseKmsEncryptedObjects: jsii.Bool(true),
+			Priority:               jsii.Number(1),
+			Id:                     jsii.String("backups-to-standby"),
+		}},
+	})
+	if role := b.Bucket.Node().TryFindChild(jsii.String("ReplicationRole")); role != nil {
+		for _, child := range *role.Node().Children() {
+			if *child.Node().Id() == "DefaultPolicy" {
+				nagcheck.SuppressWithChildren(child, "AwsSolutions-IAM5",
+					"CDK's S3 replication role reads object versions under this one bucket (bucket/*) and replicates into the one standby bucket; object-level wildcards are inherent to replication")
+				nagcheck.SuppressWithChildren(child, "HIPAA.Security-IAMNoInlinePolicy",
+					"CDK generates the replication role with its policy; it is used only by the S3 replication service principal for this bucket")
+			}
+		}
+	}
+
+	b.grant(c, "BackupPolicy", props.BackupFunction, true)
+	if verifyFn != props.BackupFunction {
+		b.grant(c, "VerifyPolicy", verifyFn, false)
+	}
+	for _, fn := range []awslambda.Function{props.BackupFunction, verifyFn} {
+		fn.AddEnvironment(jsii.String(EnvBucket), b.Bucket.BucketName(), nil)
+		fn.AddEnvironment(jsii.String(EnvKeyID), b.Key.AttrArn(), nil)
+	}
+
+	backupSchedule := props.BackupSchedule
+	if backupSchedule == nil {
+		backupSchedule = awsevents.Schedule_Cron(&awsevents.CronOptions{Minute: jsii.String("15"), Hour: jsii.String("2")})
+	}
+	verifySchedule := props.VerifySchedule
+	if verifySchedule == nil {
+		verifySchedule = awsevents.Schedule_Cron(&awsevents.CronOptions{Minute: jsii.String("30"), Hour: jsii.String("4"), WeekDay: jsii.String("SUN")})
+	}
+	b.BackupRule = awsevents.NewRule(c, jsii.String("DailyBackup"), &awsevents.RuleProps{
+		Description: jsii.String("Daily encrypted logical backup of the application database"),
+		Schedule:    backupSchedule,
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.BackupFunction, &awseventstargets.LambdaFunctionProps{
+			Event:         awsevents.RuleTargetInput_FromObject(map[string]interface{}{"mode": "backup"}),
+			RetryAttempts: jsii.Number(2),
+			MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		})},
+	})
+	b.VerifyRule = awsevents.NewRule(c, jsii.String("WeeklyVerify"), &awsevents.RuleProps{
+		Description: jsii.String("Weekly restore test: the newest backup restored into a scratch database and checked against its manifest"),
+		Schedule:    verifySchedule,
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(verifyFn, &awseventstargets.LambdaFunctionProps{
+			Event:         awsevents.RuleTargetInput_FromObject(map[string]interface{}{"mode": "verify"}),
+			RetryAttempts: jsii.Number(1),
+			MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		})},
+	})
+
+	day := awscdk.Duration_Days(jsii.Number(1))
+	alarm := func(id, description string, metric awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, periods float64, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
+		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(periods),
+			ComparisonOperator: op,
+			TreatMissingData:   missing,
+		})
+		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.AlarmTopic))
+		return a
+	}
+	b.BackupFailed = alarm("BackupFailed", "Daily backup failed: see the backup function's logs; until fixed, the newest restorable backup is getting older (caro backup list)",
+		props.BackupFunction.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
+		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
+	b.BackupMissing = alarm("BackupMissing", "No backup ran for two days: check the DailyBackup rule and the backup function",
+		props.BackupFunction.MetricInvocations(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
+		awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 2, awscloudwatch.TreatMissingData_BREACHING)
+	b.VerifyFailed = alarm("VerifyFailed", "Weekly restore test failed: the newest backup could not be restored and checked (caro backup verify <id> shows why); treat backups as unproven until it passes",
+		verifyFn.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
+		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
+	return b
+}
+
+// grant attaches the backup (write) or verify (read) policy to fn's role.
+func (b *Backup) grant(c constructs.Construct, id string, fn awslambda.Function, write bool) {
+	role := fn.Role()
+	if role == nil {
+		panic("backup.New: the functions need a known role")
+	}
+	region := awscdk.Stack_Of(c).Region()
+	objects := b.Bucket.ArnForObjects(jsii.String("backups/*"))
+	s3Actions := jsii.Strings("s3:GetObject")
+	kmsActions := jsii.Strings("kms:Decrypt")
+	if write {
+		s3Actions = jsii.Strings("s3:GetObject", "s3:PutObject")
+		kmsActions = jsii.Strings("kms:Decrypt", "kms:GenerateDataKey")
+	}
+	p := awsiam.NewManagedPolicy(c, jsii.String(id), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Caro backup function: backup objects and the backup key, scoped by prefix and encryption context"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListBackups"),
+				Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{b.Bucket.BucketArn()},
+				Conditions: &map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": "backups/*"}}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BackupObjects"),
+				Actions: s3Actions, Resources: &[]*string{objects}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BackupDataKeys"),
+				Actions: kmsActions, Resources: &[]*string{b.Key.AttrArn()},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"kms:EncryptionContext:caro:purpose": []string{"backup", "identity-export"}}}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BucketEncryptionViaS3"),
+				Actions: jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"), Resources: &[]*string{b.Key.AttrArn()},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"kms:ViaService": fmt.Sprintf("s3.%s.amazonaws.com", *region)}}}),
+		},
+	})
+	nagcheck.Suppress(p, "AwsSolutions-IAM5",
+		"Resource backups/* is the backup prefix of the one backup bucket (one folder per backup ID); actions are listed, and Object Lock COMPLIANCE keeps written backups immutable")
+}
+
+// NewReplicaKey declares, in the standby region's stack, the replica of the backup key (same key
+// ID, usable while the primary region is down). primaryKeyArn is Backup.Key's ARN.
+func NewReplicaKey(scope constructs.Construct, id string, primaryKeyArn string) awskms.CfnReplicaKey {
+	k := awskms.NewCfnReplicaKey(scope, jsii.String(id), &awskms.CfnReplicaKeyProps{
+		PrimaryKeyArn:       jsii.String(primaryKeyArn),
+		Description:         jsii.String("Caro backups: replica of the multi-Region backup key for restores in the standby region"),
+		PendingWindowInDays: jsii.Number(30),
+		KeyPolicy:           keyPolicy(awscdk.Stack_Of(scope)),
+	})
+	k.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	return k
+}
+
+// ReplicaBucketProps configure the standby region's backup bucket.
+type ReplicaBucketProps struct {
+	// Key is the replica key (NewReplicaKey), as an IKey (awskms.Key_FromKeyArn).
+	Key            awskms.IKey
+	AccessLogs     awss3.IBucket
+	RetentionYears int
+	// BucketName lets the primary stack name it in Props.ReplicaBucketArn.
+	BucketName string
+}
+
+// NewReplicaBucket declares the standby region's backup bucket: the replication destination,
+// locked and encrypted like the primary.
+func NewReplicaBucket(scope constructs.Construct, id string, props *ReplicaBucketProps) awss3.Bucket {
+	if props == nil || props.Key == nil || props.AccessLogs == nil {
+		panic("backup.NewReplicaBucket: Key and AccessLogs are required")
+	}
+	years := props.RetentionYears
+	if years == 0 {
+		years = DefaultRetentionYears
+	}
+	days := retentionDays(years)
+	bp := &awss3.BucketProps{
+		ObjectLockEnabled:          jsii.Bool(true),
+		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
+		Versioned:                  jsii.Bool(true),
+		Encryption:                 awss3.BucketEncryption_KMS,
+		EncryptionKey:              props.Key,
+		BucketKeyEnabled:           jsii.Bool(true),
+		EnforceSSL:                 jsii.Bool(true),
+		MinimumTLSVersion:          jsii.Number(1.2),
+		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket:     props.AccessLogs,
+		ServerAccessLogsPrefix:     jsii.String("backups-replica/"),
+		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:                          jsii.String("retention"),
+			Expiration:                  awscdk.Duration_Days(jsii.Number(float64(days + 1))),
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(float64(days + 1))),
+		}},
+	}
+	if props.BucketName != "" {
+		bp.BucketName = jsii.String(props.BucketName)
+	}
+	bucket := awss3.NewBucket(scope, jsii.String(id), bp)
+	nagcheck.Suppress(bucket, "HIPAA.Security-S3BucketReplicationEnabled",
+		"This bucket is itself the cross-region replica of the primary backup bucket; replicating it back would loop")
+	return bucket
+}
