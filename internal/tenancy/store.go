@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // TenantField is the document field that holds the tenant in every tenant-scoped collection.
@@ -196,38 +197,34 @@ func (c *Collection) CountDocuments(ctx context.Context, filter bson.D, opts ...
 }
 
 // InsertOne writes doc with the tenant field set to the store's tenant. A doc that already names a
-// different tenant is refused.
+// tenant must name this one, and a string _id must be this tenant's (DocID).
 func (c *Collection) InsertOne(ctx context.Context, doc any) error {
 	raw, err := bson.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("tenancy: encode document: %w", err)
 	}
-	var d bson.D
-	if err := bson.Unmarshal(raw, &d); err != nil {
-		return fmt.Errorf("tenancy: decode document: %w", err)
-	}
-	out := make(bson.D, 0, len(d)+1)
-	for _, e := range d {
-		if e.Key == "_id" {
-			if err := c.checkDocID(e.Value); err != nil {
+	r := bson.Raw(raw)
+	if v, err := r.LookupErr("_id"); err == nil {
+		if s, ok := v.StringValueOK(); ok {
+			if err := c.checkDocID(s); err != nil {
 				return err
 			}
 		}
-		if e.Key == TenantField {
-			if s, ok := e.Value.(string); !ok || (s != "" && s != c.tenant) {
-				return ErrTenantInQuery
-			}
-			continue
+	}
+	if v, err := r.LookupErr(TenantField); err == nil {
+		if s, ok := v.StringValueOK(); !ok || s != c.tenant {
+			return ErrTenantInQuery
 		}
-		out = append(out, e)
-	}
-	// _id stays first, as MongoDB keeps it; the tenant follows.
-	if len(out) > 0 && out[0].Key == "_id" {
-		out = append(bson.D{out[0], {Key: TenantField, Value: c.tenant}}, out[1:]...)
 	} else {
-		out = append(bson.D{{Key: TenantField, Value: c.tenant}}, out...)
+		// Append the tenant element before the document's terminating zero and fix the length.
+		out := make([]byte, 0, len(raw)+len(TenantField)+len(c.tenant)+8)
+		out = append(out, raw[:len(raw)-1]...)
+		out = bsoncore.AppendStringElement(out, TenantField, c.tenant)
+		out = append(out, 0)
+		out = bsoncore.UpdateLength(out, 0, int32(len(out)))
+		raw = out
 	}
-	_, err = c.coll.InsertOne(ctx, out)
+	_, err = c.coll.InsertOne(ctx, bson.Raw(raw))
 	return err
 }
 
