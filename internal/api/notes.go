@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -76,6 +77,17 @@ func (h *Handler) createNote(rc *reqCtx) (int, any, error) {
 		return 0, nil, err
 	}
 	h.deliver(rc, NotesCollection, d.ID, ev)
+	// The patient may have been deleted or erased between the check above and the insert (there is
+	// no multi-document transaction). Look again: if it is gone, erase what hangs off it, this note
+	// included, right away (the reconciler's purge hook would do it at the latest).
+	if _, err := h.findPatient(rc, rc.id); err != nil {
+		if errors.Is(err, errNotFound) {
+			if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
+				return 0, nil, err
+			}
+		}
+		return 0, nil, err
+	}
 	return http.StatusCreated, d.api(), nil
 }
 
