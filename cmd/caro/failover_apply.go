@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,9 +24,10 @@ const (
 )
 
 type failoverApplyOptions struct {
-	planPath string
-	yes      bool
-	output   string
+	planPath  string
+	yes       bool
+	output    string
+	supersede bool
 }
 
 func newFailoverApplyCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
@@ -53,6 +55,7 @@ time (lock); the refusal names the holder and how to break a stale lock.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.supersede, "supersede", false, "apply although another plan's failover is unfinished in --state-dir")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
 	return cmd
 }
@@ -81,6 +84,14 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 	st, _, err := failover.StatusOf(ctx, journal)
 	if err != nil {
 		return err
+	}
+	if _, ok := prov.(StateStore); !ok && !o.supersede {
+		if other, err := unfinishedOtherPlan(ctx, f.stateDir, plan.ID); err != nil {
+			return err
+		} else if other != "" {
+			return fmt.Errorf("the failover of plan %s is unfinished (see `caro failover status`): resume it with its plan file, "+
+				"or pass --supersede to go ahead with plan %s anyway (two half-done failovers are hard to reason about at 3 a.m.)", other, plan.ID)
+		}
 	}
 	if !o.yes {
 		printPlan(streams.ErrOut, plan)
@@ -148,4 +159,26 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// unfinishedOtherPlan returns the id of another plan whose journal in stateDir started but never
+// completed, or "".
+func unfinishedOtherPlan(ctx context.Context, stateDir, planID string) (string, error) {
+	paths, err := filepath.Glob(filepath.Join(stateDir, "journal-*.jsonl"))
+	if err != nil {
+		return "", err
+	}
+	for _, p := range paths {
+		if p == failover.JournalPath(stateDir, planID) {
+			continue
+		}
+		st, _, err := failover.StatusOf(ctx, &failover.FileJournal{Path: p})
+		if err != nil {
+			return "", err
+		}
+		if st.PlanID != "" && !st.Completed {
+			return st.PlanID, nil
+		}
+	}
+	return "", nil
 }

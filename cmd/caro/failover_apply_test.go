@@ -172,3 +172,23 @@ func TestFailoverUnlock(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestFailoverApplyRefusesWhileAnotherPlanIsUnfinished(t *testing.T) {
+	dir, plan1 := testPlanFile(t)
+	os.WriteFile(filepath.Join(dir, "fail-restore"), nil, 0o600)
+	if code, _, _ := foRun(t, "", "failover", "apply", plan1, "--yes"); code != exitApplyFailed {
+		t.Fatalf("exit %d", code)
+	}
+	os.Remove(filepath.Join(dir, "fail-restore"))
+	plan2 := filepath.Join(dir, "plan2.json")
+	if code, _, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "-o", plan2); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, _, errOut := foRun(t, "", "failover", "apply", plan2, "--yes")
+	if code == 0 || !strings.Contains(errOut, "unfinished") || !strings.Contains(errOut, "--supersede") {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+	if code, _, errOut := foRun(t, "", "failover", "apply", plan2, "--yes", "--supersede"); code != 0 {
+		t.Fatalf("--supersede: exit %d %s", code, errOut)
+	}
+}
