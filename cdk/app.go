@@ -15,6 +15,21 @@ type PlatformApp struct {
 	Regions   regions.Set
 	Platforms []*PlatformStack
 	Edge      awscdk.Stack
+	// AssetReplica is the standby-region destination of the front-end asset replication.
+	AssetReplica awscdk.Stack
+}
+
+// Stacks returns every stack of the app in deploy order.
+func (pa *PlatformApp) Stacks() []awscdk.Stack {
+	var stacks []awscdk.Stack
+	if pa.AssetReplica != nil {
+		stacks = append(stacks, pa.AssetReplica)
+	}
+	stacks = append(stacks, pa.Edge)
+	for _, p := range pa.Platforms {
+		stacks = append(stacks, p.Stack)
+	}
+	return stacks
 }
 
 // contextString reads a CDK context value (-c key=value or cdk.json).
@@ -72,6 +87,12 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	if sb := set.Standbys(); len(sb) > 0 {
 		standby = sb[0].Region
 	}
+	if standby != "" {
+		pa.AssetReplica = NewAssetReplicaStack(app, "CaroAssetReplica-"+standby, &AssetReplicaStackProps{
+			StackProps:    awscdk.StackProps{Env: &awscdk.Environment{Account: acct}, TerminationProtection: jsii.Bool(true)},
+			StandbyRegion: standby,
+		})
+	}
 	pa.Edge = NewEdgeStack(app, "CaroEdge", &EdgeStackProps{
 		StackProps: awscdk.StackProps{
 			Env:                   &awscdk.Environment{Account: acct},
@@ -86,6 +107,15 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		StandbyRegion:       standby,
 		APIRegions:          apiRegions,
 	})
+	// Deploy order only (no values cross stacks, so each region still deploys on its own):
+	// the replica before the edge (S3 needs the replication destination), the edge before the
+	// regions (they resolve its origin secret replica).
+	if pa.AssetReplica != nil {
+		pa.Edge.AddDependency(pa.AssetReplica, jsii.String("the asset replication destination must exist"))
+	}
+	for _, p := range pa.Platforms {
+		p.AddDependency(pa.Edge, jsii.String("the origin secret replica must exist"))
+	}
 	nagcheck.Apply(app)
 	return pa, nil
 }

@@ -47,15 +47,15 @@ func TestAppHasOneStackPerRegionAndTheEdge(t *testing.T) {
 	if pa.Edge == nil || *pa.Edge.StackName() != "CaroEdge" || *pa.Edge.Region() != "us-east-1" {
 		t.Errorf("edge stack missing or misplaced")
 	}
+	if r := pa.AssetReplica; r == nil || *r.StackName() != "CaroAssetReplica-eu-central-1" || *r.Region() != "eu-central-1" {
+		t.Errorf("asset replica stack missing or misplaced")
+	}
 }
 
 func TestEveryStackIsNagClean(t *testing.T) {
 	// GIVEN the whole app with the AwsSolutions and HIPAA.Security packs
 	pa := platformApp(t)
-	stacks := []awscdk.Stack{pa.Edge}
-	for _, p := range pa.Platforms {
-		stacks = append(stacks, p.Stack)
-	}
+	stacks := pa.Stacks()
 	// WHEN each stack is synthesized THEN no stack has an unsuppressed error or warning
 	for _, s := range stacks {
 		if f := nagcheck.Findings(s); len(f) > 0 {

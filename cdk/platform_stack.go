@@ -117,11 +117,6 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		Zone: zone, OriginName: def.APIOriginDomain(), RegionalName: regionalName,
 		Target: *restAPI.Domain.DomainNameAliasDomainName(), Region: def.Region, Primary: def.Primary,
 	})
-	if !def.Primary {
-		// The edge stack replicates the front-end assets here, so CloudFront can serve them from the
-		// standby region when eu-west-1 is gone.
-		edge.NewAssetReplica(stack, "AssetReplica", &edge.AssetReplicaProps{})
-	}
 	for i, q := range audit.DeadLetterQueues {
 		mon.WatchQueue(fmt.Sprintf("AuditSubscription%dDeadLetters", i), q)
 	}
