@@ -98,7 +98,7 @@ type reqCtx struct {
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
 	start := time.Now()
 	requestID := req.RequestContext.RequestID
-	if requestID == "" || len(requestID) > 128 {
+	if !plainRequestID(requestID) {
 		requestID = NewID()
 	}
 	status := 0
@@ -272,4 +272,18 @@ func (h *Handler) jsonResponse(requestID string, status int, body any) events.AP
 func (h *Handler) errorResponse(requestID string, e *apiError) events.APIGatewayProxyResponse {
 	b, _ := json.Marshal(ErrorResponse{Error: e.Code, Message: e.Message, RequestID: requestID})
 	return events.APIGatewayProxyResponse{StatusCode: e.Status, Headers: baseHeaders(requestID), Body: string(b)}
+}
+
+// plainRequestID accepts API Gateway's request IDs (UUIDs) and similar plain tokens only, so the ID
+// echoed in bodies, headers and logs can never carry markup or line breaks.
+func plainRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
 }

@@ -340,3 +340,32 @@ func TestEveryRouteHasAKnownAction(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanNoteErasedByPurge: a note that lands after its patient was deleted (the race that
+// single-document atomicity cannot close) is erased by the reconciler before the patient's tombstone
+// is purged, so no personal data outlives the patient.
+func TestOrphanNoteErasedByPurge(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := user{"doc-5", uniqueTenant("orphan"), "clinician,admin"}
+	p := e.createPatient(u)
+	e.expect(204, "", u, "DELETE", "/patients/"+p.ID, "")
+	// The racing insert, as createNote would have made it just before the delete.
+	noteID := NewID()
+	if _, err := testDB.Collection(NotesCollection).InsertOne(ctx, bson.D{{Key: "_id", Value: u.tenant + ":" + noteID},
+		{Key: "tenantId", Value: u.tenant}, {Key: "patientId", Value: p.ID}, {Key: "version", Value: 1},
+		{Key: "text", Value: "orphaned personal text"}, {Key: "outboxPending", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewReconciler(testDB, e.sns.Publisher()).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var raw bson.M
+	err := testDB.Collection(NotesCollection).FindOne(ctx, bson.D{{Key: "_id", Value: u.tenant + ":" + noteID}}).Decode(&raw)
+	if err == nil {
+		if _, has := raw["text"]; has {
+			t.Fatalf("orphan note keeps its text: %v", raw)
+		}
+	}
+	e.expect(404, CodeNotFound, u, "GET", "/notes/"+noteID, "")
+}

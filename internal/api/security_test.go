@@ -193,14 +193,16 @@ func TestHardening(t *testing.T) {
 	e.expect(201, "", u, "POST", "/patients", base64.StdEncoding.EncodeToString([]byte(adaJSON)),
 		func(r *events.APIGatewayProxyRequest) { r.IsBase64Encoded = true })
 
-	// Without a request ID from API Gateway the handler makes one and still returns it.
-	req := e.request(user{}, "GET", "/patients", "")
-	req.RequestContext.RequestID = ""
-	resp, _ = e.h.Handle(context.Background(), req)
-	var er ErrorResponse
-	_ = json.Unmarshal([]byte(resp.Body), &er)
-	if er.RequestID == "" || resp.Headers["X-Request-Id"] != er.RequestID {
-		t.Fatalf("request ID %+v %v", er, resp.Headers)
+	// Without a (plain) request ID from API Gateway the handler makes one and still returns it.
+	for _, given := range []string{"", "a\r\nSet-Cookie: x=1", "<script>", strings.Repeat("a", 200)} {
+		req := e.request(user{}, "GET", "/patients", "")
+		req.RequestContext.RequestID = given
+		resp, _ = e.h.Handle(context.Background(), req)
+		var er ErrorResponse
+		_ = json.Unmarshal([]byte(resp.Body), &er)
+		if !ValidID(er.RequestID) || resp.Headers["X-Request-Id"] != er.RequestID {
+			t.Fatalf("request ID for %q: %+v %v", given, er, resp.Headers)
+		}
 	}
 }
 
