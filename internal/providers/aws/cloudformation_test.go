@@ -35,6 +35,8 @@ type fakeCloudFormation struct {
 	calls             []string
 	// outputs are the stack's outputs in DescribeStacks.
 	outputs map[string]string
+	// templateURL is the TemplateURL of the last CreateChangeSet.
+	templateURL string
 }
 
 func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -111,6 +113,10 @@ func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.t.Errorf("ChangeSetType = %q, want %q", form.Get("ChangeSetType"), want)
 		}
 		f.csName, f.csType, f.csTemplate = form.Get("ChangeSetName"), form.Get("ChangeSetType"), form.Get("TemplateBody")
+		f.templateURL = form.Get("TemplateURL")
+		if len(f.csTemplate) > 51200 {
+			f.t.Errorf("CreateChangeSet with a %d-byte TemplateBody: CloudFormation refuses more than 51,200 bytes", len(f.csTemplate))
+		}
 		f.csStatus, f.csExec, f.csReason = "CREATE_COMPLETE", "AVAILABLE", ""
 		if f.csTemplate == f.template && f.exists {
 			f.csStatus, f.csExec, f.csReason = "FAILED", "UNAVAILABLE", "The submitted information didn't contain changes. Submit different information to create a change set."

@@ -19,6 +19,7 @@ import (
 	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/carohealth/platform/internal/failover"
@@ -422,10 +423,8 @@ func (r *awsRun) deployer(ctx context.Context) (*StackDeployer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Fixed per plan, so a resumed deploy finds the change set of its interrupted run.
 	name := "caro-failover-" + changeSetName.ReplaceAllString(r.plan.ID, "-")
-	if name[len("caro-failover-")] >= '0' && name[len("caro-failover-")] <= '9' {
-		name = "caro-failover-p" + name[len("caro-failover-"):]
-	}
 	return &StackDeployer{Client: r.c.CloudFormation, StackName: StackName(r.plan.To), TemplateBody: body, ChangeSetName: name, PollInterval: r.p.PollInterval}, nil
 }
 
@@ -441,10 +440,27 @@ func (r *awsRun) deployed(ctx context.Context) (bool, error) {
 	return ok, err
 }
 
+// MaxTemplateBody is the largest template CloudFormation accepts inline; larger ones (most CDK
+// stacks) go through S3.
+const MaxTemplateBody = 51200
+
 func (r *awsRun) deploy(ctx context.Context) error {
 	d, err := r.deployer(ctx)
 	if err != nil {
 		return err
+	}
+	if len(d.TemplateBody) > MaxTemplateBody {
+		outs, err := r.outputs(ctx)
+		if err != nil {
+			return err
+		}
+		bucket := outs[OutputBackupBucket]
+		key := "failover/" + r.plan.ID + "/" + StackName(r.plan.To) + ".template.json"
+		if _, err := r.c.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: strings.NewReader(d.TemplateBody), ContentType: aws.String("application/json")}); err != nil {
+			return fmt.Errorf("upload the %d-byte template to s3://%s/%s: %w", len(d.TemplateBody), bucket, key, err)
+		}
+		d.TemplateURL = fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", bucket, r.plan.To, key)
 	}
 	if err := d.Deploy(ctx, failover.ProgressFrom(ctx)); err != nil {
 		return err

@@ -270,3 +270,20 @@ func TestAWSPlanNamesMissingStackOutputs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestAWSDeployUploadsLargeTemplateToS3(t *testing.T) {
+	w := newAWSWorld(t)
+	big := `{"Description":"` + strings.Repeat("x", 60000) + `","Resources":{}}`
+	os.WriteFile(filepath.Join(w.prov.AssemblyDir, "CaroPlatform-eu-central-1.template.json"), []byte(big), 0o600)
+	w.resolver.primaryDown = true
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := w.apply(t, p); err != nil || !rep.OK {
+		t.Fatalf("apply %v %+v", err, rep)
+	}
+	if !strings.HasPrefix(w.cfn["eu-central-1"].templateURL, "https://caro-failover-eu-central-1.s3.eu-central-1.amazonaws.com/failover/") {
+		t.Fatalf("TemplateURL %q", w.cfn["eu-central-1"].templateURL)
+	}
+}
