@@ -15,3 +15,8 @@ caro-bin:
 
 local: caro-bin
 	$(CARO_BIN) local up --addr $(LOCAL_ADDR) --web web --ready-file $(LOCAL_READY_FILE) $(LOCAL_FLAGS)
+
+# The traffic watcher's cost per CloudWatch Logs batch (1000 access-log lines, all rules).
+.PHONY: bench-trafficwatch
+bench-trafficwatch:
+	go test -run='^$$' -bench=CloudWatchLogsBatch -benchtime=20x ./internal/trafficwatch

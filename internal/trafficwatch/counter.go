@@ -52,18 +52,20 @@ type MemoryCounter struct {
 	claims map[string]time.Time
 }
 
-type keyState struct {
-	events []Event
-	window time.Duration
-	last   time.Time
-}
-
 // NewMemoryCounter returns an empty in-memory counter with default bounds.
 func NewMemoryCounter() *MemoryCounter {
 	return &MemoryCounter{MaxKeys: 100_000, MaxEventsPerKey: 10_000, keys: map[string]*keyState{}, claims: map[string]time.Time{}}
 }
 
-// Observe implements Counter.
+type keyState struct {
+	events []Event // sorted by time
+	ids    map[string]struct{}
+	window time.Duration
+	last   time.Time
+}
+
+// Observe implements Counter. It costs O(log n) per event plus amortised pruning, so a flood of
+// requests (the case the watcher exists for) does not slow it down quadratically.
 func (m *MemoryCounter) Observe(_ context.Context, key string, ev Event, window time.Duration) (Tally, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -72,56 +74,53 @@ func (m *MemoryCounter) Observe(_ context.Context, key string, ev Event, window 
 		if len(m.keys) >= m.MaxKeys {
 			m.sweep(ev.Time)
 		}
-		st = &keyState{}
+		st = &keyState{ids: map[string]struct{}{}}
 		m.keys[key] = st
 	}
 	st.window = window
-	dup := false
-	if ev.ID != "" {
-		for _, e := range st.events {
-			if e.ID == ev.ID {
-				dup = true
-				break
-			}
+	_, dup := st.ids[ev.ID]
+	if ev.ID == "" || !dup {
+		if ev.ID != "" {
+			st.ids[ev.ID] = struct{}{}
 		}
-	}
-	if !dup {
-		st.events = append(st.events, ev)
-		if n := len(st.events); n > 1 && st.events[n-2].Time.After(ev.Time) {
-			sort.SliceStable(st.events, func(i, j int) bool { return st.events[i].Time.Before(st.events[j].Time) })
-		}
+		// Insert in time order; in-order arrival (the usual case) appends.
+		i := sort.Search(len(st.events), func(i int) bool { return st.events[i].Time.After(ev.Time) })
+		st.events = append(st.events, Event{})
+		copy(st.events[i+1:], st.events[i:])
+		st.events[i] = ev
 	}
 	if ev.Time.After(st.last) {
 		st.last = ev.Time
 	}
-	// Drop what no future window can include (older than the newest event minus the window).
+	// Drop what no future window can include (at or before the newest event minus the window),
+	// and beyond MaxEventsPerKey the oldest.
 	cut := st.last.Add(-window)
-	i := 0
-	for i < len(st.events) && !st.events[i].Time.After(cut) {
-		i++
+	drop := sort.Search(len(st.events), func(i int) bool { return st.events[i].Time.After(cut) })
+	if over := len(st.events) - drop - m.MaxEventsPerKey; over > 0 {
+		drop += over
 	}
-	st.events = st.events[i:]
-	if len(st.events) > m.MaxEventsPerKey {
-		st.events = st.events[len(st.events)-m.MaxEventsPerKey:]
+	if drop > 0 {
+		for _, e := range st.events[:drop] {
+			delete(st.ids, e.ID)
+		}
+		st.events = append(st.events[:0:0], st.events[drop:]...)
 	}
 
+	// The window (ev.Time-window, ev.Time].
+	from := sort.Search(len(st.events), func(i int) bool { return st.events[i].Time.After(ev.Time.Add(-window)) })
+	to := sort.Search(len(st.events), func(i int) bool { return st.events[i].Time.After(ev.Time) })
 	var t Tally
-	from := ev.Time.Add(-window)
-	for _, e := range st.events {
-		if !e.Time.After(from) || e.Time.After(ev.Time) {
-			continue
+	if to > from {
+		t.Count = to - from
+		t.First, t.Last = st.events[from].Time, st.events[to-1].Time
+		for i := to - 1; i >= from && len(t.RequestIDs) < MaxRequestIDs; i-- {
+			if id := st.events[i].RequestID; id != "" {
+				t.RequestIDs = append(t.RequestIDs, id)
+			}
 		}
-		if t.Count == 0 {
-			t.First = e.Time
+		for i, j := 0, len(t.RequestIDs)-1; i < j; i, j = i+1, j-1 {
+			t.RequestIDs[i], t.RequestIDs[j] = t.RequestIDs[j], t.RequestIDs[i]
 		}
-		t.Count++
-		t.Last = e.Time
-		if e.RequestID != "" {
-			t.RequestIDs = append(t.RequestIDs, e.RequestID)
-		}
-	}
-	if len(t.RequestIDs) > MaxRequestIDs {
-		t.RequestIDs = t.RequestIDs[len(t.RequestIDs)-MaxRequestIDs:]
 	}
 	return t, nil
 }
