@@ -1,0 +1,110 @@
+package atlas_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/atlas"
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+func access(role string) atlas.KeyAccess {
+	return atlas.KeyAccess{AtlasAWSAccountARN: "arn:aws:iam::536727724300:root", ExternalID: "ext-123", AtlasRoleID: role}
+}
+
+func TestPrimaryEncryptionAndBackupSchedule(t *testing.T) {
+	// GIVEN the primary-region stack with the platform key
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Primary"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+	})
+	nagcheck.Apply(stack)
+	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"), jsii.String("arn:aws:kms:eu-west-1:123456789012:key/mrk-platform"))
+
+	// WHEN the primary Atlas configuration is declared from the region definitions
+	atlas.NewPrimary(stack, "Atlas", &atlas.PrimaryProps{
+		ProjectID: "5f0000000000000000000001", ClusterName: "caro-prod", Region: "eu-west-1", StandbyRegion: "eu-central-1",
+		Key: key, Access: access("6f0000000000000000000001"), ReplicationSpecID: "rs-1",
+	})
+	tpl := assertions.Template_FromStack(stack, nil)
+
+	// THEN encryption at rest uses the platform key in eu-west-1 through the authorized role
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::EncryptionAtRest"), map[string]interface{}{
+		"ProjectId": "5f0000000000000000000001",
+		"Profile":   "default",
+		"AwsKmsConfig": map[string]interface{}{"Enabled": true, "CustomerMasterKeyID": "mrk-platform", "Region": "EU_WEST_1", "RoleID": "6f0000000000000000000001"},
+	})
+	// AND the backup schedule copies snapshots (with oplogs) to the standby region
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::CloudBackupSchedule"), map[string]interface{}{
+		"ProjectId": "5f0000000000000000000001", "ClusterName": "caro-prod", "AutoExportEnabled": false, "RestoreWindowDays": 7,
+		"CopySettings": []interface{}{map[string]interface{}{"CloudProvider": "AWS", "RegionName": "EU_CENTRAL_1", "ShouldCopyOplogs": true,
+			"Frequencies": []interface{}{"HOURLY", "DAILY", "WEEKLY", "MONTHLY"}, "ReplicationSpecId": "rs-1"}},
+		"Policies": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"PolicyItems": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{"FrequencyType": "daily", "RetentionUnit": "days", "RetentionValue": 7}),
+		})})},
+	})
+	// AND Atlas may assume the key role only with the external ID, and use only that key
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{
+		"AssumeRolePolicyDocument": map[string]interface{}{"Statement": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Condition": map[string]interface{}{"StringEquals": map[string]interface{}{"sts:ExternalId": "ext-123"}},
+			"Principal": map[string]interface{}{"AWS": "arn:aws:iam::536727724300:root"},
+		})}},
+	})
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Action": []interface{}{"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"}, "Resource": "arn:aws:kms:eu-west-1:123456789012:key/mrk-platform",
+		})}},
+	})
+	if f := nagcheck.FindingsUnder(stack, "/Primary/Atlas"); len(f) != 0 {
+		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestStandbyProjectAndCluster(t *testing.T) {
+	// GIVEN the standby-region stack with the standby key
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Standby"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-central-1")},
+	})
+	nagcheck.Apply(stack)
+	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"), jsii.String("arn:aws:kms:eu-central-1:123456789012:key/mrk-platform"))
+	// WHEN the standby project and cluster are declared
+	atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{
+		OrgID: "org-1", ProjectName: "caro-standby", ClusterName: "caro-standby", Region: "eu-central-1",
+		Key: key, Access: access("6f0000000000000000000002"), Profile: "caro",
+	})
+	tpl := assertions.Template_FromStack(stack, nil)
+	// THEN the project exists, encrypted at rest with the standby key in eu-central-1
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::Project"), map[string]interface{}{"Name": "caro-standby", "OrgId": "org-1", "Profile": "caro"})
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::EncryptionAtRest"), map[string]interface{}{
+		"AwsKmsConfig": map[string]interface{}{"Enabled": true, "CustomerMasterKeyID": "mrk-platform", "Region": "EU_CENTRAL_1", "RoleID": "6f0000000000000000000002"},
+	})
+	// AND the cluster is a backed-up, termination-protected replica set in eu-central-1 using that encryption
+	tpl.HasResource(jsii.String("MongoDB::Atlas::Cluster"), map[string]interface{}{
+		"Properties": assertions.Match_ObjectLike(&map[string]interface{}{
+			"Name": "caro-standby", "ClusterType": "REPLICASET", "BackupEnabled": true, "PitEnabled": true,
+			"EncryptionAtRestProvider": "AWS", "TerminationProtectionEnabled": true,
+			"ReplicationSpecs": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"AdvancedRegionConfigs": []interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{"ProviderName": "AWS", "RegionName": "EU_CENTRAL_1",
+					"ElectableSpecs": map[string]interface{}{"InstanceSize": "M30", "NodeCount": 3}}),
+			}})},
+		}),
+		"DependsOn":      assertions.Match_AnyValue(),
+		"DeletionPolicy": "Retain",
+	})
+	if f := nagcheck.FindingsUnder(stack, "/Standby/Atlas"); len(f) != 0 {
+		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
