@@ -398,7 +398,9 @@ func (r *run) restore(ctx context.Context) error {
 			defer mu.Unlock()
 			if pr.Message != "" || time.Since(lastReport) > 2*time.Second {
 				lastReport = time.Now()
-				if pr.Message != "" {
+				if pr.Message != "" && pr.Collection != "" {
+					progress("%s: %s (%d documents)", pr.Collection, pr.Message, pr.Done)
+				} else if pr.Message != "" {
 					progress("%s", pr.Message)
 				} else {
 					progress("%s %s %d/%d", pr.Phase, pr.Collection, pr.Done, pr.Total)
@@ -468,8 +470,13 @@ func (r *run) identities(ctx context.Context) error {
 		})
 	}
 	created := 0
-	for start := 0; start < len(docs); start += 500 {
-		end := min(start+500, len(docs))
+	// Batches of 500; small exports in two halves, so an interruption can land between them.
+	size := 500
+	if len(docs) < 1000 {
+		size = max(1, (len(docs)+1)/2)
+	}
+	for start := 0; start < len(docs); start += size {
+		end := min(start+size, len(docs))
 		res, err := coll.InsertMany(ctx, docs[start:end], options.InsertMany().SetOrdered(false))
 		if res != nil {
 			created += len(res.InsertedIDs)
