@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -88,9 +89,9 @@ progress and the request log go to stderr.`,
 // database, and internal/health's for GET /health (its own function in the stack). Audit events stay in the documents' outboxes (no SNS locally); the
 // reconciler publishes them where one runs.
 func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI).SetServerSelectionTimeout(15 * time.Second))
+	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).ApplyURI(env.MongoURI))
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", env.MongoURI, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", redactURI(env.MongoURI), err)
 	}
 	closeClient := func() { _ = client.Disconnect(context.Background()) }
 	db := client.Database(env.Database)
@@ -104,11 +105,23 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 	defer cancel()
 	if err := h.EnsureIndexes(ictx); err != nil {
 		closeClient()
-		return nil, nil, fmt.Errorf("create the API's indexes on %s: %w", env.MongoURI, err)
+		return nil, nil, fmt.Errorf("create the API's indexes on %s: %w (is the database running? pass another --mongodb-uri or none to start FerretDB)", redactURI(env.MongoURI), err)
 	}
 	checker := health.New(health.Config{DB: db, Region: env.Region, Version: version, Logger: logger})
 	return localrunner.Mux{
 		Paths:   map[string]localrunner.ProxyHandler{"/health": checker},
 		Default: h,
 	}, closeClient, nil
+}
+
+// redactURI drops the user and password from a connection string before it is printed.
+func redactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "the given MongoDB URI"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	return u.String()
 }

@@ -193,3 +193,16 @@ func TestLocalUpServesTheRealAPIAgainstItsOwnFerretDB(t *testing.T) {
 		t.Fatalf("FerretDB not stopped: %q", errOut.String())
 	}
 }
+
+func TestLocalUpNeverPrintsDatabasePasswords(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// Nothing listens on port 1: the index creation fails and the error names the server.
+	code := Execute([]string{"local", "up", "--addr", "127.0.0.1:0", "--mongodb-uri", "mongodb://admin:s3cret@127.0.0.1:1/?serverSelectionTimeoutMS=200"},
+		strings.NewReader(""), &out, &errOut)
+	if code == 0 {
+		t.Fatal("started without a database")
+	}
+	if strings.Contains(errOut.String(), "s3cret") || !strings.Contains(errOut.String(), "127.0.0.1:1") {
+		t.Fatalf("stderr %q", errOut.String())
+	}
+}
