@@ -215,6 +215,13 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 		sum.Write(doc)
 		all.Write(doc)
 		lc.docs++
+		// Keep the insert command under the 16 MiB BSON limit: a large document goes out in a
+		// batch of its own rather than on top of a full one.
+		if len(batch) > 0 && size+l > lo.batchBytes {
+			if err := send(); err != nil {
+				return lc, err
+			}
+		}
 		batch = append(batch, bson.Raw(doc))
 		size += l
 		if size >= lo.batchBytes || len(batch) >= lo.batchDocs {

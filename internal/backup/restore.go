@@ -97,6 +97,9 @@ func (o *RestoreOptions) loadOpts() loadOptions {
 	if lo.batchBytes <= 0 {
 		lo.batchBytes = DefaultBatchBytes
 	}
+	// An insert command must stay below 16 MiB including the one document that may exceed the
+	// batch budget.
+	lo.batchBytes = min(lo.batchBytes, 8<<20)
 	if lo.batchDocs <= 0 {
 		lo.batchDocs = DefaultBatchDocs
 	}

@@ -428,3 +428,35 @@ func TestManifestNeverHoldsPlaintext(t *testing.T) {
 		t.Fatal("manifest contains document data")
 	}
 }
+
+func TestRestoreLargeDocuments(t *testing.T) {
+	// GIVEN documents of 3 MiB next to small ones (batches must split below the 16 MiB command limit)
+	src := newDB("big")
+	big := strings.Repeat("z", 3<<20)
+	var docs []any
+	for i := range 6 {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "blob", Value: big}})
+		docs = append(docs, bson.D{{Key: "_id", Value: 100 + i}, {Key: "small", Value: true}})
+	}
+	for _, d := range docs {
+		if _, err := mongoC.Database(src).Collection("files").InsertOne(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := newBucket(t)
+	m, err := Create(context.Background(), CreateOptions{Source: mongoC, Database: src, Store: store, KMS: NewAWSKMS(kmsClient), KeyID: keyARN, Region: testRegion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WHEN it is restored with the default batch budget
+	target := newDB("bigdst")
+	rep, err := Restore(context.Background(), RestoreOptions{BackupID: m.BackupID, Store: store, KMS: NewAWSKMS(kmsClient), Target: mongoC, Database: target})
+	// THEN every document arrives
+	if err != nil || rep.Documents != 12 {
+		t.Fatalf("Restore = %+v, %v", rep, err)
+	}
+	n, _ := mongoC.Database(target).Collection("files").CountDocuments(context.Background(), bson.D{})
+	if n != 12 {
+		t.Fatalf("%d documents restored", n)
+	}
+}
