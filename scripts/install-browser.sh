@@ -29,8 +29,15 @@ fi
 # apt/dpkg hold their own lock; parallel callers (two make runs) wait for it rather than failing.
 log "installing Debian chromium (apt-get)"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >&2
+apt_log="$(mktemp)"
+if ! { $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+	$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium; } >"$apt_log" 2>&1; then
+	cat "$apt_log" >&2
+	log "apt-get install chromium failed"
+	rm -f "$apt_log"
+	exit 1
+fi
+rm -f "$apt_log"
 
 [[ -x "$CHROMIUM_PATH" ]] || { log "apt-get installed chromium but $CHROMIUM_PATH is missing: set CHROMIUM_PATH"; exit 1; }
 log "installed $("$CHROMIUM_PATH" --version 2>/dev/null || echo chromium)"

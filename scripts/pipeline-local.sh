@@ -19,8 +19,11 @@ log() { echo "pipeline: $*" >&2; }
 if ! command -v rsync >/dev/null 2>&1; then
 	log "installing Debian rsync (gitlab-ci-local copies artifacts with it)"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends rsync >&2
+	apt_log="$(mktemp)"
+	if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends rsync; } >"$apt_log" 2>&1; then
+		cat "$apt_log" >&2; log "apt-get install rsync failed"; exit 1
+	fi
+	rm -f "$apt_log"
 fi
 
 jobs="${PIPELINE_JOBS:-}"
@@ -45,7 +48,8 @@ log "commit $(git -C "$work/repo" rev-parse --short HEAD); jobs: $jobs"
 # everything else is built inside the clone, as on a fresh GitLab runner.
 start=$(date +%s)
 set +e
-"$GCL" --cwd "$work/repo" --force-shell-executor --no-color --timestamps \
+cd "$work"  # gitlab-ci-local wants a relative --cwd
+"$GCL" --cwd repo --force-shell-executor --no-color --timestamps \
 	--variable "GOMODCACHE=$(go env GOMODCACHE)" \
 	--variable "GOCACHE=$(go env GOCACHE)" \
 	--variable "npm_config_cache=${npm_config_cache:-$HOME/.npm}" \
