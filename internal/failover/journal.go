@@ -280,6 +280,7 @@ func Replay(records []Record) *State {
 		case StepCompleted, StepAlreadyDone:
 			st := step(r.Step)
 			st.Done, st.Started, st.Failed = true, false, false
+			st.Attempts = max(st.Attempts, r.Attempt)
 			st.Seconds += r.Seconds
 			st.Detail, st.DoneAt = r.Detail, r.Time
 			st.AlreadyDone = r.Event == StepAlreadyDone
