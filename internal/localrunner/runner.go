@@ -114,9 +114,9 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 			start = startFerretDB
 		}
 		fmt.Fprintln(errOut, "caro local: starting FerretDB (the first start builds it, about a minute)...")
-		u, stop, err := start(ctx)
-		if err != nil {
-			return fmt.Errorf("start FerretDB: %w (or pass --mongodb-uri to use a running server)", err)
+		u, stop, serr := start(ctx)
+		if serr != nil {
+			return fmt.Errorf("start FerretDB: %w (or pass --mongodb-uri to use a running server)", serr)
 		}
 		defer func() {
 			fmt.Fprintln(errOut, "caro local: stopping FerretDB")

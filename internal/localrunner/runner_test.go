@@ -556,6 +556,36 @@ func TestValidateRefusesNonLoopback(t *testing.T) {
 	}
 }
 
+func TestRunReportsAFailedDatabaseStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	ready := filepath.Join(t.TempDir(), "ready")
+	go func() {
+		done <- Run(ctx, Config{
+			Addr: "127.0.0.1:0", ReadyFile: ready,
+			StartFerretDB: func(context.Context) (string, func() error, error) {
+				return "mongodb://127.0.0.1:27999/", func() error { return errors.New("process would not die") }, nil
+			},
+			NewHandler: func(context.Context, HandlerEnv) (ProxyHandler, func(), error) {
+				return ProxyHandlerFunc(echoHandler), nil, nil
+			},
+		}, &out, &errOut)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %s", errOut.String())
+		}
+	}
+	cancel()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "would not die") {
+		t.Fatalf("Run = %v, want the stop failure", err)
+	}
+}
+
 func TestRunStartsAndStopsItsOwnDatabase(t *testing.T) {
 	var started, stopped atomic.Bool
 	var gotEnv HandlerEnv
