@@ -43,11 +43,14 @@ the commands at local servers (path-style S3 then).`,
 	p.StringVar(&f.region, "region", firstEnv("CARO_REGION", "AWS_REGION"), "AWS region of the bucket and key (CARO_REGION)")
 	p.StringVar(&f.kmsKey, "kms-key", os.Getenv("CARO_BACKUP_KEY_ID"), "multi-Region KMS key ID/ARN/alias (CARO_BACKUP_KEY_ID); for restore, the only key accepted")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-	for _, sub := range []func(IOStreams, *backupFlags) *cobra.Command{newBackupCreateCmd, newBackupListCmd, newBackupRestoreCmd, newBackupVerifyCmd} {
+	for _, sub := range backupSubcommands {
 		cmd.AddCommand(sub(streams, f))
 	}
 	return cmd
 }
+
+// backupSubcommands lists the backup subcommands; each file may add its own in an init.
+var backupSubcommands = []func(IOStreams, *backupFlags) *cobra.Command{newBackupCreateCmd, newBackupListCmd, newBackupRestoreCmd, newBackupVerifyCmd}
 
 func firstEnv(names ...string) string {
 	for _, n := range names {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// atlasFake answers the Admin API calls of one successful snapshot restore (service-account
+// auth), checking the versioned Accept header.
+func atlasFake(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/oauth/token" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"access_token":"tok","token_type":"Bearer","expires_in":3600}`))
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("Accept") != "application/vnd.atlas.2023-01-01+json" {
+			t.Errorf("bad request headers on %s", r.URL.Path)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.atlas.2023-01-01+json")
+		p := r.URL.Path
+		switch {
+		case strings.HasSuffix(p, "/backup/snapshots"):
+			w.Write([]byte(`{"results":[{"id":"snap1","status":"completed","createdAt":"2026-11-23T01:00:00Z","copyRegions":["EU_CENTRAL_1"]}],"totalCount":1}`))
+		case strings.HasSuffix(p, "/encryptionAtRest"):
+			w.Write([]byte(`{"awsKms":{"enabled":false}}`))
+		case r.Method == http.MethodPost && strings.HasSuffix(p, "/backup/restoreJobs"):
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			if body["snapshotId"] != "snap1" || body["targetClusterName"] != "caro-standby" || body["deliveryType"] != "automated" {
+				t.Errorf("restore job body %v", body)
+			}
+			w.Write([]byte(`{"id":"job1","deliveryType":"automated"}`))
+		case strings.HasSuffix(p, "/backup/restoreJobs/job1"):
+			w.Write([]byte(`{"id":"job1","deliveryType":"automated","finishedAt":"2026-11-23T06:00:00Z"}`))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, p)
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestBackupAtlasRestore(t *testing.T) {
+	srv := atlasFake(t)
+	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
+	creds := filepath.Join(t.TempDir(), "atlas.json")
+	os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600)
+	args := []string{"backup", "atlas-restore", "--source-project", "5f0000000000000000000001", "--source-cluster", "caro-prod",
+		"--target-project", "5f0000000000000000000002", "--target-cluster", "caro-standby", "--target-region", "eu-central-1",
+		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json"}
+
+	// WHEN run without --yes THEN it refuses
+	if code, _, errOut := runCaro(args...); code == 0 || !strings.Contains(errOut, "--yes") {
+		t.Fatalf("without --yes: %d %q", code, errOut)
+	}
+	// WHEN run with --yes THEN the job result is on stdout, progress on stderr, and no secret anywhere
+	code, out, errOut := runCaro(append(args, "--yes")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		SnapshotID   string `json:"snapshotId"`
+		RestoreJobID string `json:"restoreJobId"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.SnapshotID != "snap1" || res.RestoreJobID != "job1" {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+	if !strings.Contains(errOut, "finished") || strings.Contains(out+errOut, "VERY-SECRET") || strings.Contains(out+errOut, "tok\"") {
+		t.Fatalf("stderr %q", errOut)
+	}
+}
