@@ -111,10 +111,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// the replica before the edge (S3 needs the replication destination), the edge before the
 	// regions (they resolve its origin secret replica).
 	if pa.AssetReplica != nil {
-		pa.Edge.AddDependency(pa.AssetReplica, jsii.String("the asset replication destination must exist"))
+		pa.Edge.AddStackDependency(pa.AssetReplica, jsii.String("the asset replication destination must exist"))
 	}
 	for _, p := range pa.Platforms {
-		p.AddDependency(pa.Edge, jsii.String("the origin secret replica must exist"))
+		p.AddStackDependency(pa.Edge, jsii.String("the origin secret replica must exist"))
 	}
 	nagcheck.Apply(app)
 	return pa, nil

@@ -199,15 +199,20 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 }
 
 func managedRule(name string, priority float64) *awswafv2.CfnWebACL_RuleProperty {
+	statement := &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{VendorName: jsii.String("AWS"), Name: jsii.String(name)}
+	if name == "AWSManagedRulesCommonRuleSet" {
+		// Its 8 KB body rule would refuse ordinary clinical notes; the edge WAF caps bodies at 64 KB
+		// and the handler enforces its own limit, so here the rule only counts.
+		statement.RuleActionOverrides = &[]interface{}{&awswafv2.CfnWebACL_RuleActionOverrideProperty{
+			Name:        jsii.String("SizeRestrictions_BODY"),
+			ActionToUse: &awswafv2.CfnWebACL_RuleActionProperty{Count: map[string]interface{}{}},
+		}}
+	}
 	return &awswafv2.CfnWebACL_RuleProperty{
-		Name:           jsii.String(name),
-		Priority:       jsii.Number(priority),
-		OverrideAction: &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]interface{}{}},
-		Statement: &awswafv2.CfnWebACL_StatementProperty{
-			ManagedRuleGroupStatement: &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{
-				VendorName: jsii.String("AWS"), Name: jsii.String(name),
-			},
-		},
+		Name:             jsii.String(name),
+		Priority:         jsii.Number(priority),
+		OverrideAction:   &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]interface{}{}},
+		Statement:        &awswafv2.CfnWebACL_StatementProperty{ManagedRuleGroupStatement: statement},
 		VisibilityConfig: visibility(name),
 	}
 }

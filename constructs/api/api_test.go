@@ -94,6 +94,17 @@ func TestAPIAuthorizesEveryMethodButHealth(t *testing.T) {
 		})}),
 	})
 	tpl.ResourceCountIs(jsii.String("AWS::WAFv2::WebACLAssociation"), jsii.Number(1))
+	// AND the managed 8 KB body rule only counts, so notes up to the handler's limit pass
+	tpl.HasResourceProperties(jsii.String("AWS::WAFv2::WebACL"), map[string]interface{}{
+		"Rules": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Name": "AWSManagedRulesCommonRuleSet",
+			"Statement": map[string]interface{}{"ManagedRuleGroupStatement": assertions.Match_ObjectLike(&map[string]interface{}{
+				"RuleActionOverrides": []interface{}{map[string]interface{}{
+					"Name": "SizeRestrictions_BODY", "ActionToUse": map[string]interface{}{"Count": map[string]interface{}{}},
+				}},
+			})},
+		})}),
+	})
 	// AND the WAF logs to an encrypted group with credentials redacted
 	tpl.HasResourceProperties(jsii.String("AWS::WAFv2::LoggingConfiguration"), map[string]interface{}{
 		"RedactedFields": assertions.Match_ArrayWith(&[]interface{}{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 )
 
 // Policy is the set of security headers, structured the way CloudFront's response-headers policy
@@ -31,16 +32,23 @@ type Policy struct {
 // TwoYears is the HSTS max-age that the HSTS preload list and the MDN HTTP Observatory expect.
 const TwoYears = 2 * 365 * 24 * 60 * 60
 
+// CognitoEndpoints are the only cross-origin hosts the front end talks to: Cognito's sign-in API in
+// the primary and standby regions (the app signs in with SRP against the pool of the serving region).
+var CognitoEndpoints = []string{
+	"https://cognito-idp.eu-west-1.amazonaws.com",
+	"https://cognito-idp.eu-central-1.amazonaws.com",
+}
+
 // Security returns the platform's security header policy. The CSP starts from default-src 'none' and
-// allows only same-origin scripts, styles, images and API calls: the front end has no inline script or
-// style, so nothing weaker is needed.
+// allows only same-origin scripts, styles, images and API calls, plus sign-in calls to Cognito: the
+// front end has no inline script or style, so nothing weaker is needed.
 func Security() Policy {
 	return Policy{
 		HSTSMaxAgeSeconds:     TwoYears,
 		HSTSIncludeSubDomains: true,
 		HSTSPreload:           true,
 		ContentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-			"connect-src 'self'; font-src 'self'; manifest-src 'self'; frame-ancestors 'none'; " +
+			"connect-src 'self' " + strings.Join(CognitoEndpoints, " ") + "; font-src 'self'; manifest-src 'self'; frame-ancestors 'none'; " +
 			"form-action 'self'; base-uri 'none'; upgrade-insecure-requests",
 		FrameOptions:       "DENY",
 		ContentTypeNoSniff: true,
