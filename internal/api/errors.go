@@ -23,6 +23,10 @@ const (
 	CodeTooLarge         = "body_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeInternal         = "internal_error"
+
+	// Internal codes, answered as CodeForbidden; they only choose the security signal.
+	codeOriginMissing = "origin_verify_missing"
+	codeOriginUnknown = "origin_verify_unknown"
 )
 
 // apiError is an error meant for the client: status, code and a message that is safe to show.

@@ -126,6 +126,11 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 			fault, ae = rerr, errInternal
 		}
 		status = ae.Status
+		h.emitSignal(req, requestID, ae)
+		if ae.Code == codeOriginMissing || ae.Code == codeOriginUnknown {
+			// The client sees the plain forbidden code; the distinction is for the watcher only.
+			ae = &apiError{Status: ae.Status, Code: CodeForbidden, Message: ae.Message}
+		}
 		resp = h.errorResponse(requestID, ae)
 		if ae.Status == http.StatusMethodNotAllowed {
 			_, _, _, allowed := match(req.HTTPMethod, req.Path)
@@ -140,8 +145,11 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, requestID string) (int, any, error) {
 	if h.originSec != "" {
 		got := header(req, OriginHeader)
+		if got == "" {
+			return 0, nil, errorf(http.StatusForbidden, codeOriginMissing, "requests must come through the platform's CloudFront distribution")
+		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(h.originSec)) != 1 {
-			return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "requests must come through the platform's CloudFront distribution")
+			return 0, nil, errorf(http.StatusForbidden, codeOriginUnknown, "requests must come through the platform's CloudFront distribution")
 		}
 	}
 	rt, id, found, _ := match(req.HTTPMethod, req.Path)

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/carohealth/platform/internal/trafficwatch"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	l.b.Reset()
+	return s
+}
+
+// signals returns the security signal lines logged, decoded as the traffic watcher decodes them.
+func signals(t *testing.T, log string) []trafficwatch.Signal {
+	t.Helper()
+	var out []trafficwatch.Signal
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if !strings.Contains(line, `"`+trafficwatch.SignalField+`"`) {
+			continue
+		}
+		var s trafficwatch.Signal
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("signal line %q: %v", line, err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestSecuritySignals(t *testing.T) {
+	var buf lockedBuf
+	h, err := NewHandler(Config{DB: testDB, OriginSecret: "origin-s3cret", Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, h: h}
+	u := user{"attacker-sub", uniqueTenant("signals"), "clinician"}
+	origin := withHeader(OriginHeader, "origin-s3cret")
+	ip := func(r *events.APIGatewayProxyRequest) { r.RequestContext.Identity.SourceIP = "203.0.113.9" }
+
+	cases := []struct {
+		name           string
+		do             func()
+		marker, detail string
+	}{
+		{"no origin header", func() { e.expect(403, CodeForbidden, u, "GET", "/patients", "", ip) }, trafficwatch.MarkerOriginVerifyMissing, ""},
+		{"wrong origin header", func() {
+			e.expect(403, CodeForbidden, u, "GET", "/patients", "", ip, withHeader(OriginHeader, "guess"))
+		}, trafficwatch.MarkerOriginVerifyUnknown, ""},
+		{"operator in body", func() {
+			e.expect(400, CodeForbiddenKey, u, "POST", "/patients", `{"givenName":{"$ne":""}}`, ip, origin)
+		}, trafficwatch.MarkerInjection, "mongo-operator"},
+		{"traversal as id", func() {
+			e.expect(400, CodeInvalidID, u, "GET", "/patients/..%2f..%2fetc", "", ip, origin)
+		}, trafficwatch.MarkerInjection, "path-traversal"},
+		{"traversal route", func() { e.expect(404, CodeNotFound, u, "GET", "/../../etc/passwd", "", ip, origin) }, trafficwatch.MarkerInjection, "path-traversal"},
+		{"tenant in body", func() {
+			e.expect(400, CodeUnknownField, u, "POST", "/patients", `{"tenantId":"other","givenName":"A","familyName":"B","birthDate":"2000-01-01"}`, ip, origin)
+		}, trafficwatch.MarkerTenantMismatch, ""},
+		{"tenant in query", func() {
+			e.expect(400, CodeInvalidQuery, u, "GET", "/patients", "", ip, origin, withQuery(map[string]string{"tenant_id": "other"}))
+		}, trafficwatch.MarkerTenantMismatch, ""},
+	}
+	for _, c := range cases {
+		buf.take()
+		c.do()
+		got := signals(t, buf.take())
+		if len(got) != 1 {
+			t.Fatalf("%s: %d signals", c.name, len(got))
+		}
+		s := got[0]
+		if s.Marker != c.marker || s.Detail != c.detail || s.RequestID != e.lastRequestID() || s.IP != "203.0.113.9" ||
+			s.Sub != u.sub || s.TenantID != u.tenant || s.Status == 0 || s.HTTPMethod == "" {
+			t.Fatalf("%s: signal %+v", c.name, s)
+		}
+	}
+
+	// Ordinary mistakes and successes are not signals.
+	for _, ok := range []func(){
+		func() { e.expect(200, "", u, "GET", "/patients", "", origin) },
+		func() { e.expect(404, CodeNotFound, u, "GET", "/patients/"+NewID(), "", origin) },
+		func() {
+			e.expect(400, CodeValidation, u, "POST", "/patients", `{"givenName":"","familyName":"B","birthDate":"2000-01-01"}`, origin)
+		},
+		func() {
+			e.expect(201, "", u, "POST", "/patients", `{"givenName":"<img> fan","familyName":"B","birthDate":"2000-01-01"}`, origin)
+		},
+	} {
+		buf.take()
+		ok()
+		if got := signals(t, buf.take()); len(got) != 0 {
+			t.Fatalf("signal for an ordinary request: %+v", got)
+		}
+	}
+	// Signals never carry the payload.
+	buf.take()
+	e.expect(400, CodeForbiddenKey, u, "POST", "/patients", `{"$where":"sleep(5000) secret-payload"}`, origin)
+	if log := buf.take(); strings.Contains(log, "secret-payload") || strings.Contains(log, "sleep") {
+		t.Fatalf("log carries the payload: %s", log)
+	}
+}
