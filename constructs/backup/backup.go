@@ -52,6 +52,10 @@ type Props struct {
 	ReplicaBucketArn string
 	// RetentionYears keeps each backup locked (Object Lock COMPLIANCE) and then expires it.
 	RetentionYears int
+	// UserPoolID and UserPoolArn, when set, make the backup function write the encrypted identity
+	// export of that user pool beside each backup (cognito-idp:ListUsers on that pool only).
+	UserPoolID  string
+	UserPoolArn string
 	// BackupSchedule defaults to daily at 02:15 UTC; VerifySchedule to Sundays at 04:30 UTC.
 	BackupSchedule awsevents.Schedule
 	VerifySchedule awsevents.Schedule
@@ -178,6 +182,16 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 	}
 
 	b.grant(c, "BackupPolicy", props.BackupFunction, true)
+	if props.UserPoolID != "" && props.UserPoolArn != "" {
+		awsiam.NewManagedPolicy(c, jsii.String("IdentityExportPolicy"), &awsiam.ManagedPolicyProps{
+			Description: jsii.String("Caro backup function: list the user pool for the encrypted identity export"),
+			Roles:       &[]awsiam.IRole{props.BackupFunction.Role()},
+			Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("ListUsers"), Actions: jsii.Strings("cognito-idp:ListUsers"), Resources: jsii.Strings(props.UserPoolArn),
+			})},
+		})
+		props.BackupFunction.AddEnvironment(jsii.String("CARO_USER_POOL_ID"), jsii.String(props.UserPoolID), nil)
+	}
 	if verifyFn != props.BackupFunction {
 		b.grant(c, "VerifyPolicy", verifyFn, false)
 	}

@@ -46,6 +46,7 @@ func TestBackupInfrastructure(t *testing.T) {
 	backup.New(stack, "Backup", &backup.Props{
 		BackupFunction: fn, VerifyFunction: verify, AccessLogs: logs, AlarmTopic: alarms,
 		StandbyRegion: "eu-central-1", ReplicaBucketArn: "arn:aws:s3:::caro-backups-eu-central-1", RetentionYears: 2,
+		UserPoolID: "eu-west-1_pool", UserPoolArn: "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_pool",
 	})
 	tpl := assertions.Template_FromStack(stack, nil)
 
@@ -121,6 +122,12 @@ func TestBackupInfrastructure(t *testing.T) {
 		"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
 			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "BackupObjects", "Action": "s3:GetObject"}),
 		})},
+	})
+	// AND the backup function may list the user pool for the identity export
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Action": "cognito-idp:ListUsers", "Resource": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_pool",
+		})}},
 	})
 	// AND the functions learn the bucket and key
 	tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{

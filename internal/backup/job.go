@@ -23,6 +23,7 @@ const (
 	EnvVerifyURI            = "CARO_VERIFY_MONGODB_URI"
 	EnvVerifyURISecretARN   = "CARO_VERIFY_MONGODB_URI_SECRET_ARN"
 	EnvTempDir              = "CARO_BACKUP_TMPDIR"
+	EnvUserPoolID           = "CARO_USER_POOL_ID"
 	JobModeBackup           = "backup"
 	JobModeVerify           = "verify"
 	secretsExtensionDefault = "http://localhost:2773"
@@ -31,14 +32,16 @@ const (
 // JobConfig is the scheduled function's configuration, read from the environment.
 type JobConfig struct {
 	Region, Database, Bucket, KeyID, TempDir string
-	MongoURI, MongoURISecretARN              string
-	VerifyURI, VerifyURISecretARN            string
+	// UserPoolID, when set, makes the backup job write the identity export of that user pool.
+	UserPoolID                    string
+	MongoURI, MongoURISecretARN   string
+	VerifyURI, VerifyURISecretARN string
 }
 
 // JobConfigFromEnv reads and checks the configuration.
 func JobConfigFromEnv(getenv func(string) string) (JobConfig, error) {
 	c := JobConfig{Region: getenv(EnvRegion), Database: getenv(EnvDatabase), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID),
-		TempDir: getenv(EnvTempDir), MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN),
+		TempDir: getenv(EnvTempDir), UserPoolID: getenv(EnvUserPoolID), MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN),
 		VerifyURI: getenv(EnvVerifyURI), VerifyURISecretARN: getenv(EnvVerifyURISecretARN)}
 	if c.Database == "" {
 		c.Database = DefaultDatabase
@@ -67,10 +70,12 @@ type JobEvent struct {
 
 // JobResult is what the function returns (and logs).
 type JobResult struct {
-	Mode     string        `json:"mode"`
-	BackupID string        `json:"backupId"`
-	Manifest *Summary      `json:"manifest,omitempty"`
-	Verify   *VerifyReport `json:"verify,omitempty"`
+	Mode     string   `json:"mode"`
+	BackupID string   `json:"backupId"`
+	Manifest *Summary `json:"manifest,omitempty"`
+	// Identities is the number of users in the identity export written with the backup.
+	Identities int           `json:"identities,omitempty"`
+	Verify     *VerifyReport `json:"verify,omitempty"`
 }
 
 // JobDeps are the clients a job uses.
@@ -82,6 +87,9 @@ type JobDeps struct {
 	Secret   func(ctx context.Context, arn string) (string, error)
 	Progress func(Progress)
 	Now      func() time.Time
+	// Identities, when set, lists the user pool's users; the backup job then writes the encrypted
+	// identity export beside the backup (for the failover's identities step).
+	Identities func(context.Context) ([]IdentityRecord, error)
 }
 
 // RunJob runs one scheduled backup or restore verification. A failed verification returns an
@@ -108,7 +116,17 @@ func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (JobResult
 			return res, err
 		}
 		res.BackupID = m.BackupID
-		res.Manifest = &Summary{BackupID: m.BackupID, Database: m.Database, SourceRegion: m.SourceRegion, CreatedAt: m.CreatedAt, StoredBytes: m.StoredBytes, Documents: m.Documents, KMSKeyARN: m.KMSKeyARN}
+		res.Manifest = &Summary{BackupID: m.BackupID, Database: m.Database, SourceRegion: m.SourceRegion, CreatedAt: m.CreatedAt, StoredBytes: m.StoredBytes, Documents: m.Documents, KMSKeyARN: m.KMSKeyARN, PlaintextSHA256: m.PlaintextSHA256}
+		if d.Identities != nil {
+			users, err := d.Identities(ctx)
+			if err != nil {
+				return res, fmt.Errorf("backup %s written, identity export failed: %w", m.BackupID, err)
+			}
+			if _, err := WriteIdentityExport(ctx, IdentityExportOptions{Store: d.Store, KMS: d.KMS, KeyID: c.KeyID, BackupID: m.BackupID, Region: c.Region}, users); err != nil {
+				return res, fmt.Errorf("backup %s written, identity export failed: %w", m.BackupID, err)
+			}
+			res.Identities = len(users)
+		}
 		return res, nil
 	case JobModeVerify:
 		scratch := source

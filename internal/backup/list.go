@@ -23,6 +23,8 @@ type Summary struct {
 	Documents    int64            `json:"documents"`
 	Counts       map[string]int64 `json:"counts"`
 	KMSKeyARN    string           `json:"kmsKeyArn"`
+	// PlaintextSHA256 is the manifest's checksum of all documents (unauthenticated here).
+	PlaintextSHA256 string `json:"plaintextSha256"`
 	// Problem is set when the manifest cannot be read; such a backup cannot be restored.
 	Problem string `json:"problem,omitempty"`
 }
@@ -56,6 +58,7 @@ func List(ctx context.Context, store ObjectStore, now time.Time) ([]Summary, err
 			s.Problem = err.Error()
 		} else {
 			s.Database, s.SourceRegion, s.CreatedAt, s.Documents, s.KMSKeyARN = m.Database, m.SourceRegion, m.CreatedAt, m.Documents, m.KMSKeyARN
+			s.PlaintextSHA256 = m.PlaintextSHA256
 			s.Age = now.Sub(m.CreatedAt).Round(time.Second)
 			s.Counts = map[string]int64{}
 			for _, c := range m.Collections {

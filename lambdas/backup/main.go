@@ -3,7 +3,8 @@
 // newest backup restored into a scratch database and checked; an error fires the alarm).
 // Configuration: CARO_REGION, CARO_MONGODB_URI_SECRET_ARN (or CARO_MONGODB_URI locally),
 // CARO_DATABASE, CARO_BACKUP_BUCKET, CARO_BACKUP_KEY_ID, optionally
-// CARO_VERIFY_MONGODB_URI_SECRET_ARN (the server verify restores into; default the source).
+// CARO_VERIFY_MONGODB_URI_SECRET_ARN (the server verify restores into; default the source) and
+// CARO_USER_POOL_ID (write the encrypted identity export of that user pool beside each backup).
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -37,6 +39,9 @@ func main() {
 		Progress: func(p backup.Progress) {
 			log.Info("progress", "phase", p.Phase, "collection", p.Collection, "done", p.Done, "total", p.Total, "message", p.Message)
 		},
+	}
+	if cfg.UserPoolID != "" {
+		deps.Identities = backup.CognitoIdentities(cip.NewFromConfig(awsCfg), cfg.UserPoolID)
 	}
 	lambda.Start(func(ctx context.Context, ev backup.JobEvent) (backup.JobResult, error) {
 		res, err := backup.RunJob(ctx, cfg, deps, ev)
