@@ -11,7 +11,13 @@
 // issuer, so a development token is refused by every deployed stage.
 //
 // Only the standard library's crypto is used; the verifier accepts exactly one algorithm (RS256)
-// and refuses "none", HS256 and everything else before looking at the signature.
+// and refuses "none", HS256 and everything else before looking at the signature. RS256 rather than
+// HS256 because it is what Cognito signs with, and because a verifier that holds only a public key
+// cannot be tricked into minting tokens.
+//
+// For the refusal tests of the attack suite, a token request may ask for an already expired token
+// (negative expiresInSeconds) or another audience. The issuer never signs another issuer, another
+// algorithm or another token_use: those refusals are tested with forged tokens.
 package devauth
 
 import (
