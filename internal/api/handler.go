@@ -97,6 +97,7 @@ type reqCtx struct {
 // error response (5xx only for real faults, with a generic message; the detail goes to the log).
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
 	start := time.Now()
+	req.Path = RoutePath(req.Path)
 	requestID := req.RequestContext.RequestID
 	if !plainRequestID(requestID) {
 		requestID = NewID()
@@ -294,4 +295,21 @@ func plainRequestID(s string) bool {
 		}
 	}
 	return true
+}
+
+// BasePath is the public path prefix of the API (CloudFront behavior /api/*, API Gateway base path
+// mapping "api").
+const BasePath = "/api"
+
+// RoutePath is the path the routes match: without the /api prefix. Through the API Gateway custom
+// domain with base path mapping "api", a REST API proxy event's path still carries the prefix
+// ("/api/patients"); through the execute-api endpoint and the local runner it does not.
+func RoutePath(p string) string {
+	if p == BasePath {
+		return "/"
+	}
+	if strings.HasPrefix(p, BasePath+"/") {
+		return p[len(BasePath):]
+	}
+	return p
 }

@@ -109,7 +109,8 @@ func (c *Checker) Check(ctx context.Context) (Status, int) {
 func (c *Checker) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	hdr := map[string]string{"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
 		"X-Content-Type-Options": "nosniff"}
-	if req.Path != "/health" {
+	// Through the custom domain's base path mapping the path keeps its /api prefix.
+	if req.Path != "/health" && req.Path != "/api/health" {
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusNotFound, Headers: hdr,
 			Body: `{"error":"not_found","message":"only /health is served here","requestId":"` + safeID(req.RequestContext.RequestID) + `"}`}, nil
 	}

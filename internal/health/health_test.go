@@ -85,6 +85,9 @@ func TestHealthWithoutAndWithMarker(t *testing.T) {
 	if resp.Headers["Cache-Control"] != "no-store" {
 		t.Fatal("health response may be cached")
 	}
+	if resp, _ := get(t, c, "GET", "/api/health"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/health (custom domain base path) %d", resp.StatusCode)
+	}
 	if resp, _ := get(t, c, "HEAD", "/health"); resp.StatusCode != 200 || resp.Body != "" {
 		t.Fatalf("HEAD %d %q", resp.StatusCode, resp.Body)
 	}
