@@ -2,8 +2,11 @@
 CDK := node_modules/.bin/cdk
 CDK_OUT := cdk.out
 
+# The aws-cdk package ships Go template files; a go.mod inside node_modules makes it a module of
+# its own, so `go vet ./...` and `go test ./...` skip it.
 node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
+	@printf 'module example.invalid/node_modules // keeps npm packages out of ./...\n' > node_modules/go.mod
 	@touch $@
 
 .PHONY: synth synth-summary bench-synth
