@@ -30,6 +30,7 @@ type localUpOptions struct {
 	database   string
 	readyFile  string
 	alertsFile string
+	basePath   bool
 }
 
 // localAPIHandler builds the API handler the runner serves. It is a variable so tests can swap in
@@ -63,14 +64,15 @@ progress and the request log go to stderr.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return localrunner.Run(ctx, localrunner.Config{
-				Addr:       o.addr,
-				WebDir:     o.web,
-				Origin:     o.origin,
-				MongoURI:   o.mongoURI,
-				Database:   o.database,
-				ReadyFile:  o.readyFile,
-				AlertsFile: o.alertsFile,
-				NewHandler: localAPIHandler,
+				Addr:                o.addr,
+				WebDir:              o.web,
+				Origin:              o.origin,
+				MongoURI:            o.mongoURI,
+				Database:            o.database,
+				ReadyFile:           o.readyFile,
+				AlertsFile:          o.alertsFile,
+				BasePathInEventPath: o.basePath,
+				NewHandler:          localAPIHandler,
 			}, streams.Out, streams.ErrOut)
 		},
 	}
@@ -81,6 +83,8 @@ progress and the request log go to stderr.`,
 	f.StringVar(&o.mongoURI, "mongodb-uri", "", "use this MongoDB/FerretDB instead of starting FerretDB")
 	f.StringVar(&o.database, "database", "caro", "database name (CARO_DATABASE)")
 	f.StringVar(&o.readyFile, "ready-file", "", "write the base URL to this file once serving (removed on exit)")
+	f.BoolVar(&o.basePath, "event-path-with-base-path", false,
+		"keep /api in the proxy event's path, as API Gateway custom domains with a base path mapping do")
 	f.StringVar(&o.alertsFile, "alerts-file", "", "append the traffic watcher's alerts to this file as JSON lines (they also go to stderr)")
 	return cmd
 }
@@ -109,8 +113,8 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 	}
 	checker := health.New(health.Config{DB: db, Region: env.Region, Version: version, Logger: logger})
 	return localrunner.Mux{
-		Paths:   map[string]localrunner.ProxyHandler{"/health": checker},
-		Default: h,
+		Resources: map[string]localrunner.ProxyHandler{"/health": checker},
+		Default:   h,
 	}, closeClient, nil
 }
 

@@ -110,12 +110,19 @@ func TestLocalUpServesTheRealAPIAgainstItsOwnFerretDB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts FerretDB")
 	}
+	// Both event shapes: the contract's (path without /api) and the deployed custom domain's.
+	for _, extra := range [][]string{nil, {"--event-path-with-base-path"}} {
+		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) { testRealAPI(t, extra) })
+	}
+}
+
+func testRealAPI(t *testing.T, extra []string) {
 	ready := filepath.Join(t.TempDir(), "url")
 	var out, errOut lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Execute([]string{"local", "up", "--addr", "127.0.0.1:0", "--web", t.TempDir(), "--ready-file", ready},
-			strings.NewReader(""), &out, &errOut)
+		args := append([]string{"local", "up", "--addr", "127.0.0.1:0", "--web", t.TempDir(), "--ready-file", ready}, extra...)
+		done <- Execute(args, strings.NewReader(""), &out, &errOut)
 	}()
 	var base string
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(50 * time.Millisecond) {

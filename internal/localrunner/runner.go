@@ -56,6 +56,8 @@ type Config struct {
 	// AlertsFile, when set, receives the traffic watcher's alerts as JSON lines (they always go to
 	// stderr too), so a test suite can check which attacks were noticed.
 	AlertsFile string
+	// BasePathInEventPath: see Options.BasePathInEventPath.
+	BasePathInEventPath bool
 	// NewHandler builds the API handler.
 	NewHandler HandlerFactory
 	// StartFerretDB starts the database when MongoURI is empty; nil means localstack.StartFerretDB.
@@ -157,7 +159,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) (err error) {
 		}
 	}
 	srv, err := NewServer(Options{Handler: handler, Issuer: issuer, WebDir: cfg.WebDir, Origin: origin, Log: errOut,
-		AllowedHosts: loopbackHosts(ln.Addr()), OnAccess: watch})
+		AllowedHosts: loopbackHosts(ln.Addr()), OnAccess: watch, BasePathInEventPath: cfg.BasePathInEventPath})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/carohealth/platform/internal/devauth"
 	"github.com/carohealth/platform/internal/headers"
 	"github.com/carohealth/platform/internal/trafficwatch"
 )
@@ -660,5 +662,29 @@ func TestTrafficWatcherRunsOnLocalTraffic(t *testing.T) {
 	}
 	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "watch-user") {
 		t.Fatalf("alerts carry the address or subject: %s", b)
+	}
+}
+
+func TestBasePathInEventPathMimicsCustomDomains(t *testing.T) {
+	iss, err := devauth.NewIssuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got events.APIGatewayProxyRequest
+	srv, err := NewServer(Options{Issuer: iss, Origin: "http://127.0.0.1:1", BasePathInEventPath: true,
+		Handler: ProxyHandlerFunc(func(_ context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			got = ev
+			return events.APIGatewayProxyResponse{StatusCode: 204}, nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := iss.Issue(devauth.Request{Subject: "u", TenantID: "t"})
+	req := httptest.NewRequest("GET", "/api/patients/abc", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != 204 || got.Path != "/api/patients/abc" || got.Resource != "/patients/{id}" || got.PathParameters["id"] != "abc" {
+		t.Fatalf("status %d path %q resource %q params %v", rec.Code, got.Path, got.Resource, got.PathParameters)
 	}
 }

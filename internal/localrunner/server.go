@@ -51,6 +51,11 @@ type Options struct {
 	Log io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BasePathInEventPath makes the proxy event's path keep the /api prefix, as API Gateway does
+	// for a custom domain with a base path mapping (the deployed shape: path "/api/patients/x",
+	// resource "/patients/{id}"). Off by default, per contracts.md (the handler sees no prefix);
+	// on, it checks that a handler routes correctly behind the real custom domain.
+	BasePathInEventPath bool
 	// OnAccess, when set, receives after each /api request the access record API Gateway would
 	// write in the stage's access log (internal/accesslog), so the traffic watcher runs locally.
 	OnAccess func(accesslog.Record)
@@ -278,6 +283,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, apiPath, reque
 	}
 
 	ev := ToProxyRequest(r, apiPath, body, requestID, claims, s.opts.Now())
+	if s.opts.BasePathInEventPath {
+		ev.Path = APIPrefix + apiPath
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), IntegrationTimeout)
 	defer cancel()
 	resp, err := s.opts.Handler.Handle(ctx, ev)
