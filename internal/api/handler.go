@@ -109,8 +109,11 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 			fault = fmt.Errorf("panic: %v", p)
 			resp, status = h.errorResponse(requestID, errInternal), http.StatusInternalServerError
 		}
-		attrs := []any{"requestId", requestID, "method", req.HTTPMethod, "status", status,
+		attrs := []any{"requestId", requestID, "method", safeMethod(req.HTTPMethod), "status", status,
 			"ms", time.Since(start).Milliseconds()}
+		if rt, _, _, _ := match(req.HTTPMethod, req.Path); rt != nil {
+			attrs = append(attrs, "route", rt.Pattern)
+		}
 		if fault != nil {
 			attrs = append(attrs, "fault", fault.Error())
 			h.log.Error("api request failed", attrs...)
