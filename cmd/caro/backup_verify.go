@@ -25,7 +25,7 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 				return err
 			}
 			if target == "" {
-				return fmt.Errorf("no target: pass --target <mongodb-uri> of a server for the scratch database")
+				return fmt.Errorf("no target: pass --target <mongodb-uri> of a server for the scratch database (or set CARO_VERIFY_MONGODB_URI)")
 			}
 			store, k, err := backupClients(cmd.Context(), f)
 			if err != nil {
@@ -48,7 +48,7 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&target, "target", "", "MongoDB URI of the server to restore the scratch copy into")
+	cmd.Flags().StringVar(&target, "target", firstEnv("CARO_VERIFY_MONGODB_URI", "CARO_MONGODB_URI"), "MongoDB URI of the server to restore the scratch copy into (CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI)")
 	cmd.Flags().StringVar(&scratch, "scratch-database", "", "scratch database name (default caro_verify_<suffix>; must not exist)")
 	return cmd
 }

@@ -63,11 +63,6 @@ func TestBenchRestore(t *testing.T) {
 	dump := t.TempDir()
 	runTool(t, filepath.Join(cache, "bin", "mongodump"), nil, "--uri", ferret.URI(), "--db", src, "--out", dump, "--quiet")
 
-	// WHEN mongorestore restores it
-	t0 := time.Now()
-	runTool(t, filepath.Join(cache, "bin", "mongorestore"), nil, "--uri", ferret.URI(), "--noIndexRestore", "--nsFrom", src+".*", "--nsTo", "bench_mongorestore.*", "--quiet", dump)
-	mrSecs := time.Since(t0).Seconds()
-	// AND caro backup restore restores it
 	env := []string{
 		"AWS_ACCESS_KEY_ID=" + localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + localstack.DummySecretAccessKey,
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
@@ -78,19 +73,38 @@ func TestBenchRestore(t *testing.T) {
 		caroBin = filepath.Join(t.TempDir(), "caro")
 		runTool(t, "go", nil, "build", "-o", caroBin, "../../cmd/caro")
 	}
-	t1 := time.Now()
-	runTool(t, caroBin, env, "backup", "restore", m.BackupID, "--bucket", bucket, "--region", testRegion, "--kms-key", keyARN, "--target", ferret.URI(), "--database", "bench_caro", "-o", "json")
-	caroSecs := time.Since(t1).Seconds()
-
-	// THEN both restored every record; print the comparison
-	for _, db := range []string{"bench_mongorestore", "bench_caro"} {
-		c, err := mongoC.Database(db).Collection("records").CountDocuments(ctx, bson.D{})
-		if err != nil || c != int64(n) {
-			t.Fatalf("%s holds %d records, want %d (%v)", db, c, n, err)
+	// One run each by default; BENCH_ROUNDS=n alternates n runs of each (the machine is shared, so
+	// alternating spreads load changes over both) and keeps each tool's best.
+	rounds := 1
+	fmt.Sscan(os.Getenv("BENCH_ROUNDS"), &rounds)
+	mrSecs, caroSecs := 0.0, 0.0
+	for r := range max(rounds, 1) {
+		mrDB, caroDB := fmt.Sprintf("bench_mongorestore_%d", r), fmt.Sprintf("bench_caro_%d", r)
+		// WHEN mongorestore restores it
+		t0 := time.Now()
+		runTool(t, filepath.Join(cache, "bin", "mongorestore"), nil, "--uri", ferret.URI(), "--noIndexRestore", "--nsFrom", src+".*", "--nsTo", mrDB+".*", "--quiet", dump)
+		if d := time.Since(t0).Seconds(); mrSecs == 0 || d < mrSecs {
+			mrSecs = d
+		}
+		// AND caro backup restore restores it (fetch, authenticate, decrypt, decompress, hash, insert, switch)
+		t1 := time.Now()
+		runTool(t, caroBin, env, "backup", "restore", m.BackupID, "--bucket", bucket, "--region", testRegion, "--kms-key", keyARN, "--target", ferret.URI(), "--database", caroDB, "-o", "json")
+		if d := time.Since(t1).Seconds(); caroSecs == 0 || d < caroSecs {
+			caroSecs = d
+		}
+		// THEN both restored every record
+		for _, db := range []string{mrDB, caroDB} {
+			c, err := mongoC.Database(db).Collection("records").CountDocuments(ctx, bson.D{})
+			if err != nil || c != int64(n) {
+				t.Fatalf("%s holds %d records, want %d (%v)", db, c, n, err)
+			}
+			mongoC.Database(db).Drop(ctx)
 		}
 	}
+
+	// print the comparison
 	mr, caro := float64(n)/mrSecs, float64(n)/caroSecs
-	fmt.Printf("\nbench-restore: %d records of ~1 KB into FerretDB v1.24.0 (SQLite)\n", n)
+	fmt.Printf("\nbench-restore: %d records of ~1 KB into FerretDB v1.24.0 (SQLite), best of %d run(s) each\n", n, max(rounds, 1))
 	fmt.Printf("  mongorestore 100.10.0 --noIndexRestore : %6.2f s  %8.0f records/s\n", mrSecs, mr)
 	fmt.Printf("  caro backup restore (decrypt+verify)   : %6.2f s  %8.0f records/s\n", caroSecs, caro)
 	fmt.Printf("  ratio caro/mongorestore                : %.2fx (goal >= 1.5x)\n", caro/mr)
