@@ -460,3 +460,49 @@ func TestRestoreLargeDocuments(t *testing.T) {
 		t.Fatalf("%d documents restored", n)
 	}
 }
+
+func TestRestoreAfterCrashRecoversFirst(t *testing.T) {
+	f := newBackup(t, 30)
+	// GIVEN a target whose previous restore died in the middle of its switch
+	target := newDB("dst")
+	seed(t, target, 5)
+	before := snapshot(t, target)
+	_, err := f.restore(target, func(o *RestoreOptions) {
+		o.Replace = true
+		o.fail = func(s string) error {
+			if s == "rename-stage:patients" {
+				return errCrash
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	// WHEN the target is inspected, THEN the marker says a switch is in progress
+	if n, _ := mongoC.Database(target).Collection(markerCollection).CountDocuments(context.Background(), bson.D{}); n != 1 {
+		t.Fatalf("marker documents = %d, want 1", n)
+	}
+	// WHEN Recover runs twice (idempotent) THEN the target is as before
+	for range 2 {
+		if err := Recover(context.Background(), mongoC.Database(target)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameSnapshot(t, snapshot(t, target), before)
+	// GIVEN another crash, WHEN the next restore runs without an explicit Recover
+	f.restore(target, func(o *RestoreOptions) {
+		o.Replace = true
+		o.fail = func(s string) error {
+			if s == "rename-stage:notes" {
+				return errCrash
+			}
+			return nil
+		}
+	})
+	if _, err := f.restore(target, func(o *RestoreOptions) { o.Replace = true }); err != nil {
+		t.Fatalf("restore after crash: %v", err)
+	}
+	// THEN it rolled the crash back first and then restored; nothing reserved is left
+	sameSnapshot(t, snapshot(t, target), snapshot(t, f.source))
+}
