@@ -42,8 +42,8 @@ func TestPrimaryEncryptionAndBackupSchedule(t *testing.T) {
 
 	// THEN encryption at rest uses the platform key in eu-west-1 through the authorized role
 	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::EncryptionAtRest"), map[string]interface{}{
-		"ProjectId": "5f0000000000000000000001",
-		"Profile":   "default",
+		"ProjectId":    "5f0000000000000000000001",
+		"Profile":      "default",
 		"AwsKmsConfig": map[string]interface{}{"Enabled": true, "CustomerMasterKeyID": "mrk-platform", "Region": "EU_WEST_1", "RoleID": "6f0000000000000000000001"},
 	})
 	// AND the backup schedule copies snapshots (with oplogs) to the standby region
