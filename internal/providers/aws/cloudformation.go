@@ -208,9 +208,9 @@ func (d *StackDeployer) waitStack(ctx context.Context, progress func(string, ...
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan struct{})
+	seen := map[string]bool{}
 	go func() {
 		defer close(done)
-		seen := map[string]bool{}
 		t := time.NewTicker(d.poll())
 		defer t.Stop()
 		for {
@@ -246,6 +246,8 @@ func (d *StackDeployer) waitStack(ctx context.Context, progress func(string, ...
 	err := w.Wait(ctx, &cfn.DescribeStacksInput{StackName: aws.String(d.StackName)}, d.maxWait())
 	stop()
 	<-done
+	// The last events (the stack's own completion) may have come after the last poll.
+	d.printEvents(context.WithoutCancel(ctx), progress, since, seen)
 	if err != nil {
 		st, _ := d.stack(context.WithoutCancel(ctx))
 		status := "unknown"

@@ -198,6 +198,8 @@ func TestStackDeployerUpdatesThroughChangeSetWithEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.mu.Lock() // the fake's state is written by its handler goroutines
+	defer f.mu.Unlock()
 	if f.status != "UPDATE_COMPLETE" || f.template != tmplV2 {
 		t.Fatalf("stack %s template %s", f.status, f.template)
 	}
@@ -221,6 +223,8 @@ func TestStackDeployerCreatesMissingStack(t *testing.T) {
 	if err := d.Deploy(context.Background(), func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.status != "CREATE_COMPLETE" || f.csType != "CREATE" {
 		t.Fatalf("status %s type %s", f.status, f.csType)
 	}
@@ -232,6 +236,8 @@ func TestStackDeployerNoChangesIsSuccess(t *testing.T) {
 	if err := d.Deploy(context.Background(), func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if !strings.Contains(d.Summary(), "up to date") || strings.Contains(strings.Join(f.calls, ","), "ExecuteChangeSet") {
 		t.Fatalf("summary %q calls %v", d.Summary(), f.calls)
 	}

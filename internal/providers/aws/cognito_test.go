@@ -103,21 +103,54 @@ func TestIdentityProvisionerIsIdempotent(t *testing.T) {
 	if err != nil || res.Created != 2 || res.Existing != 0 {
 		t.Fatalf("first run %+v %v", res, err)
 	}
+	f.mu.Lock()
 	if got := f.users["+31600000001"]; got["custom:roles"] != "clinician,admin" || got["custom:legacy_sub"] != "old-sub-1" || got["custom:tenant_id"] != "t1" {
 		t.Fatalf("attributes %v", got)
 	}
 	// A resumed run creates nothing twice; a user found in another tenant is reported, not changed.
 	f.users["+31600000002"]["custom:tenant_id"] = "other"
+	f.mu.Unlock()
 	res, err = p.Provision(context.Background(), users, nil)
 	if err != nil || res.Created != 0 || res.Existing != 2 || len(res.Conflicts) != 1 || strings.Contains(res.Conflicts[0], "+316000") {
 		t.Fatalf("second run %+v %v (conflicts must mask phone numbers)", res, err)
 	}
 	// Drills against a real pool suppress the SMS.
 	p.SuppressMessages = true
+	f.mu.Lock()
 	f.users = map[string]map[string]string{}
 	f.seen = nil
+	f.mu.Unlock()
 	p.Provision(context.Background(), users[:1], nil)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.seen[0]["MessageAction"] != "SUPPRESS" {
 		t.Fatalf("MessageAction = %v", f.seen[0]["MessageAction"])
+	}
+}
+
+func TestIdentityProvisionerManyUsersInParallelStopsOnError(t *testing.T) {
+	f := &fakeCognito{t: t, users: map[string]map[string]string{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	p := &IdentityProvisioner{Client: cip.NewFromConfig(localstack.AWSConfig("eu-central-1", srv.URL)), UserPoolID: "eu-central-1_Pool", RatePerSecond: 2000}
+	var users []Identity
+	for i := 0; i < 300; i++ {
+		users = append(users, Identity{Phone: fmt.Sprintf("+3161%07d", i), TenantID: "t1", OldSubject: fmt.Sprint("s", i)})
+	}
+	var lines []string
+	res, err := p.Provision(context.Background(), users[:200], func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) })
+	f.mu.Lock()
+	n := len(f.users)
+	f.mu.Unlock()
+	if err != nil || res.Created != 200 || n != 200 {
+		t.Fatalf("%+v %v (%d users)", res, err, n)
+	}
+	res, err = p.Provision(context.Background(), users, nil)
+	if err != nil || res.Created != 100 || res.Existing != 200 {
+		t.Fatalf("resume %+v %v", res, err)
+	}
+	// A damaged export is refused before any call.
+	if _, err := p.Provision(context.Background(), []Identity{{Phone: "+31600000009"}}, nil); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged export: %v", err)
 	}
 }

@@ -138,7 +138,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 		}
 		if region == "public" {
 			region = "eu-west-1"
-			if w.resolver.primaryDown || w.r53.inverted["hc-eu-west-1"] {
+			if cname, _ := w.resolver.LookupCNAME(r.Context(), "api-origin"); strings.Contains(cname, "eu-central-1") {
 				region = "eu-central-1"
 			}
 		}
@@ -147,7 +147,10 @@ func newAWSWorld(t *testing.T) *awsWorld {
 			return
 		}
 		body := map[string]any{"status": "ok", "region": region}
-		if w.restorer.restored["20261123T020000Z-aaaaaaaa"] && region == "eu-central-1" {
+		w.restorer.mu.Lock()
+		restored := w.restorer.restored["20261123T020000Z-aaaaaaaa"]
+		w.restorer.mu.Unlock()
+		if restored && region == "eu-central-1" {
 			body["restore"] = map[string]any{"backup_id": "20261123T020000Z-aaaaaaaa"}
 		}
 		json.NewEncoder(rw).Encode(body)
@@ -203,6 +206,9 @@ func TestAWSFailoverPlanAndApplyAgainstFakes(t *testing.T) {
 	// THEN the stack was updated through a change set, users were created, the primary's health
 	// check inverted (the control-plane fallback, since the data plane had not moved), and the
 	// restore ran once
+	for _, f := range []*sync.Mutex{&w.cfn["eu-central-1"].mu, &w.r53.mu, &w.cognito.mu} {
+		f.Lock()
+	}
 	got := strings.Join(w.cfn["eu-central-1"].calls, ",")
 	if !strings.Contains(got, "CreateChangeSet") || !strings.Contains(got, "ExecuteChangeSet") || w.cfn["eu-central-1"].template != tmplV2 {
 		t.Errorf("CloudFormation calls %s", got)
@@ -212,6 +218,9 @@ func TestAWSFailoverPlanAndApplyAgainstFakes(t *testing.T) {
 	}
 	if !w.r53.inverted["hc-eu-west-1"] || w.r53.inverted["hc-eu-central-1"] {
 		t.Errorf("health checks %v", w.r53.inverted)
+	}
+	for _, f := range []*sync.Mutex{&w.cfn["eu-central-1"].mu, &w.r53.mu, &w.cognito.mu} {
+		f.Unlock()
 	}
 	if w.restorer.runs != 1 {
 		t.Errorf("restore ran %d times", w.restorer.runs)
@@ -249,6 +258,10 @@ func TestAWSFailoverDataPlaneAlreadyMovedAndTemplateMatches(t *testing.T) {
 	if status["deploy"] != failover.StatusAlready || status["dns"] != failover.StatusAlready {
 		t.Fatalf("statuses %v", status)
 	}
+	w.r53.mu.Lock()
+	defer w.r53.mu.Unlock()
+	w.cfn["eu-central-1"].mu.Lock()
+	defer w.cfn["eu-central-1"].mu.Unlock()
 	if strings.Contains(strings.Join(w.r53.calls, ","), "POST") || strings.Contains(strings.Join(w.cfn["eu-central-1"].calls, ","), "CreateChangeSet") {
 		t.Fatalf("made changes that were not needed: r53 %v cfn %v", w.r53.calls, w.cfn["eu-central-1"].calls)
 	}
@@ -283,6 +296,8 @@ func TestAWSDeployUploadsLargeTemplateToS3(t *testing.T) {
 	if rep, err := w.apply(t, p); err != nil || !rep.OK {
 		t.Fatalf("apply %v %+v", err, rep)
 	}
+	w.cfn["eu-central-1"].mu.Lock()
+	defer w.cfn["eu-central-1"].mu.Unlock()
 	if !strings.HasPrefix(w.cfn["eu-central-1"].templateURL, "https://caro-failover-eu-central-1.s3.eu-central-1.amazonaws.com/failover/") {
 		t.Fatalf("TemplateURL %q", w.cfn["eu-central-1"].templateURL)
 	}

@@ -102,8 +102,11 @@ func TestDNSMoverARCFlipsBothControlsAtomicallyAndTriesNextEndpoint(t *testing.T
 	if err := m.Move(ctx, func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
-	if states[arnA] != "Off" || states[arnB] != "On" {
-		t.Fatalf("states %v", states)
+	mu.Lock()
+	a, b := states[arnA], states[arnB]
+	mu.Unlock()
+	if a != "Off" || b != "On" {
+		t.Fatalf("states %s %s", a, b)
 	}
 	if done, err := m.Done(ctx); err != nil || !done {
 		t.Fatalf("Done after = %v, %v", done, err)
@@ -233,8 +236,11 @@ func TestDNSMoverHealthCheckModeSaysControlPlane(t *testing.T) {
 	if err := m.Move(context.Background(), func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }); err != nil {
 		t.Fatal(err)
 	}
-	if !f.inverted["hc-a"] || f.inverted["hc-b"] {
-		t.Fatalf("inverted %v", f.inverted)
+	f.mu.Lock()
+	a, b := f.inverted["hc-a"], f.inverted["hc-b"]
+	f.mu.Unlock()
+	if !a || b {
+		t.Fatalf("inverted %v %v", a, b)
 	}
 	if done, err := m.Done(context.Background()); err != nil || !done {
 		t.Fatalf("Done = %v %v", done, err)
@@ -256,11 +262,14 @@ func TestDNSMoverUpsertWaitsForInsync(t *testing.T) {
 	if err := m.Move(context.Background(), func(string, ...any) {}); err != nil {
 		t.Fatal(err)
 	}
-	if f.getCalls < 2 {
-		t.Errorf("GetChange called %d times; the waiter should poll until INSYNC", f.getCalls)
+	f.mu.Lock()
+	getCalls := f.getCalls
+	f.mu.Unlock()
+	if getCalls < 2 {
+		t.Errorf("GetChange called %d times; the waiter should poll until INSYNC", getCalls)
 	}
 	if done, err := m.Done(context.Background()); err != nil || !done {
-		t.Fatalf("Done after = %v %v (calls %v)", done, err, f.calls)
+		t.Fatalf("Done after = %v %v", done, err)
 	}
 	if !strings.Contains(m.Summary(), "control plane") {
 		t.Errorf("summary %q", m.Summary())
