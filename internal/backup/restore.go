@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Names the restore reserves in a target database. User collections never start with reservedPrefix
@@ -19,6 +20,9 @@ const (
 	stagePrefix      = reservedPrefix + "stage_"
 	prevPrefix       = reservedPrefix + "prev_"
 	markerCollection = reservedPrefix + "restore_marker"
+	// LogCollection records every completed restore in the target database (one document per
+	// backup ID), so a caller can tell whether a backup is already in place (Restored).
+	LogCollection = reservedPrefix + "restore_log"
 	markerID         = "switch"
 )
 
@@ -199,6 +203,11 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	}
 	rep.Replaced = existing
 	rep.Duration = time.Since(start)
+	logRec := RestoreRecord{BackupID: rep.BackupID, RestoredAt: time.Now().UTC(), Documents: rep.Documents, PlaintextSHA256: b.m.PlaintextSHA256, SourceRegion: rep.SourceRegion, BackupTime: rep.BackupTime}
+	if _, err := db.Collection(LogCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: rep.BackupID}}, logRec, options.Replace().SetUpsert(true)); err != nil {
+		// The data is in place and verified; only the bookkeeping failed.
+		report(o.Progress, Progress{Phase: "done", Message: "warning: could not record the restore in " + LogCollection + ": " + err.Error()})
+	}
 	if s := rep.Duration.Seconds(); s > 0 {
 		rep.DocsPerSecond = float64(rep.Documents) / s
 	}
@@ -416,4 +425,28 @@ func redactURI(uri string) string {
 		rest = rest[:q]
 	}
 	return scheme + "://" + rest
+}
+
+// RestoreRecord is one completed restore as recorded in the target's LogCollection.
+type RestoreRecord struct {
+	BackupID        string    `bson:"_id" json:"backupId"`
+	RestoredAt      time.Time `bson:"restoredAt" json:"restoredAt"`
+	Documents       int64     `bson:"documents" json:"documents"`
+	PlaintextSHA256 string    `bson:"plaintextSha256" json:"plaintextSha256"`
+	SourceRegion    string    `bson:"sourceRegion" json:"sourceRegion"`
+	BackupTime      time.Time `bson:"backupTime" json:"backupTime"`
+}
+
+// Restored reports whether backupID was restored into db (completely: the record is written only
+// after the switch committed) and returns its record. A failover step uses it as its Check.
+func Restored(ctx context.Context, db *mongo.Database, backupID string) (*RestoreRecord, error) {
+	var rec RestoreRecord
+	err := db.Collection(LogCollection).FindOne(ctx, bson.D{{Key: "_id", Value: backupID}}).Decode(&rec)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, newErr(ErrTargetUnreachable, err, hintTarget, "reading %s of %s", LogCollection, db.Name())
+	}
+	return &rec, nil
 }

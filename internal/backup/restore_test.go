@@ -63,6 +63,9 @@ func snapshot(t testing.TB, db string) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, n := range names {
+		if n == LogCollection {
+			continue // bookkeeping of completed restores, checked separately
+		}
 		cur, err := d.Collection(n).Find(ctx, bson.D{})
 		if err != nil {
 			t.Fatal(err)
@@ -151,6 +154,14 @@ func TestCreateAndRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 	sameSnapshot(t, snapshot(t, target), snapshot(t, f.source))
+	// AND the target records the completed restore (a failover step's Check)
+	rec, err := Restored(context.Background(), mongoC.Database(target), f.m.BackupID)
+	if err != nil || rec == nil || rec.Documents != 450 || rec.PlaintextSHA256 != f.m.PlaintextSHA256 {
+		t.Fatalf("Restored = %+v, %v", rec, err)
+	}
+	if rec, _ := Restored(context.Background(), mongoC.Database(target), "20200101T000000Z-00000000"); rec != nil {
+		t.Fatalf("Restored(other) = %+v", rec)
+	}
 	if len(progress) == 0 || progress[len(progress)-1].Phase != "done" {
 		t.Errorf("progress events missing: %v", progress)
 	}
@@ -345,6 +356,9 @@ func TestRestoreFailureInjectionKeepsTarget(t *testing.T) {
 					}
 				}
 				sameSnapshot(t, after, before)
+				if rec, _ := Restored(context.Background(), mongoC.Database(target), f.m.BackupID); rec != nil {
+					t.Fatal("a failed restore was recorded as completed")
+				}
 				// AND a later restore succeeds
 				if _, err := f.restore(target, func(o *RestoreOptions) { o.Replace = true }); err != nil {
 					t.Fatalf("restore after failure: %v", err)
