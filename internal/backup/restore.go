@@ -23,7 +23,7 @@ const (
 	// LogCollection records every completed restore in the target database (one document per
 	// backup ID), so a caller can tell whether a backup is already in place (Restored).
 	LogCollection = reservedPrefix + "restore_log"
-	markerID         = "switch"
+	markerID      = "switch"
 )
 
 // RestoreOptions configure Restore.
