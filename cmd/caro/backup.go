@@ -89,18 +89,7 @@ var backupClients = func(ctx context.Context, f *backupFlags) (backup.ObjectStor
 }
 
 // progressPrinter writes progress events to w (stderr), one line per event.
-func progressPrinter(w io.Writer) func(backup.Progress) {
-	return func(p backup.Progress) {
-		switch {
-		case p.Collection != "" && p.Total > 0:
-			fmt.Fprintf(w, "%-8s %s %d/%d %s\n", p.Phase, p.Collection, p.Done, p.Total, p.Message)
-		case p.Collection != "":
-			fmt.Fprintf(w, "%-8s %s %d %s\n", p.Phase, p.Collection, p.Done, p.Message)
-		default:
-			fmt.Fprintf(w, "%-8s %s\n", p.Phase, p.Message)
-		}
-	}
-}
+func progressPrinter(w io.Writer) func(backup.Progress) { return backup.ProgressWriter(w) }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

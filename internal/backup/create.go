@@ -296,3 +296,18 @@ func connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Cli
 	}
 	return c, nil
 }
+
+// ProgressWriter returns a progress callback that writes one line per event to w (typically
+// stderr), for callers that want text rather than events.
+func ProgressWriter(w io.Writer) func(Progress) {
+	return func(p Progress) {
+		switch {
+		case p.Collection != "" && p.Total > 0:
+			fmt.Fprintf(w, "%-8s %s %d/%d %s\n", p.Phase, p.Collection, p.Done, p.Total, p.Message)
+		case p.Collection != "":
+			fmt.Fprintf(w, "%-8s %s %d %s\n", p.Phase, p.Collection, p.Done, p.Message)
+		default:
+			fmt.Fprintf(w, "%-8s %s\n", p.Phase, p.Message)
+		}
+	}
+}
