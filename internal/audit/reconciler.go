@@ -78,6 +78,10 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 			continue
 		}
 		for _, d := range docs {
+			if ctx.Err() != nil {
+				// Out of time (the Lambda's deadline): what is left stays pending for the next run.
+				return res, errors.Join(append(errs, fmt.Errorf("reconciler stopped early: %w", ctx.Err()))...)
+			}
 			events := make([]Event, 0, len(d.Events))
 			for _, ev := range d.Events {
 				events = append(events, ev)

@@ -55,5 +55,6 @@ func build(log *slog.Logger) (*api.Entrypoint, error) {
 	}
 	rec := api.NewReconciler(db, pub)
 	rec.Logger = log
+	rec.BatchSize = 200 // documents per collection per scheduled run, well inside the function timeout
 	return &api.Entrypoint{API: h, Reconciler: rec}, nil
 }
