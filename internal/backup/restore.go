@@ -274,15 +274,21 @@ func switchCollections(ctx context.Context, db *mongo.Database, backupID, suffix
 	if _, err := marker.UpdateByID(ctx, markerID, bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "committed"}}}}); err != nil {
 		return rollback(err)
 	}
-	// Committed: the old data is no longer needed. A failure here leaves only garbage that
-	// Recover removes.
-	if err := o.step("cleanup"); err != nil {
+	// Committed: the restore has succeeded and the old data is no longer needed. A failure from
+	// here on leaves only garbage (previous collections, the marker) that Recover, run by the
+	// next restore, removes; it does not fail this restore.
+	if err := o.step("cleanup"); errors.Is(err, errCrash) {
 		return err
 	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
 	for _, e := range existing {
-		_ = db.Collection(prevName(e)).Drop(ctx)
+		_ = db.Collection(prevName(e)).Drop(cctx)
 	}
-	return marker.Drop(ctx)
+	if err := marker.Drop(cctx); err != nil {
+		report(o.Progress, Progress{Phase: "switch", Message: "warning: the switch committed but its marker could not be dropped (the next restore removes it): " + err.Error()})
+	}
+	return nil
 }
 
 // Recover finishes or undoes an interrupted restore switch in db, using the marker it left: a
