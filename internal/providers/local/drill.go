@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -161,6 +162,8 @@ func RunDrill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	// Subprocess output is copied by exec's goroutines while the drill logs: serialize the writes.
+	o.Progress = &syncWriter{w: o.Progress}
 	d := &Drill{o: o, regions: map[string]*drillRegion{}}
 	d.log = func(format string, args ...any) { fmt.Fprintf(o.Progress, "drill: "+format+"\n", args...) }
 	if d.o.WorkDir == "" {
@@ -570,4 +573,16 @@ func (l *linePrefixer) Write(p []byte) (int, error) {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
