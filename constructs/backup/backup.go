@@ -52,6 +52,10 @@ type Props struct {
 	ReplicaBucketArn string
 	// RetentionYears keeps each backup locked (Object Lock COMPLIANCE) and then expires it.
 	RetentionYears int
+	// KeyArn, when set, is an existing multi-Region backup key (NewKey in an earlier stack, so
+	// the standby stack can create its replica before this bucket starts replicating); otherwise
+	// New creates the key.
+	KeyArn *string
 	// UserPoolID and UserPoolArn, when set, make the backup function write the encrypted identity
 	// export of that user pool beside each backup (cognito-idp:ListUsers on that pool only).
 	UserPoolID  string
@@ -63,8 +67,10 @@ type Props struct {
 
 // Backup is the declared infrastructure.
 type Backup struct {
-	// Key is the multi-Region primary key (L1: the L2 Key has no MultiRegion property).
+	// Key is the multi-Region primary key when New created it (nil with Props.KeyArn).
 	Key awskms.CfnKey
+	// KeyArn is the backup key's ARN (created or given).
+	KeyArn *string
 	// KeyRef is Key as an IKey, for grants.
 	KeyRef awskms.IKey
 	// ReplicaKeyArn is the ARN the key's replica has in the standby region (same key ID).
@@ -117,22 +123,19 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 	stack := awscdk.Stack_Of(c)
 	b := &Backup{}
 
-	b.Key = awskms.NewCfnKey(c, jsii.String("Key"), &awskms.CfnKeyProps{
-		Description:         jsii.String("Caro backups: wraps the per-backup data keys (multi-Region; replica in the standby region decrypts after a region loss)"),
-		MultiRegion:         jsii.Bool(true),
-		EnableKeyRotation:   jsii.Bool(true),
-		KeySpec:             jsii.String("SYMMETRIC_DEFAULT"),
-		KeyUsage:            jsii.String("ENCRYPT_DECRYPT"),
-		PendingWindowInDays: jsii.Number(30),
-		KeyPolicy:           keyPolicy(stack),
-	})
-	b.Key.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	keyArn, keyID := props.KeyArn, (*string)(nil)
+	if keyArn == nil {
+		b.Key = NewKey(c, "Key")
+		keyArn, keyID = b.Key.AttrArn(), b.Key.AttrKeyId()
+	} else {
+		keyID = awscdk.Fn_Select(jsii.Number(1), awscdk.Fn_Split(jsii.String("/"), keyArn, nil))
+	}
+	b.KeyArn = keyArn
 	// FromKeyArn, not FromCfnKey: the policy holds CloudFormation functions (account ARN), and grants
 	// go to IAM policies anyway (the key policy delegates to IAM).
-	b.KeyRef = awskms.Key_FromKeyArn(c, jsii.String("KeyRef"), b.Key.AttrArn())
-	awskms.NewCfnAlias(c, jsii.String("Alias"), &awskms.CfnAliasProps{AliasName: jsii.String("alias/caro/backup"), TargetKeyId: b.Key.AttrKeyId()})
+	b.KeyRef = awskms.Key_FromKeyArn(c, jsii.String("KeyRef"), keyArn)
 	b.ReplicaKeyArn = awscdk.Fn_Join(jsii.String(""), &[]*string{
-		jsii.String("arn:"), stack.Partition(), jsii.String(":kms:" + props.StandbyRegion + ":"), stack.Account(), jsii.String(":key/"), b.Key.AttrKeyId(),
+		jsii.String("arn:"), stack.Partition(), jsii.String(":kms:" + props.StandbyRegion + ":"), stack.Account(), jsii.String(":key/"), keyID,
 	})
 
 	days := retentionDays(years)
@@ -197,7 +200,7 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 	}
 	for _, fn := range []awslambda.Function{props.BackupFunction, verifyFn} {
 		fn.AddEnvironment(jsii.String(EnvBucket), b.Bucket.BucketName(), nil)
-		fn.AddEnvironment(jsii.String(EnvKeyID), b.Key.AttrArn(), nil)
+		fn.AddEnvironment(jsii.String(EnvKeyID), b.KeyArn, nil)
 	}
 
 	backupSchedule := props.BackupSchedule
@@ -276,15 +279,32 @@ func (b *Backup) grant(c constructs.Construct, id string, fn awslambda.Function,
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BackupObjects"),
 				Actions: s3Actions, Resources: &[]*string{objects}}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BackupDataKeys"),
-				Actions: kmsActions, Resources: &[]*string{b.Key.AttrArn()},
+				Actions: kmsActions, Resources: &[]*string{b.KeyArn},
 				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"kms:EncryptionContext:caro:purpose": []string{"backup", "identity-export"}}}}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BucketEncryptionViaS3"),
-				Actions: jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"), Resources: &[]*string{b.Key.AttrArn()},
+				Actions: jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"), Resources: &[]*string{b.KeyArn},
 				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"kms:ViaService": fmt.Sprintf("s3.%s.amazonaws.com", *region)}}}),
 		},
 	})
 	nagcheck.Suppress(p, "AwsSolutions-IAM5",
 		"Resource backups/* is the backup prefix of the one backup bucket (one folder per backup ID); actions are listed, and Object Lock COMPLIANCE keeps written backups immutable")
+}
+
+// NewKey declares the multi-Region backup key (rotation on, retained, alias alias/caro/backup). The
+// L2 Key has no MultiRegion property, hence the L1.
+func NewKey(scope constructs.Construct, id string) awskms.CfnKey {
+	k := awskms.NewCfnKey(scope, jsii.String(id), &awskms.CfnKeyProps{
+		Description:         jsii.String("Caro backups: wraps the per-backup data keys (multi-Region; replica in the standby region decrypts after a region loss)"),
+		MultiRegion:         jsii.Bool(true),
+		EnableKeyRotation:   jsii.Bool(true),
+		KeySpec:             jsii.String("SYMMETRIC_DEFAULT"),
+		KeyUsage:            jsii.String("ENCRYPT_DECRYPT"),
+		PendingWindowInDays: jsii.Number(30),
+		KeyPolicy:           keyPolicy(awscdk.Stack_Of(scope)),
+	})
+	k.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	awskms.NewCfnAlias(scope, jsii.String(id+"Alias"), &awskms.CfnAliasProps{AliasName: jsii.String("alias/caro/backup"), TargetKeyId: k.AttrKeyId()})
+	return k
 }
 
 // NewReplicaKey declares, in the standby region's stack, the replica of the backup key (same key

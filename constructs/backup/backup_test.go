@@ -141,6 +141,34 @@ func TestBackupInfrastructure(t *testing.T) {
 	}
 }
 
+func TestBackupWithExistingKey(t *testing.T) {
+	// GIVEN the backup key created beforehand (its own stack, so the standby replica can exist first)
+	app := awscdk.NewApp(nil)
+	keys := awscdk.NewStack(app, jsii.String("Keys"), &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")}})
+	backup.NewKey(keys, "BackupKey")
+	stack := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")}})
+	fn := newFunction(stack, "BackupFn")
+	// WHEN the backup infrastructure uses it
+	b := backup.New(stack, "Backup", &backup.Props{
+		BackupFunction: fn, AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil),
+		AlarmTopic:    awssns.Topic_FromTopicArn(stack, jsii.String("Alarms"), jsii.String("arn:aws:sns:eu-west-1:123456789012:alarms")),
+		StandbyRegion: "eu-central-1", ReplicaBucketArn: "arn:aws:s3:::caro-backups-eu-central-1",
+		KeyArn: jsii.String("arn:aws:kms:eu-west-1:123456789012:key/mrk-abc"),
+	})
+	// THEN no key is created here and the function is pointed at the given key
+	tpl := assertions.Template_FromStack(stack, nil)
+	tpl.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(0))
+	if b.Key != nil {
+		t.Error("a key was created although KeyArn was given")
+	}
+	tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
+		"Environment": map[string]interface{}{"Variables": assertions.Match_ObjectLike(&map[string]interface{}{
+			"CARO_BACKUP_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/mrk-abc",
+		})},
+	})
+	assertions.Template_FromStack(keys, nil).HasResourceProperties(jsii.String("AWS::KMS::Key"), map[string]interface{}{"MultiRegion": true, "EnableKeyRotation": true})
+}
+
 func TestStandbyRegionResources(t *testing.T) {
 	// GIVEN the standby-region stack
 	app := awscdk.NewApp(nil)
