@@ -45,6 +45,9 @@ type Config struct {
 	OriginSecret string
 	// MaxBodyBytes limits the request body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int
+	// KeyPoolSize is how many new patient IDs with stored subject keys are allocated per tenant in
+	// one round trip (default DefaultKeyPoolSize; 1 or less allocates one per create).
+	KeyPoolSize int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives one line per request (IDs, route, status; never bodies or personal data).
@@ -55,6 +58,7 @@ type Config struct {
 type Handler struct {
 	db        *mongo.Database
 	keys      *audit.SubjectKeys
+	pool      *keyPool
 	pub       audit.Publisher
 	originSec string
 	maxBody   int
@@ -72,6 +76,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	poolSize := cfg.KeyPoolSize
+	if poolSize == 0 {
+		poolSize = DefaultKeyPoolSize
+	}
+	h.pool = newKeyPool(h.keys, poolSize)
 	if h.now == nil {
 		h.now = time.Now
 	}

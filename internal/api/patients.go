@@ -52,9 +52,9 @@ func (h *Handler) createPatient(rc *reqCtx) (int, any, error) {
 	if err := in.Validate(now); err != nil {
 		return 0, nil, err
 	}
-	id := NewID()
 	// The key first: a patient never exists without the key its audit references are made with.
-	key, err := h.keys.Create(rc.ctx, rc.principal.TenantID, id)
+	// The pool stores keys for several future patients at once.
+	id, key, err := h.pool.take(rc.ctx, rc.principal.TenantID)
 	if err != nil {
 		return 0, nil, err
 	}

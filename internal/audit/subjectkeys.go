@@ -127,6 +127,32 @@ func (s *SubjectKeys) Create(ctx context.Context, tenantID, subjectID string) (S
 	return SubjectKey{}, fmt.Errorf("store subject key: %w", err)
 }
 
+// CreateMany makes fresh random keys for new subject IDs (IDs that have no key yet) in one round
+// trip, for callers that allocate subject IDs ahead of use. All keys are stored when it returns nil;
+// on an error some may be stored and the caller must not use any of them (an unused key names no
+// one and holds no personal data).
+func (s *SubjectKeys) CreateMany(ctx context.Context, tenantID string, subjectIDs []string) ([]SubjectKey, error) {
+	if len(subjectIDs) == 0 {
+		return nil, nil
+	}
+	keys := make([]SubjectKey, len(subjectIDs))
+	docs := make([]any, len(subjectIDs))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i, id := range subjectIDs {
+		if err := checkSubject(tenantID, id); err != nil {
+			return nil, err
+		}
+		if _, err := rand.Read(keys[i][:]); err != nil {
+			return nil, fmt.Errorf("audit: crypto/rand failed: %w", err)
+		}
+		docs[i] = subjectKeyDoc{ID: NewEventID(), TenantID: tenantID, SubjectID: id, Key: keys[i][:], CreatedAt: now}
+	}
+	if _, err := s.coll.InsertMany(ctx, docs); err != nil {
+		return nil, fmt.Errorf("store subject keys: %w", err)
+	}
+	return keys, nil
+}
+
 // Get returns the subject's key, or ErrSubjectKeyNotFound.
 func (s *SubjectKeys) Get(ctx context.Context, tenantID, subjectID string) (SubjectKey, error) {
 	if err := checkSubject(tenantID, subjectID); err != nil {

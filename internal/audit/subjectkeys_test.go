@@ -101,3 +101,29 @@ func TestSubjectKeysConcurrentCreateAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestSubjectKeysCreateMany(t *testing.T) {
+	ctx := context.Background()
+	keys := audit.NewSubjectKeys(testDB)
+	if err := keys.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"many-1", "many-2", "many-3"}
+	got, err := keys.CreateMany(ctx, "t-many", ids)
+	if err != nil || len(got) != 3 || got[0] == got[1] {
+		t.Fatalf("%v %d", err, len(got))
+	}
+	for i, id := range ids {
+		k, err := keys.Get(ctx, "t-many", id)
+		if err != nil || k != got[i] {
+			t.Fatalf("key %s: %v", id, err)
+		}
+	}
+	// IDs that already have keys are refused (the unique index), never overwritten.
+	if _, err := keys.CreateMany(ctx, "t-many", []string{"many-4", "many-2"}); err == nil {
+		t.Fatal("CreateMany replaced or duplicated an existing key")
+	}
+	if k, _ := keys.Get(ctx, "t-many", "many-2"); k != got[1] {
+		t.Fatal("existing key changed")
+	}
+}

@@ -111,7 +111,7 @@ func run(n int, uri string, out io.Writer) error {
 		s.write, s.read = append(s.write, t1.Sub(t0)), append(s.read, time.Since(t1))
 		return nil
 	}
-	// samePair does the handler's database work with the bare driver: the subject key insert, the
+	// samePair does the handler's database work with the bare driver: the subject keys (pooled), the
 	// patient insert carrying its audit event, and the find. handler/same isolates the cost of the
 	// handler's own code (routing, claims, policy, decoding, hashing, JSON) from the data design.
 	keysColl, same := db.Collection("bench_keys"), db.Collection("bench_same")
@@ -119,15 +119,25 @@ func run(n int, uri string, out io.Writer) error {
 		{Key: "tenantId", Value: "bench"}, {Key: "action", Value: "patient:write"}, {Key: "resourceType", Value: "patient"},
 		{Key: "resourceId", Value: api.NewID()}, {Key: "subjectRef", Value: strings.Repeat("a", 64)}, {Key: "interface", Value: "api"},
 		{Key: "requestId", Value: api.NewID()}, {Key: "afterHash", Value: strings.Repeat("b", 64)}}
+	spare := 0
 	samePair := func(s *sample) error {
-		// Same database work as the handler (including the outbox event in the insert).
+		// Same database work as the handler: subject keys stored DefaultKeyPoolSize at a time, the
+		// insert carrying the outbox event, the find.
 		t0 := time.Now()
 		id := api.NewID()
 		now := time.Now().UTC()
-		if _, err := keysColl.InsertOne(ctx, bson.D{{Key: "_id", Value: api.NewID()}, {Key: "tenantId", Value: "bench"},
-			{Key: "subjectId", Value: id}, {Key: "key", Value: make([]byte, 32)}, {Key: "createdAt", Value: now}}); err != nil {
-			return err
+		if spare == 0 {
+			keys := make([]any, api.DefaultKeyPoolSize)
+			for i := range keys {
+				keys[i] = bson.D{{Key: "_id", Value: api.NewID()}, {Key: "tenantId", Value: "bench"},
+					{Key: "subjectId", Value: api.NewID()}, {Key: "key", Value: make([]byte, 32)}, {Key: "createdAt", Value: now}}
+			}
+			if _, err := keysColl.InsertMany(ctx, keys); err != nil {
+				return err
+			}
+			spare = api.DefaultKeyPoolSize
 		}
+		spare--
 		if _, err := same.InsertOne(ctx, bson.D{{Key: "_id", Value: "bench:" + id}, {Key: "tenantId", Value: "bench"}, {Key: "version", Value: 1},
 			{Key: "givenName", Value: "Ada"}, {Key: "familyName", Value: "Lovelace"}, {Key: "birthDate", Value: "1990-12-10"},
 			{Key: "createdAt", Value: now}, {Key: "updatedAt", Value: now},
@@ -189,7 +199,7 @@ func run(n int, uri string, out io.Writer) error {
 	}
 	hw, hr := line("handler create (POST)", hs.write), line("handler get (GET)", hs.read)
 	bw, br := line("driver insert", bs.write), line("driver find", bs.read)
-	sw, sr := line("same work (key+insert)", ss.write), line("same work find", ss.read)
+	sw, sr := line("same work (keys+insert)", ss.write), line("same work find", ss.read)
 	all := func(s sample) []time.Duration { return append(append([]time.Duration{}, s.write...), s.read...) }
 	line("handler create+get (all)", all(hs))
 	line("driver insert+find (all)", all(bs))
