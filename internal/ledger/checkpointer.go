@@ -129,15 +129,14 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 // oldestPending is the event time of the first entry no checkpoint anchors yet: no entry waits
 // longer than MaxAge (by its event time) to be anchored.
 func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Time, error) {
-	var t time.Time
-	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
-		t = e.Event.Time
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return t, fmt.Errorf("reading entry %d: %w", from, err)
+	e, ok, err := c.Entries.EntryAt(ctx, from)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading entry %d: %w", from, err)
 	}
-	return t, nil
+	if !ok {
+		return time.Time{}, fmt.Errorf("not checkpointing: entry %d is missing; run `caro audit verify`", from)
+	}
+	return e.Event.Time, nil
 }
 
 // readLeaves reads n entries from seq from, checking each links to the one before and matches its

@@ -25,6 +25,8 @@ type EntryStore interface {
 	Insert(ctx context.Context, e Entry) error
 	// EntryByEventID finds the entry of an event.
 	EntryByEventID(ctx context.Context, id string) (e Entry, ok bool, err error)
+	// EntryAt finds entry seq (a point lookup on the unique sequence index).
+	EntryAt(ctx context.Context, seq uint64) (e Entry, ok bool, err error)
 }
 
 // Ledger appends audit events to the chain.
@@ -50,20 +52,13 @@ func (l *Ledger) Append(ctx context.Context, ev audit.Event) (e Entry, created b
 		attempts = 100
 	}
 	for i := 0; i < attempts; i++ {
-		if existing, ok, err := l.Store.EntryByEventID(ctx, ev.ID); err != nil {
-			return Entry{}, false, fmt.Errorf("appending event %s: looking for an earlier delivery: %w", ev.ID, err)
-		} else if ok {
-			return sameEvent(existing, ev)
-		}
 		head, ok, err := l.Store.Head(ctx)
 		if err != nil {
 			return Entry{}, false, fmt.Errorf("appending event %s: reading the ledger head: %w", ev.ID, err)
 		}
-		var next Entry
+		next := NewEntry(0, Hash{}, ev)
 		if ok {
 			next = NewEntry(head.Seq+1, head.Hash, ev)
-		} else {
-			next = NewEntry(0, Hash{}, ev)
 		}
 		err = l.Store.Insert(ctx, next)
 		if err == nil {
@@ -72,8 +67,24 @@ func (l *Ledger) Append(ctx context.Context, ev audit.Event) (e Entry, created b
 		if !errors.Is(err, ErrDuplicate) {
 			return Entry{}, false, fmt.Errorf("appending event %s: %w", ev.ID, err)
 		}
-		// Another writer took this sequence number (or delivered the same event): back off briefly
-		// with jitter so contending writers spread out, then re-read.
+		// A unique index refused the insert: either another writer took this sequence number, or
+		// the event is already in the ledger (a redelivery). Tell them apart with point lookups.
+		taken, ok, err := l.Store.EntryAt(ctx, next.Seq)
+		if err != nil {
+			return Entry{}, false, fmt.Errorf("appending event %s: reading entry %d: %w", ev.ID, next.Seq, err)
+		}
+		if !ok || taken.EventID == ev.ID {
+			existing, found, err := l.Store.EntryByEventID(ctx, ev.ID)
+			if err != nil {
+				return Entry{}, false, fmt.Errorf("appending event %s: looking for an earlier delivery: %w", ev.ID, err)
+			}
+			if found {
+				return sameEvent(existing, ev)
+			}
+			// Neither: the conflicting entry vanished (only tampering deletes); re-read and retry.
+		}
+		// Another writer took this sequence number: back off briefly with jitter so contending
+		// writers spread out, then re-read the head.
 		select {
 		case <-ctx.Done():
 			return Entry{}, false, ctx.Err()

@@ -60,6 +60,13 @@ func (m *memStore) EntryByEventID(_ context.Context, id string) (Entry, bool, er
 	return m.entries[s], ok, nil
 }
 
+func (m *memStore) EntryAt(_ context.Context, seq uint64) (Entry, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[seq]
+	return e, ok, nil
+}
+
 func (m *memStore) ScanEntries(_ context.Context, from uint64, fn func(Entry) error) error {
 	m.mu.Lock()
 	var list []Entry

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -58,6 +59,10 @@ type checkpointDoc struct {
 type MongoStore struct {
 	entries     *mongo.Collection
 	checkpoints *mongo.Collection
+
+	mu        sync.Mutex
+	head      Entry // the highest entry seen (a starting point for Head, never trusted blindly)
+	headKnown bool
 }
 
 // NewMongoStore returns the store on db. Call EnsureIndexes once before use.
@@ -77,10 +82,47 @@ func (s *MongoStore) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// Head implements EntryStore.
+// Head implements EntryStore. The first call finds the highest _id with a sorted query; later calls
+// start from the head seen last and probe _id+1, _id+2, ... with point lookups until one is missing.
+// Entries are contiguous and never removed, so the first missing _id is one past the head; point
+// lookups on _id stay fast on every backend (FerretDB does not use indexes for sorts).
 func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
+	s.mu.Lock()
+	cached, known := s.head, s.headKnown
+	s.mu.Unlock()
+	if !known {
+		var d entryDoc
+		err := s.entries.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return Entry{}, false, nil
+		}
+		if err != nil {
+			return Entry{}, false, err
+		}
+		cached = toEntry(d)
+	}
+	for {
+		next, ok, err := s.EntryAt(ctx, cached.Seq+1)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if !ok {
+			break
+		}
+		cached = next
+	}
+	s.mu.Lock()
+	if !s.headKnown || cached.Seq > s.head.Seq {
+		s.head, s.headKnown = cached, true
+	}
+	s.mu.Unlock()
+	return cached, true, nil
+}
+
+// EntryAt implements EntryStore.
+func (s *MongoStore) EntryAt(ctx context.Context, seq uint64) (Entry, bool, error) {
 	var d entryDoc
-	err := s.entries.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	err := s.entries.FindOne(ctx, bson.D{{Key: "_id", Value: int64(seq)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Entry{}, false, nil
 	}
