@@ -179,7 +179,9 @@ func NewPrimary(scope constructs.Construct, id string, p *PrimaryProps) *Primary
 // StandbyProps configure the standby region's Atlas resources.
 type StandbyProps struct {
 	Profile string
-	// OrgID is the Atlas organization the standby project belongs to.
+	// ProjectID, when set, is an existing standby project (the region definition's atlas.projectId):
+	// no project is created. Otherwise OrgID and ProjectName create one.
+	ProjectID   string
 	OrgID       string
 	ProjectName string
 	ClusterName string
@@ -196,7 +198,8 @@ type StandbyProps struct {
 
 // Standby is the declared standby project and cluster.
 type Standby struct {
-	KeyRole          awsiam.Role
+	KeyRole awsiam.Role
+	// Project is the created project (nil when StandbyProps.ProjectID named an existing one).
 	Project          mongodbatlas.CfnProject
 	EncryptionAtRest mongodbatlas.CfnEncryptionAtRest
 	Cluster          mongodbatlas.CfnCluster
@@ -206,8 +209,10 @@ type Standby struct {
 // and a three-node replica set in the standby region with backups on and termination protection.
 func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby {
 	switch {
-	case p == nil || p.OrgID == "" || p.ProjectName == "" || p.ClusterName == "" || p.Region == "":
-		panic("atlas.NewStandby: OrgID, ProjectName, ClusterName and Region are required")
+	case p == nil || p.ClusterName == "" || p.Region == "":
+		panic("atlas.NewStandby: ClusterName and Region are required")
+	case p.ProjectID == "" && (p.OrgID == "" || p.ProjectName == ""):
+		panic("atlas.NewStandby: give ProjectID (existing project) or OrgID and ProjectName (new project)")
 	case p.Key == nil:
 		panic("atlas.NewStandby: Key (the standby region's KMS key) is required")
 	}
@@ -221,15 +226,19 @@ func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	s := &Standby{KeyRole: keyRole(c, "KeyRole", p.Key, p.Access)}
-	s.Project = mongodbatlas.NewCfnProject(c, jsii.String("Project"), &mongodbatlas.CfnProjectProps{
-		Name:                      jsii.String(p.ProjectName),
-		OrgId:                     jsii.String(p.OrgID),
-		Profile:                   profile(p.Profile),
-		WithDefaultAlertsSettings: jsii.Bool(true),
-	})
-	s.Project.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	projectID := jsii.String(p.ProjectID)
+	if p.ProjectID == "" {
+		s.Project = mongodbatlas.NewCfnProject(c, jsii.String("Project"), &mongodbatlas.CfnProjectProps{
+			Name:                      jsii.String(p.ProjectName),
+			OrgId:                     jsii.String(p.OrgID),
+			Profile:                   profile(p.Profile),
+			WithDefaultAlertsSettings: jsii.Bool(true),
+		})
+		s.Project.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+		projectID = s.Project.AttrId()
+	}
 	s.EncryptionAtRest = mongodbatlas.NewCfnEncryptionAtRest(c, jsii.String("EncryptionAtRest"), &mongodbatlas.CfnEncryptionAtRestProps{
-		ProjectId: s.Project.AttrId(),
+		ProjectId: projectID,
 		Profile:   profile(p.Profile),
 		AwsKmsConfig: &mongodbatlas.AwsKmsConfig{
 			Enabled:             jsii.Bool(true),
@@ -241,7 +250,7 @@ func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby
 	s.EncryptionAtRest.Node().AddDependency(s.KeyRole)
 	s.Cluster = mongodbatlas.NewCfnCluster(c, jsii.String("Cluster"), &mongodbatlas.CfnClusterProps{
 		Name:                         jsii.String(p.ClusterName),
-		ProjectId:                    s.Project.AttrId(),
+		ProjectId:                    projectID,
 		Profile:                      profile(p.Profile),
 		ClusterType:                  jsii.String("REPLICASET"),
 		BackupEnabled:                jsii.Bool(true),

@@ -108,3 +108,22 @@ func TestStandbyProjectAndCluster(t *testing.T) {
 		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
 	}
 }
+
+func TestStandbyInExistingProject(t *testing.T) {
+	// GIVEN the standby region's definition names an existing Atlas project
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Standby"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-central-1")},
+	})
+	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"), jsii.String("arn:aws:kms:eu-central-1:123456789012:key/mrk-platform"))
+	// WHEN the standby cluster is declared in it
+	s := atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{ProjectID: "65a1f0c2e4b0a1b2c3d4e5f7", ClusterName: "caro-eu-central-1", Region: "eu-central-1", Key: key, Access: access("6f0000000000000000000002")})
+	tpl := assertions.Template_FromStack(stack, nil)
+	// THEN no project is created and encryption at rest and the cluster use the existing one
+	tpl.ResourceCountIs(jsii.String("MongoDB::Atlas::Project"), jsii.Number(0))
+	if s.Project != nil {
+		t.Error("Project set although none was created")
+	}
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::Cluster"), map[string]interface{}{"ProjectId": "65a1f0c2e4b0a1b2c3d4e5f7", "Name": "caro-eu-central-1"})
+	tpl.HasResourceProperties(jsii.String("MongoDB::Atlas::EncryptionAtRest"), map[string]interface{}{"ProjectId": "65a1f0c2e4b0a1b2c3d4e5f7"})
+}
