@@ -3,9 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -368,4 +372,71 @@ func TestOrphanNoteErasedByPurge(t *testing.T) {
 		}
 	}
 	e.expect(404, CodeNotFound, u, "GET", "/notes/"+noteID, "")
+}
+
+// TestConcurrentUpdatesChainHashes: concurrent PUTs on one patient are serialised by the version
+// condition; every successful change has exactly one event, versions have no gaps, and each event's
+// before-hash is the previous event's after-hash (no change is lost or audited against a stale state).
+func TestConcurrentUpdatesChainHashes(t *testing.T) {
+	e := newEnv(t)
+	u := user{"doc-6", uniqueTenant("race"), "clinician"}
+	p := e.createPatient(u)
+	const writers = 6
+	reqs := make([]events.APIGatewayProxyRequest, writers)
+	for i := range reqs {
+		body := fmt.Sprintf(`{"givenName":"Name%d","familyName":"Lovelace","birthDate":"1990-12-10"}`, i)
+		reqs[i] = e.request(u, "PUT", "/patients/"+p.ID, body)
+	}
+	statuses := make([]int, writers)
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := e.h.Handle(context.Background(), reqs[i])
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, s := range statuses {
+		switch s {
+		case 200:
+			ok++
+		case 409:
+			if n := len(e.eventsFor(reqs[i].RequestContext.RequestID)); n != 0 {
+				t.Fatalf("a refused update produced %d events", n)
+			}
+		default:
+			t.Fatalf("status %d", s)
+		}
+	}
+	final := decode[Patient](t, e.expect(200, "", u, "GET", "/patients/"+p.ID, ""))
+	if final.Version != int64(1+ok) {
+		t.Fatalf("version %d after %d successful updates", final.Version, ok)
+	}
+	var chain []audit.Event
+	for _, ev := range e.sns.Events() {
+		if ev.ResourceID == p.ID {
+			chain = append(chain, ev)
+		}
+	}
+	if len(chain) != 1+ok {
+		t.Fatalf("%d events for %d changes", len(chain), 1+ok)
+	}
+	// Order the updates by their before-hash links, starting from the create.
+	after := chain[0].AfterHash
+	used := map[string]bool{chain[0].ID: true}
+	for range ok {
+		found := false
+		for _, ev := range chain[1:] {
+			if !used[ev.ID] && ev.BeforeHash == after {
+				used[ev.ID], after, found = true, ev.AfterHash, true
+				break
+			}
+		}
+		if !found {
+			t.Fatalf("the update events do not form one chain from the create: %+v", chain)
+		}
+	}
 }

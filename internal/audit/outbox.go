@@ -7,6 +7,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/tenancy"
 )
 
 // The outbox lives inside each changed document, so the change and its audit event are written by one
@@ -93,6 +95,7 @@ func MarkSent(ctx context.Context, coll *mongo.Collection, tenantID string, docI
 		return fmt.Errorf("audit: mark sent needs a tenant")
 	}
 	field := FieldOutbox + "." + eventID
+	defer tenancy.WriteLock(coll.Name())()
 	_, err := coll.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: docID}, {Key: "tenantId", Value: tenantID}, {Key: field, Value: bson.D{{Key: "$exists", Value: true}}}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})

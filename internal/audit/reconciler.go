@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/tenancy"
 )
 
 // Reconciler publishes the audit events still pending in outboxes and purges drained tombstones. Run
@@ -131,8 +133,10 @@ func (r *Reconciler) purge(ctx context.Context, name string, coll *mongo.Collect
 			}
 		}
 		// Conditional on still being a drained tombstone, so nothing pending is ever deleted.
+		unlock := tenancy.WriteLock(name)
 		dr, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "tenantId", Value: d.TenantID},
 			{Key: FieldTombstone, Value: true}, {Key: FieldPending, Value: bson.D{{Key: "$lte", Value: 0}}}})
+		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("purge %s tombstone: %w", name, err))
 			continue

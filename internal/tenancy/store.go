@@ -237,6 +237,7 @@ func (c *Collection) UpdateOne(ctx context.Context, filter, update bson.D) (*mon
 	if err := checkUpdate(update); err != nil {
 		return nil, err
 	}
+	defer WriteLock(c.coll.Name())()
 	return c.coll.UpdateOne(ctx, f, update)
 }
 
@@ -249,6 +250,7 @@ func (c *Collection) UpdateMany(ctx context.Context, filter, update bson.D) (*mo
 	if err := checkUpdate(update); err != nil {
 		return nil, err
 	}
+	defer WriteLock(c.coll.Name())()
 	return c.coll.UpdateMany(ctx, f, update)
 }
 
@@ -258,6 +260,7 @@ func (c *Collection) DeleteOne(ctx context.Context, filter bson.D) (*mongo.Delet
 	if err != nil {
 		return nil, err
 	}
+	defer WriteLock(c.coll.Name())()
 	return c.coll.DeleteOne(ctx, f)
 }
 
