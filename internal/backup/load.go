@@ -159,26 +159,6 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 	if err := createCollection(ctx, db, into, c.Options); err != nil {
 		return lc, fmt.Errorf("restore: creating %s: %w", into, err)
 	}
-	src, closer, err := b.openCollection(ctx, c)
-	if err != nil {
-		return lc, err
-	}
-	defer closer.Close()
-	cr := src.(*chunkReader)
-	zr, err := zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
-	if err != nil {
-		return lc, err
-	}
-	defer zr.Close()
-	// chunkErr prefers the chunk layer's classified error over the decompressor's wrapping of it.
-	chunkErr := func(err error) error {
-		if cr.err != nil {
-			return cr.err
-		}
-		return newErr(ErrTampered, err, hintTampered, "collection %s: authenticated data does not decompress", c.Name)
-	}
-	br := bufio.NewReaderSize(zr, 1<<20)
-	sum := sha256.New()
 	coll := db.Collection(into)
 	batch := make([]bson.Raw, 0, lo.batchDocs)
 	size := 0
@@ -195,67 +175,134 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 		size = 0
 		return nil
 	}
+	docs, sum, err := b.scanCollection(ctx, c, all, true, func(doc []byte) error {
+		// Keep the insert command under the 16 MiB BSON limit: a large document goes out in a
+		// batch of its own rather than on top of a full one.
+		if len(batch) > 0 && size+len(doc) > lo.batchBytes {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, bson.Raw(doc))
+		size += len(doc)
+		if size >= lo.batchBytes || len(batch) >= lo.batchDocs {
+			return send()
+		}
+		return nil
+	}, lo.progress)
+	lc.docs, lc.sha256 = docs, sum
+	if err != nil {
+		return lc, err
+	}
+	// Only a collection that authenticated to its final chunk and matched the manifest gets its
+	// last batch.
+	if err := send(); err != nil {
+		return lc, err
+	}
+	report(lo.progress, Progress{Phase: "stage", Collection: c.Name, Done: lc.docs, Total: c.Count, Message: "authenticated"})
+	return lc, nil
+}
+
+// preverify authenticates every chunk of every collection and checks every count and checksum
+// against the manifest without writing anything: the restore touches the target only after the
+// whole backup proved intact.
+func (b *openedBackup) preverify(ctx context.Context, progress func(Progress)) error {
+	all := sha256.New()
+	for _, c := range b.m.Collections {
+		if _, _, err := b.scanCollection(ctx, c, all, false, nil, nil); err != nil {
+			return err
+		}
+		report(progress, Progress{Phase: "check", Collection: c.Name, Done: c.Count, Total: c.Count, Message: "every chunk authenticated"})
+	}
+	if got := hex.EncodeToString(all.Sum(nil)); got != b.m.PlaintextSHA256 {
+		return newErr(ErrManifestMismatch, nil, hintManifest, "backup %s: plaintext SHA-256 %s differs from the manifest's %s", b.m.BackupID, got, b.m.PlaintextSHA256)
+	}
+	return nil
+}
+
+// scanCollection streams one collection: it authenticates every chunk, decompresses, splits the
+// BSON documents, hashes them (into the collection's SHA-256 and all) and passes each to visit
+// (a fresh slice when own is true, else a reused buffer). It fails unless the object ended with
+// its final chunk and the chunk count, document count and SHA-256 match the manifest.
+func (b *openedBackup) scanCollection(ctx context.Context, c CollectionEntry, all io.Writer, own bool, visit func([]byte) error, progress func(Progress)) (int64, string, error) {
+	var docs int64
+	src, closer, err := b.openCollection(ctx, c)
+	if err != nil {
+		return 0, "", err
+	}
+	defer closer.Close()
+	cr := src.(*chunkReader)
+	zr, err := zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return 0, "", err
+	}
+	defer zr.Close()
+	// chunkErr prefers the chunk layer's classified error over the decompressor's wrapping of it.
+	chunkErr := func(err error) error {
+		if cr.err != nil {
+			return cr.err
+		}
+		return newErr(ErrTampered, err, hintTampered, "collection %s: authenticated data does not decompress", c.Name)
+	}
+	br := bufio.NewReaderSize(zr, 1<<20)
+	sum := sha256.New()
 	var lenBuf [4]byte
+	var buf []byte
 	for {
 		if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return lc, chunkErr(err)
+			return docs, "", chunkErr(err)
 		}
 		l := int(binary.LittleEndian.Uint32(lenBuf[:]))
 		if l < 5 || l > maxBSONDocument {
-			return lc, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: document %d has an impossible length %d", c.Name, lc.docs, l)
+			return docs, "", newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: document %d has an impossible length %d", c.Name, docs, l)
 		}
-		doc := make([]byte, l)
+		var doc []byte
+		if own {
+			doc = make([]byte, l)
+		} else {
+			if cap(buf) < l {
+				buf = make([]byte, l)
+			}
+			doc = buf[:l]
+		}
 		copy(doc, lenBuf[:])
 		if _, err := io.ReadFull(br, doc[4:]); err != nil {
-			return lc, chunkErr(err)
+			return docs, "", chunkErr(err)
 		}
 		sum.Write(doc)
 		all.Write(doc)
-		lc.docs++
-		// Keep the insert command under the 16 MiB BSON limit: a large document goes out in a
-		// batch of its own rather than on top of a full one.
-		if len(batch) > 0 && size+l > lo.batchBytes {
-			if err := send(); err != nil {
-				return lc, err
+		docs++
+		if visit != nil {
+			if err := visit(doc); err != nil {
+				return docs, "", err
 			}
 		}
-		batch = append(batch, bson.Raw(doc))
-		size += l
-		if size >= lo.batchBytes || len(batch) >= lo.batchDocs {
-			if err := send(); err != nil {
-				return lc, err
-			}
-		}
-		if lc.docs%10000 == 0 {
-			report(lo.progress, Progress{Phase: "stage", Collection: c.Name, Done: lc.docs, Total: c.Count})
+		if docs%10000 == 0 {
+			report(progress, Progress{Phase: "stage", Collection: c.Name, Done: docs, Total: c.Count})
 		}
 	}
 	// The decompressor may stop at the end of its frame; make sure the object really ended with
 	// its final chunk and nothing follows.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return lc, err
+		return docs, "", err
 	}
 	if !cr.done {
-		return lc, newErr(ErrTruncated, nil, hintTruncated, "collection %s: object ended without its final chunk", c.Name)
+		return docs, "", newErr(ErrTruncated, nil, hintTruncated, "collection %s: object ended without its final chunk", c.Name)
 	}
 	if cr.index != c.Chunks {
-		return lc, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d chunks, the manifest says %d", c.Name, cr.index, c.Chunks)
+		return docs, "", newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d chunks, the manifest says %d", c.Name, cr.index, c.Chunks)
 	}
-	if err := send(); err != nil {
-		return lc, err
+	got := hex.EncodeToString(sum.Sum(nil))
+	if docs != c.Count {
+		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d documents in the backup, the manifest says %d", c.Name, docs, c.Count)
 	}
-	lc.sha256 = hex.EncodeToString(sum.Sum(nil))
-	if lc.docs != c.Count {
-		return lc, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d documents in the backup, the manifest says %d", c.Name, lc.docs, c.Count)
+	if got != c.PlaintextSHA256 {
+		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: SHA-256 %s differs from the manifest's %s", c.Name, got, c.PlaintextSHA256)
 	}
-	if lc.sha256 != c.PlaintextSHA256 {
-		return lc, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: SHA-256 %s differs from the manifest's %s", c.Name, lc.sha256, c.PlaintextSHA256)
-	}
-	report(lo.progress, Progress{Phase: "stage", Collection: c.Name, Done: lc.docs, Total: c.Count, Message: "authenticated"})
-	return lc, nil
+	return docs, got, nil
 }
 
 // createCollection creates name with the backed-up creation options (if any).

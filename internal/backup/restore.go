@@ -49,6 +49,11 @@ type RestoreOptions struct {
 	Workers    int
 	BatchBytes int
 	BatchDocs  int
+	// SkipPreverify loads while authenticating instead of authenticating the whole backup first.
+	// Either way nothing reaches the target's collections unless everything authenticated; the
+	// pre-pass (default) also keeps a damaged backup from creating even staging collections,
+	// for the price of reading the backup twice.
+	SkipPreverify bool
 	// Recount also counts every staged collection on the server before the switch (slow on
 	// FerretDB); without it the counts compared are the server-acknowledged insert counts.
 	Recount bool
@@ -142,6 +147,12 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	}
 	defer done()
 	db := client.Database(o.Database)
+	if !o.SkipPreverify {
+		if err := b.preverify(ctx, o.Progress); err != nil {
+			return RestoreReport{}, err
+		}
+		report(o.Progress, Progress{Phase: "check", Message: fmt.Sprintf("all %d collections of %s authenticated; counts and checksums match the manifest", len(b.m.Collections), b.m.BackupID)})
+	}
 	if err := Recover(ctx, db); err != nil {
 		return RestoreReport{}, err
 	}

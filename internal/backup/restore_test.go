@@ -281,32 +281,39 @@ func TestRestoreErrorsLeaveTargetUntouched(t *testing.T) {
 		}, ErrTargetUnreachable, "unreachable"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			// GIVEN a backup damaged as named, and an empty target
-			f := newBackup(t, 120)
-			target := newDB("dst")
-			o := RestoreOptions{}
-			c.damage(t, f, &o)
-			// WHEN it is restored
-			_, err := f.restore(target, func(r *RestoreOptions) {
-				if o.KeyID != "" {
-					r.KeyID = o.KeyID
+		for _, skip := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s skipPreverify=%v", c.name, skip), func(t *testing.T) {
+				// GIVEN a backup damaged as named, and an empty target
+				f := newBackup(t, 120)
+				target := newDB("dst")
+				o := RestoreOptions{}
+				c.damage(t, f, &o)
+				// WHEN it is restored
+				_, err := f.restore(target, func(r *RestoreOptions) {
+					r.SkipPreverify = skip
+					if o.KeyID != "" {
+						r.KeyID = o.KeyID
+					}
+					if o.TargetURI != "" {
+						r.Target, r.TargetURI, r.ConnectTimeout = nil, o.TargetURI, o.ConnectTimeout
+					}
+				})
+				// THEN it fails with the named kind, a message saying what to do, and the target stays empty
+				if !errors.Is(err, c.want) {
+					t.Fatalf("err = %v, want %v", err, c.want)
 				}
-				if o.TargetURI != "" {
-					r.Target, r.TargetURI, r.ConnectTimeout = nil, o.TargetURI, o.ConnectTimeout
+				if !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "(") {
+					t.Errorf("message %q should mention %q and a hint", err, c.says)
+				}
+				if names, _ := mongoC.Database(target).ListCollectionNames(context.Background(), bson.D{}); len(names) != 0 {
+					t.Fatalf("target has collections after a failed restore: %v", names)
+				}
+				// AND with the pre-pass, a damaged backup never created anything at all
+				if dbs, _ := mongoC.ListDatabaseNames(context.Background(), bson.D{}); !skip && slices.Contains(dbs, target) {
+					t.Fatalf("target database %s was created although the backup was refused up front", target)
 				}
 			})
-			// THEN it fails with the named kind, a message saying what to do, and the target stays empty
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err = %v, want %v", err, c.want)
-			}
-			if !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "(") {
-				t.Errorf("message %q should mention %q and a hint", err, c.says)
-			}
-			if names, _ := mongoC.Database(target).ListCollectionNames(context.Background(), bson.D{}); len(names) != 0 {
-				t.Fatalf("target has collections after a failed restore: %v", names)
-			}
-		})
+		}
 	}
 }
 
