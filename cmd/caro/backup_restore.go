@@ -14,6 +14,7 @@ type backupRestoreOptions struct {
 	replace  bool
 	yes      bool
 	workers  int
+	noPre    bool
 }
 
 func newBackupRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
@@ -21,8 +22,9 @@ func newBackupRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore <backup-id> --target <mongodb-uri>",
 		Short: "Restore a backup into a database, switching only after everything verified",
-		Long: `Restore a backup. The manifest is authenticated first; every chunk is authenticated before
-its documents are used; the data is loaded into staging collections in the target database,
+		Long: `Restore a backup. The manifest is authenticated first; then the whole backup is read once and
+every chunk authenticated, every count and checksum compared with the manifest, before the target
+is touched; the data is loaded into staging collections in the target database,
 counts and SHA-256 checksums are compared with the manifest, indexes are recreated, and only
 then are the staging collections renamed into place. Any failure leaves the target as it was.
 
@@ -47,7 +49,7 @@ aside until the switch completed. Progress goes to stderr; -o json prints a summ
 			}
 			rep, err := backup.Restore(cmd.Context(), backup.RestoreOptions{
 				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, TargetURI: o.target,
-				Database: o.database, Replace: o.replace, Workers: o.workers, Progress: progressPrinter(streams.ErrOut),
+				Database: o.database, Replace: o.replace, Workers: o.workers, SkipPreverify: o.noPre, Progress: progressPrinter(streams.ErrOut),
 			})
 			if err != nil {
 				return err
@@ -66,5 +68,6 @@ aside until the switch completed. Progress goes to stderr; -o json prints a summ
 	fl.BoolVar(&o.replace, "replace", false, "replace the contents of a non-empty target database")
 	fl.BoolVar(&o.yes, "yes", false, "confirm --replace")
 	fl.IntVar(&o.workers, "workers", backup.DefaultWorkers, "parallel insert workers")
+	fl.BoolVar(&o.noPre, "no-preverify", false, "authenticate while loading into staging instead of in a read-only pass first (reads the backup once; a damaged backup still never reaches the target's collections)")
 	return cmd
 }
