@@ -46,6 +46,11 @@ log "commit $(git -C "$work/repo" rev-parse --short HEAD); jobs: $jobs"
 
 # Go's module and build caches are shared with this machine (both are safe for concurrent use);
 # everything else is built inside the clone, as on a fresh GitLab runner.
+# The clone has no ../shared next to it: point govulncheck at this machine's offline database.
+vulndb=()
+if [[ -d "$ROOT/../shared/vulndb" ]]; then
+	vulndb=(--variable "GOVULNDB=file://$(cd "$ROOT/../shared/vulndb" && pwd)")
+fi
 start=$(date +%s)
 set +e
 cd "$work"  # gitlab-ci-local wants a relative --cwd
@@ -54,6 +59,7 @@ cd "$work"  # gitlab-ci-local wants a relative --cwd
 	--variable "GOCACHE=$(go env GOCACHE)" \
 	--variable "npm_config_cache=${npm_config_cache:-$HOME/.npm}" \
 	--variable "CI_COMMIT_BRANCH=main" \
+	"${vulndb[@]}" \
 	$jobs
 rc=$?
 set -e
