@@ -74,3 +74,20 @@ func TestDrillRejectsUnknownKillStep(t *testing.T) {
 		t.Fatalf("exit %d %s", code, errOut)
 	}
 }
+
+// TestDrillKilledMidRestoreWithWritesInFlight kills the apply while the restore still has inserts
+// in flight in FerretDB (the server finishes them after the client died): the resumed restore must
+// wait for them and still restore every record exactly.
+func TestDrillKilledMidRestoreWithWritesInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 30,000 records")
+	}
+	code, out, errOut := foRun(t, "", "drill", "--records", "30000", "--kill-at", "restore", "-o", "json")
+	var rep local.DrillReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
+		t.Fatalf("exit %d %v problems %v\n%s", code, err, rep.Problems, errOut)
+	}
+	if rep.RecordsRestored != 30000 || rep.ChecksumRestored != rep.ChecksumExpected || !rep.Resumed {
+		t.Fatalf("records %d checksum %s/%s resumed %v", rep.RecordsRestored, rep.ChecksumRestored, rep.ChecksumExpected, rep.Resumed)
+	}
+}

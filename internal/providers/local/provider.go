@@ -387,7 +387,7 @@ func (r *run) restore(ctx context.Context) error {
 	var pauseOnce sync.Once
 	var mu sync.Mutex
 	lastReport := time.Now()
-	rep, err := backup.Restore(ctx, backup.RestoreOptions{
+	opts := backup.RestoreOptions{
 		BackupID: r.plan.Backup.ID, Store: r.tc.store, KMS: r.tc.bkms, KeyID: r.target.KMSKey,
 		Target: c, Database: r.env.Database, Replace: true,
 		Progress: func(pr backup.Progress) {
@@ -407,9 +407,26 @@ func (r *run) restore(ctx context.Context) error {
 				}
 			}
 		},
-	})
-	if err != nil {
+	}
+	// A restore killed mid-load leaves inserts in flight inside the database server, which it
+	// finishes after the client died: they would land in the staging collection this attempt
+	// recreates. Wait until the leftovers stop changing first; and since every attempt drops the
+	// staging again, retrying a staging collision is safe too.
+	if err := waitStagingQuiet(ctx, c.Database(r.env.Database), progress); err != nil {
 		return err
+	}
+	rep, err := backup.Restore(ctx, opts)
+	for attempt := 2; err != nil && attempt <= 4 && strings.Contains(err.Error(), "_caro_stage_"); attempt++ {
+		progress("writes of the interrupted restore were still landing in the staging collection; retrying (%d/4)", attempt)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+		rep, err = backup.Restore(ctx, opts)
+	}
+	if err != nil {
+		return firstLineOf(err)
 	}
 	if r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
 		return fmt.Errorf("restored %d documents, the backup's manifest says %d", rep.Documents, r.plan.Backup.Records)
@@ -569,5 +586,63 @@ func (r *run) confirm(ctx context.Context) error {
 		return fmt.Errorf("through %s the API answers region %q with restore %+v", r.env.Name, h.Region, h.Restore)
 	}
 	r.say(StepConfirm, "%s -> %s; GET %s/health answers %s with backup %s", r.env.Name, ip, base, h.Region, h.Restore.BackupID)
+	return nil
+}
+
+// firstLineOf shortens errors that list thousands of write errors to their first part.
+func firstLineOf(err error) error {
+	msg := err.Error()
+	if len(msg) <= 600 {
+		return err
+	}
+	return fmt.Errorf("%s ... (%d more characters)", msg[:600], len(msg)-600)
+}
+
+// waitStagingQuiet waits (at most 30 s) until the staging collections an interrupted restore left
+// behind stop changing, i.e. the server finished the dead client's writes.
+func waitStagingQuiet(ctx context.Context, db *mongo.Database, progress failover.Progress) error {
+	count := func() (int64, int, error) {
+		names, err := db.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return 0, 0, err
+		}
+		var total int64
+		n := 0
+		for _, name := range names {
+			if !strings.HasPrefix(name, "_caro_stage_") {
+				continue
+			}
+			c, err := db.Collection(name).EstimatedDocumentCount(ctx)
+			if err != nil {
+				return 0, 0, err
+			}
+			total += c
+			n++
+		}
+		return total, n, nil
+	}
+	last, n, err := count()
+	if err != nil || n == 0 {
+		return err
+	}
+	progress("an interrupted restore left %d staging collections (%d documents): waiting until the server has finished its writes", n, last)
+	stable := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for stable < 2 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		cur, _, err := count()
+		if err != nil {
+			return err
+		}
+		if cur == last {
+			stable++
+		} else {
+			stable, last = 0, cur
+		}
+	}
 	return nil
 }
