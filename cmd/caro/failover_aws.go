@@ -159,6 +159,10 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 		return "", err
 	}
 	defer db.Disconnect(context.Background())
+	// Writes of a restore killed mid-load may still be landing in its staging collections.
+	if err := local.WaitStagingQuiet(ctx, db.Database(backup.DefaultDatabase), progress); err != nil {
+		return "", err
+	}
 	rep, err := backup.Restore(ctx, backup.RestoreOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn],
 		Target: db, Replace: true, Progress: func(p backup.Progress) {
 			if p.Message != "" {

@@ -412,7 +412,7 @@ func (r *run) restore(ctx context.Context) error {
 	// finishes after the client died: they would land in the staging collection this attempt
 	// recreates. Wait until the leftovers stop changing first; and since every attempt drops the
 	// staging again, retrying a staging collision is safe too.
-	if err := waitStagingQuiet(ctx, c.Database(r.env.Database), progress); err != nil {
+	if err := WaitStagingQuiet(ctx, c.Database(r.env.Database), progress); err != nil {
 		return err
 	}
 	rep, err := backup.Restore(ctx, opts)
@@ -598,9 +598,9 @@ func firstLineOf(err error) error {
 	return fmt.Errorf("%s ... (%d more characters)", msg[:600], len(msg)-600)
 }
 
-// waitStagingQuiet waits (at most 30 s) until the staging collections an interrupted restore left
+// WaitStagingQuiet waits (at most 30 s) until the staging collections an interrupted restore left
 // behind stop changing, i.e. the server finished the dead client's writes.
-func waitStagingQuiet(ctx context.Context, db *mongo.Database, progress failover.Progress) error {
+func WaitStagingQuiet(ctx context.Context, db *mongo.Database, progress failover.Progress) error {
 	count := func() (int64, int, error) {
 		names, err := db.ListCollectionNames(ctx, bson.D{})
 		if err != nil {
