@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogsdestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -70,23 +72,27 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 			"The Atlas database user behind this URI is rotated by Atlas (temporary database users/X.509) and the new URI is put here by the operator runbook; Secrets Manager cannot rotate Atlas users.")
 	}
 
-	env := map[string]string{
-		"CARO_REGION":                 def.Region,
-		"CARO_VERSION":                props.Version,
-		"CARO_DATABASE":               "caro",
-		"CARO_MONGODB_URI_SECRET_ARN": *mongoURI.SecretArn(),
+	// fn are the per-function choices; everything else is common to all handlers.
+	type fn struct {
+		description string
+		env         map[string]string
+		database    bool    // reads the Atlas connection string
+		concurrency float64 // reserved concurrency (gofunction's default when 0)
 	}
-	newFunction := func(id, folder, description string, extra map[string]string) *gofunction.Function {
-		fnEnv := map[string]string{}
-		for k, v := range env {
-			fnEnv[k] = v
+	newFunction := func(id, folder string, o fn) *gofunction.Function {
+		fnEnv := map[string]string{"CARO_REGION": def.Region, "CARO_VERSION": props.Version}
+		var secrets []awssecretsmanager.ISecret
+		if o.database {
+			fnEnv["CARO_DATABASE"] = "caro"
+			fnEnv["CARO_MONGODB_URI_SECRET_ARN"] = *mongoURI.SecretArn()
+			secrets = append(secrets, mongoURI)
 		}
-		for k, v := range extra {
+		for k, v := range o.env {
 			fnEnv[k] = v
 		}
 		f := gofunction.New(stack, id, &gofunction.Props{
-			Folder: folder, Description: description, Environment: fnEnv, Key: ps.Key, AlarmTopic: mon.OnCall,
-			Secrets: []awssecretsmanager.ISecret{mongoURI},
+			Folder: folder, Description: o.description, Environment: fnEnv, Key: ps.Key, AlarmTopic: mon.OnCall,
+			Secrets: secrets, ReservedConcurrency: o.concurrency,
 		})
 		mon.WatchFunction(folder, f.Lambda)
 		mon.WatchQueue(id+"DeadLetters", f.DeadLetters)
@@ -94,10 +100,25 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		return f
 	}
 
-	health := newFunction("Health", "health", "GET /health: database reachability, region, version, restore marker", nil)
-	handler := newFunction("ApiHandler", "api", "The platform API: patients, notes, GDPR export and erasure",
-		map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()})
+	health := newFunction("Health", "health", fn{
+		description: "GET /health: database reachability, region, version, restore marker", database: true,
+	})
+	handler := newFunction("ApiHandler", "api", fn{
+		description: "The platform API: patients, notes, GDPR export and erasure", database: true,
+		env: map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
+	})
 	audit.Topic.GrantPublish(handler.Role)
+
+	// The traffic watcher reads every internal topic, the alarms (among them every DLQ's depth: it
+	// never consumes DLQ messages, which must stay for redrive), the API access logs and the API's
+	// security signal lines, and alerts on-call. One instance keeps its windowed counts whole.
+	watcher := newFunction("TrafficWatch", "trafficwatch", fn{
+		description: "Traffic watcher: failures and breach attempts to on-call", concurrency: 1,
+		env: map[string]string{"CARO_ALERT_TOPIC_ARN": *mon.OnCall.TopicArn(), "CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
+	})
+	mon.OnCall.GrantPublish(watcher.Role)
+	audit.Subscribe("TrafficWatch", watcher.Lambda)
+	mon.Alarms.Subscribe("TrafficWatch", watcher.Lambda)
 
 	pool := identity.NewUserPool(stack, "Identity", &identity.Props{UserPoolName: "caro-" + def.Region})
 	zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
@@ -113,12 +134,20 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		OriginDomain: def.APIOriginDomain(), RegionalDomain: regionalName, OriginSecrets: secrets,
 	})
 	mon.WatchAPI(restAPI.RestAPI)
+	watchLogs := func(id string, group awslogs.ILogGroup, pattern awslogs.IFilterPattern) {
+		awslogs.NewSubscriptionFilter(stack, jsii.String(id), &awslogs.SubscriptionFilterProps{
+			LogGroup: group, FilterPattern: pattern,
+			Destination: awslogsdestinations.NewLambdaDestination(watcher.Lambda, nil),
+		})
+	}
+	watchLogs("WatchAccessLogs", restAPI.AccessLog, awslogs.FilterPattern_AllEvents())
+	watchLogs("WatchApiSignals", handler.LogGroup, awslogs.FilterPattern_Literal(jsii.String(`{ $.caroSignal = "*" }`)))
 	dns.New(stack, "Dns", &dns.Props{
 		Zone: zone, OriginName: def.APIOriginDomain(), RegionalName: regionalName,
 		Target: *restAPI.Domain.DomainNameAliasDomainName(), Region: def.Region, Primary: def.Primary,
 	})
-	for i, q := range audit.DeadLetterQueues {
-		mon.WatchQueue(fmt.Sprintf("AuditSubscription%dDeadLetters", i), q)
+	for i, q := range append(audit.DeadLetterQueues, mon.Alarms.DeadLetterQueues...) {
+		mon.WatchQueue(fmt.Sprintf("SubscriptionDeadLetters%d", i), q)
 	}
 	return ps
 }

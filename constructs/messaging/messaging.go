@@ -37,7 +37,9 @@ type Topic struct {
 // NewTopic creates a KMS-encrypted topic whose policy refuses any request not made over TLS.
 func NewTopic(scope constructs.Construct, id string, props *TopicProps) *Topic {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	topic := awssns.NewTopic(c, jsii.String("Topic"), &awssns.TopicProps{
+	// The topic carries the construct's id: a function subscribed to two topics gets one subscription
+	// per topic id under its own scope, so the ids must differ.
+	topic := awssns.NewTopic(c, jsii.String(id), &awssns.TopicProps{
 		DisplayName: jsii.String(props.DisplayName),
 		MasterKey:   props.Key,
 		EnforceSSL:  jsii.Bool(true),

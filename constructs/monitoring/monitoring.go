@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/messaging"
 )
 
 // Props configures monitoring.
@@ -36,11 +37,14 @@ type Props struct {
 // Monitoring holds the on-call topic and dashboard; Watch* add alarms and widgets.
 type Monitoring struct {
 	// OnCall receives every alarm of the region.
-	OnCall    awssns.Topic
+	OnCall awssns.Topic
+	// Alarms also receives every alarm, for the traffic watcher: it correlates them with what it sees
+	// in the logs and topics. On-call gets each alarm directly too, so a broken watcher hides nothing.
+	Alarms    *messaging.Topic
 	Dashboard awscloudwatch.Dashboard
 	props     Props
 	scope     constructs.Construct
-	action    awscloudwatch.IAlarmAction
+	actions   []awscloudwatch.IAlarmAction
 }
 
 // New creates the on-call topic (KMS-encrypted, TLS-only, e-mail subscription) and the dashboard.
@@ -59,10 +63,12 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 		EnforceSSL:  jsii.Bool(true),
 	})
 	topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.AlertEmail), nil))
+	alarms := messaging.NewTopic(c, "Alarms", &messaging.TopicProps{Key: p.Key, DisplayName: "Caro alarms for the traffic watcher"})
 	dash := awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String(p.DashboardName),
 	})
-	return &Monitoring{OnCall: topic, Dashboard: dash, props: p, scope: c, action: awscloudwatchactions.NewSnsAction(topic)}
+	return &Monitoring{OnCall: topic, Alarms: alarms, Dashboard: dash, props: p, scope: c,
+		actions: []awscloudwatch.IAlarmAction{awscloudwatchactions.NewSnsAction(topic), awscloudwatchactions.NewSnsAction(alarms.Topic)}}
 }
 
 func (m *Monitoring) alarm(id string, props *awscloudwatch.AlarmProps) awscloudwatch.Alarm {
@@ -70,8 +76,8 @@ func (m *Monitoring) alarm(id string, props *awscloudwatch.AlarmProps) awscloudw
 		props.TreatMissingData = awscloudwatch.TreatMissingData_NOT_BREACHING
 	}
 	a := awscloudwatch.NewAlarm(m.scope, jsii.String(id), props)
-	a.AddAlarmAction(m.action)
-	a.AddOkAction(m.action)
+	a.AddAlarmAction(m.actions...)
+	a.AddOkAction(m.actions[0])
 	return a
 }
 

@@ -45,11 +45,13 @@ func TestAlarmsGoToEncryptedOnCallTopic(t *testing.T) {
 	tpl := assertions.Template_FromStack(stack, nil)
 	tpl.HasResourceProperties(jsii.String("AWS::SNS::Topic"), map[string]interface{}{"KmsMasterKeyId": assertions.Match_AnyValue()})
 	tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{"Protocol": "email", "Endpoint": "oncall@example.org"})
-	// AND DLQ depth, API 5xx rate and p99 latency alarm to it
+	// AND a second encrypted topic carries the alarms to the traffic watcher
+	tpl.ResourceCountIs(jsii.String("AWS::SNS::Topic"), jsii.Number(2))
+	// AND DLQ depth, API 5xx rate and p99 latency alarm to both
 	tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(3))
 	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 		"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1,
-		"AlarmActions": assertions.Match_AnyValue(),
+		"AlarmActions": []interface{}{assertions.Match_AnyValue(), assertions.Match_AnyValue()},
 	})
 	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 		"MetricName": "Latency", "ExtendedStatistic": "p99",
