@@ -19,6 +19,8 @@ import (
 	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -108,11 +110,8 @@ type Provider struct {
 	PublicHealthURL func(def regions.Definition) string
 	// OriginSecret is sent as X-Caro-Origin-Verify on regional requests (the WAF wants it).
 	OriginSecret string
-	// DataPlaneWait is how long the DNS step waits for Route 53 health checks to fail over on their
-	// own before flipping anything (default 90 s: 3 failed checks at 10 s plus propagation).
-	DataPlaneWait time.Duration
-	PollInterval  time.Duration
-	Now           func() time.Time
+	PollInterval time.Duration
+	Now          func() time.Time
 }
 
 // Name implements failover.Provider.
@@ -295,7 +294,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		{Name: "restore", Action: fmt.Sprintf("restore backup %s into %s's database, verified by counts and checksums", b.ID, req.To), ExpectedSeconds: restoreEstimate(b)},
 		{Name: "identities", Action: fmt.Sprintf("AdminCreateUser in pool %s for every user of the identity export (SMS temporary password, reset forced)", outs[OutputUserPoolID]), ExpectedSeconds: 120},
 		{Name: "verify", Action: "GET " + p.healthURL(to) + " answers (with the restore marker when the handler reports it)", ExpectedSeconds: 5},
-		{Name: "dns", Action: fmt.Sprintf("%s to %s: wait for Route 53 health checks (data plane), else %s", to.APIOriginDomain(), req.To, mode), ExpectedSeconds: 120},
+		{Name: "dns", Action: fmt.Sprintf("%s to %s and pinned there (%s); Route 53 health checks (data plane) move it by themselves when %s is down", to.APIOriginDomain(), req.To, mode, req.From), ExpectedSeconds: 120},
 		{Name: "confirm", Action: "resolve " + to.APIOriginDomain() + " and GET " + p.publicHealthURL(to) + " through CloudFront", ExpectedSeconds: 10},
 	}
 	return s, nil
@@ -556,44 +555,96 @@ func (r *awsRun) answersTarget(ctx context.Context) (string, bool) {
 	return c, strings.Contains(c, "."+r.to.Region+".") || strings.HasPrefix(c, "api-"+r.to.Region+".")
 }
 
-func (r *awsRun) dnsDone(ctx context.Context) (bool, error) {
-	if c, ok := r.answersTarget(ctx); ok {
-		r.texts["dns"] = fmt.Sprintf("%s already answers %s (Route 53 health checks, data plane)", r.to.APIOriginDomain(), c)
-		return true, nil
-	}
-	return false, nil
-}
-
-func (r *awsRun) dns(ctx context.Context) error {
-	progress := failover.ProgressFrom(ctx)
-	wait := r.p.DataPlaneWait
-	if wait == 0 {
-		wait = 90 * time.Second
-	}
-	if r.plan.Kind == failover.KindFailover {
-		progress("waiting up to %s for Route 53 health checks to move %s by themselves (data plane)", wait, r.to.APIOriginDomain())
-		if r.waitAnswer(ctx, wait) {
-			c, _ := r.answersTarget(ctx)
-			r.texts["dns"] = fmt.Sprintf("Route 53 failed over by itself: %s answers %s (data plane, no API call)", r.to.APIOriginDomain(), c)
-			return nil
-		}
-	}
+// mover builds the DNS mover of this plan. The source's health check comes from its stack outputs
+// or, when the source region (and its CloudFormation) is down, from its failover record in Route 53.
+func (r *awsRun) mover(ctx context.Context) (*DNSMover, error) {
 	outs, err := r.outputs(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srcOuts, _, err := r.sourceOutputs(ctx)
-	if err != nil && r.plan.Settings[SettingDNSMode] != DNSModeUpsert {
-		return fmt.Errorf("the source stack's outputs are unreadable (%w): plan again with --dns upsert", err)
-	}
+	srcOuts, _, srcErr := r.sourceOutputs(ctx)
 	m := &DNSMover{Mode: r.plan.Settings[SettingDNSMode], ARC: r.c.ARC, Route53: r.c.Route53, PollInterval: r.p.PollInterval,
 		TargetControl: outs[OutputRoutingControlArn], SourceControl: srcOuts[OutputRoutingControlArn],
 		TargetHealthCheck: outs[OutputHealthCheckID], SourceHealthCheck: srcOuts[OutputHealthCheckID],
 		SourceIsPrimary: r.plan.Kind == failover.KindFailover, HostedZoneID: r.to.HostedZoneID}
-	if m.Mode == DNSModeUpsert {
+	switch m.Mode {
+	case DNSModeUpsert:
 		m.Record = newPrimaryRecord(r.to.APIOriginDomain(), "api-"+r.to.Region+"."+r.to.Domain, r.p.Regions.Primary().Region, outs[OutputHealthCheckID])
+	case DNSModeHealthCheck:
+		if m.SourceHealthCheck == "" {
+			id, err := r.recordHealthCheck(ctx, r.plan.From)
+			if err != nil {
+				return nil, fmt.Errorf("the health check of %s is unknown: its stack is unreadable (%v) and %w", r.plan.From, srcErr, err)
+			}
+			m.SourceHealthCheck = id
+		}
+	case DNSModeARC:
+		if m.SourceControl == "" {
+			return nil, fmt.Errorf("the routing control of %s is unknown (its stack is unreadable: %v): plan again with --dns health-check", r.plan.From, srcErr)
+		}
 	}
-	if err := m.Move(ctx, progress); err != nil {
+	return m, nil
+}
+
+// recordHealthCheck finds a region's health check on its failover record (set identifier = region).
+func (r *awsRun) recordHealthCheck(ctx context.Context, region string) (string, error) {
+	out, err := r.c.Route53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
+		HostedZoneId: aws.String(r.to.HostedZoneID), StartRecordName: aws.String(r.to.APIOriginDomain()), StartRecordType: r53types.RRTypeCname,
+	})
+	if err != nil {
+		return "", fmt.Errorf("listing the failover records failed: %w", err)
+	}
+	for _, rr := range out.ResourceRecordSets {
+		if strings.TrimSuffix(aws.ToString(rr.Name), ".") == r.to.APIOriginDomain() && aws.ToString(rr.SetIdentifier) == region && rr.HealthCheckId != nil {
+			return aws.ToString(rr.HealthCheckId), nil
+		}
+	}
+	return "", fmt.Errorf("no failover record of %s with a health check in zone %s", region, r.to.HostedZoneID)
+}
+
+// dnsDone: the name answers the target and traffic is pinned there (the old primary cannot take it
+// back by itself when its health check passes again).
+func (r *awsRun) dnsDone(ctx context.Context) (bool, error) {
+	c, ok := r.answersTarget(ctx)
+	if !ok {
+		return false, nil
+	}
+	m, err := r.mover(ctx)
+	if err != nil {
+		return false, nil
+	}
+	if pinned, err := m.Done(ctx); err != nil || !pinned {
+		return false, nil
+	}
+	r.texts["dns"] = fmt.Sprintf("%s already answers %s and is pinned there (%s)", r.to.APIOriginDomain(), c, m.Mode)
+	return true, nil
+}
+
+// dns moves the name to the target and pins it there. When the source region is down, Route 53's
+// health checks (data plane) have usually moved the name already; the pin is still needed so that the
+// old primary, once its /health passes again with stale data, does not take traffic back. If the
+// control plane needed for the pin is down but the data plane already answers the target, the step
+// completes with a loud warning and the exact command to pin later.
+func (r *awsRun) dns(ctx context.Context) error {
+	progress := failover.ProgressFrom(ctx)
+	if c, ok := r.answersTarget(ctx); ok {
+		progress("%s already answers %s (Route 53 health checks, data plane); pinning it there", r.to.APIOriginDomain(), c)
+	}
+	m, err := r.mover(ctx)
+	if err == nil {
+		err = m.Move(ctx, progress)
+	}
+	if err != nil {
+		if c, ok := r.answersTarget(ctx); ok {
+			pin := "invert the old primary's health check: aws route53 update-health-check --health-check-id <id of " + r.plan.From + "> --inverted"
+			if m != nil && m.SourceHealthCheck != "" {
+				pin = "aws route53 update-health-check --health-check-id " + m.SourceHealthCheck + " --inverted"
+			}
+			r.texts["dns"] = fmt.Sprintf("%s answers %s through Route 53 health checks (data plane), but PINNING FAILED (%v): when %s's health check passes again Route 53 sends traffic back to it; pin as soon as the control plane answers: %s",
+				r.to.APIOriginDomain(), c, err, r.plan.From, pin)
+			progress("WARNING: %s", r.texts["dns"])
+			return nil
+		}
 		return err
 	}
 	if !r.waitAnswer(ctx, 5*time.Minute) {

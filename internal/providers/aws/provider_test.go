@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/carohealth/platform/internal/failover"
@@ -168,7 +169,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 		AssemblyDir: asm, Resolver: w.resolver, OriginSecret: "origin-secret",
 		HealthURL:       func(d regions.Definition) string { return healthSrv.URL + "/" + d.Region + "/api/health" },
 		PublicHealthURL: func(regions.Definition) string { return healthSrv.URL + "/public/api/health" },
-		DataPlaneWait:   30 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		PollInterval:    5 * time.Millisecond,
 	}
 	return w
 }
@@ -238,8 +239,8 @@ func TestAWSFailoverPlanAndApplyAgainstFakes(t *testing.T) {
 }
 
 func TestAWSFailoverDataPlaneAlreadyMovedAndTemplateMatches(t *testing.T) {
-	// GIVEN the primary is down and Route 53 already answers the standby by itself, and the
-	// standby runs the synthesized template
+	// GIVEN the primary region is down (its CloudFormation too) and Route 53 already answers the
+	// standby by itself, and the standby runs the synthesized template
 	w := newAWSWorld(t)
 	w.resolver.primaryDown = true
 	w.cfn["eu-central-1"].template = tmplV2
@@ -247,23 +248,56 @@ func TestAWSFailoverDataPlaneAlreadyMovedAndTemplateMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.cfn["eu-west-1"].mu.Lock()
+	w.cfn["eu-west-1"].exists = false
+	w.cfn["eu-west-1"].mu.Unlock()
+	w.r53.mu.Lock()
+	w.r53.records = []r53types.ResourceRecordSet{{Name: aws.String("api-origin.caro.health."), Type: r53types.RRTypeCname, SetIdentifier: aws.String("eu-west-1"),
+		Failover: r53types.ResourceRecordSetFailoverPrimary, HealthCheckId: aws.String("hc-eu-west-1"), TTL: aws.Int64(60),
+		ResourceRecords: []r53types.ResourceRecord{{Value: aws.String("api-eu-west-1.caro.health")}}}}
+	w.r53.mu.Unlock()
 	rep, err := w.apply(t, p)
 	if err != nil || !rep.OK {
 		t.Fatalf("apply %v %+v", err, rep)
 	}
+	// THEN nothing is deployed, and the name is pinned to the standby: the old primary's health
+	// check (found on its failover record, as its stack is unreadable) is inverted
 	status := map[string]string{}
 	for _, s := range rep.Steps {
 		status[s.Name] = s.Status
 	}
-	if status["deploy"] != failover.StatusAlready || status["dns"] != failover.StatusAlready {
+	if status["deploy"] != failover.StatusAlready || status["dns"] != failover.StatusCompleted {
 		t.Fatalf("statuses %v", status)
 	}
 	w.r53.mu.Lock()
 	defer w.r53.mu.Unlock()
 	w.cfn["eu-central-1"].mu.Lock()
 	defer w.cfn["eu-central-1"].mu.Unlock()
-	if strings.Contains(strings.Join(w.r53.calls, ","), "POST") || strings.Contains(strings.Join(w.cfn["eu-central-1"].calls, ","), "CreateChangeSet") {
-		t.Fatalf("made changes that were not needed: r53 %v cfn %v", w.r53.calls, w.cfn["eu-central-1"].calls)
+	if !w.r53.inverted["hc-eu-west-1"] || strings.Contains(strings.Join(w.cfn["eu-central-1"].calls, ","), "CreateChangeSet") {
+		t.Fatalf("r53 %v cfn %v", w.r53.inverted, w.cfn["eu-central-1"].calls)
+	}
+}
+
+func TestAWSFailoverCompletesWhenOnlyTheControlPlaneIsDown(t *testing.T) {
+	// GIVEN Route 53 already answers the standby (data plane) but its API (us-east-1) fails
+	w := newAWSWorld(t)
+	w.resolver.primaryDown = true
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r53.mu.Lock()
+	w.r53.failUpdates = true
+	w.r53.mu.Unlock()
+	rep, err := w.apply(t, p)
+	if err != nil || !rep.OK {
+		t.Fatalf("apply %v %+v", err, rep)
+	}
+	// THEN the failover completes, and the report says loudly that the pin is missing and how to set it
+	for _, s := range rep.Steps {
+		if s.Name == "dns" && (!strings.Contains(s.Detail, "PINNING FAILED") || !strings.Contains(s.Detail, "update-health-check --health-check-id hc-eu-west-1 --inverted")) {
+			t.Fatalf("dns detail %q", s.Detail)
+		}
 	}
 }
 

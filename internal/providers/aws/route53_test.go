@@ -139,6 +139,9 @@ type fakeRoute53 struct {
 	record   *r53types.ResourceRecordSet
 	getCalls int
 	calls    []string
+	// records are listed when no record was written; failUpdates makes every change a 500.
+	records     []r53types.ResourceRecordSet
+	failUpdates bool
 }
 
 const r53ns = "https://route53.amazonaws.com/doc/2013-04-01/"
@@ -160,6 +163,9 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/2013-04-01/healthcheck/") && r.Method == http.MethodGet:
 		id := strings.TrimPrefix(p, "/2013-04-01/healthcheck/")
 		fmt.Fprintf(w, `<GetHealthCheckResponse xmlns="%s">%s</GetHealthCheckResponse>`, r53ns, hc(id))
+	case r.Method == http.MethodPost && f.failUpdates:
+		w.WriteHeader(500)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="%s"><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>control plane impaired</Message></Error><RequestId>r</RequestId></ErrorResponse>`, r53ns)
 	case strings.HasPrefix(p, "/2013-04-01/healthcheck/") && r.Method == http.MethodPost:
 		id := strings.TrimPrefix(p, "/2013-04-01/healthcheck/")
 		var in struct {
@@ -200,10 +206,14 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<ChangeResourceRecordSetsResponse xmlns="%s"><ChangeInfo><Id>/change/C0001</Id><Status>PENDING</Status><SubmittedAt>%s</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>`, r53ns, time.Now().UTC().Format(time.RFC3339))
 	case strings.HasSuffix(p, "/rrset") && r.Method == http.MethodGet:
 		q := r.URL.Query()
-		if q.Get("name") == "" || q.Get("type") == "" {
+		if q.Get("name") == "" {
 			f.t.Errorf("ListResourceRecordSets query %v lacks name/type", q)
 		}
 		recs := ""
+		for _, rr := range f.records {
+			recs += fmt.Sprintf(`<ResourceRecordSet><Name>%s</Name><Type>%s</Type><SetIdentifier>%s</SetIdentifier><Failover>%s</Failover><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>%s</Value></ResourceRecord></ResourceRecords><HealthCheckId>%s</HealthCheckId></ResourceRecordSet>`,
+				aws.ToString(rr.Name), rr.Type, aws.ToString(rr.SetIdentifier), rr.Failover, aws.ToString(rr.ResourceRecords[0].Value), aws.ToString(rr.HealthCheckId))
+		}
 		if f.record != nil {
 			recs = fmt.Sprintf(`<ResourceRecordSet><Name>%s</Name><Type>%s</Type><SetIdentifier>%s</SetIdentifier><Failover>%s</Failover><TTL>%d</TTL><ResourceRecords><ResourceRecord><Value>%s</Value></ResourceRecord></ResourceRecords><HealthCheckId>%s</HealthCheckId></ResourceRecordSet>`,
 				aws.ToString(f.record.Name), f.record.Type, aws.ToString(f.record.SetIdentifier), f.record.Failover, aws.ToInt64(f.record.TTL), aws.ToString(f.record.ResourceRecords[0].Value), aws.ToString(f.record.HealthCheckId))
