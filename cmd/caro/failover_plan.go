@@ -57,6 +57,11 @@ func (o *failoverPlanOptions) validate() error {
 	if o.out == "" {
 		return fmt.Errorf("no plan file: pass -o plan.json")
 	}
+	switch o.dns {
+	case "", "arc", "health-check", "upsert":
+	default:
+		return fmt.Errorf("invalid --dns %q: use arc (data plane), health-check or upsert (both control plane, us-east-1)", o.dns)
+	}
 	if o.format != "text" && o.format != "json" {
 		return fmt.Errorf("invalid --format %q: use text or json", o.format)
 	}

@@ -65,6 +65,7 @@ func TestFailoverPlanRejectsBadInput(t *testing.T) {
 		"bad restore":    {"failover", "plan", "--provider", "test", "--to", "eu-central-1", "--restore", "tape"},
 		"same region":    {"failover", "plan", "--provider", "test", "--to", "eu-west-1"},
 		"bad provider":   {"failover", "plan", "--provider", "gcp", "--to", "eu-central-1"},
+		"bad dns mode":   {"failover", "plan", "--provider", "test", "--to", "eu-central-1", "--dns", "carrier-pigeon"},
 	}
 	for name, args := range cases {
 		code, _, errOut := foRun(t, "", append(args, "-o", filepath.Join(dir, "p.json"))...)
