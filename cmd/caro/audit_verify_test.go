@@ -87,7 +87,7 @@ func TestAuditVerify(t *testing.T) {
 
 	// WHEN an entry is altered in the database
 	_, err := env.DB.Collection(ledger.EntriesCollection).UpdateOne(context.Background(),
-		bson.D{{Key: "_id", Value: int64(7)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "event.action", Value: "patient:read"}}}})
+		bson.D{{Key: "_id", Value: ledger.EntryDocID(7)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "event.action", Value: "patient:read"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,16 @@
 //
 // Entry n (n = 0, 1, 2, ...) is stored as one MongoDB document
 //
-//	{_id: n, eventId: <event ID>, prevHash: <hex>, hash: <hex>, event: {...audit.Event...}}
+//	{_id: "<n, 20 digits>", eventId: <event ID>, prevHash: <hex>, hash: <hex>, event: {...audit.Event...}}
 //
-// The sequence number is the document _id, so MongoDB's mandatory unique _id index is the unique
+// The sequence number (zero-padded, see EntryDocID) is the document _id, so MongoDB's mandatory unique _id index is the unique
 // index on seq; eventId has its own unique index, so an event delivered twice yields one entry.
 // Appends use no transaction: read the head (highest _id), insert n+1 with prevHash = hash(head), and
 // on a duplicate-key error either return the existing entry (same event ID: a redelivery) or re-read
-// the head and retry (another writer took n+1). Two writers can never both own n+1, and nobody can
+// the head and retry (another writer took n+1). Both cases are told apart with point lookups (entry
+// n+1 by _id, then the event ID), and the head is found by probing _id upwards from the last head
+// seen, so an append costs a few indexed point operations on any backend (FerretDB uses no index
+// for sorts). Two writers can never both own n+1, and nobody can
 // insert n+2 before n+1 exists because n+2's prevHash is read from n+1: the chain stays gap-free and
 // fork-free under any concurrency.
 //
@@ -59,6 +62,15 @@
 //
 // # Deletion
 //
-// The package has no update or delete code path at all: entries and checkpoints are only inserted.
-// Expiry after the retention period is left to an operator procedure (see the lead's report).
+// The package has no update or delete code path at all (a test greps for one): entries and
+// checkpoints are only inserted. Nothing expires them yet; removing entries older than the
+// retention period would be a separate, reviewed procedure that keeps the last checkpoint's compact
+// range as the new starting point.
+//
+// # Tests
+//
+// Tests run on FerretDB, local-kms and gofakes3 (see ledgertest). gofakes3 has no Object Lock:
+// ledgertest.ObjectLockShim, in front of it, records the lock headers of each PUT, answers
+// GetObjectRetention, and refuses deleting or overwriting a retained object; the verifier reads
+// retention through the RetentionInspector interface, which in AWS is S3 GetObjectRetention.
 package ledger

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 type mongoTamper struct{ coll *mongo.Collection }
 
 type rawEntry struct {
-	Seq      int64       `bson:"_id"`
+	ID       string      `bson:"_id"`
 	EventID  string      `bson:"eventId"`
 	PrevHash string      `bson:"prevHash"`
 	Hash     string      `bson:"hash"`
@@ -49,30 +50,31 @@ type rawEntry struct {
 
 func (m mongoTamper) Get(t *testing.T, seq uint64) ledger.Entry {
 	var d rawEntry
-	if err := m.coll.FindOne(context.Background(), bson.D{{Key: "_id", Value: int64(seq)}}).Decode(&d); err != nil {
+	if err := m.coll.FindOne(context.Background(), bson.D{{Key: "_id", Value: ledger.EntryDocID(seq)}}).Decode(&d); err != nil {
 		t.Fatalf("get %d: %v", seq, err)
 	}
 	prev, _ := ledger.ParseHash(d.PrevHash)
 	h, _ := ledger.ParseHash(d.Hash)
 	d.Event.Time = d.Event.Time.UTC()
-	return ledger.Entry{Seq: uint64(d.Seq), EventID: d.EventID, PrevHash: prev, Hash: h, Event: d.Event}
+	parsed, _ := strconv.ParseUint(d.ID, 10, 64)
+	return ledger.Entry{Seq: parsed, EventID: d.EventID, PrevHash: prev, Hash: h, Event: d.Event}
 }
 
 func (m mongoTamper) Put(t *testing.T, e ledger.Entry) {
 	ctx := context.Background()
 	// The unique eventId index would refuse a moved entry while its old copy exists: drop the copy
 	// first, as an attacker could.
-	if _, err := m.coll.DeleteMany(ctx, bson.D{{Key: "eventId", Value: e.EventID}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: int64(e.Seq)}}}}); err != nil {
+	if _, err := m.coll.DeleteMany(ctx, bson.D{{Key: "eventId", Value: e.EventID}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: ledger.EntryDocID(e.Seq)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	d := rawEntry{Seq: int64(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
-	if _, err := m.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: int64(e.Seq)}}, d, options.Replace().SetUpsert(true)); err != nil {
+	d := rawEntry{ID: ledger.EntryDocID(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
+	if _, err := m.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: ledger.EntryDocID(e.Seq)}}, d, options.Replace().SetUpsert(true)); err != nil {
 		t.Fatalf("put %d: %v", e.Seq, err)
 	}
 }
 
 func (m mongoTamper) Del(t *testing.T, seq uint64) {
-	if _, err := m.coll.DeleteOne(context.Background(), bson.D{{Key: "_id", Value: int64(seq)}}); err != nil {
+	if _, err := m.coll.DeleteOne(context.Background(), bson.D{{Key: "_id", Value: ledger.EntryDocID(seq)}}); err != nil {
 		t.Fatal(err)
 	}
 }

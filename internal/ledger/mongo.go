@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,10 +22,15 @@ const (
 	CheckpointsCollection = "ledger_checkpoints"
 )
 
-// entryDoc is the stored form of an Entry. _id is the sequence number, so the mandatory unique _id
-// index is the unique seq index.
+// EntryDocID is the _id of entry seq: the sequence number as 20 zero-padded decimal digits. Being
+// the _id, it has MongoDB's mandatory unique index (the unique seq index); zero-padded, it sorts in
+// sequence order; a string, it is looked up through the index by FerretDB too (which pushes down
+// only string and ObjectID _id equality).
+func EntryDocID(seq uint64) string { return fmt.Sprintf("%020d", seq) }
+
+// entryDoc is the stored form of an Entry.
 type entryDoc struct {
-	Seq      int64       `bson:"_id"`
+	ID       string      `bson:"_id"`
 	EventID  string      `bson:"eventId"`
 	PrevHash string      `bson:"prevHash"`
 	Hash     string      `bson:"hash"`
@@ -32,7 +38,7 @@ type entryDoc struct {
 }
 
 func toDoc(e Entry) entryDoc {
-	return entryDoc{Seq: int64(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
+	return entryDoc{ID: EntryDocID(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
 }
 
 // toEntry converts a stored document. A malformed hash (tampering) reads as zero, which the
@@ -40,9 +46,9 @@ func toDoc(e Entry) entryDoc {
 func toEntry(d entryDoc) Entry {
 	prev, _ := ParseHash(d.PrevHash)
 	h, _ := ParseHash(d.Hash)
-	seq := uint64(d.Seq)
-	if d.Seq < 0 {
-		seq = math.MaxUint64
+	seq, err := strconv.ParseUint(d.ID, 10, 64)
+	if err != nil || len(d.ID) != 20 {
+		seq = math.MaxUint64 // not written by Append: reported as out of sequence
 	}
 	d.Event.Time = canonicalTime(d.Event.Time)
 	return Entry{Seq: seq, EventID: d.EventID, PrevHash: prev, Hash: h, Event: d.Event}
@@ -50,7 +56,7 @@ func toEntry(d entryDoc) Entry {
 
 // checkpointDoc is the database record of a checkpoint (writer election only).
 type checkpointDoc struct {
-	Number int64  `bson:"_id"`
+	Number string `bson:"_id"` // EntryDocID(number)
 	JSON   string `bson:"json"`
 }
 
@@ -122,7 +128,7 @@ func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
 // EntryAt implements EntryStore.
 func (s *MongoStore) EntryAt(ctx context.Context, seq uint64) (Entry, bool, error) {
 	var d entryDoc
-	err := s.entries.FindOne(ctx, bson.D{{Key: "_id", Value: int64(seq)}}).Decode(&d)
+	err := s.entries.FindOne(ctx, bson.D{{Key: "_id", Value: EntryDocID(seq)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Entry{}, false, nil
 	}
@@ -156,7 +162,7 @@ func (s *MongoStore) EntryByEventID(ctx context.Context, id string) (Entry, bool
 
 // ScanEntries implements EntryReader.
 func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error {
-	cur, err := s.entries.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: int64(from)}}}},
+	cur, err := s.entries.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: EntryDocID(from)}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
 	if err != nil {
 		return err
@@ -186,7 +192,7 @@ func (s *MongoStore) LastCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	}
 	var c Checkpoint
 	if err := json.Unmarshal([]byte(d.JSON), &c); err != nil {
-		return nil, fmt.Errorf("checkpoint record %d is unreadable: %w", d.Number, err)
+		return nil, fmt.Errorf("checkpoint record %s is unreadable: %w", d.Number, err)
 	}
 	return &c, nil
 }
@@ -197,7 +203,7 @@ func (s *MongoStore) InsertCheckpoint(ctx context.Context, c *Checkpoint) error 
 	if err != nil {
 		return err
 	}
-	_, err = s.checkpoints.InsertOne(ctx, checkpointDoc{Number: int64(c.Number), JSON: string(b)})
+	_, err = s.checkpoints.InsertOne(ctx, checkpointDoc{Number: EntryDocID(c.Number), JSON: string(b)})
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("checkpoint %d: %w", c.Number, ErrDuplicate)
 	}
