@@ -31,6 +31,8 @@ func atlasFake(t *testing.T) *httptest.Server {
 			w.Write([]byte(`{"results":[{"id":"snap1","status":"completed","createdAt":"2026-11-23T01:00:00Z","copyRegions":["EU_CENTRAL_1"]}],"totalCount":1}`))
 		case strings.HasSuffix(p, "/encryptionAtRest"):
 			w.Write([]byte(`{"awsKms":{"enabled":false}}`))
+		case r.Method == http.MethodGet && strings.HasSuffix(p, "/backup/restoreJobs"):
+			w.Write([]byte(`{"results":[],"totalCount":0}`))
 		case r.Method == http.MethodPost && strings.HasSuffix(p, "/backup/restoreJobs"):
 			var body map[string]any
 			json.NewDecoder(r.Body).Decode(&body)

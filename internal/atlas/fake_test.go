@@ -28,6 +28,7 @@ type fakeAtlas struct {
 	pollsUntilDone int
 	polls          int
 	createdJobs    []map[string]any
+	existingJobs   []map[string]any // what GET .../restoreJobs lists
 	requests       []string
 	authHeaders    []string
 	// auth: "oauth" expects a bearer token from /api/oauth/token; "digest" a digest response.
@@ -107,6 +108,12 @@ func (f *fakeAtlas) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		list := f.snapshots[parts[0]+"/"+parts[2]]
 		json.NewEncoder(w).Encode(map[string]any{"results": list, "totalCount": len(list)})
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "clusters" && parts[4] == "restoreJobs":
+		if r.URL.Query().Get("pageNum") == "" {
+			f.fail(w, http.StatusBadRequest, "restore job list without paging parameters")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"results": f.existingJobs, "totalCount": len(f.existingJobs)})
 	case r.Method == http.MethodPost && len(parts) == 5 && parts[1] == "clusters" && parts[4] == "restoreJobs":
 		if ct := r.Header.Get("Content-Type"); ct != versionedJSON {
 			f.fail(w, http.StatusUnsupportedMediaType, "Content-Type = "+ct)
@@ -129,7 +136,11 @@ func (f *fakeAtlas) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(body)
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[4] == "restoreJobs" && parts[5] == "job-1":
 		f.polls++
-		job := map[string]any{"id": "job-1", "deliveryType": "automated", "snapshotId": f.createdJobs[0]["snapshotId"]}
+		snap := any("s-resumed")
+		if len(f.createdJobs) > 0 {
+			snap = f.createdJobs[0]["snapshotId"]
+		}
+		job := map[string]any{"id": "job-1", "deliveryType": "automated", "snapshotId": snap}
 		if f.polls >= f.pollsUntilDone {
 			switch f.jobOutcome {
 			case "finished":

@@ -179,16 +179,32 @@ func (r *Restorer) Restore(ctx context.Context, o SnapshotRestoreOptions) (Resto
 		return res, err
 	}
 	say("encryption-at-rest preflight passed")
-	job := admin.NewDiskBackupSnapshotRestoreJob("automated")
-	job.SetSnapshotId(res.SnapshotID)
-	job.SetTargetGroupId(o.TargetProjectID)
-	job.SetTargetClusterName(o.TargetCluster)
-	created, _, err := r.Backups.CreateBackupRestoreJob(ctx, o.SourceProjectID, o.SourceCluster, job).Execute()
+	// A rerun (a failover step repeated after a crash) resumes the job it started before instead of
+	// restoring the same snapshot over the target a second time.
+	existing, err := r.findJob(ctx, o, res.SnapshotID)
 	if err != nil {
-		return res, fmt.Errorf("starting the restore job of snapshot %s into %s/%s: %w", res.SnapshotID, o.TargetProjectID, o.TargetCluster, apiErr(err))
+		return res, err
 	}
-	res.RestoreJobID = created.GetId()
-	say("restore job %s started into %s/%s", res.RestoreJobID, o.TargetProjectID, o.TargetCluster)
+	if existing != nil {
+		res.RestoreJobID = existing.GetId()
+		say("restore job %s of this snapshot into %s/%s already exists; resuming it", res.RestoreJobID, o.TargetProjectID, o.TargetCluster)
+		if existing.HasFinishedAt() {
+			res.FinishedAt = existing.GetFinishedAt()
+			say("restore job %s finished at %s", res.RestoreJobID, res.FinishedAt.UTC().Format(time.RFC3339))
+			return res, nil
+		}
+	} else {
+		job := admin.NewDiskBackupSnapshotRestoreJob("automated")
+		job.SetSnapshotId(res.SnapshotID)
+		job.SetTargetGroupId(o.TargetProjectID)
+		job.SetTargetClusterName(o.TargetCluster)
+		created, _, err := r.Backups.CreateBackupRestoreJob(ctx, o.SourceProjectID, o.SourceCluster, job).Execute()
+		if err != nil {
+			return res, fmt.Errorf("starting the restore job of snapshot %s into %s/%s: %w", res.SnapshotID, o.TargetProjectID, o.TargetCluster, apiErr(err))
+		}
+		res.RestoreJobID = created.GetId()
+		say("restore job %s started into %s/%s", res.RestoreJobID, o.TargetProjectID, o.TargetCluster)
+	}
 	sleep := r.Sleep
 	if sleep == nil {
 		sleep = func(ctx context.Context, d time.Duration) error {
@@ -230,6 +246,28 @@ func (r *Restorer) Restore(ctx context.Context, o SnapshotRestoreOptions) (Resto
 			return res, nil
 		}
 		say("restore job %s running (poll %d)", res.RestoreJobID, res.Polls)
+	}
+}
+
+// findJob returns an automated restore job of snapshotID into the target cluster that did not
+// fail, was not cancelled and did not expire, if one exists.
+func (r *Restorer) findJob(ctx context.Context, o SnapshotRestoreOptions, snapshotID string) (*admin.DiskBackupSnapshotRestoreJob, error) {
+	for page := 1; ; page++ {
+		res, _, err := r.Backups.ListBackupRestoreJobs(ctx, o.SourceProjectID, o.SourceCluster).PageNum(page).ItemsPerPage(100).Execute()
+		if err != nil {
+			return nil, fmt.Errorf("listing restore jobs of %s/%s: %w", o.SourceProjectID, o.SourceCluster, apiErr(err))
+		}
+		jobs := res.GetResults()
+		for i := range jobs {
+			j := jobs[i]
+			if j.GetSnapshotId() == snapshotID && j.GetTargetGroupId() == o.TargetProjectID && j.GetTargetClusterName() == o.TargetCluster &&
+				j.GetDeliveryType() == "automated" && !j.GetFailed() && !j.GetCancelled() && !j.GetExpired() {
+				return &j, nil
+			}
+		}
+		if len(jobs) < 100 || page*100 >= res.GetTotalCount() {
+			return nil, nil
+		}
 	}
 }
 

@@ -68,6 +68,7 @@ func TestRestorePicksNewestCopyAndFinishes(t *testing.T) {
 		"GET /api/atlas/v2/groups/" + srcGroup + "/clusters/caro-prod/backup/snapshots",
 		"GET /api/atlas/v2/groups/" + srcGroup + "/encryptionAtRest",
 		"GET /api/atlas/v2/groups/" + dstGroup + "/encryptionAtRest",
+		"GET /api/atlas/v2/groups/" + srcGroup + "/clusters/caro-prod/backup/restoreJobs",
 		"POST /api/atlas/v2/groups/" + srcGroup + "/clusters/caro-prod/backup/restoreJobs",
 		"GET /api/atlas/v2/groups/" + srcGroup + "/clusters/caro-prod/backup/restoreJobs/job-1",
 		"GET /api/atlas/v2/groups/" + srcGroup + "/clusters/caro-prod/backup/restoreJobs/job-1",
@@ -207,5 +208,26 @@ func TestCredentials(t *testing.T) {
 	k, err := CredentialsFromSecret([]byte(`{"publicKey":"p","privateKey":"TOPSECRET"}`))
 	if err != nil || strings.Contains(fmt.Sprint(k), "TOPSECRET") {
 		t.Errorf("secret: %v %v", k, err)
+	}
+}
+
+func TestRestoreResumesExistingJob(t *testing.T) {
+	// GIVEN a restore job of the same snapshot into the standby cluster from an interrupted run,
+	// next to a failed one
+	f := newFakeAtlas(t, "oauth")
+	f.snapshots[srcGroup+"/caro-prod"] = []map[string]any{snapshot("s-resumed", "2026-11-22T02:00:00Z", "completed", "EU_CENTRAL_1")}
+	f.existingJobs = []map[string]any{
+		{"id": "job-0", "deliveryType": "automated", "snapshotId": "s-resumed", "targetGroupId": dstGroup, "targetClusterName": "caro-standby", "failed": true},
+		{"id": "job-1", "deliveryType": "automated", "snapshotId": "s-resumed", "targetGroupId": dstGroup, "targetClusterName": "caro-standby"},
+	}
+	var progress []string
+	// WHEN the restore runs again
+	res, err := newTestRestorer(t, f, oauthCreds(f)).Restore(context.Background(), opts(&progress))
+	// THEN it polls the running job instead of starting a second one
+	if err != nil || res.RestoreJobID != "job-1" || res.FinishedAt.IsZero() {
+		t.Fatalf("Restore = %+v, %v", res, err)
+	}
+	if len(f.createdJobs) != 0 {
+		t.Fatalf("a second restore job was started: %v", f.createdJobs)
 	}
 }
