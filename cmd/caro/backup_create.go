@@ -9,6 +9,9 @@ import (
 	"github.com/carohealth/platform/internal/backup"
 )
 
+// defaultBackupKey is the alias constructs/backup gives the multi-Region backup key.
+const defaultBackupKey = "alias/caro/backup"
+
 type backupCreateOptions struct {
 	source   string
 	database string
@@ -19,10 +22,14 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Back up every collection of the database into a new encrypted backup",
-		Example: `  caro backup create --source "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1 \
-      --kms-key alias/caro-backup`,
+		Long: `Back up every collection of the database into a new encrypted backup. The data key comes from
+--kms-key (default alias/caro/backup, the multi-Region key constructs/backup declares).`,
+		Example: `  caro backup create --source "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.kmsKey == "" {
+				f.kmsKey = defaultBackupKey
+			}
 			if err := f.validate(true); err != nil {
 				return err
 			}
