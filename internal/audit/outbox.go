@@ -96,9 +96,16 @@ func MarkSent(ctx context.Context, coll *mongo.Collection, tenantID string, docI
 	}
 	field := FieldOutbox + "." + eventID
 	defer tenancy.WriteLock(coll.Name())()
-	_, err := coll.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: docID}, {Key: "tenantId", Value: tenantID}, {Key: field, Value: bson.D{{Key: "$exists", Value: true}}}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})
+	filter := bson.D{{Key: "_id", Value: docID}, {Key: "tenantId", Value: tenantID}, {Key: field, Value: bson.D{{Key: "$exists", Value: true}}}}
+	// The usual case: this is the only pending event (outboxPending counts the outbox exactly), so
+	// the whole outbox goes and the document returns to its plain size.
+	last := append(append(bson.D{}, filter...), bson.E{Key: FieldPending, Value: 1})
+	res, err := coll.UpdateOne(ctx, last,
+		bson.D{{Key: "$unset", Value: bson.D{{Key: FieldOutbox, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})
+	if err == nil && res.MatchedCount == 0 {
+		_, err = coll.UpdateOne(ctx, filter,
+			bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})
+	}
 	if err != nil {
 		return fmt.Errorf("mark audit event %s sent: %w", eventID, err)
 	}

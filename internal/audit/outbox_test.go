@@ -94,6 +94,13 @@ func TestOutboxSurvivesPublishOutage(t *testing.T) {
 	if r, _ := pendingOf(t, coll, "r1"); r.Pending != 0 || len(r.Events) != 0 {
 		t.Fatalf("outbox not drained: %+v", r)
 	}
+	var raw bson.M
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "r1"}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, has := raw[audit.FieldOutbox]; has {
+		t.Fatalf("a drained outbox stays in the document: %v", raw)
+	}
 	// Nothing pending: a second run publishes nothing; marking twice is harmless.
 	if res, err := rec.Run(ctx); err != nil || res.Published != 0 {
 		t.Fatalf("idle run: %+v %v", res, err)

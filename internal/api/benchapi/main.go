@@ -186,7 +186,7 @@ func run(n int, uri string, out io.Writer) error {
 			return err
 		}
 		if _, err := same.UpdateMany(ctx, bson.D{{Key: "outboxPending", Value: 1}}, bson.D{
-			{Key: "$set", Value: bson.D{{Key: "outbox", Value: bson.D{}}, {Key: "outboxPending", Value: 0}}}}); err != nil {
+			{Key: "$unset", Value: bson.D{{Key: "outbox", Value: ""}}}, {Key: "$set", Value: bson.D{{Key: "outboxPending", Value: 0}}}}); err != nil {
 			return err
 		}
 	}
