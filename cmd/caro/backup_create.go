@@ -25,7 +25,7 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 		Long: `Back up every collection of the database into a new encrypted backup. The data key comes from
 --kms-key (default alias/caro/backup, the multi-Region key constructs/backup declares).`,
 		Example: `  caro backup create --source "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.kmsKey == "" {
 				f.kmsKey = defaultBackupKey
