@@ -118,7 +118,8 @@ func (o *RestoreOptions) loadOpts() loadOptions {
 // Restore restores a backup into the target database without ever leaving it half-restored:
 //
 //  1. The manifest is authenticated (encryption context, KMS unwrap, MAC) before the target is
-//     contacted; then the target is pinged.
+//     contacted; then the target is pinged, and (unless SkipPreverify) the whole backup is read
+//     once: every chunk authenticated, every count and checksum compared, nothing written.
 //  2. An interrupted earlier switch is rolled back (see Recover); a non-empty target is refused
 //     unless Replace.
 //  3. Every collection is loaded into a staging collection _caro_stage_<suffix>_<name> in the
