@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/failover"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
@@ -76,10 +77,78 @@ func newAWSFailoverProvider(ctx context.Context, _ map[string]string) (failover.
 	if asm == "" {
 		asm = "cdk.out"
 	}
-	return &awsprov.Provider{
+	p := &awsprov.Provider{
 		Regions: defs, ClientsFor: clientsFor, Catalog: backupCatalog{}, Restorer: backupRestorer{}, Identities: identityExport{},
 		AssemblyDir: asm, Resolver: net.DefaultResolver, OriginSecret: os.Getenv("CARO_ORIGIN_SECRET"),
-	}, nil
+	}
+	// --restore atlas when Atlas Admin API credentials are in the environment.
+	if creds, err := atlas.CredentialsFromEnv(os.Getenv); err == nil {
+		client, err := atlas.NewClient(ctx, creds, os.Getenv(atlas.EnvBaseURL), nil)
+		if err != nil {
+			return nil, err
+		}
+		a := &atlasSnapshots{defs: defs, r: atlas.NewRestorer(client)}
+		p.AtlasCatalog, p.AtlasRestorer = a, a
+	}
+	return p, nil
+}
+
+// atlasSnapshots adapts internal/atlas (cloud-backup snapshots copied to the target region) to
+// the AWS provider: the snapshot is the plan's backup, its age the RPO.
+type atlasSnapshots struct {
+	defs regions.Set
+	r    *atlas.Restorer
+}
+
+func (a *atlasSnapshots) Latest(ctx context.Context, _ *awsprov.Clients, _ map[string]string, source, target string) (failover.BackupRef, error) {
+	src, err := a.defs.Get(source)
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	snap, err := a.r.PickSnapshot(ctx, src.Atlas.ProjectID, src.Atlas.Cluster, target)
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	return failover.BackupRef{ID: snap.GetId(), TakenAt: snap.GetCreatedAt(),
+		Location: fmt.Sprintf("Atlas snapshot %s of %s/%s (copy in %s)", snap.GetId(), src.Atlas.ProjectID, src.Atlas.Cluster, target)}, nil
+}
+
+func (a *atlasSnapshots) Restored(ctx context.Context, c *awsprov.Clients, outs map[string]string, plan *failover.Plan) (bool, error) {
+	if os.Getenv("CARO_FAILOVER_MONGODB_URI") == "" {
+		return false, nil // the restore job itself resumes a job it started before
+	}
+	return backupRestorer{}.Restored(ctx, c, outs, plan)
+}
+
+func (a *atlasSnapshots) Restore(ctx context.Context, _ *awsprov.Clients, _ map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
+	src, err := a.defs.Get(plan.From)
+	if err != nil {
+		return "", err
+	}
+	dst, err := a.defs.Get(plan.To)
+	if err != nil {
+		return "", err
+	}
+	res, err := a.r.Restore(ctx, atlas.SnapshotRestoreOptions{
+		SourceProjectID: src.Atlas.ProjectID, SourceCluster: src.Atlas.Cluster,
+		TargetProjectID: dst.Atlas.ProjectID, TargetCluster: dst.Atlas.Cluster, TargetRegion: plan.To,
+		UnavailableRegions: []string{plan.From}, Progress: func(s string) { progress("%s", s) },
+	})
+	if err != nil {
+		return "", err
+	}
+	if os.Getenv("CARO_FAILOVER_MONGODB_URI") != "" {
+		db, err := targetDB(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer db.Disconnect(context.Background())
+		m := local.RestoreMarker{ID: "restore", BackupID: plan.Backup.ID, PlanID: plan.ID, RestoredAt: time.Now().UTC(), From: plan.From}
+		if _, err := db.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
+			return "", fmt.Errorf("write restore marker: %w", err)
+		}
+	}
+	return fmt.Sprintf("Atlas restore job %s of snapshot %s (taken %s) into %s/%s finished", res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster), nil
 }
 
 // The backup adapters connect the AWS provider to internal/backup: backups replicated to the
@@ -103,7 +172,7 @@ func backupKMS(c *awsprov.Clients) (backup.KMS, error) {
 
 type backupCatalog struct{}
 
-func (backupCatalog) Latest(ctx context.Context, c *awsprov.Clients, outs map[string]string, source string) (failover.BackupRef, error) {
+func (backupCatalog) Latest(ctx context.Context, c *awsprov.Clients, outs map[string]string, source, _ string) (failover.BackupRef, error) {
 	store, err := backupStore(c, outs)
 	if err != nil {
 		return failover.BackupRef{}, err
@@ -190,7 +259,16 @@ func (identityExport) Identities(ctx context.Context, c *awsprov.Clients, outs m
 	if err != nil {
 		return nil, err
 	}
-	recs, err := backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn], BackupID: plan.Backup.ID})
+	id := plan.Backup.ID
+	if plan.Restore == "atlas" {
+		// Snapshots carry no identity export: use the newest logical backup's.
+		b, err := backupCatalog{}.Latest(ctx, c, outs, plan.From, plan.To)
+		if err != nil {
+			return nil, fmt.Errorf("identity export for an Atlas restore: %w", err)
+		}
+		id = b.ID
+	}
+	recs, err := backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn], BackupID: id})
 	if err != nil {
 		return nil, err
 	}

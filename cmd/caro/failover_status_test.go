@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	awsprov "github.com/carohealth/platform/internal/providers/aws"
 )
 
 func TestFailoverStatusWithoutJournalSaysSo(t *testing.T) {
@@ -36,5 +38,21 @@ func TestAWSProviderRejectsBadARCEndpoints(t *testing.T) {
 	t.Setenv("CARO_ARC_ENDPOINTS", "not-a-pair")
 	if _, err := newAWSFailoverProvider(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "region=url") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAWSProviderEnablesAtlasRestoreOnlyWithCredentials(t *testing.T) {
+	for _, k := range []string{"MONGODB_ATLAS_CLIENT_ID", "MONGODB_ATLAS_CLIENT_SECRET", "MONGODB_ATLAS_PUBLIC_API_KEY", "MONGODB_ATLAS_PRIVATE_API_KEY", "CARO_ARC_ENDPOINTS"} {
+		t.Setenv(k, "")
+	}
+	p, err := newAWSFailoverProvider(t.Context(), nil)
+	if err != nil || p.(*awsprov.Provider).AtlasRestorer != nil {
+		t.Fatalf("without credentials: %v %+v", err, p)
+	}
+	t.Setenv("MONGODB_ATLAS_PUBLIC_API_KEY", "pub")
+	t.Setenv("MONGODB_ATLAS_PRIVATE_API_KEY", "priv")
+	p, err = newAWSFailoverProvider(t.Context(), nil)
+	if err != nil || p.(*awsprov.Provider).AtlasRestorer == nil {
+		t.Fatalf("with credentials: %v", err)
 	}
 }

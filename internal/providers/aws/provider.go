@@ -73,7 +73,8 @@ type Clients struct {
 
 // BackupCatalog finds the newest usable backup (or Atlas snapshot) of a region.
 type BackupCatalog interface {
-	Latest(ctx context.Context, c *Clients, outputs map[string]string, source string) (failover.BackupRef, error)
+	// Latest returns the newest usable backup of source that can be restored in target.
+	Latest(ctx context.Context, c *Clients, outputs map[string]string, source, target string) (failover.BackupRef, error)
 }
 
 // Restorer restores a plan's backup into the target and says whether it already did.
@@ -99,7 +100,11 @@ type Provider struct {
 	ClientsFor func(ctx context.Context, region string) (*Clients, error)
 	Catalog    BackupCatalog
 	Restorer   Restorer
-	Identities IdentitySource
+	// AtlasCatalog and AtlasRestorer serve --restore atlas (Atlas cloud-backup snapshots with a
+	// copy in the target region); nil means not available.
+	AtlasCatalog  BackupCatalog
+	AtlasRestorer Restorer
+	Identities    IdentitySource
 	// AssemblyDir is the synthesized cloud assembly (cdk.out).
 	AssemblyDir string
 	HTTP        *http.Client
@@ -211,8 +216,9 @@ func (p *Provider) templatePath(region string) string {
 
 // Survey implements failover.Provider.
 func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.Survey, error) {
-	if req.Restore == "atlas" {
-		return nil, errors.New("aws provider: --restore atlas needs the Atlas restore provider, which this build does not include yet: use --restore backup")
+	catalog, _, err := p.restoreWith(req.Restore)
+	if err != nil {
+		return nil, err
 	}
 	to, err := p.Regions.Get(req.To)
 	if err != nil {
@@ -272,7 +278,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	} else {
 		s.Checks = append(s.Checks, fmt.Sprintf("source %s is down: %v", req.From, err))
 	}
-	b, err := p.Catalog.Latest(ctx, c, outs, req.From)
+	b, err := catalog.Latest(ctx, c, outs, req.From, req.To)
 	if err != nil {
 		return nil, fmt.Errorf("no usable backup of %s in %s: %w", req.From, req.To, err)
 	}
@@ -298,6 +304,20 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		{Name: "confirm", Action: "resolve " + to.APIOriginDomain() + " and GET " + p.publicHealthURL(to) + " through CloudFront", ExpectedSeconds: 10},
 	}
 	return s, nil
+}
+
+// restoreWith returns the catalog and restorer of a restore mode ("backup" or "atlas").
+func (p *Provider) restoreWith(mode string) (BackupCatalog, Restorer, error) {
+	switch mode {
+	case "", "backup":
+		return p.Catalog, p.Restorer, nil
+	case "atlas":
+		if p.AtlasCatalog == nil || p.AtlasRestorer == nil {
+			return nil, nil, errors.New("aws provider: --restore atlas is not configured (Atlas Admin API credentials missing?): set MONGODB_ATLAS_CLIENT_ID/SECRET, or use --restore backup")
+		}
+		return p.AtlasCatalog, p.AtlasRestorer, nil
+	}
+	return nil, nil, fmt.Errorf("unknown restore %q: use backup or atlas", mode)
 }
 
 // restoreEstimate models the restore at 2,000 documents/s (or 20 MB/s for Atlas) when nothing
@@ -404,7 +424,11 @@ func (r *awsRun) preflight(ctx context.Context) error {
 	if err != nil || key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled {
 		return fmt.Errorf("target KMS key %s not usable: %v", outs[OutputBackupKeyArn], err)
 	}
-	b, err := r.p.Catalog.Latest(ctx, r.c, outs, r.plan.From)
+	catalog, _, err := r.p.restoreWith(r.plan.Restore)
+	if err != nil {
+		return err
+	}
+	b, err := catalog.Latest(ctx, r.c, outs, r.plan.From, r.plan.To)
 	if err != nil {
 		return err
 	}
@@ -474,7 +498,11 @@ func (r *awsRun) restored(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return r.p.Restorer.Restored(ctx, r.c, outs, r.plan)
+	_, restorer, err := r.p.restoreWith(r.plan.Restore)
+	if err != nil {
+		return false, err
+	}
+	return restorer.Restored(ctx, r.c, outs, r.plan)
 }
 
 func (r *awsRun) restore(ctx context.Context) error {
@@ -482,7 +510,11 @@ func (r *awsRun) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := r.p.Restorer.Restore(ctx, r.c, outs, r.plan, failover.ProgressFrom(ctx))
+	_, restorer, err := r.p.restoreWith(r.plan.Restore)
+	if err != nil {
+		return err
+	}
+	s, err := restorer.Restore(ctx, r.c, outs, r.plan, failover.ProgressFrom(ctx))
 	r.texts["restore"] = s
 	return err
 }

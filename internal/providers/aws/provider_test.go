@@ -41,7 +41,7 @@ func fakeSTS(t *testing.T) *sts.Client {
 
 type memCatalog struct{ b failover.BackupRef }
 
-func (m *memCatalog) Latest(context.Context, *Clients, map[string]string, string) (failover.BackupRef, error) {
+func (m *memCatalog) Latest(context.Context, *Clients, map[string]string, string, string) (failover.BackupRef, error) {
 	return m.b, nil
 }
 
@@ -334,5 +334,27 @@ func TestAWSDeployUploadsLargeTemplateToS3(t *testing.T) {
 	defer w.cfn["eu-central-1"].mu.Unlock()
 	if !strings.HasPrefix(w.cfn["eu-central-1"].templateURL, "https://caro-failover-eu-central-1.s3.eu-central-1.amazonaws.com/failover/") {
 		t.Fatalf("TemplateURL %q", w.cfn["eu-central-1"].templateURL)
+	}
+}
+
+func TestAWSAtlasRestoreUsesTheAtlasCatalogAndRestorer(t *testing.T) {
+	w := newAWSWorld(t)
+	w.resolver.primaryDown = true
+	ctx := context.Background()
+	if _, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "atlas"}, time.Now()); err == nil || !strings.Contains(err.Error(), "--restore backup") {
+		t.Fatalf("atlas without configuration: %v", err)
+	}
+	atlasRestorer := &memRestorer{restored: map[string]bool{}}
+	w.prov.AtlasCatalog = &memCatalog{b: failover.BackupRef{ID: "20261123T020000Z-aaaaaaaa", TakenAt: time.Now().Add(-time.Hour), Location: "atlas snapshot"}}
+	w.prov.AtlasRestorer = atlasRestorer
+	p, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "atlas"}, time.Now())
+	if err != nil || p.Backup.Location != "atlas snapshot" {
+		t.Fatalf("plan %+v %v", p, err)
+	}
+	if rep, err := w.apply(t, p); err != nil || !rep.OK {
+		t.Fatalf("apply %v %+v", err, rep)
+	}
+	if atlasRestorer.runs != 1 || w.restorer.runs != 0 {
+		t.Fatalf("atlas restorer ran %d, backup restorer %d", atlasRestorer.runs, w.restorer.runs)
 	}
 }
