@@ -36,6 +36,7 @@ type LockedError struct {
 	Where string
 }
 
+// Error names the holder, when it started and how to break a stale lock.
 func (e *LockedError) Error() string {
 	h := e.Holder
 	return fmt.Sprintf("another failover apply holds the lock: owner %s on host %s (pid %d), started %s (%s ago), plan %s; "+
