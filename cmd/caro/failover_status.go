@@ -18,6 +18,7 @@ import (
 // failoverStatus is the `caro failover status -o json` document.
 type failoverStatus struct {
 	PlanID    string               `json:"plan_id"`
+	What      string               `json:"what,omitempty"`
 	Journal   string               `json:"journal"`
 	State     string               `json:"state"` // completed, failed, in-progress, interrupted
 	Started   time.Time            `json:"started"`
@@ -100,7 +101,7 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 	if err != nil {
 		return nil, err
 	}
-	st := &failoverStatus{PlanID: s.PlanID, Journal: where, Started: s.Started, Finished: s.Finished, LastError: s.LastError, Applies: s.Applies}
+	st := &failoverStatus{PlanID: s.PlanID, What: s.What, Journal: where, Started: s.Started, Finished: s.Finished, LastError: s.LastError, Applies: s.Applies}
 	holder, herr := lock.Holder(ctx)
 	if herr == nil && holder != nil {
 		st.Lock = holder
@@ -130,7 +131,7 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 }
 
 func printStatus(w io.Writer, st *failoverStatus) {
-	fmt.Fprintf(w, "Failover plan %s: %s (%d apply run(s), started %s)\n", st.PlanID, strings.ToUpper(st.State), st.Applies, st.Started.Format(time.RFC3339))
+	fmt.Fprintf(w, "Plan %s (%s): %s (%d apply run(s), started %s)\n", st.PlanID, st.What, strings.ToUpper(st.State), st.Applies, st.Started.Format(time.RFC3339))
 	fmt.Fprintf(w, "Journal: %s\n", st.Journal)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tSTATE\tSECONDS\tATTEMPTS\tDETAIL")

@@ -163,7 +163,7 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 		ev = ApplyResumed
 		e.progress("resuming plan %s from its journal (%d earlier apply run(s))", plan.ID, prior.Applies)
 	}
-	if err := appendRec(Record{Event: ev}); err != nil {
+	if err := appendRec(Record{Event: ev, Detail: fmt.Sprintf("%s %s -> %s", plan.Kind, plan.From, plan.To)}); err != nil {
 		return rep, err
 	}
 

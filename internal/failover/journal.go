@@ -239,8 +239,10 @@ type State struct {
 	Failed    bool
 	LastError string
 	Applies   int
-	Steps     map[string]*StepState
-	Order     []string
+	// What is "<kind> <from> -> <to>", from the apply records.
+	What  string
+	Steps map[string]*StepState
+	Order []string
 }
 
 // Replay folds journal records into a State.
@@ -261,6 +263,9 @@ func Replay(records []Record) *State {
 		}
 		switch r.Event {
 		case ApplyStarted, ApplyResumed:
+			if r.Detail != "" {
+				s.What = r.Detail
+			}
 			if s.Started.IsZero() {
 				s.Started = r.Time
 			}
