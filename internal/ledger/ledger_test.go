@@ -218,6 +218,15 @@ func TestCheckpointsAndVerify(t *testing.T) {
 	if err != nil || !rep.OK || rep.FromSeq != 10 || rep.EntriesVerified != 15 {
 		t.Fatalf("since: %+v %v", rep, err)
 	}
+	// AND --since TIME starts at the last checkpoint cut at or before it
+	rep, err = f.verifier().Verify(context.Background(), VerifyOptions{SinceTime: time.Date(2026, 11, 23, 6, 30, 0, 0, time.UTC)})
+	if err != nil || !rep.OK || rep.FromSeq != 20 || rep.EntriesVerified != 5 {
+		t.Fatalf("since time: %+v %v", rep, err)
+	}
+	rep, err = f.verifier().Verify(context.Background(), VerifyOptions{SinceTime: time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)})
+	if err != nil || !rep.OK || rep.FromSeq != 0 || rep.EntriesVerified != 25 {
+		t.Fatalf("since early time: %+v %v", rep, err)
+	}
 	// AND a time-based checkpoint is cut when the last one is old, even below the interval
 	f.cpr.Now = func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) }
 	made, err := f.cpr.Run(context.Background())
