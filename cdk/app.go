@@ -15,16 +15,13 @@ type PlatformApp struct {
 	Regions   regions.Set
 	Platforms []*PlatformStack
 	Edge      awscdk.Stack
-	// AssetReplica is the standby-region destination of the front-end asset replication.
-	AssetReplica awscdk.Stack
+	// Replicas are the replication destinations per region (deployed first).
+	Replicas []awscdk.Stack
 }
 
 // Stacks returns every stack of the app in deploy order.
 func (pa *PlatformApp) Stacks() []awscdk.Stack {
-	var stacks []awscdk.Stack
-	if pa.AssetReplica != nil {
-		stacks = append(stacks, pa.AssetReplica)
-	}
+	stacks := append([]awscdk.Stack{}, pa.Replicas...)
 	stacks = append(stacks, pa.Edge)
 	for _, p := range pa.Platforms {
 		stacks = append(stacks, p.Stack)
@@ -66,32 +63,22 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	}
 	acct := account(app)
 	pa := &PlatformApp{Regions: set}
-	for _, def := range set.All() {
-		pa.Platforms = append(pa.Platforms, NewPlatformStack(app, "CaroPlatform-"+def.Region, &PlatformStackProps{
-			StackProps: awscdk.StackProps{
-				Env:                   &awscdk.Environment{Account: acct, Region: jsii.String(def.Region)},
-				Description:           jsii.String(fmt.Sprintf("Caro platform in %s (primary: %t)", def.Region, def.Primary)),
-				TerminationProtection: jsii.Bool(true),
-			},
-			Region:                 def,
-			Version:                version,
-			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
-		}))
-	}
 	primary := set.Primary()
-	var apiRegions []string
-	for _, def := range set.All() {
-		apiRegions = append(apiRegions, def.Region)
-	}
 	standby := ""
 	if sb := set.Standbys(); len(sb) > 0 {
 		standby = sb[0].Region
 	}
-	if standby != "" {
-		pa.AssetReplica = NewAssetReplicaStack(app, "CaroAssetReplica-"+standby, &AssetReplicaStackProps{
-			StackProps:    awscdk.StackProps{Env: &awscdk.Environment{Account: acct}, TerminationProtection: jsii.Bool(true)},
-			StandbyRegion: standby,
-		})
+	var apiRegions []string
+	for _, def := range set.All() {
+		apiRegions = append(apiRegions, def.Region)
+		if len(set.All()) > 1 {
+			pa.Replicas = append(pa.Replicas, NewReplicaStack(app, "CaroReplica-"+def.Region, &ReplicaStackProps{
+				StackProps:     awscdk.StackProps{Env: &awscdk.Environment{Account: acct}, TerminationProtection: jsii.Bool(true)},
+				Region:         def.Region,
+				RetentionYears: def.RetentionYears,
+				Assets:         def.Region == standby,
+			}))
+		}
 	}
 	pa.Edge = NewEdgeStack(app, "CaroEdge", &EdgeStackProps{
 		StackProps: awscdk.StackProps{
@@ -107,11 +94,29 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		StandbyRegion:       standby,
 		APIRegions:          apiRegions,
 	})
-	// Deploy order only (no values cross stacks, so each region still deploys on its own):
-	// the replica before the edge (S3 needs the replication destination), the edge before the
-	// regions (they resolve its origin secret replica).
-	if pa.AssetReplica != nil {
-		pa.Edge.AddStackDependency(pa.AssetReplica, jsii.String("the asset replication destination must exist"))
+	for _, def := range set.All() {
+		peer := standby
+		if !def.Primary {
+			peer = primary.Region
+		}
+		pa.Platforms = append(pa.Platforms, NewPlatformStack(app, "CaroPlatform-"+def.Region, &PlatformStackProps{
+			StackProps: awscdk.StackProps{
+				Env:                   &awscdk.Environment{Account: acct, Region: jsii.String(def.Region)},
+				Description:           jsii.String(fmt.Sprintf("Caro platform in %s (primary: %t)", def.Region, def.Primary)),
+				TerminationProtection: jsii.Bool(true),
+			},
+			Region:                 def,
+			PeerRegion:             peer,
+			PeerBackupKeyArn:       contextString(app, "backupKeyArn:"+peer),
+			Version:                version,
+			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
+		}))
+	}
+	// Deploy order only (no values cross stacks, so each region still deploys on its own): the
+	// replicas first (S3 needs replication destinations), then the edge (it replicates assets to the
+	// standby replica stack), then the regions (they resolve the edge's origin secret replica).
+	for _, r := range pa.Replicas {
+		pa.Edge.AddStackDependency(r, jsii.String("replication destinations must exist"))
 	}
 	for _, p := range pa.Platforms {
 		p.AddStackDependency(pa.Edge, jsii.String("the origin secret replica must exist"))

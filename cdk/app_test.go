@@ -47,8 +47,12 @@ func TestAppHasOneStackPerRegionAndTheEdge(t *testing.T) {
 	if pa.Edge == nil || *pa.Edge.StackName() != "CaroEdge" || *pa.Edge.Region() != "us-east-1" {
 		t.Errorf("edge stack missing or misplaced")
 	}
-	if r := pa.AssetReplica; r == nil || *r.StackName() != "CaroAssetReplica-eu-central-1" || *r.Region() != "eu-central-1" {
-		t.Errorf("asset replica stack missing or misplaced")
+	var replicas []string
+	for _, r := range pa.Replicas {
+		replicas = append(replicas, *r.StackName()+"@"+*r.Region())
+	}
+	if got := strings.Join(replicas, ","); got != "CaroReplica-eu-west-1@eu-west-1,CaroReplica-eu-central-1@eu-central-1" {
+		t.Errorf("replica stacks = %s", got)
 	}
 }
 

@@ -26,7 +26,7 @@ type EdgeStackProps struct {
 	// AllowedCountries is the viewer country allow-list (ISO 3166-1 alpha-2).
 	AllowedCountries []string
 	// StandbyRegion holds the asset replica. Unless ReplicaBucketArn/ReplicaKeyArn are set, the replica
-	// is the one NewAssetReplicaStack creates in that region (conventional bucket name and key alias),
+	// is the one NewReplicaStack (with Assets) creates in that region (conventional bucket name and key alias),
 	// so the stacks share no outputs. Empty StandbyRegion skips replication.
 	StandbyRegion    string
 	ReplicaBucketArn string
@@ -105,39 +105,4 @@ func priceClass(name string) awscloudfront.PriceClass {
 		panic(fmt.Errorf("edge stack: PriceClass %q is unknown: use PriceClass_100, PriceClass_200 or PriceClass_All", name))
 	}
 	return c
-}
-
-// AssetReplicaStackProps configures the stack holding the standby copy of the front-end assets.
-type AssetReplicaStackProps struct {
-	awscdk.StackProps
-	// StandbyRegion is where the replica lives; it must equal EdgeStackProps.StandbyRegion.
-	StandbyRegion string
-}
-
-// NewAssetReplicaStack creates the replica bucket the CaroEdge asset bucket replicates to, in its own
-// small stack in the standby region. It is not part of the standby platform stack because of deploy
-// order: S3 refuses a replication rule whose destination does not exist yet (so this stack comes
-// before CaroEdge), while the platform stacks resolve the origin secret replica that CaroEdge creates
-// (so they come after it). Deploy order: this stack, CaroEdge, then the CaroPlatform stacks; wire it
-// with edgeStack.AddDependency(replicaStack, ...) and platformStack.AddDependency(edgeStack, ...).
-func NewAssetReplicaStack(scope constructs.Construct, id string, props *AssetReplicaStackProps) awscdk.Stack {
-	if props.StandbyRegion == "" {
-		panic(fmt.Errorf("asset replica stack: StandbyRegion is empty: set it to the standby region, e.g. eu-central-1"))
-	}
-	stackProps := props.StackProps
-	env := awscdk.Environment{}
-	if stackProps.Env != nil {
-		env = *stackProps.Env
-	}
-	if env.Region != nil && *env.Region != props.StandbyRegion {
-		panic(fmt.Errorf("asset replica stack: Env.Region %s differs from StandbyRegion %s: leave Env.Region empty", *env.Region, props.StandbyRegion))
-	}
-	env.Region = jsii.String(props.StandbyRegion)
-	stackProps.Env = &env
-	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("Caro edge: standby copy of the front-end assets (replication target, failover origin)")
-	}
-	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
-	edge.NewAssetReplica(stack, "AssetReplica", nil)
-	return stack
 }

@@ -64,12 +64,12 @@ func TestEdgeStackRefusesOtherRegions(t *testing.T) {
 	NewEdgeStack(awscdk.NewApp(nil), "CaroEdge", props)
 }
 
-func TestAssetReplicaStackMatchesTheEdgeConvention(t *testing.T) {
-	// GIVEN the replica stack and the edge stack of one app without an account
+func TestStandbyReplicaStackMatchesTheEdgeConvention(t *testing.T) {
+	// GIVEN the standby replica stack and the edge stack of one app without an account
 	app := awscdk.NewApp(nil)
-	replica := NewAssetReplicaStack(app, "CaroAssetReplica", &AssetReplicaStackProps{StandbyRegion: "eu-central-1"})
+	replica := NewReplicaStack(app, "CaroReplica-eu-central-1", &ReplicaStackProps{Region: "eu-central-1", RetentionYears: 9, Assets: true})
 	edgeStack := NewEdgeStack(app, "CaroEdge", edgeStackProps())
-	edgeStack.AddDependency(replica, jsii.String("S3 replication needs its destination"))
+	edgeStack.AddStackDependency(replica, jsii.String("S3 replication needs its destination"))
 	nagcheck.Apply(replica)
 
 	// THEN the replica is in the standby region, named as the edge stack expects, and nag clean
@@ -83,6 +83,17 @@ func TestAssetReplicaStackMatchesTheEdgeConvention(t *testing.T) {
 		}}},
 	})
 	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Alias"), map[string]any{"AliasName": "alias/caro/assets-replica"})
+	// AND it holds the locked audit-checkpoint and backup replicas under its own key
+	tmpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
+		"BucketName": map[string]any{"Fn::Join": []any{"", []any{
+			"caro-ledger-replica-", map[string]any{"Ref": "AWS::AccountId"}, "-eu-central-1",
+		}}},
+		"ObjectLockEnabled": true,
+		"ObjectLockConfiguration": map[string]any{"ObjectLockEnabled": "Enabled", "Rule": map[string]any{
+			"DefaultRetention": map[string]any{"Mode": "COMPLIANCE", "Days": 3287},
+		}},
+	})
+	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Alias"), map[string]any{"AliasName": "alias/caro/replica"})
 	if f := nagcheck.Findings(replica); len(f) != 0 {
 		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogsdestinations"
@@ -11,12 +13,15 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/api"
+	"github.com/carohealth/platform/constructs/backup"
 	"github.com/carohealth/platform/constructs/dns"
 	"github.com/carohealth/platform/constructs/edge"
 	"github.com/carohealth/platform/constructs/encryption"
 	"github.com/carohealth/platform/constructs/gofunction"
 	"github.com/carohealth/platform/constructs/identity"
+	"github.com/carohealth/platform/constructs/ledger"
 	"github.com/carohealth/platform/constructs/messaging"
 	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
@@ -28,6 +33,12 @@ type PlatformStackProps struct {
 	awscdk.StackProps
 	// Region is the region's definition.
 	Region regions.Definition
+	// PeerRegion receives this region's audit checkpoints and backups (its CaroReplica stack).
+	PeerRegion string
+	// PeerBackupKeyArn is the peer region's multi-Region backup key (context backupKeyArn:<peer>,
+	// known after the peer's first deploy). With it this region holds a replica of that key, so the
+	// peer's backups decrypt here while the peer region is down.
+	PeerBackupKeyArn string
 	// Version is the platform version the handlers report on /health.
 	Version string
 	// OriginSecretInRotation makes the WAF accept the previous origin secret too (context
@@ -46,6 +57,7 @@ type PlatformStack struct {
 // NewPlatformStack composes the constructs of one region.
 func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStackProps) *PlatformStack {
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	accesslogs.UseBucketPolicy(stack)
 	def := props.Region
 	ps := &PlatformStack{Stack: stack, Functions: map[string]*gofunction.Function{}}
 
@@ -76,8 +88,10 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	type fn struct {
 		description string
 		env         map[string]string
-		database    bool    // reads the Atlas connection string
-		concurrency float64 // reserved concurrency (gofunction's default when 0)
+		database    bool            // reads the Atlas connection string
+		concurrency float64         // reserved concurrency (gofunction's default when 0)
+		timeout     awscdk.Duration // gofunction's default when nil
+		memory      float64         // MiB; gofunction's default when 0
 	}
 	newFunction := func(id, folder string, o fn) *gofunction.Function {
 		fnEnv := map[string]string{"CARO_REGION": def.Region, "CARO_VERSION": props.Version}
@@ -92,7 +106,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		}
 		f := gofunction.New(stack, id, &gofunction.Props{
 			Folder: folder, Description: o.description, Environment: fnEnv, Key: ps.Key, AlarmTopic: mon.OnCall,
-			Secrets: secrets, ReservedConcurrency: o.concurrency,
+			Secrets: secrets, ReservedConcurrency: o.concurrency, Timeout: o.timeout, MemoryMiB: o.memory,
 		})
 		mon.WatchFunction(folder, f.Lambda)
 		mon.WatchQueue(id+"DeadLetters", f.DeadLetters)
@@ -134,6 +148,12 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		OriginDomain: def.APIOriginDomain(), RegionalDomain: regionalName, OriginSecrets: secrets,
 	})
 	mon.WatchAPI(restAPI.RestAPI)
+	// The API function also reconciles the audit outbox: every minute it publishes what is pending.
+	awsevents.NewRule(stack, jsii.String("ReconcileAuditOutbox"), &awsevents.RuleProps{
+		Description: jsii.String("Publish audit events still pending in the outbox"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(handler.Lambda, nil)},
+	})
 	watchLogs := func(id string, group awslogs.ILogGroup, pattern awslogs.IFilterPattern) {
 		awslogs.NewSubscriptionFilter(stack, jsii.String(id), &awslogs.SubscriptionFilterProps{
 			LogGroup: group, FilterPattern: pattern,
@@ -142,10 +162,50 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	}
 	watchLogs("WatchAccessLogs", restAPI.AccessLog, awslogs.FilterPattern_AllEvents())
 	watchLogs("WatchApiSignals", handler.LogGroup, awslogs.FilterPattern_Literal(jsii.String(`{ $.caroSignal = "*" }`)))
-	dns.New(stack, "Dns", &dns.Props{
+	failover := dns.New(stack, "Dns", &dns.Props{
 		Zone: zone, OriginName: def.APIOriginDomain(), RegionalName: regionalName,
 		Target: *restAPI.Domain.DomainNameAliasDomainName(), Region: def.Region, Primary: def.Primary,
 	})
+	accessLogs := accesslogs.New(stack, "AccessLogs")
+
+	// The audit ledger: the writer appends every audit event to the hash chain and writes signed
+	// checkpoints to a compliance-locked bucket replicated to the peer region.
+	writer := newFunction("AuditWriter", "auditwriter", fn{description: "Appends audit events to the ledger", database: true})
+	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
+		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,
+		ReplicaBucketArn:  ReplicaBucketArn(replicaLedger, *stack.Account(), props.PeerRegion),
+		ReplicaKeyArn:     ReplicaKeyArn(*stack.Account(), props.PeerRegion),
+		WriterDeadLetters: writer.DeadLetters, AlarmTopic: mon.OnCall,
+	})
+	ledgerInfra.AddWriterEnvironment(writer.Lambda)
+	audit.Subscribe("AuditWriter", writer.Lambda)
+
+	// Encrypted logical backups: daily, with the identity export, and a weekly restore test.
+	backupFn := newFunction("BackupJob", "backup", fn{
+		description: "Daily encrypted logical backup and weekly restore verification", database: true,
+		timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 1024,
+	})
+	backup.New(stack, "Backups", &backup.Props{
+		BackupFunction: backupFn.Lambda, AccessLogs: accessLogs, AlarmTopic: mon.OnCall,
+		StandbyRegion:       props.PeerRegion,
+		ReplicaBucketArn:    ReplicaBucketArn(replicaBackup, *stack.Account(), props.PeerRegion),
+		ReplicaBucketKeyArn: ReplicaKeyArn(*stack.Account(), props.PeerRegion),
+		RetentionYears:      def.RetentionYears,
+		UserPoolID:          *pool.Pool.UserPoolId(), UserPoolArn: *pool.Pool.UserPoolArn(),
+	})
+	// What `caro failover` reads from the target region's stack (internal/providers/aws).
+	output := func(name string, value *string, description string) {
+		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	output("UserPoolId", pool.Pool.UserPoolId(), "The user pool failover re-provisions users into")
+	output("HealthCheckId", failover.HealthCheck.AttrHealthCheckId(), "The Route 53 health check of this region's API")
+	output("BackupBucket", jsii.String(ReplicaBucketName(replicaBackup, *stack.Account(), def.Region)),
+		"The bucket in this region holding the peer region's backups (replicated), restored on failover")
+	if props.PeerBackupKeyArn != "" {
+		replica := backup.NewReplicaKey(stack, "PeerBackupKeyReplica", props.PeerBackupKeyArn)
+		output("BackupKeyArn", replica.AttrArn(), "This region's replica of the peer's multi-Region backup key")
+	}
+
 	for i, q := range append(audit.DeadLetterQueues, mon.Alarms.DeadLetterQueues...) {
 		mon.WatchQueue(fmt.Sprintf("SubscriptionDeadLetters%d", i), q)
 	}

@@ -50,6 +50,11 @@ type Props struct {
 	StandbyRegion string
 	// ReplicaBucketArn is the standby region's backup bucket (NewReplicaBucket there).
 	ReplicaBucketArn string
+	// ReplicaBucketKeyArn encrypts the replicas at rest in the standby bucket; default the backup
+	// key's multi-Region replica. Give the standby's own key when the replica bucket must exist
+	// before this stack (S3 refuses a replication rule without its destination), which is before
+	// the multi-Region replica can be made. The backup payload stays wrapped by the multi-Region key.
+	ReplicaBucketKeyArn string
 	// RetentionYears keeps each backup locked (Object Lock COMPLIANCE) and then expires it.
 	RetentionYears int
 	// KeyArn, when set, is an existing multi-Region backup key (NewKey in an earlier stack, so
@@ -140,7 +145,11 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 
 	days := retentionDays(years)
 	replica := awss3.Bucket_FromBucketArn(c, jsii.String("Replica"), jsii.String(props.ReplicaBucketArn))
-	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), b.ReplicaKeyArn)
+	replicaKeyArn := b.ReplicaKeyArn
+	if props.ReplicaBucketKeyArn != "" {
+		replicaKeyArn = jsii.String(props.ReplicaBucketKeyArn)
+	}
+	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), replicaKeyArn)
 	b.Bucket = awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
 		ObjectLockEnabled:          jsii.Bool(true),
 		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),

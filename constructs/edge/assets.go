@@ -11,6 +11,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/nagcheck"
 )
 
@@ -38,17 +39,15 @@ type AssetBuckets struct {
 	Replica awss3.IBucket
 }
 
-const logExpiryDays = 365
-
 // NewAssetBuckets creates the asset bucket (KMS, versioned, TLS-only, no public access, server access
 // logs, replicated to the standby region when the replica is given) and its log buckets.
 func NewAssetBuckets(scope constructs.Construct, id string, props *AssetBucketsProps) *AssetBuckets {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	// Grant S3 log delivery through a bucket policy, not the LogDeliveryWrite ACL, whatever the app's
 	// feature flags say (cdk.json sets the same; construct tests do not have it).
-	c.Node().SetContext(jsii.String("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"), true)
+	accesslogs.UseBucketPolicy(c)
 
-	accessLogs := newAccessLogBucket(c, "AccessLogs")
+	accessLogs := accesslogs.New(c, "AccessLogs")
 
 	// CloudFront standard logging writes with ACLs, hence BUCKET_OWNER_PREFERRED (CloudFront adds the
 	// awslogsdelivery grant at deployment). Viewer IPs and request paths are personal data: KMS.
@@ -64,7 +63,7 @@ func NewAssetBuckets(scope constructs.Construct, id string, props *AssetBucketsP
 		ServerAccessLogsBucket: accessLogs,
 		ServerAccessLogsPrefix: jsii.String("cloudfront-logs/"),
 		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules:         logLifecycle(),
+		LifecycleRules:         accesslogs.Lifecycle(),
 	})
 	nagcheck.Suppress(cfLogs, "HIPAA.Security-S3BucketReplicationEnabled",
 		"access logs, not needed to rebuild a region; KMS-encrypted, versioned, 365-day lifecycle, public access blocked, TLS-only")
@@ -135,41 +134,6 @@ func NewAssetBuckets(scope constructs.Construct, id string, props *AssetBucketsP
 				"(see edge.NewAssetReplica) to enable it"))
 	}
 	return &AssetBuckets{Bucket: bucket, Key: key, CloudFrontLogs: cfLogs, AccessLogs: accessLogs, Replica: replica}
-}
-
-func logLifecycle() *[]*awss3.LifecycleRule {
-	return &[]*awss3.LifecycleRule{{
-		Id:                          jsii.String("expire-logs"),
-		Expiration:                  awscdk.Duration_Days(jsii.Number(logExpiryDays)),
-		NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-	}}
-}
-
-// newAccessLogBucket creates the terminal bucket that receives S3 server access logs. S3 server access
-// log delivery only supports SSE-S3 on the target bucket, so this bucket cannot use KMS; it holds
-// request metadata of the platform's buckets only. The caller sets the
-// serverAccessLogsUseBucketPolicy context on an ancestor of the source buckets, so delivery is granted
-// by bucket policy, not by ACL.
-func newAccessLogBucket(scope constructs.Construct, id string) awss3.Bucket {
-	accessLogs := awss3.NewBucket(scope, jsii.String(id), &awss3.BucketProps{
-		Encryption:        awss3.BucketEncryption_S3_MANAGED,
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		EnforceSSL:        jsii.Bool(true),
-		MinimumTLSVersion: jsii.Number(1.2),
-		Versioned:         jsii.Bool(true),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules:    logLifecycle(),
-	})
-	nagcheck.Suppress(accessLogs, "AwsSolutions-S1",
-		"terminal server-access-log bucket: logging it to itself would loop; public access blocked, TLS-only policy, writes only by the S3 logging service (bucket policy), versioned")
-	nagcheck.Suppress(accessLogs, "HIPAA.Security-S3BucketLoggingEnabled",
-		"terminal server-access-log bucket: logging it to itself would loop; public access blocked, TLS-only policy, writes only by the S3 logging service (bucket policy), versioned")
-	nagcheck.Suppress(accessLogs, "HIPAA.Security-S3DefaultEncryptionKMS",
-		"S3 server access log delivery supports only SSE-S3 targets; objects are AES-256 encrypted at rest and hold S3 request metadata of the platform buckets, no patient data")
-	nagcheck.Suppress(accessLogs, "HIPAA.Security-S3BucketReplicationEnabled",
-		"operational logs, not needed to rebuild a region; versioned with a 365-day lifecycle, public access blocked, TLS-only")
-	return accessLogs
 }
 
 // parseAliasArn splits "arn:aws:kms:<region>:<account>:alias/<name>" into region, account and

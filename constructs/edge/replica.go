@@ -10,6 +10,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/nagcheck"
 )
 
@@ -54,9 +55,9 @@ type AssetReplica struct {
 // cross-stack reference; reads still need a signed OAC request from this account's distribution.
 func NewAssetReplica(scope constructs.Construct, id string, props *AssetReplicaProps) *AssetReplica {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	c.Node().SetContext(jsii.String("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"), true)
+	accesslogs.UseBucketPolicy(c)
 	stack := awscdk.Stack_Of(c)
-	accessLogs := newAccessLogBucket(c, "AccessLogs")
+	accessLogs := accesslogs.New(c, "AccessLogs")
 	key := newEdgeKey(c, "Key", ReplicaKeyAlias, "Encrypts the standby copy of the front-end assets", false)
 	bucket := awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
 		BucketName:             jsii.String(ReplicaBucketName(*stack.Account(), *stack.Region())),

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/accesslogs"
+	"github.com/carohealth/platform/constructs/edge"
+	"github.com/carohealth/platform/constructs/encryption"
+	"github.com/carohealth/platform/constructs/nagcheck"
+)
+
+// ReplicaStackProps configures the replica stack of one region.
+type ReplicaStackProps struct {
+	awscdk.StackProps
+	// Region holds the replicas; the peer region's platform stack replicates into it.
+	Region string
+	// RetentionYears locks the replicas as long as the originals (region definition, default 9).
+	RetentionYears int
+	// Assets adds the front-end asset replica (in the standby region, the edge's failover origin).
+	Assets bool
+}
+
+// Replica bucket kinds, part of their deterministic names.
+const (
+	replicaLedger = "ledger"
+	replicaBackup = "backup"
+)
+
+// replicaKeyAlias is the alias of the replica stack's key, so peers name it without a reference.
+const replicaKeyAlias = "caro/replica"
+
+// ReplicaBucketName is the name of a replica bucket of kind in region (account may be a token).
+func ReplicaBucketName(kind, account, region string) string {
+	return fmt.Sprintf("caro-%s-replica-%s-%s", kind, account, region)
+}
+
+// ReplicaBucketArn is the ARN of ReplicaBucketName.
+func ReplicaBucketArn(kind, account, region string) string {
+	return "arn:aws:s3:::" + ReplicaBucketName(kind, account, region)
+}
+
+// ReplicaKeyArn is the alias ARN of the replica key in region.
+func ReplicaKeyArn(account, region string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:alias/%s", region, account, replicaKeyAlias)
+}
+
+// NewReplicaStack creates the destinations into which the peer region replicates its audit
+// checkpoints and backups (and, in the standby, the edge its assets). They live in a stack of their
+// own, deployed first, because S3 refuses a replication rule whose destination does not exist yet;
+// their key is the replica stack's own, so nothing here depends on a stack deployed later.
+func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackProps) awscdk.Stack {
+	stackProps := props.StackProps
+	env := awscdk.Environment{}
+	if stackProps.Env != nil {
+		env = *stackProps.Env
+	}
+	env.Region = jsii.String(props.Region)
+	stackProps.Env = &env
+	if stackProps.Description == nil {
+		stackProps.Description = jsii.String("Caro replicas in " + props.Region + ": audit checkpoints and backups of the peer region")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
+	accesslogs.UseBucketPolicy(stack)
+	key := encryption.NewKey(stack, "ReplicaKey", &encryption.KeyProps{
+		Alias:             replicaKeyAlias,
+		Description:       "Caro replicas in " + props.Region + ": audit checkpoints and backups replicated from the peer region",
+		ServicePrincipals: []string{"s3.amazonaws.com"},
+	})
+	logs := accesslogs.New(stack, "AccessLogs")
+	for _, kind := range []string{replicaLedger, replicaBackup} {
+		lockedReplica(stack, kind, key, logs, props.RetentionYears)
+	}
+	if props.Assets {
+		edge.NewAssetReplica(stack, "AssetReplica", nil)
+	}
+	return stack
+}
+
+// lockedReplica is a replication destination that keeps what it receives as the original is kept:
+// versioned, Object Lock in compliance mode for the retention period, KMS-encrypted, TLS-only.
+func lockedReplica(stack awscdk.Stack, kind string, key awskms.IKey, logs awss3.IBucket, years int) awss3.Bucket {
+	days := years*365 + years/4 // whole years, leap days included
+	b := awss3.NewBucket(stack, jsii.String(kind+"Replica"), &awss3.BucketProps{
+		BucketName:                 jsii.String(ReplicaBucketName(kind, *stack.Account(), *stack.Region())),
+		ObjectLockEnabled:          jsii.Bool(true),
+		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
+		Versioned:                  jsii.Bool(true),
+		Encryption:                 awss3.BucketEncryption_KMS,
+		EncryptionKey:              key,
+		BucketKeyEnabled:           jsii.Bool(true),
+		EnforceSSL:                 jsii.Bool(true),
+		MinimumTLSVersion:          jsii.Number(1.2),
+		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket:     logs,
+		ServerAccessLogsPrefix:     jsii.String(kind + "-replica/"),
+		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
+	})
+	nagcheck.Suppress(b, "HIPAA.Security-S3BucketReplicationEnabled",
+		"This bucket is itself the cross-region replica (Object Lock compliance mode); replicating it onwards would loop back to the source region.")
+	return b
+}
