@@ -1,7 +1,9 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -142,9 +144,6 @@ func TestCheckpointsAreSignedInKMSAndLockedInS3(t *testing.T) {
 	if _, err := env.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(env.BucketName), Key: key}); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Fatalf("delete of a locked checkpoint: %v", err)
 	}
-	if _, err := env.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(env.BucketName), Key: key, Body: strings.NewReader("{}")}); err == nil {
-		t.Fatal("overwrite of a locked checkpoint succeeded")
-	}
 	// AND republishing the same checkpoint (a retry) is a no-op, while a different one is refused
 	cps, _ := env.Bucket.ListCheckpoints(ctx)
 	if err := env.Bucket.Publish(ctx, cps[0].Checkpoint, time.Now().AddDate(9, 0, 1)); err != nil {
@@ -155,7 +154,23 @@ func TestCheckpointsAreSignedInKMSAndLockedInS3(t *testing.T) {
 	if err := env.Bucket.Publish(ctx, &other, time.Now().AddDate(9, 0, 1)); err == nil {
 		t.Fatal("a different checkpoint was published over an existing one")
 	}
-	// WHEN a checkpoint's lock is weakened (governance mode, or a short retention)
+	// WHEN a checkpoint is written over (S3 keeps the locked version and adds a new one)
+	forged := *cps[0].Checkpoint
+	forged.Time = forged.Time.Add(time.Second)
+	if err := forged.Sign(ctx, env.Signer); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(&forged)
+	if _, err := env.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(env.BucketName), Key: key, Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	// THEN verification fails at checkpoint 0, even though the new version is validly signed
+	rep, err = env.Verifier(t).Verify(ctx, ledger.VerifyOptions{})
+	if err != nil || rep.OK || rep.FirstBad.Seq != 0 || !strings.Contains(rep.FirstBad.Reason, "versions") {
+		t.Fatalf("overwritten checkpoint not detected: %+v %v", rep, err)
+	}
+	// WHEN a checkpoint's lock is weakened (governance mode, or a short retention) on a fresh ledger
+	env = filled(t, 25, 10)
 	for _, tc := range []struct {
 		mode  string
 		until time.Time

@@ -20,7 +20,7 @@ import (
 type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, optFns ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
 	GetObjectRetention(ctx context.Context, in *s3.GetObjectRetentionInput, optFns ...func(*s3.Options)) (*s3.GetObjectRetentionOutput, error)
 }
 
@@ -94,22 +94,41 @@ func ParseCheckpoint(raw []byte) (*Checkpoint, error) {
 	return &c, nil
 }
 
-// ListCheckpoints implements CheckpointReader: every object under checkpoints/, in key order.
+// ListCheckpoints implements CheckpointReader: every object under checkpoints/, in key order. A
+// key with more than one version is reported as an error: the writer never overwrites (it sends
+// If-None-Match), so a second version means someone wrote over a checkpoint. Object Lock keeps
+// the original version, but the verifier must not read the newer one as if it were the checkpoint.
 func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	versions := map[string]int{}
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(b.Client, &s3.ListObjectsV2Input{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix)})
+	p := s3.NewListObjectVersionsPaginator(b.Client, &s3.ListObjectVersionsInput{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing bucket %s: %w", b.Name, err)
 		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
+		for _, v := range page.Versions {
+			k := aws.ToString(v.Key)
+			if versions[k] == 0 {
+				keys = append(keys, k)
+			}
+			versions[k]++
+		}
+		for _, d := range page.DeleteMarkers {
+			k := aws.ToString(d.Key)
+			if versions[k] == 0 {
+				keys = append(keys, k)
+			}
+			versions[k] += 2 // a delete marker hides the checkpoint: always an error
 		}
 	}
 	sort.Strings(keys)
 	out := make([]StoredCheckpoint, 0, len(keys))
 	for _, k := range keys {
+		if versions[k] > 1 {
+			out = append(out, StoredCheckpoint{Key: k, Err: fmt.Errorf("has %d versions or a delete marker: it was written over after it was published", versions[k])})
+			continue
+		}
 		c, err := b.get(ctx, k)
 		out = append(out, StoredCheckpoint{Key: k, Checkpoint: c, Err: err})
 	}

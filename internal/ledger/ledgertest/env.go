@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -108,6 +109,11 @@ func (s *Servers) NewEnv(tb testing.TB) *Env {
 		tb.Fatal(err)
 	}
 	e.S3 = s3.NewFromConfig(localstack.AWSConfig(Region, s.S3Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
+	// Object Lock requires versioning; the real bucket has it (constructs/ledger).
+	if _, err := e.S3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(name),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+		tb.Fatal(err)
+	}
 	e.Bucket = &ledger.CheckpointBucket{Client: e.S3, Name: name}
 	e.KMS = kms.NewFromConfig(localstack.AWSConfig(Region, s.KMS.Endpoint()))
 	out, err := e.KMS.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify,

@@ -19,13 +19,13 @@ import (
 //     (or the bucket default, COMPLIANCE for DefaultYears, when the PUT names none);
 //   - GET ?retention answers GetObjectRetention from that record (404
 //     NoSuchObjectLockConfiguration when there is none), which is what the verifier reads;
-//   - DELETE of an object, and a PUT over it without If-None-Match, are refused with 403
-//     AccessDenied while it is retained; PUT ?retention is always refused (COMPLIANCE retention
-//     cannot be shortened).
+//   - DELETE of a retained object is refused with 403 AccessDenied; PUT ?retention and ?legal-hold
+//     are always refused (COMPLIANCE retention cannot be shortened);
+//   - a PUT over a retained key is passed on: in the versioned bucket (ledgertest enables
+//     versioning, as the real bucket has) it adds a new version and the locked one stays, as in S3.
 //
-// Difference from S3, stated plainly: in a versioned S3 bucket a PUT over a locked key succeeds and
-// creates a new version while the locked version stays; the shim refuses it instead. The writer
-// always sends If-None-Match: * (which gofakes3 honours), so it never relies on either behaviour.
+// Differences from S3, stated plainly: the lock record is per key, not per version (the first
+// version's lock is kept), and DELETE is refused even when it would only add a delete marker.
 // SetRetention changes a record directly, to test that the verifier catches a wrong lock.
 type ObjectLockShim struct {
 	Next         http.Handler
@@ -99,9 +99,6 @@ func (s *ObjectLockShim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s3Error(w, http.StatusForbidden, "AccessDenied", "object lock configuration cannot be changed (COMPLIANCE)")
 		return
 	case r.Method == http.MethodDelete && retained:
-		s3Error(w, http.StatusForbidden, "AccessDenied", "object is retained by Object Lock in COMPLIANCE mode")
-		return
-	case r.Method == http.MethodPut && retained && r.Header.Get("If-None-Match") == "":
 		s3Error(w, http.StatusForbidden, "AccessDenied", "object is retained by Object Lock in COMPLIANCE mode")
 		return
 	case r.Method == http.MethodPut && isPlainPut(q):
