@@ -201,8 +201,9 @@ func (l *Ledger) AddWriterEnvironment(fn awslambda.Function) {
 	}
 }
 
-// GrantVerify lets an auditor role run `caro audit verify` and `caro audit prove`: list and read
-// checkpoints with their retention, read the public key, and decrypt checkpoint objects. Listed
+// GrantVerify lets an auditor role run `caro audit verify` and `caro audit prove`: list checkpoints
+// with their versions (a second version of a checkpoint is reported as tampering), read them with
+// their retention, read the public key, and decrypt checkpoint objects. Listed
 // actions only, in a managed policy of this construct.
 func (l *Ledger) GrantVerify(id string, role awsiam.IRole) awsiam.ManagedPolicy {
 	p := awsiam.NewManagedPolicy(l.scope, jsii.String(id), &awsiam.ManagedPolicyProps{
@@ -210,7 +211,7 @@ func (l *Ledger) GrantVerify(id string, role awsiam.IRole) awsiam.ManagedPolicy 
 		Roles:       &[]awsiam.IRole{role},
 		Statements: &[]awsiam.PolicyStatement{
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListCheckpoints"),
-				Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{l.Bucket.BucketArn()}}),
+				Actions: jsii.Strings("s3:ListBucket", "s3:ListBucketVersions"), Resources: &[]*string{l.Bucket.BucketArn()}}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadCheckpoints"),
 				Actions: jsii.Strings("s3:GetObject", "s3:GetObjectRetention"), Resources: &[]*string{l.Bucket.ArnForObjects(jsii.String("checkpoints/*"))}}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadPublicKey"),

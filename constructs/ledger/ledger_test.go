@@ -144,6 +144,16 @@ func TestLedgerInfrastructure(t *testing.T) {
 	if f := nagcheck.FindingsUnder(stack, "/Test/Ledger"); len(f) > 0 {
 		t.Errorf("unsuppressed cdk-nag findings:\n%s", strings.Join(f, "\n"))
 	}
+	// AND the auditor may list versions and read retention, nothing more
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"Roles": []interface{}{map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("Auditor"))}},
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]interface{}{
+			"Statement": assertions.Match_ArrayWith(&[]interface{}{
+				assertions.Match_ObjectLike(&map[string]interface{}{"Action": []interface{}{"s3:ListBucket", "s3:ListBucketVersions"}}),
+				assertions.Match_ObjectLike(&map[string]interface{}{"Action": []interface{}{"s3:GetObject", "s3:GetObjectRetention"}}),
+			}),
+		}),
+	})
 	if env := l.WriterEnvironment(); *env[ledger.EnvRetentionYears] != "9" {
 		t.Errorf("env %v", env)
 	}
