@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/roles"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -35,6 +36,14 @@ func contextString(app awscdk.App, key string) string {
 		return v
 	}
 	return ""
+}
+
+// contextOr reads a CDK context value with a default.
+func contextOr(app awscdk.App, key, def string) string {
+	if v := contextString(app, key); v != "" {
+		return v
+	}
+	return def
 }
 
 // account is the target AWS account: context "account", else CDK_DEFAULT_ACCOUNT (set by the CDK
@@ -112,6 +121,30 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
 		}))
 	}
+	// The deploy role (GitLab OIDC) and the MFA on-call failover role are account-wide IAM: they live
+	// in the edge stack. Resources whose IDs are generated per region are named by convention or by
+	// a per-region pattern.
+	edgeAccount := *pa.Edge.Account()
+	var pools, backupBuckets, backupKeys, deployRegions []string
+	for _, def := range set.All() {
+		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
+		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
+		backupKeys = append(backupKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", def.Region, edgeAccount))
+		deployRegions = append(deployRegions, def.Region)
+	}
+	roles.New(pa.Edge, "Roles", &roles.Props{
+		Account:           edgeAccount,
+		GitLabURL:         contextOr(app, "gitlabUrl", "https://gitlab.com"),
+		ProjectPath:       contextOr(app, "gitlabProject", "carohealth/platform"),
+		ProtectedBranches: []string{contextOr(app, "gitlabDeployBranch", "main")},
+		DeployRegions:     append(deployRegions, "us-east-1"),
+		PlatformRegions:   apiRegions,
+		HostedZoneID:      primary.HostedZoneID,
+		UserPoolArns:      pools,
+		BackupBucketArns:  backupBuckets,
+		BackupKeyArns:     backupKeys,
+	})
+
 	// Deploy order only (no values cross stacks, so each region still deploys on its own): the
 	// replicas first (S3 needs replication destinations), then the edge (it replicates assets to the
 	// standby replica stack), then the regions (they resolve the edge's origin secret replica).

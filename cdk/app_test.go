@@ -88,6 +88,10 @@ func TestPlatformStackIsSelfContained(t *testing.T) {
 		if strings.Contains(toJSON(t, body), "Fn::ImportValue") {
 			t.Errorf("%s imports values from another stack", *p.StackName())
 		}
+		// AND no IAM role has a fixed name that a second region's stack would collide with
+		if strings.Contains(toJSON(t, body), "CDKReplicationRole") {
+			t.Errorf("%s has CDK's fixed replication role name; IAM names are account-wide", *p.StackName())
+		}
 		// AND the functions are arm64 Go handlers
 		tpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
 			"Architectures": []string{"arm64"}, "Runtime": "provided.al2023",

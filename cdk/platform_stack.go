@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/api"
+	"github.com/carohealth/platform/constructs/atlas"
 	"github.com/carohealth/platform/constructs/backup"
 	"github.com/carohealth/platform/constructs/dns"
 	"github.com/carohealth/platform/constructs/edge"
@@ -193,6 +194,25 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		RetentionYears:      def.RetentionYears,
 		UserPoolID:          *pool.Pool.UserPoolId(), UserPoolArn: *pool.Pool.UserPoolArn(),
 	})
+	// Atlas as code: encryption at rest with this region's platform key, and in the primary the
+	// backup schedule whose snapshots are copied to the standby (so a restore there needs no
+	// eu-west-1 key). Needs the project's cloud-provider access, set up once in Atlas.
+	if ka := def.Atlas.KeyAccess; ka != nil {
+		access := atlas.KeyAccess{AtlasAWSAccountARN: ka.AtlasAWSAccountARN, ExternalID: ka.ExternalID, AtlasRoleID: ka.RoleID}
+		if def.Primary {
+			atlas.NewPrimary(stack, "Atlas", &atlas.PrimaryProps{
+				ProjectID: def.Atlas.ProjectID, ClusterName: def.Atlas.Cluster, Region: def.Region,
+				StandbyRegion: props.PeerRegion, Key: ps.Key, Access: access,
+			})
+		} else {
+			atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{
+				ProjectID: def.Atlas.ProjectID, ClusterName: def.Atlas.Cluster, Region: def.Region, Key: ps.Key, Access: access,
+			})
+		}
+	} else {
+		awscdk.Annotations_Of(stack).AddInfo(jsii.String("regions/" + def.Region + ".json has no atlas.keyAccess: no Atlas settings are declared for this region"))
+	}
+
 	// What `caro failover` reads from the target region's stack (internal/providers/aws).
 	output := func(name string, value *string, description string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})

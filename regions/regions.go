@@ -53,6 +53,17 @@ type Definition struct {
 type Atlas struct {
 	ProjectID string `json:"projectId"`
 	Cluster   string `json:"cluster"`
+	// KeyAccess is the project's cloud-provider access to AWS KMS (set up once in Atlas; there is no
+	// CloudFormation type for it). Without it the CDK app declares no Atlas settings for the region.
+	KeyAccess *AtlasKeyAccess `json:"keyAccess,omitempty"`
+}
+
+// AtlasKeyAccess is what `atlas cloudProviders accessRoles aws create` returns for a project: the
+// AWS principal Atlas assumes our KMS key access with, its external ID and the Atlas role ID.
+type AtlasKeyAccess struct {
+	AtlasAWSAccountARN string `json:"atlasAwsAccountArn"`
+	ExternalID         string `json:"externalId"`
+	RoleID             string `json:"roleId"`
 }
 
 // APIOriginDomain is the regional API name that the Route 53 failover record serves and CloudFront
@@ -224,6 +235,17 @@ func (d Definition) validate() error {
 	}
 	if !clusterName.MatchString(d.Atlas.Cluster) {
 		return fail("atlas.cluster", "is %q, which is not an Atlas cluster name", d.Atlas.Cluster)
+	}
+	if ka := d.Atlas.KeyAccess; ka != nil {
+		if !strings.HasPrefix(ka.AtlasAWSAccountARN, "arn:aws:iam::") {
+			return fail("atlas.keyAccess.atlasAwsAccountArn", "is %q, which is not an IAM principal ARN", ka.AtlasAWSAccountARN)
+		}
+		if strings.TrimSpace(ka.ExternalID) == "" {
+			return fail("atlas.keyAccess.externalId", "is missing: copy it from the project's cloud provider access role")
+		}
+		if !atlasID.MatchString(ka.RoleID) {
+			return fail("atlas.keyAccess.roleId", "is %q, which is not an Atlas role ID (24 hex characters)", ka.RoleID)
+		}
 	}
 	if a, err := mail.ParseAddress(d.AlertEmail); err != nil || a.Address != d.AlertEmail {
 		return fail("alertEmail", "is %q, which is not a plain e-mail address", d.AlertEmail)

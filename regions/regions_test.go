@@ -83,6 +83,9 @@ func TestBadDefinitions(t *testing.T) {
 		{"negative retention", map[string]string{"eu-west-1.json": strings.Replace(good, `"viewerCountries"`, `"retentionYears":-1,"viewerCountries"`, 1)},
 			[]string{`field "retentionYears"`}},
 		{"empty folder", map[string]string{}, []string{"no region definitions"}},
+		{"bad Atlas key access", map[string]string{"eu-west-1.json": strings.Replace(good, `"cluster":"c1"`,
+			`"cluster":"c1","keyAccess":{"atlasAwsAccountArn":"arn:aws:iam::1:root","externalId":"x","roleId":"nope"}`, 1)},
+			[]string{`field "atlas.keyAccess.roleId"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

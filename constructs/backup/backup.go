@@ -25,6 +25,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/replication"
 )
 
 // DefaultRetentionYears is how long backups are kept (and locked) unless Props says otherwise.
@@ -182,16 +183,7 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 			Id:                     jsii.String("backups-to-standby"),
 		}},
 	})
-	if role := b.Bucket.Node().TryFindChild(jsii.String("ReplicationRole")); role != nil {
-		for _, child := range *role.Node().Children() {
-			if *child.Node().Id() == "DefaultPolicy" {
-				nagcheck.SuppressWithChildren(child, "AwsSolutions-IAM5",
-					"CDK's S3 replication role reads object versions under this one bucket (bucket/*) and replicates into the one standby bucket; object-level wildcards are inherent to replication")
-				nagcheck.SuppressWithChildren(child, "HIPAA.Security-IAMNoInlinePolicy",
-					"CDK generates the replication role with its policy; it is used only by the S3 replication service principal for this bucket")
-			}
-		}
-	}
+	replication.AdoptRole(b.Bucket)
 
 	b.grant(c, "BackupPolicy", props.BackupFunction, true)
 	if props.UserPoolID != "" && props.UserPoolArn != "" {

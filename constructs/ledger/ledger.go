@@ -20,6 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/replication"
 )
 
 // DefaultRetentionYears is the Object Lock retention when Props.RetentionYears is 0 (the region
@@ -129,16 +130,7 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 			Id:                     jsii.String("checkpoints-to-standby"),
 		}},
 	})
-	if role := l.Bucket.Node().TryFindChild(jsii.String("ReplicationRole")); role != nil {
-		for _, child := range *role.Node().Children() {
-			if *child.Node().Id() == "DefaultPolicy" {
-				nagcheck.SuppressWithChildren(child, "AwsSolutions-IAM5",
-					"CDK's S3 replication role reads object versions under this one bucket (bucket/*) and replicates into the one standby bucket; object-level wildcards are inherent to replication")
-				nagcheck.SuppressWithChildren(child, "HIPAA.Security-IAMNoInlinePolicy",
-					"CDK generates the replication role with its policy; it is used only by the S3 replication service principal for this bucket")
-			}
-		}
-	}
+	replication.AdoptRole(l.Bucket)
 
 	objects := l.Bucket.ArnForObjects(jsii.String("checkpoints/*"))
 	// A managed policy (not an inline one): versioned, reviewable on its own (HIPAA.Security-IAMNoInlinePolicy).
