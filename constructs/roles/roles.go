@@ -55,6 +55,11 @@ type Props struct {
 	ProjectPath string
 	// ProtectedBranches are the branches (protected in GitLab) whose pipelines may deploy.
 	ProtectedBranches []string
+	// SubIncludesRefProtected makes the trust require ":ref_protected:true" at the end of the sub
+	// claim. IAM checks only aud and sub of a generic OIDC provider, so this is the way to make it see
+	// GitLab's ref_protected claim: set the project's ci_id_token_sub_claim_components to
+	// ["project_path", "ref_type", "ref", "ref_protected"] (projects API) before turning it on.
+	SubIncludesRefProtected bool
 	// DeployRegions are the regions CDK deploys to (their bootstrap roles are assumable).
 	DeployRegions []string
 	// BootstrapQualifier is the CDK bootstrap qualifier; defaults to DefaultBootstrapQualifier.
@@ -135,11 +140,16 @@ func (p *Props) withDefaults() Props {
 }
 
 // GitLabSubjects returns the exact `sub` claims of pipelines on the protected branches, in GitLab's
-// default format project_path:<group>/<project>:ref_type:branch:ref:<branch>.
+// default format project_path:<group>/<project>:ref_type:branch:ref:<branch>, followed by
+// :ref_protected:true when SubIncludesRefProtected is set.
 func (p *Props) GitLabSubjects() []string {
 	out := make([]string, 0, len(p.ProtectedBranches))
 	for _, b := range p.ProtectedBranches {
-		out = append(out, fmt.Sprintf("project_path:%s:ref_type:branch:ref:%s", p.ProjectPath, b))
+		sub := fmt.Sprintf("project_path:%s:ref_type:branch:ref:%s", p.ProjectPath, b)
+		if p.SubIncludesRefProtected {
+			sub += ":ref_protected:true"
+		}
+		out = append(out, sub)
 	}
 	return out
 }
@@ -181,9 +191,10 @@ func New(scope constructs.Construct, id string, props *Props) *Roles {
 
 func newDeployRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
 	issuer := strings.TrimPrefix(p.GitLabURL, "https://")
-	// IAM evaluates only the aud and sub claims of a generic OIDC provider (not ref_protected), so the
-	// trust pins sub to the exact protected branch names; GitLab allows pushes to those branches only to
-	// maintainers, and the pipeline's deploy jobs also run only when CI_COMMIT_REF_PROTECTED is true.
+	// IAM evaluates only the aud and sub claims of a generic OIDC provider (not ref_protected itself),
+	// so the trust pins sub to the exact protected branch names (plus ":ref_protected:true" with
+	// SubIncludesRefProtected); GitLab allows pushes to those branches only to maintainers, and the
+	// pipeline's deploy jobs also run only when CI_COMMIT_REF_PROTECTED is true.
 	principal := awsiam.NewWebIdentityPrincipal(providerArn, &map[string]interface{}{
 		"StringEquals": map[string]interface{}{
 			issuer + ":aud": p.Audience,

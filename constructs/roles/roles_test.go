@@ -219,19 +219,22 @@ func TestRoles(t *testing.T) {
 }
 
 func TestExistingProviderAndExplicitPrincipals(t *testing.T) {
-	// GIVEN an account that already has the GitLab provider, a self-managed GitLab and named on-call users
+	// GIVEN an account that already has the GitLab provider, a self-managed GitLab whose sub claim
+	// carries ref_protected, and named on-call users
 	p := props()
 	p.GitLabURL = "https://gitlab.example.nl/"
 	p.ExistingProviderArn = "arn:aws:iam::111111111111:oidc-provider/gitlab.example.nl"
 	p.Audience = "caro-deploy"
 	p.ProtectedBranches = []string{"main", "release"}
+	p.SubIncludesRefProtected = true
 	p.OnCallPrincipalArns = []string{"arn:aws:iam::111111111111:role/oncall-engineers"}
 	p.HealthCheckIDs = []string{"hc-1"}
 
 	// WHEN the roles are synthesized
 	_, tmpl := synth(t, p)
 
-	// THEN no provider is created, the trust uses the given issuer, audience and both branches
+	// THEN no provider is created, the trust uses the given issuer, audience and both branches, and
+	// the sub claim must say the ref is protected
 	tmpl.ResourceCountIs(jsii.String("AWS::IAM::OIDCProvider"), jsii.Number(0))
 	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
 		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
@@ -239,8 +242,8 @@ func TestExistingProviderAndExplicitPrincipals(t *testing.T) {
 			"Condition": map[string]any{"StringEquals": map[string]any{
 				"gitlab.example.nl:aud": "caro-deploy",
 				"gitlab.example.nl:sub": []any{
-					"project_path:carohealth/platform:ref_type:branch:ref:main",
-					"project_path:carohealth/platform:ref_type:branch:ref:release",
+					"project_path:carohealth/platform:ref_type:branch:ref:main:ref_protected:true",
+					"project_path:carohealth/platform:ref_type:branch:ref:release:ref_protected:true",
 				},
 			}},
 			"Effect":    "Allow",
