@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -70,9 +71,9 @@ func TestSecretFromExtension(t *testing.T) {
 		_, _ = w.Write([]byte(`{"SecretString":"` + testURI + `"}`))
 	}))
 	defer fake.Close()
-	old := extensionURL
-	extensionURL = fake.URL
-	defer func() { extensionURL = old }()
+	old := lambdasecrets.Endpoint
+	lambdasecrets.Endpoint = fake.URL
+	defer func() { lambdasecrets.Endpoint = old }()
 	getenv := func(k string) string {
 		if k == "AWS_SESSION_TOKEN" {
 			return "session-token"

@@ -2,12 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -56,7 +53,7 @@ func Connect(ctx context.Context, e Env, getenv func(string) string) (*mongo.Cli
 	uri := e.MongoURI
 	if uri == "" {
 		var err error
-		if uri, err = secretFromExtension(ctx, e.MongoURISecretARN, getenv("AWS_SESSION_TOKEN")); err != nil {
+		if uri, err = lambdasecrets.Get(ctx, e.MongoURISecretARN, getenv("AWS_SESSION_TOKEN")); err != nil {
 			return nil, err
 		}
 	}
@@ -65,32 +62,4 @@ func Connect(ctx context.Context, e Env, getenv func(string) string) (*mongo.Cli
 		return nil, errors.New("config: the MongoDB connection string is malformed; check the secret") // no URI in the message: it holds a credential
 	}
 	return client, nil
-}
-
-// extensionURL is the Parameters and Secrets extension's endpoint (a variable so tests can point it
-// at a fake).
-var extensionURL = "http://localhost:2773"
-
-func secretFromExtension(ctx context.Context, arn, token string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, extensionURL+"/secretsmanager/get?secretId="+url.QueryEscape(arn), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("config: reading %s needs the AWS Parameters and Secrets Lambda Extension layer: %w", arn, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("config: reading secret %s: the extension answered %s", arn, resp.Status)
-	}
-	var out struct {
-		SecretString string `json:"SecretString"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.SecretString == "" {
-		return "", fmt.Errorf("config: secret %s has no SecretString", arn)
-	}
-	return out.SecretString, nil
 }

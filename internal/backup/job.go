@@ -2,31 +2,27 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"os"
 	"time"
 )
 
 // Environment of the backup function (contracts.md names plus the backup's own).
 const (
-	EnvRegion               = "CARO_REGION"
-	EnvMongoURI             = "CARO_MONGODB_URI"
-	EnvMongoURISecretARN    = "CARO_MONGODB_URI_SECRET_ARN"
-	EnvDatabase             = "CARO_DATABASE"
-	EnvBucket               = "CARO_BACKUP_BUCKET"
-	EnvKeyID                = "CARO_BACKUP_KEY_ID"
-	EnvVerifyURI            = "CARO_VERIFY_MONGODB_URI"
-	EnvVerifyURISecretARN   = "CARO_VERIFY_MONGODB_URI_SECRET_ARN"
-	EnvTempDir              = "CARO_BACKUP_TMPDIR"
-	EnvUserPoolID           = "CARO_USER_POOL_ID"
-	JobModeBackup           = "backup"
-	JobModeVerify           = "verify"
-	secretsExtensionDefault = "http://localhost:2773"
+	EnvRegion             = "CARO_REGION"
+	EnvMongoURI           = "CARO_MONGODB_URI"
+	EnvMongoURISecretARN  = "CARO_MONGODB_URI_SECRET_ARN"
+	EnvDatabase           = "CARO_DATABASE"
+	EnvBucket             = "CARO_BACKUP_BUCKET"
+	EnvKeyID              = "CARO_BACKUP_KEY_ID"
+	EnvVerifyURI          = "CARO_VERIFY_MONGODB_URI"
+	EnvVerifyURISecretARN = "CARO_VERIFY_MONGODB_URI_SECRET_ARN"
+	EnvTempDir            = "CARO_BACKUP_TMPDIR"
+	EnvUserPoolID         = "CARO_USER_POOL_ID"
+	JobModeBackup         = "backup"
+	JobModeVerify         = "verify"
 )
 
 // JobConfig is the scheduled function's configuration, read from the environment.
@@ -99,7 +95,9 @@ func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (JobResult
 		ev.Mode = JobModeBackup
 	}
 	if d.Secret == nil {
-		d.Secret = SecretFromExtension
+		d.Secret = func(ctx context.Context, arn string) (string, error) {
+			return lambdasecrets.Get(ctx, arn, os.Getenv("AWS_SESSION_TOKEN"))
+		}
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -160,35 +158,3 @@ func resolve(ctx context.Context, d JobDeps, uri, arn string) (string, error) {
 	}
 	return d.Secret(ctx, arn)
 }
-
-// secretsExtensionURL is the AWS Parameters and Secrets Lambda Extension (a variable for tests).
-var secretsExtensionURL = secretsExtensionDefault
-
-// SecretFromExtension reads a Secrets Manager secret string through the AWS Parameters and
-// Secrets Lambda Extension (layer), which caches it; errors never contain the secret.
-func SecretFromExtension(ctx context.Context, arn string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, secretsExtensionURL+"/secretsmanager/get?secretId="+url.QueryEscape(arn), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("X-Aws-Parameters-Secrets-Token", getenvFunc("AWS_SESSION_TOKEN"))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("reading secret %s needs the AWS Parameters and Secrets Lambda Extension layer: %w", arn, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("reading secret %s: the extension answered %s", arn, resp.Status)
-	}
-	var out struct {
-		SecretString string `json:"SecretString"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.SecretString == "" {
-		return "", fmt.Errorf("secret %s has no SecretString", arn)
-	}
-	return out.SecretString, nil
-}
-
-// getenvFunc is os.Getenv (a variable for tests).
-var getenvFunc = os.Getenv

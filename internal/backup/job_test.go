@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,9 +22,9 @@ func TestRunJobBackupThenVerify(t *testing.T) {
 		w.Write([]byte(`{"SecretString":"` + ferret.URI() + `"}`))
 	}))
 	defer ext.Close()
-	saved := secretsExtensionURL
-	secretsExtensionURL = ext.URL
-	defer func() { secretsExtensionURL = saved }()
+	saved := lambdasecrets.Endpoint
+	lambdasecrets.Endpoint = ext.URL
+	defer func() { lambdasecrets.Endpoint = saved }()
 	env := map[string]string{EnvRegion: testRegion, EnvBucket: "b", EnvKeyID: keyARN, EnvMongoURISecretARN: "arn:secret:mongo", EnvDatabase: src}
 	cfg, err := JobConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
