@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -42,6 +43,11 @@ type Checkpointer struct {
 	// RetentionYears sets the retain-until date (default DefaultRetentionYears).
 	RetentionYears int
 	Now            func() time.Time
+
+	mu           sync.Mutex // guards the cache of the oldest unanchored entry's time
+	pendingFrom  uint64
+	pendingTime  time.Time
+	pendingKnown bool
 }
 
 // Run cuts every checkpoint that is due and returns them. It first republishes the last recorded
@@ -74,10 +80,19 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 		}
 	}
 	var made []*Checkpoint
+	hinter, _ := c.Entries.(HeadHinter)
 	for {
-		head, ok, err := c.Entries.Head(ctx)
-		if err != nil {
-			return made, fmt.Errorf("reading the ledger head: %w", err)
+		// The head this process last saw is enough: it is never ahead of the real head, and entries
+		// appended by other writers are anchored by their own runs or a later one.
+		var head Entry
+		var ok bool
+		if hinter != nil {
+			head, ok = hinter.CachedHead()
+		}
+		if !ok {
+			if head, ok, err = c.Entries.Head(ctx); err != nil {
+				return made, fmt.Errorf("reading the ledger head: %w", err)
+			}
 		}
 		var from uint64
 		var prevHash Hash
@@ -129,6 +144,13 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 // oldestPending is the event time of the first entry no checkpoint anchors yet: no entry waits
 // longer than MaxAge (by its event time) to be anchored.
 func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Time, error) {
+	c.mu.Lock()
+	if c.pendingKnown && c.pendingFrom == from {
+		t := c.pendingTime
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
 	e, ok, err := c.Entries.EntryAt(ctx, from)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading entry %d: %w", from, err)
@@ -136,6 +158,9 @@ func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Tim
 	if !ok {
 		return time.Time{}, fmt.Errorf("not checkpointing: entry %d is missing; run `caro audit verify`", from)
 	}
+	c.mu.Lock()
+	c.pendingFrom, c.pendingTime, c.pendingKnown = from, e.Event.Time, true
+	c.mu.Unlock()
 	return e.Event.Time, nil
 }
 

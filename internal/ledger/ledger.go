@@ -29,6 +29,13 @@ type EntryStore interface {
 	EntryAt(ctx context.Context, seq uint64) (e Entry, ok bool, err error)
 }
 
+// HeadHinter is optionally implemented by an EntryStore that remembers the highest entry it has
+// seen. The hint may be stale (lower than the real head) but never ahead of it, because entries are
+// never removed; a stale hint only costs a failed insert.
+type HeadHinter interface {
+	CachedHead() (Entry, bool)
+}
+
 // Ledger appends audit events to the chain.
 type Ledger struct {
 	Store EntryStore
@@ -51,10 +58,20 @@ func (l *Ledger) Append(ctx context.Context, ev audit.Event) (e Entry, created b
 	if attempts <= 0 {
 		attempts = 100
 	}
+	hinter, _ := l.Store.(HeadHinter)
 	for i := 0; i < attempts; i++ {
-		head, ok, err := l.Store.Head(ctx)
-		if err != nil {
-			return Entry{}, false, fmt.Errorf("appending event %s: reading the ledger head: %w", ev.ID, err)
+		var head Entry
+		var ok bool
+		var err error
+		if hinter != nil && i == 0 {
+			// Optimistic: the last head this process saw. If another writer has appended since, the
+			// insert fails on the unique _id and the next attempt reads the real head.
+			head, ok = hinter.CachedHead()
+		}
+		if !ok {
+			if head, ok, err = l.Store.Head(ctx); err != nil {
+				return Entry{}, false, fmt.Errorf("appending event %s: reading the ledger head: %w", ev.ID, err)
+			}
 		}
 		next := NewEntry(0, Hash{}, ev)
 		if ok {

@@ -117,11 +117,7 @@ func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
 		}
 		cached = next
 	}
-	s.mu.Lock()
-	if !s.headKnown || cached.Seq > s.head.Seq {
-		s.head, s.headKnown = cached, true
-	}
-	s.mu.Unlock()
+	s.remember(cached)
 	return cached, true, nil
 }
 
@@ -144,7 +140,25 @@ func (s *MongoStore) Insert(ctx context.Context, e Entry) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("entry %d / event %s: %w", e.Seq, e.EventID, ErrDuplicate)
 	}
+	if err == nil {
+		s.remember(e)
+	}
 	return err
+}
+
+// CachedHead implements HeadHinter: the highest entry this store has read or written.
+func (s *MongoStore) CachedHead() (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head, s.headKnown
+}
+
+func (s *MongoStore) remember(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.headKnown || e.Seq > s.head.Seq {
+		s.head, s.headKnown = e, true
+	}
 }
 
 // EntryByEventID implements EntryStore.
