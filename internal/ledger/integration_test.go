@@ -125,6 +125,21 @@ func TestTamperedEntriesAreDetectedOnFerretDB(t *testing.T) {
 	})
 }
 
+func TestEntryOutsideTheSequenceIsDetected(t *testing.T) {
+	// GIVEN a verified ledger WHEN a document with a numeric _id (invisible to range scans) is added
+	env := filled(t, 12, 5)
+	ev := ledger.TestEvent(99, "t1")
+	if _, err := env.DB.Collection(ledger.EntriesCollection).InsertOne(context.Background(),
+		bson.D{{Key: "_id", Value: int64(3)}, {Key: "eventId", Value: ev.ID}, {Key: "event", Value: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	// THEN verification fails after the last chained entry, saying a document is outside the chain
+	rep, err := env.Verifier(t).Verify(context.Background(), ledger.VerifyOptions{})
+	if err != nil || rep.OK || rep.FirstBad.Seq != 12 || !strings.Contains(rep.FirstBad.Reason, "outside") {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
 func TestCheckpointsAreSignedInKMSAndLockedInS3(t *testing.T) {
 	ctx := context.Background()
 	// GIVEN 25 entries checkpointed every 10 with the KMS key into the Object Lock bucket

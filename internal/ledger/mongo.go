@@ -194,6 +194,12 @@ func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry
 	return cur.Err()
 }
 
+// CountEntries implements EntryCounter.
+func (s *MongoStore) CountEntries(ctx context.Context) (uint64, error) {
+	n, err := s.entries.CountDocuments(ctx, bson.D{})
+	return uint64(n), err
+}
+
 // LastCheckpoint implements CheckpointRecords.
 func (s *MongoStore) LastCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	var d checkpointDoc

@@ -13,6 +13,13 @@ type EntryReader interface {
 	ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error
 }
 
+// EntryCounter is optionally implemented by an EntryReader that can count every stored entry
+// document, whatever its shape: a full verification then also catches documents that are not in
+// the sequence at all (for example an _id of another type, which a range scan never returns).
+type EntryCounter interface {
+	CountEntries(ctx context.Context) (uint64, error)
+}
+
 // StoredCheckpoint is one object read from the checkpoint bucket: the parsed checkpoint, or Err when
 // the object could not be read or parsed.
 type StoredCheckpoint struct {
@@ -194,6 +201,15 @@ func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, erro
 	if problem == nil && cpProblem == nil && len(good) > 0 && good[len(good)-1].TreeSize > n {
 		last := good[len(good)-1]
 		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one (entries deleted)", last.Number, last.TreeSize-1)}
+	}
+	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 {
+		total, err := counter.CountEntries(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("counting entries: %w", err)
+		}
+		if total != n {
+			problem = &Problem{Seq: n, Reason: fmt.Sprintf("the entries collection holds %d documents but the chain has %d: %d were inserted outside the ledger's sequence", total, n, total-n)}
+		}
 	}
 	if problem == nil {
 		problem = cpProblem
