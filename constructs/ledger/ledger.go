@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -51,6 +53,10 @@ type Props struct {
 	ReplicaKeyArn string
 	// AccessLogs receives the bucket's server access logs. Required: the platform's access-log bucket.
 	AccessLogs awss3.IBucket
+	// CheckpointSchedule is how often an EventBridge rule invokes the writer to cut time-based
+	// checkpoints when no events arrive (default 5 minutes, the writer's default max age). Zero
+	// duration is the default; there is no way to turn it off, on purpose.
+	CheckpointSchedule awscdk.Duration
 	// WriterDeadLetters and AlarmTopic, when set, add an alarm that fires as soon as one audit
 	// message lands in the writer's dead-letter queue.
 	WriterDeadLetters awssqs.IQueue
@@ -66,6 +72,8 @@ type Ledger struct {
 	SigningKey awskms.Key
 	// WriterPolicy is the writer's least-privilege policy.
 	WriterPolicy awsiam.ManagedPolicy
+	// Schedule invokes the writer periodically (time-based checkpoints).
+	Schedule awsevents.Rule
 	// DeadLetterAlarm is set when Props.WriterDeadLetters is.
 	DeadLetterAlarm awscloudwatch.Alarm
 	retentionYears  int
@@ -157,6 +165,16 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	})
 	nagcheck.Suppress(l.WriterPolicy, "AwsSolutions-IAM5",
 		"Resource checkpoints/* is the writer's own key prefix in the ledger bucket (one object per checkpoint number); actions are listed, no action wildcards, and Object Lock COMPLIANCE makes every written object immutable")
+
+	every := props.CheckpointSchedule
+	if every == nil {
+		every = awscdk.Duration_Minutes(jsii.Number(5))
+	}
+	l.Schedule = awsevents.NewRule(c, jsii.String("CheckpointSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Invokes the audit writer so entries are anchored by a checkpoint even when no events arrive"),
+		Schedule:    awsevents.Schedule_Rate(every),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.Writer, &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)})},
+	})
 
 	if props.WriterDeadLetters != nil && props.AlarmTopic != nil {
 		l.DeadLetterAlarm = awscloudwatch.NewAlarm(c, jsii.String("WriterDeadLetters"), &awscloudwatch.AlarmProps{

@@ -134,6 +134,13 @@ func TestLedgerInfrastructure(t *testing.T) {
 	if got := sortedJoin(writerActions); got != want {
 		t.Errorf("writer actions = %s, want %s", got, want)
 	}
+	// AND a schedule invokes the writer every 5 minutes for time-based checkpoints
+	tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
+		"ScheduleExpression": "rate(5 minutes)",
+		"Targets": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:auditwriter",
+		})},
+	})
 	// AND a message in the writer's dead-letter queue raises the alarm
 	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 		"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1,
