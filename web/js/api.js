@@ -44,13 +44,6 @@ export class Api {
   addNote(patientId, text) { return this.#call("POST", `/patients/${encodeURIComponent(patientId)}/notes`, { text }); }
 }
 
-// items accepts both a bare array and the {items: [...]} / {patients: [...]} / {notes: [...]} envelopes.
-function items(data) {
-  if (Array.isArray(data)) return data;
-  if (data && typeof data === "object") {
-    for (const key of ["items", "patients", "notes", "data"]) {
-      if (Array.isArray(data[key])) return data[key];
-    }
-  }
-  return [];
-}
+// items unwraps a list page ({items, nextCursor}, internal/api PatientList and NoteList).
+// TODO(pagination): only the first page is shown; follow nextCursor when lists grow.
+const items = (page) => page?.items ?? [];

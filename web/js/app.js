@@ -21,7 +21,7 @@ async function main() {
   $("signin-form").addEventListener("submit", onSignIn);
   $("patient-form").addEventListener("submit", onAddPatient);
   $("note-form").addEventListener("submit", onAddNote);
-  $("signout").addEventListener("click", () => { session.clear(); location.hash = ""; route(); });
+  $("signout").addEventListener("click", () => { session.clear(); navigate(""); });
   window.addEventListener("hashchange", route);
   route();
 }
@@ -47,6 +47,12 @@ function status(message, isError = false) {
   const el = $("status");
   el.textContent = message;
   el.classList.toggle("error", isError);
+}
+
+// navigate shows the view of hash; setting a different hash routes through the hashchange event.
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
 }
 
 async function route() {
@@ -81,7 +87,7 @@ async function showPatients() {
   list.replaceChildren(...patients.map((p) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
-    a.href = `#/patients/${encodeURIComponent(idOf(p))}`;
+    a.href = `#/patients/${encodeURIComponent(p.id)}`;
     a.textContent = nameOf(p);
     a.className = "patient-link";
     li.append(a);
@@ -111,7 +117,7 @@ async function showPatient(id) {
   }
   $("note-list").replaceChildren(...notes.map((n) => {
     const li = document.createElement("li");
-    li.textContent = n.text ?? n.body ?? n.content ?? "";
+    li.textContent = n.text;
     return li;
   }));
   $("note-form").dataset.patientId = id;
@@ -124,8 +130,7 @@ async function onSignIn(ev) {
   const roles = String(f.get("roles") || "").split(",").map((r) => r.trim()).filter(Boolean);
   try {
     session.set(await source.signIn({ sub: String(f.get("sub")), tenant: String(f.get("tenant")), roles }));
-    location.hash = "#/patients";
-    await route();
+    navigate("#/patients");
   } catch (err) {
     fail(err);
   }
@@ -163,7 +168,6 @@ async function onAddNote(ev) {
   }
 }
 
-const idOf = (p) => String(p.id ?? p._id ?? p.patientId ?? "");
 const nameOf = (p) => [p?.givenName, p?.familyName].filter(Boolean).join(" ") || "(no name)";
 
 main().catch((err) => status(err.message, true));

@@ -43,8 +43,7 @@ registerTokenSource("dev", () => ({
     if (!res.ok) {
       throw new Error(`sign-in failed: the local runner answered ${res.status}; is this \`caro local up\`?`);
     }
-    const body = await res.json();
-    const token = body.token || body.id_token || body.access_token;
+    const { token } = await res.json();
     if (typeof token !== "string" || token === "") {
       throw new Error("sign-in failed: /dev/token returned no token");
     }
