@@ -14,4 +14,4 @@ pipeline: $(CI_TOOLS_STAMP)
 
 # What gitlab-ci-local sees in .gitlab-ci.yml of the work tree (jobs, stages, when).
 pipeline-list: $(CI_TOOLS_STAMP)
-	ci/node_modules/.bin/gitlab-ci-local --list-all
+	ci/node_modules/.bin/gitlab-ci-local --state-dir .cache/gitlab-ci-local --list-all
