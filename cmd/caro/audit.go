@@ -59,7 +59,7 @@ commands at local servers (path-style S3 then).`,
 	p.StringVar(&f.publicKey, "public-key", "", "PEM or DER file with the ledger's public key (instead of asking KMS; pins the key)")
 	p.IntVar(&f.retentionYears, "retention-years", auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), "minimum Object Lock retention of each checkpoint, in years")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f))
+	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f))
 	return cmd
 }
 

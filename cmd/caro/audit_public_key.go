@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/spf13/cobra"
+
+	"github.com/carohealth/platform/internal/ledger"
+)
+
+func newAuditPublicKeyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "public-key",
+		Short: "Print the ledger signing key's public key (PEM) for pinning in offline checks",
+		Long: `Fetches the public key of the checkpoint signing key from KMS and prints it as PEM on stdout,
+with its SHA-256 fingerprint (of the DER form) on stderr. Publish both; auditors pin them with
+"caro audit verify --public-key FILE" and "caro audit check-proof --public-key FILE" or
+"--key-fingerprint".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.signingKey == "" {
+				return errors.New("no signing key: pass --signing-key ARN or set CARO_LEDGER_SIGNING_KEY_ARN")
+			}
+			if f.region == "" {
+				return errors.New("no region: pass --region or set CARO_REGION")
+			}
+			cfg, err := config.LoadDefaultConfig(cmd.Context(), config.WithRegion(f.region))
+			if err != nil {
+				return fmt.Errorf("loading AWS configuration: %w", err)
+			}
+			der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(cfg), Key: f.signingKey}).PublicKey(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\n", f.signingKey, ledger.KeyFingerprint(der))
+			return pem.Encode(streams.Out, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		},
+	}
+}
