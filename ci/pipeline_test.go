@@ -183,8 +183,8 @@ func TestDeploysUseOIDCFromProtectedRefsOnly(t *testing.T) {
 			}
 		}
 	}
-	if deploys != 6 {
-		t.Errorf("found %d deploy jobs, want 3 stacks x (staging, production)", deploys)
+	if deploys != 10 {
+		t.Errorf("found %d deploy jobs, want 5 stacks (2 replicas, edge, 2 regions) x (staging, production)", deploys)
 	}
 	for _, secret := range []string{"AWS_ACCESS_KEY_ID:", "AWS_SECRET_ACCESS_KEY:"} {
 		if strings.Contains(raw, secret) {
@@ -195,9 +195,9 @@ func TestDeploysUseOIDCFromProtectedRefsOnly(t *testing.T) {
 
 func TestProductionIsManualAndFollowsTheStagingAttackSuite(t *testing.T) {
 	_, jobs, _ := loadPipeline(t)
-	first := jobs["deploy:production:eu-west-1"]
+	first := jobs["deploy:production:replica-eu-west-1"]
 	if first == nil {
-		t.Fatal("deploy:production:eu-west-1 missing")
+		t.Fatal("deploy:production:replica-eu-west-1 missing")
 	}
 	manual := false
 	for _, r := range first.rules() {
@@ -213,13 +213,13 @@ func TestProductionIsManualAndFollowsTheStagingAttackSuite(t *testing.T) {
 	}
 	// Every production job reaches the manual gate through its needs.
 	for name, j := range jobs {
-		if j["stage"] != "production" || name == "deploy:production:eu-west-1" {
+		if j["stage"] != "production" || name == "deploy:production:replica-eu-west-1" {
 			continue
 		}
 		seen := map[string]bool{}
 		var reaches func(string) bool
 		reaches = func(n string) bool {
-			if n == "deploy:production:eu-west-1" {
+			if n == "deploy:production:replica-eu-west-1" {
 				return true
 			}
 			if seen[n] {
