@@ -2,13 +2,9 @@ package writer
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"github.com/carohealth/platform/internal/ledger"
 )
 
@@ -85,7 +82,8 @@ func Build(ctx context.Context, c Config, log *slog.Logger) (*Handler, func(), e
 	uri := c.MongoURI
 	if uri == "" {
 		var err error
-		if uri, err = secretFromExtension(ctx, c.MongoURISecretARN); err != nil {
+		// Through the AWS Parameters and Secrets Lambda Extension (the layer gofunction adds).
+		if uri, err = lambdasecrets.Get(ctx, c.MongoURISecretARN, os.Getenv("AWS_SESSION_TOKEN")); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -116,32 +114,4 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 			Interval: c.Interval, MaxAge: c.MaxAge, RetentionYears: c.RetentionYears},
 		Log: log,
 	}
-}
-
-// secretFromExtension reads a Secrets Manager secret through the AWS Parameters and Secrets Lambda
-// Extension (layer), which caches it and needs no SDK client in the function.
-func secretFromExtension(ctx context.Context, arn string) (string, error) {
-	token := getenvFunc("AWS_SESSION_TOKEN")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		"http://localhost:2773/secretsmanager/get?secretId="+url.QueryEscape(arn), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("auditwriter: reading %s needs the AWS Parameters and Secrets Lambda Extension layer: %w", arn, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("auditwriter: reading secret %s: extension answered %s", arn, resp.Status)
-	}
-	var out struct {
-		SecretString string `json:"SecretString"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.SecretString == "" {
-		return "", errors.New("auditwriter: secret " + arn + " has no SecretString")
-	}
-	return out.SecretString, nil
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/lambdasecrets"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	"github.com/carohealth/platform/internal/ledger/writer"
@@ -175,5 +178,38 @@ func TestConfigFromEnv(t *testing.T) {
 	delete(env, writer.EnvBucket)
 	if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil {
 		t.Fatal("missing bucket accepted")
+	}
+}
+
+func TestBuildReadsTheDatabaseURIFromTheSecret(t *testing.T) {
+	// GIVEN the Parameters and Secrets extension (a fake checking the documented request) serving
+	// the connection string
+	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:caro/eu-west-1/mongodb-uri"
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/secretsmanager/get" || r.URL.Query().Get("secretId") != arn || r.Header.Get("X-Aws-Parameters-Secrets-Token") != "session-token" {
+			http.Error(w, "bad request shape", http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"SecretString": servers.FerretDB.URI()})
+	}))
+	defer fake.Close()
+	old := lambdasecrets.Endpoint
+	lambdasecrets.Endpoint = fake.URL
+	defer func() { lambdasecrets.Endpoint = old }()
+	t.Setenv("AWS_SESSION_TOKEN", "session-token")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	env := map[string]string{writer.EnvMongoURISecretARN: arn, writer.EnvDatabase: "buildtest", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k"}
+	cfg, err := writer.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WHEN the handler is built THEN it connects with the secret's URI and the ledger works
+	h, closeFn, err := writer.Build(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if _, _, err := h.Ledger.Append(context.Background(), event(1)); err != nil {
+		t.Fatal(err)
 	}
 }
