@@ -42,6 +42,9 @@ type Props struct {
 	// checkpoint objects with their retention, Sign and GetPublicKey on the signing key, and data-key
 	// use of the bucket key. Its role must be known (Writer.Role() not nil).
 	Writer awslambda.IFunction
+	// BucketName, when set, names the checkpoint bucket, so the other region's ledger can name it as
+	// its replica (for example "caro-ledger-<account>-<region>"); empty lets CloudFormation choose.
+	BucketName string
 	// RetentionYears is the Object Lock retention of checkpoints (default 9, from the region definition).
 	RetentionYears int
 	// Key encrypts the checkpoint bucket (SSE-KMS). Required.
@@ -116,7 +119,12 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	// Days, rounded up over leap years: the default only guards objects put without a date; the
 	// writer always sends an explicit retain-until date.
 	days := years*365 + (years+3)/4
+	var bucketName *string
+	if props.BucketName != "" {
+		bucketName = jsii.String(props.BucketName)
+	}
 	l.Bucket = awss3.NewBucket(c, jsii.String("Checkpoints"), &awss3.BucketProps{
+		BucketName:                 bucketName,
 		ObjectLockEnabled:          jsii.Bool(true),
 		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
 		Versioned:                  jsii.Bool(true),

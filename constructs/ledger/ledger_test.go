@@ -46,7 +46,7 @@ func TestLedgerInfrastructure(t *testing.T) {
 
 	// WHEN the ledger is created with a 9-year retention and a standby replica
 	l := ledger.New(stack, "Ledger", &ledger.Props{
-		Writer: writer, Key: key, AccessLogs: logs, RetentionYears: 9,
+		Writer: writer, Key: key, AccessLogs: logs, RetentionYears: 9, BucketName: "caro-ledger-123456789012-eu-west-1",
 		ReplicaBucketArn: "arn:aws:s3:::caro-ledger-eu-central-1", ReplicaKeyArn: "arn:aws:kms:eu-central-1:123456789012:key/replica",
 		WriterDeadLetters: dlq, AlarmTopic: alarms,
 	})
@@ -56,6 +56,7 @@ func TestLedgerInfrastructure(t *testing.T) {
 	// THEN the bucket has Object Lock in COMPLIANCE mode with at least 9 years' default retention
 	tpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]interface{}{
 		"ObjectLockEnabled": true,
+		"BucketName":        "caro-ledger-123456789012-eu-west-1",
 		"ObjectLockConfiguration": map[string]interface{}{
 			"ObjectLockEnabled": "Enabled",
 			"Rule":              map[string]interface{}{"DefaultRetention": map[string]interface{}{"Mode": "COMPLIANCE", "Days": 9*365 + 3}},
