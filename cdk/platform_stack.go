@@ -171,9 +171,15 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 
 	// The audit ledger: the writer appends every audit event to the hash chain and writes signed
 	// checkpoints to a compliance-locked bucket replicated to the peer region.
-	writer := newFunction("AuditWriter", "auditwriter", fn{description: "Appends audit events to the ledger", database: true})
+	// Few writers: appends race on the chain head (conditional insert, retry), so contention only
+	// costs retries.
+	writer := newFunction("AuditWriter", "auditwriter", fn{
+		description: "Appends audit events to the ledger", database: true,
+		concurrency: 2, timeout: awscdk.Duration_Seconds(jsii.Number(30)),
+	})
 	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,
+		BucketName:        fmt.Sprintf("caro-ledger-%s-%s", *stack.Account(), def.Region),
 		ReplicaBucketArn:  ReplicaBucketArn(replicaLedger, *stack.Account(), props.PeerRegion),
 		ReplicaKeyArn:     ReplicaKeyArn(*stack.Account(), props.PeerRegion),
 		WriterDeadLetters: writer.DeadLetters, AlarmTopic: mon.OnCall,
