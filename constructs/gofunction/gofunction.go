@@ -5,9 +5,15 @@
 package gofunction
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -63,6 +69,68 @@ type Function struct {
 	LogGroup awslogs.LogGroup
 	// ErrorAlarm and ThrottleAlarm notify on-call.
 	ErrorAlarm, ThrottleAlarm awscloudwatch.Alarm
+}
+
+// buildFlags are the go build flags of every handler: no RPC server (provided.al2023 needs none),
+// stripped, reproducible paths.
+var buildFlags = []string{"-tags lambda.norpc", `-ldflags "-s -w"`, "-trimpath"}
+
+// assetHash identifies a handler's bundle by everything that goes into it: the Go toolchain, the
+// build flags, the handler's folder and every non-test Go source of the module with go.mod and
+// go.sum. It is deliberately coarse (any Go change rebuilds every handler) so it can never be stale.
+func assetHash(root, folder string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", goVersion(), strings.Join(buildFlags, " "), folder)
+	h.Write(moduleSourceHash(root))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// goVersion is the version of the go command that bundles (the one on PATH, as GoFunction uses).
+var goVersion = sync.OnceValue(func() string {
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		panic(fmt.Sprintf("gofunction: go env GOVERSION: %v: bundling needs the Go toolchain on PATH", err))
+	}
+	return strings.TrimSpace(string(out))
+})
+
+// moduleSourceHashes caches the source hash per module root for the life of the synth.
+var moduleSourceHashes sync.Map
+
+func moduleSourceHash(root string) []byte {
+	if v, ok := moduleSourceHashes.Load(root); ok {
+		return v.([]byte)
+	}
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "testdata" || name == "cdk.out") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) && name != "go.mod" && name != "go.sum" {
+			return nil
+		}
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(content))
+		h.Write(content)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("gofunction: hashing the Go sources under %s: %v", root, err))
+	}
+	sum := h.Sum(nil)
+	moduleSourceHashes.Store(root, sum)
+	return sum
 }
 
 // RepoRoot finds the module root (the folder holding go.mod) from the working directory, so the CDK
@@ -164,8 +232,12 @@ func New(scope constructs.Construct, id string, props *Props) *Function {
 		RetryAttempts:                jsii.Number(2),
 		ParamsAndSecrets:             extension,
 		Bundling: &awscdklambdagoalpha.BundlingOptions{
-			GoBuildFlags: jsii.Strings("-tags lambda.norpc", `-ldflags "-s -w"`, "-trimpath"),
+			GoBuildFlags: jsii.Strings(buildFlags...),
 			CgoEnabled:   jsii.Bool(false),
+			// A hash of the sources, not of the build output: CDK then reuses a bundle already in
+			// cdk.out instead of rebuilding every handler on every synth.
+			AssetHashType: awscdk.AssetHashType_CUSTOM,
+			AssetHash:     jsii.String(assetHash(root, props.Folder)),
 		},
 	})
 	// The build flags above are constants of this construct, never input.
