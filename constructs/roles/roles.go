@@ -251,9 +251,10 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			healthChecks = append(healthChecks, "arn:aws:route53:::healthcheck/"+id)
 		}
 	}
-	var objects []string
+	var objects, journal []string
 	for _, b := range p.BackupBucketArns {
 		objects = append(objects, b+"/*")
+		journal = append(journal, b+"/failover/*")
 	}
 
 	st := func(sid string, actions, resources []string) awsiam.PolicyStatement {
@@ -281,6 +282,9 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			st("RecreateUsers", []string{"cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser"}, p.UserPoolArns),
 			st("ListBackups", []string{"s3:ListBucket", "s3:GetBucketLocation"}, p.BackupBucketArns),
 			st("ReadBackups", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects),
+			// caro failover keeps its journal and lock beside the backups in the target region; the
+			// lock is released by deleting it. Nothing else in the buckets is writable.
+			st("FailoverJournal", []string{"s3:PutObject", "s3:DeleteObject"}, journal),
 			st("DecryptBackups", []string{"kms:Decrypt", "kms:DescribeKey"}, p.BackupKeyArns),
 		},
 	})

@@ -171,6 +171,7 @@ func TestRoles(t *testing.T) {
 			"route53:GetHealthCheckStatus", "route53:UpdateHealthCheck", "cognito-idp:AdminCreateUser",
 			"cognito-idp:AdminGetUser", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:GetObjectVersion",
 			"kms:Decrypt", "kms:DescribeKey",
+			"s3:PutObject", "s3:DeleteObject", // the failover journal and lock, under failover/ only (checked below)
 		} {
 			allowed[a] = true
 		}
@@ -202,6 +203,12 @@ func TestRoles(t *testing.T) {
 			case "DecryptBackups":
 				if got := strs(st["Resource"]); len(got) != 1 || !strings.HasSuffix(got[0], ":key/1234abcd-12ab-34cd-56ef-1234567890ab") {
 					t.Errorf("decrypt with %v, want only the backup key", got)
+				}
+			case "FailoverJournal":
+				for _, r := range strs(st["Resource"]) {
+					if !strings.HasSuffix(r, "/failover/*") {
+						t.Errorf("failover may write %s, want only the failover/ prefix of the backup buckets", r)
+					}
 				}
 			case "ReadBackups":
 				if got := strs(st["Resource"]); len(got) != 2 || got[0] != "arn:aws:s3:::caro-backups-eu-west-1/*" {
