@@ -90,7 +90,7 @@ func TestStandbyReplicaStackMatchesTheEdgeConvention(t *testing.T) {
 		}}},
 		"ObjectLockEnabled": true,
 		"ObjectLockConfiguration": map[string]any{"ObjectLockEnabled": "Enabled", "Rule": map[string]any{
-			"DefaultRetention": map[string]any{"Mode": "COMPLIANCE", "Days": 3287},
+			"DefaultRetention": map[string]any{"Mode": "COMPLIANCE", "Days": 3288},
 		}},
 	})
 	tmpl.HasResourceProperties(jsii.String("AWS::KMS::Alias"), map[string]any{"AliasName": "alias/caro/replica"})

@@ -11,7 +11,7 @@ import (
 	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/edge"
 	"github.com/carohealth/platform/constructs/encryption"
-	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/replication"
 )
 
 // ReplicaStackProps configures the replica stack of one region.
@@ -81,27 +81,12 @@ func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackP
 	return stack
 }
 
-// lockedReplica is a replication destination that keeps what it receives as the original is kept:
-// versioned, Object Lock in compliance mode for the retention period, KMS-encrypted, TLS-only.
+// lockedReplica is a replication destination that keeps what it receives exactly as long as the
+// original is kept.
 func lockedReplica(stack awscdk.Stack, kind string, key awskms.IKey, logs awss3.IBucket, years int) awss3.Bucket {
-	days := years*365 + years/4 // whole years, leap days included
-	b := awss3.NewBucket(stack, jsii.String(kind+"Replica"), &awss3.BucketProps{
-		BucketName:                 jsii.String(ReplicaBucketName(kind, *stack.Account(), *stack.Region())),
-		ObjectLockEnabled:          jsii.Bool(true),
-		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
-		Versioned:                  jsii.Bool(true),
-		Encryption:                 awss3.BucketEncryption_KMS,
-		EncryptionKey:              key,
-		BucketKeyEnabled:           jsii.Bool(true),
-		EnforceSSL:                 jsii.Bool(true),
-		MinimumTLSVersion:          jsii.Number(1.2),
-		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket:     logs,
-		ServerAccessLogsPrefix:     jsii.String(kind + "-replica/"),
-		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
+	return replication.NewLockedBucket(stack, kind+"Replica", &replication.LockedBucketProps{
+		BucketName: ReplicaBucketName(kind, *stack.Account(), *stack.Region()),
+		Key:        key, AccessLogs: logs, LogPrefix: kind + "-replica/", RetentionYears: years,
+		NotReplicatedBecause: "This bucket is itself the cross-region replica (Object Lock compliance mode); replicating it onwards would loop back to the source region.",
 	})
-	nagcheck.Suppress(b, "HIPAA.Security-S3BucketReplicationEnabled",
-		"This bucket is itself the cross-region replica (Object Lock compliance mode); replicating it onwards would loop back to the source region.")
-	return b
 }

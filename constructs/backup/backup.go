@@ -89,7 +89,21 @@ type Backup struct {
 	BackupFailed, BackupMissing, VerifyFailed awscloudwatch.Alarm
 }
 
-func retentionDays(years int) int { return years*365 + (years+3)/4 }
+// retentionLifecycle expires each backup the day after its Object Lock ends and moves it to
+// Glacier Instant Retrieval after 90 days (restores stay immediate).
+func retentionLifecycle(years int) *[]*awss3.LifecycleRule {
+	days := float64(replication.RetentionDays(years))
+	return &[]*awss3.LifecycleRule{{
+		Id:                                  jsii.String("retention"),
+		Expiration:                          awscdk.Duration_Days(jsii.Number(days + 1)),
+		NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(days + 1)),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+		Transitions: &[]*awss3.Transition{{
+			StorageClass:    awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(),
+			TransitionAfter: awscdk.Duration_Days(jsii.Number(90)),
+		}},
+	}}
+}
 
 // keyPolicy is the key policy of the backup key: the account administers it through IAM (the
 // functions get scoped IAM grants); nothing else.
@@ -144,46 +158,17 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 		jsii.String("arn:"), stack.Partition(), jsii.String(":kms:" + props.StandbyRegion + ":"), stack.Account(), jsii.String(":key/"), keyID,
 	})
 
-	days := retentionDays(years)
-	replica := awss3.Bucket_FromBucketArn(c, jsii.String("Replica"), jsii.String(props.ReplicaBucketArn))
 	replicaKeyArn := b.ReplicaKeyArn
 	if props.ReplicaBucketKeyArn != "" {
 		replicaKeyArn = jsii.String(props.ReplicaBucketKeyArn)
 	}
-	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), replicaKeyArn)
-	b.Bucket = awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
-		ObjectLockEnabled:          jsii.Bool(true),
-		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
-		Versioned:                  jsii.Bool(true),
-		Encryption:                 awss3.BucketEncryption_KMS,
-		EncryptionKey:              b.KeyRef,
-		BucketKeyEnabled:           jsii.Bool(true),
-		EnforceSSL:                 jsii.Bool(true),
-		MinimumTLSVersion:          jsii.Number(1.2),
-		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket:     props.AccessLogs,
-		ServerAccessLogsPrefix:     jsii.String("backups/"),
-		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                                  jsii.String("retention"),
-			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(days + 1))),
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(float64(days + 1))),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
-			Transitions: &[]*awss3.Transition{{
-				StorageClass:    awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(),
-				TransitionAfter: awscdk.Duration_Days(jsii.Number(90)),
-			}},
-		}},
-		ReplicationRules: &[]*awss3.ReplicationRule{{
-			Destination:            replica,
-			KmsKey:                 replicaKey,
-			SseKmsEncryptedObjects: jsii.Bool(true),
-			Priority:               jsii.Number(1),
-			Id:                     jsii.String("backups-to-standby"),
-		}},
+	b.Bucket = replication.NewLockedBucket(c, "Bucket", &replication.LockedBucketProps{
+		Key: b.KeyRef, AccessLogs: props.AccessLogs, LogPrefix: "backups/", RetentionYears: years,
+		Lifecycle: retentionLifecycle(years),
+		Replica: &replication.Destination{
+			BucketArn: props.ReplicaBucketArn, KeyArn: replicaKeyArn, RuleID: "backups-to-standby",
+		},
 	})
-	replication.AdoptRole(b.Bucket)
 
 	b.grant(c, "BackupPolicy", props.BackupFunction, true)
 	if props.UserPoolID != "" && props.UserPoolArn != "" {
@@ -341,32 +326,9 @@ func NewReplicaBucket(scope constructs.Construct, id string, props *ReplicaBucke
 	if years == 0 {
 		years = DefaultRetentionYears
 	}
-	days := retentionDays(years)
-	bp := &awss3.BucketProps{
-		ObjectLockEnabled:          jsii.Bool(true),
-		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
-		Versioned:                  jsii.Bool(true),
-		Encryption:                 awss3.BucketEncryption_KMS,
-		EncryptionKey:              props.Key,
-		BucketKeyEnabled:           jsii.Bool(true),
-		EnforceSSL:                 jsii.Bool(true),
-		MinimumTLSVersion:          jsii.Number(1.2),
-		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket:     props.AccessLogs,
-		ServerAccessLogsPrefix:     jsii.String("backups-replica/"),
-		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Id:                          jsii.String("retention"),
-			Expiration:                  awscdk.Duration_Days(jsii.Number(float64(days + 1))),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(float64(days + 1))),
-		}},
-	}
-	if props.BucketName != "" {
-		bp.BucketName = jsii.String(props.BucketName)
-	}
-	bucket := awss3.NewBucket(scope, jsii.String(id), bp)
-	nagcheck.Suppress(bucket, "HIPAA.Security-S3BucketReplicationEnabled",
-		"This bucket is itself the cross-region replica of the primary backup bucket; replicating it back would loop")
-	return bucket
+	return replication.NewLockedBucket(scope, id, &replication.LockedBucketProps{
+		BucketName: props.BucketName, Key: props.Key, AccessLogs: props.AccessLogs, LogPrefix: "backups-replica/",
+		RetentionYears: years, Lifecycle: retentionLifecycle(years),
+		NotReplicatedBecause: "This bucket is itself the cross-region replica of the primary backup bucket; replicating it back would loop",
+	})
 }

@@ -114,39 +114,15 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	nagcheck.Suppress(l.SigningKey, "AwsSolutions-KMS5",
 		"Asymmetric SIGN_VERIFY keys cannot rotate in KMS; checkpoints name the key ARN, so a new key can be introduced by a new checkpoint series")
 
-	replica := awss3.Bucket_FromBucketArn(c, jsii.String("Replica"), jsii.String(props.ReplicaBucketArn))
-	replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), jsii.String(props.ReplicaKeyArn))
-	// Days, rounded up over leap years: the default only guards objects put without a date; the
-	// writer always sends an explicit retain-until date.
-	days := years*365 + (years+3)/4
-	var bucketName *string
-	if props.BucketName != "" {
-		bucketName = jsii.String(props.BucketName)
-	}
-	l.Bucket = awss3.NewBucket(c, jsii.String("Checkpoints"), &awss3.BucketProps{
-		BucketName:                 bucketName,
-		ObjectLockEnabled:          jsii.Bool(true),
-		ObjectLockDefaultRetention: awss3.ObjectLockRetention_Compliance(awscdk.Duration_Days(jsii.Number(float64(days)))),
-		Versioned:                  jsii.Bool(true),
-		Encryption:                 awss3.BucketEncryption_KMS,
-		EncryptionKey:              props.Key,
-		BucketKeyEnabled:           jsii.Bool(true),
-		EnforceSSL:                 jsii.Bool(true),
-		MinimumTLSVersion:          jsii.Number(1.2),
-		BlockPublicAccess:          awss3.BlockPublicAccess_BLOCK_ALL(),
-		ObjectOwnership:            awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket:     props.AccessLogs,
-		ServerAccessLogsPrefix:     jsii.String("ledger-checkpoints/"),
-		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
-		ReplicationRules: &[]*awss3.ReplicationRule{{
-			Destination:            replica,
-			KmsKey:                 replicaKey,
-			SseKmsEncryptedObjects: jsii.Bool(true),
-			Priority:               jsii.Number(1),
-			Id:                     jsii.String("checkpoints-to-standby"),
-		}},
+	// The default retention only guards objects put without a date; the writer always sends an
+	// explicit retain-until date.
+	l.Bucket = replication.NewLockedBucket(c, "Checkpoints", &replication.LockedBucketProps{
+		BucketName: props.BucketName, Key: props.Key, AccessLogs: props.AccessLogs, LogPrefix: "ledger-checkpoints/",
+		RetentionYears: years,
+		Replica: &replication.Destination{
+			BucketArn: props.ReplicaBucketArn, KeyArn: jsii.String(props.ReplicaKeyArn), RuleID: "checkpoints-to-standby",
+		},
 	})
-	replication.AdoptRole(l.Bucket)
 
 	objects := l.Bucket.ArnForObjects(jsii.String("checkpoints/*"))
 	// A managed policy (not an inline one): versioned, reviewable on its own (HIPAA.Security-IAMNoInlinePolicy).
