@@ -175,7 +175,8 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	// costs retries.
 	writer := newFunction("AuditWriter", "auditwriter", fn{
 		description: "Appends audit events to the ledger", database: true,
-		concurrency: 2, timeout: awscdk.Duration_Seconds(jsii.Number(30)),
+		// The weekly whole-ledger verification runs in this function too (about 6,000 entries/s).
+		concurrency: 2, timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 512,
 	})
 	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,

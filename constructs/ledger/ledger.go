@@ -56,6 +56,9 @@ type Props struct {
 	ReplicaKeyArn string
 	// AccessLogs receives the bucket's server access logs. Required: the platform's access-log bucket.
 	AccessLogs awss3.IBucket
+	// VerifySchedule is when the writer recomputes the whole chain and every checkpoint ("reviewed
+	// regularly"); a failure dead-letters the invocation and alarms. Default: Mondays 03:00 UTC.
+	VerifySchedule awsevents.Schedule
 	// CheckpointSchedule is how often an EventBridge rule invokes the writer to cut time-based
 	// checkpoints when no events arrive (default 5 minutes, the writer's default max age). Zero
 	// duration is the default; there is no way to turn it off, on purpose.
@@ -77,6 +80,8 @@ type Ledger struct {
 	WriterPolicy awsiam.ManagedPolicy
 	// Schedule invokes the writer periodically (time-based checkpoints).
 	Schedule awsevents.Rule
+	// Verification invokes the writer with {"mode":"verify"} on VerifySchedule.
+	Verification awsevents.Rule
 	// DeadLetterAlarm is set when Props.WriterDeadLetters is.
 	DeadLetterAlarm awscloudwatch.Alarm
 	retentionYears  int
@@ -158,6 +163,19 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 		Description: jsii.String("Invokes the audit writer so entries are anchored by a checkpoint even when no events arrive"),
 		Schedule:    awsevents.Schedule_Rate(every),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.Writer, &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)})},
+	})
+
+	verifyAt := props.VerifySchedule
+	if verifyAt == nil {
+		verifyAt = awsevents.Schedule_Cron(&awsevents.CronOptions{WeekDay: jsii.String("MON"), Hour: jsii.String("3"), Minute: jsii.String("0")})
+	}
+	l.Verification = awsevents.NewRule(c, jsii.String("VerifySchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Has the audit writer verify the whole ledger (chain, checkpoints, signatures, Object Lock)"),
+		Schedule:    verifyAt,
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.Writer, &awseventstargets.LambdaFunctionProps{
+			Event:         awsevents.RuleTargetInput_FromObject(map[string]string{"mode": "verify"}),
+			RetryAttempts: jsii.Number(2),
+		})},
 	})
 
 	if props.WriterDeadLetters != nil && props.AlarmTopic != nil {

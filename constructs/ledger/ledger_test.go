@@ -142,6 +142,13 @@ func TestLedgerInfrastructure(t *testing.T) {
 			"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:auditwriter",
 		})},
 	})
+	// AND every Monday the writer verifies the whole ledger (the regular review)
+	tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
+		"ScheduleExpression": "cron(0 3 ? * MON *)",
+		"Targets": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:auditwriter", "Input": `{"mode":"verify"}`,
+		})},
+	})
 	// AND a message in the writer's dead-letter queue raises the alarm
 	tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]interface{}{
 		"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1,

@@ -112,6 +112,17 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 		Ledger: &ledger.Ledger{Store: store},
 		Checkpointer: &ledger.Checkpointer{Entries: store, Records: store, Bucket: bucket, Signer: signer,
 			Interval: c.Interval, MaxAge: c.MaxAge, RetentionYears: c.RetentionYears},
+		Verifier: func(ctx context.Context) (*ledger.Verifier, error) {
+			der, err := signer.PublicKey(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading the signing key's public key: %w", err)
+			}
+			pub, err := ledger.ParsePublicKey(der)
+			if err != nil {
+				return nil, err
+			}
+			return &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKey: pub, RetentionYears: c.RetentionYears}, nil
+		},
 		Log: log,
 	}
 }

@@ -23,8 +23,14 @@ import (
 type Handler struct {
 	Ledger       *ledger.Ledger
 	Checkpointer *ledger.Checkpointer
-	Log          *slog.Logger
+	// Verifier, with its public key, runs for {"mode":"verify"} (the weekly review the security
+	// page promises); nil refuses such invocations.
+	Verifier func(ctx context.Context) (*ledger.Verifier, error)
+	Log      *slog.Logger
 }
+
+// ModeVerify is the payload of the scheduled verification: {"mode":"verify"}.
+const ModeVerify = "verify"
 
 // invocation covers the three shapes the function receives: SNS records, SQS records, and the
 // EventBridge schedule that cuts time-based checkpoints when no events arrive.
@@ -41,6 +47,7 @@ type invocation struct {
 	} `json:"Records"`
 	Source     string `json:"source"`      // EventBridge: "aws.events"
 	DetailType string `json:"detail-type"` // "Scheduled Event"
+	Mode       string `json:"mode"`        // EventBridge with a fixed input: ModeVerify
 }
 
 // SQSBatchResponse is the partial-batch response for SQS deliveries (ReportBatchItemFailures):
@@ -62,6 +69,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		return nil, fmt.Errorf("auditwriter: invocation is not JSON: %w", err)
 	}
 	switch {
+	case inv.Mode == ModeVerify:
+		return h.verify(ctx)
 	case inv.Source == "aws.events":
 		_, err := h.checkpoint(ctx)
 		return nil, err
@@ -157,4 +166,30 @@ func (h *Handler) checkpoint(ctx context.Context) ([]*ledger.Checkpoint, error) 
 		return made, fmt.Errorf("auditwriter: checkpoint: %w", err)
 	}
 	return made, nil
+}
+
+// verify recomputes the whole chain and every checkpoint. A failed verification is an error, so the
+// scheduled invocation is retried, lands in the dead-letter queue and alarms on-call; the report
+// names the first bad entry and why.
+func (h *Handler) verify(ctx context.Context) (*ledger.Report, error) {
+	if h.Verifier == nil {
+		return nil, errors.New("auditwriter: verify invocation but no verifier is configured")
+	}
+	v, err := h.Verifier(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auditwriter: preparing verification: %w", err)
+	}
+	rep, err := v.Verify(ctx, ledger.VerifyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("auditwriter: the audit ledger could not be verified: %w", err)
+	}
+	if !rep.OK {
+		p := rep.FirstBad
+		h.Log.Error("audit ledger verification FAILED", "entriesVerified", rep.EntriesVerified,
+			"checkpointsVerified", rep.CheckpointsVerified, "firstBad", p.String())
+		return rep, fmt.Errorf("auditwriter: audit ledger verification failed: first bad %s", p)
+	}
+	h.Log.Info("audit ledger verified", "entriesVerified", rep.EntriesVerified, "checkpointsVerified", rep.CheckpointsVerified,
+		"unanchoredEntries", rep.UnanchoredEntries)
+	return rep, nil
 }

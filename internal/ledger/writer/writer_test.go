@@ -18,6 +18,7 @@ import (
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	"github.com/carohealth/platform/internal/ledger/writer"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 var servers *ledgertest.Servers
@@ -211,5 +212,30 @@ func TestBuildReadsTheDatabaseURIFromTheSecret(t *testing.T) {
 	defer closeFn()
 	if _, _, err := h.Ledger.Append(context.Background(), event(1)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestScheduledVerifyPassesThenNamesTheTamperedEntry(t *testing.T) {
+	// GIVEN a ledger of 12 entries with a checkpoint every 5
+	h, env := newHandler(t, 5)
+	for i := 0; i < 12; i++ {
+		if _, err := h.Handle(context.Background(), snsInvocation(marshal(event(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := json.RawMessage(`{"mode":"verify"}`)
+	// WHEN the weekly verification runs THEN it passes
+	if _, err := h.Handle(context.Background(), verify); err != nil {
+		t.Fatalf("healthy ledger failed verification: %v", err)
+	}
+	// WHEN entry 3's event is edited in the database THEN the verification fails naming entry 3,
+	// so the invocation is retried, dead-lettered and alarmed
+	if _, err := env.DB.Collection(ledger.EntriesCollection).UpdateOne(context.Background(),
+		bson.D{{Key: "_id", Value: ledger.EntryDocID(3)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "event.action", Value: "patient:read"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.Handle(context.Background(), verify)
+	if err == nil || !strings.Contains(err.Error(), "first bad entry 3") {
+		t.Fatalf("tampered ledger: got %v, want a failure naming entry 3", err)
 	}
 }
