@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/gofunction"
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/constructs/roles"
 	"github.com/carohealth/platform/regions"
@@ -102,6 +104,9 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		AllowedCountries:    primary.ViewerCountries,
 		StandbyRegion:       standby,
 		APIRegions:          apiRegions,
+		WebDir:              filepath.Join(gofunction.RepoRoot(), "web"),
+		// Production signs in with Cognito, not the local runner's development issuer.
+		WebConfig: map[string]interface{}{"apiBase": "/api", "tokenSource": "cognito"},
 	})
 	for _, def := range set.All() {
 		peer := standby

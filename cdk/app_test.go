@@ -23,7 +23,11 @@ var synthApp *PlatformApp
 func platformApp(t *testing.T) *PlatformApp {
 	t.Helper()
 	if synthApp == nil {
-		app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]interface{}{"account": "123456789012"}})
+		// The context of cdk.json (feature flags) plus an account: the test synthesizes exactly what
+		// `cdk synth` does.
+		ctx := cdkJSONContext(t)
+		ctx["account"] = "123456789012"
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		pa, err := NewPlatformApp(app)
 		if err != nil {
 			t.Fatal(err)

@@ -34,6 +34,9 @@ type EdgeStackProps struct {
 	// APIRegions are the regions whose APIs require the origin header; the origin secret is
 	// replicated there.
 	APIRegions []string
+	// WebDir and WebConfig are the front end published to the asset bucket (see edge.Props).
+	WebDir    string
+	WebConfig map[string]interface{}
 	// PriceClass is a CloudFront price class ("PriceClass_100", "PriceClass_200", "PriceClass_All");
 	// default PriceClass_100 (Europe and North America).
 	PriceClass string
@@ -79,6 +82,8 @@ func NewEdgeStack(scope constructs.Construct, id string, props *EdgeStackProps) 
 		ReplicaKeyArn:       replicaKey,
 		OriginSecretRegions: props.APIRegions,
 		PriceClass:          priceClass(props.PriceClass),
+		WebDir:              props.WebDir,
+		WebConfig:           props.WebConfig,
 	})
 	// The deploy pipeline uploads web/ with "aws s3 sync" and invalidates the distribution; a
 	// BucketDeployment custom resource would add a Lambda with broad S3 rights to the stack instead.

@@ -71,6 +71,10 @@ type Props struct {
 	// replicated there (Secrets Manager replica, encrypted with that region's aws/secretsmanager key)
 	// so their stacks resolve it by name.
 	OriginSecretRegions []string
+	// WebDir is the front end (the repository's web/) published to the asset bucket on every deploy;
+	// empty publishes nothing. WebConfig replaces its development config.json.
+	WebDir    string
+	WebConfig map[string]interface{}
 	// PriceClass limits the edge locations (default PRICE_CLASS_100: Europe and North America).
 	PriceClass awscloudfront.PriceClass
 	// RateLimitPer5Min is the WAF per-IP request limit over 5 minutes (default 1000, minimum 100).
@@ -271,6 +275,9 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 		})
 	}
 
+	if props.WebDir != "" {
+		NewSite(c, "Site", &SiteProps{Dir: props.WebDir, Bucket: assets.Bucket, Distribution: dist, Config: props.WebConfig, LogsKey: logs})
+	}
 	return &Edge{
 		Distribution: dist, Certificate: cert, ResponseHeadersPolicy: policy,
 		WebACL: webACL, OriginSecret: secret.Secret, Assets: assets,

@@ -3,8 +3,10 @@ package edge_test
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -599,5 +601,46 @@ func TestResponseHeadersPolicyRendersAnyPolicy(t *testing.T) {
 	got := responseHeaders(t, assertions.Template_FromStack(stack, nil))
 	if want := policy.Header(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("rendered %v, want %v", got, want)
+	}
+}
+
+func TestEdgePublishesTheFrontEnd(t *testing.T) {
+	// GIVEN the edge with the repository's web/ folder and a production config
+	props := fullProps()
+	props.WebDir = "../../web"
+	props.WebConfig = map[string]interface{}{"apiBase": "/api", "tokenSource": "cognito"}
+
+	// WHEN it is synthesized
+	stack, tmpl := synth(t, props)
+
+	// THEN every deploy copies the files to the asset bucket, prunes what was removed and
+	// invalidates the distribution
+	tmpl.HasResourceProperties(jsii.String("Custom::CDKBucketDeployment"), map[string]any{
+		"Prune":                 true,
+		"DistributionPaths":     []any{"/*"},
+		"DestinationBucketName": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("AssetsBucket"))},
+	})
+	// AND the published files are web/ without Go sources or the development config.json, plus the
+	// production config.json
+	dir := *awscdk.Stage_Of(stack).Synth(nil).Directory()
+	var configs []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(path)) != filepath.Base(dir) {
+			switch name := d.Name(); {
+			case name == "config.json":
+				b, _ := os.ReadFile(path)
+				configs = append(configs, string(b))
+			case strings.HasSuffix(name, ".go"), name == "README.md":
+				t.Errorf("%s would be published", name)
+			}
+		}
+		return nil
+	})
+	if len(configs) != 1 || !strings.Contains(configs[0], `"tokenSource":"cognito"`) {
+		t.Errorf("published config.json files = %q, want only the production one", configs)
+	}
+	// AND the CDK-provided deploy-time function is explained to cdk-nag
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))
 	}
 }
