@@ -197,6 +197,32 @@ func page(rc *reqCtx) (int64, string, error) {
 	return limit, cursor, nil
 }
 
+// listPage reads one page of a tenant-scoped list (filter narrows it, cursor continues it) and
+// returns the page in its API shape with the cursor of the next page, empty after the last.
+// listFilter asks for limit+1 documents, so a full page knows whether another follows.
+func listPage[D any, T any](rc *reqCtx, collection string, filter bson.D, limit int64, cursor string,
+	docID func(D) string, toAPI func(D) T) ([]T, string, error) {
+	coll := rc.store.Collection(collection)
+	f, opts := listFilter(coll, filter, limit, cursor)
+	cur, err := coll.Find(rc.ctx, f, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	var docs []D
+	if err := cur.All(rc.ctx, &docs); err != nil {
+		return nil, "", err
+	}
+	items, next := []T{}, ""
+	for i, d := range docs {
+		if int64(i) == limit {
+			next = publicID(docID(docs[i-1]))
+			break
+		}
+		items = append(items, toAPI(d))
+	}
+	return items, next, nil
+}
+
 // listFilter returns the filter and options of one page, ordered by ID (stable: IDs never change;
 // within one tenant the _id order is the resource ID order).
 func listFilter(coll *tenancy.Collection, base bson.D, limit int64, cursor string) (bson.D, *options.FindOptionsBuilder) {

@@ -18,24 +18,12 @@ func (h *Handler) listNotes(rc *reqCtx) (int, any, error) {
 	if _, err := h.findPatient(rc, rc.id); err != nil {
 		return 0, nil, err
 	}
-	coll := rc.store.Collection(NotesCollection)
-	f, opts := listFilter(coll, bson.D{{Key: "patientId", Value: rc.id}}, limit, cursor)
-	cur, err := coll.Find(rc.ctx, f, opts)
+	items, next, err := listPage(rc, NotesCollection, bson.D{{Key: "patientId", Value: rc.id}}, limit, cursor,
+		func(d noteDoc) string { return d.ID }, noteDoc.api)
 	if err != nil {
 		return 0, nil, err
 	}
-	var docs []noteDoc
-	if err := cur.All(rc.ctx, &docs); err != nil {
-		return 0, nil, err
-	}
-	out := NoteList{Items: []Note{}}
-	for i, d := range docs {
-		if int64(i) == limit {
-			out.NextCursor = publicID(docs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, d.api())
-	}
+	out := NoteList{Items: items, NextCursor: next}
 	return http.StatusOK, out, nil
 }
 

@@ -14,24 +14,12 @@ func (h *Handler) listPatients(rc *reqCtx) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	coll := rc.store.Collection(PatientsCollection)
-	f, opts := listFilter(coll, nil, limit, cursor)
-	cur, err := coll.Find(rc.ctx, f, opts)
+	items, next, err := listPage(rc, PatientsCollection, nil, limit, cursor,
+		func(d patientDoc) string { return d.ID }, patientDoc.api)
 	if err != nil {
 		return 0, nil, err
 	}
-	var docs []patientDoc
-	if err := cur.All(rc.ctx, &docs); err != nil {
-		return 0, nil, err
-	}
-	out := PatientList{Items: []Patient{}}
-	for i, d := range docs {
-		if int64(i) == limit {
-			out.NextCursor = publicID(docs[i-1].ID)
-			break
-		}
-		out.Items = append(out.Items, d.api())
-	}
+	out := PatientList{Items: items, NextCursor: next}
 	return http.StatusOK, out, nil
 }
 
