@@ -234,6 +234,21 @@ func listFilter(coll *tenancy.Collection, base bson.D, limit int64, cursor strin
 	return f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(limit + 1).SetProjection(projection)
 }
 
+// writeWithEvent applies update to the document together with its audit event (the outbox: one
+// single-document write), but only while the document is still at the version it was read at.
+// applied is false when someone changed it first: re-read and retry.
+func writeWithEvent(rc *reqCtx, coll *tenancy.Collection, docID string, version int64, update bson.D, ev audit.Event) (applied bool, err error) {
+	upd, err := audit.WithEvent(update, ev)
+	if err != nil {
+		return false, err
+	}
+	res, err := coll.UpdateOne(rc.ctx, atVersion(docID, version), upd)
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
+}
+
 // version filter part for optimistic concurrency: the change applies only to the state it was
 // computed from, so the before-hash in the event is exact.
 func atVersion(docID string, v int64) bson.D {

@@ -103,18 +103,14 @@ func (h *Handler) updateNote(rc *reqCtx) (int, any, error) {
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		ev.AfterHash = key.StateHash(canonical(next.api()))
-		upd, err := audit.WithEvent(bson.D{
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, bson.D{
 			{Key: "$set", Value: bson.D{{Key: "text", Value: next.Text}, {Key: "updatedAt", Value: next.UpdatedAt}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
 		}, ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
-		if err != nil {
-			return 0, nil, err
-		}
-		if res.MatchedCount == 1 {
+		if applied {
 			h.deliver(rc, NotesCollection, cur.ID, ev)
 			return http.StatusOK, next.api(), nil
 		}
@@ -136,15 +132,11 @@ func (h *Handler) deleteNote(rc *reqCtx) (int, any, error) {
 		ev := h.newEvent(rc, access.NoteDelete, "note", rc.id)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, cur.PatientID)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
-		upd, err := audit.WithEvent(tombstone(h, "text"), ev)
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, tombstone(h, "text"), ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
-		if err != nil {
-			return 0, nil, err
-		}
-		if res.MatchedCount == 1 {
+		if applied {
 			h.deliver(rc, NotesCollection, cur.ID, ev)
 			return http.StatusNoContent, nil, nil
 		}

@@ -89,7 +89,7 @@ func (h *Handler) updatePatient(rc *reqCtx) (int, any, error) {
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, pid)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		ev.AfterHash = key.StateHash(canonical(next.api()))
-		upd, err := audit.WithEvent(bson.D{
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, bson.D{
 			{Key: "$set", Value: bson.D{{Key: "givenName", Value: next.GivenName}, {Key: "familyName", Value: next.FamilyName},
 				{Key: "birthDate", Value: next.BirthDate}, {Key: "updatedAt", Value: next.UpdatedAt}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
@@ -97,11 +97,7 @@ func (h *Handler) updatePatient(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
-		if err != nil {
-			return 0, nil, err
-		}
-		if res.MatchedCount == 1 {
+		if applied {
 			h.deliver(rc, PatientsCollection, cur.ID, ev)
 			return http.StatusOK, next.api(), nil
 		}
@@ -135,15 +131,11 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 		ev := h.newEvent(rc, access.PatientDelete, "patient", pid)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, pid)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
-		upd, err := audit.WithEvent(tombstone(h, "givenName", "familyName", "birthDate"), ev)
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, tombstone(h, "givenName", "familyName", "birthDate"), ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
-		if err != nil {
-			return 0, nil, err
-		}
-		if res.MatchedCount == 1 {
+		if applied {
 			h.deliver(rc, PatientsCollection, cur.ID, ev)
 			return http.StatusNoContent, nil, nil
 		}

@@ -100,14 +100,11 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
 		upd := tombstone(h, "givenName", "familyName", "birthDate")
 		upd[0].Value = append(upd[0].Value.(bson.D), bson.E{Key: "erased", Value: true})
-		if upd, err = audit.WithEvent(upd, ev); err != nil {
-			return 0, nil, err
-		}
-		res, err := coll.UpdateOne(rc.ctx, atVersion(cur.ID, cur.Version), upd)
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, upd, ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		if res.MatchedCount != 1 {
+		if !applied {
 			continue
 		}
 		if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
