@@ -9,11 +9,9 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
@@ -27,29 +25,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := localstack.StartFerretDB(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testURI = srv.URI()
-	testClient, err = mongo.Connect(options.Client().ApplyURI(testURI))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = testClient.Database("api_test")
-	h, _ := NewHandler(Config{DB: testDB})
-	if err := h.EnsureIndexes(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = testClient.Disconnect(context.Background())
-	_ = srv.Stop()
-	os.Exit(code)
+	os.Exit(localstack.RunWithFerretDB(m, func(uri string, client *mongo.Client) error {
+		testURI, testClient = uri, client
+		testDB = client.Database("api_test")
+		h, err := NewHandler(Config{DB: testDB})
+		if err != nil {
+			return err
+		}
+		return h.EnsureIndexes(context.Background())
+	}))
 }
 
 // env is one test's handler with an SNS fake as its audit topic.

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -25,23 +24,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := localstack.StartFerretDB(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testURI = srv.URI()
-	testClient, err = mongo.Connect(options.Client().ApplyURI(testURI))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = testClient.Disconnect(context.Background())
-	_ = srv.Stop()
-	os.Exit(code)
+	os.Exit(localstack.RunWithFerretDB(m, func(uri string, client *mongo.Client) error {
+		testURI, testClient = uri, client
+		return nil
+	}))
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

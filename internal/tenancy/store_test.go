@@ -3,15 +3,12 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/localstack"
 )
@@ -19,23 +16,10 @@ import (
 var testDB *mongo.Database
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := localstack.StartFerretDB(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI()))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = client.Database("tenancy_test")
-	code := m.Run()
-	_ = client.Disconnect(context.Background())
-	_ = srv.Stop()
-	os.Exit(code)
+	os.Exit(localstack.RunWithFerretDB(m, func(_ string, client *mongo.Client) error {
+		testDB = client.Database("tenancy_test")
+		return nil
+	}))
 }
 
 func store(t *testing.T, tenant string) *Store {
