@@ -76,7 +76,7 @@ func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackP
 		lockedReplica(stack, kind, key, logs, props.RetentionYears)
 	}
 	if props.Assets {
-		edge.NewAssetReplica(stack, "AssetReplica", nil)
+		edge.NewAssetReplica(stack, "AssetReplica", &edge.AssetReplicaProps{AccessLogs: logs})
 	}
 	return stack
 }

@@ -34,9 +34,11 @@ func ReplicaKeyAliasArn(account, region string) string {
 	return fmt.Sprintf("arn:aws:kms:%s:%s:alias/%s", region, account, ReplicaKeyAlias)
 }
 
-// AssetReplicaProps configures the replica. It has no fields yet; it exists so the constructor has the
-// platform's shape and can grow without breaking callers.
-type AssetReplicaProps struct{}
+// AssetReplicaProps configures the replica.
+type AssetReplicaProps struct {
+	// AccessLogs receives the replica's server access logs; nil creates a log bucket for it.
+	AccessLogs awss3.IBucket
+}
 
 // AssetReplica is the standby-region copy of the front-end assets, the destination of the edge asset
 // bucket's replication and the fallback origin of the distribution's asset origin group. It lives in
@@ -45,7 +47,7 @@ type AssetReplicaProps struct{}
 type AssetReplica struct {
 	Bucket     awss3.Bucket
 	Key        awskms.Key
-	AccessLogs awss3.Bucket
+	AccessLogs awss3.IBucket
 }
 
 // NewAssetReplica creates the replica bucket (named ReplicaBucketName, KMS key aliased ReplicaKeyAlias,
@@ -57,7 +59,12 @@ func NewAssetReplica(scope constructs.Construct, id string, props *AssetReplicaP
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	accesslogs.UseBucketPolicy(c)
 	stack := awscdk.Stack_Of(c)
-	accessLogs := accesslogs.New(c, "AccessLogs")
+	var accessLogs awss3.IBucket
+	if props != nil && props.AccessLogs != nil {
+		accessLogs = props.AccessLogs
+	} else {
+		accessLogs = accesslogs.New(c, "AccessLogs")
+	}
 	key := newEdgeKey(c, "Key", ReplicaKeyAlias, "Encrypts the standby copy of the front-end assets", false)
 	bucket := awss3.NewBucket(c, jsii.String("Bucket"), &awss3.BucketProps{
 		BucketName:             jsii.String(ReplicaBucketName(*stack.Account(), *stack.Region())),
