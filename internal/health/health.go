@@ -2,6 +2,9 @@
 // and the restore marker the failover verification reads. It is unauthenticated and cheap (one ping
 // and one find by _id, each bounded), and reveals nothing sensitive: no error text, no host names, no
 // counts of patient data.
+//
+// The same function answers GET /auth/config, the serving region's user pool and web client the
+// front end signs in against (SignInConfig): unauthenticated too, and cheaper still (no I/O).
 package health
 
 import (
@@ -11,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -58,11 +62,15 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the failure detail that the response leaves out.
 	Logger *slog.Logger
+	// SignIn is served on GET /auth/config (SignInConfigFrom). Unset (the local runner): 404.
+	// Set but invalid: New logs why, /health keeps working, and /auth/config answers 503.
+	SignIn SignInConfig
 }
 
 // Checker runs the health check.
 type Checker struct {
-	cfg Config
+	cfg       Config
+	signInErr error
 }
 
 // New returns a Checker.
@@ -73,8 +81,18 @@ func New(cfg Config) *Checker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	return &Checker{cfg: cfg}
+	c := &Checker{cfg: cfg}
+	if cfg.SignIn.Configured() {
+		// A wrong pool must not take the region's health check (and so its failover) down with it.
+		if c.signInErr = cfg.SignIn.Validate(); c.signInErr != nil {
+			cfg.Logger.Error("sign-in configuration is invalid: GET /auth/config answers 503 until it is fixed", "error", c.signInErr.Error())
+		}
+	}
+	return c
 }
+
+// SignInError is why the configured sign-in values were refused (nil when valid or unset).
+func (c *Checker) SignInError() error { return c.signInErr }
 
 // Check pings the database and reads the restore marker; the int is the HTTP status (200 or 503).
 func (c *Checker) Check(ctx context.Context) (Status, int) {
@@ -105,26 +123,28 @@ func (c *Checker) Check(ctx context.Context) (Status, int) {
 	return s, http.StatusOK
 }
 
-// Handle serves GET (and HEAD) /health as an API Gateway proxy request.
+// Handle serves GET (and HEAD) /health and /auth/config as API Gateway proxy requests.
 func (c *Checker) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	hdr := map[string]string{"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
-		"X-Content-Type-Options": "nosniff"}
+	id := safeID(req.RequestContext.RequestID)
 	// Through the custom domain's base path mapping the path keeps its /api prefix.
-	if req.Path != "/health" && req.Path != "/api/health" {
-		return events.APIGatewayProxyResponse{StatusCode: http.StatusNotFound, Headers: hdr,
-			Body: `{"error":"not_found","message":"only /health is served here","requestId":"` + safeID(req.RequestContext.RequestID) + `"}`}, nil
+	switch strings.TrimPrefix(req.Path, "/api") {
+	case "/health":
+	case AuthConfigPath:
+		return c.handleSignInConfig(req), nil
+	default:
+		return errorResponse(id, http.StatusNotFound, "not_found", "only /health and "+AuthConfigPath+" are served here"), nil
 	}
 	if req.HTTPMethod != http.MethodGet && req.HTTPMethod != http.MethodHead {
-		hdr["Allow"] = "GET, HEAD"
-		return events.APIGatewayProxyResponse{StatusCode: http.StatusMethodNotAllowed, Headers: hdr,
-			Body: `{"error":"method_not_allowed","message":"use GET","requestId":"` + safeID(req.RequestContext.RequestID) + `"}`}, nil
+		resp := errorResponse(id, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		resp.Headers["Allow"] = "GET, HEAD"
+		return resp, nil
 	}
 	s, code := c.Check(ctx)
 	b, _ := json.Marshal(s)
 	if req.HTTPMethod == http.MethodHead {
 		b = nil
 	}
-	return events.APIGatewayProxyResponse{StatusCode: code, Headers: hdr, Body: string(b)}, nil
+	return events.APIGatewayProxyResponse{StatusCode: code, Headers: baseHeaders(id), Body: string(b)}, nil
 }
 
 // safeID keeps a request ID only if it is plain (API Gateway's are), so nothing is echoed unescaped.
