@@ -90,8 +90,10 @@ progress and the request log go to stderr.`,
 }
 
 // newLocalAPIHandler builds what the Lambda functions run: internal/api's handler on the runner's
-// database, and internal/health's for GET /health (its own function in the stack). Audit events stay in the documents' outboxes (no SNS locally); the
-// reconciler publishes them where one runs.
+// database, and internal/health's for GET /health and GET /auth/config (their own function in the
+// stack; no user pool here, so /auth/config answers 404 and the front end uses development tokens).
+// Audit events stay in the documents' outboxes (no SNS locally); the reconciler publishes them where
+// one runs.
 func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localrunner.ProxyHandler, func(), error) {
 	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).ApplyURI(env.MongoURI))
 	if err != nil {
@@ -113,7 +115,7 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 	}
 	checker := health.New(health.Config{DB: db, Region: env.Region, Version: version, Logger: logger})
 	return localrunner.Mux{
-		Resources: map[string]localrunner.ProxyHandler{"/health": checker},
+		Resources: map[string]localrunner.ProxyHandler{"/health": checker, health.AuthConfigPath: checker},
 		Default:   h,
 	}, closeClient, nil
 }

@@ -170,6 +170,10 @@ func testRealAPI(t *testing.T, extra []string) {
 	if code, _, m := call("GET", "/api/health", "", ""); code != 200 || m["database"] != "ok" || m["region"] != "local" {
 		t.Fatalf("health: %d %v", code, m)
 	}
+	// No user pool locally: the front end learns it must use development tokens.
+	if code, hdr, m := call("GET", "/api/auth/config", "", ""); code != 404 || m["error"] != "not_found" || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("auth config: %d %v %v", code, hdr, m)
+	}
 	code, hdr, created := call("POST", "/api/patients", a, `{"givenName":"Test","familyName":"Patient","birthDate":"1980-01-02"}`)
 	if code != 201 || hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("create: %d %v %v", code, hdr, created)

@@ -7,7 +7,8 @@ import (
 )
 
 // Mux sends proxy events to different handlers by resource, as API Gateway sends different resources
-// to different Lambda functions (GET /health has a function of its own in the stack). It routes on
+// to different Lambda functions (GET /health and GET /auth/config have a function of their own in
+// the stack). It routes on
 // the resource template, not the path, because the path may keep the /api base path.
 type Mux struct {
 	// Resources maps a resource template (like "/health") to its handler.

@@ -2,6 +2,7 @@ package localrunner
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -22,6 +23,16 @@ func TestMuxRoutesByResource(t *testing.T) {
 		resp, _ := m.Handle(context.Background(), events.APIGatewayProxyRequest{Path: path, Resource: resource})
 		if resp.Body != "health" {
 			t.Errorf("%s (resource %s) went to %s, want health", path, resource, resp.Body)
+		}
+	}
+	m.Resources["/auth/config"] = named("health")
+	for _, path := range []string{"/auth/config", "/api/auth/config"} {
+		resource, _ := matchRoute(strings.TrimPrefix(path, "/api"))
+		if resource != "/auth/config" {
+			t.Fatalf("%s matched resource %s", path, resource)
+		}
+		if resp, _ := m.Handle(context.Background(), events.APIGatewayProxyRequest{Path: path, Resource: resource}); resp.Body != "health" {
+			t.Errorf("%s went to %s, want the health function", path, resp.Body)
 		}
 	}
 	resp, _ := m.Handle(context.Background(), events.APIGatewayProxyRequest{Path: "/patients", Resource: "/patients"})

@@ -53,6 +53,7 @@ type Route string
 // as the greedy /{proxy+} resource so the handler answers it (with a 404).
 var Routes = []Route{
 	"/health",
+	"/auth/config",
 	"/patients",
 	"/patients/{id}",
 	"/patients/{id}/notes",
@@ -62,9 +63,10 @@ var Routes = []Route{
 }
 
 // PublicRoutes are the method and resource pairs that API Gateway serves without the Cognito
-// authorizer. Everything else needs a valid token.
+// authorizer (constructs/api.PublicRoutes). Everything else needs a valid token.
 var PublicRoutes = map[string]bool{
-	"GET /health": true,
+	"GET /health":      true,
+	"GET /auth/config": true,
 }
 
 // matchRoute returns the resource template and path parameters for an API path (prefix stripped).

@@ -387,6 +387,25 @@ func TestHealthNeedsNoTokenAndGetsNoClaims(t *testing.T) {
 	assertJSONError(t, do(t, "DELETE", "/api/health", "", nil), 401, "unauthorized")
 }
 
+func TestAuthConfigNeedsNoTokenAndGetsNoClaims(t *testing.T) {
+	// GIVEN the runner WHEN the front end asks for the sign-in configuration without a token
+	r := do(t, "GET", "/api/auth/config", "", nil)
+
+	// THEN it reaches the handler as API Gateway's /auth/config resource, without claims
+	if r.status != 200 {
+		t.Fatalf("status %d %s", r.status, r.body)
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(r.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Path != "/auth/config" || ev.Resource != "/auth/config" || ev.RequestContext.Authorizer != nil {
+		t.Fatalf("path %q resource %q authorizer %v", ev.Path, ev.Resource, ev.RequestContext.Authorizer)
+	}
+	// AND only GET is public, as in API Gateway
+	assertJSONError(t, do(t, "POST", "/api/auth/config", "", nil), 401, "unauthorized")
+}
+
 func TestHandlerCannotWeakenHeadersOrCORS(t *testing.T) {
 	tok := token(t, `{"sub":"u","tenantId":"t"}`)
 	hdr := bearer(tok)
