@@ -1,5 +1,6 @@
 // Package api is the platform's regional REST API: API Gateway in front of the Go handlers, a Cognito
-// authorizer on every method but GET /health, request validation, JSON access logs to an encrypted
+// authorizer on every method but the short list of PublicRoutes (GET /health, GET /auth/config),
+// request validation, JSON access logs to an encrypted
 // log group, execution logging without bodies, X-Ray, throttling, a regional WAF that also refuses
 // requests that did not come through CloudFront, and the regional custom domain api-origin.<domain>.
 package api
@@ -47,9 +48,26 @@ var Routes = []Route{
 	{"/subjects/{id}/export", []string{"GET"}},
 }
 
+// PublicRoute is a method API Gateway serves without the Cognito authorizer (through the Health
+// function). Reason becomes its cdk-nag suppression, so it names the compensating controls.
+type PublicRoute struct {
+	Method, Path, Reason string
+}
+
+// PublicRoutes are the only unauthenticated methods, an explicit list: every other method of the API
+// needs the Cognito authorizer. Both answer without reading patient data, and both sit behind the
+// stage throttling, the request validator and the regional WAF (per-IP rate limit, managed rules).
+var PublicRoutes = []PublicRoute{
+	{"GET", "/health", "GET /health is deliberately unauthenticated for Route 53 health checks; it returns region, version and the " +
+		"restore marker only, and the WAF rate-limits it per IP and the stage throttles it."},
+	{"GET", "/auth/config", "GET /auth/config is what the front end reads before anyone is signed in: the region, user pool ID and " +
+		"web client ID, which are public by design (the client is secretless and SRP-only, Cognito's sign-in API is public). " +
+		"It does no I/O; the WAF requires the CloudFront origin secret and rate-limits it per IP, and the stage throttles it."},
+}
+
 // Props configures the API.
 type Props struct {
-	// Handler serves every authenticated route; Health serves GET /health.
+	// Handler serves every authenticated route; Health serves the PublicRoutes.
 	Handler, Health awslambda.IFunction
 	// UserPool authenticates callers.
 	UserPool awscognito.IUserPool
@@ -139,14 +157,15 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 			})
 		}
 	}
-	health := restAPI.Root().AddResource(jsii.String("health"), nil).AddMethod(jsii.String("GET"),
-		awsapigateway.NewLambdaIntegration(props.Health, nil), &awsapigateway.MethodOptions{
+	public := awsapigateway.NewLambdaIntegration(props.Health, nil)
+	for _, r := range PublicRoutes {
+		m := restAPI.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), public, &awsapigateway.MethodOptions{
 			AuthorizationType: awsapigateway.AuthorizationType_NONE,
 			RequestValidator:  validator,
 		})
-	for _, rule := range []string{"AwsSolutions-APIG4", "AwsSolutions-COG4"} {
-		nagcheck.Suppress(health, rule,
-			"GET /health is deliberately unauthenticated for Route 53 health checks; it returns region, version and the restore marker only, and the WAF rate-limits it.")
+		for _, rule := range []string{"AwsSolutions-APIG4", "AwsSolutions-COG4"} {
+			nagcheck.Suppress(m, rule, r.Reason)
+		}
 	}
 	nagcheck.SuppressWithChildren(restAPI, "AwsSolutions-IAM4",
 		"The account-level API Gateway CloudWatch role uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy, which only writes logs.")

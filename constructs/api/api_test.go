@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +26,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func TestAPIAuthorizesEveryMethodButHealth(t *testing.T) {
+// resourcePaths maps each API Gateway resource's logical ID to its full path ("/auth/config").
+func resourcePaths(tpl assertions.Template) map[string]string {
+	type res struct{ parent, part string }
+	all := map[string]res{}
+	for id, r := range *tpl.FindResources(jsii.String("AWS::ApiGateway::Resource"), nil) {
+		props := (*r)["Properties"].(map[string]interface{})
+		all[id] = res{parent: ref(props["ParentId"]), part: fmt.Sprint(props["PathPart"])}
+	}
+	out := map[string]string{}
+	for id := range all {
+		path := ""
+		for cur, ok := all[id]; ok; cur, ok = all[cur.parent] {
+			path = "/" + cur.part + path
+		}
+		out[id] = path
+	}
+	return out
+}
+
+// ref returns the logical ID a {"Ref": id} points to ("" for anything else, such as the root
+// resource's GetAtt).
+func ref(v interface{}) string {
+	m, _ := v.(map[string]interface{})
+	s, _ := m["Ref"].(string)
+	return s
+}
+
+func keys(m map[string]bool) []string {
+	out := slices.Collect(maps.Keys(m))
+	slices.Sort(out)
+	return out
+}
+
+func TestAPIAuthorizesEveryMethodButTheTwoPublicOnes(t *testing.T) {
 	// GIVEN a stack with handlers, a user pool, a key and a zone
 	app := awscdk.NewApp(nil)
 	stack := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{
@@ -44,25 +81,63 @@ func TestAPIAuthorizesEveryMethodButHealth(t *testing.T) {
 		OriginSecrets: []string{"{{resolve:secretsmanager:caro/origin-verify:SecretString}}"}})
 
 	tpl := assertions.Template_FromStack(stack, nil)
-	// THEN every method but GET /health uses the Cognito authorizer
-	methods := tpl.FindResources(jsii.String("AWS::ApiGateway::Method"), nil)
-	var open, authorized int
-	for _, m := range *methods {
+	// THEN exactly GET /health and GET /auth/config are unauthenticated, both served by the health
+	// function, and every other method uses the Cognito authorizer
+	paths := resourcePaths(tpl)
+	authorizers := tpl.FindResources(jsii.String("AWS::ApiGateway::Authorizer"), nil)
+	if len(*authorizers) != 1 {
+		t.Fatalf("%d authorizers, want the one Cognito authorizer", len(*authorizers))
+	}
+	var authorizerID string
+	for id := range *authorizers {
+		authorizerID = id
+	}
+	open, authorized := map[string]bool{}, map[string]bool{}
+	for _, m := range *tpl.FindResources(jsii.String("AWS::ApiGateway::Method"), nil) {
 		props := (*m)["Properties"].(map[string]interface{})
-		if props["HttpMethod"] == "OPTIONS" {
+		method := fmt.Sprint(props["HttpMethod"])
+		if method == "OPTIONS" {
 			continue
 		}
+		path, ok := paths[ref(props["ResourceId"])]
+		if !ok {
+			t.Fatalf("method %s on unknown resource %v", method, props["ResourceId"])
+		}
+		route := method + " " + path
+		if props["RequestValidatorId"] == nil {
+			t.Errorf("%s is not validated", route)
+		}
+		integration, _ := json.Marshal(props["Integration"])
 		switch props["AuthorizationType"] {
 		case "COGNITO_USER_POOLS":
-			authorized++
+			if ref(props["AuthorizerId"]) != authorizerID {
+				t.Errorf("%s uses authorizer %v", route, props["AuthorizerId"])
+			}
+			if !strings.Contains(string(integration), "function:api") {
+				t.Errorf("%s is not served by the API function: %s", route, integration)
+			}
+			authorized[route] = true
 		case "NONE":
-			open++
+			if !strings.Contains(string(integration), "function:health") {
+				t.Errorf("public %s is not served by the health function: %s", route, integration)
+			}
+			open[route] = true
 		default:
-			t.Errorf("method with authorization %v", props["AuthorizationType"])
+			t.Errorf("%s with authorization %v", route, props["AuthorizationType"])
 		}
 	}
-	if open != 1 || authorized != 12 {
-		t.Errorf("open methods = %d (want 1: GET /health), authorized = %d (want 12)", open, authorized)
+	wantOpen := map[string]bool{"GET /health": true, "GET /auth/config": true}
+	wantAuthorized := map[string]bool{}
+	for _, r := range api.Routes {
+		for _, m := range r.Methods {
+			wantAuthorized[m+" "+r.Path] = true
+		}
+	}
+	if !maps.Equal(open, wantOpen) {
+		t.Errorf("unauthenticated methods %v, want exactly %v", keys(open), keys(wantOpen))
+	}
+	if !maps.Equal(authorized, wantAuthorized) || len(authorized) != 12 {
+		t.Errorf("authorized methods %v, want the 12 of api.Routes %v", keys(authorized), keys(wantAuthorized))
 	}
 	// AND the stage logs JSON access lines to an encrypted group, traces, throttles, and never logs bodies
 	tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), map[string]interface{}{
