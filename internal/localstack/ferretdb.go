@@ -103,6 +103,12 @@ func (f *FerretDB) Logs() string {
 	return f.proc.logs()
 }
 
+// CPUTime returns the CPU time the server has used since it started (Linux only). Benchmarks
+// compare it with the wall time of a client run: a server busy the whole run is the bottleneck.
+func (f *FerretDB) CPUTime() (time.Duration, error) {
+	return f.proc.cpuTime()
+}
+
 // Stop ends the server and removes its data. Calling it again returns the first result.
 func (f *FerretDB) Stop() error {
 	return f.proc.stop()

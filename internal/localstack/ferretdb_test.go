@@ -3,6 +3,7 @@ package localstack_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,33 @@ func TestRepoRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(root + "/scripts/install-servers.sh"); err != nil {
 		t.Fatalf("RepoRoot() = %q has no install script: %v", root, err)
+	}
+}
+
+func TestFerretDBCPUTimeGrows(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU time is read from /proc")
+	}
+	// GIVEN the package's FerretDB and its CPU time so far
+	before, err := ferret.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WHEN it does some work
+	coll := connect(t, ferret.URI()).Database("localstack_test").Collection("cpu")
+	docs := make([]any, 2000)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "n", Value: i}, {Key: "pad", Value: strings.Repeat("x", 500)}}
+	}
+	if _, err := coll.InsertMany(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	// THEN its CPU time has grown
+	after, err := ferret.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("CPUTime() = %s after inserting 2,000 documents, was %s: want it to grow", after, before)
 	}
 }

@@ -1,8 +1,13 @@
 package localstack
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // setProcAttr puts the server in its own process group (so Stop can end all of it) and has the
@@ -10,4 +15,26 @@ import (
 // servers behind).
 func setProcAttr(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// cpuTime returns the CPU time (user + system) the process has used so far, from /proc. Benchmarks
+// read it to show how busy the server was, i.e. whether a client was waiting on it.
+func (p *process) cpuTime() (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("%s: reading its CPU time: %w", p.name, err)
+	}
+	// Fields after "(comm) ": state is field 3 of stat(5); utime and stime are fields 14 and 15.
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("%s: unexpected /proc stat format", p.name)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("%s: unexpected /proc stat format", p.name)
+	}
+	// Linux reports clock ticks of USER_HZ, which is 100 on every architecture Go supports.
+	return time.Duration(utime+stime) * (time.Second / 100), nil
 }

@@ -3,11 +3,18 @@
 package localstack
 
 import (
+	"fmt"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // setProcAttr puts the server in its own process group, so Stop can end all of it.
 func setProcAttr(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+// cpuTime is not measured outside Linux.
+func (p *process) cpuTime() (time.Duration, error) {
+	return 0, fmt.Errorf("%s: CPU time is only measured on Linux", p.name)
 }
