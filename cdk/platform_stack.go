@@ -116,7 +116,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	}
 
 	health := newFunction("Health", "health", fn{
-		description: "GET /health: database reachability, region, version, restore marker", database: true,
+		description: "GET /health: database reachability, region, version, restore marker; GET /auth/config: sign-in pool and client", database: true,
 	})
 	handler := newFunction("ApiHandler", "api", fn{
 		description: "The platform API: patients, notes, GDPR export and erasure", database: true,
@@ -136,6 +136,10 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	mon.Alarms.Subscribe("TrafficWatch", watcher.Lambda)
 
 	pool := identity.NewUserPool(stack, "Identity", &identity.Props{UserPoolName: "caro-" + def.Region})
+	// The front end signs in against the serving region's pool and learns it from GET /auth/config
+	// (internal/health), since no value crosses from this stack to the edge's config.json.
+	health.Lambda.AddEnvironment(jsii.String("CARO_USER_POOL_ID"), pool.Pool.UserPoolId(), nil)
+	health.Lambda.AddEnvironment(jsii.String("CARO_USER_POOL_CLIENT_ID"), pool.WebClient.UserPoolClientId(), nil)
 	zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
 		HostedZoneId: jsii.String(def.HostedZoneID), ZoneName: jsii.String(def.Domain),
 	})
