@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/gofunction"
 	"github.com/carohealth/platform/constructs/nagcheck"
@@ -126,8 +127,8 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
 		}))
 	}
-	// The deploy role (GitLab OIDC) and the MFA on-call failover role are account-wide IAM: they live
-	// in the edge stack. Resources whose IDs are generated per region are named by convention or by
+	// The deploy and ops roles (GitLab OIDC) and the MFA on-call failover role are account-wide IAM:
+	// they live in the edge stack. Resources whose IDs are generated per region are named by convention or by
 	// a per-region pattern.
 	edgeAccount := *pa.Edge.Account()
 	var pools, backupBuckets, backupKeys, deployRegions []string
@@ -137,7 +138,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		backupKeys = append(backupKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", def.Region, edgeAccount))
 		deployRegions = append(deployRegions, def.Region)
 	}
-	roles.New(pa.Edge, "Roles", &roles.Props{
+	access := roles.New(pa.Edge, "Roles", &roles.Props{
 		Account:           edgeAccount,
 		GitLabURL:         contextOr(app, "gitlabUrl", "https://gitlab.com"),
 		ProjectPath:       contextOr(app, "gitlabProject", "carohealth/platform"),
@@ -148,7 +149,20 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		UserPoolArns:      pools,
 		BackupBucketArns:  backupBuckets,
 		BackupKeyArns:     backupKeys,
+		// The backup buckets above are the replica stacks' (ReplicaBucketName), under their key's alias.
+		BackupBucketKeyAlias: replicaKeyAlias,
 	})
+	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
+	for _, o := range []struct {
+		name, description string
+		role              awsiam.Role
+	}{
+		{"DeployRoleArn", "GitLab CI deploy role (DEPLOY_ROLE_ARN)", access.Deploy},
+		{"OnCallRoleArn", "On-call failover role (MFA)", access.OnCall},
+		{"OpsRoleArn", "GitLab CI scheduled jobs role: caro backup list and verify (OPS_ROLE_ARN)", access.Ops},
+	} {
+		awscdk.NewCfnOutput(pa.Edge, jsii.String(o.name), &awscdk.CfnOutputProps{Value: o.role.RoleArn(), Description: jsii.String(o.description)})
+	}
 
 	// Deploy order only (no values cross stacks, so each region still deploys on its own): the
 	// replicas first (S3 needs replication destinations), then the edge (it replicates assets to the

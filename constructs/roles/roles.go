@@ -1,5 +1,5 @@
-// Package roles defines the two human-and-pipeline entry points into the AWS account, each with only
-// the permissions its job needs:
+// Package roles defines the three human-and-pipeline entry points into the AWS account, each with
+// only the permissions its job needs:
 //
 //   - Deploy: assumed by GitLab CI through OIDC federation, only from this project's protected
 //     branches, and able to do nothing but assume the CDK bootstrap roles (`cdk deploy` works through
@@ -8,6 +8,11 @@
 //     hour, with only what the failover steps use (CloudFormation change sets on the platform stacks,
 //     Route 53 on the one hosted zone and its health checks, Cognito user creation on the platform
 //     pools, reading the backup and journal buckets, decrypting with the backup key).
+//   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
+//     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
+//     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
+//     S3 only) and unwrap backup data keys under the backups' encryption context. The monthly drill
+//     (`caro drill`) runs on local servers and needs no AWS permission.
 //
 // Every ARN comes through Props, so the construct can be placed in the edge stack or a platform stack.
 package roles
@@ -83,6 +88,15 @@ type Props struct {
 	BackupBucketArns []string
 	// BackupKeyArns are the KMS keys that wrap the backup data keys (decrypt only).
 	BackupKeyArns []string
+
+	// BackupBucketKeyAlias is the alias (without "alias/") of the KMS key that encrypts the
+	// BackupBucketArns at rest (SSE-KMS). The ops role may decrypt with it only through S3 in the
+	// PlatformRegions, to read backup objects.
+	BackupBucketKeyAlias string
+	// BackupDataKeyArns are the keys that wrap the per-backup data keys, for the ops role (which may
+	// unwrap only under the backups' encryption context). Default: the multi-Region keys
+	// (key/mrk-*) of PlatformRegions, i.e. the backup key and its replicas, whose IDs are generated.
+	BackupDataKeyArns []string
 }
 
 // Roles are the constructed roles.
@@ -91,6 +105,8 @@ type Roles struct {
 	Deploy awsiam.Role
 	// OnCall is the MFA-protected failover role.
 	OnCall awsiam.Role
+	// Ops is the role of the scheduled GitLab jobs (backup list and verify).
+	Ops awsiam.Role
 	// ProviderArn is the GitLab OIDC provider the deploy role trusts.
 	ProviderArn *string
 }
@@ -112,6 +128,8 @@ func (p *Props) Validate() error {
 		return fmt.Errorf("roles: HostedZoneID is empty: pass the hosted zone of the failover records")
 	case len(p.UserPoolArns) == 0 || len(p.BackupBucketArns) == 0 || len(p.BackupKeyArns) == 0:
 		return fmt.Errorf("roles: UserPoolArns, BackupBucketArns and BackupKeyArns must each name at least one resource")
+	case p.BackupBucketKeyAlias == "" || strings.HasPrefix(p.BackupBucketKeyAlias, "alias/") || strings.ContainsAny(p.BackupBucketKeyAlias, "*?"):
+		return fmt.Errorf("roles: BackupBucketKeyAlias %q must be the exact alias (without \"alias/\") of the backup buckets' SSE-KMS key", p.BackupBucketKeyAlias)
 	}
 	for _, b := range p.ProtectedBranches {
 		if b == "" || strings.ContainsAny(b, "*?") {
@@ -135,6 +153,11 @@ func (p *Props) withDefaults() Props {
 	}
 	if q.MaxMFAAgeSeconds == 0 {
 		q.MaxMFAAgeSeconds = DefaultMaxMFAAgeSeconds
+	}
+	if len(q.BackupDataKeyArns) == 0 {
+		for _, region := range q.PlatformRegions {
+			q.BackupDataKeyArns = append(q.BackupDataKeyArns, fmt.Sprintf("arn:aws:kms:%s:%s:key/mrk-*", region, q.Account))
+		}
 	}
 	return q
 }
@@ -186,24 +209,29 @@ func New(scope constructs.Construct, id string, props *Props) *Roles {
 	}
 	r.Deploy = newDeployRole(c, p, r.ProviderArn)
 	r.OnCall = newOnCallRole(c, p)
+	r.Ops = newOpsRole(c, p, r.ProviderArn)
 	return r
 }
 
-func newDeployRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
+// gitLabPrincipal is the trust of the pipeline roles (Deploy, Ops).
+func gitLabPrincipal(p Props, providerArn *string) awsiam.IPrincipal {
 	issuer := strings.TrimPrefix(p.GitLabURL, "https://")
 	// IAM evaluates only the aud and sub claims of a generic OIDC provider (not ref_protected itself),
 	// so the trust pins sub to the exact protected branch names (plus ":ref_protected:true" with
 	// SubIncludesRefProtected); GitLab allows pushes to those branches only to maintainers, and the
-	// pipeline's deploy jobs also run only when CI_COMMIT_REF_PROTECTED is true.
-	principal := awsiam.NewWebIdentityPrincipal(providerArn, &map[string]interface{}{
+	// pipeline's AWS jobs also run only when CI_COMMIT_REF_PROTECTED is true.
+	return awsiam.NewWebIdentityPrincipal(providerArn, &map[string]interface{}{
 		"StringEquals": map[string]interface{}{
 			issuer + ":aud": p.Audience,
 			issuer + ":sub": p.GitLabSubjects(),
 		},
 	})
+}
+
+func newDeployRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
 	role := awsiam.NewRole(scope, jsii.String("DeployRole"), &awsiam.RoleProps{
 		Description:        jsii.String("GitLab CI (" + p.ProjectPath + ", protected branches) deploys with cdk: may only assume the CDK bootstrap roles"),
-		AssumedBy:          principal,
+		AssumedBy:          gitLabPrincipal(p, providerArn),
 		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 	})
 	policy := awsiam.NewManagedPolicy(scope, jsii.String("DeployPolicy"), &awsiam.ManagedPolicyProps{
@@ -294,5 +322,66 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"generated per deployment, backup objects are keyed by date, Route 53 change IDs are per call; "+
 			"every statement is limited to the platform's stacks, zone, pools, buckets and keys, and the role "+
 			"requires MFA with one-hour sessions")
+	return role
+}
+
+// BackupEncryptionContextKeys are the keys of a backup data key's KMS encryption context
+// (internal/backup: caro:purpose=backup, caro:backup-id, caro:source-region).
+var BackupEncryptionContextKeys = []string{"caro:purpose", "caro:backup-id", "caro:source-region"}
+
+// newOpsRole is the role of the scheduled jobs weekly:backup-verify (caro backup list, caro backup
+// verify --target <scratch MongoDB from a CI variable>) and monthly:failover-drill (local servers
+// only: nothing here). Both commands only read: ListObjectsV2 and GetObject under backups/, and
+// KMS Decrypt of each backup's wrapped data key (and, by S3, of the bucket's SSE-KMS key).
+func newOpsRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
+	role := awsiam.NewRole(scope, jsii.String("OpsRole"), &awsiam.RoleProps{
+		Description:        jsii.String("GitLab CI scheduled jobs (" + p.ProjectPath + ", protected branches): caro backup list and verify, read only"),
+		AssumedBy:          gitLabPrincipal(p, providerArn),
+		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	var objects, bucketKeys, viaS3 []string
+	for _, b := range p.BackupBucketArns {
+		objects = append(objects, b+"/backups/*")
+	}
+	for _, region := range p.PlatformRegions {
+		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
+		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
+	}
+	st := func(sid string, actions, resources []string, conditions map[string]interface{}) awsiam.PolicyStatement {
+		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
+		if conditions != nil {
+			props.Conditions = &conditions
+		}
+		return awsiam.NewPolicyStatement(props)
+	}
+	policy := awsiam.NewManagedPolicy(scope, jsii.String("OpsPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("caro backup list and verify: read the backups/ prefix and unwrap backup data keys, nothing else"),
+		Statements: &[]awsiam.PolicyStatement{
+			st("ListBackups", []string{"s3:ListBucket"}, p.BackupBucketArns,
+				map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": "backups/*"}}),
+			st("ReadBackups", []string{"s3:GetObject"}, objects, nil),
+			// S3 decrypts the objects' SSE-KMS layer with the caller's permission: the buckets' key,
+			// named by its alias (its ID is generated), usable only through S3.
+			st("BucketEncryptionViaS3", []string{"kms:Decrypt"}, bucketKeys, map[string]interface{}{
+				"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
+				"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.BackupBucketKeyAlias},
+			}),
+			// The backup payload's own envelope: only data keys with exactly a backup's context.
+			st("UnwrapBackupDataKeys", []string{"kms:Decrypt"}, p.BackupDataKeyArns, map[string]interface{}{
+				"StringEquals": map[string]interface{}{
+					"kms:EncryptionContext:caro:purpose":       "backup",
+					"kms:EncryptionContext:caro:source-region": p.PlatformRegions,
+				},
+				"ForAllValues:StringEquals": map[string]interface{}{"kms:EncryptionContextKeys": BackupEncryptionContextKeys},
+			}),
+		},
+	})
+	role.AddManagedPolicy(policy)
+	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
+		"Wildcards are resource-scoped only (no wildcard actions, read-only): backups/* is the backup prefix of the named "+
+			"backup buckets (one folder per backup ID); key/* is usable only through S3 and only if the key carries the "+
+			"backup buckets' alias; key/mrk-* (the multi-Region backup key and its replicas, generated IDs) only with a "+
+			"backup's exact encryption context. The role trusts only this project's protected branches via GitLab OIDC, "+
+			"with one-hour sessions")
 	return role
 }

@@ -2,6 +2,7 @@ package roles_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -24,16 +25,29 @@ const account = "111111111111"
 
 func props() *roles.Props {
 	return &roles.Props{
-		Account:           account,
-		ProjectPath:       "carohealth/platform",
-		ProtectedBranches: []string{"main"},
-		DeployRegions:     []string{"us-east-1", "eu-west-1", "eu-central-1"},
-		PlatformRegions:   []string{"eu-west-1", "eu-central-1"},
-		HostedZoneID:      "Z04817572CAROHEALTH1",
-		UserPoolArns:      []string{"arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_abc"},
-		BackupBucketArns:  []string{"arn:aws:s3:::caro-backups-eu-west-1", "arn:aws:s3:::caro-journal-eu-west-1"},
-		BackupKeyArns:     []string{"arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+		Account:              account,
+		ProjectPath:          "carohealth/platform",
+		ProtectedBranches:    []string{"main"},
+		DeployRegions:        []string{"us-east-1", "eu-west-1", "eu-central-1"},
+		PlatformRegions:      []string{"eu-west-1", "eu-central-1"},
+		HostedZoneID:         "Z04817572CAROHEALTH1",
+		UserPoolArns:         []string{"arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_abc"},
+		BackupBucketArns:     []string{"arn:aws:s3:::caro-backups-eu-west-1", "arn:aws:s3:::caro-journal-eu-west-1"},
+		BackupKeyArns:        []string{"arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+		BackupBucketKeyAlias: "caro/replica",
 	}
+}
+
+// rolesByDescription returns the roles whose description starts with prefix.
+func rolesByDescription(tmpl assertions.Template, prefix string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range *tmpl.FindResources(jsii.String("AWS::IAM::Role"), nil) {
+		props, _ := (*r)["Properties"].(map[string]any)
+		if d, _ := props["Description"].(string); strings.HasPrefix(d, prefix) {
+			out[id] = props
+		}
+	}
+	return out
 }
 
 func synth(t *testing.T, p *roles.Props) (awscdk.Stack, assertions.Template) {
@@ -218,6 +232,81 @@ func TestRoles(t *testing.T) {
 		}
 	})
 
+	t.Run("THEN the ops role has the deploy role's trust (protected branches via GitLab OIDC) and one-hour sessions", func(t *testing.T) {
+		ops := rolesByDescription(tmpl, "GitLab CI scheduled jobs")
+		deploy := rolesByDescription(tmpl, "GitLab CI (")
+		if len(ops) != 1 || len(deploy) != 1 {
+			t.Fatalf("%d ops roles, %d deploy roles, want one each", len(ops), len(deploy))
+		}
+		for _, o := range ops {
+			for _, d := range deploy {
+				got, _ := json.Marshal(o["AssumeRolePolicyDocument"])
+				want, _ := json.Marshal(d["AssumeRolePolicyDocument"])
+				if string(got) != string(want) {
+					t.Errorf("ops trust\n%s\nwant the deploy role's\n%s", got, want)
+				}
+			}
+			if o["MaxSessionDuration"] != float64(3600) {
+				t.Errorf("ops MaxSessionDuration = %v, want 3600", o["MaxSessionDuration"])
+			}
+			if pols, _ := o["ManagedPolicyArns"].([]any); len(pols) != 1 || o["Policies"] != nil {
+				t.Errorf("ops role has policies beyond its one managed policy: %v", o)
+			}
+		}
+	})
+
+	t.Run("THEN the ops policy only reads backups and unwraps backup data keys", func(t *testing.T) {
+		allowed := map[string]bool{"s3:ListBucket": true, "s3:GetObject": true, "kms:Decrypt": true}
+		sids := map[string]bool{}
+		for _, st := range policyStatements(t, tmpl, "RolesOpsPolicy") {
+			sids[fmt.Sprint(st["Sid"])] = true
+			if st["Effect"] != "Allow" {
+				t.Errorf("unexpected statement %v", st)
+			}
+			for _, a := range strs(st["Action"]) {
+				if !allowed[a] {
+					t.Errorf("ops action %q is not needed by caro backup list/verify", a)
+				}
+			}
+			res := strs(st["Resource"])
+			for _, r := range res {
+				if r == "*" {
+					t.Errorf("statement %v grants on every resource", st["Sid"])
+				}
+			}
+			cond, _ := json.Marshal(st["Condition"])
+			switch st["Sid"] {
+			case "ListBackups":
+				if len(res) != 2 || res[0] != "arn:aws:s3:::caro-backups-eu-west-1" || !strings.Contains(string(cond), `"s3:prefix":"backups/*"`) {
+					t.Errorf("list %v with %s, want the backup buckets under backups/ only", res, cond)
+				}
+			case "ReadBackups":
+				if len(res) != 2 || res[0] != "arn:aws:s3:::caro-backups-eu-west-1/backups/*" || res[1] != "arn:aws:s3:::caro-journal-eu-west-1/backups/*" {
+					t.Errorf("read %v, want only the backups/ prefix of the backup buckets", res)
+				}
+			case "BucketEncryptionViaS3":
+				want := `{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/caro/replica"},"StringEquals":{"kms:ViaService":["s3.eu-west-1.amazonaws.com","s3.eu-central-1.amazonaws.com"]}}`
+				if string(cond) != want {
+					t.Errorf("bucket key condition %s, want %s", cond, want)
+				}
+			case "UnwrapBackupDataKeys":
+				if strings.Join(res, ",") != "arn:aws:kms:eu-west-1:111111111111:key/mrk-*,arn:aws:kms:eu-central-1:111111111111:key/mrk-*" {
+					t.Errorf("unwrap with %v, want the multi-Region keys of the platform regions", res)
+				}
+				want := `{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["caro:purpose","caro:backup-id","caro:source-region"]},` +
+					`"StringEquals":{"kms:EncryptionContext:caro:purpose":"backup","kms:EncryptionContext:caro:source-region":["eu-west-1","eu-central-1"]}}`
+				if string(cond) != want {
+					t.Errorf("unwrap condition %s, want %s", cond, want)
+				}
+			default:
+				t.Errorf("unexpected ops statement %v", st["Sid"])
+			}
+		}
+		if len(sids) != 4 {
+			t.Errorf("ops statements %v, want ListBackups, ReadBackups, BucketEncryptionViaS3, UnwrapBackupDataKeys", sids)
+		}
+	})
+
 	t.Run("THEN cdk-nag has no unsuppressed finding", func(t *testing.T) {
 		if f := nagcheck.Findings(stack); len(f) != 0 {
 			t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
@@ -241,8 +330,19 @@ func TestExistingProviderAndExplicitPrincipals(t *testing.T) {
 	_, tmpl := synth(t, p)
 
 	// THEN no provider is created, the trust uses the given issuer, audience and both branches, and
-	// the sub claim must say the ref is protected
+	// the sub claim must say the ref is protected (for the deploy and the ops role alike)
 	tmpl.ResourceCountIs(jsii.String("AWS::IAM::OIDCProvider"), jsii.Number(0))
+	if ops := rolesByDescription(tmpl, "GitLab CI scheduled jobs"); len(ops) != 1 {
+		t.Fatalf("%d ops roles", len(ops))
+	} else {
+		for _, o := range ops {
+			trust, _ := json.Marshal(o["AssumeRolePolicyDocument"])
+			if !strings.Contains(string(trust), `"project_path:carohealth/platform:ref_type:branch:ref:release:ref_protected:true"`) ||
+				!strings.Contains(string(trust), `"gitlab.example.nl:aud":"caro-deploy"`) {
+				t.Errorf("ops trust %s", trust)
+			}
+		}
+	}
 	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
 		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
 			"Action": "sts:AssumeRoleWithWebIdentity",
@@ -280,6 +380,9 @@ func TestInvalidProps(t *testing.T) {
 		"no platform regions": func(p *roles.Props) { p.PlatformRegions = nil },
 		"no zone":             func(p *roles.Props) { p.HostedZoneID = "" },
 		"no backup key":       func(p *roles.Props) { p.BackupKeyArns = nil },
+		"no bucket key alias": func(p *roles.Props) { p.BackupBucketKeyAlias = "" },
+		"prefixed alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "alias/caro/replica" },
+		"wildcard alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "caro/*" },
 	} {
 		t.Run("GIVEN "+name+" THEN Validate refuses", func(t *testing.T) {
 			p := props()
