@@ -7,18 +7,24 @@
 //   - the token lives in memory (see auth.js).
 import { Api, ApiError } from "./api.js";
 import { Session, tokenSource } from "./auth.js";
+import "./cognito.js"; // registers the production token source "cognito"
 
 const $ = (id) => document.getElementById(id);
 const session = new Session();
 let api = null;
 let source = null;
+let signingIn = false;
+let pendingStep = null; // {resolve, reject, kind} while the sign-in waits for a code or new password
 
 async function main() {
   const config = await loadConfig();
   source = tokenSource(config);
   api = new Api(config.apiBase || "/api", session);
   $("signin-hint").textContent = source.describe();
+  showFields(source.fields || ["sub", "tenant", "roles"]);
   $("signin-form").addEventListener("submit", onSignIn);
+  $("challenge-form").addEventListener("submit", onChallenge);
+  $("challenge-cancel").addEventListener("click", () => pendingStep?.reject(new Error("sign-in cancelled")));
   $("patient-form").addEventListener("submit", onAddPatient);
   $("note-form").addEventListener("submit", onAddNote);
   $("signout").addEventListener("click", () => { session.clear(); navigate(""); });
@@ -124,16 +130,88 @@ async function showPatient(id) {
   show("patient-view");
 }
 
+// showFields shows the sign-in inputs the token source asks for; the others are disabled, so they
+// are neither required nor submitted.
+function showFields(names) {
+  for (const label of $("signin-form").querySelectorAll("[data-field]")) {
+    const on = names.includes(label.dataset.field);
+    label.hidden = !on;
+    for (const input of label.querySelectorAll("input")) input.disabled = !on;
+  }
+}
+
 async function onSignIn(ev) {
   ev.preventDefault();
-  const f = new FormData(ev.target);
+  if (signingIn) return;
+  const form = ev.target;
+  const f = new FormData(form);
   const roles = String(f.get("roles") || "").split(",").map((r) => r.trim()).filter(Boolean);
+  const fields = {
+    sub: String(f.get("sub") ?? ""), tenant: String(f.get("tenant") ?? ""), roles,
+    phone: String(f.get("phone") ?? ""), password: String(f.get("password") ?? ""),
+  };
+  signingIn = true;
+  status("Signing in…");
   try {
-    session.set(await source.signIn({ sub: String(f.get("sub")), tenant: String(f.get("tenant")), roles }));
+    session.set(await source.signIn(fields, askStep));
+    status("");
     navigate("#/patients");
   } catch (err) {
     fail(err);
+  } finally {
+    signingIn = false;
+    endStep();
+    const pw = form.querySelector("input[name=password]");
+    if (pw) pw.value = "";
   }
+}
+
+// askStep shows the second sign-in step (a code, or a new password on the first sign-in) and
+// resolves with what the person types; step.error says why the previous answer was refused.
+function askStep(step) {
+  return new Promise((resolve, reject) => {
+    const form = $("challenge-form");
+    form.reset();
+    for (const label of form.querySelectorAll("[data-step]")) {
+      const on = label.dataset.step === step.kind;
+      label.hidden = !on;
+      for (const input of label.querySelectorAll("input")) input.disabled = !on;
+    }
+    $("challenge-prompt").textContent = step.message;
+    status(step.error || "", Boolean(step.error));
+    $("signin-form").hidden = true;
+    form.hidden = false;
+    form.querySelector("input:not([disabled])")?.focus();
+    pendingStep = { resolve, reject, kind: step.kind };
+  });
+}
+
+function onChallenge(ev) {
+  ev.preventDefault();
+  if (!pendingStep) return;
+  const f = new FormData(ev.target);
+  let answer;
+  if (pendingStep.kind === "newPassword") {
+    answer = String(f.get("newPassword") ?? "");
+    if (answer !== String(f.get("confirm") ?? "")) {
+      status("the two new passwords differ: type the same password twice", true);
+      return;
+    }
+  } else {
+    answer = String(f.get("code") ?? "").trim();
+  }
+  const { resolve } = pendingStep;
+  pendingStep = null;
+  status("Checking…");
+  resolve(answer);
+}
+
+function endStep() {
+  pendingStep = null;
+  const form = $("challenge-form");
+  form.reset();
+  form.hidden = true;
+  $("signin-form").hidden = false;
 }
 
 async function onAddPatient(ev) {

@@ -4,9 +4,10 @@
 // production:
 //   - "dev": the local runner (`caro local up`) issues development JWTs at POST /dev/token for any
 //     user, tenant and roles typed into the sign-in form. It exists only in the local runner.
-//   - production signs in through Cognito (hosted UI or SRP). That source is out of scope here: add a
-//     module that calls registerTokenSource("cognito", ...) and set "tokenSource": "cognito" in the
-//     config.json deployed to the asset bucket.
+//   - "cognito" (production, cognito.js): the serving region's Cognito user pool, signed in with
+//     SRP (the password never leaves the browser) and the required second factor; the pool and web
+//     client come from the API (GET /api/auth/config), so after a region failover users sign in to
+//     the standby region's pool. The config.json deployed to the asset bucket names it.
 //
 // The token is kept in memory only (never in cookies, localStorage or sessionStorage), so a reload
 // signs the user out and no script running later on another page can read it.
@@ -16,7 +17,11 @@ const sources = new Map();
 /**
  * registerTokenSource adds a token source. factory(config) returns an object with
  *   describe(): string               text shown above the sign-in form
- *   signIn(fields): Promise<string>  resolves to a bearer token
+ *   fields: string[]                 the sign-in form's inputs it reads (sub, tenant, roles, phone,
+ *                                    password); default: sub, tenant, roles
+ *   signIn(fields, ask): Promise<string>  resolves to a bearer token; ask(step) shows a second step
+ *                                    ({kind: "code"|"newPassword", message, error}) and resolves to
+ *                                    what the person typed
  */
 export function registerTokenSource(name, factory) {
   sources.set(name, factory);
@@ -32,6 +37,7 @@ export function tokenSource(config) {
 }
 
 registerTokenSource("dev", () => ({
+  fields: ["sub", "tenant", "roles"],
   describe: () => "Local development: any user, tenant and roles; the local runner signs the token.",
   async signIn({ sub, tenant, roles }) {
     const res = await fetch("/dev/token", {
