@@ -82,6 +82,13 @@ func NewSubjectKeys(db *mongo.Database) *SubjectKeys {
 	return &SubjectKeys{coll: db.Collection(SubjectKeysCollection)}
 }
 
+// SubjectKeysIn returns the key store on another collection holding subject keys in the same
+// shape, such as a restore's staging copy of subject_keys (internal/erasure re-applies erasures
+// there before the restore switches it into place).
+func SubjectKeysIn(coll *mongo.Collection) *SubjectKeys {
+	return &SubjectKeys{coll: coll}
+}
+
 // EnsureIndexes creates the unique (tenantId, subjectId) index. Safe to call on every start.
 func (s *SubjectKeys) EnsureIndexes(ctx context.Context) error {
 	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{

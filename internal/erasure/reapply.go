@@ -1,0 +1,80 @@
+package erasure
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Summary is what Reapply did (part of the restore report and the `caro gdpr reapply` output).
+type Summary struct {
+	// Registered is how many erasures the register listed (after the since filter).
+	Registered int `json:"registered"`
+	// Applied is how many were applied (all of them unless an error stopped the run).
+	Applied int `json:"applied"`
+	// Patients is how many patients still held personal data in the database and were erased.
+	Patients int `json:"patientsErased"`
+	// Notes is how many notes still had their text and lost it.
+	Notes int64 `json:"notesErased"`
+	// Since is the since filter used (zero: every registered erasure).
+	Since time.Time `json:"since,omitzero"`
+}
+
+// ReapplyOptions configure Reapply.
+type ReapplyOptions struct {
+	// Source is the register. Required.
+	Source Source
+	// DB is the database to apply the erasures to, Collections its collection names (default
+	// Live()).
+	DB          *mongo.Database
+	Collections Collections
+	// Since limits the run to erasures recorded at or after it (zero: all of them, the default
+	// of restores; see docs/backup-format.md).
+	Since time.Time
+	// Now is the clock for the tombstones' updatedAt (default time.Now).
+	Now func() time.Time
+	// Progress, when set, receives one line per patient erased and a summary.
+	Progress func(string)
+}
+
+// Reapply lists the register and applies every erasure to the database. It stops at the first
+// error (the caller must not switch a restore in, or must run it again: applying is idempotent).
+func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
+	if o.Source == nil || o.DB == nil {
+		return Summary{}, fmt.Errorf("erasure: Reapply needs a Source and a DB")
+	}
+	if o.Collections == (Collections{}) {
+		o.Collections = Live()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	list, err := o.Source.List(ctx, o.Since)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{Registered: len(list), Since: o.Since}
+	for _, e := range list {
+		r, err := Apply(ctx, o.DB, o.Collections, e, o.Now())
+		if err != nil {
+			return s, err
+		}
+		s.Applied++
+		if r.Patient || r.Notes > 0 {
+			if r.Patient {
+				s.Patients++
+			}
+			s.Notes += r.Notes
+			progress(fmt.Sprintf("erasure of %s/%s (request %s, %s) re-applied: patient erased %t, %d notes erased",
+				e.TenantID, e.PatientID, e.RequestID, e.ErasedAt.Format(time.RFC3339), r.Patient, r.Notes))
+		}
+	}
+	progress(fmt.Sprintf("%d registered erasures applied: %d patients and %d notes still held personal data and were erased", s.Applied, s.Patients, s.Notes))
+	return s, nil
+}
