@@ -15,13 +15,14 @@ import (
 
 	"github.com/carohealth/platform/internal/access"
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
 // Collections of the API. Both carry an outbox (audit.Outbox); the reconciler scans them.
 const (
-	PatientsCollection = "patients"
-	NotesCollection    = "notes"
+	PatientsCollection = erasure.PatientsCollection
+	NotesCollection    = erasure.NotesCollection
 )
 
 // OutboxCollections are the collections whose documents carry audit outboxes.

@@ -23,6 +23,9 @@ const (
 	CodeTooLarge         = "body_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeInternal         = "internal_error"
+	// CodeErasureUnavailable: the erasure could not be recorded in the erasure register (or no
+	// register is configured), so nothing was erased; retry later.
+	CodeErasureUnavailable = "erasure_register_unavailable"
 
 	// Internal codes, answered as CodeForbidden; they only choose the security signal.
 	codeOriginMissing = "origin_verify_missing"
@@ -43,6 +46,10 @@ func errorf(status int, code, format string, args ...any) *apiError {
 }
 
 var (
+	errRegisterNotConfigured = errorf(http.StatusServiceUnavailable, CodeErasureUnavailable,
+		"erasure register not configured: erasures are refused until the service records them outside the database; nothing was erased, contact the operators")
+	errRegisterUnavailable = errorf(http.StatusServiceUnavailable, CodeErasureUnavailable,
+		"the erasure could not be recorded in the erasure register, so nothing was erased; retry later and quote the request ID if it persists")
 	errNotFound = errorf(http.StatusNotFound, CodeNotFound, "no such resource in your tenant; check the ID")
 	errInternal = errorf(http.StatusInternalServerError, CodeInternal,
 		"the request could not be completed because of a fault on our side; retry later and quote the request ID if it persists")

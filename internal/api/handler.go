@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 	KeyPoolSize int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Erasures records every erasure outside the database before anything is erased (the erasure
+	// register in the region's backup bucket, env CARO_ERASURE_BUCKET), so restores apply it again.
+	// Nil refuses DELETE /subjects/{id} with 503 erasure_register_unavailable: an erasure a
+	// restore could undo is not offered.
+	Erasures erasure.Recorder
 	// Logger receives one line per request (IDs, route, status; never bodies or personal data).
 	Logger *slog.Logger
 }
@@ -60,6 +66,7 @@ type Handler struct {
 	keys      *audit.SubjectKeys
 	pool      *keyPool
 	pub       audit.Publisher
+	erasures  erasure.Recorder
 	originSec string
 	maxBody   int
 	now       func() time.Time
@@ -71,7 +78,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("api: Config.DB is required")
 	}
-	h := &Handler{db: cfg.DB, keys: audit.NewSubjectKeys(cfg.DB), pub: cfg.Publisher, originSec: cfg.OriginSecret,
+	h := &Handler{db: cfg.DB, keys: audit.NewSubjectKeys(cfg.DB), pub: cfg.Publisher, erasures: cfg.Erasures, originSec: cfg.OriginSecret,
 		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes

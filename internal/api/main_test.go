@@ -11,11 +11,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/objstore"
 )
 
 var (
@@ -24,8 +27,23 @@ var (
 	testURI    string
 )
 
+// erasureBucket is the in-process S3 bucket holding the tests' erasure register.
+const erasureBucket = "erasure-register"
+
+var (
+	s3Srv    *localstack.S3
+	register *erasure.Register
+)
+
 func TestMain(m *testing.M) {
-	os.Exit(localstack.RunWithFerretDB(m, func(uri string, client *mongo.Client) error {
+	var err error
+	if s3Srv, err = localstack.StartS3(erasureBucket); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s3c := s3.NewFromConfig(localstack.AWSConfig("eu-west-1", s3Srv.Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
+	register = erasure.NewRegister(objstore.NewS3(s3c, erasureBucket, ""))
+	code := localstack.RunWithFerretDB(m, func(uri string, client *mongo.Client) error {
 		testURI, testClient = uri, client
 		testDB = client.Database("api_test")
 		h, err := NewHandler(Config{DB: testDB})
@@ -33,7 +51,9 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		return h.EnsureIndexes(context.Background())
-	}))
+	})
+	_ = s3Srv.Stop()
+	os.Exit(code)
 }
 
 // env is one test's handler with an SNS fake as its audit topic.
@@ -47,7 +67,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	sns := audittest.NewSNSFake(t)
-	h, err := NewHandler(Config{DB: testDB, Publisher: sns.Publisher(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := NewHandler(Config{DB: testDB, Publisher: sns.Publisher(), Erasures: register, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

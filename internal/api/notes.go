@@ -70,7 +70,7 @@ func (h *Handler) createNote(rc *reqCtx) (int, any, error) {
 	// included, right away (the reconciler's purge hook would do it at the latest).
 	if _, err := h.findPatient(rc, rc.id); err != nil {
 		if errors.Is(err, errNotFound) {
-			if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
+			if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
 				return 0, nil, err
 			}
 		}

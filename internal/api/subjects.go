@@ -12,6 +12,7 @@ import (
 
 	"github.com/carohealth/platform/internal/access"
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -62,6 +63,9 @@ func (h *Handler) exportSubject(rc *reqCtx) (int, any, error) {
 
 // eraseSubject is the right to be forgotten. In order, each step idempotent so a retry (or the
 // reconciler's purge hook) finishes an interrupted erasure:
+//  0. the erasure is recorded in the erasure register outside the database (Config.Erasures), so a
+//     later restore of a backup or snapshot taken before it applies it again; if that fails,
+//     nothing is erased and the client gets 503 to retry;
 //  1. the patient becomes an erased tombstone without personal fields, and the subject:erase event
 //     goes into its outbox in the same update (the event's hashes are made with the subject key
 //     while it still exists);
@@ -69,8 +73,14 @@ func (h *Handler) exportSubject(rc *reqCtx) (int, any, error) {
 //     in their outboxes until published);
 //  3. the subject key is deleted, so every SubjectRef and state hash in the audit trail becomes
 //     unlinkable (crypto-shredding). The audit events themselves stay.
+//
+// Steps 2 and 3 and the tombstone update are internal/erasure's, the code restores re-apply.
 func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
+	if h.erasures == nil {
+		return 0, nil, errRegisterNotConfigured
+	}
 	coll := rc.store.Collection(PatientsCollection)
+	recorded := false
 	for range updateAttempts {
 		var cur patientDoc
 		err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(rc.id)}}, options.FindOne().SetProjection(projection)).Decode(&cur)
@@ -80,13 +90,19 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if cur.Tombstone {
-			if !cur.Erased {
-				// Deleted, not erased: nothing personal is left on it; the purge shreds the key.
-				return 0, nil, errNotFound
+		if cur.Tombstone && !cur.Erased {
+			// Deleted, not erased: nothing personal is left on it; the purge shreds the key.
+			return 0, nil, errNotFound
+		}
+		if !recorded {
+			if err := h.recordErasure(rc); err != nil {
+				return 0, nil, err
 			}
+			recorded = true
+		}
+		if cur.Tombstone {
 			// A repeated or interrupted erasure: finish steps 2 and 3, no second event.
-			if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
+			if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
 				return 0, nil, err
 			}
 			return http.StatusNoContent, nil, nil
@@ -98,16 +114,14 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 		ev := h.newEvent(rc, access.SubjectErase, "patient", rc.id)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, rc.id)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
-		upd := tombstone(h, "givenName", "familyName", "birthDate")
-		upd[0].Value = append(upd[0].Value.(bson.D), bson.E{Key: "erased", Value: true})
-		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, upd, ev)
+		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, erasure.PatientTombstone(h.now()), ev)
 		if err != nil {
 			return 0, nil, err
 		}
 		if !applied {
 			continue
 		}
-		if err := EraseSubjectData(rc.ctx, rc.store, h.keys, rc.id); err != nil {
+		if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
 			// The erase event is stored and the patient is erased; the reconciler's purge hook
 			// finishes the notes and the key. Report the fault so the client retries.
 			return 0, nil, err
@@ -118,26 +132,30 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 	return 0, nil, errConflict
 }
 
-// EraseSubjectData erases what hangs off a patient in the store's tenant: every note's text (notes
-// become erased tombstones; their pending audit events stay until published) and then the subject
-// key. Idempotent. Used by erasure and by the reconciler before it purges a patient tombstone.
-func EraseSubjectData(ctx context.Context, store *tenancy.Store, keys *audit.SubjectKeys, patientID string) error {
-	_, err := store.Collection(NotesCollection).UpdateMany(ctx,
-		bson.D{{Key: "patientId", Value: patientID}, {Key: "erased", Value: bson.D{{Key: "$ne", Value: true}}}},
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: audit.FieldTombstone, Value: true}, {Key: "erased", Value: true}}},
-			{Key: "$unset", Value: bson.D{{Key: "text", Value: ""}}},
-		})
+// recordErasure writes the erasure into the register. Its failure is the client's 503: nothing
+// has been erased yet, and a retry records it again (harmless) before erasing.
+func (h *Handler) recordErasure(rc *reqCtx) error {
+	err := h.erasures.Record(rc.ctx, erasure.Erasure{TenantID: rc.principal.TenantID, PatientID: rc.id,
+		ErasedAt: h.now().UTC(), RequestID: rc.requestID})
 	if err != nil {
-		return fmt.Errorf("erase notes of subject: %w", err)
+		h.log.Error("erasure register write failed; nothing erased", "requestId", rc.requestID, "fault", err.Error())
+		return errRegisterUnavailable
 	}
-	return keys.Erase(ctx, store.TenantID(), patientID)
+	return nil
+}
+
+// EraseSubjectData erases what hangs off a patient in a tenant of db: every note's text (notes
+// become erased tombstones; their pending audit events stay until published) and then the subject
+// key. Idempotent. Used by erasure and by the reconciler before it purges a patient tombstone; the
+// work is internal/erasure's EraseData, the same code restores re-apply erasures with.
+func EraseSubjectData(ctx context.Context, db *mongo.Database, tenantID, patientID string) error {
+	_, err := erasure.EraseData(ctx, db, erasure.Live(), tenantID, patientID)
+	return err
 }
 
 // NewReconciler returns the audit reconciler for the API's collections, with the purge hook that
 // erases a patient's remaining notes and shreds its subject key before the tombstone goes.
 func NewReconciler(db *mongo.Database, pub audit.Publisher) *audit.Reconciler {
-	keys := audit.NewSubjectKeys(db)
 	return &audit.Reconciler{
 		DB: db, Publisher: pub, Collections: OutboxCollections,
 		BeforePurge: func(ctx context.Context, collection, tenantID string, docID any) error {
@@ -149,15 +167,7 @@ func NewReconciler(db *mongo.Database, pub audit.Publisher) *audit.Reconciler {
 			if !ok || t != tenantID {
 				return fmt.Errorf("patient tombstone with a malformed _id")
 			}
-			p, err := tenancy.JobPrincipal(tenantID, "audit-purge")
-			if err != nil {
-				return err
-			}
-			store, err := tenancy.Open(db, p)
-			if err != nil {
-				return err
-			}
-			return EraseSubjectData(ctx, store, keys, id)
+			return EraseSubjectData(ctx, db, tenantID, id)
 		},
 	}
 }
