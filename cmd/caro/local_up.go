@@ -10,13 +10,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/health"
 	"github.com/carohealth/platform/internal/localrunner"
+	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/objstore"
 )
 
 func init() { registerLocalCommand(newLocalUpCmd) }
@@ -99,10 +103,17 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", redactURI(env.MongoURI), err)
 	}
-	closeClient := func() { _ = client.Disconnect(context.Background()) }
 	db := client.Database(env.Database)
 	logger := slog.New(slog.NewJSONHandler(env.Log, nil))
-	h, err := api.NewHandler(api.Config{DB: db, Logger: logger})
+	// The erasure register: the same S3 code as the Lambda, on an in-process S3 (gofakes3) that
+	// lives and dies with the runner like its FerretDB, so DELETE /subjects/{id} works locally.
+	register, stopS3, err := localErasureRegister()
+	if err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, nil, err
+	}
+	closeClient := func() { _ = client.Disconnect(context.Background()); stopS3() }
+	h, err := api.NewHandler(api.Config{DB: db, Erasures: register, Logger: logger})
 	if err != nil {
 		closeClient()
 		return nil, nil, err
@@ -118,6 +129,20 @@ func newLocalAPIHandler(ctx context.Context, env localrunner.HandlerEnv) (localr
 		Resources: map[string]localrunner.ProxyHandler{"/health": checker, health.AuthConfigPath: checker},
 		Default:   h,
 	}, closeClient, nil
+}
+
+// localErasureBucket is the local runner's erasure register bucket.
+const localErasureBucket = "caro-local-erasures"
+
+// localErasureRegister starts an in-process S3 with the register's bucket (throw-away, like the
+// runner's database) and returns the register on it and the function that stops it.
+func localErasureRegister() (*erasure.Register, func(), error) {
+	srv, err := localstack.StartS3(localErasureBucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the local S3 for the erasure register: %w", err)
+	}
+	c := s3.NewFromConfig(localstack.AWSConfig("eu-west-1", srv.Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
+	return erasure.NewRegister(objstore.NewS3(c, localErasureBucket, "")), func() { _ = srv.Stop() }, nil
 }
 
 // redactURI drops the user and password from a connection string before it is printed.

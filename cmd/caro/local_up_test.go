@@ -188,6 +188,15 @@ func testRealAPI(t *testing.T, extra []string) {
 	if code, _, _ := call("GET", "/api/patients/"+id, "", ""); code != 401 {
 		t.Fatalf("no token: %d, want 401", code)
 	}
+	// Erasure works locally: the runner records it in its own (in-process S3) erasure register.
+	_, _, m := call("POST", "/dev/token", "", `{"sub":"dpo-a","tenantId":"tenant-a","roles":["privacy-officer"]}`)
+	dpo, _ := m["token"].(string)
+	if code, _, got := call("DELETE", "/api/subjects/"+id, dpo, ""); code != 204 {
+		t.Fatalf("erase: %d %v", code, got)
+	}
+	if code, _, _ := call("GET", "/api/patients/"+id, a, ""); code != 404 {
+		t.Fatalf("erased patient: %d, want 404", code)
+	}
 
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)

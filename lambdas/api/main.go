@@ -1,7 +1,9 @@
 // Command api is the platform API Lambda: API Gateway proxy events are served by internal/api, and
 // EventBridge scheduled events run the audit outbox reconciler. Configuration comes from the
 // environment (contracts.md): CARO_MONGODB_URI_SECRET_ARN or CARO_MONGODB_URI, CARO_DATABASE,
-// CARO_AUDIT_TOPIC_ARN, CARO_ORIGIN_SECRET (optional), CARO_REGION, CARO_VERSION.
+// CARO_AUDIT_TOPIC_ARN, CARO_ORIGIN_SECRET (optional), CARO_REGION, CARO_VERSION, and
+// CARO_ERASURE_BUCKET, the region's backup bucket that holds the erasure register (unset: erasures
+// are refused with 503, since a restore could undo them).
 package main
 
 import (
@@ -13,11 +15,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/carohealth/platform/internal/api"
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/objstore"
 )
+
+// EnvErasureBucket names the bucket of the erasure register (constructs/backup sets it).
+const EnvErasureBucket = "CARO_ERASURE_BUCKET"
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -46,7 +54,14 @@ func build(log *slog.Logger) (*api.Entrypoint, error) {
 		return nil, fmt.Errorf("AWS config: %w", err)
 	}
 	pub := &audit.SNSPublisher{Client: sns.NewFromConfig(awsCfg), TopicARN: env.AuditTopicARN}
-	h, err := api.NewHandler(api.Config{DB: db, Publisher: pub, OriginSecret: env.OriginSecret, Logger: log})
+	var register erasure.Recorder
+	if bucket := os.Getenv(EnvErasureBucket); bucket != "" {
+		// SSE-KMS with the bucket's default key; the function may only put under erasures/.
+		register = erasure.NewRegister(objstore.NewS3(s3.NewFromConfig(awsCfg), bucket, ""))
+	} else {
+		log.Error("erasure register not configured: DELETE /subjects/{id} answers 503 until " + EnvErasureBucket + " is set")
+	}
+	h, err := api.NewHandler(api.Config{DB: db, Publisher: pub, OriginSecret: env.OriginSecret, Erasures: register, Logger: log})
 	if err != nil {
 		return nil, err
 	}
