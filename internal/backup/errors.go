@@ -30,6 +30,9 @@ var (
 	ErrNotFound = errors.New("backup not found")
 	// ErrSwitchInterrupted: a previous restore stopped during its switch; Recover undoes it.
 	ErrSwitchInterrupted = errors.New("a previous restore was interrupted during its switch")
+	// ErrErasureRegister: the erasure register (internal/erasure) could not be read completely, so
+	// the restore could not re-apply the erasures made since the backup; nothing was written.
+	ErrErasureRegister = errors.New("erasure register cannot be read")
 )
 
 // Error is the error type the package returns: Kind is one of the sentinel errors above, Detail
@@ -68,13 +71,14 @@ func newErr(kind error, err error, hint string, format string, args ...any) *Err
 }
 
 const (
-	hintTampered   = "the backup object was altered or damaged; do not use it: restore an older backup or the replicated copy in the standby region, and investigate the bucket's access logs"
-	hintTruncated  = "the object was cut short (interrupted upload or copy); restore another backup or the replicated copy, then re-run the backup"
-	hintWrongKey   = "restore with the multi-Region key (or its replica) named in the manifest and check the role may kms:Decrypt with it"
-	hintContext    = "the manifest's backup ID or source region was changed or the object was copied under another name; use the original manifest"
-	hintManifest   = "the manifest was altered or belongs to another backup; fetch the original (the bucket is versioned) or restore another backup"
-	hintTarget     = "check the target URI, network path and credentials, then retry; nothing was written"
-	hintNotEmpty   = "restore into an empty database, or pass --replace to replace its contents (the old collections are kept until the switch completes)"
-	hintRecover    = "run the restore again: it rolls the interrupted switch back first, or call backup.Recover"
-	hintNotFoundID = "run `caro backup list` to see the available backups"
+	hintTampered        = "the backup object was altered or damaged; do not use it: restore an older backup or the replicated copy in the standby region, and investigate the bucket's access logs"
+	hintTruncated       = "the object was cut short (interrupted upload or copy); restore another backup or the replicated copy, then re-run the backup"
+	hintWrongKey        = "restore with the multi-Region key (or its replica) named in the manifest and check the role may kms:Decrypt with it"
+	hintContext         = "the manifest's backup ID or source region was changed or the object was copied under another name; use the original manifest"
+	hintManifest        = "the manifest was altered or belongs to another backup; fetch the original (the bucket is versioned) or restore another backup"
+	hintTarget          = "check the target URI, network path and credentials, then retry; nothing was written"
+	hintNotEmpty        = "restore into an empty database, or pass --replace to replace its contents (the old collections are kept until the switch completes)"
+	hintRecover         = "run the restore again: it rolls the interrupted switch back first, or call backup.Recover"
+	hintErasureRegister = "nothing was written: a restore without the erasures would bring erased patients back; check the role may s3:ListBucket and s3:GetObject under erasures/ of the backup bucket (and kms:Decrypt with its key), then retry; only if the restore cannot wait, pass --skip-erasure-register and run `caro gdpr reapply` as soon as the register is readable"
+	hintNotFoundID      = "run `caro backup list` to see the available backups"
 )

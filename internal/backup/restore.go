@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/erasure"
 )
 
 // Names the restore reserves in a target database. User collections never start with reservedPrefix
@@ -57,6 +59,18 @@ type RestoreOptions struct {
 	// Recount also counts every staged collection on the server before the switch (slow on
 	// FerretDB); without it the counts compared are the server-acknowledged insert counts.
 	Recount bool
+	// Erasures is the erasure register whose erasures are applied to the staging collections after
+	// they were checked against the manifest and before the switch, so no patient erased after the
+	// backup was taken comes back. Default: the register in Store (the bucket the backup is read
+	// from: the region's backup bucket, or in the standby its replica, which replicates erasures/
+	// too). Every registered erasure is applied, not only those after the backup time: applying is
+	// idempotent, and it also finishes an erasure whose database part was interrupted before the
+	// backup ran. A register that cannot be read fails the restore before the target is touched.
+	Erasures erasure.Source
+	// SkipErasureRegister restores without reading the register or applying any erasure: every
+	// patient erased since the backup comes back with personal data and subject key. Only for an
+	// operator who explicitly accepts that (and then runs `caro gdpr reapply` once it is readable).
+	SkipErasureRegister bool
 	// ConnectTimeout bounds reaching the target (default 20s).
 	ConnectTimeout time.Duration
 	// Progress, when set, receives progress events.
@@ -69,16 +83,21 @@ type RestoreOptions struct {
 
 // RestoreReport summarizes a finished restore (the `-o json` output of the CLI).
 type RestoreReport struct {
-	BackupID      string              `json:"backupId"`
-	SourceRegion  string              `json:"sourceRegion"`
-	BackupTime    time.Time           `json:"backupTime"`
-	Database      string              `json:"database"`
-	Collections   []CollectionRestore `json:"collections"`
-	Documents     int64               `json:"documents"`
-	Replaced      []string            `json:"replaced,omitempty"`
-	Verified      bool                `json:"verified"`
-	Duration      time.Duration       `json:"durationNs"`
-	DocsPerSecond float64             `json:"docsPerSecond"`
+	BackupID     string              `json:"backupId"`
+	SourceRegion string              `json:"sourceRegion"`
+	BackupTime   time.Time           `json:"backupTime"`
+	Database     string              `json:"database"`
+	Collections  []CollectionRestore `json:"collections"`
+	Documents    int64               `json:"documents"`
+	Replaced     []string            `json:"replaced,omitempty"`
+	Verified     bool                `json:"verified"`
+	// Erasures says how many registered erasures were re-applied before the switch (nil when
+	// SkipErasureRegister). Counts and checksums above are the backup's, compared before.
+	Erasures *erasure.Summary `json:"erasures,omitempty"`
+	// ErasureRegisterSkipped is true when the restore ran with SkipErasureRegister.
+	ErasureRegisterSkipped bool          `json:"erasureRegisterSkipped,omitempty"`
+	Duration               time.Duration `json:"durationNs"`
+	DocsPerSecond          float64       `json:"docsPerSecond"`
 }
 
 // CollectionRestore is one collection of a RestoreReport.
@@ -148,6 +167,22 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	}
 	defer done()
 	db := client.Database(o.Database)
+	// Read the erasure register before anything is written: a restore that could not re-apply
+	// erasures must not start.
+	var erasures []erasure.Erasure
+	if o.SkipErasureRegister {
+		report(o.Progress, Progress{Phase: "erasures", Message: "WARNING: the erasure register is skipped (--skip-erasure-register): every patient erased since " +
+			b.m.CreatedAt.UTC().Format(time.RFC3339) + " comes back with personal data; run `caro gdpr reapply` as soon as the register is readable"})
+	} else {
+		src := o.Erasures
+		if src == nil {
+			src = erasure.NewRegister(o.Store)
+		}
+		if erasures, err = src.List(ctx, time.Time{}); err != nil {
+			return RestoreReport{}, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register")
+		}
+		report(o.Progress, Progress{Phase: "erasures", Message: fmt.Sprintf("erasure register read: %d erasures to re-apply before the switch", len(erasures))})
+	}
 	if !o.SkipPreverify {
 		if err := b.preverify(ctx, o.Progress); err != nil {
 			return RestoreReport{}, err
@@ -205,6 +240,22 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	names := make([]string, 0, len(loaded))
 	for _, l := range loaded {
 		names = append(names, l.entry.Name)
+	}
+	if !o.SkipErasureRegister {
+		sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(erasures), DB: db,
+			Collections: erasure.Live().Renamed(stageName), Progress: func(m string) { report(o.Progress, Progress{Phase: "erasures", Message: m}) }})
+		if err == nil {
+			err = o.step("erasures")
+		}
+		if err != nil {
+			if !errors.Is(err, errCrash) {
+				cleanup()
+			}
+			return RestoreReport{}, fmt.Errorf("restore: re-applying registered erasures: %w (nothing was switched; fix the cause and run the restore again)", err)
+		}
+		rep.Erasures = &sum
+	} else {
+		rep.ErasureRegisterSkipped = true
 	}
 	report(o.Progress, Progress{Phase: "switch", Message: fmt.Sprintf("switching %d collections into %s", len(names), o.Database)})
 	if err := switchCollections(ctx, db, b.m.BackupID, suffix, names, existing, stageName, prevName, &o); err != nil {

@@ -319,7 +319,7 @@ func TestRestoreErrorsLeaveTargetUntouched(t *testing.T) {
 
 func TestRestoreFailureInjectionKeepsTarget(t *testing.T) {
 	f := newBackup(t, 60)
-	steps := []string{"loaded", "indexes", "rename-existing:extra", "rename-existing:patients", "rename-stage:notes", "rename-stage:patients", "commit"}
+	steps := []string{"loaded", "indexes", "erasures", "rename-existing:extra", "rename-existing:patients", "rename-stage:notes", "rename-stage:patients", "commit"}
 	for _, step := range steps {
 		for _, crash := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s crash=%v", step, crash), func(t *testing.T) {

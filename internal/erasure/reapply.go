@@ -78,3 +78,18 @@ func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 	progress(fmt.Sprintf("%d registered erasures applied: %d patients and %d notes still held personal data and were erased", s.Applied, s.Patients, s.Notes))
 	return s, nil
 }
+
+// Listed is a Source over erasures already read (a restore reads the register before it touches
+// the target, and applies the list later).
+type Listed []Erasure
+
+// List returns the erasures at or after since.
+func (l Listed) List(_ context.Context, since time.Time) ([]Erasure, error) {
+	var out []Erasure
+	for _, e := range l {
+		if !e.ErasedAt.Before(since) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
