@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
 )
 
 type backupAtlasRestoreOptions struct {
@@ -19,6 +21,17 @@ type backupAtlasRestoreOptions struct {
 	credentialsFile              string
 	timeout, pollInterval        time.Duration
 	yes                          bool
+	// targetURI is the standby cluster's connection string, for re-applying the erasure register
+	// after the restore; skipErasures explicitly leaves that to the operator.
+	targetURI, database string
+	skipErasures        bool
+}
+
+// atlasRestoreOutput is the -o json output: the Atlas job and the erasures re-applied after it.
+type atlasRestoreOutput struct {
+	atlas.RestoreResult
+	Erasures               *erasure.Summary `json:"erasures,omitempty"`
+	ErasureRegisterSkipped bool             `json:"erasureRegisterSkipped,omitempty"`
 }
 
 func init() { backupSubcommands = append(backupSubcommands, newBackupAtlasRestoreCmd) }
@@ -34,13 +47,19 @@ rest allows the restore (customer-managed keys: both projects' keys in the same,
 region) and otherwise refuses and points to the logical backup, starts an automated restore job
 and polls it with backoff until it finishes, fails, is cancelled or expires.
 
+A snapshot brings back every patient erased after it was taken, so once the job finished the
+erasure register (erasures/ in the backup bucket, --bucket/--region) is applied to the restored
+database through --target-uri, as 'caro gdpr reapply' does. The register is read before the job
+starts: if it cannot be read, nothing is started. --skip-erasure-register instead of --target-uri
+leaves it to the operator (loud warning; run 'caro gdpr reapply' right after).
+
 The target cluster's data is replaced: --yes is required. Credentials: a service account
 (MONGODB_ATLAS_CLIENT_ID/MONGODB_ATLAS_CLIENT_SECRET) or an API key
 (MONGODB_ATLAS_PUBLIC_API_KEY/MONGODB_ATLAS_PRIVATE_API_KEY), or --credentials-file with the
 secret's JSON; they are never printed.`,
 		Example: `  caro backup atlas-restore --source-project 5f...01 --source-cluster caro-prod \
       --target-project 5f...02 --target-cluster caro-standby --target-region eu-central-1 \
-      --unavailable-region eu-west-1 --yes`,
+      --unavailable-region eu-west-1 --target-uri "$STANDBY_MONGODB_URI" --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.output != "text" && f.output != "json" {
@@ -48,6 +67,26 @@ secret's JSON; they are never printed.`,
 			}
 			if !o.yes {
 				return errors.New("atlas-restore replaces the data of the target cluster: add --yes to confirm")
+			}
+			if o.targetURI == "" && !o.skipErasures {
+				return errors.New("a snapshot restore brings back patients erased since the snapshot: pass --target-uri <standby mongodb uri> to re-apply the erasure register after the restore, or --skip-erasure-register to run 'caro gdpr reapply' yourself")
+			}
+			var register erasure.Source
+			if o.targetURI != "" {
+				if f.bucket == "" || f.region == "" {
+					return errors.New("no erasure register: pass --bucket and --region (or set CARO_BACKUP_BUCKET and CARO_REGION) of the backup bucket")
+				}
+				store, _, err := backupClients(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				register = erasure.NewRegister(store)
+				// Read it before the job starts: a restore whose erasures cannot be re-applied does not start.
+				list, err := register.List(cmd.Context(), time.Time{})
+				if err != nil {
+					return fmt.Errorf("the erasure register cannot be read, so no restore was started: %w (check s3:ListBucket/s3:GetObject on erasures/ of the backup bucket and retry)", err)
+				}
+				fmt.Fprintf(streams.ErrOut, "erasure register read: %d erasures to re-apply after the restore\n", len(list))
 			}
 			creds, err := atlasCredentials(o.credentialsFile)
 			if err != nil {
@@ -66,8 +105,20 @@ secret's JSON; they are never printed.`,
 			if err != nil {
 				return err
 			}
+			out := atlasRestoreOutput{RestoreResult: res}
+			if register != nil {
+				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{}, streams.ErrOut)
+				if err != nil {
+					return fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
+				}
+				out.Erasures = &sum
+			} else {
+				out.ErasureRegisterSkipped = true
+				fmt.Fprintf(streams.ErrOut, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
+					res.SnapshotTime.UTC().Format(time.RFC3339))
+			}
 			if f.output == "json" {
-				return writeJSON(streams.Out, res)
+				return writeJSON(streams.Out, out)
 			}
 			fmt.Fprintf(streams.Out, "restored snapshot %s (%s) into %s/%s: job %s finished %s\n", res.SnapshotID,
 				res.SnapshotTime.UTC().Format(time.RFC3339), o.targetProject, o.targetCluster, res.RestoreJobID, res.FinishedAt.UTC().Format(time.RFC3339))
@@ -85,6 +136,9 @@ secret's JSON; they are never printed.`,
 	fl.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up waiting after this long")
 	fl.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "first poll interval (doubles up to 2m)")
 	fl.BoolVar(&o.yes, "yes", false, "confirm replacing the target cluster's data")
+	fl.StringVar(&o.targetURI, "target-uri", "", "MongoDB URI of the standby cluster: the erasure register is re-applied there after the restore")
+	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database (with --target-uri)")
+	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: do not re-apply the erasure register after the restore (run 'caro gdpr reapply' yourself)")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/carohealth/platform/internal/erasure"
 )
 
 // atlasFake answers the Admin API calls of one successful snapshot restore (service-account
@@ -64,19 +67,67 @@ func TestBackupAtlasRestore(t *testing.T) {
 	if code, _, errOut := runCaro(args...); code == 0 || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("without --yes: %d %q", code, errOut)
 	}
-	// WHEN run with --yes THEN the job result is on stdout, progress on stderr, and no secret anywhere
-	code, out, errOut := runCaro(append(args, "--yes")...)
+	// WHEN run with --yes but no decision about the erasure register THEN it refuses before any job
+	if code, _, errOut := runCaro(append(args, "--yes")...); code == 0 || !strings.Contains(errOut, "--target-uri") || !strings.Contains(errOut, "--skip-erasure-register") {
+		t.Fatalf("without --target-uri: %d %q", code, errOut)
+	}
+	// WHEN run with --yes --skip-erasure-register THEN the job result is on stdout, progress and a
+	// loud warning on stderr, and no secret anywhere
+	code, out, errOut := runCaro(append(args, "--yes", "--skip-erasure-register")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var res struct {
-		SnapshotID   string `json:"snapshotId"`
-		RestoreJobID string `json:"restoreJobId"`
+		SnapshotID             string `json:"snapshotId"`
+		RestoreJobID           string `json:"restoreJobId"`
+		ErasureRegisterSkipped bool   `json:"erasureRegisterSkipped"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.SnapshotID != "snap1" || res.RestoreJobID != "job1" {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.SnapshotID != "snap1" || res.RestoreJobID != "job1" || !res.ErasureRegisterSkipped {
 		t.Fatalf("stdout %q: %v", out, err)
 	}
-	if !strings.Contains(errOut, "finished") || strings.Contains(out+errOut, "VERY-SECRET") || strings.Contains(out+errOut, "tok\"") {
+	if !strings.Contains(errOut, "finished") || !strings.Contains(errOut, "WARNING: erasures were NOT re-applied") ||
+		strings.Contains(out+errOut, "VERY-SECRET") || strings.Contains(out+errOut, "tok\"") {
 		t.Fatalf("stderr %q", errOut)
+	}
+}
+
+// TestBackupAtlasRestoreReappliesErasures: with --target-uri, the register is read before the
+// job and applied to the restored database after it.
+func TestBackupAtlasRestoreReappliesErasures(t *testing.T) {
+	env := newBackupEnv(t)
+	srv := atlasFake(t)
+	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
+	creds := filepath.Join(t.TempDir(), "atlas.json")
+	os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600)
+	args := []string{"backup", "atlas-restore", "--source-project", "5f0000000000000000000001", "--source-cluster", "caro-prod",
+		"--target-project", "5f0000000000000000000002", "--target-cluster", "caro-standby", "--target-region", "eu-central-1",
+		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json", "--yes", "--target-uri", env.mongoURI}
+	store, _, err := backupClients(context.Background(), &backupFlags{bucket: "caro-backups", region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// GIVEN the "restored" standby database still holds Ada, whose erasure is registered
+	db := env.client.Database("caro")
+	_, _, _ = rolledBack(t, db, erasure.NewRegister(store))
+	// WHEN the register cannot be read THEN no job starts
+	if code, _, errOut := runCaro(append(args, "--bucket", "no-such-bucket")...); code == 0 || !strings.Contains(errOut, "no restore was started") || strings.Contains(errOut, "finished") {
+		t.Fatalf("unreadable register: %d %q", code, errOut)
+	}
+	// WHEN it can THEN the job runs and Ada is erased again afterwards
+	code, out, errOut := runCaro(args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Erasures struct {
+			Applied  int `json:"applied"`
+			Patients int `json:"patientsErased"`
+		} `json:"erasures"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Erasures.Applied != 1 || res.Erasures.Patients != 1 {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+	if strings.Contains(documentsJSON(t, db), `"Lovelace"`) {
+		t.Fatal("Ada's personal data left after the atlas restore")
 	}
 }

@@ -15,6 +15,8 @@ type backupRestoreOptions struct {
 	yes      bool
 	workers  int
 	noPre    bool
+	// skipErasures restores without re-applying the erasure register (explicit, loud).
+	skipErasures bool
 }
 
 func newBackupRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
@@ -27,6 +29,12 @@ every chunk authenticated, every count and checksum compared with the manifest, 
 is touched; the data is loaded into staging collections in the target database,
 counts and SHA-256 checksums are compared with the manifest, indexes are recreated, and only
 then are the staging collections renamed into place. Any failure leaves the target as it was.
+
+Before the switch, every erasure in the erasure register (erasures/ in the same bucket) is applied
+to the staging collections, so patients erased after the backup was taken stay erased: personal
+fields, notes' text and subject keys are removed again. The register is read before the target is
+touched; if it cannot be read the restore refuses. --skip-erasure-register restores without it
+(erased patients come back until 'caro gdpr reapply' runs) and says so loudly.
 
 A target with collections is refused unless --replace (with --yes): its collections are kept
 aside until the switch completed. Progress goes to stderr; -o json prints a summary on stdout.`,
@@ -50,9 +58,17 @@ aside until the switch completed. Progress goes to stderr; -o json prints a summ
 			rep, err := backup.Restore(cmd.Context(), backup.RestoreOptions{
 				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, TargetURI: o.target,
 				Database: o.database, Replace: o.replace, Workers: o.workers, SkipPreverify: o.noPre, Progress: progressPrinter(streams.ErrOut),
+				SkipErasureRegister: o.skipErasures,
 			})
 			if err != nil {
 				return err
+			}
+			if rep.ErasureRegisterSkipped {
+				fmt.Fprintf(streams.ErrOut, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
+					rep.BackupTime.UTC().Format("2006-01-02T15:04:05Z"))
+			} else if rep.Erasures != nil {
+				fmt.Fprintf(streams.ErrOut, "erasures: %d registered erasures re-applied before the switch (%d patients, %d notes erased again)\n",
+					rep.Erasures.Applied, rep.Erasures.Patients, rep.Erasures.Notes)
 			}
 			if f.output == "json" {
 				return writeJSON(streams.Out, rep)
@@ -69,5 +85,6 @@ aside until the switch completed. Progress goes to stderr; -o json prints a summ
 	fl.BoolVar(&o.yes, "yes", false, "confirm --replace")
 	fl.IntVar(&o.workers, "workers", backup.DefaultWorkers, "parallel insert workers")
 	fl.BoolVar(&o.noPre, "no-preverify", false, "authenticate while loading into staging instead of in a read-only pass first (reads the backup once; a damaged backup still never reaches the target's collections)")
+	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: restore without re-applying the erasure register (only when it cannot be read and the restore cannot wait; erased patients come back until 'caro gdpr reapply' runs)")
 	return cmd
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
+)
+
+func init() { gdprSubcommands = append(gdprSubcommands, newGDPRReapplyCmd) }
+
+type gdprReapplyOptions struct {
+	target   string
+	database string
+	since    string
+	yes      bool
+}
+
+// gdprReapplyReport is the -o json output of `caro gdpr reapply`.
+type gdprReapplyReport struct {
+	Database string `json:"database"`
+	erasure.Summary
+}
+
+func newGDPRReapplyCmd(streams IOStreams, f *backupFlags) *cobra.Command {
+	o := gdprReapplyOptions{}
+	cmd := &cobra.Command{
+		Use:   "reapply --target <mongodb-uri> --yes",
+		Short: "Apply every registered erasure to a database again (after a snapshot restore)",
+		Long: `Read the erasure register and erase each registered patient in the target database again:
+personal fields removed (the patient becomes an erased tombstone), every note's text removed,
+the subject key deleted. It is the code the API erases with and the code logical restores run
+before their switch. Patients that are already erased, or that the database never had, are left
+as they are, so running it twice changes nothing. No audit event is written: each erasure's
+event was recorded when it was first done.
+
+By default every registered erasure is applied; --since limits it to erasures recorded at or
+after a time (RFC 3339), for example the snapshot time minus a safety margin. A register that
+cannot be read completely stops before anything is written.
+
+It changes data: --yes is required. Progress goes to stderr; -o json prints a summary on stdout.`,
+		Example: `  caro gdpr reapply --target "$STANDBY_MONGODB_URI" --bucket caro-backup-replica-... --region eu-central-1 --yes
+  caro gdpr reapply --target mongodb://127.0.0.1:27017/ --since 2026-11-20T00:00:00Z --yes -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			since, err := o.validate(f)
+			if err != nil {
+				return err
+			}
+			store, _, err := backupClients(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			sum, err := reapplyErasures(cmd.Context(), erasure.NewRegister(store), o.target, o.database, since, streams.ErrOut)
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(streams.Out, gdprReapplyReport{Database: o.database, Summary: sum})
+			}
+			fmt.Fprintf(streams.Out, "re-applied %d registered erasures to %s: %d patients and %d notes still held personal data and were erased\n",
+				sum.Applied, o.database, sum.Patients, sum.Notes)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.target, "target", "", "MongoDB URI of the database server to apply the erasures to")
+	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database")
+	fl.StringVar(&o.since, "since", "", "only erasures recorded at or after this time (RFC 3339; default: all)")
+	fl.BoolVar(&o.yes, "yes", false, "confirm changing the target's data")
+	return cmd
+}
+
+// validate checks the flags and returns the parsed --since.
+func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
+	if f.output != "text" && f.output != "json" {
+		return time.Time{}, fmt.Errorf("invalid --output %q: use text or json", f.output)
+	}
+	if f.bucket == "" || f.region == "" {
+		return time.Time{}, errors.New("no erasure register: pass --bucket and --region (or set CARO_BACKUP_BUCKET and CARO_REGION) of the backup bucket")
+	}
+	if o.target == "" {
+		return time.Time{}, errors.New("no target: pass --target <mongodb-uri>")
+	}
+	if o.database == "" {
+		return time.Time{}, errors.New("--database must not be empty")
+	}
+	var since time.Time
+	if o.since != "" {
+		t, err := time.Parse(time.RFC3339, o.since)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("invalid --since %q: give an RFC 3339 time such as 2026-11-20T00:00:00Z", o.since)
+		}
+		since = t
+	}
+	if !o.yes {
+		return time.Time{}, errors.New("gdpr reapply erases patients in the target database: add --yes to confirm")
+	}
+	return since, nil
+}
+
+// reapplyErasures connects to the target and applies the register's erasures (since: zero = all)
+// to its database, progress to w. Used by `caro gdpr reapply` and `caro backup atlas-restore`.
+func reapplyErasures(ctx context.Context, src erasure.Source, uri, database string, since time.Time, w io.Writer) (erasure.Summary, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(20 * time.Second))
+	if err != nil {
+		return erasure.Summary{}, fmt.Errorf("connect to %s: %w", redactURI(uri), err)
+	}
+	defer client.Disconnect(context.WithoutCancel(ctx))
+	if err := client.Ping(ctx, nil); err != nil {
+		return erasure.Summary{}, fmt.Errorf("reach %s: %w (check the URI and network path; nothing was written)", redactURI(uri), err)
+	}
+	fmt.Fprintf(w, "reading the erasure register\n")
+	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: src, DB: client.Database(database), Since: since,
+		Progress: func(m string) { fmt.Fprintln(w, m) }})
+	if err != nil {
+		return sum, fmt.Errorf("re-applying erasures to %s (%d of %d applied): %w (applying is idempotent: fix the cause and run `caro gdpr reapply` again)",
+			database, sum.Applied, sum.Registered, err)
+	}
+	return sum, nil
+}
