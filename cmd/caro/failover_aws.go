@@ -22,6 +22,7 @@ import (
 
 	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
 	"github.com/carohealth/platform/internal/providers/local"
@@ -120,7 +121,11 @@ func (a *atlasSnapshots) Restored(ctx context.Context, c *awsprov.Clients, outs 
 	return backupRestorer{}.Restored(ctx, c, outs, plan)
 }
 
-func (a *atlasSnapshots) Restore(ctx context.Context, _ *awsprov.Clients, _ map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
+// Restore restores the snapshot and then re-applies the erasure register (in the target's backup
+// bucket) to the restored database: a snapshot brings back every patient erased after it was
+// taken. The register is read before the job starts, and the target URI is required, so a
+// restore whose erasures cannot be re-applied is never started.
+func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
 	src, err := a.defs.Get(plan.From)
 	if err != nil {
 		return "", err
@@ -128,6 +133,21 @@ func (a *atlasSnapshots) Restore(ctx context.Context, _ *awsprov.Clients, _ map[
 	dst, err := a.defs.Get(plan.To)
 	if err != nil {
 		return "", err
+	}
+	uri := os.Getenv("CARO_FAILOVER_MONGODB_URI")
+	if uri == "" {
+		return "", errors.New("an Atlas snapshot restore brings back patients erased since the snapshot: set CARO_FAILOVER_MONGODB_URI to the target cluster's connection string (on-call vault) so the erasure register is re-applied after it, then resume; nothing was started")
+	}
+	store, err := backupStore(c, outs)
+	if err != nil {
+		return "", err
+	}
+	register := erasure.NewRegister(store)
+	if list, err := register.List(ctx, time.Time{}); err != nil {
+		return "", fmt.Errorf("the erasure register in s3://%s/%s cannot be read, so no snapshot restore was started: %w (check the role may list and read it, then resume)",
+			outs[awsprov.OutputBackupBucket], erasure.Prefix, err)
+	} else {
+		progress("erasure register read: %d erasures to re-apply after the snapshot restore", len(list))
 	}
 	res, err := a.r.Restore(ctx, atlas.SnapshotRestoreOptions{
 		SourceProjectID: src.Atlas.ProjectID, SourceCluster: src.Atlas.Cluster,
@@ -137,18 +157,32 @@ func (a *atlasSnapshots) Restore(ctx context.Context, _ *awsprov.Clients, _ map[
 	if err != nil {
 		return "", err
 	}
-	if os.Getenv("CARO_FAILOVER_MONGODB_URI") != "" {
-		db, err := targetDB(ctx)
-		if err != nil {
-			return "", err
-		}
-		defer db.Disconnect(context.Background())
-		m := local.RestoreMarker{ID: "restore", BackupID: plan.Backup.ID, PlanID: plan.ID, RestoredAt: time.Now().UTC(), From: plan.From}
-		if _, err := db.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
-			return "", fmt.Errorf("write restore marker: %w", err)
-		}
+	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{}, progressLines(progress))
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 	}
-	return fmt.Sprintf("Atlas restore job %s of snapshot %s (taken %s) into %s/%s finished", res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster), nil
+	// The marker goes last: a step that is re-checked after a crash redoes the re-application.
+	db, err := targetDB(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer db.Disconnect(context.Background())
+	m := local.RestoreMarker{ID: "restore", BackupID: plan.Backup.ID, PlanID: plan.ID, RestoredAt: time.Now().UTC(), From: plan.From}
+	if _, err := db.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
+		return "", fmt.Errorf("write restore marker: %w", err)
+	}
+	return fmt.Sprintf("Atlas restore job %s of snapshot %s (taken %s) into %s/%s finished; %d registered erasures re-applied (%d patients erased again)",
+		res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster, sum.Applied, sum.Patients), nil
+}
+
+// progressLines adapts a failover progress function to an io.Writer, one call per line.
+type progressLines failover.Progress
+
+func (p progressLines) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		p("%s", l)
+	}
+	return len(b), nil
 }
 
 // The backup adapters connect the AWS provider to internal/backup: backups replicated to the

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/failover"
+	awsprov "github.com/carohealth/platform/internal/providers/aws"
+	"github.com/carohealth/platform/regions"
+)
+
+// atlasStandbyFake answers one successful snapshot restore into the standby of regions/.
+func atlasStandbyFake(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		p := r.URL.Path
+		switch {
+		case p == "/api/oauth/token":
+			w.Write([]byte(`{"access_token":"tok","token_type":"Bearer","expires_in":3600}`))
+		case strings.HasSuffix(p, "/backup/snapshots"):
+			w.Write([]byte(`{"results":[{"id":"snap1","status":"completed","createdAt":"2026-11-23T01:00:00Z","copyRegions":["EU_CENTRAL_1"]}],"totalCount":1}`))
+		case strings.HasSuffix(p, "/encryptionAtRest"):
+			w.Write([]byte(`{"awsKms":{"enabled":false}}`))
+		case r.Method == http.MethodGet && strings.HasSuffix(p, "/backup/restoreJobs"):
+			w.Write([]byte(`{"results":[],"totalCount":0}`))
+		case r.Method == http.MethodPost && strings.HasSuffix(p, "/backup/restoreJobs"):
+			w.Write([]byte(`{"id":"job1","deliveryType":"automated"}`))
+		case strings.HasSuffix(p, "/backup/restoreJobs/job1"):
+			w.Write([]byte(`{"id":"job1","deliveryType":"automated","finishedAt":"2026-11-23T06:00:00Z"}`))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, p)
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestFailoverAtlasRestoreReappliesErasures: the failover's Atlas restore step re-applies the
+// erasure register to the restored cluster, and refuses to start without a target URI.
+func TestFailoverAtlasRestoreReappliesErasures(t *testing.T) {
+	env := newBackupEnv(t)
+	ctx := context.Background()
+	defs, err := regions.Load("../../regions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := atlasStandbyFake(t)
+	creds, err := atlas.CredentialsFromSecret([]byte(`{"clientId":"sa-1","clientSecret":"s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := atlas.NewClient(ctx, creds, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := atlas.NewRestorer(client)
+	r.Sleep = func(context.Context, time.Duration) error { return nil }
+	a := &atlasSnapshots{defs: defs, r: r}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("eu-central-1")) // endpoints from newBackupEnv's environment
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	clients := &awsprov.Clients{S3: s3c}
+	outs := map[string]string{awsprov.OutputBackupBucket: "caro-backups"}
+	store, _, err := backupClients(ctx, &backupFlags{bucket: "caro-backups", region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := env.client.Database("caro")
+	rolledBack(t, db, erasure.NewRegister(store))
+	plan := &failover.Plan{ID: "p1", From: "eu-west-1", To: "eu-central-1", Backup: failover.BackupRef{ID: "snap1"}}
+	var lines []string
+	progress := func(f string, args ...any) { lines = append(lines, f) }
+
+	t.Setenv("CARO_FAILOVER_MONGODB_URI", "")
+	if _, err := a.Restore(ctx, clients, outs, plan, progress); err == nil || !strings.Contains(err.Error(), "CARO_FAILOVER_MONGODB_URI") {
+		t.Fatalf("without URI: %v", err)
+	}
+	t.Setenv("CARO_FAILOVER_MONGODB_URI", env.mongoURI)
+	msg, err := a.Restore(ctx, clients, outs, plan, progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, "1 registered erasures re-applied (1 patients erased again)") {
+		t.Fatalf("step message %q", msg)
+	}
+	if strings.Contains(documentsJSON(t, db), `"Lovelace"`) {
+		t.Fatal("Ada's personal data left after the failover's Atlas restore")
+	}
+}
