@@ -197,7 +197,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		description: "Daily encrypted logical backup and weekly restore verification", database: true,
 		timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 1024,
 	})
-	backup.New(stack, "Backups", &backup.Props{
+	backups := backup.New(stack, "Backups", &backup.Props{
 		BackupFunction: backupFn.Lambda, AccessLogs: accessLogs, AlarmTopic: mon.OnCall,
 		StandbyRegion:       props.PeerRegion,
 		ReplicaBucketArn:    ReplicaBucketArn(replicaBackup, *stack.Account(), props.PeerRegion),
@@ -205,6 +205,8 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		RetentionYears:      def.RetentionYears,
 		UserPoolID:          *pool.Pool.UserPoolId(), UserPoolArn: *pool.Pool.UserPoolArn(),
 	})
+	// GDPR erasures are recorded beside the backups (erasures/), so restores re-apply them.
+	backups.GrantErasureRecord(stack, "ErasureRegisterPolicy", handler.Lambda)
 	// Atlas as code: encryption at rest with this region's platform key, and in the primary the
 	// backup schedule whose snapshots are copied to the standby (so a restore there needs no
 	// eu-west-1 key). Needs the project's cloud-provider access, set up once in Atlas.

@@ -37,6 +37,13 @@ const (
 	EnvKeyID  = "CARO_BACKUP_KEY_ID"
 )
 
+// EnvErasureBucket is the variable the API function reads the erasure register's bucket from
+// (lambdas/api); ErasurePrefix is the register's prefix in the backup bucket (internal/erasure).
+const (
+	EnvErasureBucket = "CARO_ERASURE_BUCKET"
+	ErasurePrefix    = "erasures/"
+)
+
 // Props configure the backup infrastructure.
 type Props struct {
 	// BackupFunction runs {"mode":"backup"} daily (lambdas/backup). Required.
@@ -274,6 +281,33 @@ func (b *Backup) grant(c constructs.Construct, id string, fn awslambda.Function,
 	})
 	nagcheck.Suppress(p, "AwsSolutions-IAM5",
 		"Resource backups/* is the backup prefix of the one backup bucket (one folder per backup ID); actions are listed, and Object Lock COMPLIANCE keeps written backups immutable")
+}
+
+// GrantErasureRecord lets fn (the API function) record GDPR erasures in the erasure register:
+// s3:PutObject under erasures/ of the backup bucket and the bucket key's data keys through S3
+// only, nothing else (no read, list or delete; Object Lock keeps every version), and sets
+// CARO_ERASURE_BUCKET. The bucket replicates erasures/ to the standby with the backups, where a
+// restore re-applies them.
+func (b *Backup) GrantErasureRecord(c constructs.Construct, id string, fn awslambda.Function) {
+	role := fn.Role()
+	if role == nil {
+		panic("backup.GrantErasureRecord: the function needs a known role")
+	}
+	region := awscdk.Stack_Of(c).Region()
+	p := awsiam.NewManagedPolicy(c, jsii.String(id), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Caro API function: write erasure register objects (erasures/ of the backup bucket), nothing else"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("RecordErasures"),
+				Actions: jsii.Strings("s3:PutObject"), Resources: &[]*string{b.Bucket.ArnForObjects(jsii.String(ErasurePrefix + "*"))}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("BucketEncryptionViaS3"),
+				Actions: jsii.Strings("kms:GenerateDataKey"), Resources: &[]*string{b.KeyArn},
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"kms:ViaService": fmt.Sprintf("s3.%s.amazonaws.com", *region)}}}),
+		},
+	})
+	nagcheck.Suppress(p, "AwsSolutions-IAM5",
+		"Resource erasures/* is the erasure register prefix of the one backup bucket (one object per erased patient, IDs only); the only action is PutObject, and Object Lock COMPLIANCE keeps every written version")
+	fn.AddEnvironment(jsii.String(EnvErasureBucket), b.Bucket.BucketName(), nil)
 }
 
 // NewKey declares the multi-Region backup key (rotation on, retained, alias alias/caro/backup). The

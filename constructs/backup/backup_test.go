@@ -141,6 +141,44 @@ func TestBackupInfrastructure(t *testing.T) {
 	}
 }
 
+func TestErasureRecordGrant(t *testing.T) {
+	// GIVEN the backup infrastructure and an API function
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+	})
+	nagcheck.Apply(stack)
+	apiFn := newFunction(stack, "ApiFn")
+	b := backup.New(stack, "Backup", &backup.Props{
+		BackupFunction: newFunction(stack, "BackupFn"), AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil),
+		AlarmTopic:    awssns.Topic_FromTopicArn(stack, jsii.String("Alarms"), jsii.String("arn:aws:sns:eu-west-1:123456789012:alarms")),
+		StandbyRegion: "eu-central-1", ReplicaBucketArn: "arn:aws:s3:::caro-backups-eu-central-1",
+	})
+	// WHEN the API function is allowed to record erasures
+	b.GrantErasureRecord(stack, "ErasureRegister", apiFn)
+	tpl := assertions.Template_FromStack(stack, nil)
+	// THEN its policy allows exactly PutObject under erasures/ and data keys through S3, nothing else
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"Roles": assertions.Match_ArrayWith(&[]interface{}{map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("ApiFnServiceRole"))}}),
+		"PolicyDocument": map[string]interface{}{"Version": "2012-10-17", "Statement": []interface{}{
+			map[string]interface{}{"Sid": "RecordErasures", "Effect": "Allow", "Action": "s3:PutObject",
+				"Resource": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
+					map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("BackupBucket")), "Arn"}}, "/erasures/*"}}}},
+			map[string]interface{}{"Sid": "BucketEncryptionViaS3", "Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": assertions.Match_AnyValue(),
+				"Condition": map[string]interface{}{"StringEquals": map[string]interface{}{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}},
+		}},
+	})
+	// AND the function knows the bucket, and nothing is left for cdk-nag
+	tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
+		"Handler": "index.handler",
+		"Environment": map[string]interface{}{"Variables": map[string]interface{}{
+			backup.EnvErasureBucket: map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("BackupBucket"))}}},
+	})
+	if f := nagcheck.FindingsUnder(stack, "/Test/ErasureRegister"); len(f) != 0 {
+		t.Fatalf("nag findings: %v", f)
+	}
+}
+
 func TestBackupWithExistingKey(t *testing.T) {
 	// GIVEN the backup key created beforehand (its own stack, so the standby replica can exist first)
 	app := awscdk.NewApp(nil)
