@@ -345,6 +345,7 @@ const MAX_TRIES = 3;
  * error, when set, says why the previous answer was refused.
  */
 export async function signInWithCognito(config, { phone, password }, ask, { fetch: fetchFn = globalThis.fetch.bind(globalThis), now = () => new Date() } = {}) {
+  subtle(); // no Web Crypto (a plain-http page): say so before anything is sent
   const username = normalizePhone(phone);
   if (typeof password !== "string" || password === "") throw new SignInError("bad-input", "enter your password");
   if (typeof ask !== "function") throw new TypeError("signInWithCognito: ask(step) is required for the second step");
