@@ -316,7 +316,7 @@ export async function cognitoCall(fetchFn, endpoint, operation, body) {
   }
   if (!res.ok) {
     const type = String(data?.__type || res.headers.get("x-amzn-errortype") || "").split(/[#:]/).filter(Boolean).pop() || "";
-    throw explain(type === "" ? "" : type, data?.message || data?.Message, res.status);
+    throw explain(type, data?.message || data?.Message, res.status);
   }
   if (!data || typeof data !== "object") {
     throw new SignInError("service", `sign-in failed: the sign-in service sent an unreadable answer to ${operation}: try again`);
