@@ -229,3 +229,38 @@ func TestVerifyIgnoresRegister(t *testing.T) {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
 }
+
+// growingRegister is the real register plus an erasure that is recorded while the restore loads.
+type growingRegister struct {
+	erasure.Source
+	late  erasure.Erasure
+	calls int
+}
+
+func (g *growingRegister) List(ctx context.Context, since time.Time) ([]erasure.Erasure, error) {
+	g.calls++
+	l, err := g.Source.List(ctx, since)
+	if g.calls > 1 {
+		l = append(l, g.late)
+	}
+	return l, err
+}
+
+// TestRestoreAppliesErasuresRecordedDuringTheRestore: the register is listed again right before the
+// switch, so an erasure recorded while the backup was loading is applied too.
+func TestRestoreAppliesErasuresRecordedDuringTheRestore(t *testing.T) {
+	f := newErasureFixture(t)
+	reg := &growingRegister{Source: erasure.NewRegister(f.store),
+		late: erasure.Erasure{Format: erasure.Format, TenantID: f.c.tenant, PatientID: f.grace, ErasedAt: time.Now(), RequestID: "late"}}
+	target := newDB("egrow")
+	rep, err := f.restore(target, func(o *RestoreOptions) { o.Erasures = reg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.calls != 2 || rep.Erasures.Registered != 2 || rep.Erasures.Patients != 2 || rep.Erasures.Notes != 3 {
+		t.Fatalf("calls %d, summary %+v", reg.calls, rep.Erasures)
+	}
+	if data := personalData(t, target); strings.Contains(data, `"Grace note"`) || strings.Contains(data, `"Ada note one"`) {
+		t.Fatalf("personal data left: %s", data)
+	}
+}

@@ -170,15 +170,16 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	// Read the erasure register before anything is written: a restore that could not re-apply
 	// erasures must not start.
 	var erasures []erasure.Erasure
+	var register erasure.Source
 	if o.SkipErasureRegister {
 		report(o.Progress, Progress{Phase: "erasures", Message: "WARNING: the erasure register is skipped (--skip-erasure-register): every patient erased since " +
 			b.m.CreatedAt.UTC().Format(time.RFC3339) + " comes back with personal data; run `caro gdpr reapply` as soon as the register is readable"})
 	} else {
-		src := o.Erasures
-		if src == nil {
-			src = erasure.NewRegister(o.Store)
+		register = o.Erasures
+		if register == nil {
+			register = erasure.NewRegister(o.Store)
 		}
-		if erasures, err = src.List(ctx, time.Time{}); err != nil {
+		if erasures, err = register.List(ctx, time.Time{}); err != nil {
 			return RestoreReport{}, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register")
 		}
 		report(o.Progress, Progress{Phase: "erasures", Message: fmt.Sprintf("erasure register read: %d erasures to re-apply before the switch", len(erasures))})
@@ -242,8 +243,7 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 		names = append(names, l.entry.Name)
 	}
 	if !o.SkipErasureRegister {
-		sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(erasures), DB: db,
-			Collections: erasure.Live().Renamed(stageName), Progress: func(m string) { report(o.Progress, Progress{Phase: "erasures", Message: m}) }})
+		sum, err := applyErasures(ctx, db, stageName, erasures, register, o.Progress)
 		if err == nil {
 			err = o.step("erasures")
 		}
@@ -276,6 +276,44 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	}
 	report(o.Progress, Progress{Phase: "done", Done: rep.Documents, Total: rep.Documents, Message: fmt.Sprintf("restored %d documents into %s", rep.Documents, o.Database)})
 	return rep, nil
+}
+
+// applyErasures applies the erasures listed before the load to the staging collections, then lists
+// the register again and applies those recorded meanwhile, so only the few renames of the switch
+// remain between the last listing and the restored data going live.
+func applyErasures(ctx context.Context, db *mongo.Database, stageName func(string) string, first []erasure.Erasure, register erasure.Source, progress func(Progress)) (erasure.Summary, error) {
+	say := func(m string) { report(progress, Progress{Phase: "erasures", Message: m}) }
+	cols := erasure.Live().Renamed(stageName)
+	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(first), DB: db, Collections: cols, Progress: say})
+	if err != nil {
+		return sum, err
+	}
+	again, err := register.List(ctx, time.Time{})
+	if err != nil {
+		return sum, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register again before the switch")
+	}
+	seen := make(map[string]bool, len(first))
+	for _, e := range first {
+		seen[erasure.Key(e.TenantID, e.PatientID)] = true
+	}
+	var recent erasure.Listed
+	for _, e := range again {
+		if !seen[erasure.Key(e.TenantID, e.PatientID)] {
+			recent = append(recent, e)
+		}
+	}
+	if len(recent) == 0 {
+		return sum, nil
+	}
+	more, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: recent, DB: db, Collections: cols, Progress: say})
+	sum.Registered += more.Registered
+	sum.Applied += more.Applied
+	sum.Patients += more.Patients
+	sum.Notes += more.Notes
+	if err == nil {
+		say(fmt.Sprintf("%d erasures recorded during the restore applied as well", len(recent)))
+	}
+	return sum, err
 }
 
 // switchMarker is the document that records a switch in progress (in _caro_restore_marker).
