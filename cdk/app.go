@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/gofunction"
+	"github.com/carohealth/platform/constructs/identity"
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/constructs/roles"
 	"github.com/carohealth/platform/regions"
@@ -128,15 +130,22 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		}))
 	}
 	// The deploy and ops roles (GitLab OIDC) and the MFA on-call failover role are account-wide IAM:
-	// they live in the edge stack. Resources whose IDs are generated per region are named by convention or by
-	// a per-region pattern.
+	// they live in the edge stack. Resources whose IDs are generated per region are named by convention,
+	// by a per-region pattern narrowed by a tag or alias, or, for the backup keys, by the exact ARNs the
+	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
-	var pools, backupBuckets, backupKeys, deployRegions []string
+	var pools, backupBuckets, deployRegions []string
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
 		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
-		backupKeys = append(backupKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", def.Region, edgeAccount))
 		deployRegions = append(deployRegions, def.Region)
+	}
+	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
+	if err != nil {
+		return nil, err
+	}
+	if len(backupKeys.replicas) < len(set.All()) {
+		awscdk.Annotations_Of(pa.Edge).AddInfo(jsii.String("the on-call failover role can decrypt backups only in regions whose peer's backup key is known: pass -c backupKeyArn:<region>=<arn> for every region (README, deploy step 4)"))
 	}
 	access := roles.New(pa.Edge, "Roles", &roles.Props{
 		Account:           edgeAccount,
@@ -147,8 +156,13 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		PlatformRegions:   apiRegions,
 		HostedZoneID:      primary.HostedZoneID,
 		UserPoolArns:      pools,
+		UserPoolTagKey:    identity.PoolTagKey,
+		UserPoolTagValue:  identity.PoolTagValue,
 		BackupBucketArns:  backupBuckets,
-		BackupKeyArns:     backupKeys,
+		BackupKeyArns:     backupKeys.replicas,
+		// Exact when every region's key is known; otherwise the roles' default (multi-Region keys
+		// of the platform regions, under a backup's exact encryption context).
+		BackupDataKeyArns: backupKeys.all,
 		// The backup buckets above are the replica stacks' (ReplicaBucketName), under their key's alias.
 		BackupBucketKeyAlias: replicaKeyAlias,
 	})
@@ -175,6 +189,68 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	}
 	nagcheck.Apply(app)
 	return pa, nil
+}
+
+// backupKeys are the multi-Region backup keys known from the backupKeyArn:<region> context.
+type backupKeys struct {
+	// replicas are, per region whose peer's key is known, that key's replica in the region: the
+	// key a failover to the region unwraps the peer's backups (and identity exports) with.
+	replicas []string
+	// all are every region's own key and every replica, when every region's key is known; nil
+	// otherwise.
+	all []string
+}
+
+// backupKeyArns derives the backup key ARNs from the backupKeyArn:<region> context (lookup) the
+// way the platform stacks do: each region holds a replica of its peer's multi-Region key, with the
+// primary's key ID in the region.
+func backupKeyArns(set regions.Set, lookup func(region string) string) (backupKeys, error) {
+	var out backupKeys
+	primary := set.Primary().Region
+	standby := ""
+	if sb := set.Standbys(); len(sb) > 0 {
+		standby = sb[0].Region
+	}
+	complete := true
+	for _, def := range set.All() {
+		if own := lookup(def.Region); own != "" {
+			if _, err := replicaKeyArn(own, def.Region); err != nil {
+				return backupKeys{}, fmt.Errorf("context backupKeyArn:%s: %w", def.Region, err)
+			}
+			out.all = append(out.all, own)
+		} else {
+			complete = false
+		}
+		peer := standby
+		if !def.Primary {
+			peer = primary
+		}
+		arn := lookup(peer)
+		if peer == "" || arn == "" {
+			complete = false
+			continue
+		}
+		replica, err := replicaKeyArn(arn, def.Region)
+		if err != nil {
+			return backupKeys{}, fmt.Errorf("context backupKeyArn:%s: %w", peer, err)
+		}
+		out.replicas = append(out.replicas, replica)
+		out.all = append(out.all, replica)
+	}
+	if !complete {
+		out.all = nil
+	}
+	return out, nil
+}
+
+// replicaKeyArn is the ARN of the multi-Region key primaryArn's replica in region.
+func replicaKeyArn(primaryArn, region string) (string, error) {
+	parts := strings.SplitN(primaryArn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kms" || !strings.HasPrefix(parts[5], "key/mrk-") || strings.ContainsAny(primaryArn, "*?") {
+		return "", fmt.Errorf("%q is not a multi-Region KMS key ARN (arn:aws:kms:<region>:<account>:key/mrk-...): give the backup key ARN from the platform stack's Backups key", primaryArn)
+	}
+	parts[3] = region
+	return strings.Join(parts, ":"), nil
 }
 
 func loadRegions(dir string) (regions.Set, error) {

@@ -30,6 +30,14 @@ const (
 	AttrLegacySub = "legacy_sub"
 )
 
+// PoolTagKey and PoolTagValue tag every platform user pool. Pool IDs are generated, and no value
+// crosses stacks, so IAM policies elsewhere (the on-call failover role in the edge stack, see
+// constructs/roles) name the platform's pools by this tag (aws:ResourceTag) instead of by ID.
+const (
+	PoolTagKey   = "caro:user-pool"
+	PoolTagValue = "platform"
+)
+
 // Token lifetime bounds the platform allows; NewUserPool panics outside them.
 const (
 	MinTokenValidity      = 15 * time.Minute
@@ -121,6 +129,9 @@ func NewUserPool(scope constructs.Construct, id string, props *Props) *UserPool 
 		DeletionProtection:           jsii.Bool(true),
 		RemovalPolicy:                awscdk.RemovalPolicy_RETAIN,
 	})
+
+	// The failover role may create and look up users only in pools carrying this tag.
+	awscdk.Tags_Of(pool).Add(jsii.String(PoolTagKey), jsii.String(PoolTagValue), nil)
 
 	// Clients may write only harmless profile fields: tenant, roles and legacy sub are set by
 	// administrators through the admin APIs (IAM-authorised), never by a token holder.

@@ -56,6 +56,12 @@ func TestUserPool(t *testing.T) {
 		})
 	})
 
+	t.Run("THEN the pool carries the platform tag the on-call role's Cognito statement is conditioned on", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::Cognito::UserPool"), map[string]any{
+			"UserPoolTags": map[string]any{identity.PoolTagKey: identity.PoolTagValue},
+		})
+	})
+
 	t.Run("THEN the password policy needs 12 characters of all four classes", func(t *testing.T) {
 		tmpl.HasResourceProperties(jsii.String("AWS::Cognito::UserPool"), map[string]any{
 			"Policies": map[string]any{"PasswordPolicy": assertions.Match_ObjectLike(&map[string]any{

@@ -6,8 +6,10 @@
 //     those; the deploy role itself cannot touch a resource).
 //   - OnCall: the failover role for the on-call engineer, assumable only with MFA, for at most an
 //     hour, with only what the failover steps use (CloudFormation change sets on the platform stacks,
-//     Route 53 on the one hosted zone and its health checks, Cognito user creation on the platform
-//     pools, reading the backup and journal buckets, decrypting with the backup key).
+//     Route 53 on the one hosted zone and its health checks, Cognito user creation on the pools
+//     tagged as the platform's, reading the backup buckets and writing the journal through their
+//     SSE-KMS key via S3 only, unwrapping backup and identity-export data keys with the exact
+//     backup key replicas).
 //   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
 //     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
 //     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
@@ -82,16 +84,26 @@ type Props struct {
 	// HealthCheckIDs are the Route 53 health checks of the regional APIs. Empty allows all health
 	// checks of the account (their IDs are generated in the regional stacks).
 	HealthCheckIDs []string
-	// UserPoolArns are the platform Cognito user pools.
+	// UserPoolArns are the platform Cognito user pools (their IDs are generated in the platform
+	// stacks, so usually a per-region pattern userpool/*); the on-call role may use only those that
+	// carry the tag UserPoolTagKey=UserPoolTagValue (aws:ResourceTag).
 	UserPoolArns []string
-	// BackupBucketArns are the backup and failover-journal buckets (read only).
+	// UserPoolTagKey and UserPoolTagValue are the tag every platform user pool carries
+	// (constructs/identity PoolTagKey, PoolTagValue).
+	UserPoolTagKey, UserPoolTagValue string
+	// BackupBucketArns are the backup and failover-journal buckets (read, and write under failover/).
 	BackupBucketArns []string
-	// BackupKeyArns are the KMS keys that wrap the backup data keys (decrypt only).
+	// BackupKeyArns are the exact KMS keys (key/<id>, no wildcard) that wrap the backup and
+	// identity-export data keys in the failover targets: each region's replica of its peer's
+	// multi-Region backup key. The role may describe them and unwrap data keys only under the
+	// backup or identity-export purpose. Empty grants no backup decryption (a region that holds no
+	// replica of its peer's key cannot be failed over to anyway: `caro failover plan` refuses it).
 	BackupKeyArns []string
 
 	// BackupBucketKeyAlias is the alias (without "alias/") of the KMS key that encrypts the
-	// BackupBucketArns at rest (SSE-KMS). The ops role may decrypt with it only through S3 in the
-	// PlatformRegions, to read backup objects.
+	// BackupBucketArns at rest (SSE-KMS). The ops and on-call roles may use it only through S3 in
+	// the PlatformRegions: the ops role to read backup objects, the on-call role also to write the
+	// failover journal and lock.
 	BackupBucketKeyAlias string
 	// BackupDataKeyArns are the keys that wrap the per-backup data keys, for the ops role (which may
 	// unwrap only under the backups' encryption context). Default: the multi-Region keys
@@ -126,14 +138,21 @@ func (p *Props) Validate() error {
 		return fmt.Errorf("roles: PlatformRegions is empty: name the regions of the CaroPlatform stacks")
 	case p.HostedZoneID == "":
 		return fmt.Errorf("roles: HostedZoneID is empty: pass the hosted zone of the failover records")
-	case len(p.UserPoolArns) == 0 || len(p.BackupBucketArns) == 0 || len(p.BackupKeyArns) == 0:
-		return fmt.Errorf("roles: UserPoolArns, BackupBucketArns and BackupKeyArns must each name at least one resource")
+	case len(p.UserPoolArns) == 0 || len(p.BackupBucketArns) == 0:
+		return fmt.Errorf("roles: UserPoolArns and BackupBucketArns must each name at least one resource")
+	case p.UserPoolTagKey == "" || p.UserPoolTagValue == "" || strings.ContainsAny(p.UserPoolTagKey+p.UserPoolTagValue, "*?"):
+		return fmt.Errorf("roles: UserPoolTagKey %q and UserPoolTagValue %q must be the exact tag of the platform user pools (identity.PoolTagKey, identity.PoolTagValue)", p.UserPoolTagKey, p.UserPoolTagValue)
 	case p.BackupBucketKeyAlias == "" || strings.HasPrefix(p.BackupBucketKeyAlias, "alias/") || strings.ContainsAny(p.BackupBucketKeyAlias, "*?"):
 		return fmt.Errorf("roles: BackupBucketKeyAlias %q must be the exact alias (without \"alias/\") of the backup buckets' SSE-KMS key", p.BackupBucketKeyAlias)
 	}
 	for _, b := range p.ProtectedBranches {
 		if b == "" || strings.ContainsAny(b, "*?") {
 			return fmt.Errorf("roles: protected branch %q must be an exact branch name", b)
+		}
+	}
+	for _, k := range p.BackupKeyArns {
+		if !strings.HasPrefix(k, "arn:") || !strings.Contains(k, ":key/") || strings.HasSuffix(k, ":key/") || strings.ContainsAny(k, "*?") {
+			return fmt.Errorf("roles: BackupKeyArns entry %q must be an exact KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), without wildcards", k)
 		}
 	}
 	return nil
@@ -285,45 +304,88 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		journal = append(journal, b+"/failover/*")
 	}
 
+	var bucketKeys, viaS3 []string
+	for _, region := range p.PlatformRegions {
+		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
+		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
+	}
+
+	stc := func(sid string, actions, resources []string, conditions map[string]interface{}) awsiam.PolicyStatement {
+		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
+		if conditions != nil {
+			props.Conditions = &conditions
+		}
+		return awsiam.NewPolicyStatement(props)
+	}
 	st := func(sid string, actions, resources []string) awsiam.PolicyStatement {
-		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
-		})
+		return stc(sid, actions, resources, nil)
+	}
+	statements := []awsiam.PolicyStatement{
+		st("PlatformStacks", []string{
+			"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+			"cloudformation:DescribeStackResources", "cloudformation:ListStackResources",
+			"cloudformation:GetTemplate", "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+			"cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet", "cloudformation:ListChangeSets",
+		}, stacks),
+		st("PlatformChangeSets", []string{"cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet"}, changeSets),
+		st("FailoverRecords", []string{
+			"route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets",
+		}, []string{"arn:aws:route53:::hostedzone/" + p.HostedZoneID}),
+		st("RecordChangeStatus", []string{"route53:GetChange"}, []string{"arn:aws:route53:::change/*"}),
+		st("HealthChecks", []string{
+			"route53:GetHealthCheck", "route53:GetHealthCheckStatus", "route53:UpdateHealthCheck",
+		}, healthChecks),
+		// The identities step (AdminGetUser, then AdminCreateUser) in the target's pool. Pool IDs
+		// are generated in the platform stacks, so the ARNs are per-region patterns; the tag the
+		// identity construct puts on every platform pool narrows them to the platform's pools.
+		// Both actions are authorized on the userpool resource type, whose condition key is
+		// aws:ResourceTag/${TagKey} (Service Authorization Reference, Amazon Cognito User Pools).
+		// The failover's deploy step applies the synthesized template (with the tag) before the
+		// identities step runs, so a target stack deployed before the tag existed gets it in time.
+		stc("RecreateUsers", []string{"cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser"}, p.UserPoolArns,
+			map[string]interface{}{"StringEquals": map[string]interface{}{"aws:ResourceTag/" + p.UserPoolTagKey: p.UserPoolTagValue}}),
+		st("ListBackups", []string{"s3:ListBucket", "s3:GetBucketLocation"}, p.BackupBucketArns),
+		st("ReadBackups", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects),
+		// caro failover keeps its journal and lock beside the backups in the target region; the
+		// lock is released by deleting it. Nothing else in the buckets is writable.
+		st("FailoverJournal", []string{"s3:PutObject", "s3:DeleteObject"}, journal),
+		// The buckets are SSE-KMS with their own key (S3 Bucket Keys): reading backups and the
+		// erasure register needs kms:Decrypt, writing the journal, the lock and a large template
+		// kms:GenerateDataKey, both asked by S3 with the caller's permission. The key's ID is
+		// generated in the replica stack, so it is named by its alias, usable only through S3.
+		stc("BucketEncryptionViaS3", []string{"kms:Decrypt", "kms:GenerateDataKey"}, bucketKeys, map[string]interface{}{
+			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
+			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.BackupBucketKeyAlias},
+		}),
+	}
+	if len(p.BackupKeyArns) > 0 {
+		statements = append(statements,
+			// Preflight (plan and apply) checks the target's backup key is enabled.
+			st("DescribeBackupKeys", []string{"kms:DescribeKey"}, p.BackupKeyArns),
+			// The restore unwraps the backup's data key, the identities step the identity export's,
+			// each under its purpose in the encryption context (internal/backup); nothing else.
+			stc("DecryptBackups", []string{"kms:Decrypt"}, p.BackupKeyArns, map[string]interface{}{
+				"StringEquals": map[string]interface{}{"kms:EncryptionContext:caro:purpose": BackupKeyPurposes},
+			}),
+		)
 	}
 	policy := awsiam.NewManagedPolicy(scope, jsii.String("OnCallFailoverPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Only the calls of the failover steps, on the platform's own resources"),
-		Statements: &[]awsiam.PolicyStatement{
-			st("PlatformStacks", []string{
-				"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
-				"cloudformation:DescribeStackResources", "cloudformation:ListStackResources",
-				"cloudformation:GetTemplate", "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
-				"cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet", "cloudformation:ListChangeSets",
-			}, stacks),
-			st("PlatformChangeSets", []string{"cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet"}, changeSets),
-			st("FailoverRecords", []string{
-				"route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets",
-			}, []string{"arn:aws:route53:::hostedzone/" + p.HostedZoneID}),
-			st("RecordChangeStatus", []string{"route53:GetChange"}, []string{"arn:aws:route53:::change/*"}),
-			st("HealthChecks", []string{
-				"route53:GetHealthCheck", "route53:GetHealthCheckStatus", "route53:UpdateHealthCheck",
-			}, healthChecks),
-			st("RecreateUsers", []string{"cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser"}, p.UserPoolArns),
-			st("ListBackups", []string{"s3:ListBucket", "s3:GetBucketLocation"}, p.BackupBucketArns),
-			st("ReadBackups", []string{"s3:GetObject", "s3:GetObjectVersion"}, objects),
-			// caro failover keeps its journal and lock beside the backups in the target region; the
-			// lock is released by deleting it. Nothing else in the buckets is writable.
-			st("FailoverJournal", []string{"s3:PutObject", "s3:DeleteObject"}, journal),
-			st("DecryptBackups", []string{"kms:Decrypt", "kms:DescribeKey"}, p.BackupKeyArns),
-		},
+		Statements:  &statements,
 	})
 	role.AddManagedPolicy(policy)
 	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
 		"Wildcards are resource-scoped only (no wildcard actions): stack IDs and change-set names are "+
 			"generated per deployment, backup objects are keyed by date, Route 53 change IDs are per call; "+
-			"every statement is limited to the platform's stacks, zone, pools, buckets and keys, and the role "+
+			"user pools (generated IDs) only with the platform pool tag, the buckets' key (generated ID) only "+
+			"through S3 and only with the buckets' key alias; backup data keys are exact ARNs. The role "+
 			"requires MFA with one-hour sessions")
 	return role
 }
+
+// BackupKeyPurposes are the caro:purpose values of the data keys the failover unwraps: the
+// backup's (restore) and the identity export's (identities step), as internal/backup writes them.
+var BackupKeyPurposes = []string{"backup", "identity-export"}
 
 // BackupEncryptionContextKeys are the keys of a backup data key's KMS encryption context
 // (internal/backup: caro:purpose=backup, caro:backup-id, caro:source-region).

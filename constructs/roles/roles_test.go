@@ -31,7 +31,9 @@ func props() *roles.Props {
 		DeployRegions:        []string{"us-east-1", "eu-west-1", "eu-central-1"},
 		PlatformRegions:      []string{"eu-west-1", "eu-central-1"},
 		HostedZoneID:         "Z04817572CAROHEALTH1",
-		UserPoolArns:         []string{"arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_abc"},
+		UserPoolArns:         []string{"arn:aws:cognito-idp:eu-west-1:111111111111:userpool/*", "arn:aws:cognito-idp:eu-central-1:111111111111:userpool/*"},
+		UserPoolTagKey:       "caro:user-pool",
+		UserPoolTagValue:     "platform",
 		BackupBucketArns:     []string{"arn:aws:s3:::caro-backups-eu-west-1", "arn:aws:s3:::caro-journal-eu-west-1"},
 		BackupKeyArns:        []string{"arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
 		BackupBucketKeyAlias: "caro/replica",
@@ -185,13 +187,23 @@ func TestRoles(t *testing.T) {
 			"route53:GetHealthCheckStatus", "route53:UpdateHealthCheck", "cognito-idp:AdminCreateUser",
 			"cognito-idp:AdminGetUser", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:GetObjectVersion",
 			"kms:Decrypt", "kms:DescribeKey",
+			"kms:GenerateDataKey",             // only through S3 with the buckets' key alias (checked below)
 			"s3:PutObject", "s3:DeleteObject", // the failover journal and lock, under failover/ only (checked below)
 		} {
 			allowed[a] = true
 		}
+		sids := map[string]bool{}
 		for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
 			if st["Effect"] != "Allow" {
 				continue
+			}
+			sids[fmt.Sprint(st["Sid"])] = true
+			cond, _ := json.Marshal(st["Condition"])
+			for _, a := range strs(st["Action"]) {
+				// Every KMS and Cognito permission is narrowed beyond its ARN pattern, or names exact keys.
+				if (strings.HasPrefix(a, "cognito-idp:") || strings.HasPrefix(a, "kms:")) && st["Condition"] == nil && st["Sid"] != "DescribeBackupKeys" {
+					t.Errorf("statement %v grants %s without a condition", st["Sid"], a)
+				}
 			}
 			for _, a := range strs(st["Action"]) {
 				if !allowed[a] || strings.Contains(a, "*") {
@@ -214,9 +226,31 @@ func TestRoles(t *testing.T) {
 				if got := strs(st["Resource"]); len(got) != 1 || got[0] != "arn:aws:route53:::hostedzone/Z04817572CAROHEALTH1" {
 					t.Errorf("Route 53 records on %v, want only the one hosted zone", got)
 				}
-			case "DecryptBackups":
+			case "DecryptBackups", "DescribeBackupKeys":
 				if got := strs(st["Resource"]); len(got) != 1 || !strings.HasSuffix(got[0], ":key/1234abcd-12ab-34cd-56ef-1234567890ab") {
-					t.Errorf("decrypt with %v, want only the backup key", got)
+					t.Errorf("%v with %v, want only the backup key", st["Sid"], got)
+				}
+				if st["Sid"] == "DecryptBackups" {
+					if want := `{"StringEquals":{"kms:EncryptionContext:caro:purpose":["backup","identity-export"]}}`; string(cond) != want {
+						t.Errorf("backup key decrypt condition %s, want %s (the restore's and the identity export's data keys only)", cond, want)
+					}
+				} else if got := strs(st["Action"]); len(got) != 1 || got[0] != "kms:DescribeKey" {
+					t.Errorf("DescribeBackupKeys actions %v, want kms:DescribeKey only", got)
+				}
+			case "BucketEncryptionViaS3":
+				if got := strings.Join(strs(st["Resource"]), ","); got != "arn:aws:kms:eu-west-1:111111111111:key/*,arn:aws:kms:eu-central-1:111111111111:key/*" {
+					t.Errorf("bucket key resources %s, want the keys of the platform regions", got)
+				}
+				want := `{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/caro/replica"},"StringEquals":{"kms:ViaService":["s3.eu-west-1.amazonaws.com","s3.eu-central-1.amazonaws.com"]}}`
+				if string(cond) != want {
+					t.Errorf("bucket key condition %s, want %s", cond, want)
+				}
+			case "RecreateUsers":
+				if want := `{"StringEquals":{"aws:ResourceTag/caro:user-pool":"platform"}}`; string(cond) != want {
+					t.Errorf("user pool condition %s, want %s (the platform pools only)", cond, want)
+				}
+				if got := strings.Join(strs(st["Action"]), ","); got != "cognito-idp:AdminCreateUser,cognito-idp:AdminGetUser" {
+					t.Errorf("Cognito actions %s", got)
 				}
 			case "FailoverJournal":
 				for _, r := range strs(st["Resource"]) {
@@ -228,6 +262,11 @@ func TestRoles(t *testing.T) {
 				if got := strs(st["Resource"]); len(got) != 2 || got[0] != "arn:aws:s3:::caro-backups-eu-west-1/*" {
 					t.Errorf("read objects of %v, want only the backup and journal buckets", got)
 				}
+			}
+		}
+		for _, sid := range []string{"RecreateUsers", "BucketEncryptionViaS3", "DescribeBackupKeys", "DecryptBackups", "FailoverJournal"} {
+			if !sids[sid] {
+				t.Errorf("on-call statement %s missing (have %v)", sid, sids)
 			}
 		}
 	})
@@ -370,6 +409,32 @@ func TestExistingProviderAndExplicitPrincipals(t *testing.T) {
 	})
 }
 
+func TestNoBackupKeyReplicaYet(t *testing.T) {
+	// GIVEN no backup key replica is known yet (first deploy, before -c backupKeyArn:<peer>)
+	p := props()
+	p.BackupKeyArns = nil
+
+	// WHEN the roles are synthesized
+	stack, tmpl := synth(t, p)
+
+	// THEN the on-call role may decrypt no backup data key at all (no pattern stands in for the
+	// unknown key), still uses the buckets' key only through S3, and cdk-nag stays clean
+	for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
+		switch st["Sid"] {
+		case "DecryptBackups", "DescribeBackupKeys":
+			t.Errorf("statement %v without a backup key", st["Sid"])
+		}
+		for _, r := range strs(st["Resource"]) {
+			if strings.Contains(r, ":kms:") && st["Sid"] != "BucketEncryptionViaS3" {
+				t.Errorf("statement %v names KMS key %s", st["Sid"], r)
+			}
+		}
+	}
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
 func TestInvalidProps(t *testing.T) {
 	for name, mutate := range map[string]func(*roles.Props){
 		"no account":          func(p *roles.Props) { p.Account = "" },
@@ -379,7 +444,12 @@ func TestInvalidProps(t *testing.T) {
 		"no deploy regions":   func(p *roles.Props) { p.DeployRegions = nil },
 		"no platform regions": func(p *roles.Props) { p.PlatformRegions = nil },
 		"no zone":             func(p *roles.Props) { p.HostedZoneID = "" },
-		"no backup key":       func(p *roles.Props) { p.BackupKeyArns = nil },
+		"wildcard backup key": func(p *roles.Props) { p.BackupKeyArns = []string{"arn:aws:kms:eu-west-1:111111111111:key/*"} },
+		"backup key alias": func(p *roles.Props) {
+			p.BackupKeyArns = []string{"arn:aws:kms:eu-west-1:111111111111:alias/caro/backup"}
+		},
+		"no pool tag":         func(p *roles.Props) { p.UserPoolTagKey = "" },
+		"no pool tag value":   func(p *roles.Props) { p.UserPoolTagValue = "" },
 		"no bucket key alias": func(p *roles.Props) { p.BackupBucketKeyAlias = "" },
 		"prefixed alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "alias/caro/replica" },
 		"wildcard alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "caro/*" },
