@@ -53,6 +53,48 @@ type Checkpoint struct {
 	CompactRange []Hash `json:"compactRange"`
 	// Signature is the signature over Digest by KeyID.
 	Signature []byte `json:"signature"`
+	// Entries are the entries FirstSeq..TreeSize-1 themselves, as stored, so the ledger can be
+	// recovered from the bucket after a database restore (Recover). They are outside the signed
+	// encoding: each is authenticated by its leaf hash in LeafHashes, which is signed. Absent in
+	// checkpoints written before entries were carried, and in the database's checkpoint records.
+	Entries []Entry `json:"entries,omitempty"`
+}
+
+// CheckEntries checks the entries c carries against its signed leaf hashes: one per leaf, in
+// sequence, each with a hash that its contents recompute to and that equals the signed leaf hash,
+// each linking to the one before (the first to prevHash, the hash of entry FirstSeq-1, zero for
+// entry 0). A checkpoint without entries (the older format) passes; check len(c.Entries).
+func (c *Checkpoint) CheckEntries(prevHash Hash) error {
+	if len(c.Entries) == 0 {
+		return nil
+	}
+	if len(c.Entries) != len(c.LeafHashes) {
+		return fmt.Errorf("checkpoint %d carries %d entries for %d leaf hashes", c.Number, len(c.Entries), len(c.LeafHashes))
+	}
+	for i, e := range c.Entries {
+		seq := c.FirstSeq + uint64(i)
+		switch {
+		case e.Seq != seq:
+			return fmt.Errorf("checkpoint %d carries entry %d where entry %d belongs", c.Number, e.Seq, seq)
+		case e.EventID != e.Event.ID:
+			return fmt.Errorf("checkpoint %d: entry %d has eventId %q but its event's id is %q", c.Number, seq, e.EventID, e.Event.ID)
+		case e.Recompute() != e.Hash:
+			return fmt.Errorf("checkpoint %d: the contents of entry %d do not match its hash", c.Number, seq)
+		case e.Hash != c.LeafHashes[i]:
+			return fmt.Errorf("checkpoint %d: entry %d's hash differs from the signed leaf hash", c.Number, seq)
+		case e.PrevHash != prevHash:
+			return fmt.Errorf("checkpoint %d: entry %d does not link to the entry before it", c.Number, seq)
+		}
+		prevHash = e.Hash
+	}
+	return nil
+}
+
+// withoutEntries returns a shallow copy of c that carries no entries (the database record).
+func (c *Checkpoint) withoutEntries() *Checkpoint {
+	cp := *c
+	cp.Entries = nil
+	return &cp
 }
 
 // Encode returns the canonical encoding that is hashed and signed (see the package doc).

@@ -44,10 +44,13 @@ type Checkpointer struct {
 	RetentionYears int
 	Now            func() time.Time
 
-	mu           sync.Mutex // guards the cache of the oldest unanchored entry's time
+	mu           sync.Mutex // guards the cache of the oldest unanchored entry's time and the publish mark
 	pendingFrom  uint64
 	pendingTime  time.Time
 	pendingKnown bool
+	// published is the highest checkpoint number this checkpointer published (publishedKnown).
+	published      uint64
+	publishedKnown bool
 }
 
 // Run cuts every checkpoint that is due and returns them. It first republishes the last recorded
@@ -74,10 +77,19 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the last checkpoint: %w", err)
 	}
-	if last != nil {
-		if err := c.Bucket.Publish(ctx, last, RetainUntil(last.Time, years)); err != nil {
+	if last != nil && !c.isPublished(last.Number) {
+		// The record carries no entries: attach them from the entries collection, so a checkpoint
+		// a crash left unpublished is published in full. When they cannot be read as anchored (only
+		// after tampering or a restore, which verify and Recover report), it is published without
+		// them rather than not at all; an object already in the bucket is left as it is.
+		full, err := c.withEntries(ctx, last)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Bucket.Publish(ctx, full, RetainUntil(last.Time, years)); err != nil {
 			return nil, fmt.Errorf("publishing checkpoint %d: %w", last.Number, err)
 		}
+		c.markPublished(last.Number)
 	}
 	var made []*Checkpoint
 	hinter, _ := c.Entries.(HeadHinter)
@@ -112,14 +124,19 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 				return made, nil
 			}
 		}
-		leaves, err := c.readLeaves(ctx, from, prevHash, min(pending, uint64(maxLeaves)))
+		entries, err := c.readEntries(ctx, from, prevHash, min(pending, uint64(maxLeaves)))
 		if err != nil {
 			return made, err
+		}
+		leaves := make([]Hash, len(entries))
+		for i, e := range entries {
+			leaves[i] = e.Hash
 		}
 		cp, err := NextCheckpoint(last, leaves, now(), c.Signer.KeyID(), c.Signer.Algorithm())
 		if err != nil {
 			return made, err
 		}
+		cp.Entries = entries
 		if err := cp.Sign(ctx, c.Signer); err != nil {
 			return made, err
 		}
@@ -136,6 +153,7 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 		if err := c.Bucket.Publish(ctx, cp, RetainUntil(cp.Time, years)); err != nil {
 			return made, fmt.Errorf("publishing checkpoint %d (recorded; the next run retries): %w", cp.Number, err)
 		}
+		c.markPublished(cp.Number)
 		made = append(made, cp)
 		last = cp
 	}
@@ -164,16 +182,70 @@ func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Tim
 	return e.Event.Time, nil
 }
 
-// readLeaves reads n entries from seq from, checking each links to the one before and matches its
+// isPublished reports whether this checkpointer has published checkpoint n (or a later one) itself,
+// so a run does not re-send the last checkpoint, which carries up to MaxLeaves entries, every time.
+func (c *Checkpointer) isPublished(n uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.publishedKnown && c.published >= n
+}
+
+func (c *Checkpointer) markPublished(n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.publishedKnown || n > c.published {
+		c.published, c.publishedKnown = n, true
+	}
+}
+
+// withEntries returns cp with the entries it anchors attached, read from the entries collection;
+// cp itself when it has them already or they cannot be read exactly as anchored.
+func (c *Checkpointer) withEntries(ctx context.Context, cp *Checkpoint) (*Checkpoint, error) {
+	if len(cp.Entries) > 0 || len(cp.LeafHashes) == 0 {
+		return cp, nil
+	}
+	var prev Hash
+	if cp.FirstSeq > 0 {
+		e, ok, err := c.Entries.EntryAt(ctx, cp.FirstSeq-1)
+		if err != nil {
+			return nil, fmt.Errorf("reading entry %d: %w", cp.FirstSeq-1, err)
+		}
+		if !ok {
+			return cp, nil
+		}
+		prev = e.Hash
+	}
+	n := len(cp.LeafHashes)
+	entries := make([]Entry, 0, n)
+	err := c.Entries.ScanEntries(ctx, cp.FirstSeq, func(e Entry) error {
+		entries = append(entries, e)
+		if len(entries) == n {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		// A read error must not publish a checkpoint without its entries for good: retry later.
+		return nil, fmt.Errorf("reading the entries of checkpoint %d: %w", cp.Number, err)
+	}
+	full := *cp
+	full.Entries = entries
+	if full.CheckEntries(prev) != nil {
+		return cp, nil
+	}
+	return &full, nil
+}
+
+// readEntries reads n entries from seq from, checking each links to the one before and matches its
 // hash: a checkpoint must never anchor a broken chain.
-func (c *Checkpointer) readLeaves(ctx context.Context, from uint64, prev Hash, n uint64) ([]Hash, error) {
-	leaves := make([]Hash, 0, n)
+func (c *Checkpointer) readEntries(ctx context.Context, from uint64, prev Hash, n uint64) ([]Entry, error) {
+	leaves := make([]Entry, 0, n)
 	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
 		want := from + uint64(len(leaves))
 		if e.Seq != want || e.PrevHash != prev || e.Recompute() != e.Hash {
 			return fmt.Errorf("not checkpointing: the chain is broken at entry %d; run `caro audit verify`", want)
 		}
-		leaves = append(leaves, e.Hash)
+		leaves = append(leaves, e)
 		prev = e.Hash
 		if uint64(len(leaves)) == n {
 			return errStop

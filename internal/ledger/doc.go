@@ -54,6 +54,35 @@
 // at checkpoints/<number, 20 digits>.json with Object Lock mode COMPLIANCE and a retain-until date of
 // its time plus the retention period (9 years by default).
 //
+// # Entries in checkpoint objects
+//
+// Since checkpoint objects are the only copy of the ledger outside the database, each object also
+// carries the entries it anchors, FirstSeq..TreeSize-1, in the JSON field "entries": each as stored
+// (seq, eventId, prevHash, hash, event). They are not part of the signed encoding above (which is
+// unchanged, still version 1): each carried entry is authenticated by its leaf hash, which is
+// signed, and Checkpoint.CheckEntries checks that every entry recomputes to its leaf hash and links
+// to the one before. Objects written before this change have no "entries" field and are read and
+// verified as before; only Recover needs the entries. The database's checkpoint records
+// (ledger_checkpoints) leave them out, the entries collection has them; when a run publishes a
+// recorded checkpoint a crash left unpublished, it reads them back from the entries collection.
+//
+// Size: an entry is about 720 bytes of JSON (IDs, three hex digests), so an object grows from about
+// 68 KB to 0.8 MB at the default Interval of 1000 entries and is at most about 3.2 MB at the
+// default MaxLeaves of 4096 (from 275 KB); checkpoints cut by MaxAge are smaller. Each object is
+// written once and kept for the retention period: storage grows by about the size of the entries.
+//
+// # Recovery after a database restore
+//
+// The ledger lives in the application's database, so restoring a backup or snapshot rolls it back
+// to the backup's time while the bucket keeps the checkpoints cut since. Recover (caro audit
+// recover) reads the checkpoints from a bucket (the region's own, or the peer region's replica
+// during an outage), verifies them exactly as Verify does, and appends the anchored entries the
+// database lacks, each checked against its signed leaf hash and chained to the stored head; it
+// also inserts the missing checkpoint records, so the checkpointer continues with the next number.
+// It writes nothing when the stored ledger diverges from the checkpoints. Entries appended after
+// the last checkpoint are in no checkpoint and cannot be recovered: at most MaxAge (5 minutes by
+// default) or Interval entries, whichever comes first, of audit records before the failure.
+//
 // # Personal data
 //
 // Entries carry no personal data: the subject is the keyed hash audit.Event.SubjectRef (erasing the

@@ -217,9 +217,10 @@ func (s *MongoStore) LastCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	return &c, nil
 }
 
-// InsertCheckpoint implements CheckpointRecords.
+// InsertCheckpoint implements CheckpointRecords. The record leaves out the entries a checkpoint
+// carries: they are in the entries collection already.
 func (s *MongoStore) InsertCheckpoint(ctx context.Context, c *Checkpoint) error {
-	b, err := json.Marshal(c)
+	b, err := json.Marshal(c.withoutEntries())
 	if err != nil {
 		return err
 	}
