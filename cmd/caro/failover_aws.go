@@ -175,6 +175,30 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 		res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster, sum.Applied, sum.Patients), nil
 }
 
+// CheckInputs implements awsprov.RestoreInputs: plan and the apply preflight refuse an Atlas
+// restore without the target's connection string, which the restore step needs to re-apply the
+// erasure register after the snapshot restore (it refuses at that point otherwise, after the deploy).
+func (a *atlasSnapshots) CheckInputs(target string) (string, error) {
+	return targetURIInput(target, "an Atlas snapshot brings back every patient erased since it was taken, and the restore step re-applies the erasure register to the restored cluster through this connection string")
+}
+
+// CheckInputs implements awsprov.RestoreInputs: the backup restore writes into the target database.
+func (backupRestorer) CheckInputs(target string) (string, error) {
+	return targetURIInput(target, "the restore step loads the backup into the target cluster through this connection string")
+}
+
+// targetURIInput checks CARO_FAILOVER_MONGODB_URI without ever printing it (it holds credentials).
+func targetURIInput(target, why string) (string, error) {
+	uri := os.Getenv("CARO_FAILOVER_MONGODB_URI")
+	switch {
+	case uri == "":
+		return "", fmt.Errorf("CARO_FAILOVER_MONGODB_URI is not set (%s): set it to the connection string of the %s cluster from the on-call vault, then run the command again", why, target)
+	case !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://"):
+		return "", fmt.Errorf("CARO_FAILOVER_MONGODB_URI is not a MongoDB connection string (it must start with mongodb:// or mongodb+srv://): set it to the connection string of the %s cluster from the on-call vault, then run the command again", target)
+	}
+	return "CARO_FAILOVER_MONGODB_URI is set: the restore reaches the " + target + " cluster", nil
+}
+
 // progressLines adapts a failover progress function to an io.Writer, one call per line.
 type progressLines failover.Progress
 

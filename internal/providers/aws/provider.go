@@ -83,6 +83,32 @@ type Restorer interface {
 	Restore(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error)
 }
 
+// RestoreInputs is implemented by a Restorer whose restore needs something from outside AWS, such
+// as the target database's connection string. Plan (Survey) and the apply preflight ask it, so a
+// missing input stops the failover before anything changes, not at the restore step after a
+// ten-minute deploy.
+type RestoreInputs interface {
+	// CheckInputs returns what it checked, in words for the plan's checks, or an error that says
+	// what to set. target is the region failed over to.
+	CheckInputs(target string) (string, error)
+}
+
+// checkRestoreInputs asks restorer for its inputs when it has any to check.
+func checkRestoreInputs(restorer Restorer, mode, target string) (string, error) {
+	ri, ok := restorer.(RestoreInputs)
+	if !ok {
+		return "", nil
+	}
+	check, err := ri.CheckInputs(target)
+	if err != nil {
+		if mode == "" {
+			mode = "backup"
+		}
+		return "", fmt.Errorf("the %s restore into %s cannot run: %w", mode, target, err)
+	}
+	return check, nil
+}
+
 // IdentitySource reads the backup's encrypted identity export.
 type IdentitySource interface {
 	Identities(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan) ([]Identity, error)
@@ -216,7 +242,12 @@ func (p *Provider) templatePath(region string) string {
 
 // Survey implements failover.Provider.
 func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.Survey, error) {
-	catalog, _, err := p.restoreWith(req.Restore)
+	catalog, restorer, err := p.restoreWith(req.Restore)
+	if err != nil {
+		return nil, err
+	}
+	// Local inputs first: nothing else is worth asking AWS for if the restore cannot run.
+	inputs, err := checkRestoreInputs(restorer, req.Restore, req.To)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +269,9 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		return nil, fmt.Errorf("AWS credentials do not work (%w): assume the on-call failover role with MFA first", err)
 	}
 	s.Checks = append(s.Checks, "acting as "+aws.ToString(id.Arn))
+	if inputs != "" {
+		s.Checks = append(s.Checks, inputs)
+	}
 
 	tmplPath := p.templatePath(req.To)
 	tmpl, err := os.ReadFile(tmplPath)
@@ -295,7 +329,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		s.Warnings = append(s.Warnings, fmt.Sprintf("DNS: if Route 53 health checks have not moved %s by themselves, the %s fallback is used: %s", to.APIOriginDomain(), mode, ControlPlaneWarning))
 	}
 	s.Steps = []failover.PlannedStep{
-		{Name: "preflight", Action: "credentials, target KMS key, backup present and fresh, template unchanged since planning", ExpectedSeconds: 5},
+		{Name: "preflight", Action: "credentials, restore inputs, target KMS key, backup present and fresh, template unchanged since planning", ExpectedSeconds: 5},
 		{Name: "deploy", Action: fmt.Sprintf("CloudFormation change set on %s from %s (skipped when the deployed template matches)", StackName(req.To), tmplPath), ExpectedSeconds: 600},
 		{Name: "restore", Action: fmt.Sprintf("restore backup %s into %s's database, verified by counts and checksums", b.ID, req.To), ExpectedSeconds: restoreEstimate(b)},
 		{Name: "identities", Action: fmt.Sprintf("AdminCreateUser in pool %s for every user of the identity export (SMS temporary password, reset forced)", outs[OutputUserPoolID]), ExpectedSeconds: 120},
@@ -416,6 +450,15 @@ func (r *awsRun) preflight(ctx context.Context) error {
 	if _, err := r.template(); err != nil {
 		return err
 	}
+	// The apply may run in another shell than the plan (or resume after a crash): the restore's
+	// inputs are checked again before the deploy step changes anything.
+	catalog, restorer, err := r.p.restoreWith(r.plan.Restore)
+	if err != nil {
+		return err
+	}
+	if _, err := checkRestoreInputs(restorer, r.plan.Restore, r.plan.To); err != nil {
+		return err
+	}
 	outs, err := r.outputs(ctx)
 	if err != nil {
 		return err
@@ -423,10 +466,6 @@ func (r *awsRun) preflight(ctx context.Context) error {
 	key, err := r.c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(outs[OutputBackupKeyArn])})
 	if err != nil || key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled {
 		return fmt.Errorf("target KMS key %s not usable: %v", outs[OutputBackupKeyArn], err)
-	}
-	catalog, _, err := r.p.restoreWith(r.plan.Restore)
-	if err != nil {
-		return err
 	}
 	b, err := catalog.Latest(ctx, r.c, outs, r.plan.From, r.plan.To)
 	if err != nil {

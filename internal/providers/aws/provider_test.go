@@ -358,3 +358,67 @@ func TestAWSAtlasRestoreUsesTheAtlasCatalogAndRestorer(t *testing.T) {
 		t.Fatalf("atlas restorer ran %d, backup restorer %d", atlasRestorer.runs, w.restorer.runs)
 	}
 }
+
+// inputsRestorer is a restorer that needs an input from outside AWS (the target database's
+// connection string), like cmd/caro's Atlas snapshot restorer.
+type inputsRestorer struct {
+	memRestorer
+	missing bool
+}
+
+func (r *inputsRestorer) CheckInputs(target string) (string, error) {
+	if r.missing {
+		return "", errors.New("CARO_FAILOVER_MONGODB_URI is not set: set it to the connection string of the " + target + " cluster")
+	}
+	return "CARO_FAILOVER_MONGODB_URI set", nil
+}
+
+func TestAWSPlanAndPreflightCheckTheRestoreInputs(t *testing.T) {
+	// GIVEN an Atlas restore whose restorer needs the target's connection string, which is not set
+	w := newAWSWorld(t)
+	w.resolver.primaryDown = true
+	ctx := context.Background()
+	restorer := &inputsRestorer{memRestorer: memRestorer{restored: map[string]bool{}}, missing: true}
+	w.prov.AtlasCatalog = &memCatalog{b: failover.BackupRef{ID: "snap-1", TakenAt: time.Now().Add(-time.Hour), Location: "atlas snapshot"}}
+	w.prov.AtlasRestorer = restorer
+	req := failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "atlas"}
+
+	// WHEN the failover is planned THEN the plan is refused, saying which restore cannot run and
+	// what to set, before any AWS call
+	_, err := failover.MakePlan(ctx, w.prov, req, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "atlas restore into eu-central-1 cannot run") || !strings.Contains(err.Error(), "CARO_FAILOVER_MONGODB_URI") {
+		t.Fatalf("plan without the connection string: %v", err)
+	}
+	if calls := w.cfn["eu-central-1"].calls; len(calls) != 0 {
+		t.Errorf("AWS was asked before the local inputs were checked: %v", calls)
+	}
+
+	// GIVEN the input is set WHEN planned THEN the plan lists the check
+	restorer.missing = false
+	p, err := failover.MakePlan(ctx, w.prov, req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(p.Checks, "; "), "CARO_FAILOVER_MONGODB_URI set") {
+		t.Errorf("plan checks %v do not name the restore input", p.Checks)
+	}
+
+	// GIVEN the apply runs where the input is missing again (another shell, a resumed apply)
+	// WHEN the plan is applied THEN the preflight step fails and nothing was deployed or restored
+	restorer.missing = true
+	if rep, err := w.apply(t, p); err == nil && rep.OK {
+		t.Fatal("apply without the connection string succeeded")
+	}
+	w.cfn["eu-central-1"].mu.Lock()
+	calls := strings.Join(w.cfn["eu-central-1"].calls, ",")
+	w.cfn["eu-central-1"].mu.Unlock()
+	if strings.Contains(calls, "CreateChangeSet") || restorer.runs != 0 {
+		t.Errorf("apply went past the preflight: CloudFormation %s, restore ran %d times", calls, restorer.runs)
+	}
+
+	// AND once it is set the same plan applies
+	restorer.missing = false
+	if rep, err := w.apply(t, p); err != nil || !rep.OK || restorer.runs != 1 {
+		t.Fatalf("apply with the input: %v %+v (restore ran %d)", err, rep, restorer.runs)
+	}
+}
