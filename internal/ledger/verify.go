@@ -117,6 +117,32 @@ var errStop = errors.New("stop")
 // hash, chain link, and the hash anchored for it in its checkpoint), and names the first bad entry.
 // An error is returned only when verification could not run (database or bucket unreachable).
 func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, error) {
+	st, err := v.verify(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	return st.rep, nil
+}
+
+// verifyState is what a verification found, for Recover: the report, the checkpoints that verified
+// (in order), the first bad checkpoint's problem, and where the verified chain of entries ends.
+type verifyState struct {
+	rep *Report
+	// good are the checkpoints that verified, from checkpoint 0 on.
+	good []*Checkpoint
+	// cpProblem is the first checkpoint that did not verify (nil when all did).
+	cpProblem *Problem
+	// entryProblem is the first bad entry (nil when none); missingTail says it is only that the
+	// stored chain ends before the last verified checkpoint does.
+	entryProblem *Problem
+	missingTail  bool
+	// next is the first entry not verified (the stored chain's length when nothing is bad) and
+	// headHash the hash of entry next-1 (zero when next is 0).
+	next     uint64
+	headHash Hash
+}
+
+func (v *Verifier) verify(ctx context.Context, opt VerifyOptions) (*verifyState, error) {
 	rep := &Report{Tenant: opt.Tenant}
 	stored, err := v.Checkpoints.ListCheckpoints(ctx)
 	if err != nil {
@@ -198,9 +224,12 @@ func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, erro
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, fmt.Errorf("reading entries: %w", err)
 	}
+	missingTail := false
 	if problem == nil && cpProblem == nil && len(good) > 0 && good[len(good)-1].TreeSize > n {
 		last := good[len(good)-1]
-		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one (entries deleted)", last.Number, last.TreeSize-1)}
+		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one "+
+			"(entries deleted, or the database was restored from a backup: run `caro audit recover`)", last.Number, last.TreeSize-1)}
+		missingTail = true
 	}
 	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 {
 		total, err := counter.CountEntries(ctx)
@@ -211,6 +240,7 @@ func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, erro
 			problem = &Problem{Seq: n, Reason: fmt.Sprintf("the entries collection holds %d documents but the chain has %d: %d were inserted outside the ledger's sequence", total, n, total-n)}
 		}
 	}
+	entryProblem := problem
 	if problem == nil {
 		problem = cpProblem
 	}
@@ -222,7 +252,7 @@ func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, erro
 	}
 	rep.FirstBad = problem
 	rep.OK = problem == nil
-	return rep, nil
+	return &verifyState{rep: rep, good: good, cpProblem: cpProblem, entryProblem: entryProblem, missingTail: missingTail, next: n, headHash: prevHash}, nil
 }
 
 // checkStored returns why a stored checkpoint is bad, or "".

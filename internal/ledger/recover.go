@@ -1,0 +1,198 @@
+package ledger
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrDiverged is returned (wrapped) when the database's ledger disagrees with the signed
+// checkpoints, so recovering would chain onto entries the checkpoints do not anchor.
+var ErrDiverged = errors.New("the ledger in the database diverges from the signed checkpoints")
+
+// ErrNotRecoverable is returned (wrapped) when the missing entries are anchored only by checkpoints
+// written before checkpoint objects carried their entries.
+var ErrNotRecoverable = errors.New("the missing entries are not in the checkpoint objects")
+
+// RecoveryStore is the database side of a recovery: the entries and the checkpoint records
+// (MongoStore).
+type RecoveryStore interface {
+	EntryStore
+	CheckpointRecords
+}
+
+// RecoverOptions say where to recover from and into.
+type RecoverOptions struct {
+	// Store is the restored database's ledger.
+	Store RecoveryStore
+	// Checkpoints and Locks are the checkpoint bucket: the region's own, or during an outage of
+	// the primary the standby region's replica of it (CheckpointBucket implements both).
+	Checkpoints CheckpointReader
+	Locks       RetentionInspector
+	// PublicKey verifies checkpoint signatures (a pinned PEM when the signing region is down).
+	PublicKey crypto.PublicKey
+	// RetentionYears is the minimum Object Lock retention (default DefaultRetentionYears).
+	RetentionYears int
+	// MaxAge is the checkpointer's MaxAge (default DefaultMaxAge), reported as the most audit
+	// time that may be lost: entries no checkpoint anchored yet.
+	MaxAge time.Duration
+	// Progress, when set, receives progress lines.
+	Progress func(string)
+}
+
+// RecoveryReport says what Recover found and did.
+type RecoveryReport struct {
+	// CheckpointsVerified is the number of checkpoints that verified (from checkpoint 0).
+	CheckpointsVerified int `json:"checkpointsVerified"`
+	// StoredEntries is the length of the database's verified chain before the recovery.
+	StoredEntries uint64 `json:"storedEntries"`
+	// EntriesRecovered is the number of entries appended from the checkpoints.
+	EntriesRecovered uint64 `json:"entriesRecovered"`
+	// CheckpointRecordsRestored is the number of ledger_checkpoints records inserted.
+	CheckpointRecordsRestored int `json:"checkpointRecordsRestored"`
+	// AnchoredTreeSize is the number of entries the verified checkpoints anchor.
+	AnchoredTreeSize uint64 `json:"anchoredTreeSize"`
+	// LastCheckpoint, LastAnchoredSeq and LastCheckpointTime describe the last verified checkpoint.
+	LastCheckpoint     *uint64    `json:"lastCheckpoint,omitempty"`
+	LastAnchoredSeq    *uint64    `json:"lastAnchoredSeq,omitempty"`
+	LastCheckpointTime *time.Time `json:"lastCheckpointTime,omitempty"`
+	// UnanchoredEntries are entries in the database after the last checkpoint (kept, not checked
+	// against any checkpoint; the next checkpoint anchors them).
+	UnanchoredEntries uint64 `json:"unanchoredEntries"`
+	// MaxLossWindow is the checkpointer's MaxAge: entries appended after the last checkpoint and
+	// lost with the database are in no checkpoint and cannot be recovered; at most this much.
+	MaxLossWindow string `json:"maxLossWindow"`
+	// Unrecoverable states that limit in words.
+	Unrecoverable string `json:"unrecoverable"`
+	// CheckpointProblem, when set, is why a later checkpoint did not verify: entries it anchors
+	// were not recovered (run caro audit verify on the bucket).
+	CheckpointProblem string `json:"checkpointProblem,omitempty"`
+}
+
+// Recover restores the ledger of a database rolled back by a backup or snapshot restore from the
+// checkpoint bucket. It verifies every checkpoint and the stored chain with the Verifier's own
+// code; it refuses, writing nothing, when a stored entry or checkpoint record differs from the
+// signed checkpoints (ErrDiverged) or when the missing entries are only in checkpoints that do not
+// carry entries (ErrNotRecoverable). Otherwise it inserts the missing checkpoint records first (so
+// a checkpointer running meanwhile cuts nothing over the anchored range; it waits until the entries
+// are back) and then appends each missing anchored entry, checked against its signed leaf hash and
+// chained to the stored head. Running it again does nothing more (idempotent); after an
+// interruption it continues. The audit writer should not append while it runs: an append in the
+// missing range makes it stop with ErrDiverged.
+func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
+	years, maxAge := o.RetentionYears, o.MaxAge
+	if years <= 0 {
+		years = DefaultRetentionYears
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	v := &Verifier{Entries: o.Store, Checkpoints: o.Checkpoints, Locks: o.Locks, PublicKey: o.PublicKey, RetentionYears: years}
+	progress("verifying the checkpoints and the stored chain")
+	st, err := v.verify(ctx, VerifyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("recovering the ledger: %w", err)
+	}
+	rep := &RecoveryReport{CheckpointsVerified: len(st.good), StoredEntries: st.next, UnanchoredEntries: st.rep.UnanchoredEntries,
+		MaxLossWindow: maxAge.String()}
+	if st.cpProblem != nil {
+		rep.CheckpointProblem = st.cpProblem.Reason
+	}
+	if st.entryProblem != nil && !st.missingTail {
+		return rep, fmt.Errorf("%w at %s; nothing was written. Entries were appended to the restored database before the recovery, "+
+			"or the ledger was altered: keep the database as it is, run `caro audit verify`, and escalate (the checkpoints in the bucket remain the evidence)", ErrDiverged, st.entryProblem)
+	}
+	good := st.good
+	if len(good) == 0 {
+		if st.cpProblem != nil {
+			return rep, fmt.Errorf("no checkpoint verifies, so nothing can be recovered: %s", st.cpProblem.Reason)
+		}
+		rep.Unrecoverable = "the bucket holds no checkpoint: nothing to recover"
+		return rep, nil
+	}
+	last := good[len(good)-1]
+	rep.AnchoredTreeSize = last.TreeSize
+	lastNum, lastSeq, lastTime := last.Number, last.TreeSize-1, last.Time
+	rep.LastCheckpoint, rep.LastAnchoredSeq, rep.LastCheckpointTime = &lastNum, &lastSeq, &lastTime
+	rep.Unrecoverable = fmt.Sprintf("entries appended after checkpoint %d (cut %s, anchoring entries up to %d) are in no checkpoint: "+
+		"those lost with the database cannot be recovered; the checkpointer anchors every entry within %s (MaxAge) or after Interval entries",
+		lastNum, lastTime.UTC().Format(time.RFC3339), lastSeq, maxAge)
+
+	// Everything is checked before anything is written.
+	var missing []Entry
+	for i, c := range good {
+		if c.TreeSize <= st.next {
+			continue
+		}
+		if len(c.Entries) == 0 {
+			return rep, fmt.Errorf("%w: entries %d..%d are anchored by checkpoint %d, which was written before checkpoints carried their entries; "+
+				"nothing was written: restore a backup taken after entry %d was appended", ErrNotRecoverable, max(c.FirstSeq, st.next), c.TreeSize-1, c.Number, c.TreeSize-1)
+		}
+		var prev Hash
+		if i > 0 {
+			prev = good[i-1].LeafHashes[len(good[i-1].LeafHashes)-1]
+		}
+		if err := c.CheckEntries(prev); err != nil {
+			return rep, fmt.Errorf("the entries carried by checkpoint %d do not match its signed leaf hashes, nothing was written: %w", c.Number, err)
+		}
+		missing = append(missing, c.Entries[max(c.FirstSeq, st.next)-c.FirstSeq:]...)
+	}
+	if len(missing) > 0 && missing[0].PrevHash != st.headHash {
+		return rep, fmt.Errorf("%w: entry %d of the checkpoints does not link to the stored entry %d; nothing was written", ErrDiverged, missing[0].Seq, st.next-1)
+	}
+	record, err := o.Store.LastCheckpoint(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reading the last checkpoint record: %w", err)
+	}
+	firstRecord := uint64(0)
+	if record != nil {
+		firstRecord = record.Number + 1
+		if record.Number < uint64(len(good)) && record.Digest() != good[record.Number].Digest() {
+			return rep, fmt.Errorf("%w: the database's record of checkpoint %d differs from the signed checkpoint %d in the bucket "+
+				"(a checkpoint was cut from the restored database before the recovery); nothing was written: keep the database as it is and escalate",
+				ErrDiverged, record.Number, record.Number)
+		}
+	}
+
+	// Checkpoint records first: the checkpointer then sees the anchored range as taken.
+	for n := firstRecord; n < uint64(len(good)); n++ {
+		if err := o.Store.InsertCheckpoint(ctx, good[n]); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				return rep, fmt.Errorf("checkpoint record %d was written by someone else meanwhile (is the audit writer running? stop it), then run the recovery again: %w", n, err)
+			}
+			return rep, fmt.Errorf("restoring checkpoint record %d: %w (run the recovery again: it continues)", n, err)
+		}
+		rep.CheckpointRecordsRestored++
+	}
+	if rep.CheckpointRecordsRestored > 0 {
+		progress(fmt.Sprintf("restored %d checkpoint records (%d..%d)", rep.CheckpointRecordsRestored, firstRecord, len(good)-1))
+	}
+	if len(missing) > 0 {
+		progress(fmt.Sprintf("appending entries %d..%d from the checkpoints", missing[0].Seq, missing[len(missing)-1].Seq))
+	}
+	for _, e := range missing {
+		err := o.Store.Insert(ctx, e)
+		if errors.Is(err, ErrDuplicate) {
+			got, ok, gerr := o.Store.EntryAt(ctx, e.Seq)
+			if gerr == nil && ok && got.Hash == e.Hash {
+				continue // a concurrent recovery wrote the same entry
+			}
+			return rep, fmt.Errorf("%w: entry %d (event %s) was written meanwhile with other contents, so it was not recovered (%d entries were): "+
+				"stop the audit writer, run `caro audit verify`, and escalate", ErrDiverged, e.Seq, e.EventID, rep.EntriesRecovered)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("recovering entry %d: %w (%d recovered; run the recovery again: it continues)", e.Seq, err, rep.EntriesRecovered)
+		}
+		rep.EntriesRecovered++
+		if rep.EntriesRecovered%1000 == 0 {
+			progress(fmt.Sprintf("%d entries recovered", rep.EntriesRecovered))
+		}
+	}
+	return rep, nil
+}
