@@ -43,7 +43,7 @@ func newAuditCmd(streams IOStreams) *cobra.Command {
 	f := &auditFlags{}
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Verify the audit ledger and prove or check that an event is in it",
+		Short: "Verify the audit ledger, prove or check that an event is in it, recover it after a restore",
 		Long: `The audit ledger (internal/ledger) is a hash chain of audit events in MongoDB, anchored by
 signed Merkle checkpoints in an S3 bucket with Object Lock in COMPLIANCE mode.
 
@@ -59,7 +59,7 @@ commands at local servers (path-style S3 then).`,
 	p.StringVar(&f.publicKey, "public-key", "", "PEM or DER file with the ledger's public key (instead of asking KMS; pins the key)")
 	p.IntVar(&f.retentionYears, "retention-years", auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), "minimum Object Lock retention of each checkpoint, in years")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f))
+	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f), newAuditRecoverCmd(streams, f))
 	return cmd
 }
 

@@ -160,6 +160,13 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 		}
 	}
 
+	// A restore made without indexes (mongorestore --noIndexRestore) lacks the unique eventId index
+	// that keeps one entry per event: create it before inserting.
+	if ix, ok := o.Store.(interface{ EnsureIndexes(context.Context) error }); ok && (len(missing) > 0 || firstRecord < uint64(len(good))) {
+		if err := ix.EnsureIndexes(ctx); err != nil {
+			return rep, fmt.Errorf("preparing the ledger collections, nothing was written: %w", err)
+		}
+	}
 	// Checkpoint records first: the checkpointer then sees the anchored range as taken.
 	for n := firstRecord; n < uint64(len(good)); n++ {
 		if err := o.Store.InsertCheckpoint(ctx, good[n]); err != nil {

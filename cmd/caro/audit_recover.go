@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carohealth/platform/internal/ledger"
+)
+
+type auditRecoverOptions struct {
+	target string
+	yes    bool
+	maxAge time.Duration
+}
+
+func newAuditRecoverCmd(streams IOStreams, f *auditFlags) *cobra.Command {
+	o := auditRecoverOptions{maxAge: ledger.DefaultMaxAge}
+	if d, err := time.ParseDuration(os.Getenv("CARO_LEDGER_CHECKPOINT_MAX_AGE")); err == nil && d > 0 {
+		o.maxAge = d
+	}
+	cmd := &cobra.Command{
+		Use:   "recover --target <mongodb-uri> --yes",
+		Short: "Put back the audit entries a database restore rolled back, from the signed checkpoints",
+		Long: `The ledger lives in the application's database, so a backup or snapshot restore rolls it back to
+the backup's time, while the checkpoint bucket keeps every checkpoint cut since, and each checkpoint
+carries the entries it anchors. Run this right after a restore, before the audit writer appends
+again (caro backup restore and the failover's restore step do it before switching traffic).
+
+It verifies every checkpoint in --bucket (signature, chain, Merkle root, Object Lock) and the
+restored chain, exactly as 'caro audit verify' does, then inserts the missing checkpoint records and
+appends every anchored entry the database lacks, each checked against its signed leaf hash and
+chained to the stored head. During an outage of the primary region, point --bucket and --region at
+the standby region's replica of the checkpoint bucket and pin the key with --public-key.
+
+It writes nothing and exits 2 when the restored ledger diverges from the checkpoints (entries were
+appended after the restore, or the ledger was altered), or when the missing entries are only in
+checkpoints written before they carried entries. Running it again changes nothing. Entries
+appended after the last checkpoint cannot be recovered: at most --max-age (the checkpointer's
+MaxAge) of audit records.
+
+Progress goes to stderr, the summary to stdout (-o json for the report).
+Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not verify, 1 could not run.`,
+		Example: `  caro audit recover --target "$MONGODB_URI" --yes
+  caro audit recover --target "$STANDBY_MONGODB_URI" --bucket caro-ledger-replica-eu-central-1 --region eu-central-1 --public-key ledger.pem --yes -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Validate.
+			if o.target == "" {
+				return errors.New("no target: pass --target <mongodb-uri> of the restored database")
+			}
+			g := *f
+			g.mongoURI = o.target
+			if err := g.validateLedger(); err != nil {
+				return err
+			}
+			if !o.yes {
+				return errors.New("recover appends entries and checkpoint records to the target's ledger: add --yes to confirm")
+			}
+			if o.maxAge <= 0 {
+				return fmt.Errorf("invalid --max-age %s: give the checkpointer's MaxAge, like 5m", o.maxAge)
+			}
+			// Execute.
+			ctx := cmd.Context()
+			l, err := openAuditLedger(ctx, &g)
+			if err != nil {
+				return err
+			}
+			defer l.close()
+			pub, err := ledger.ParsePublicKey(l.publicKey)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in s3://%s (key %s)...\n", g.database, g.bucket, ledger.KeyFingerprint(l.publicKey)[:16])
+			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.bucket, Locks: l.bucket, PublicKey: pub,
+				RetentionYears: g.retentionYears, MaxAge: o.maxAge, Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) }})
+			if err != nil {
+				if errors.Is(err, ledger.ErrDiverged) || errors.Is(err, ledger.ErrNotRecoverable) {
+					return &exitError{code: exitAuditFailed, err: fmt.Errorf("audit ledger not recovered: %w", err)}
+				}
+				return fmt.Errorf("audit ledger recovery failed: %w", err)
+			}
+			if err := printRecoveryReport(streams, g.output, rep); err != nil {
+				return err
+			}
+			if rep.CheckpointProblem != "" {
+				return &exitError{code: exitAuditFailed, err: fmt.Errorf("recovered what the verified checkpoints anchor, but a later checkpoint does not verify: %s; run 'caro audit verify'", rep.CheckpointProblem)}
+			}
+			fmt.Fprintln(streams.ErrOut, "done; 'caro audit verify' checks the whole ledger")
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.target, "target", "", "MongoDB URI of the restored database (its --database holds the ledger)")
+	fl.BoolVar(&o.yes, "yes", false, "confirm writing to the target's ledger")
+	fl.DurationVar(&o.maxAge, "max-age", o.maxAge, "the checkpointer's MaxAge (CARO_LEDGER_CHECKPOINT_MAX_AGE), reported as the most audit time that cannot be recovered")
+	return cmd
+}
+
+func printRecoveryReport(streams IOStreams, output string, rep *ledger.RecoveryReport) error {
+	if output == "json" {
+		return auditWriteJSON(streams.Out, rep)
+	}
+	fmt.Fprintf(streams.Out, "checkpoints verified:  %d (anchoring %d entries)\n", rep.CheckpointsVerified, rep.AnchoredTreeSize)
+	if rep.LastCheckpoint != nil {
+		fmt.Fprintf(streams.Out, "last checkpoint:       %d (entries up to %d, cut %s)\n", *rep.LastCheckpoint, *rep.LastAnchoredSeq, rep.LastCheckpointTime.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(streams.Out, "entries before:        %d\n", rep.StoredEntries)
+	fmt.Fprintf(streams.Out, "entries recovered:     %d\n", rep.EntriesRecovered)
+	fmt.Fprintf(streams.Out, "checkpoint records:    %d restored\n", rep.CheckpointRecordsRestored)
+	if rep.UnanchoredEntries > 0 {
+		fmt.Fprintf(streams.Out, "not yet anchored:      %d (kept; the next checkpoint anchors them)\n", rep.UnanchoredEntries)
+	}
+	fmt.Fprintf(streams.Out, "not recoverable:       %s\n", rep.Unrecoverable)
+	if rep.CheckpointProblem != "" {
+		fmt.Fprintf(streams.Out, "checkpoint problem:    %s\n", rep.CheckpointProblem)
+	}
+	return nil
+}
