@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -141,7 +142,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 	authorizer := awsapigateway.NewCognitoUserPoolsAuthorizer(c, jsii.String("Authorizer"), &awsapigateway.CognitoUserPoolsAuthorizerProps{
 		CognitoUserPools: &[]awscognito.IUserPool{props.UserPool},
 	})
-	handler := awsapigateway.NewLambdaIntegration(props.Handler, nil)
+	handler := lambdaProxy(c, restAPI, "Handler", props.Handler)
 	for _, r := range Routes {
 		res := restAPI.Root().ResourceForPath(jsii.String(r.Path))
 		params := map[string]*bool{}
@@ -157,7 +158,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 			})
 		}
 	}
-	public := awsapigateway.NewLambdaIntegration(props.Health, nil)
+	public := lambdaProxy(c, restAPI, "Health", props.Health)
 	for _, r := range PublicRoutes {
 		m := restAPI.Root().ResourceForPath(jsii.String(r.Path)).AddMethod(jsii.String(r.Method), public, &awsapigateway.MethodOptions{
 			AuthorizationType: awsapigateway.AuthorizationType_NONE,
@@ -323,5 +324,25 @@ func newRegionalWAF(scope constructs.Construct, props *Props) awswafv2.CfnWebACL
 			managedRule("AWSManagedRulesSQLiRuleSet", 4),
 			managedRule("AWSManagedRulesAmazonIpReputationList", 5),
 		},
+	})
+}
+
+// lambdaProxy is a Lambda proxy integration with ONE invoke permission for the function: API Gateway
+// may invoke it for any method and path of this API's deployed stage. CDK's LambdaIntegration adds
+// two permissions per method instead (the method, and the console's test invocation, which runs
+// without the authorizer): 28 resource-policy statements for 14 methods, near Lambda's 20 KB policy
+// limit as routes grow, and an invocation path that skips authentication. One function serves all
+// its routes and routes by itself, so per-method scoping added no isolation.
+func lambdaProxy(scope constructs.Construct, restAPI awsapigateway.RestApi, id string, fn awslambda.IFunction) awsapigateway.Integration {
+	fn.AddPermission(jsii.String("InvokedBy"+id+"Api"), &awslambda.Permission{
+		Principal: awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
+		SourceArn: restAPI.ArnForExecuteApi(jsii.String("*"), jsii.String("/*"), restAPI.DeploymentStage().StageName()),
+		Scope:     scope,
+	})
+	return awsapigateway.NewIntegration(&awsapigateway.IntegrationProps{
+		Type:                  awsapigateway.IntegrationType_AWS_PROXY,
+		IntegrationHttpMethod: jsii.String("POST"),
+		Uri: awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":apigateway:"),
+			awscdk.Aws_REGION(), jsii.String(":lambda:path/2015-03-31/functions/"), fn.FunctionArn(), jsii.String("/invocations")}),
 	})
 }

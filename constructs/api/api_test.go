@@ -139,6 +139,22 @@ func TestAPIAuthorizesEveryMethodButTheTwoPublicOnes(t *testing.T) {
 	if !maps.Equal(authorized, wantAuthorized) || len(authorized) != 12 {
 		t.Errorf("authorized methods %v, want the 12 of api.Routes %v", keys(authorized), keys(wantAuthorized))
 	}
+	// AND each function has exactly one invoke permission, for this API's deployed stage only: no
+	// per-method copies and no console test invocation (which would run without the authorizer)
+	perms := tpl.FindResources(jsii.String("AWS::Lambda::Permission"), nil)
+	invoked := map[string]int{}
+	for id, p := range *perms {
+		props := (*p)["Properties"].(map[string]interface{})
+		arn, _ := json.Marshal(props["SourceArn"])
+		if props["Principal"] != "apigateway.amazonaws.com" || !strings.Contains(string(arn), `"/",{"Ref":"ApiDeploymentStagelive`) ||
+			!strings.Contains(string(arn), `"/*/*"`) {
+			t.Errorf("permission %s: principal %v, source %s; want API Gateway on this API's live stage", id, props["Principal"], arn)
+		}
+		invoked[fmt.Sprint(props["FunctionName"])]++
+	}
+	if len(invoked) != 2 || len(*perms) != 2 {
+		t.Errorf("invoke permissions %v, want one for each of the two functions", invoked)
+	}
 	// AND the stage logs JSON access lines to an encrypted group, traces, throttles, and never logs bodies
 	tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), map[string]interface{}{
 		"TracingEnabled": true,
