@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
+	awsprov "github.com/carohealth/platform/internal/providers/aws"
 )
 
 type auditRecoverOptions struct {
@@ -119,4 +125,78 @@ func printRecoveryReport(streams IOStreams, output string, rep *ledger.RecoveryR
 		fmt.Fprintf(streams.Out, "checkpoint problem:    %s\n", rep.CheckpointProblem)
 	}
 	return nil
+}
+
+// Environment of the ledger recovery in the failover's restore step.
+const (
+	// envLedgerPublicKey is a PEM file with the ledger's public key (caro audit public-key), pinned
+	// because the signing key lives in the region that may be down.
+	envLedgerPublicKey = "CARO_LEDGER_PUBLIC_KEY"
+	// envFailoverLedgerBucket overrides the target region's replica of the source's checkpoint
+	// bucket (default caro-ledger-replica-<account>-<target>, the CaroReplica stack's name).
+	envFailoverLedgerBucket = "CARO_FAILOVER_LEDGER_BUCKET"
+)
+
+// recoverLedgerAfterRestore is the failover restore step's ledger recovery, run after the data is
+// restored and before the step's marker is written (so a resumed step redoes both; Recover is
+// idempotent): it recovers the audit entries the restore rolled back from the target region's
+// replica of the source's checkpoints. It never fails the step (the data restore succeeded and
+// traffic must be able to move); instead it returns, and says on the progress stream, that the
+// ledger was not recovered and what to run.
+func recoverLedgerAfterRestore(ctx context.Context, c *awsprov.Clients, db *mongo.Database, plan *failover.Plan, progress failover.Progress) string {
+	notRecovered := func(why string) string {
+		msg := fmt.Sprintf("audit ledger NOT recovered (%s): run 'caro audit recover --target <uri> --bucket <replica bucket> --region %s --public-key <pem> --yes' now", why, plan.To)
+		progress("WARNING: %s", msg)
+		return msg
+	}
+	if c == nil {
+		return notRecovered("no AWS clients for the target region")
+	}
+	keyFile := os.Getenv(envLedgerPublicKey)
+	if keyFile == "" {
+		return notRecovered("set " + envLedgerPublicKey + " to the pinned ledger public key (caro audit public-key)")
+	}
+	der, err := auditReadPublicKey(keyFile)
+	if err != nil {
+		return notRecovered(err.Error())
+	}
+	pub, err := ledger.ParsePublicKey(der)
+	if err != nil {
+		return notRecovered(err.Error())
+	}
+	bucket := os.Getenv(envFailoverLedgerBucket)
+	if bucket == "" {
+		if c.STS == nil {
+			return notRecovered("no STS client to name the replica bucket: set " + envFailoverLedgerBucket)
+		}
+		id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return notRecovered("naming the replica bucket: " + err.Error())
+		}
+		bucket = fmt.Sprintf("caro-ledger-replica-%s-%s", aws.ToString(id.Account), plan.To)
+	}
+	s3c, ok := c.S3.(ledger.S3API)
+	if !ok {
+		return notRecovered("the S3 client cannot read checkpoints")
+	}
+	maxAge := ledger.DefaultMaxAge
+	if d, err := time.ParseDuration(os.Getenv("CARO_LEDGER_CHECKPOINT_MAX_AGE")); err == nil && d > 0 {
+		maxAge = d
+	}
+	cb := &ledger.CheckpointBucket{Client: s3c, Name: bucket}
+	rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: ledger.NewMongoStore(db), Checkpoints: cb, Locks: cb, PublicKey: pub,
+		RetentionYears: auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), MaxAge: maxAge,
+		Progress: func(s string) { progress("audit ledger: %s", s) }})
+	if err != nil {
+		return notRecovered(fmt.Sprintf("from s3://%s: %v", bucket, err))
+	}
+	msg := fmt.Sprintf("audit ledger: %d entries and %d checkpoint records recovered from s3://%s", rep.EntriesRecovered, rep.CheckpointRecordsRestored, bucket)
+	if rep.LastAnchoredSeq != nil {
+		msg += fmt.Sprintf(" (anchored up to entry %d, checkpoint %d); entries after it, at most %s, cannot be recovered", *rep.LastAnchoredSeq, *rep.LastCheckpoint, rep.MaxLossWindow)
+	}
+	if rep.CheckpointProblem != "" {
+		msg += "; WARNING: a later checkpoint does not verify: " + rep.CheckpointProblem
+		progress("WARNING: %s", msg)
+	}
+	return msg
 }

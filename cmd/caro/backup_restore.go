@@ -37,7 +37,9 @@ touched; if it cannot be read the restore refuses. --skip-erasure-register resto
 (erased patients come back until 'caro gdpr reapply' runs) and says so loudly.
 
 A target with collections is refused unless --replace (with --yes): its collections are kept
-aside until the switch completed. Progress goes to stderr; -o json prints a summary on stdout.`,
+aside until the switch completed. The audit ledger (ledger_entries) is restored with the data, so it
+is rolled back to the backup's time: run 'caro audit recover' right after (it puts back the entries
+the signed checkpoints anchor). Progress goes to stderr; -o json prints a summary on stdout.`,
 		Example: `  caro backup restore 20261123T020000Z-1a2b3c4d --target "$STANDBY_MONGODB_URI" -o json
   caro backup restore 20261123T020000Z-1a2b3c4d --target mongodb://127.0.0.1:27017/ --replace --yes`,
 		Args: cobra.ExactArgs(1),
@@ -70,6 +72,8 @@ aside until the switch completed. Progress goes to stderr; -o json prints a summ
 				fmt.Fprintf(streams.ErrOut, "erasures: %d registered erasures re-applied before the switch (%d patients, %d notes erased again)\n",
 					rep.Erasures.Applied, rep.Erasures.Patients, rep.Erasures.Notes)
 			}
+			// The audit ledger lives in the restored database: it was rolled back with it.
+			fmt.Fprintf(streams.ErrOut, "audit ledger: rolled back to the backup's time with the data; run 'caro audit recover --target <uri> --database %s --yes' now, before the audit writer appends, to put back the entries the checkpoints anchor\n", rep.Database)
 			if f.output == "json" {
 				return writeJSON(streams.Out, rep)
 			}

@@ -167,12 +167,13 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 		return "", err
 	}
 	defer db.Disconnect(context.Background())
+	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(backup.DefaultDatabase), plan, progress)
 	m := local.RestoreMarker{ID: "restore", BackupID: plan.Backup.ID, PlanID: plan.ID, RestoredAt: time.Now().UTC(), From: plan.From}
 	if _, err := db.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
 		return "", fmt.Errorf("write restore marker: %w", err)
 	}
-	return fmt.Sprintf("Atlas restore job %s of snapshot %s (taken %s) into %s/%s finished; %d registered erasures re-applied (%d patients erased again)",
-		res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster, sum.Applied, sum.Patients), nil
+	return fmt.Sprintf("Atlas restore job %s of snapshot %s (taken %s) into %s/%s finished; %d registered erasures re-applied (%d patients erased again); %s",
+		res.RestoreJobID, res.SnapshotID, res.SnapshotTime.UTC().Format(time.RFC3339), dst.Atlas.ProjectID, dst.Atlas.Cluster, sum.Applied, sum.Patients, ledgerNote), nil
 }
 
 // CheckInputs implements awsprov.RestoreInputs: plan and the apply preflight refuse an Atlas
@@ -299,11 +300,13 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 	if err != nil {
 		return "", err
 	}
+	// Before the marker: a resumed step restores again and recovers again (Recover is idempotent).
+	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(rep.Database), plan, progress)
 	m := local.RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}
 	if _, err := db.Database(rep.Database).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
 		return "", fmt.Errorf("write restore marker: %w", err)
 	}
-	return fmt.Sprintf("restored backup %s: %d documents, counts and checksums verified", rep.BackupID, rep.Documents), nil
+	return fmt.Sprintf("restored backup %s: %d documents, counts and checksums verified; %s", rep.BackupID, rep.Documents, ledgerNote), nil
 }
 
 type identityExport struct{}
