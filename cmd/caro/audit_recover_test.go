@@ -90,7 +90,7 @@ func TestAuditRecover(t *testing.T) {
 	// WHEN recovered THEN entries 7..14 are back, the summary says so, progress went to stderr
 	code, out, errOut := runAudit("", "recover", "--target", uri, "--yes")
 	if code != 0 || !strings.Contains(out, "entries recovered:     8") || !strings.Contains(out, "checkpoint records:    2 restored") ||
-		!strings.Contains(out, "last checkpoint:       2 (entries up to 14") || !strings.Contains(out, "within 5m0s") || !strings.Contains(errOut, "appending entries 7..14") {
+		!strings.Contains(out, "last checkpoint:       2 (entries up to 14") || !strings.Contains(out, "within 5m0s") || !strings.Contains(errOut, "inserting 8 missing entries (7..14)") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND verify passes

@@ -76,10 +76,12 @@
 // The ledger lives in the application's database, so restoring a backup or snapshot rolls it back
 // to the backup's time while the bucket keeps the checkpoints cut since. Recover (caro audit
 // recover) reads the checkpoints from a bucket (the region's own, or the peer region's replica
-// during an outage), verifies them exactly as Verify does, and appends the anchored entries the
-// database lacks, each checked against its signed leaf hash and chained to the stored head; it
-// also inserts the missing checkpoint records, so the checkpointer continues with the next number.
-// It writes nothing when the stored ledger diverges from the checkpoints. Entries appended after
+// during an outage), and runs the verifier with the anchored entries the database lacks taken from
+// the checkpoints in their places: the tail the restore removed, and any gap that a writer which
+// cached the pre-restore head left before the entries it appended. Only if that verifies does it
+// insert them (each has been checked like a stored entry: its hash, its signed leaf hash, its link
+// to the entry before) and the missing checkpoint records, so the checkpointer continues with the
+// next number. It writes nothing when the stored ledger diverges from the checkpoints. Entries appended after
 // the last checkpoint are in no checkpoint and cannot be recovered: at most MaxAge (5 minutes by
 // default) or Interval entries, whichever comes first, of audit records before the failure.
 //

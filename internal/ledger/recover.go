@@ -72,15 +72,17 @@ type RecoveryReport struct {
 }
 
 // Recover restores the ledger of a database rolled back by a backup or snapshot restore from the
-// checkpoint bucket. It verifies every checkpoint and the stored chain with the Verifier's own
-// code; it refuses, writing nothing, when a stored entry or checkpoint record differs from the
-// signed checkpoints (ErrDiverged) or when the missing entries are only in checkpoints that do not
-// carry entries (ErrNotRecoverable). Otherwise it inserts the missing checkpoint records first (so
-// a checkpointer running meanwhile cuts nothing over the anchored range; it waits until the entries
-// are back) and then appends each missing anchored entry, checked against its signed leaf hash and
-// chained to the stored head. Running it again does nothing more (idempotent); after an
-// interruption it continues. The audit writer should not append while it runs: an append in the
-// missing range makes it stop with ErrDiverged.
+// checkpoint bucket. One verification with the Verifier's own code checks every checkpoint and the
+// stored chain with the missing anchored entries taken from the checkpoints in their places (the
+// tail the restore removed, and any gap a writer that cached the pre-restore head left before the
+// entries it appended), each checked like a stored entry: content hash, signed leaf hash, link to
+// the entry before. It refuses, writing nothing, when anything then does not verify, or a checkpoint
+// record differs from the signed checkpoint (ErrDiverged), or a missing entry is only in a
+// checkpoint that carries no entries (ErrNotRecoverable). Otherwise it inserts the missing
+// checkpoint records first (so a checkpointer running meanwhile cuts nothing over the anchored
+// range; it waits until the entries are back) and then the missing entries. Running it again does
+// nothing more (idempotent); after an interruption it continues. The audit writer should not append
+// while it runs: an append in the missing range makes it stop with ErrDiverged.
 func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 	years, maxAge := o.RetentionYears, o.MaxAge
 	if years <= 0 {
@@ -95,56 +97,40 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 	}
 	v := &Verifier{Entries: o.Store, Checkpoints: o.Checkpoints, Locks: o.Locks, PublicKey: o.PublicKey, RetentionYears: years}
 	progress("verifying the checkpoints and the stored chain")
-	st, err := v.verify(ctx, VerifyOptions{})
+	st, err := v.verify(ctx, VerifyOptions{}, true)
 	if err != nil {
 		return nil, fmt.Errorf("recovering the ledger: %w", err)
 	}
-	rep := &RecoveryReport{CheckpointsVerified: len(st.good), StoredEntries: st.next, UnanchoredEntries: st.rep.UnanchoredEntries,
+	missing := st.filled
+	rep := &RecoveryReport{CheckpointsVerified: len(st.good), StoredEntries: st.next - uint64(len(missing)), UnanchoredEntries: st.rep.UnanchoredEntries,
 		MaxLossWindow: maxAge.String()}
 	if st.cpProblem != nil {
 		rep.CheckpointProblem = st.cpProblem.Reason
 	}
-	if st.entryProblem != nil && !st.missingTail {
-		return rep, fmt.Errorf("%w at %s; nothing was written. Entries were appended to the restored database before the recovery, "+
-			"or the ledger was altered: keep the database as it is, run `caro audit verify`, and escalate (the checkpoints in the bucket remain the evidence)", ErrDiverged, st.entryProblem)
-	}
 	good := st.good
+	if len(good) > 0 {
+		last := good[len(good)-1]
+		rep.AnchoredTreeSize = last.TreeSize
+		lastNum, lastSeq, lastTime := last.Number, last.TreeSize-1, last.Time
+		rep.LastCheckpoint, rep.LastAnchoredSeq, rep.LastCheckpointTime = &lastNum, &lastSeq, &lastTime
+		rep.Unrecoverable = fmt.Sprintf("entries appended after checkpoint %d (cut %s, anchoring entries up to %d) are in no checkpoint: "+
+			"those lost with the database cannot be recovered; the checkpointer anchors every entry within %s (MaxAge) or after Interval entries",
+			lastNum, lastTime.UTC().Format(time.RFC3339), lastSeq, maxAge)
+	}
+	if p := st.entryProblem; p != nil {
+		if c := st.unfillable; c != nil && p.Seq >= c.FirstSeq && p.Seq < c.TreeSize {
+			return rep, fmt.Errorf("%w: entry %d is missing and anchored by checkpoint %d, which was written before checkpoints carried their entries; "+
+				"nothing was written: restore a backup taken after entry %d was appended", ErrNotRecoverable, p.Seq, c.Number, c.TreeSize-1)
+		}
+		return rep, fmt.Errorf("%w at %s; nothing was written. Entries were appended to the restored database before the recovery, "+
+			"or the ledger was altered: keep the database as it is, run `caro audit verify`, and escalate (the checkpoints in the bucket remain the evidence)", ErrDiverged, p)
+	}
 	if len(good) == 0 {
 		if st.cpProblem != nil {
 			return rep, fmt.Errorf("no checkpoint verifies, so nothing can be recovered: %s", st.cpProblem.Reason)
 		}
 		rep.Unrecoverable = "the bucket holds no checkpoint: nothing to recover"
 		return rep, nil
-	}
-	last := good[len(good)-1]
-	rep.AnchoredTreeSize = last.TreeSize
-	lastNum, lastSeq, lastTime := last.Number, last.TreeSize-1, last.Time
-	rep.LastCheckpoint, rep.LastAnchoredSeq, rep.LastCheckpointTime = &lastNum, &lastSeq, &lastTime
-	rep.Unrecoverable = fmt.Sprintf("entries appended after checkpoint %d (cut %s, anchoring entries up to %d) are in no checkpoint: "+
-		"those lost with the database cannot be recovered; the checkpointer anchors every entry within %s (MaxAge) or after Interval entries",
-		lastNum, lastTime.UTC().Format(time.RFC3339), lastSeq, maxAge)
-
-	// Everything is checked before anything is written.
-	var missing []Entry
-	for i, c := range good {
-		if c.TreeSize <= st.next {
-			continue
-		}
-		if len(c.Entries) == 0 {
-			return rep, fmt.Errorf("%w: entries %d..%d are anchored by checkpoint %d, which was written before checkpoints carried their entries; "+
-				"nothing was written: restore a backup taken after entry %d was appended", ErrNotRecoverable, max(c.FirstSeq, st.next), c.TreeSize-1, c.Number, c.TreeSize-1)
-		}
-		var prev Hash
-		if i > 0 {
-			prev = good[i-1].LeafHashes[len(good[i-1].LeafHashes)-1]
-		}
-		if err := c.CheckEntries(prev); err != nil {
-			return rep, fmt.Errorf("the entries carried by checkpoint %d do not match its signed leaf hashes, nothing was written: %w", c.Number, err)
-		}
-		missing = append(missing, c.Entries[max(c.FirstSeq, st.next)-c.FirstSeq:]...)
-	}
-	if len(missing) > 0 && missing[0].PrevHash != st.headHash {
-		return rep, fmt.Errorf("%w: entry %d of the checkpoints does not link to the stored entry %d; nothing was written", ErrDiverged, missing[0].Seq, st.next-1)
 	}
 	record, err := o.Store.LastCheckpoint(ctx)
 	if err != nil {
@@ -181,7 +167,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 		progress(fmt.Sprintf("restored %d checkpoint records (%d..%d)", rep.CheckpointRecordsRestored, firstRecord, len(good)-1))
 	}
 	if len(missing) > 0 {
-		progress(fmt.Sprintf("appending entries %d..%d from the checkpoints", missing[0].Seq, missing[len(missing)-1].Seq))
+		progress(fmt.Sprintf("inserting %d missing entries (%d..%d) from the checkpoints", len(missing), missing[0].Seq, missing[len(missing)-1].Seq))
 	}
 	for _, e := range missing {
 		err := o.Store.Insert(ctx, e)

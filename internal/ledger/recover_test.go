@@ -271,3 +271,43 @@ func TestCheckpointsWithoutEntriesStillVerifyAndRecoveryNeedsNewOnes(t *testing.
 		t.Fatalf("%+v %+v", v, v.FirstBad)
 	}
 }
+
+func TestRecoverFillsTheGapLeftByAWriterThatCachedTheOldHead(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		appended int // entries before the restore; checkpoints every 5 anchor up to 24
+		ok       bool
+	}{
+		{"its cached head was anchored", 25, true},
+		{"its cached head was lost unanchored", 26, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// GIVEN a backup at 12 entries, more entries appended and checkpointed, a restore
+			env := filled(t, 12, 5)
+			backup := copyLedger(t, env.DB)
+			appendRun(t, env.Store, env.Checkpointer(5), 12, tc.appended)
+			restoreLedger(t, env.DB, backup)
+			// AND a warm writer (env.Store caches the old head) appending one event after the restore
+			if _, _, err := (&ledger.Ledger{Store: env.Store}).Append(context.Background(), ledger.TestEvent(700, "t1")); err != nil {
+				t.Fatal(err)
+			}
+			entries := countDocs(t, env.DB, ledger.EntriesCollection)
+			// WHEN recovered
+			rep, err := recoverFrom(t, env, env.Bucket)
+			if !tc.ok {
+				// THEN an entry no checkpoint holds is missing before it: refused, nothing written
+				if !errors.Is(err, ledger.ErrDiverged) || countDocs(t, env.DB, ledger.EntriesCollection) != entries {
+					t.Fatalf("%+v %v", rep, err)
+				}
+				return
+			}
+			// THEN the gap 12..24 is filled and the appended entry chains on: the ledger verifies
+			if err != nil || rep.EntriesRecovered != 13 || rep.StoredEntries != 13 {
+				t.Fatalf("%+v %v", rep, err)
+			}
+			if v := verifyFresh(t, env); !v.OK || v.EntriesVerified != 26 {
+				t.Fatalf("%+v %+v", v, v.FirstBad)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -117,7 +118,7 @@ var errStop = errors.New("stop")
 // hash, chain link, and the hash anchored for it in its checkpoint), and names the first bad entry.
 // An error is returned only when verification could not run (database or bucket unreachable).
 func (v *Verifier) Verify(ctx context.Context, opt VerifyOptions) (*Report, error) {
-	st, err := v.verify(ctx, opt)
+	st, err := v.verify(ctx, opt, false)
 	if err != nil {
 		return nil, err
 	}
@@ -132,17 +133,20 @@ type verifyState struct {
 	good []*Checkpoint
 	// cpProblem is the first checkpoint that did not verify (nil when all did).
 	cpProblem *Problem
-	// entryProblem is the first bad entry (nil when none); missingTail says it is only that the
-	// stored chain ends before the last verified checkpoint does.
+	// entryProblem is the first bad entry (nil when none).
 	entryProblem *Problem
-	missingTail  bool
-	// next is the first entry not verified (the stored chain's length when nothing is bad) and
-	// headHash the hash of entry next-1 (zero when next is 0).
-	next     uint64
-	headHash Hash
+	// filled (recovering only) are the entries the database lacks, taken from the checkpoints and
+	// verified in place, in order; unfillable is a checkpoint that anchors a missing entry but
+	// carries no entries (written before they were carried).
+	filled     []Entry
+	unfillable *Checkpoint
+	// next is the first entry not verified (the chain's length, with filled, when nothing is bad).
+	next uint64
 }
 
-func (v *Verifier) verify(ctx context.Context, opt VerifyOptions) (*verifyState, error) {
+// verify runs a verification. recovering makes it take entries the database lacks (a gap or the
+// tail) from the checkpoints that carry them, checking them like stored ones; Verify never does.
+func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering bool) (*verifyState, error) {
 	rep := &Report{Tenant: opt.Tenant}
 	stored, err := v.Checkpoints.ListCheckpoints(ctx)
 	if err != nil {
@@ -183,13 +187,12 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions) (*verifyState,
 		problem = &Problem{Seq: n, EventID: e.EventID, Reason: fmt.Sprintf(format, args...)}
 		return errStop
 	}
-	err = v.Entries.ScanEntries(ctx, rep.FromSeq, func(e Entry) error {
-		if cpProblem != nil && n >= cpProblem.Seq {
-			return errStop
-		}
+	// check verifies entry e as entry n, the next of the chain.
+	check := func(e Entry) error {
 		switch {
 		case e.Seq > n:
-			problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: the next stored entry is %d (entries deleted or renumbered)", e.Seq)}
+			problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: the next stored entry is %d "+
+				"(entries deleted or renumbered, or appended after a database restore by a writer that cached the old head: run `caro audit recover`)", e.Seq)}
 			return errStop
 		case e.Seq < n:
 			return bad(e, "sequence number %d appears again after entry %d (entry inserted or reordered)", e.Seq, n-1)
@@ -220,24 +223,62 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions) (*verifyState,
 			rep.TenantEntriesVerified++
 		}
 		return nil
+	}
+	// fill (recovery only) takes the entries n..to-1 the database lacks from the checkpoints that
+	// carry them and checks each exactly as a stored one, so Recover knows before writing anything
+	// that the ledger verifies with them in place.
+	var filled []Entry
+	var unfillable *Checkpoint
+	fill := func(to uint64) error {
+		for n < to {
+			i := sort.Search(len(good), func(i int) bool { return good[i].TreeSize > n })
+			if i == len(good) {
+				return nil // not anchored: nothing to take it from
+			}
+			c := good[i]
+			if len(c.Entries) != len(c.LeafHashes) {
+				unfillable = c
+				return nil
+			}
+			e := c.Entries[n-c.FirstSeq]
+			if err := check(e); err != nil {
+				return err
+			}
+			filled = append(filled, e)
+		}
+		return nil
+	}
+	err = v.Entries.ScanEntries(ctx, rep.FromSeq, func(e Entry) error {
+		if cpProblem != nil && n >= cpProblem.Seq {
+			return errStop
+		}
+		if recovering && e.Seq > n {
+			if err := fill(e.Seq); err != nil {
+				return err
+			}
+		}
+		return check(e)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, fmt.Errorf("reading entries: %w", err)
 	}
-	missingTail := false
+	if recovering && problem == nil && len(good) > 0 {
+		if err := fill(good[len(good)-1].TreeSize); err != nil && !errors.Is(err, errStop) {
+			return nil, err
+		}
+	}
 	if problem == nil && cpProblem == nil && len(good) > 0 && good[len(good)-1].TreeSize > n {
 		last := good[len(good)-1]
 		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one "+
 			"(entries deleted, or the database was restored from a backup: run `caro audit recover`)", last.Number, last.TreeSize-1)}
-		missingTail = true
 	}
 	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 {
 		total, err := counter.CountEntries(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("counting entries: %w", err)
 		}
-		if total != n {
-			problem = &Problem{Seq: n, Reason: fmt.Sprintf("the entries collection holds %d documents but the chain has %d: %d were inserted outside the ledger's sequence", total, n, total-n)}
+		if stored := n - uint64(len(filled)); total != stored {
+			problem = &Problem{Seq: n, Reason: fmt.Sprintf("the entries collection holds %d documents but the chain has %d: %d were inserted outside the ledger's sequence", total, stored, total-stored)}
 		}
 	}
 	entryProblem := problem
@@ -252,7 +293,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions) (*verifyState,
 	}
 	rep.FirstBad = problem
 	rep.OK = problem == nil
-	return &verifyState{rep: rep, good: good, cpProblem: cpProblem, entryProblem: entryProblem, missingTail: missingTail, next: n, headHash: prevHash}, nil
+	return &verifyState{rep: rep, good: good, cpProblem: cpProblem, entryProblem: entryProblem, filled: filled, unfillable: unfillable, next: n}, nil
 }
 
 // checkStored returns why a stored checkpoint is bad, or "".
