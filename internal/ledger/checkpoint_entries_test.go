@@ -41,6 +41,15 @@ func TestPublishedCheckpointsCarryTheirEntries(t *testing.T) {
 		}
 		prev = c.LeafHashes[len(c.LeafHashes)-1]
 	}
+	// AND the listing the verifier reads leaves them out (memory stays one checkpoint's worth),
+	// while CheckpointEntries reads them for one checkpoint
+	listed, err := env.Bucket.ListCheckpoints(ctx)
+	if err != nil || len(listed) != 2 || listed[1].Checkpoint.Entries != nil {
+		t.Fatalf("listing: %v", err)
+	}
+	if es, err := env.Bucket.CheckpointEntries(ctx, 1); err != nil || len(es) != 5 || es[0].Seq != 5 {
+		t.Fatalf("CheckpointEntries: %d %v", len(es), err)
+	}
 	// AND the database's checkpoint records do not duplicate the entries
 	var doc bson.M
 	if err := env.DB.Collection(ledger.CheckpointsCollection).FindOne(ctx, bson.D{}).Decode(&doc); err != nil {

@@ -167,10 +167,25 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 		progress(fmt.Sprintf("restored %d checkpoint records (%d..%d)", rep.CheckpointRecordsRestored, firstRecord, len(good)-1))
 	}
 	if len(missing) > 0 {
-		progress(fmt.Sprintf("inserting %d missing entries (%d..%d) from the checkpoints", len(missing), missing[0].Seq, missing[len(missing)-1].Seq))
+		progress(fmt.Sprintf("inserting %d missing entries (%d..%d) from the checkpoints", len(missing), missing[0], missing[len(missing)-1]))
 	}
-	for _, e := range missing {
-		err := o.Store.Insert(ctx, e)
+	src := &entrySource{r: o.Checkpoints}
+	ci := 0
+	for _, seq := range missing {
+		// The entries are read again, one checkpoint at a time, and must be the ones verified:
+		// same content hash and the signed leaf hash.
+		for good[ci].TreeSize <= seq {
+			ci++
+		}
+		c := good[ci]
+		e, ok, err := src.entry(ctx, c, seq)
+		if err != nil {
+			return rep, fmt.Errorf("reading the entries of checkpoint %d: %w (%d recovered; run the recovery again: it continues)", c.Number, err, rep.EntriesRecovered)
+		}
+		if !ok || e.Seq != seq || e.Recompute() != e.Hash || e.Hash != c.LeafHashes[seq-c.FirstSeq] {
+			return rep, fmt.Errorf("entry %d read again from checkpoint %d is not the one verified (%d recovered): run the recovery again", seq, c.Number, rep.EntriesRecovered)
+		}
+		err = o.Store.Insert(ctx, e)
 		if errors.Is(err, ErrDuplicate) {
 			got, ok, gerr := o.Store.EntryAt(ctx, e.Seq)
 			if gerr == nil && ok && got.Hash == e.Hash {

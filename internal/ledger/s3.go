@@ -130,6 +130,11 @@ func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpo
 			continue
 		}
 		c, err := b.get(ctx, k)
+		if c != nil {
+			// The entries are most of the object and only Recover needs them (CheckpointEntries):
+			// a verification of a long ledger must not hold all of them in memory.
+			c.Entries = nil
+		}
 		out = append(out, StoredCheckpoint{Key: k, Checkpoint: c, Err: err})
 	}
 	return out, nil
@@ -147,7 +152,18 @@ func (b *CheckpointBucket) Retention(ctx context.Context, key string) (Retention
 	return Retention{Mode: string(out.Retention.Mode), RetainUntil: aws.ToTime(out.Retention.RetainUntilDate)}, nil
 }
 
-// GetCheckpoint reads one checkpoint object by number.
+// CheckpointEntries implements CheckpointEntryReader: the entries checkpoint n carries (none for a
+// checkpoint written before they were carried). They are authenticated only by the caller
+// comparing them with the leaf hashes of a verified checkpoint.
+func (b *CheckpointBucket) CheckpointEntries(ctx context.Context, n uint64) ([]Entry, error) {
+	c, err := b.get(ctx, CheckpointKey(n))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from bucket %s: %w", CheckpointKey(n), b.Name, err)
+	}
+	return c.Entries, nil
+}
+
+// GetCheckpoint reads one checkpoint object by number, with its entries.
 func (b *CheckpointBucket) GetCheckpoint(ctx context.Context, n uint64) (*Checkpoint, error) {
 	return b.get(ctx, CheckpointKey(n))
 }

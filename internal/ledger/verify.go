@@ -34,6 +34,44 @@ type CheckpointReader interface {
 	ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error)
 }
 
+// CheckpointEntryReader is optionally implemented by a CheckpointReader whose listing leaves out
+// the entries checkpoints carry (CheckpointBucket): it reads them for one checkpoint.
+type CheckpointEntryReader interface {
+	CheckpointEntries(ctx context.Context, n uint64) ([]Entry, error)
+}
+
+// entrySource gives the entries a verified checkpoint carries, one checkpoint at a time: from the
+// listing when it kept them, else read through CheckpointEntryReader and kept until the next
+// checkpoint is asked for, so memory holds one checkpoint's entries however long the ledger.
+type entrySource struct {
+	r      CheckpointReader
+	cached *Checkpoint
+	list   []Entry
+}
+
+// entry returns entry seq carried by c (which covers seq), ok false when c carries no entries.
+func (s *entrySource) entry(ctx context.Context, c *Checkpoint, seq uint64) (Entry, bool, error) {
+	list := c.Entries
+	if len(list) == 0 {
+		if s.cached != c {
+			er, ok := s.r.(CheckpointEntryReader)
+			if !ok {
+				return Entry{}, false, nil
+			}
+			es, err := er.CheckpointEntries(ctx, c.Number)
+			if err != nil {
+				return Entry{}, false, err
+			}
+			s.cached, s.list = c, es
+		}
+		list = s.list
+	}
+	if len(list) != len(c.LeafHashes) {
+		return Entry{}, false, nil
+	}
+	return list[seq-c.FirstSeq], true, nil
+}
+
 // Retention is the Object Lock state of a stored object.
 type Retention struct {
 	Mode        string
@@ -135,10 +173,10 @@ type verifyState struct {
 	cpProblem *Problem
 	// entryProblem is the first bad entry (nil when none).
 	entryProblem *Problem
-	// filled (recovering only) are the entries the database lacks, taken from the checkpoints and
-	// verified in place, in order; unfillable is a checkpoint that anchors a missing entry but
-	// carries no entries (written before they were carried).
-	filled     []Entry
+	// filled (recovering only) are the sequence numbers of the entries the database lacks, taken
+	// from the checkpoints and verified in place, ascending; unfillable is a checkpoint that anchors
+	// a missing entry but carries no entries (written before they were carried).
+	filled     []uint64
 	unfillable *Checkpoint
 	// next is the first entry not verified (the chain's length, with filled, when nothing is bad).
 	next uint64
@@ -226,9 +264,11 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	}
 	// fill (recovery only) takes the entries n..to-1 the database lacks from the checkpoints that
 	// carry them and checks each exactly as a stored one, so Recover knows before writing anything
-	// that the ledger verifies with them in place.
-	var filled []Entry
+	// that the ledger verifies with them in place. It keeps only their sequence numbers.
+	var filled []uint64
 	var unfillable *Checkpoint
+	var fillErr error
+	src := &entrySource{r: v.Checkpoints}
 	fill := func(to uint64) error {
 		for n < to {
 			i := sort.Search(len(good), func(i int) bool { return good[i].TreeSize > n })
@@ -236,15 +276,19 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 				return nil // not anchored: nothing to take it from
 			}
 			c := good[i]
-			if len(c.Entries) != len(c.LeafHashes) {
+			e, ok, err := src.entry(ctx, c, n)
+			if err != nil {
+				fillErr = fmt.Errorf("reading the entries of checkpoint %d: %w", c.Number, err)
+				return fillErr
+			}
+			if !ok {
 				unfillable = c
 				return nil
 			}
-			e := c.Entries[n-c.FirstSeq]
 			if err := check(e); err != nil {
 				return err
 			}
-			filled = append(filled, e)
+			filled = append(filled, e.Seq)
 		}
 		return nil
 	}
@@ -259,6 +303,9 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		}
 		return check(e)
 	})
+	if fillErr != nil {
+		return nil, fillErr
+	}
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, fmt.Errorf("reading entries: %w", err)
 	}
