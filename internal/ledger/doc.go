@@ -65,9 +65,10 @@
 // verified as before; only Recover needs the entries. The database's checkpoint records
 // (ledger_checkpoints) leave them out, the entries collection has them; when a run publishes a
 // recorded checkpoint a crash left unpublished, it reads them back from the entries collection.
-// The bucket's listing (what Verify and Prove read) drops the entries after parsing each object, and
-// Recover reads them again one checkpoint at a time (CheckpointEntries), so memory holds one
-// checkpoint's entries however long the ledger is.
+// The bucket's listing (what Verify and Prove read) stops reading each object at "entries", its
+// last field, so verification reads and parses about what it did before. Recover reads the
+// entries one checkpoint at a time (CheckpointEntries), so memory holds one checkpoint's entries
+// however long the ledger is.
 //
 // Size: an entry is about 720 bytes of JSON (IDs, three hex digests), so an object grows from about
 // 68 KB to 0.8 MB at the default Interval of 1000 entries and is at most about 3.2 MB at the

@@ -299,3 +299,38 @@ func TestCheckpointJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+func TestListingReadsTheSignedPartOnly(t *testing.T) {
+	f := newFixture(t, 10, 10)
+	c := f.bucket.objs[CheckpointKey(0)].Checkpoint
+	old := *c
+	old.Entries = nil
+	oldJSON, _ := json.Marshal(&old)
+	withEntries := *c
+	withEntries.Entries = make([]Entry, len(c.LeafHashes))
+	for i := range withEntries.Entries {
+		withEntries.Entries[i], _, _ = f.store.EntryAt(context.Background(), uint64(i))
+	}
+	newJSON, _ := json.Marshal(&withEntries)
+	// GIVEN a checkpoint object in the old format and one carrying its entries (the last field)
+	if !strings.Contains(string(newJSON), `"entries":[`) || strings.Index(string(newJSON), `"entries"`) < strings.Index(string(newJSON), `"signature"`) {
+		t.Fatal(`"entries" must be the last field, after the signed ones`)
+	}
+	for name, raw := range map[string][]byte{"old": oldJSON, "new": newJSON} {
+		// WHEN read for a listing THEN the signed part is the same and the entries are left unread
+		got, err := parseSigned(strings.NewReader(string(raw)))
+		if err != nil || got.Digest() != c.Digest() || got.VerifySignature(&f.signer.Key.PublicKey) != nil || got.Entries != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// AND an object cut short in its signed part is an error, not a checkpoint
+		if _, err := parseSigned(strings.NewReader(string(raw[:len(oldJSON)/3]))); err == nil {
+			t.Fatalf("%s: truncated object accepted", name)
+		}
+	}
+	// AND unknown or repeated fields are still refused
+	for _, bad := range []string{`{"version":1,"extra":2}`, `{"version":1,"version":1}`, `[1]`} {
+		if _, err := parseSigned(strings.NewReader(bad)); err == nil {
+			t.Fatalf("accepted %s", bad)
+		}
+	}
+}

@@ -83,6 +83,50 @@ func (b *CheckpointBucket) get(ctx context.Context, key string) (*Checkpoint, er
 	return ParseCheckpoint(raw)
 }
 
+// getSigned reads a checkpoint object without its carried entries: it decodes the top-level fields
+// until "entries" (the last field Publish writes) and stops reading there, so a verification
+// transfers and parses the signed part only. The fields read are then parsed strictly.
+func (b *CheckpointBucket) getSigned(ctx context.Context, key string) (*Checkpoint, error) {
+	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return parseSigned(out.Body)
+}
+
+// parseSigned reads checkpoint JSON up to its "entries" field (see getSigned).
+func parseSigned(r io.Reader) (*Checkpoint, error) {
+	dec := json.NewDecoder(r)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a checkpoint: want a JSON object (%v)", err)
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("not a checkpoint: %w", err)
+		}
+		name, _ := t.(string)
+		if name == "entries" {
+			break
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("not a checkpoint: field %q: %w", name, err)
+		}
+		if _, dup := fields[name]; dup {
+			return nil, fmt.Errorf("not a checkpoint: field %q appears twice", name)
+		}
+		fields[name] = v
+	}
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCheckpoint(raw)
+}
+
 // ParseCheckpoint reads checkpoint JSON strictly (unknown fields are an error).
 func ParseCheckpoint(raw []byte) (*Checkpoint, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -129,12 +173,9 @@ func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpo
 			out = append(out, StoredCheckpoint{Key: k, Err: fmt.Errorf("has %d versions or a delete marker: it was written over after it was published", versions[k])})
 			continue
 		}
-		c, err := b.get(ctx, k)
-		if c != nil {
-			// The entries are most of the object and only Recover needs them (CheckpointEntries):
-			// a verification of a long ledger must not hold all of them in memory.
-			c.Entries = nil
-		}
+		// The entries are most of the object and only Recover needs them (CheckpointEntries): the
+		// listing stops reading each object where they start.
+		c, err := b.getSigned(ctx, k)
 		out = append(out, StoredCheckpoint{Key: k, Checkpoint: c, Err: err})
 	}
 	return out, nil
