@@ -134,10 +134,11 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// by a per-region pattern narrowed by a tag or alias, or, for the backup keys, by the exact ARNs the
 	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
-	var pools, backupBuckets, deployRegions []string
+	var pools, backupBuckets, ledgerReplicas, deployRegions []string
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
 		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
+		ledgerReplicas = append(ledgerReplicas, ReplicaBucketArn(replicaLedger, edgeAccount, def.Region))
 		deployRegions = append(deployRegions, def.Region)
 	}
 	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
@@ -165,6 +166,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		BackupDataKeyArns: backupKeys.all,
 		// The backup buckets above are the replica stacks' (ReplicaBucketName), under their key's alias.
 		BackupBucketKeyAlias: replicaKeyAlias,
+		// The failover's restore step recovers the audit ledger from the target's checkpoint
+		// replica (the bucket the failover names by default), encrypted with the same key.
+		LedgerReplicaBucketArns: ledgerReplicas,
+		LedgerReplicaKeyAlias:   replicaKeyAlias,
 	})
 	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
 	for _, o := range []struct {

@@ -9,7 +9,8 @@
 //     Route 53 on the one hosted zone and its health checks, Cognito user creation on the pools
 //     tagged as the platform's, reading the backup buckets and writing the journal through their
 //     SSE-KMS key via S3 only, unwrapping backup and identity-export data keys with the exact
-//     backup key replicas).
+//     backup key replicas, and reading the audit ledger's checkpoint replicas, through their key via
+//     S3 only, so the restore step can recover the ledger).
 //   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
 //     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
 //     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
@@ -109,6 +110,17 @@ type Props struct {
 	// unwrap only under the backups' encryption context). Default: the multi-Region keys
 	// (key/mrk-*) of PlatformRegions, i.e. the backup key and its replicas, whose IDs are generated.
 	BackupDataKeyArns []string
+
+	// LedgerReplicaBucketArns are the replicas of the audit ledger's checkpoint buckets in the
+	// failover targets (arn:aws:s3:::caro-ledger-replica-<account>-<region>, exact, no wildcard).
+	// The failover's restore step (and `caro audit recover` run by on-call) recovers the ledger
+	// from them: ListObjectVersions under checkpoints/, GetObject and GetObjectRetention of each
+	// checkpoint (internal/ledger CheckpointBucket), nothing else.
+	LedgerReplicaBucketArns []string
+	// LedgerReplicaKeyAlias is the alias (without "alias/") of the KMS key that encrypts the
+	// LedgerReplicaBucketArns at rest (SSE-KMS, the replica stack's key). The on-call role may
+	// decrypt with it only through S3 in the PlatformRegions, and only objects of those buckets.
+	LedgerReplicaKeyAlias string
 }
 
 // Roles are the constructed roles.
@@ -144,6 +156,15 @@ func (p *Props) Validate() error {
 		return fmt.Errorf("roles: UserPoolTagKey %q and UserPoolTagValue %q must be the exact tag of the platform user pools (identity.PoolTagKey, identity.PoolTagValue)", p.UserPoolTagKey, p.UserPoolTagValue)
 	case p.BackupBucketKeyAlias == "" || strings.HasPrefix(p.BackupBucketKeyAlias, "alias/") || strings.ContainsAny(p.BackupBucketKeyAlias, "*?"):
 		return fmt.Errorf("roles: BackupBucketKeyAlias %q must be the exact alias (without \"alias/\") of the backup buckets' SSE-KMS key", p.BackupBucketKeyAlias)
+	case len(p.LedgerReplicaBucketArns) == 0:
+		return fmt.Errorf("roles: LedgerReplicaBucketArns is empty: name the ledger checkpoint replica buckets the failover recovers the audit ledger from (caro-ledger-replica-<account>-<region>)")
+	case p.LedgerReplicaKeyAlias == "" || strings.HasPrefix(p.LedgerReplicaKeyAlias, "alias/") || strings.ContainsAny(p.LedgerReplicaKeyAlias, "*?"):
+		return fmt.Errorf("roles: LedgerReplicaKeyAlias %q must be the exact alias (without \"alias/\") of the ledger replica buckets' SSE-KMS key", p.LedgerReplicaKeyAlias)
+	}
+	for _, b := range p.LedgerReplicaBucketArns {
+		if name := strings.TrimPrefix(b, "arn:aws:s3:::"); name == b || name == "" || strings.ContainsAny(name, "*?/") {
+			return fmt.Errorf("roles: LedgerReplicaBucketArns entry %q must be an exact bucket ARN (arn:aws:s3:::<bucket>), without wildcards or a key", b)
+		}
 	}
 	for _, b := range p.ProtectedBranches {
 		if b == "" || strings.ContainsAny(b, "*?") {
@@ -309,6 +330,14 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
 		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
 	}
+	// checkpointObjects are the ledger replicas' checkpoint objects; checkpointContexts the values
+	// S3 puts in aws:s3:arn when it asks KMS for them: the bucket ARN with S3 Bucket Keys (the
+	// locked buckets enable them), the object ARN for an object encrypted without one.
+	var checkpointObjects, checkpointContexts []string
+	for _, b := range p.LedgerReplicaBucketArns {
+		checkpointObjects = append(checkpointObjects, b+"/"+ledgerCheckpointPrefix+"*")
+		checkpointContexts = append(checkpointContexts, b, b+"/"+ledgerCheckpointPrefix+"*")
+	}
 
 	stc := func(sid string, actions, resources []string, conditions map[string]interface{}) awsiam.PolicyStatement {
 		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
@@ -357,6 +386,23 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
 			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.BackupBucketKeyAlias},
 		}),
+		// The restore step recovers the audit ledger the restore rolled back from the target's
+		// replica of the checkpoint bucket (internal/ledger CheckpointBucket): ListObjectVersions
+		// under checkpoints/ (s3:ListBucketVersions; a second version of a checkpoint is reported
+		// as tampering), then GetObject and GetObjectRetention of each listed key, always the
+		// current version (no s3:GetObjectVersion) and never a key it did not list (no
+		// s3:ListBucket). It writes only to the database, through the MongoDB URI.
+		stc("ListLedgerCheckpoints", []string{"s3:ListBucketVersions"}, p.LedgerReplicaBucketArns, map[string]interface{}{
+			"StringEquals": map[string]interface{}{"s3:prefix": ledgerCheckpointPrefix},
+		}),
+		st("ReadLedgerCheckpoints", []string{"s3:GetObject", "s3:GetObjectRetention"}, checkpointObjects),
+		// The checkpoint replicas are SSE-KMS with the replica stack's key (generated ID, so named
+		// by its alias), usable only through S3 and only for objects of those buckets.
+		stc("LedgerCheckpointDecryptionViaS3", []string{"kms:Decrypt"}, bucketKeys, map[string]interface{}{
+			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
+			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.LedgerReplicaKeyAlias},
+			"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": checkpointContexts},
+		}),
 	}
 	if len(p.BackupKeyArns) > 0 {
 		statements = append(statements,
@@ -376,12 +422,18 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 	role.AddManagedPolicy(policy)
 	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
 		"Wildcards are resource-scoped only (no wildcard actions): stack IDs and change-set names are "+
-			"generated per deployment, backup objects are keyed by date, Route 53 change IDs are per call; "+
+			"generated per deployment, backup objects are keyed by date, ledger checkpoints (read-only, checkpoints/ of "+
+			"the named replica buckets) by number, Route 53 change IDs are per call; "+
 			"user pools (generated IDs) only with the platform pool tag, the buckets' key (generated ID) only "+
-			"through S3 and only with the buckets' key alias; backup data keys are exact ARNs. The role "+
+			"through S3 and only with the buckets' key alias (the checkpoints' also only for the ledger replica buckets' "+
+			"objects); backup data keys are exact ARNs. The role "+
 			"requires MFA with one-hour sessions")
 	return role
 }
+
+// ledgerCheckpointPrefix is where the ledger keeps its checkpoint objects (internal/ledger; the
+// constructs may not import it).
+const ledgerCheckpointPrefix = "checkpoints/"
 
 // BackupKeyPurposes are the caro:purpose values of the data keys the failover unwraps: the
 // backup's (restore) and the identity export's (identities step), as internal/backup writes them.

@@ -2,7 +2,7 @@ package ledger
 
 import (
 	"context"
-
+	"crypto"
 	"errors"
 	"fmt"
 )
@@ -20,7 +20,12 @@ type Prover struct {
 	Entries     EntryStore
 	Checkpoints CheckpointReader
 	// PublicKey is the DER public key of the signer; the checkpoint chain is checked with it first.
+	// Ignored when PublicKeys is set.
 	PublicKey []byte
+	// PublicKeys, when not empty, are the pinned DER public keys by key ID (a ledger signed in two
+	// regions after a failover): each checkpoint is checked with the key its KeyID names (other IDs
+	// are refused), and the proof carries the key of the checkpoint it is against.
+	PublicKeys map[string][]byte
 }
 
 // Prove returns the inclusion proof of the entry holding event id, against the first checkpoint that
@@ -33,9 +38,15 @@ func (p *Prover) Prove(ctx context.Context, id string) (*InclusionProof, error) 
 	if !ok {
 		return nil, fmt.Errorf("event %s: %w", id, ErrNoEntry)
 	}
-	pub, err := ParsePublicKey(p.PublicKey)
+	var single crypto.PublicKey
+	ring, err := NewKeyRing(p.PublicKeys)
 	if err != nil {
 		return nil, err
+	}
+	if len(ring) == 0 {
+		if single, err = ParsePublicKey(p.PublicKey); err != nil {
+			return nil, err
+		}
 	}
 	stored, err := p.Checkpoints.ListCheckpoints(ctx)
 	if err != nil {
@@ -46,6 +57,10 @@ func (p *Prover) Prove(ctx context.Context, id string) (*InclusionProof, error) 
 	for i, sc := range stored {
 		if sc.Err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", sc.Key, sc.Err)
+		}
+		pub, err := checkpointKey(ring, single, sc.Checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d %v: run `caro audit verify`", i, err)
 		}
 		if err := sc.Checkpoint.Check(prev, pub); err != nil {
 			return nil, fmt.Errorf("checkpoint %d does not verify (%v): run `caro audit verify`", i, err)
@@ -66,9 +81,13 @@ func (p *Prover) Prove(ctx context.Context, id string) (*InclusionProof, error) 
 	if err != nil {
 		return nil, err
 	}
+	der := p.PublicKey
+	if len(ring) > 0 {
+		der = p.PublicKeys[prev.KeyID]
+	}
 	return &InclusionProof{
 		Version: ProofVersion, EntryID: id, LeafIndex: e.Seq, TreeSize: prev.TreeSize, LeafHash: e.Hash, AuditPath: path,
 		Entry:      ProofEntry{Seq: e.Seq, PrevHash: e.PrevHash, Event: e.Event},
-		Checkpoint: prev, PublicKey: p.PublicKey, PublicKeySHA256: KeyFingerprint(p.PublicKey),
+		Checkpoint: prev, PublicKey: der, PublicKeySHA256: KeyFingerprint(der),
 	}, nil
 }

@@ -33,6 +33,9 @@ type RecoverOptions struct {
 	Locks       RetentionInspector
 	// PublicKey verifies checkpoint signatures (a pinned PEM when the signing region is down).
 	PublicKey crypto.PublicKey
+	// PublicKeys, when not empty, replace PublicKey: the pinned keys by key ID, each checkpoint
+	// verified with the key it names (checkpoints of both regions after a failover).
+	PublicKeys KeyRing
 	// RetentionYears is the minimum Object Lock retention (default DefaultRetentionYears).
 	RetentionYears int
 	// MaxAge is the checkpointer's MaxAge (default DefaultMaxAge), reported as the most audit
@@ -95,7 +98,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
-	v := &Verifier{Entries: o.Store, Checkpoints: o.Checkpoints, Locks: o.Locks, PublicKey: o.PublicKey, RetentionYears: years}
+	v := &Verifier{Entries: o.Store, Checkpoints: o.Checkpoints, Locks: o.Locks, PublicKey: o.PublicKey, PublicKeys: o.PublicKeys, RetentionYears: years}
 	progress("verifying the checkpoints and the stored chain")
 	st, err := v.verify(ctx, VerifyOptions{}, true)
 	if err != nil {

@@ -101,8 +101,13 @@ type Verifier struct {
 	Entries     EntryReader
 	Checkpoints CheckpointReader
 	Locks       RetentionInspector
-	// PublicKey verifies checkpoint signatures (from KMS GetPublicKey or a pinned PEM file).
+	// PublicKey verifies checkpoint signatures (from KMS GetPublicKey or a pinned PEM file), whatever
+	// key ID they name: a ledger signed by one key. Ignored when PublicKeys is set.
 	PublicKey crypto.PublicKey
+	// PublicKeys, when not empty, are the pinned keys by key ID: each checkpoint is verified with the
+	// key its KeyID names and one naming any other key is refused (a ledger continued in another
+	// region after a failover is signed by both regions' keys).
+	PublicKeys KeyRing
 	// RetentionYears is the minimum retention each checkpoint object must carry.
 	RetentionYears int
 }
@@ -352,7 +357,11 @@ func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *C
 	if want := c.ObjectKey(); sc.Key != want {
 		return fmt.Sprintf("is stored under the wrong key (want %s)", want)
 	}
-	if err := c.Check(prev, v.PublicKey); err != nil {
+	pub, err := checkpointKey(v.PublicKeys, v.PublicKey, c)
+	if err != nil {
+		return err.Error()
+	}
+	if err := c.Check(prev, pub); err != nil {
 		return err.Error()
 	}
 	r, err := v.Locks.Retention(ctx, sc.Key)
