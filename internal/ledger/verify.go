@@ -27,6 +27,8 @@ type StoredCheckpoint struct {
 	Key        string
 	Checkpoint *Checkpoint
 	Err        error
+	// Source names the bucket(s) it was read from when several are read (MergedCheckpoints).
+	Source string
 }
 
 // CheckpointReader lists the published checkpoints in key order (ascending number).
@@ -208,7 +210,11 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 			if prev != nil {
 				first = prev.TreeSize
 			}
-			cpProblem = &Problem{Seq: first, Checkpoint: &n, Reason: fmt.Sprintf("checkpoint %d (%s) %s; entries from %d on are not anchored", i, sc.Key, reason, first)}
+			where := sc.Key
+			if sc.Source != "" {
+				where += " in " + sc.Source
+			}
+			cpProblem = &Problem{Seq: first, Checkpoint: &n, Reason: fmt.Sprintf("checkpoint %d (%s) %s; entries from %d on are not anchored", i, where, reason, first)}
 			break
 		}
 		good = append(good, sc.Checkpoint)
@@ -350,6 +356,9 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 
 // checkStored returns why a stored checkpoint is bad, or "".
 func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *Checkpoint) string {
+	if errors.Is(sc.Err, ErrCheckpointConflict) {
+		return sc.Err.Error()
+	}
 	if sc.Err != nil {
 		return "is unreadable: " + sc.Err.Error()
 	}
