@@ -1,0 +1,82 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/carohealth/platform/internal/ledger"
+)
+
+func TestLedgerContinuedInTheStandbyRegionVerifiesAcrossBothBucketsAndKeys(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN region A's ledger: 27 entries checkpointed every 5 with key A into bucket A (checkpoints
+	// 0..4), replicated to region B; a backup taken at entry 12 restored in region B and recovered
+	// from the replica; entries 25, 26 lost with A; then 11 more entries in region B with key B into bucket B (checkpoints 5, 6)
+	f := servers.NewFailover(t, 12, 27, 11, 5)
+	ring := f.KeyRing(t)
+	merged := f.Merged()
+	v := &ledger.Verifier{Entries: f.B.Store, Checkpoints: merged, Locks: merged, PublicKeys: ring, RetentionYears: ledger.DefaultRetentionYears}
+
+	// WHEN region B's ledger is verified over its own bucket and the replica, with both keys
+	// THEN every entry and checkpoint holds
+	rep, err := v.Verify(ctx, ledger.VerifyOptions{})
+	if err != nil || !rep.OK || rep.EntriesVerified != 36 || rep.CheckpointsVerified != 7 || rep.AnchoredTreeSize != 35 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	// AND a copy of a checkpoint present in two buckets (A's own bucket beside its replica) is fine
+	three := ledger.NewMergedCheckpoints(ledger.BucketSource(f.B.Bucket), ledger.BucketSource(f.Replica), ledger.BucketSource(f.A.Bucket))
+	if rep, err := (&ledger.Verifier{Entries: f.B.Store, Checkpoints: three, Locks: three, PublicKeys: ring, RetentionYears: ledger.DefaultRetentionYears}).Verify(ctx, ledger.VerifyOptions{}); err != nil || !rep.OK || rep.CheckpointsVerified != 7 {
+		t.Fatalf("with duplicates: %+v %v", rep, err)
+	}
+	// AND region B's bucket alone does not (checkpoint 0 is missing)
+	alone := *v
+	alone.Checkpoints, alone.Locks = f.B.Bucket, f.B.Bucket
+	if rep, _ := alone.Verify(ctx, ledger.VerifyOptions{}); rep.OK || rep.CheckpointsVerified != 0 || !strings.Contains(rep.FirstBad.Reason, "missing") {
+		t.Fatalf("own bucket alone: %+v", rep.FirstBad)
+	}
+	// AND with only key B pinned, checkpoint 0 (key A) is refused as an unknown key
+	onlyB := *v
+	onlyB.PublicKeys = ledger.KeyRing{f.B.Signer.Key: ring[f.B.Signer.Key]}
+	if rep, _ := onlyB.Verify(ctx, ledger.VerifyOptions{}); rep.OK || *rep.FirstBad.Checkpoint != 0 || !strings.Contains(rep.FirstBad.Reason, "not one of the pinned keys") ||
+		!strings.Contains(rep.FirstBad.Reason, f.A.Signer.Key) {
+		t.Fatalf("only key B: %+v", rep.FirstBad)
+	}
+	// AND the old single key verifies the A part only
+	single := *v
+	single.PublicKeys, single.PublicKey = nil, ring[f.A.Signer.Key]
+	if rep, _ := single.Verify(ctx, ledger.VerifyOptions{}); rep.OK || rep.CheckpointsVerified != 5 || *rep.FirstBad.Checkpoint != 5 {
+		t.Fatalf("single key: %+v", rep.FirstBad)
+	}
+	// AND an inclusion proof of an entry appended in region B carries key B
+	p := &ledger.Prover{Entries: f.B.Store, Checkpoints: merged, PublicKeys: map[string][]byte{f.A.Signer.Key: f.A.PublicKey, f.B.Signer.Key: f.B.PublicKey}}
+	proof, err := p.Prove(ctx, f.IDs[30])
+	if err != nil || proof.Checkpoint.Number != 6 || proof.Verify(f.B.PublicKey) != nil {
+		t.Fatalf("proof: %+v %v", proof, err)
+	}
+
+	// WHEN the replica holds a different checkpoint 5, validly signed with key B (a second writer
+	// cut it, or someone with the key wrote it), beside bucket B's
+	c5, err := f.B.Bucket.GetCheckpoint(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c5.Time = c5.Time.Add(1000)
+	c5.Entries = nil
+	if err := c5.Sign(ctx, f.B.Signer); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(c5)
+	r, err := f.B.Bucket.Retention(ctx, c5.ObjectKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.B.PutLocked(t, f.Replica.Name, c5.ObjectKey(), body, r)
+	// THEN verification reports checkpoint 5, naming both buckets
+	rep, err = v.Verify(ctx, ledger.VerifyOptions{})
+	if err != nil || rep.OK || *rep.FirstBad.Checkpoint != 5 || !strings.Contains(rep.FirstBad.Reason, "hold different checkpoints") ||
+		!strings.Contains(rep.FirstBad.Reason, f.Replica.Name) || !strings.Contains(rep.FirstBad.Reason, f.B.BucketName) {
+		t.Fatalf("conflict: %+v %v", rep.FirstBad, err)
+	}
+}
