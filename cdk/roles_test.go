@@ -125,3 +125,94 @@ func TestBackupKeyArnsFromContext(t *testing.T) {
 
 // lookup is a backupKeyArn:<region> context.
 func lookup(m map[string]string) func(string) string { return func(r string) string { return m[r] } }
+
+func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
+	// GIVEN the whole app WHEN the edge and replica stacks are synthesized
+	pa := platformApp(t)
+	tpl := assertions.Template_FromStack(pa.Edge, nil)
+
+	// THEN the on-call role lists (under checkpoints/) and reads the checkpoint replica of every
+	// region, by the name the failover's restore step reads by default, and decrypts them through
+	// S3 under the replica key's alias
+	var buckets, contexts []interface{}
+	for _, r := range pa.Replicas {
+		b := ReplicaBucketArn(replicaLedger, "123456789012", *r.Region())
+		buckets = append(buckets, b)
+		contexts = append(contexts, b, b+"/checkpoints/*") // S3 Bucket Key: the bucket ARN; without: the object's
+	}
+	if len(buckets) != 2 || buckets[1] != "arn:aws:s3:::caro-ledger-replica-123456789012-eu-central-1" {
+		t.Fatalf("ledger replicas %v", buckets)
+	}
+	buckets[0], buckets[1] = buckets[1], buckets[0] // the template lists them sorted (the app's feature flags)
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{
+				"Sid": "ListLedgerCheckpoints", "Action": "s3:ListBucketVersions",
+				"Resource":  assertions.Match_ArrayWith(&buckets),
+				"Condition": map[string]interface{}{"StringEquals": map[string]interface{}{"s3:prefix": "checkpoints/"}},
+			}),
+			assertions.Match_ObjectLike(&map[string]interface{}{
+				"Sid": "ReadLedgerCheckpoints", "Action": []interface{}{"s3:GetObject", "s3:GetObjectRetention"},
+				"Resource": assertions.Match_ArrayWith(&[]interface{}{
+					"arn:aws:s3:::caro-ledger-replica-123456789012-eu-west-1/checkpoints/*",
+				}),
+			}),
+			assertions.Match_ObjectLike(&map[string]interface{}{
+				"Sid": "LedgerCheckpointDecryptionViaS3", "Action": "kms:Decrypt",
+				"Condition": assertions.Match_ObjectLike(&map[string]interface{}{
+					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + replicaKeyAlias},
+					"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": contexts},
+				}),
+			}),
+		})},
+	})
+
+	// AND in every replica stack that bucket is encrypted with the key the alias names
+	for _, r := range pa.Replicas {
+		rt := assertions.Template_FromStack(r, nil)
+		name := ReplicaBucketName(replicaLedger, "123456789012", *r.Region())
+		bucketKey := ""
+		for _, res := range *rt.FindResources(jsii.String("AWS::S3::Bucket"), &map[string]interface{}{
+			"Properties": map[string]interface{}{"BucketName": name},
+		}) {
+			bucketKey = refOf(t, (*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
+		}
+		aliasKey := ""
+		for _, res := range *rt.FindResources(jsii.String("AWS::KMS::Alias"), &map[string]interface{}{
+			"Properties": map[string]interface{}{"AliasName": "alias/" + replicaKeyAlias},
+		}) {
+			aliasKey = refOf(t, (*res)["Properties"], "TargetKeyId")
+		}
+		if bucketKey == "" || bucketKey != aliasKey {
+			t.Errorf("%s: bucket %s is encrypted with %q, alias/%s names %q", *r.StackName(), name, bucketKey, replicaKeyAlias, aliasKey)
+		}
+	}
+}
+
+// refOf follows path (map keys and slice indexes) in a synthesized resource's properties and
+// returns the logical ID the value there refers to (Ref or Fn::GetAtt), or "".
+func refOf(t *testing.T, v interface{}, path ...interface{}) string {
+	t.Helper()
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]interface{})
+			v = m[k]
+		case int:
+			s, _ := v.([]interface{})
+			if k >= len(s) {
+				return ""
+			}
+			v = s[k]
+		}
+	}
+	m, _ := v.(map[string]interface{})
+	if id, ok := m["Ref"].(string); ok {
+		return id
+	}
+	if att, ok := m["Fn::GetAtt"].([]interface{}); ok && len(att) > 0 {
+		id, _ := att[0].(string)
+		return id
+	}
+	return ""
+}

@@ -37,6 +37,10 @@ func props() *roles.Props {
 		BackupBucketArns:     []string{"arn:aws:s3:::caro-backups-eu-west-1", "arn:aws:s3:::caro-journal-eu-west-1"},
 		BackupKeyArns:        []string{"arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
 		BackupBucketKeyAlias: "caro/replica",
+		LedgerReplicaBucketArns: []string{
+			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1",
+		},
+		LedgerReplicaKeyAlias: "caro/replica",
 	}
 }
 
@@ -189,6 +193,7 @@ func TestRoles(t *testing.T) {
 			"kms:Decrypt", "kms:DescribeKey",
 			"kms:GenerateDataKey",             // only through S3 with the buckets' key alias (checked below)
 			"s3:PutObject", "s3:DeleteObject", // the failover journal and lock, under failover/ only (checked below)
+			"s3:ListBucketVersions", "s3:GetObjectRetention", // the ledger checkpoint replicas, read-only (TestOnCallRecoversTheLedger)
 		} {
 			allowed[a] = true
 		}
@@ -425,7 +430,7 @@ func TestNoBackupKeyReplicaYet(t *testing.T) {
 			t.Errorf("statement %v without a backup key", st["Sid"])
 		}
 		for _, r := range strs(st["Resource"]) {
-			if strings.Contains(r, ":kms:") && st["Sid"] != "BucketEncryptionViaS3" {
+			if strings.Contains(r, ":kms:") && st["Sid"] != "BucketEncryptionViaS3" && st["Sid"] != "LedgerCheckpointDecryptionViaS3" {
 				t.Errorf("statement %v names KMS key %s", st["Sid"], r)
 			}
 		}
@@ -453,6 +458,18 @@ func TestInvalidProps(t *testing.T) {
 		"no bucket key alias": func(p *roles.Props) { p.BackupBucketKeyAlias = "" },
 		"prefixed alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "alias/caro/replica" },
 		"wildcard alias":      func(p *roles.Props) { p.BackupBucketKeyAlias = "caro/*" },
+		"no ledger replicas":  func(p *roles.Props) { p.LedgerReplicaBucketArns = nil },
+		"wildcard ledger replica": func(p *roles.Props) {
+			p.LedgerReplicaBucketArns = []string{"arn:aws:s3:::caro-ledger-replica-*"}
+		},
+		"ledger replica with a key": func(p *roles.Props) {
+			p.LedgerReplicaBucketArns = []string{"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1/checkpoints/*"}
+		},
+		"ledger replica not an ARN": func(p *roles.Props) {
+			p.LedgerReplicaBucketArns = []string{"caro-ledger-replica-111111111111-eu-west-1"}
+		},
+		"no ledger key alias":       func(p *roles.Props) { p.LedgerReplicaKeyAlias = "" },
+		"prefixed ledger key alias": func(p *roles.Props) { p.LedgerReplicaKeyAlias = "alias/caro/replica" },
 	} {
 		t.Run("GIVEN "+name+" THEN Validate refuses", func(t *testing.T) {
 			p := props()
@@ -461,6 +478,76 @@ func TestInvalidProps(t *testing.T) {
 				t.Fatal("Validate accepted invalid props")
 			}
 		})
+	}
+}
+
+func TestOnCallRecoversTheLedger(t *testing.T) {
+	// GIVEN the ledger checkpoint replicas of both platform regions, encrypted with the replica key
+	p := props()
+
+	// WHEN the roles are synthesized
+	stack, tmpl := synth(t, p)
+
+	// THEN the on-call role lists object versions of those buckets, only under checkpoints/ (what
+	// internal/ledger's CheckpointBucket.ListCheckpoints asks)
+	onCall := func(statement map[string]any) {
+		t.Helper()
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]any{
+			"Description":    "Only the calls of the failover steps, on the platform's own resources",
+			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{statement})},
+		})
+	}
+	onCall(map[string]any{
+		"Sid": "ListLedgerCheckpoints", "Effect": "Allow", "Action": "s3:ListBucketVersions",
+		"Resource":  []any{"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1"},
+		"Condition": map[string]any{"StringEquals": map[string]any{"s3:prefix": "checkpoints/"}},
+	})
+	// AND reads the checkpoints and their Object Lock retention, current versions only
+	onCall(map[string]any{
+		"Sid": "ReadLedgerCheckpoints", "Effect": "Allow", "Action": []any{"s3:GetObject", "s3:GetObjectRetention"},
+		"Resource": []any{
+			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1/checkpoints/*",
+			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1/checkpoints/*",
+		},
+	})
+	// AND decrypts them only through S3 in the platform regions, only with the replica key's alias,
+	// and only for objects of the ledger replicas (bucket ARN: S3 Bucket Keys; object ARN: without)
+	onCall(map[string]any{
+		"Sid": "LedgerCheckpointDecryptionViaS3", "Effect": "Allow", "Action": "kms:Decrypt",
+		"Resource": []any{"arn:aws:kms:eu-west-1:111111111111:key/*", "arn:aws:kms:eu-central-1:111111111111:key/*"},
+		"Condition": map[string]any{
+			"StringEquals":             map[string]any{"kms:ViaService": []any{"s3.eu-west-1.amazonaws.com", "s3.eu-central-1.amazonaws.com"}},
+			"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/caro/replica"},
+			"StringLike": map[string]any{"kms:EncryptionContext:aws:s3:arn": []any{
+				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1",
+				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1/checkpoints/*",
+				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1",
+				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1/checkpoints/*",
+			}},
+		},
+	})
+	// AND nothing else touches the ledger replicas: no write, no other version, no plain listing
+	for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
+		res := strings.Join(strs(st["Resource"]), ",")
+		if !strings.Contains(res, "caro-ledger-replica-") {
+			continue
+		}
+		switch st["Sid"] {
+		case "ListLedgerCheckpoints", "ReadLedgerCheckpoints":
+		default:
+			t.Errorf("statement %v also grants on the ledger replicas: %v", st["Sid"], st["Action"])
+		}
+		for _, a := range strs(st["Action"]) {
+			switch a {
+			case "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectRetention":
+			default:
+				t.Errorf("%s on the ledger replicas (statement %v)", a, st["Sid"])
+			}
+		}
+	}
+	// AND cdk-nag stays clean
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
 	}
 }
 
