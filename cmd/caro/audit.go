@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -31,10 +35,10 @@ const exitAuditFailed = 2
 type auditFlags struct {
 	mongoURI       string
 	database       string
-	bucket         string
+	buckets        []string
 	region         string
-	signingKey     string
-	publicKey      string
+	signingKeys    []string
+	publicKeys     []string
 	retentionYears int
 	output         string
 }
@@ -53,10 +57,13 @@ commands at local servers (path-style S3 then).`,
 	p := cmd.PersistentFlags()
 	p.StringVar(&f.mongoURI, "mongodb-uri", os.Getenv("CARO_MONGODB_URI"), "MongoDB connection string (CARO_MONGODB_URI)")
 	p.StringVar(&f.database, "database", auditEnvOr("CARO_DATABASE", "caro"), "database name (CARO_DATABASE)")
-	p.StringVar(&f.bucket, "bucket", os.Getenv("CARO_LEDGER_BUCKET"), "checkpoint bucket (CARO_LEDGER_BUCKET)")
-	p.StringVar(&f.region, "region", auditEnvOr("CARO_REGION", os.Getenv("AWS_REGION")), "AWS region (CARO_REGION)")
-	p.StringVar(&f.signingKey, "signing-key", os.Getenv("CARO_LEDGER_SIGNING_KEY_ARN"), "KMS signing key ARN, to fetch its public key (CARO_LEDGER_SIGNING_KEY_ARN)")
-	p.StringVar(&f.publicKey, "public-key", "", "PEM or DER file with the ledger's public key (instead of asking KMS; pins the key)")
+	p.StringArrayVar(&f.buckets, "bucket", auditEnvList("CARO_LEDGER_BUCKET", "CARO_LEDGER_REPLICA_BUCKET"),
+		"checkpoint bucket, repeatable: after a failover the region's own bucket and its replica of the peer's, read as one series (CARO_LEDGER_BUCKET, CARO_LEDGER_REPLICA_BUCKET)")
+	p.StringVar(&f.region, "region", auditEnvOr("CARO_REGION", os.Getenv("AWS_REGION")), "AWS region of the buckets (CARO_REGION)")
+	p.StringArrayVar(&f.signingKeys, "signing-key", auditEnvList("CARO_LEDGER_SIGNING_KEY_ARN"),
+		"KMS signing key ARN, to fetch its public key; repeat for each region's key (each checkpoint is then checked with the key it names) (CARO_LEDGER_SIGNING_KEY_ARN)")
+	p.StringArrayVar(&f.publicKeys, "public-key", nil,
+		"pinned public key instead of asking KMS: FILE (PEM or DER, one key), or KEYID=FILE repeated for several keys, KEYID the key ARN the checkpoints name")
 	p.IntVar(&f.retentionYears, "retention-years", auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), "minimum Object Lock retention of each checkpoint, in years")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f), newAuditRecoverCmd(streams, f))
@@ -68,6 +75,28 @@ func auditEnvOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// auditEnvList is the non-empty values of the variables, in order.
+func auditEnvList(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// nonEmpty drops empty values (a flag given as --bucket "").
+func nonEmpty(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func auditEnvInt(name string, def int) int {
@@ -92,41 +121,124 @@ func (f *auditFlags) validateLedger() error {
 	switch {
 	case f.mongoURI == "":
 		return errors.New("no database: pass --mongodb-uri or set CARO_MONGODB_URI")
-	case f.bucket == "":
+	case len(nonEmpty(f.buckets)) == 0:
 		return errors.New("no checkpoint bucket: pass --bucket or set CARO_LEDGER_BUCKET")
 	case f.region == "":
 		return errors.New("no region: pass --region or set CARO_REGION")
-	case f.signingKey == "" && f.publicKey == "":
+	case len(nonEmpty(f.signingKeys)) == 0 && len(nonEmpty(f.publicKeys)) == 0:
 		return errors.New("no key to verify signatures with: pass --public-key FILE or --signing-key ARN (or set CARO_LEDGER_SIGNING_KEY_ARN)")
 	case f.retentionYears < 1:
 		return fmt.Errorf("invalid --retention-years %d: give at least 1", f.retentionYears)
 	}
-	return nil
+	_, _, err := auditPinnedKeys(f.publicKeys)
+	return err
 }
 
-// auditLedger is what the verify and prove commands work on.
+// auditPinnedKeys reads the --public-key values: one FILE is a single key (checkpoints of any key
+// ID), KEYID=FILE values are a key ring. Mixing the forms, or several FILEs without IDs, is refused.
+func auditPinnedKeys(values []string) (single []byte, ring map[string][]byte, err error) {
+	values = nonEmpty(values)
+	var plain []string
+	for _, v := range values {
+		id, file, ok := strings.Cut(v, "=")
+		if !ok {
+			plain = append(plain, v)
+			continue
+		}
+		if id == "" || file == "" {
+			return nil, nil, fmt.Errorf("invalid --public-key %q: give KEYID=FILE, KEYID the key ARN the checkpoints name", v)
+		}
+		der, err := auditReadPublicKey(file)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ring == nil {
+			ring = map[string][]byte{}
+		}
+		if _, dup := ring[id]; dup {
+			return nil, nil, fmt.Errorf("invalid --public-key: key %s is given twice", id)
+		}
+		ring[id] = der
+	}
+	switch {
+	case len(plain) > 0 && ring != nil, len(plain) > 1:
+		return nil, nil, fmt.Errorf("several --public-key values need their key IDs: give each as KEYID=FILE (KEYID the key ARN the checkpoints name)")
+	case len(plain) == 1:
+		single, err = auditReadPublicKey(plain[0])
+	}
+	return single, ring, err
+}
+
+// auditCheckpoints is where the checkpoints are read: one bucket, or several merged.
+type auditCheckpoints interface {
+	ledger.CheckpointReader
+	ledger.RetentionInspector
+}
+
+// auditLedger is what the verify, prove and recover commands work on.
 type auditLedger struct {
-	store     *ledger.MongoStore
-	bucket    *ledger.CheckpointBucket
-	publicKey []byte // DER
-	close     func()
+	store       *ledger.MongoStore
+	checkpoints auditCheckpoints
+	// where names the bucket(s), like s3://a, s3://b.
+	where string
+	// publicKey (DER) is the single pinned key, publicKeys the key ring by key ID; one is set.
+	publicKey  []byte
+	publicKeys map[string][]byte
+	close      func()
 }
 
-// openAuditLedger connects to the database, the bucket and (unless --public-key) KMS.
+// keys returns the verifier's key (single) or ring.
+func (l *auditLedger) keys() (crypto.PublicKey, ledger.KeyRing, error) {
+	if len(l.publicKeys) > 0 {
+		ring, err := ledger.NewKeyRing(l.publicKeys)
+		return nil, ring, err
+	}
+	pub, err := ledger.ParsePublicKey(l.publicKey)
+	return pub, nil, err
+}
+
+// keyLabel names the pinned key(s) for progress lines: fingerprint prefixes.
+func (l *auditLedger) keyLabel() string {
+	if len(l.publicKeys) == 0 {
+		return "key " + ledger.KeyFingerprint(l.publicKey)[:16]
+	}
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(l.publicKeys)) {
+		parts = append(parts, id+" "+ledger.KeyFingerprint(l.publicKeys[id])[:16])
+	}
+	return "keys " + strings.Join(parts, ", ")
+}
+
+// openAuditLedger connects to the database, the bucket(s) and (unless --public-key) KMS.
 func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.region))
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	l := &auditLedger{}
-	if f.publicKey != "" {
-		if l.publicKey, err = auditReadPublicKey(f.publicKey); err != nil {
-			return nil, err
-		}
-	} else {
-		signer := &ledger.KMSSigner{Client: kms.NewFromConfig(cfg), Key: f.signingKey}
-		if l.publicKey, err = signer.PublicKey(ctx); err != nil {
-			return nil, fmt.Errorf("fetching the ledger public key: %w (or pass --public-key FILE)", err)
+	if l.publicKey, l.publicKeys, err = auditPinnedKeys(f.publicKeys); err != nil {
+		return nil, err
+	}
+	if l.publicKey == nil && l.publicKeys == nil {
+		arns := nonEmpty(f.signingKeys)
+		for _, arn := range arns {
+			kcfg := cfg.Copy()
+			// A key of the other region is asked in its own region (its ARN says which).
+			if parts := strings.Split(arn, ":"); len(parts) > 3 && strings.HasPrefix(arn, "arn:") && parts[3] != "" {
+				kcfg.Region = parts[3]
+			}
+			der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(kcfg), Key: arn}).PublicKey(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("fetching the ledger public key: %w (or pass --public-key FILE)", err)
+			}
+			if len(arns) == 1 {
+				l.publicKey = der
+				break
+			}
+			if l.publicKeys == nil {
+				l.publicKeys = map[string][]byte{}
+			}
+			l.publicKeys[arn] = der
 		}
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(f.mongoURI))
@@ -136,7 +248,20 @@ func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
 	l.close = func() { _ = client.Disconnect(context.Background()) }
 	l.store = ledger.NewMongoStore(client.Database(f.database))
 	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-	l.bucket = &ledger.CheckpointBucket{Name: f.bucket, Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	var sources []ledger.CheckpointSource
+	for _, name := range nonEmpty(f.buckets) {
+		b := &ledger.CheckpointBucket{Name: name, Client: s3c}
+		l.checkpoints = b
+		sources = append(sources, ledger.BucketSource(b))
+	}
+	if len(sources) > 1 {
+		m := ledger.NewMergedCheckpoints(sources...)
+		l.checkpoints = m
+		l.where = m.Names()
+	} else {
+		l.where = sources[0].Name
+	}
 	return l, nil
 }
 

@@ -19,7 +19,8 @@ func newAuditCheckProofCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 		Short: "Check an inclusion proof from 'caro audit prove' offline (no database, no AWS)",
 		Long: `Recomputes the entry's leaf hash from the event in the proof, verifies the audit path against the
 checkpoint's Merkle root, and the checkpoint's signature with the public key. Pin the key with
---public-key FILE or --key-fingerprint SHA256HEX; without a pin the key inside the proof is
+--public-key FILE (or KEYID=FILE repeated, for a ledger signed in two regions: the key the
+checkpoint names is used) or --key-fingerprint SHA256HEX; without a pin the key inside the proof is
 trusted, which shows the proof is consistent but not who signed it (a warning says so).
 
 Exit status: 0 the proof holds, 2 it does not, 1 it could not be read.`,
@@ -28,15 +29,11 @@ Exit status: 0 the proof holds, 2 it does not, 1 it could not be read.`,
 			if err := f.validateOutput(); err != nil {
 				return err
 			}
-			var pinned []byte
-			if f.publicKey != "" {
-				var err error
-				if pinned, err = auditReadPublicKey(f.publicKey); err != nil {
-					return err
-				}
+			pinned, ring, err := auditPinnedKeys(f.publicKeys)
+			if err != nil {
+				return err
 			}
 			var raw []byte
-			var err error
 			if args[0] == "-" {
 				raw, err = io.ReadAll(streams.In)
 			} else {
@@ -50,6 +47,16 @@ Exit status: 0 the proof holds, 2 it does not, 1 it could not be read.`,
 			var p ledger.InclusionProof
 			if err := dec.Decode(&p); err != nil {
 				return fmt.Errorf("%s is not an inclusion proof from caro audit prove: %w", args[0], err)
+			}
+			if ring != nil {
+				// Several keys pinned (both regions' after a failover): the one the checkpoint names.
+				var id string
+				if p.Checkpoint != nil {
+					id = p.Checkpoint.KeyID
+				}
+				if pinned = ring[id]; pinned == nil {
+					return &exitError{code: exitAuditFailed, err: fmt.Errorf("proof does not hold: its checkpoint is signed by key %q, which is not one of the pinned keys", id)}
+				}
 			}
 			if fingerprint != "" && fingerprint != p.PublicKeySHA256 {
 				return &exitError{code: exitAuditFailed, err: fmt.Errorf("proof does not hold: signed by key %s, not the pinned %s", p.PublicKeySHA256, fingerprint)}

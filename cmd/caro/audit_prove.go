@@ -20,7 +20,11 @@ InclusionProof: recompute the leaf hash, verify the RFC 9162 inclusion proof, ve
 P-256 signature over SHA-256 of the checkpoint encoding, compare the key fingerprint).
 
 The audit path is computed from the leaf hashes in the verified checkpoints, not from the database.
-An event not yet anchored by a checkpoint fails with a message saying to retry later.`,
+An event not yet anchored by a checkpoint fails with a message saying to retry later.
+
+After a failover, pass both buckets (--bucket repeated: the region's own and its replica of the
+peer's) and both regions' keys (--signing-key repeated, or --public-key KEYID=FILE repeated); the
+proof then carries the key of the checkpoint it is against.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.validateLedger(); err != nil {
@@ -32,7 +36,7 @@ An event not yet anchored by a checkpoint fails with a message saying to retry l
 				return err
 			}
 			defer l.close()
-			p := &ledger.Prover{Entries: l.store, Checkpoints: l.bucket, PublicKey: l.publicKey}
+			p := &ledger.Prover{Entries: l.store, Checkpoints: l.checkpoints, PublicKey: l.publicKey, PublicKeys: l.publicKeys}
 			proof, err := p.Prove(ctx, args[0])
 			switch {
 			case errors.Is(err, ledger.ErrNotAnchored):

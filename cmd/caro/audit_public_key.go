@@ -22,7 +22,8 @@ with its SHA-256 fingerprint (of the DER form) on stderr. Publish both; auditors
 "--key-fingerprint".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.signingKey == "" {
+			arns := nonEmpty(f.signingKeys)
+			if len(arns) == 0 {
 				return errors.New("no signing key: pass --signing-key ARN or set CARO_LEDGER_SIGNING_KEY_ARN")
 			}
 			if f.region == "" {
@@ -32,12 +33,17 @@ with its SHA-256 fingerprint (of the DER form) on stderr. Publish both; auditors
 			if err != nil {
 				return fmt.Errorf("loading AWS configuration: %w", err)
 			}
-			der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(cfg), Key: f.signingKey}).PublicKey(cmd.Context())
-			if err != nil {
-				return err
+			for _, arn := range arns {
+				der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(cfg), Key: arn}).PublicKey(cmd.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\n", arn, ledger.KeyFingerprint(der))
+				if err := pem.Encode(streams.Out, &pem.Block{Type: "PUBLIC KEY", Bytes: der}); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\n", f.signingKey, ledger.KeyFingerprint(der))
-			return pem.Encode(streams.Out, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+			return nil
 		},
 	}
 }

@@ -40,7 +40,10 @@ It verifies every checkpoint in --bucket (signature, chain, Merkle root, Object 
 restored chain, exactly as 'caro audit verify' does, then inserts the missing checkpoint records and
 appends every anchored entry the database lacks, each checked against its signed leaf hash and
 chained to the stored head. During an outage of the primary region, point --bucket and --region at
-the standby region's replica of the checkpoint bucket and pin the key with --public-key.
+the standby region's replica of the checkpoint bucket and pin the key with --public-key. When the
+checkpoints are in two buckets signed by two keys (a ledger that was already continued in the other
+region once, then failed back), repeat --bucket (own and replica, read as one series) and pin each
+key as --public-key KEYID=FILE (KEYID the key ARN the checkpoints name).
 
 It writes nothing and exits 2 when the restored ledger diverges from the checkpoints (entries were
 appended after the restore, or the ledger was altered), or when the missing entries are only in
@@ -51,7 +54,9 @@ MaxAge) of audit records.
 Progress goes to stderr, the summary to stdout (-o json for the report).
 Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not verify, 1 could not run.`,
 		Example: `  caro audit recover --target "$MONGODB_URI" --yes
-  caro audit recover --target "$STANDBY_MONGODB_URI" --bucket caro-ledger-replica-eu-central-1 --region eu-central-1 --public-key ledger.pem --yes -o json`,
+  caro audit recover --target "$STANDBY_MONGODB_URI" --bucket caro-ledger-replica-eu-central-1 --region eu-central-1 --public-key ledger.pem --yes -o json
+  caro audit recover --target "$MONGODB_URI" --bucket caro-ledger-<account>-eu-west-1 --bucket caro-ledger-replica-<account>-eu-west-1 \
+    --public-key arn:aws:kms:eu-west-1:<account>:key/<a>=ledger-eu-west-1.pem --public-key arn:aws:kms:eu-central-1:<account>:key/<b>=ledger-eu-central-1.pem --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Validate.
@@ -76,12 +81,12 @@ Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not 
 				return err
 			}
 			defer l.close()
-			pub, err := ledger.ParsePublicKey(l.publicKey)
+			pub, ring, err := l.keys()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in s3://%s (key %s)...\n", g.database, g.bucket, ledger.KeyFingerprint(l.publicKey)[:16])
-			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.bucket, Locks: l.bucket, PublicKey: pub,
+			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in %s (%s)...\n", g.database, l.where, l.keyLabel())
+			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.checkpoints, Locks: l.checkpoints, PublicKey: pub, PublicKeys: ring,
 				RetentionYears: g.retentionYears, MaxAge: o.maxAge, Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) }})
 			if err != nil {
 				if errors.Is(err, ledger.ErrDiverged) || errors.Is(err, ledger.ErrNotRecoverable) {

@@ -188,3 +188,28 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		t.Fatalf("%s", msg)
 	}
 }
+
+func TestAuditRecoverFromBothBucketsAfterAFailover(t *testing.T) {
+	// GIVEN region B continued region A's ledger after a failover, and an empty database (a
+	// restore that holds no ledger yet)
+	servers, f := auditFailoverEnv(t)
+	empty := servers.NewEnv(t)
+	dir := t.TempDir()
+	pemA, pemB := dir+"/a.pem", dir+"/b.pem"
+	writeFile(t, pemA, f.A.PublicKeyPEM())
+	writeFile(t, pemB, f.B.PublicKeyPEM())
+	args := []string{"recover", "--target", servers.FerretDB.URI(), "--database", empty.DB.Name(), "--yes", "-o", "json",
+		"--bucket", f.B.BucketName, "--bucket", f.Replica.Name, "--public-key", f.A.Signer.Key + "=" + pemA, "--public-key", f.B.Signer.Key + "=" + pemB}
+	// WHEN recovered from both buckets with both keys pinned
+	code, out, errOut := runAudit("", args...)
+	var rep ledger.RecoveryReport
+	// THEN the 35 anchored entries and the 7 checkpoint records are back
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.EntriesRecovered != 35 || rep.CheckpointRecordsRestored != 7 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// AND the recovered ledger verifies over both buckets
+	if code, out, errOut := runAudit("", "verify", "--database", empty.DB.Name(), "--bucket", f.B.BucketName, "--bucket", f.Replica.Name,
+		"--public-key", f.A.Signer.Key+"="+pemA, "--public-key", f.B.Signer.Key+"="+pemB); code != 0 || !strings.Contains(out, "entries verified:     35") {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -25,6 +25,14 @@ Prints the number of entries verified and the first bad entry with the reason.
 number or RFC 3339 time (checkpoints are always all checked). --tenant T also counts T's entries;
 the chain is global, so every entry from the start point is still verified.
 
+After a failover the checkpoints are in two buckets, signed by two keys: the earlier ones (the old
+primary's) in this region's replica of its bucket, the later ones in this region's own. Repeat
+--bucket for both (they are read as one series ordered by number; a number in both must be the same
+signed checkpoint, every copy's Object Lock is checked, a missing number is a problem) and pin both
+keys: --signing-key ARN repeated, or --public-key KEYID=FILE repeated (KEYID the key ARN the
+checkpoints name). Each checkpoint is then checked with the key it names; any other key is refused.
+CARO_LEDGER_REPLICA_BUCKET, when set, is added to the default --bucket.
+
 Exit status: 0 all holds, 2 something does not verify, 1 the check could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,12 +58,12 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 				return err
 			}
 			defer l.close()
-			pub, err := ledger.ParsePublicKey(l.publicKey)
+			pub, ring, err := l.keys()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "verifying the ledger in %s against checkpoints in s3://%s (key %s)...\n", f.database, f.bucket, ledger.KeyFingerprint(l.publicKey)[:16])
-			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.bucket, Locks: l.bucket, PublicKey: pub, RetentionYears: f.retentionYears}
+			fmt.Fprintf(streams.ErrOut, "verifying the ledger in %s against checkpoints in %s (%s)...\n", f.database, l.where, l.keyLabel())
+			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.checkpoints, Locks: l.checkpoints, PublicKey: pub, PublicKeys: ring, RetentionYears: f.retentionYears}
 			rep, err := v.Verify(ctx, opt)
 			if err != nil {
 				return fmt.Errorf("audit ledger could not be verified: %w", err)

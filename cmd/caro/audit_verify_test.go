@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,16 +28,7 @@ func auditEnv(t *testing.T, n int, interval uint64) (*ledgertest.Env, []string) 
 	t.Helper()
 	servers := ledgertest.StartServersForTest(t)
 	env := servers.NewEnv(t)
-	for name, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY": localstack.DummySecretAccessKey,
-		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PROFILE": "",
-		"AWS_ENDPOINT_URL_S3": servers.S3Endpoint(), "AWS_ENDPOINT_URL_KMS": servers.KMS.Endpoint(),
-		"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-		"CARO_MONGODB_URI": servers.FerretDB.URI(), "CARO_DATABASE": env.DB.Name(), "CARO_LEDGER_BUCKET": env.BucketName,
-		"CARO_REGION": ledgertest.Region, "CARO_LEDGER_SIGNING_KEY_ARN": env.Signer.Key, "CARO_LEDGER_RETENTION_YEARS": "",
-	} {
-		t.Setenv(name, v)
-	}
+	setAuditEnv(t, servers, env)
 	ctx := context.Background()
 	l := &ledger.Ledger{Store: env.Store}
 	cpr := env.Checkpointer(interval)
@@ -54,6 +50,21 @@ func auditEnv(t *testing.T, n int, interval uint64) (*ledgertest.Env, []string) 
 		ids = append(ids, ev.ID)
 	}
 	return env, ids
+}
+
+// setAuditEnv sets the environment the caro audit commands read for env on servers.
+func setAuditEnv(t *testing.T, servers *ledgertest.Servers, env *ledgertest.Env) {
+	t.Helper()
+	for name, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY": localstack.DummySecretAccessKey,
+		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PROFILE": "",
+		"AWS_ENDPOINT_URL_S3": servers.S3Endpoint(), "AWS_ENDPOINT_URL_KMS": servers.KMS.Endpoint(),
+		"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+		"CARO_MONGODB_URI": servers.FerretDB.URI(), "CARO_DATABASE": env.DB.Name(), "CARO_LEDGER_BUCKET": env.BucketName,
+		"CARO_REGION": ledgertest.Region, "CARO_LEDGER_SIGNING_KEY_ARN": env.Signer.Key, "CARO_LEDGER_RETENTION_YEARS": "", "CARO_LEDGER_REPLICA_BUCKET": "",
+	} {
+		t.Setenv(name, v)
+	}
 }
 
 func runAudit(stdin string, args ...string) (code int, stdout, stderr string) {
@@ -122,4 +133,106 @@ func TestAuditVerifyValidates(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// auditFailoverEnv is a ledger failed over from region A to region B (ledgertest.NewFailover:
+// checkpoints 0..4 by key A in B's replica of bucket A, 5 and 6 by key B in bucket B, 36 entries),
+// with the commands' environment set for region B (its own bucket and key only).
+func auditFailoverEnv(t *testing.T) (*ledgertest.Servers, *ledgertest.Failover) {
+	t.Helper()
+	servers := ledgertest.StartServersForTest(t)
+	f := servers.NewFailover(t, 12, 27, 11, 5)
+	setAuditEnv(t, servers, f.B)
+	return servers, f
+}
+
+func TestAuditVerifyAfterAFailoverReadsBothBucketsWithBothKeys(t *testing.T) {
+	// GIVEN region B continued region A's ledger after a failover
+	_, f := auditFailoverEnv(t)
+	dir := t.TempDir()
+	pemA, pemB := dir+"/a.pem", dir+"/b.pem"
+	writeFile(t, pemA, f.A.PublicKeyPEM())
+	writeFile(t, pemB, f.B.PublicKeyPEM())
+	both := []string{"--bucket", f.B.BucketName, "--bucket", f.Replica.Name}
+
+	// WHEN verified over both buckets with both regions' KMS keys THEN all 36 entries and 7 checkpoints hold
+	code, out, errOut := runAudit("", append([]string{"verify", "--signing-key", f.A.Signer.Key, "--signing-key", f.B.Signer.Key}, both...)...)
+	if code != 0 || !strings.Contains(out, "entries verified:     36") || !strings.Contains(out, "checkpoints verified: 7") ||
+		!strings.Contains(errOut, "s3://"+f.B.BucketName+", s3://"+f.Replica.Name) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// AND with both keys pinned as KEYID=FILE
+	pinned := append([]string{"verify", "--public-key", f.A.Signer.Key + "=" + pemA, "--public-key", f.B.Signer.Key + "=" + pemB}, both...)
+	if code, out, errOut := runAudit("", pinned...); code != 0 {
+		t.Fatalf("pinned: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// AND CARO_LEDGER_REPLICA_BUCKET adds the replica to the default buckets
+	t.Setenv("CARO_LEDGER_REPLICA_BUCKET", f.Replica.Name)
+	if code, out, errOut := runAudit("", "verify", "--public-key", f.A.Signer.Key+"="+pemA, "--public-key", f.B.Signer.Key+"="+pemB); code != 0 {
+		t.Fatalf("replica from the environment: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("CARO_LEDGER_REPLICA_BUCKET", "")
+
+	// WHEN only the region's own bucket is read THEN it fails: checkpoint 0 is missing
+	if code, out, _ := runAudit("", "verify", "--public-key", f.A.Signer.Key+"="+pemA, "--public-key", f.B.Signer.Key+"="+pemB); code != exitAuditFailed ||
+		!strings.Contains(out, "missing") {
+		t.Fatalf("own bucket only: exit %d\n%s", code, out)
+	}
+	// WHEN only key B is pinned THEN checkpoint 0, signed by key A, is refused
+	code, out, _ = runAudit("", append([]string{"verify", "--public-key", f.B.Signer.Key + "=" + pemB}, both...)...)
+	if code != exitAuditFailed || !strings.Contains(out, "checkpoint:           0") || !strings.Contains(out, "not one of the pinned keys") {
+		t.Fatalf("key B only: exit %d\n%s", code, out)
+	}
+
+	// AND an event appended in region B is proven against checkpoint 6 with key B, checkable with both keys pinned
+	proofFile := dir + "/proof.json"
+	code, out, errOut = runAudit("", append([]string{"prove", f.IDs[30], "--public-key", f.A.Signer.Key + "=" + pemA, "--public-key", f.B.Signer.Key + "=" + pemB}, both...)...)
+	if code != 0 || !strings.Contains(errOut, "checkpoint 6") {
+		t.Fatalf("prove: exit %d\n%s\n%s", code, out, errOut)
+	}
+	writeFile(t, proofFile, []byte(out))
+	if code, out, errOut := runAudit("", "check-proof", proofFile, "--public-key", f.A.Signer.Key+"="+pemA, "--public-key", f.B.Signer.Key+"="+pemB); code != 0 || !strings.Contains(out, "proof OK") {
+		t.Fatalf("check-proof: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := runAudit("", "check-proof", proofFile, "--public-key", f.A.Signer.Key+"="+pemA); code != exitAuditFailed {
+		t.Fatalf("check-proof with key A only: exit %d\n%s", code, out)
+	}
+}
+
+func TestAuditPublicKeyFlagsValidate(t *testing.T) {
+	t.Setenv("CARO_MONGODB_URI", "mongodb://127.0.0.1:1/")
+	t.Setenv("CARO_REGION", "eu-west-1")
+	t.Setenv("CARO_LEDGER_BUCKET", "b")
+	dir := t.TempDir()
+	pem := dir + "/k.pem"
+	writeFile(t, pem, ledgertestPEM(t))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "--public-key", pem, "--public-key", pem}, "KEYID=FILE"},
+		{[]string{"verify", "--public-key", pem, "--public-key", "arn:k=" + pem}, "KEYID=FILE"},
+		{[]string{"verify", "--public-key", "=" + pem}, "KEYID=FILE"},
+		{[]string{"verify", "--public-key", "arn:k=" + pem, "--public-key", "arn:k=" + pem}, "given twice"},
+		{[]string{"verify", "--public-key", "arn:k=/nonexistent"}, "--public-key"},
+	} {
+		code, _, errOut := runAudit("", tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// ledgertestPEM is a PEM public key of a throwaway ECDSA P-256 key.
+func ledgertestPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
