@@ -109,6 +109,25 @@ func checkRestoreInputs(restorer Restorer, mode, target string) (string, error) 
 	return check, nil
 }
 
+// RestoreAdvisories is implemented by a Restorer with inputs the restore does not need but whose
+// absence leaves something for on-call to do by hand, such as the audit ledger's recovery after
+// the data restore. Plan (Survey) and the apply preflight show them as warnings and never refuse:
+// nothing of the kind may stop traffic from moving.
+type RestoreAdvisories interface {
+	// InputWarnings returns one warning per missing or unusable input, each saying what will not
+	// happen automatically and what to set; none when everything is in place. target is the
+	// region failed over to.
+	InputWarnings(target string) []string
+}
+
+// restoreWarnings asks restorer for its advisories when it has any.
+func restoreWarnings(restorer Restorer, target string) []string {
+	if ra, ok := restorer.(RestoreAdvisories); ok {
+		return ra.InputWarnings(target)
+	}
+	return nil
+}
+
 // IdentitySource reads the backup's encrypted identity export.
 type IdentitySource interface {
 	Identities(ctx context.Context, c *Clients, outputs map[string]string, plan *failover.Plan) ([]Identity, error)
@@ -251,6 +270,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	if err != nil {
 		return nil, err
 	}
+	advisories := restoreWarnings(restorer, req.To)
 	to, err := p.Regions.Get(req.To)
 	if err != nil {
 		return nil, err
@@ -263,7 +283,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	if err != nil {
 		return nil, err
 	}
-	s := &failover.Survey{Settings: map[string]string{}}
+	s := &failover.Survey{Settings: map[string]string{}, Warnings: advisories}
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return nil, fmt.Errorf("AWS credentials do not work (%w): assume the on-call failover role with MFA first", err)
@@ -459,6 +479,19 @@ func (r *awsRun) preflight(ctx context.Context) error {
 	if _, err := checkRestoreInputs(restorer, r.plan.Restore, r.plan.To); err != nil {
 		return err
 	}
+	// Warnings only: said loudly now and kept in the step's summary, the failover goes on.
+	warnings := restoreWarnings(restorer, r.plan.To)
+	for _, w := range warnings {
+		failover.ProgressFrom(ctx)("WARNING: %s", w)
+	}
+	defer func() {
+		for _, w := range warnings {
+			if r.texts["preflight"] != "" {
+				r.texts["preflight"] += "; "
+			}
+			r.texts["preflight"] += "WARNING: " + w
+		}
+	}()
 	outs, err := r.outputs(ctx)
 	if err != nil {
 		return err

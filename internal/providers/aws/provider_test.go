@@ -422,3 +422,73 @@ func TestAWSPlanAndPreflightCheckTheRestoreInputs(t *testing.T) {
 		t.Fatalf("apply with the input: %v %+v (restore ran %d)", err, rep, restorer.runs)
 	}
 }
+
+// advisoryRestorer is a restorer with an input it does not need but whose absence leaves work for
+// on-call, like cmd/caro's restorers without the pinned ledger public key.
+type advisoryRestorer struct {
+	memRestorer
+	warn bool
+}
+
+func (r *advisoryRestorer) InputWarnings(target string) []string {
+	if !r.warn {
+		return nil
+	}
+	return []string{"CARO_LEDGER_PUBLIC_KEY is not set: the audit ledger in " + target + " will NOT be recovered automatically"}
+}
+
+func TestAWSPlanAndPreflightWarnAboutAdvisoryInputs(t *testing.T) {
+	// GIVEN a restorer whose advisory input (the ledger's pinned public key) is missing
+	w := newAWSWorld(t)
+	w.resolver.primaryDown = true
+	ctx := context.Background()
+	restorer := &advisoryRestorer{memRestorer: memRestorer{restored: map[string]bool{}}, warn: true}
+	w.prov.Restorer = restorer
+	req := failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}
+
+	// WHEN the failover is planned THEN the plan is made, with the warning among its warnings
+	p, err := failover.MakePlan(ctx, w.prov, req, time.Now())
+	if err != nil {
+		t.Fatalf("an advisory input refused the plan: %v", err)
+	}
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "CARO_LEDGER_PUBLIC_KEY is not set: the audit ledger in eu-central-1") {
+		t.Errorf("plan warnings %v do not carry the advisory", p.Warnings)
+	}
+
+	// WHEN the plan is applied with the input still missing THEN every step runs (the restore
+	// too), and the preflight says the warning on the progress stream and in its summary
+	var lines []string
+	var mu sync.Mutex
+	ctx = failover.WithProgress(ctx, func(f string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(f, args...))
+	})
+	steps, err := w.prov.Steps(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := steps[0].Run(ctx); err != nil {
+		t.Fatalf("preflight refused over an advisory input: %v", err)
+	}
+	summary := steps[0].(failover.Summarizer).Summary()
+	if !strings.Contains(summary, "checked; WARNING: CARO_LEDGER_PUBLIC_KEY is not set") {
+		t.Errorf("preflight summary %q", summary)
+	}
+	if got := strings.Join(lines, "\n"); !strings.Contains(got, "WARNING: CARO_LEDGER_PUBLIC_KEY is not set") {
+		t.Errorf("preflight progress %q", got)
+	}
+	if rep, err := w.apply(t, p); err != nil || !rep.OK || restorer.runs != 1 {
+		t.Fatalf("apply with the advisory missing: %v %+v (restore ran %d)", err, rep, restorer.runs)
+	}
+
+	// GIVEN the input is set WHEN planned again THEN there is no such warning
+	restorer.warn = false
+	p, err = failover.MakePlan(ctx, w.prov, req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(p.Warnings, "\n"), "CARO_LEDGER_PUBLIC_KEY") {
+		t.Errorf("plan warnings %v with the input set", p.Warnings)
+	}
+}
