@@ -2,10 +2,12 @@ package writer
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -29,6 +31,18 @@ const (
 	EnvRetentionYears    = "CARO_LEDGER_RETENTION_YEARS"
 	EnvInterval          = "CARO_LEDGER_CHECKPOINT_INTERVAL"
 	EnvMaxAge            = "CARO_LEDGER_CHECKPOINT_MAX_AGE"
+	// EnvReplicaBucket is this region's replica of the peer region's checkpoint bucket
+	// (caro-ledger-replica-<account>-<this region>, the CaroReplica stack's bucket). When set, the
+	// scheduled verify reads it with the region's own bucket as one series: after a failover the
+	// checkpoints before it are there (cut by the peer's writer), the ones after in the own bucket.
+	EnvReplicaBucket = "CARO_LEDGER_REPLICA_BUCKET"
+	// EnvPeerPublicKeys pins the peer region's signing key(s) for the scheduled verify:
+	// "<key ARN>=<base64 DER SubjectPublicKeyInfo>", several separated by commas (the DER is what
+	// caro audit public-key prints as PEM, without the armor). Pinned, not fetched, because the
+	// peer region may be the one that is down. With it or EnvReplicaBucket set, every checkpoint is
+	// verified with the key its KeyID names (the own key from KMS, the peer's pinned); other key
+	// IDs are refused.
+	EnvPeerPublicKeys = "CARO_LEDGER_PEER_PUBLIC_KEYS"
 )
 
 // Config is the writer's configuration.
@@ -37,6 +51,10 @@ type Config struct {
 	RetentionYears                                            int
 	Interval                                                  uint64
 	MaxAge                                                    time.Duration
+	// ReplicaBucket is EnvReplicaBucket (empty: the own bucket only).
+	ReplicaBucket string
+	// PeerPublicKeys are EnvPeerPublicKeys: DER public keys by key ARN.
+	PeerPublicKeys map[string][]byte
 }
 
 // ConfigFromEnv reads the configuration and says which variable is wrong.
@@ -74,7 +92,52 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.MaxAge = d
 	}
+	c.ReplicaBucket = strings.TrimSpace(getenv(EnvReplicaBucket))
+	keys, err := ParsePeerPublicKeys(getenv(EnvPeerPublicKeys))
+	if err != nil {
+		return c, fmt.Errorf("auditwriter config: %s: %w", EnvPeerPublicKeys, err)
+	}
+	c.PeerPublicKeys = keys
 	return c, nil
+}
+
+// ParsePeerPublicKeys reads EnvPeerPublicKeys: "<key ARN>=<base64 DER>[,...]" (whitespace around
+// items ignored; empty gives nil). Each key must parse as a public key.
+func ParsePeerPublicKeys(v string) (map[string][]byte, error) {
+	var out map[string][]byte
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, b64, ok := strings.Cut(item, "=")
+		id, b64 = strings.TrimSpace(id), strings.TrimSpace(b64)
+		if !ok || id == "" || b64 == "" {
+			return nil, fmt.Errorf("item %q: give <key ARN>=<base64 DER public key>", truncate(item))
+		}
+		der, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: the public key is not base64: %w", id, err)
+		}
+		if _, err := ledger.ParsePublicKey(der); err != nil {
+			return nil, fmt.Errorf("key %s: %w", id, err)
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("key %s is given twice", id)
+		}
+		out[id] = der
+	}
+	return out, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 // Build connects to MongoDB, S3 and KMS and returns the handler and a close function.
@@ -117,11 +180,30 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 			if err != nil {
 				return nil, fmt.Errorf("reading the signing key's public key: %w", err)
 			}
-			pub, err := ledger.ParsePublicKey(der)
+			if c.ReplicaBucket == "" && len(c.PeerPublicKeys) == 0 {
+				pub, err := ledger.ParsePublicKey(der)
+				if err != nil {
+					return nil, err
+				}
+				return &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKey: pub, RetentionYears: c.RetentionYears}, nil
+			}
+			// Two regions' checkpoints: each verified with the key it names.
+			keys := map[string][]byte{signer.KeyID(): der}
+			for id, d := range c.PeerPublicKeys {
+				if id != signer.KeyID() {
+					keys[id] = d
+				}
+			}
+			ring, err := ledger.NewKeyRing(keys)
 			if err != nil {
 				return nil, err
 			}
-			return &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKey: pub, RetentionYears: c.RetentionYears}, nil
+			v := &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKeys: ring, RetentionYears: c.RetentionYears}
+			if c.ReplicaBucket != "" {
+				m := ledger.NewMergedCheckpoints(ledger.BucketSource(bucket), ledger.BucketSource(&ledger.CheckpointBucket{Client: bucket.Client, Name: c.ReplicaBucket}))
+				v.Checkpoints, v.Locks = m, m
+			}
+			return v, nil
 		},
 		Log: log,
 	}

@@ -2,6 +2,11 @@ package writer_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -238,4 +243,71 @@ func TestScheduledVerifyPassesThenNamesTheTamperedEntry(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "first bad entry 3") {
 		t.Fatalf("tampered ledger: got %v, want a failure naming entry 3", err)
 	}
+}
+
+func TestScheduledVerifyAfterAFailoverReadsTheReplicaWithThePeerKey(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN region B's writer continued region A's ledger after a failover: checkpoints 0..4 by key
+	// A in B's replica of bucket A, 5 and 6 by key B in bucket B
+	f := servers.NewFailover(t, 12, 27, 11, 5)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	env := map[string]string{writer.EnvMongoURI: "mongodb://127.0.0.1:1/", writer.EnvBucket: f.B.BucketName, writer.EnvSigningKey: f.B.Signer.Key,
+		writer.EnvReplicaBucket: f.Replica.Name, writer.EnvPeerPublicKeys: f.A.Signer.Key + "=" + base64.StdEncoding.EncodeToString(f.A.PublicKey)}
+	cfg, err := writer.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := json.RawMessage(`{"mode":"verify"}`)
+	// WHEN the weekly verification runs with the replica bucket and the peer's key configured
+	h := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, cfg, discard)
+	out, err := h.Handle(ctx, verify)
+	// THEN it checks the whole history: 36 entries, 7 checkpoints
+	if rep, ok := out.(*ledger.Report); err != nil || !ok || !rep.OK || rep.EntriesVerified != 36 || rep.CheckpointsVerified != 7 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	// WHEN the peer's key is not configured THEN checkpoint 0 (key A) is refused as an unknown key
+	noKey := cfg
+	noKey.PeerPublicKeys = nil
+	if _, err := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, noKey, discard).Handle(ctx, verify); err == nil ||
+		!strings.Contains(err.Error(), "not one of the pinned keys") {
+		t.Fatalf("without the peer key: %v", err)
+	}
+	// WHEN neither is configured (the own bucket only, as before) THEN the verification fails:
+	// checkpoint 0 is missing there
+	own := cfg
+	own.ReplicaBucket, own.PeerPublicKeys = "", nil
+	if _, err := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, own, discard).Handle(ctx, verify); err == nil ||
+		!strings.Contains(err.Error(), "missing") {
+		t.Fatalf("own bucket only: %v", err)
+	}
+}
+
+func TestConfigReadsThePeerKeys(t *testing.T) {
+	der := ledgertestDER(t)
+	b64 := base64.StdEncoding.EncodeToString(der)
+	env := map[string]string{writer.EnvMongoURI: "mongodb://127.0.0.1:1/", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k",
+		writer.EnvReplicaBucket: "caro-ledger-replica-123456789012-eu-central-1", writer.EnvPeerPublicKeys: " arn:a=" + b64 + " , arn:b=" + b64 + ","}
+	c, err := writer.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil || c.ReplicaBucket != env[writer.EnvReplicaBucket] || len(c.PeerPublicKeys) != 2 || string(c.PeerPublicKeys["arn:b"]) != string(der) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, bad := range []string{"arn:a", "=" + b64, "arn:a=not base64!", "arn:a=" + base64.StdEncoding.EncodeToString([]byte("not a key")), "arn:a=" + b64 + ",arn:a=" + b64} {
+		env[writer.EnvPeerPublicKeys] = bad
+		if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), writer.EnvPeerPublicKeys) {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+}
+
+func ledgertestDER(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
