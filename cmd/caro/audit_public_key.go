@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ func newAuditPublicKeyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 		Long: `Fetches the public key of the checkpoint signing key from KMS and prints it as PEM on stdout,
 with its SHA-256 fingerprint (of the DER form) on stderr. Publish both; auditors pin them with
 "caro audit verify --public-key FILE" and "caro audit check-proof --public-key FILE" or
-"--key-fingerprint".`,
+"--key-fingerprint" (for a ledger signed in two regions: --public-key KEYID=FILE for each).
+stderr also gives the key as the peer region's audit writer pins it, a
+CARO_LEDGER_PEER_PUBLIC_KEYS item (<key ARN>=<base64 DER>). --signing-key may be repeated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			arns := nonEmpty(f.signingKeys)
@@ -38,7 +41,8 @@ with its SHA-256 fingerprint (of the DER form) on stderr. Publish both; auditors
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\n", arn, ledger.KeyFingerprint(der))
+				fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\npeer region's writer (CARO_LEDGER_PEER_PUBLIC_KEYS item): %s=%s\n",
+					arn, ledger.KeyFingerprint(der), arn, base64.StdEncoding.EncodeToString(der))
 				if err := pem.Encode(streams.Out, &pem.Block{Type: "PUBLIC KEY", Bytes: der}); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -14,7 +15,9 @@ func TestAuditPublicKeyPrintsThePinnableKey(t *testing.T) {
 	// WHEN the public key is exported
 	code, out, errOut := runAudit("", "public-key")
 	// THEN it is the PEM the checkpoints verify with, and its fingerprint is on stderr
-	if code != 0 || !bytes.Equal([]byte(out), env.PublicKeyPEM()) || !strings.Contains(errOut, ledger.KeyFingerprint(env.PublicKey)) {
+	// AND the peer writer's CARO_LEDGER_PEER_PUBLIC_KEYS item
+	if code != 0 || !bytes.Equal([]byte(out), env.PublicKeyPEM()) || !strings.Contains(errOut, ledger.KeyFingerprint(env.PublicKey)) ||
+		!strings.Contains(errOut, env.Signer.Key+"="+base64.StdEncoding.EncodeToString(env.PublicKey)) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	t.Setenv("CARO_LEDGER_SIGNING_KEY_ARN", "")

@@ -80,7 +80,7 @@
 // The ledger lives in the application's database, so restoring a backup or snapshot rolls it back
 // to the backup's time while the bucket keeps the checkpoints cut since. Recover (caro audit
 // recover) reads the checkpoints from a bucket (the region's own, or the peer region's replica
-// during an outage), and runs the verifier with the anchored entries the database lacks taken from
+// during an outage, or both merged when a failover split them, see below), and runs the verifier with the anchored entries the database lacks taken from
 // the checkpoints in their places: the tail the restore removed, and any gap that a writer which
 // cached the pre-restore head left before the entries it appended. Only if that verifies does it
 // insert them (each has been checked like a stored entry: its hash, its signed leaf hash, its link
@@ -88,6 +88,33 @@
 // next number. It writes nothing when the stored ledger diverges from the checkpoints. Entries appended after
 // the last checkpoint are in no checkpoint and cannot be recovered: at most MaxAge (5 minutes by
 // default) or Interval entries, whichever comes first, of audit records before the failure.
+//
+// # Failover: two buckets, two keys
+//
+// Each region has its own checkpoint bucket and its own KMS signing key, and S3 replicates each
+// bucket into the peer region's replica bucket (caro-ledger-replica-<account>-<region>). After a
+// failover, the standby's writer continues the recovered ledger's numbering (its checkpoint
+// records were restored by Recover) into its own bucket with its own key, so the history is split:
+// checkpoints 0..k signed by the old primary's key in the standby's replica of its bucket, k+1..
+// signed by the standby's key in the standby's own bucket (and again after a failback).
+// Verification therefore takes
+//
+//   - a KeyRing, the pinned public keys by key ID (the KMS key ARN a checkpoint names in KeyID):
+//     each checkpoint is verified with the key its KeyID names, and one naming a key outside the
+//     ring is refused. Verifier.PublicKey, one key for any KeyID, stays for one-region ledgers; the
+//     ring replaces it when set (Verifier, Recover, Prover);
+//   - MergedCheckpoints, several buckets read as one series ordered by number. A number held by
+//     more than one bucket (a replica beside its source) must have the same signed encoding and
+//     signature in each, otherwise that checkpoint is the verifier's problem (ErrCheckpointConflict:
+//     two writers cut it, a split brain, or a copy was altered); a copy that is unreadable or was
+//     written over in one bucket is a problem even if another copy is sound; every copy's Object
+//     Lock is checked (the weakest counts); a number in no bucket stays a "missing" problem.
+//
+// The chain of checkpoints (each carries the previous one's digest) runs across the buckets and
+// keys unchanged, so splicing in a checkpoint from elsewhere breaks it like any other alteration.
+// caro audit verify, prove and recover take --bucket and --signing-key (or --public-key
+// KEYID=FILE) repeated; the writer's scheduled verify reads CARO_LEDGER_REPLICA_BUCKET and the
+// pinned CARO_LEDGER_PEER_PUBLIC_KEYS (package writer).
 //
 // # Personal data
 //
