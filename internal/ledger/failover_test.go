@@ -80,3 +80,33 @@ func TestLedgerContinuedInTheStandbyRegionVerifiesAcrossBothBucketsAndKeys(t *te
 		t.Fatalf("conflict: %+v %v", rep.FirstBad, err)
 	}
 }
+
+func TestRecoverAfterAFailbackReadsBothBucketsWithBothKeys(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN region B continued region A's ledger (checkpoints 0..4 by key A in bucket A, 5 and 6
+	// by key B in bucket B), and bucket B replicated back to region A
+	f := servers.NewFailover(t, 12, 27, 11, 5)
+	replicaInA := f.B.Replicate(t)
+	// WHEN region A takes the traffic back with a database that holds no ledger yet (restored from
+	// a backup taken before the ledger's first entry) and recovers from its own bucket and its
+	// replica of B's, with both keys pinned
+	back := servers.NewEnv(t)
+	merged := ledger.NewMergedCheckpoints(ledger.BucketSource(f.A.Bucket), ledger.BucketSource(replicaInA))
+	rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: back.Store, Checkpoints: merged, Locks: merged, PublicKeys: f.KeyRing(t)})
+	// THEN every anchored entry (0..34) and all 7 checkpoint records are back
+	if err != nil || rep.EntriesRecovered != 35 || rep.CheckpointRecordsRestored != 7 || *rep.LastCheckpoint != 6 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	v := &ledger.Verifier{Entries: ledger.NewMongoStore(back.DB), Checkpoints: merged, Locks: merged, PublicKeys: f.KeyRing(t), RetentionYears: ledger.DefaultRetentionYears}
+	if rep, err := v.Verify(ctx, ledger.VerifyOptions{}); err != nil || !rep.OK || rep.EntriesVerified != 35 {
+		t.Fatalf("after recovery: %+v %v", rep, err)
+	}
+	// AND with key A alone the recovery refuses checkpoint 5 (an unknown key), recovers only what
+	// key A's checkpoints anchor, and says so
+	other := servers.NewEnv(t)
+	pubA := f.KeyRing(t)[f.A.Signer.Key]
+	rep, err = ledger.Recover(ctx, ledger.RecoverOptions{Store: other.Store, Checkpoints: merged, Locks: merged, PublicKeys: ledger.KeyRing{f.A.Signer.Key: pubA}})
+	if err != nil || rep.EntriesRecovered != 25 || !strings.Contains(rep.CheckpointProblem, "not one of the pinned keys") {
+		t.Fatalf("key A only: %+v %v", rep, err)
+	}
+}
