@@ -35,6 +35,8 @@ const (
 	// (caro-ledger-replica-<account>-<this region>, the CaroReplica stack's bucket). When set, the
 	// scheduled verify reads it with the region's own bucket as one series: after a failover the
 	// checkpoints before it are there (cut by the peer's writer), the ones after in the own bucket.
+	// A region whose database holds no ledger at all (a standby that has not taken over) checks its
+	// own bucket only, as without it, so setting it in both regions raises no alarm in the standby.
 	EnvReplicaBucket = "CARO_LEDGER_REPLICA_BUCKET"
 	// EnvPeerPublicKeys pins the peer region's signing key(s) for the scheduled verify:
 	// "<key ARN>=<base64 DER SubjectPublicKeyInfo>", several separated by commas (the DER is what
@@ -133,6 +135,20 @@ func ParsePeerPublicKeys(v string) (map[string][]byte, error) {
 	return out, nil
 }
 
+// holdsNoLedger reports whether the database has no ledger at all: no entry document and no
+// checkpoint record.
+func holdsNoLedger(ctx context.Context, store *ledger.MongoStore) (bool, error) {
+	n, err := store.CountEntries(ctx)
+	if err != nil {
+		return false, fmt.Errorf("counting ledger entries: %w", err)
+	}
+	last, err := store.LastCheckpoint(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading the last checkpoint record: %w", err)
+	}
+	return n == 0 && last == nil, nil
+}
+
 func truncate(s string) string {
 	if len(s) > 40 {
 		return s[:40] + "..."
@@ -199,6 +215,19 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 				return nil, err
 			}
 			v := &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKeys: ring, RetentionYears: c.RetentionYears}
+			standby, err := holdsNoLedger(ctx, store)
+			if err != nil {
+				return nil, err
+			}
+			if standby {
+				// A standby that has not taken over: its database holds no ledger while the replica
+				// holds the peer's checkpoints (which the peer's writer verifies against its own
+				// database). Only the own bucket is checked, as without a replica: it must be empty
+				// too, or the entries it anchors are missing.
+				log.Info("this region's database holds no audit ledger (a standby): verifying the own checkpoint bucket only, not the replica",
+					"replica", c.ReplicaBucket)
+				return v, nil
+			}
 			if c.ReplicaBucket != "" {
 				m := ledger.NewMergedCheckpoints(ledger.BucketSource(bucket), ledger.BucketSource(&ledger.CheckpointBucket{Client: bucket.Client, Name: c.ReplicaBucket}))
 				v.Checkpoints, v.Locks = m, m

@@ -280,6 +280,20 @@ func TestScheduledVerifyAfterAFailoverReadsTheReplicaWithThePeerKey(t *testing.T
 		!strings.Contains(err.Error(), "missing") {
 		t.Fatalf("own bucket only: %v", err)
 	}
+	// WHEN the same configuration runs in a standby whose database holds no ledger (region A's
+	// configuration before the failback: its replica holds B's checkpoints) THEN it passes,
+	// checking its own (empty) bucket only
+	standby := servers.NewEnv(t)
+	sc := cfg
+	sc.ReplicaBucket = f.Replica.Name
+	if out, err := writer.NewHandler(standby.Store, standby.Bucket, standby.Signer, sc, discard).Handle(ctx, verify); err != nil ||
+		out.(*ledger.Report).EntriesVerified != 0 {
+		t.Fatalf("standby: %+v %v", out, err)
+	}
+	// AND a database emptied in a region whose own bucket holds checkpoints still fails
+	if _, err := writer.NewHandler(standby.Store, f.B.Bucket, f.B.Signer, sc, discard).Handle(ctx, verify); err == nil || !strings.Contains(err.Error(), "verification failed") {
+		t.Fatalf("emptied database: %v", err)
+	}
 }
 
 func TestConfigReadsThePeerKeys(t *testing.T) {
