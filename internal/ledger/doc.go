@@ -116,9 +116,8 @@
 // KEYID=FILE) repeated; the writer's scheduled verify reads CARO_LEDGER_REPLICA_BUCKET and the
 // pinned CARO_LEDGER_PEER_PUBLIC_KEYS (package writer). A standby whose database holds no ledger
 // at all checks its own bucket only (the peer's checkpoints anchor the peer's database, not its
-// empty one); a standby holding a stale ledger (a failback left it behind the checkpoints) reports
-// the entries it lacks, as it did before: run caro audit recover there, or ignore it until the
-// next failover's restore replaces it.
+// empty one); a standby still holding the stale ledger a failback left behind reports the entries
+// it lacks, as it did before this change (caro audit recover against it brings it up to date).
 //
 // # Personal data
 //
