@@ -117,7 +117,8 @@
 // pinned CARO_LEDGER_PEER_PUBLIC_KEYS (package writer). A standby whose database holds no ledger
 // at all checks its own bucket only (the peer's checkpoints anchor the peer's database, not its
 // empty one); a standby still holding the stale ledger a failback left behind reports the entries
-// it lacks, as it did before this change (caro audit recover against it brings it up to date).
+// it lacks, as it did before this change (caro audit recover against it, with both buckets and
+// keys, fills them in unless it holds entries no checkpoint anchored: then it refuses).
 //
 // # Personal data
 //
