@@ -5,7 +5,11 @@
 package ledger
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -34,7 +38,15 @@ const (
 	EnvBucket         = "CARO_LEDGER_BUCKET"
 	EnvSigningKey     = "CARO_LEDGER_SIGNING_KEY_ARN"
 	EnvRetentionYears = "CARO_LEDGER_RETENTION_YEARS"
+	// EnvReplicaBucket and EnvPeerPublicKeys are set with Props.PeerVerification: the writer's
+	// scheduled verify then reads this region's replica of the peer's checkpoints with its own
+	// bucket as one series, each checkpoint checked with the key it names (internal/ledger/writer).
+	EnvReplicaBucket  = "CARO_LEDGER_REPLICA_BUCKET"
+	EnvPeerPublicKeys = "CARO_LEDGER_PEER_PUBLIC_KEYS"
 )
+
+// checkpointPrefix is where internal/ledger keeps checkpoint objects (constructs may not import it).
+const checkpointPrefix = "checkpoints/"
 
 // Props configures the ledger infrastructure.
 type Props struct {
@@ -67,6 +79,114 @@ type Props struct {
 	// message lands in the writer's dead-letter queue.
 	WriterDeadLetters awssqs.IQueue
 	AlarmTopic        awssns.ITopic
+	// PeerVerification, when set, has the writer's weekly verify read this region's replica of the
+	// peer region's checkpoints too (after a failover the ledger's checkpoints are split across
+	// both), and grants the writer exactly the reads that takes. Nil: the own bucket only.
+	PeerVerification *PeerVerification
+}
+
+// PeerVerification is what the writer needs to verify the peer's checkpoints beside its own.
+type PeerVerification struct {
+	// ReplicaBucketName is this region's replica of the peer's checkpoint bucket
+	// (caro-ledger-replica-<account>-<this region>, the replica stack's), in the stack's account and
+	// region.
+	ReplicaBucketName string
+	// ReplicaKeyAlias is the alias (without "alias/") of the KMS key that encrypts that bucket
+	// (SSE-KMS, the replica stack's key, whose ID is generated there).
+	ReplicaKeyAlias string
+	// PeerPublicKeys are the peer writer's signing keys, pinned: the peer may be the region that is
+	// down, so they are never fetched from it. At least one (ParsePublicKeys).
+	PeerPublicKeys []PublicKey
+}
+
+// PublicKey is a ledger signing key's public half, named by the key ARN checkpoints carry.
+type PublicKey struct {
+	KeyArn string
+	DER    []byte // PKIX SubjectPublicKeyInfo
+}
+
+// keyArnPattern is an exact KMS key ARN (key ID or multi-Region key ID, no alias, no wildcard).
+var keyArnPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$`)
+
+// ParsePublicKeys reads "<key ARN>=<base64 DER>[,...]", the items `caro audit public-key` prints
+// for a region's writer (the writer's CARO_LEDGER_PEER_PUBLIC_KEYS format). Every key must be an
+// exact KMS key ARN in region (and in account, unless account is empty) and its DER a PKIX public
+// key; at least one is required, none twice.
+func ParsePublicKeys(value, region, account string) ([]PublicKey, error) {
+	var out []PublicKey
+	seen := map[string]bool{}
+	for _, item := range strings.Split(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		arn, b64, ok := strings.Cut(item, "=")
+		arn, b64 = strings.TrimSpace(arn), strings.TrimSpace(b64)
+		if !ok || arn == "" || b64 == "" {
+			return nil, fmt.Errorf("item %q is not <key ARN>=<base64 DER public key>", short(item))
+		}
+		m := keyArnPattern.FindStringSubmatch(arn)
+		switch {
+		case m == nil:
+			return nil, fmt.Errorf("%q is not a KMS key ARN (arn:aws:kms:%s:<account>:key/<id>)", short(arn), region)
+		case m[1] != region:
+			return nil, fmt.Errorf("key %s is in %s, not in %s: give the signing key of the %s writer", arn, m[1], region, region)
+		case account != "" && m[2] != account:
+			return nil, fmt.Errorf("key %s is in account %s, not in %s", arn, m[2], account)
+		case seen[arn]:
+			return nil, fmt.Errorf("key %s is given twice", arn)
+		}
+		der, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: the public key is not base64 (standard, padded): %w", arn, err)
+		}
+		if _, err := x509.ParsePKIXPublicKey(der); err != nil {
+			return nil, fmt.Errorf("key %s: the base64 does not decode to a DER public key (SubjectPublicKeyInfo): %w", arn, err)
+		}
+		seen[arn] = true
+		out = append(out, PublicKey{KeyArn: arn, DER: der})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no key given: give <key ARN>=<base64 DER public key>[,...]")
+	}
+	return out, nil
+}
+
+// FormatPublicKeys is the writer's CARO_LEDGER_PEER_PUBLIC_KEYS value of keys.
+func FormatPublicKeys(keys []PublicKey) string {
+	items := make([]string, len(keys))
+	for i, k := range keys {
+		items[i] = k.KeyArn + "=" + base64.StdEncoding.EncodeToString(k.DER)
+	}
+	return strings.Join(items, ",")
+}
+
+// short keeps an error message readable when a whole public key was pasted in the wrong place.
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+// validate panics (a synth-time error) on an unusable PeerVerification.
+func (p *PeerVerification) validate() {
+	switch {
+	case p.ReplicaBucketName == "" || strings.ContainsAny(p.ReplicaBucketName, "*?/:"):
+		panic(fmt.Sprintf("ledger.New: PeerVerification.ReplicaBucketName %q: give the exact name of this region's checkpoint replica bucket", p.ReplicaBucketName))
+	case p.ReplicaKeyAlias == "" || strings.HasPrefix(p.ReplicaKeyAlias, "alias/") || strings.ContainsAny(p.ReplicaKeyAlias, "*?"):
+		panic(fmt.Sprintf("ledger.New: PeerVerification.ReplicaKeyAlias %q: give the exact alias of the replica bucket's key, without \"alias/\"", p.ReplicaKeyAlias))
+	case len(p.PeerPublicKeys) == 0:
+		panic("ledger.New: PeerVerification.PeerPublicKeys is empty: pin the peer writer's public key (ParsePublicKeys)")
+	}
+	for _, k := range p.PeerPublicKeys {
+		if !keyArnPattern.MatchString(k.KeyArn) {
+			panic(fmt.Sprintf("ledger.New: PeerVerification.PeerPublicKeys: %q is not an exact KMS key ARN", k.KeyArn))
+		}
+		if _, err := x509.ParsePKIXPublicKey(k.DER); err != nil {
+			panic(fmt.Sprintf("ledger.New: PeerVerification.PeerPublicKeys: key %s: %v", k.KeyArn, err))
+		}
+	}
 }
 
 // Ledger is the created infrastructure.
@@ -84,9 +204,13 @@ type Ledger struct {
 	Verification awsevents.Rule
 	// DeadLetterAlarm is set when Props.WriterDeadLetters is.
 	DeadLetterAlarm awscloudwatch.Alarm
-	retentionYears  int
-	key             awskms.IKey
-	scope           constructs.Construct
+	// PeerVerifyPolicy is the writer's read of the peer's checkpoint replica (set with
+	// Props.PeerVerification).
+	PeerVerifyPolicy awsiam.ManagedPolicy
+	peer             *PeerVerification
+	retentionYears   int
+	key              awskms.IKey
+	scope            constructs.Construct
 }
 
 // New creates the ledger infrastructure. It panics on missing props (a synth-time error).
@@ -106,8 +230,11 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	if years < 1 || years > 100 {
 		panic(fmt.Sprintf("ledger.New: RetentionYears %d: give 1 to 100", years))
 	}
+	if props.PeerVerification != nil {
+		props.PeerVerification.validate()
+	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	l := &Ledger{retentionYears: years, key: props.Key, scope: c}
+	l := &Ledger{retentionYears: years, key: props.Key, scope: c, peer: props.PeerVerification}
 
 	l.SigningKey = awskms.NewKey(c, jsii.String("SigningKey"), &awskms.KeyProps{
 		Description:   jsii.String("Signs audit ledger checkpoints (caro audit verify checks them offline with the public key)"),
@@ -155,6 +282,10 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	nagcheck.Suppress(l.WriterPolicy, "AwsSolutions-IAM5",
 		"Resource checkpoints/* is the writer's own key prefix in the ledger bucket (one object per checkpoint number); actions are listed, no action wildcards, and Object Lock COMPLIANCE makes every written object immutable")
 
+	if l.peer != nil {
+		l.PeerVerifyPolicy = l.grantPeerVerify(c, props.Writer.Role())
+	}
+
 	every := props.CheckpointSchedule
 	if every == nil {
 		every = awscdk.Duration_Minutes(jsii.Number(5))
@@ -194,16 +325,61 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	return l
 }
 
+// grantPeerVerify lets the writer read this region's replica of the peer's checkpoints exactly as
+// its verify does (internal/ledger CheckpointBucket through MergedCheckpoints): ListObjectVersions
+// under checkpoints/ (s3:ListBucketVersions; a second version is reported as tampering), then
+// GetObject and GetObjectRetention of each listed key, always the current version (no
+// s3:GetObjectVersion) and never an unlisted key (no s3:ListBucket). The replica is SSE-KMS with
+// the replica stack's key (generated ID, so named by its alias), usable only through S3 and only
+// for that bucket's objects. It writes nothing there.
+func (l *Ledger) grantPeerVerify(scope constructs.Construct, role awsiam.IRole) awsiam.ManagedPolicy {
+	stack := awscdk.Stack_Of(scope)
+	bucket := "arn:aws:s3:::" + l.peer.ReplicaBucketName
+	objects := bucket + "/" + checkpointPrefix + "*"
+	p := awsiam.NewManagedPolicy(scope, jsii.String("WriterPeerVerifyPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Audit ledger writer's weekly verify: read the peer region's checkpoints in this region's replica"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListPeerCheckpoints"),
+				Actions: jsii.Strings("s3:ListBucketVersions"), Resources: jsii.Strings(bucket),
+				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"s3:prefix": checkpointPrefix}}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadPeerCheckpoints"),
+				Actions: jsii.Strings("s3:GetObject", "s3:GetObjectRetention"), Resources: jsii.Strings(objects)}),
+			// S3 names the bucket in aws:s3:arn with S3 Bucket Keys (the locked buckets enable
+			// them), the object without one.
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("PeerCheckpointDecryptionViaS3"),
+				Actions:   jsii.Strings("kms:Decrypt"),
+				Resources: jsii.Strings(fmt.Sprintf("arn:aws:kms:%s:%s:key/*", *stack.Region(), *stack.Account())),
+				Conditions: &map[string]interface{}{
+					"StringEquals":             map[string]interface{}{"kms:ViaService": fmt.Sprintf("s3.%s.amazonaws.com", *stack.Region())},
+					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + l.peer.ReplicaKeyAlias},
+					"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": []string{bucket, objects}},
+				}}),
+		},
+	})
+	nagcheck.Suppress(p, "AwsSolutions-IAM5",
+		"Read-only: checkpoints/* of the one named replica bucket (one object per checkpoint number), listing only under that prefix; "+
+			"the replica key (generated ID in the replica stack) only through S3 in this region, only with its alias and only for that bucket's objects; "+
+			"actions are listed, no action wildcards")
+	return p
+}
+
 // RetentionYears is the configured checkpoint retention.
 func (l *Ledger) RetentionYears() int { return l.retentionYears }
 
 // WriterEnvironment is what the writer function needs besides the common CARO_* variables.
+// With Props.PeerVerification it includes the replica bucket and the pinned peer keys.
 func (l *Ledger) WriterEnvironment() map[string]*string {
-	return map[string]*string{
+	env := map[string]*string{
 		EnvBucket:         l.Bucket.BucketName(),
 		EnvSigningKey:     l.SigningKey.KeyArn(),
 		EnvRetentionYears: jsii.String(fmt.Sprint(l.retentionYears)),
 	}
+	if l.peer != nil {
+		env[EnvReplicaBucket] = jsii.String(l.peer.ReplicaBucketName)
+		env[EnvPeerPublicKeys] = jsii.String(FormatPublicKeys(l.peer.PeerPublicKeys))
+	}
+	return env
 }
 
 // AddWriterEnvironment sets WriterEnvironment on fn.
