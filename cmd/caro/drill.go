@@ -48,6 +48,10 @@ holding ` + "`api-origin.caro.test.`" + `, seeds N records in the primary, takes
 an identity export, kills the primary region, runs 'caro failover plan' and 'caro failover apply'
 as subprocesses through the local provider, and proves the result: the name resolves to the standby,
 its API answers /health with the restore marker, every record is back (counts and checksums).
+The primary also keeps an audit ledger: entries appended and checkpointed (signed with its local-kms
+key into its Object-Locked bucket, replicated to the standby) before and after the backup; the
+restore step recovers the entries the restore rolled back from the replica, and the drill checks
+the standby's ledger with the verifier: every entry back, verify passes.
 --kill-at kills the apply with SIGKILL in the middle of that step, then resumes it.
 Everything started is stopped and removed at the end.
 
@@ -121,6 +125,18 @@ func printDrill(w io.Writer, r *local.DrillReport) {
 	fmt.Fprintf(w, "\nRPO %.1f s (backup age)\n", r.RPOSeconds)
 	fmt.Fprintf(w, "DNS %s: %s -> %s\n", "api-origin.caro.test.", r.DNSBefore, r.DNSAfter)
 	fmt.Fprintf(w, "Records %d/%d, checksum %.16s (expected %.16s); users %d/%d\n", r.RecordsRestored, r.RecordsExpected, r.ChecksumRestored, r.ChecksumExpected, r.UsersRestored, r.UsersExpected)
+	if l := r.Ledger; l != nil {
+		verify := "verify FAILED"
+		if l.VerifyOK {
+			verify = "verify OK"
+		}
+		fmt.Fprintf(w, "Audit ledger %d/%d entries (%d after the backup, recovered from %s), %s: %d entries, %d checkpoints",
+			l.EntriesRestored, l.EntriesExpected, l.EntriesAfterBackup, l.ReplicaBucket, verify, l.EntriesVerified, l.CheckpointsVerified)
+		if l.FirstBad != "" {
+			fmt.Fprintf(w, "; first bad: %s", l.FirstBad)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "Engine overhead %.3f s = %.2f%% of the apply\n", r.EngineSeconds, r.EngineOverheadPercent)
 	fmt.Fprintf(w, "Setup %.1f s, seed %.1f s, backup %.1f s (not part of the RTO)\n", r.SetupSeconds, r.SeedSeconds, r.BackupSeconds)
 	for _, p := range r.Problems {

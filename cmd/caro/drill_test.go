@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,7 +21,24 @@ func runDrill(t *testing.T, extra ...string) local.DrillReport {
 	if code != 0 || !rep.OK {
 		t.Fatalf("drill exit %d, problems %v\nstderr:\n%s", code, rep.Problems, errOut)
 	}
+	assertDrillLedger(t, rep)
 	return rep
+}
+
+// assertDrillLedger checks the audit ledger's part: every entry the primary appended is in the
+// standby's ledger, those after the backup included (recovered by the restore step from the
+// replica), and the verifier passes on it with the pinned key.
+func assertDrillLedger(t *testing.T, rep local.DrillReport) {
+	t.Helper()
+	l := rep.Ledger
+	if l == nil {
+		t.Fatal("drill report has no ledger part")
+	}
+	if !l.OK || !l.VerifyOK || l.FirstBad != "" || l.EntriesAfterBackup == 0 || l.EntriesBeforeBackup == 0 ||
+		l.EntriesRestored != l.EntriesExpected || l.EntriesExpected != l.EntriesBeforeBackup+l.EntriesAfterBackup ||
+		l.EntriesVerified != uint64(l.EntriesExpected) || l.CheckpointsVerified != l.Checkpoints || l.Checkpoints < 2 || l.UnanchoredEntries != 0 {
+		t.Fatalf("audit ledger after the drill: %+v", *l)
+	}
 }
 
 func TestDrillFailsOverWithEveryRecord(t *testing.T) {
@@ -49,6 +67,20 @@ func TestDrillFailsOverWithEveryRecord(t *testing.T) {
 			t.Errorf("step %d = %+v", i, s)
 		}
 	}
+	// AND the restore step recovered the entries after the backup before its marker
+	want := fmt.Sprintf("audit ledger: %d entries and 2 checkpoint records recovered from s3://%s", rep.Ledger.EntriesAfterBackup, rep.Ledger.ReplicaBucket)
+	if !strings.Contains(rep.Steps[2].Detail, want) {
+		t.Errorf("restore step detail %q lacks %q", rep.Steps[2].Detail, want)
+	}
+}
+
+func TestDrillTextSummaryReportsTheLedger(t *testing.T) {
+	var b strings.Builder
+	printDrill(&b, &local.DrillReport{OK: true, Ledger: &local.DrillLedger{OK: true, VerifyOK: true, EntriesBeforeBackup: 6, EntriesAfterBackup: 6,
+		EntriesExpected: 12, EntriesRestored: 12, EntriesVerified: 12, Checkpoints: 4, CheckpointsVerified: 4, ReplicaBucket: "caro-ledger-replica-eu-central-1"}})
+	if want := "Audit ledger 12/12 entries (6 after the backup, recovered from caro-ledger-replica-eu-central-1), verify OK: 12 entries, 4 checkpoints"; !strings.Contains(b.String(), want) {
+		t.Fatalf("summary lacks %q:\n%s", want, b.String())
+	}
 }
 
 func TestDrillKilledAtEveryStepResumes(t *testing.T) {
@@ -61,6 +93,7 @@ func TestDrillKilledAtEveryStepResumes(t *testing.T) {
 			if !rep.Resumed || rep.Applies != 2 || rep.KilledAt != step {
 				t.Fatalf("resumed %v applies %d killed at %q", rep.Resumed, rep.Applies, rep.KilledAt)
 			}
+			// (runDrill asserted the audit ledger: every entry back and verify passes)
 			if rep.RecordsRestored != rep.RecordsExpected || rep.DNSAfter != "127.0.2.1" {
 				t.Fatalf("records %d/%d dns %s", rep.RecordsRestored, rep.RecordsExpected, rep.DNSAfter)
 			}
@@ -87,6 +120,7 @@ func TestDrillKilledMidRestoreWithWritesInFlight(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
 		t.Fatalf("exit %d %v problems %v\n%s", code, err, rep.Problems, errOut)
 	}
+	assertDrillLedger(t, rep)
 	if rep.RecordsRestored != 30000 || rep.ChecksumRestored != rep.ChecksumExpected || !rep.Resumed {
 		t.Fatalf("records %d checksum %s/%s resumed %v", rep.RecordsRestored, rep.ChecksumRestored, rep.ChecksumExpected, rep.Resumed)
 	}

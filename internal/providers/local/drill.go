@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/localstack"
 )
 
@@ -104,6 +106,9 @@ type DrillReport struct {
 	PlanSeconds           float64  `json:"plan_seconds"`
 	Problems              []string `json:"problems,omitempty"`
 	PlanID                string   `json:"plan_id,omitempty"`
+	// Ledger is the audit ledger's rehearsal: appended before and after the backup in the primary,
+	// recovered by the restore step, verified in the standby.
+	Ledger *DrillLedger `json:"ledger,omitempty"`
 }
 
 // drillRegion is one started local region.
@@ -115,6 +120,8 @@ type drillRegion struct {
 	key  string
 	port int
 	pid  int
+	// ledgerS3 serves s3 through the Object Lock shim for the audit ledger's buckets.
+	ledgerS3 *httptest.Server
 }
 
 func (d *drillRegion) stop() {
@@ -130,6 +137,10 @@ func (d *drillRegion) stop() {
 		_ = d.kms.Stop()
 		d.kms = nil
 	}
+	if d.ledgerS3 != nil {
+		d.ledgerS3.Close()
+		d.ledgerS3 = nil
+	}
 	if d.s3 != nil {
 		_ = d.s3.Stop()
 		d.s3 = nil
@@ -144,6 +155,7 @@ type Drill struct {
 	knot    *localstack.Knot
 	env     *Env
 	envPath string
+	ledger  drillLedger
 }
 
 // RunDrill runs a drill: start two regions and DNS, seed records, back up, kill the primary, plan
@@ -226,6 +238,9 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	rep.SeedSeconds = time.Since(t).Seconds()
 	d.log("seeded %d records and %d users in %s in %.1fs", rep.RecordsExpected, len(users), DrillPrimary, rep.SeedSeconds)
 
+	if err := d.appendLedger(ctx, 0, drillLedgerBeforeBackup); err != nil {
+		return rep, fmt.Errorf("drill audit ledger: %w", err)
+	}
 	t = time.Now()
 	backupID, err := d.backup(ctx, users)
 	if err != nil {
@@ -233,6 +248,12 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	}
 	rep.BackupSeconds = time.Since(t).Seconds()
 	d.log("encrypted backup %s (with identity export) written to %s's bucket in %.1fs", backupID, DrillStandby, rep.BackupSeconds)
+	// Audit entries after the backup: the restore rolls them back, only the checkpoints keep them.
+	if err := d.appendLedger(ctx, drillLedgerBeforeBackup, drillLedgerBeforeBackup+drillLedgerAfterBackup); err != nil {
+		return rep, fmt.Errorf("drill audit ledger: %w", err)
+	}
+	d.log("audit ledger: %d entries (%d after the backup) in %d checkpoints signed into %s, replicated to %s's %s",
+		len(d.ledger.ids), drillLedgerAfterBackup, d.ledger.cps, drillLedgerBucket(DrillPrimary), DrillStandby, drillLedgerReplica(DrillStandby))
 
 	// The disaster: the primary region goes away entirely (API, database, KMS, S3).
 	d.log("killing region %s (API, FerretDB, local-kms, S3)", DrillPrimary)
@@ -306,6 +327,9 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	if rep.UsersRestored != int64(rep.UsersExpected) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("standby has %d users awaiting a password reset, expected %d", rep.UsersRestored, rep.UsersExpected))
 	}
+	var ledgerProblems []string
+	rep.Ledger, ledgerProblems = d.checkLedger(ctx)
+	rep.Problems = append(rep.Problems, ledgerProblems...)
 	if d.o.KillAt != "" && !rep.Resumed {
 		rep.Problems = append(rep.Problems, "the apply was killed but the final apply did not resume from the journal")
 	}
@@ -391,8 +415,12 @@ func (d *Drill) setup(ctx context.Context) error {
 		if r.port, err = freePortOn(drillIPs[name]); err != nil {
 			return err
 		}
-		env.Regions[name] = Region{MongoURI: r.db.URI(), KMSEndpoint: r.kms.Endpoint(), KMSKey: r.key, S3Endpoint: r.s3.Endpoint(),
+		reg := Region{MongoURI: r.db.URI(), KMSEndpoint: r.kms.Endpoint(), KMSKey: r.key, S3Endpoint: r.s3.Endpoint(),
 			BackupBucket: drillBucket, IP: drillIPs[name], APIPort: r.port}
+		if err := d.ledger.setupRegion(ctx, r, &reg); err != nil {
+			return fmt.Errorf("audit ledger of %s: %w", name, err)
+		}
+		env.Regions[name] = reg
 	}
 	var err error
 	kctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -514,7 +542,9 @@ func (d *Drill) backup(ctx context.Context, users []backup.IdentityRecord) (stri
 }
 
 // Checksum returns a SHA-256 over every user collection of db (sorted by name) and its documents
-// (in _id order, as BSON), and the document count.
+// (in _id order, as BSON), and the document count. The audit ledger's collections are left out:
+// the backup holds only part of the ledger, the rest comes back from the checkpoints, and the
+// ledger verifier checks it (VerifyLedger).
 func Checksum(ctx context.Context, uri, database string) (string, int64, error) {
 	c, err := connect(ctx, uri)
 	if err != nil {
@@ -530,7 +560,7 @@ func Checksum(ctx context.Context, uri, database string) (string, int64, error) 
 	h := sha256.New()
 	var n int64
 	for _, name := range names {
-		if strings.HasPrefix(name, "_caro_") || strings.HasPrefix(name, "system.") {
+		if strings.HasPrefix(name, "_caro_") || strings.HasPrefix(name, "system.") || name == ledger.EntriesCollection || name == ledger.CheckpointsCollection {
 			continue
 		}
 		fmt.Fprintf(h, "collection %s\n", name)

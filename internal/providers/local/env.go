@@ -53,6 +53,20 @@ type Region struct {
 	IP string `json:"ip"`
 	// APIPort is the port its API listens on.
 	APIPort int `json:"api_port"`
+	// LedgerS3Endpoint serves this region's audit ledger checkpoint buckets with Object Lock (the
+	// ledger tests' shim in front of S3Endpoint, since gofakes3 has none). Empty: the region has no
+	// audit ledger and the restore step recovers none.
+	LedgerS3Endpoint string `json:"ledger_s3_endpoint,omitempty"`
+	// LedgerBucket is the region's own checkpoint bucket, signed with LedgerSigningKey (a key of
+	// KMSEndpoint).
+	LedgerBucket     string `json:"ledger_bucket,omitempty"`
+	LedgerSigningKey string `json:"ledger_signing_key,omitempty"`
+	// LedgerReplicaBucket is this region's replica of the peer region's checkpoint bucket, and
+	// LedgerPublicKeys the pinned public keys (DER by key ID) its checkpoints verify with: what the
+	// restore step recovers the ledger from while the peer is down (on AWS the CaroReplica bucket
+	// and CARO_LEDGER_PUBLIC_KEY).
+	LedgerReplicaBucket string            `json:"ledger_replica_bucket,omitempty"`
+	LedgerPublicKeys    map[string][]byte `json:"ledger_public_keys,omitempty"`
 }
 
 // APIBase is the base URL of a region's API, by address.

@@ -186,10 +186,14 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	}
 	s.Checks = append(s.Checks, fmt.Sprintf("backup %s from %s: %d documents, taken %s", chosen.BackupID, chosen.SourceRegion, chosen.Documents, chosen.CreatedAt.Format(time.RFC3339)))
 	restoreSecs := 2 + float64(chosen.Documents)/4000
+	ledgerAction := ""
+	if target.LedgerReplicaBucket != "" {
+		ledgerAction = fmt.Sprintf(", recover the audit ledger from the checkpoint replica %s", target.LedgerReplicaBucket)
+	}
 	s.Steps = []failover.PlannedStep{
 		{Name: StepPreflight, Action: fmt.Sprintf("check %s's database, KMS key and the backup's manifest; refuse a backup older than %s", req.To, maxAge), ExpectedSeconds: 0.5},
 		{Name: StepDeploy, Action: fmt.Sprintf("start %s's API on %s (skipped if it answers)", req.To, target.APIBase()), ExpectedSeconds: 1},
-		{Name: StepRestore, Action: fmt.Sprintf("restore backup %s (%d documents) into %s's database with staged switch, verify counts and checksums, write the restore marker", chosen.BackupID, chosen.Documents, req.To), ExpectedSeconds: restoreSecs},
+		{Name: StepRestore, Action: fmt.Sprintf("restore backup %s (%d documents) into %s's database with staged switch, verify counts and checksums%s, write the restore marker", chosen.BackupID, chosen.Documents, req.To, ledgerAction), ExpectedSeconds: restoreSecs},
 		{Name: StepIdentities, Action: fmt.Sprintf("re-create the users of the backup's encrypted identity export in %s's user store, forcing a password reset", req.To), ExpectedSeconds: 1},
 		{Name: StepVerify, Action: fmt.Sprintf("GET %s/health answers with the restore marker of %s", target.APIBase(), chosen.BackupID), ExpectedSeconds: 0.2},
 		{Name: StepDNS, Action: fmt.Sprintf("RFC 2136 update of %s to %s at %s, then wait until the server answers it", env.Name, target.IP, env.DNSAddr), ExpectedSeconds: 0.2},
@@ -431,12 +435,14 @@ func (r *run) restore(ctx context.Context) error {
 	if r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
 		return fmt.Errorf("restored %d documents, the backup's manifest says %d", rep.Documents, r.plan.Backup.Records)
 	}
+	// The restore rolled the audit ledger back to the backup's time: recover it before the marker.
+	ledgerNote := r.recoverLedger(ctx, c.Database(r.env.Database), progress)
 	m := RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: r.plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}
 	_, err = c.Database(r.env.Database).Collection(MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("write restore marker: %w", err)
 	}
-	r.say(StepRestore, "restored backup %s: %d documents in %d collections, counts and SHA-256 verified against the manifest (%.0f docs/s)", rep.BackupID, rep.Documents, len(rep.Collections), rep.DocsPerSecond)
+	r.say(StepRestore, "restored backup %s: %d documents in %d collections, counts and SHA-256 verified against the manifest (%.0f docs/s); %s", rep.BackupID, rep.Documents, len(rep.Collections), rep.DocsPerSecond, ledgerNote)
 	return nil
 }
 
