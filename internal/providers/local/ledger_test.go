@@ -1,0 +1,107 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/ledgertest"
+)
+
+// copyLedger copies the ledger collections of from into to, as a backup restore puts them back.
+func copyLedger(t *testing.T, from, to *ledgertest.Env) {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
+		cur, err := from.DB.Collection(name).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []bson.Raw
+		if err := cur.All(ctx, &docs); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			if _, err := to.DB.Collection(name).InsertOne(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts FerretDB, local-kms and S3")
+	}
+	ctx := context.Background()
+	s := ledgertest.StartServersForTest(t)
+	// GIVEN the primary's ledger: 3 entries in the backup, 3 more checkpointed after it, its
+	// bucket replicated to the standby; and the standby's database restored from the backup
+	primary, standby := s.NewEnv(t), s.NewEnv(t)
+	ids := primary.AppendAndCheckpoint(t, 0, 3, 3)
+	copyLedger(t, primary, standby)
+	ids = append(ids, primary.AppendAndCheckpoint(t, 3, 6, 3)...)
+	replica := primary.Replicate(t)
+	target := Region{MongoURI: s.FerretDB.URI(), LedgerS3Endpoint: s.S3Endpoint(), LedgerReplicaBucket: replica.Name,
+		LedgerPublicKeys: map[string][]byte{primary.Signer.Key: primary.PublicKey}}
+	var progress []string
+	r := &run{plan: &failover.Plan{To: DrillStandby}, target: target}
+	say := func(f string, a ...any) { progress = append(progress, fmt.Sprintf(f, a...)) }
+
+	// WHEN the restore step recovers the ledger
+	msg := r.recoverLedger(ctx, standby.DB, say)
+	// THEN the 3 entries after the backup and their checkpoint record are back, and verify passes
+	if want := "audit ledger: 3 entries and 1 checkpoint records recovered from s3://" + replica.Name; !strings.Contains(msg, want) {
+		t.Fatalf("recovery says %q, want %q; progress %q", msg, want, progress)
+	}
+	chk, err := VerifyLedger(ctx, DrillStandby, target, standby.DB.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !chk.Report.OK || chk.Report.EntriesVerified != 6 || chk.Report.CheckpointsVerified != 2 || strings.Join(chk.EventIDs, ",") != strings.Join(ids, ",") {
+		t.Fatalf("after recovery: %+v ids %v, want %v", chk.Report, chk.EventIDs, ids)
+	}
+	// AND a resumed step (killed after the recovery, before the marker) changes nothing
+	if msg := r.recoverLedger(ctx, standby.DB, say); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+		t.Fatalf("second recovery says %q", msg)
+	}
+	if chk, err := VerifyLedger(ctx, DrillStandby, target, standby.DB.Name()); err != nil || !chk.Report.OK || len(chk.EventIDs) != 6 {
+		t.Fatalf("after the second recovery: %+v %v", chk, err)
+	}
+}
+
+func TestRestoreStepSaysWhenTheLedgerIsNotRecovered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts FerretDB, local-kms and S3")
+	}
+	ctx := context.Background()
+	s := ledgertest.StartServersForTest(t)
+	primary, standby, other := s.NewEnv(t), s.NewEnv(t), s.NewEnv(t)
+	primary.AppendAndCheckpoint(t, 0, 3, 3)
+	replica := primary.Replicate(t)
+	var progress []string
+	say := func(f string, a ...any) { progress = append(progress, fmt.Sprintf(f, a...)) }
+
+	// GIVEN an environment without a ledger replica (written before the drill had a ledger)
+	r := &run{plan: &failover.Plan{To: DrillStandby}, target: Region{MongoURI: s.FerretDB.URI()}}
+	// THEN the step says so and goes on
+	if msg := r.recoverLedger(ctx, standby.DB, say); !strings.Contains(msg, "no audit ledger replica configured") {
+		t.Fatalf("without a replica: %q", msg)
+	}
+	// GIVEN the replica pinned with the wrong key
+	r.target = Region{MongoURI: s.FerretDB.URI(), LedgerS3Endpoint: s.S3Endpoint(), LedgerReplicaBucket: replica.Name,
+		LedgerPublicKeys: map[string][]byte{primary.Signer.Key: other.PublicKey}}
+	// THEN nothing is written and the warning says what to run
+	msg := r.recoverLedger(ctx, standby.DB, say)
+	if !strings.Contains(msg, "audit ledger NOT recovered") || !strings.Contains(msg, "caro audit recover") || len(progress) == 0 || !strings.HasPrefix(progress[len(progress)-1], "WARNING:") {
+		t.Fatalf("with the wrong key: %q, progress %q", msg, progress)
+	}
+	if n, err := standby.DB.Collection(ledger.EntriesCollection).CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+		t.Fatalf("entries written with the wrong key: %d %v", n, err)
+	}
+}
