@@ -2,6 +2,9 @@
 // FerretDB, local-kms and S3 server (internal/localstack), its API health endpoint served on its own
 // loopback address, and a Knot DNS server holding the service name, updated with RFC 2136. It is
 // what `caro drill` runs: the same engine, plan and journal as on AWS, against real local servers.
+// Regions may have an audit ledger (checkpoint buckets behind an Object Lock shim, a local-kms
+// signing key, the peer's replica with its pinned key): the restore step then recovers the ledger
+// the restore rolled back, as the AWS step does.
 package local
 
 import (

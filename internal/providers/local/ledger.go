@@ -20,6 +20,22 @@ func LedgerCheckpoints(name string, r Region, bucket string) *ledger.CheckpointB
 	return &ledger.CheckpointBucket{Client: sc, Name: bucket}
 }
 
+// ledgerPlanNotes is what the plan says about the restore step's ledger recovery into region to:
+// the action's addition, and a warning (as on AWS without CARO_LEDGER_PUBLIC_KEY, never a
+// refusal) when the replica has no pinned key to verify it with.
+func ledgerPlanNotes(to string, target Region) (action string, warnings []string) {
+	if target.LedgerReplicaBucket == "" {
+		return "", nil
+	}
+	action = fmt.Sprintf(", recover the audit ledger from the checkpoint replica %s", target.LedgerReplicaBucket)
+	if len(target.LedgerPublicKeys) == 0 {
+		warnings = append(warnings, fmt.Sprintf("audit ledger: %s has no pinned ledger public key in the local environment, "+
+			"so the restore step will NOT recover the audit ledger the restore rolls back (the failover itself goes on): "+
+			"run 'caro audit recover' against %s's database right after the restore", to, to))
+	}
+	return action, warnings
+}
+
 // recoverLedger is the restore step's audit ledger recovery, as on AWS (cmd/caro's
 // recoverLedgerAfterRestore): run after the data is restored and before the step's marker is
 // written, so a resumed step redoes both (ledger.Recover is idempotent). It puts back the entries
@@ -55,7 +71,7 @@ func (r *run) recoverLedger(ctx context.Context, db *mongo.Database, progress fa
 	}
 	msg := fmt.Sprintf("audit ledger: %d entries and %d checkpoint records recovered from s3://%s", rep.EntriesRecovered, rep.CheckpointRecordsRestored, t.LedgerReplicaBucket)
 	if rep.LastAnchoredSeq != nil {
-		msg += fmt.Sprintf(" (anchored up to entry %d, checkpoint %d)", *rep.LastAnchoredSeq, *rep.LastCheckpoint)
+		msg += fmt.Sprintf(" (anchored up to entry %d, checkpoint %d); entries after it, at most %s, cannot be recovered", *rep.LastAnchoredSeq, *rep.LastCheckpoint, rep.MaxLossWindow)
 	}
 	if rep.CheckpointProblem != "" {
 		msg += "; WARNING: a later checkpoint does not verify: " + rep.CheckpointProblem

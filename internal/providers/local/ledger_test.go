@@ -105,3 +105,19 @@ func TestRestoreStepSaysWhenTheLedgerIsNotRecovered(t *testing.T) {
 		t.Fatalf("entries written with the wrong key: %d %v", n, err)
 	}
 }
+
+func TestPlanNamesTheLedgerRecoveryAndWarnsWithoutAPinnedKey(t *testing.T) {
+	// GIVEN no ledger replica: nothing said
+	if a, w := ledgerPlanNotes(DrillStandby, Region{}); a != "" || w != nil {
+		t.Fatalf("without a replica: %q %q", a, w)
+	}
+	// GIVEN a replica and its pinned key: the step's action names it, no warning
+	a, w := ledgerPlanNotes(DrillStandby, Region{LedgerReplicaBucket: "caro-ledger-replica-eu-central-1", LedgerPublicKeys: map[string][]byte{"k": {1}}})
+	if !strings.Contains(a, "recover the audit ledger from the checkpoint replica caro-ledger-replica-eu-central-1") || w != nil {
+		t.Fatalf("with a pinned key: %q %q", a, w)
+	}
+	// GIVEN a replica without a pinned key: a warning saying the ledger will not be recovered
+	if _, w := ledgerPlanNotes(DrillStandby, Region{LedgerReplicaBucket: "r"}); len(w) != 1 || !strings.Contains(w[0], "will NOT recover the audit ledger") {
+		t.Fatalf("without a pinned key: %q", w)
+	}
+}

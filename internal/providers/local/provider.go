@@ -186,10 +186,8 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	}
 	s.Checks = append(s.Checks, fmt.Sprintf("backup %s from %s: %d documents, taken %s", chosen.BackupID, chosen.SourceRegion, chosen.Documents, chosen.CreatedAt.Format(time.RFC3339)))
 	restoreSecs := 2 + float64(chosen.Documents)/4000
-	ledgerAction := ""
-	if target.LedgerReplicaBucket != "" {
-		ledgerAction = fmt.Sprintf(", recover the audit ledger from the checkpoint replica %s", target.LedgerReplicaBucket)
-	}
+	ledgerAction, ledgerWarnings := ledgerPlanNotes(req.To, target)
+	s.Warnings = append(s.Warnings, ledgerWarnings...)
 	s.Steps = []failover.PlannedStep{
 		{Name: StepPreflight, Action: fmt.Sprintf("check %s's database, KMS key and the backup's manifest; refuse a backup older than %s", req.To, maxAge), ExpectedSeconds: 0.5},
 		{Name: StepDeploy, Action: fmt.Sprintf("start %s's API on %s (skipped if it answers)", req.To, target.APIBase()), ExpectedSeconds: 1},
