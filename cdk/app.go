@@ -116,6 +116,12 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		if !def.Primary {
 			peer = primary.Region
 		}
+		ledgerKeys, err := peerLedgerPublicKeys(peer, acct, func(region string) string {
+			return contextString(app, ledgerPublicKeysContext+region)
+		})
+		if err != nil {
+			return nil, err
+		}
 		pa.Platforms = append(pa.Platforms, NewPlatformStack(app, "CaroPlatform-"+def.Region, &PlatformStackProps{
 			StackProps: awscdk.StackProps{
 				Env:                   &awscdk.Environment{Account: acct, Region: jsii.String(def.Region)},
@@ -125,6 +131,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			Region:                 def,
 			PeerRegion:             peer,
 			PeerBackupKeyArn:       contextString(app, "backupKeyArn:"+peer),
+			PeerLedgerPublicKeys:   ledgerKeys,
 			Version:                version,
 			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
 		}))
@@ -134,11 +141,12 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// by a per-region pattern narrowed by a tag or alias, or, for the backup keys, by the exact ARNs the
 	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
-	var pools, backupBuckets, ledgerReplicas, deployRegions []string
+	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, deployRegions []string
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
 		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
 		ledgerReplicas = append(ledgerReplicas, ReplicaBucketArn(replicaLedger, edgeAccount, def.Region))
+		ledgerBuckets = append(ledgerBuckets, "arn:aws:s3:::"+LedgerBucketName(edgeAccount, def.Region))
 		deployRegions = append(deployRegions, def.Region)
 	}
 	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
@@ -170,6 +178,9 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		// replica (the bucket the failover names by default), encrypted with the same key.
 		LedgerReplicaBucketArns: ledgerReplicas,
 		LedgerReplicaKeyAlias:   replicaKeyAlias,
+		// On a failback also from the target's own checkpoint bucket (the platform stack's key).
+		LedgerBucketArns:     ledgerBuckets,
+		LedgerBucketKeyAlias: platformKeyAlias,
 	})
 	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
 	for _, o := range []struct {
@@ -264,3 +275,14 @@ func loadRegions(dir string) (regions.Set, error) {
 	}
 	return regions.Load(dir)
 }
+
+// LedgerBucketName is the name of a region's own audit ledger checkpoint bucket, as the platform
+// stack gives it (ledger.Props.BucketName) and the failover's restore step reads it on a failback
+// (cmd/caro, caro-ledger-<account>-<region>); TestOnCallReadsTheLedgerCheckpointReplicas checks the two agree.
+func LedgerBucketName(account, region string) string {
+	return fmt.Sprintf("caro-ledger-%s-%s", account, region)
+}
+
+// platformKeyAlias is the alias of the platform stack's key, which encrypts the ledger's own
+// checkpoint bucket (among others).
+const platformKeyAlias = "caro/platform"

@@ -131,15 +131,18 @@ func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
 	pa := platformApp(t)
 	tpl := assertions.Template_FromStack(pa.Edge, nil)
 
-	// THEN the on-call role lists (under checkpoints/) and reads the checkpoint replica of every
-	// region, by the name the failover's restore step reads by default, and decrypts them through
-	// S3 under the replica key's alias
-	var buckets, contexts []interface{}
+	// THEN the on-call role lists (under checkpoints/) and reads the checkpoint replica and the own
+	// checkpoint bucket of every region, by the names the failover's restore step reads by default,
+	// and decrypts them through S3 under the replica and platform keys' aliases
+	var buckets, contexts, ownContexts []interface{}
 	for _, r := range pa.Replicas {
 		b := ReplicaBucketArn(replicaLedger, "123456789012", *r.Region())
 		buckets = append(buckets, b)
 		contexts = append(contexts, b, b+"/checkpoints/*") // S3 Bucket Key: the bucket ARN; without: the object's
+		own := "arn:aws:s3:::" + LedgerBucketName("123456789012", *r.Region())
+		ownContexts = append(ownContexts, own, own+"/checkpoints/*")
 	}
+	contexts = append(contexts, ownContexts...)
 	if len(buckets) != 2 || buckets[1] != "arn:aws:s3:::caro-ledger-replica-123456789012-eu-central-1" {
 		t.Fatalf("ledger replicas %v", buckets)
 	}
@@ -160,8 +163,26 @@ func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
 			assertions.Match_ObjectLike(&map[string]interface{}{
 				"Sid": "LedgerCheckpointDecryptionViaS3", "Action": "kms:Decrypt",
 				"Condition": assertions.Match_ObjectLike(&map[string]interface{}{
-					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + replicaKeyAlias},
+					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": []interface{}{"alias/" + replicaKeyAlias, "alias/" + platformKeyAlias}},
 					"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": contexts},
+				}),
+			}),
+		})},
+	})
+
+	// AND (a failback) the own checkpoint buckets the same way
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{
+				"Sid": "ListLedgerCheckpoints", "Action": "s3:ListBucketVersions",
+				"Resource": assertions.Match_ArrayWith(&[]interface{}{
+					"arn:aws:s3:::caro-ledger-123456789012-eu-central-1", "arn:aws:s3:::caro-ledger-123456789012-eu-west-1",
+				}),
+			}),
+			assertions.Match_ObjectLike(&map[string]interface{}{
+				"Sid": "ReadLedgerCheckpoints", "Action": []interface{}{"s3:GetObject", "s3:GetObjectRetention"},
+				"Resource": assertions.Match_ArrayWith(&[]interface{}{
+					"arn:aws:s3:::caro-ledger-123456789012-eu-central-1/checkpoints/*", "arn:aws:s3:::caro-ledger-123456789012-eu-west-1/checkpoints/*",
 				}),
 			}),
 		})},
@@ -185,6 +206,27 @@ func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
 		}
 		if bucketKey == "" || bucketKey != aliasKey {
 			t.Errorf("%s: bucket %s is encrypted with %q, alias/%s names %q", *r.StackName(), name, bucketKey, replicaKeyAlias, aliasKey)
+		}
+	}
+	// AND in every platform stack the ledger's own bucket has the name the role grants on and is
+	// encrypted with the key alias/caro/platform names
+	for _, p := range pa.Platforms {
+		pt := assertions.Template_FromStack(p.Stack, nil)
+		name := LedgerBucketName("123456789012", *p.Region())
+		bucketKey := ""
+		for _, res := range *pt.FindResources(jsii.String("AWS::S3::Bucket"), &map[string]interface{}{
+			"Properties": map[string]interface{}{"BucketName": name},
+		}) {
+			bucketKey = refOf(t, (*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
+		}
+		aliasKey := ""
+		for _, res := range *pt.FindResources(jsii.String("AWS::KMS::Alias"), &map[string]interface{}{
+			"Properties": map[string]interface{}{"AliasName": "alias/" + platformKeyAlias},
+		}) {
+			aliasKey = refOf(t, (*res)["Properties"], "TargetKeyId")
+		}
+		if bucketKey == "" || bucketKey != aliasKey {
+			t.Errorf("%s: ledger bucket %s is encrypted with %q, alias/%s names %q", *p.StackName(), name, bucketKey, platformKeyAlias, aliasKey)
 		}
 	}
 }

@@ -9,8 +9,8 @@
 //     Route 53 on the one hosted zone and its health checks, Cognito user creation on the pools
 //     tagged as the platform's, reading the backup buckets and writing the journal through their
 //     SSE-KMS key via S3 only, unwrapping backup and identity-export data keys with the exact
-//     backup key replicas, and reading the audit ledger's checkpoint replicas, through their key via
-//     S3 only, so the restore step can recover the ledger).
+//     backup key replicas, and reading the audit ledger's checkpoint replicas and own checkpoint
+//     buckets, through their keys via S3 only, so the restore step can recover the ledger).
 //   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
 //     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
 //     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
@@ -22,6 +22,7 @@ package roles
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -121,6 +122,16 @@ type Props struct {
 	// LedgerReplicaBucketArns at rest (SSE-KMS, the replica stack's key). The on-call role may
 	// decrypt with it only through S3 in the PlatformRegions, and only objects of those buckets.
 	LedgerReplicaKeyAlias string
+	// LedgerBucketArns are the failover targets' OWN audit ledger checkpoint buckets
+	// (arn:aws:s3:::caro-ledger-<account>-<region>, exact, no wildcard). On a failback the
+	// target's checkpoints from before the first failover are there (signed with its own key),
+	// the later ones in its replica of the peer's bucket, so the restore step reads both as one
+	// series: the same three read calls as on the replicas, nothing else.
+	LedgerBucketArns []string
+	// LedgerBucketKeyAlias is the alias (without "alias/") of the KMS key that encrypts the
+	// LedgerBucketArns at rest (SSE-KMS, the platform stack's key). The on-call role may decrypt
+	// with it only through S3 in the PlatformRegions, and only objects of the ledger buckets.
+	LedgerBucketKeyAlias string
 }
 
 // Roles are the constructed roles.
@@ -161,9 +172,20 @@ func (p *Props) Validate() error {
 	case p.LedgerReplicaKeyAlias == "" || strings.HasPrefix(p.LedgerReplicaKeyAlias, "alias/") || strings.ContainsAny(p.LedgerReplicaKeyAlias, "*?"):
 		return fmt.Errorf("roles: LedgerReplicaKeyAlias %q must be the exact alias (without \"alias/\") of the ledger replica buckets' SSE-KMS key", p.LedgerReplicaKeyAlias)
 	}
-	for _, b := range p.LedgerReplicaBucketArns {
-		if name := strings.TrimPrefix(b, "arn:aws:s3:::"); name == b || name == "" || strings.ContainsAny(name, "*?/") {
-			return fmt.Errorf("roles: LedgerReplicaBucketArns entry %q must be an exact bucket ARN (arn:aws:s3:::<bucket>), without wildcards or a key", b)
+	switch {
+	case len(p.LedgerBucketArns) == 0:
+		return fmt.Errorf("roles: LedgerBucketArns is empty: name the ledger's own checkpoint buckets the failover recovers the audit ledger from on a failback (caro-ledger-<account>-<region>)")
+	case p.LedgerBucketKeyAlias == "" || strings.HasPrefix(p.LedgerBucketKeyAlias, "alias/") || strings.ContainsAny(p.LedgerBucketKeyAlias, "*?"):
+		return fmt.Errorf("roles: LedgerBucketKeyAlias %q must be the exact alias (without \"alias/\") of the ledger checkpoint buckets' SSE-KMS key", p.LedgerBucketKeyAlias)
+	}
+	for _, f := range []struct {
+		field string
+		arns  []string
+	}{{"LedgerReplicaBucketArns", p.LedgerReplicaBucketArns}, {"LedgerBucketArns", p.LedgerBucketArns}} {
+		for _, b := range f.arns {
+			if name := strings.TrimPrefix(b, "arn:aws:s3:::"); name == b || name == "" || strings.ContainsAny(name, "*?/") {
+				return fmt.Errorf("roles: %s entry %q must be an exact bucket ARN (arn:aws:s3:::<bucket>), without wildcards or a key", f.field, b)
+			}
 		}
 	}
 	for _, b := range p.ProtectedBranches {
@@ -330,13 +352,19 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
 		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
 	}
-	// checkpointObjects are the ledger replicas' checkpoint objects; checkpointContexts the values
-	// S3 puts in aws:s3:arn when it asks KMS for them: the bucket ARN with S3 Bucket Keys (the
-	// locked buckets enable them), the object ARN for an object encrypted without one.
+	// checkpointBuckets are the ledger's checkpoint replicas and own buckets, checkpointObjects
+	// their checkpoint objects; checkpointContexts the values S3 puts in aws:s3:arn when it asks
+	// KMS for them: the bucket ARN with S3 Bucket Keys (the locked buckets enable them), the object
+	// ARN for an object encrypted without one. checkpointKeyAliases are their keys' aliases.
+	checkpointBuckets := append(slices.Clone(p.LedgerReplicaBucketArns), p.LedgerBucketArns...)
 	var checkpointObjects, checkpointContexts []string
-	for _, b := range p.LedgerReplicaBucketArns {
+	for _, b := range checkpointBuckets {
 		checkpointObjects = append(checkpointObjects, b+"/"+ledgerCheckpointPrefix+"*")
 		checkpointContexts = append(checkpointContexts, b, b+"/"+ledgerCheckpointPrefix+"*")
+	}
+	checkpointKeyAliases := []string{"alias/" + p.LedgerReplicaKeyAlias}
+	if p.LedgerBucketKeyAlias != p.LedgerReplicaKeyAlias {
+		checkpointKeyAliases = append(checkpointKeyAliases, "alias/"+p.LedgerBucketKeyAlias)
 	}
 
 	stc := func(sid string, actions, resources []string, conditions map[string]interface{}) awsiam.PolicyStatement {
@@ -387,20 +415,22 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.BackupBucketKeyAlias},
 		}),
 		// The restore step recovers the audit ledger the restore rolled back from the target's
-		// replica of the checkpoint bucket (internal/ledger CheckpointBucket): ListObjectVersions
+		// replica of the peer's checkpoint bucket and (a failback) the target's own one, read as
+		// one series (internal/ledger CheckpointBucket, MergedCheckpoints): ListObjectVersions
 		// under checkpoints/ (s3:ListBucketVersions; a second version of a checkpoint is reported
 		// as tampering), then GetObject and GetObjectRetention of each listed key, always the
 		// current version (no s3:GetObjectVersion) and never a key it did not list (no
 		// s3:ListBucket). It writes only to the database, through the MongoDB URI.
-		stc("ListLedgerCheckpoints", []string{"s3:ListBucketVersions"}, p.LedgerReplicaBucketArns, map[string]interface{}{
+		stc("ListLedgerCheckpoints", []string{"s3:ListBucketVersions"}, checkpointBuckets, map[string]interface{}{
 			"StringEquals": map[string]interface{}{"s3:prefix": ledgerCheckpointPrefix},
 		}),
 		st("ReadLedgerCheckpoints", []string{"s3:GetObject", "s3:GetObjectRetention"}, checkpointObjects),
-		// The checkpoint replicas are SSE-KMS with the replica stack's key (generated ID, so named
-		// by its alias), usable only through S3 and only for objects of those buckets.
+		// The checkpoint replicas are SSE-KMS with the replica stack's key, the own buckets with
+		// the platform stack's (generated IDs, so named by their aliases), usable only through S3
+		// and only for objects of those buckets.
 		stc("LedgerCheckpointDecryptionViaS3", []string{"kms:Decrypt"}, bucketKeys, map[string]interface{}{
 			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
-			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.LedgerReplicaKeyAlias},
+			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": checkpointKeyAliases},
 			"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": checkpointContexts},
 		}),
 	}
@@ -423,9 +453,9 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
 		"Wildcards are resource-scoped only (no wildcard actions): stack IDs and change-set names are "+
 			"generated per deployment, backup objects are keyed by date, ledger checkpoints (read-only, checkpoints/ of "+
-			"the named replica buckets) by number, Route 53 change IDs are per call; "+
+			"the named replica and own ledger buckets) by number, Route 53 change IDs are per call; "+
 			"user pools (generated IDs) only with the platform pool tag, the buckets' key (generated ID) only "+
-			"through S3 and only with the buckets' key alias (the checkpoints' also only for the ledger replica buckets' "+
+			"through S3 and only with the buckets' key alias (the checkpoints' also only for the ledger buckets' "+
 			"objects); backup data keys are exact ARNs. The role "+
 			"requires MFA with one-hour sessions")
 	return role

@@ -41,6 +41,10 @@ func props() *roles.Props {
 			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1",
 		},
 		LedgerReplicaKeyAlias: "caro/replica",
+		LedgerBucketArns: []string{
+			"arn:aws:s3:::caro-ledger-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-111111111111-eu-central-1",
+		},
+		LedgerBucketKeyAlias: "caro/platform",
 	}
 }
 
@@ -470,6 +474,16 @@ func TestInvalidProps(t *testing.T) {
 		},
 		"no ledger key alias":       func(p *roles.Props) { p.LedgerReplicaKeyAlias = "" },
 		"prefixed ledger key alias": func(p *roles.Props) { p.LedgerReplicaKeyAlias = "alias/caro/replica" },
+		"no own ledger buckets":     func(p *roles.Props) { p.LedgerBucketArns = nil },
+		"wildcard own ledger bucket": func(p *roles.Props) {
+			p.LedgerBucketArns = []string{"arn:aws:s3:::caro-ledger-*"}
+		},
+		"own ledger bucket with a key": func(p *roles.Props) {
+			p.LedgerBucketArns = []string{"arn:aws:s3:::caro-ledger-111111111111-eu-west-1/checkpoints/*"}
+		},
+		"no own ledger bucket key alias":       func(p *roles.Props) { p.LedgerBucketKeyAlias = "" },
+		"prefixed own ledger bucket key alias": func(p *roles.Props) { p.LedgerBucketKeyAlias = "alias/caro/platform" },
+		"wildcard own ledger bucket key alias": func(p *roles.Props) { p.LedgerBucketKeyAlias = "caro/*" },
 	} {
 		t.Run("GIVEN "+name+" THEN Validate refuses", func(t *testing.T) {
 			p := props()
@@ -482,7 +496,9 @@ func TestInvalidProps(t *testing.T) {
 }
 
 func TestOnCallRecoversTheLedger(t *testing.T) {
-	// GIVEN the ledger checkpoint replicas of both platform regions, encrypted with the replica key
+	// GIVEN the ledger checkpoint replicas of both platform regions, encrypted with the replica key,
+	// and both regions' own checkpoint buckets, encrypted with the platform key (a failback reads
+	// the target's own bucket beside its replica of the peer's)
 	p := props()
 
 	// WHEN the roles are synthesized
@@ -499,7 +515,8 @@ func TestOnCallRecoversTheLedger(t *testing.T) {
 	}
 	onCall(map[string]any{
 		"Sid": "ListLedgerCheckpoints", "Effect": "Allow", "Action": "s3:ListBucketVersions",
-		"Resource":  []any{"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1"},
+		"Resource": []any{"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1",
+			"arn:aws:s3:::caro-ledger-111111111111-eu-west-1", "arn:aws:s3:::caro-ledger-111111111111-eu-central-1"},
 		"Condition": map[string]any{"StringEquals": map[string]any{"s3:prefix": "checkpoints/"}},
 	})
 	// AND reads the checkpoints and their Object Lock retention, current versions only
@@ -508,40 +525,47 @@ func TestOnCallRecoversTheLedger(t *testing.T) {
 		"Resource": []any{
 			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1/checkpoints/*",
 			"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1/checkpoints/*",
+			"arn:aws:s3:::caro-ledger-111111111111-eu-west-1/checkpoints/*",
+			"arn:aws:s3:::caro-ledger-111111111111-eu-central-1/checkpoints/*",
 		},
 	})
-	// AND decrypts them only through S3 in the platform regions, only with the replica key's alias,
-	// and only for objects of the ledger replicas (bucket ARN: S3 Bucket Keys; object ARN: without)
+	// AND decrypts them only through S3 in the platform regions, only with the replica key's or the
+	// platform key's alias, and only for objects of the ledger buckets (bucket ARN: S3 Bucket Keys;
+	// object ARN: without)
 	onCall(map[string]any{
 		"Sid": "LedgerCheckpointDecryptionViaS3", "Effect": "Allow", "Action": "kms:Decrypt",
 		"Resource": []any{"arn:aws:kms:eu-west-1:111111111111:key/*", "arn:aws:kms:eu-central-1:111111111111:key/*"},
 		"Condition": map[string]any{
 			"StringEquals":             map[string]any{"kms:ViaService": []any{"s3.eu-west-1.amazonaws.com", "s3.eu-central-1.amazonaws.com"}},
-			"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/caro/replica"},
+			"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": []any{"alias/caro/replica", "alias/caro/platform"}},
 			"StringLike": map[string]any{"kms:EncryptionContext:aws:s3:arn": []any{
 				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1",
 				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-west-1/checkpoints/*",
 				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1",
 				"arn:aws:s3:::caro-ledger-replica-111111111111-eu-central-1/checkpoints/*",
+				"arn:aws:s3:::caro-ledger-111111111111-eu-west-1",
+				"arn:aws:s3:::caro-ledger-111111111111-eu-west-1/checkpoints/*",
+				"arn:aws:s3:::caro-ledger-111111111111-eu-central-1",
+				"arn:aws:s3:::caro-ledger-111111111111-eu-central-1/checkpoints/*",
 			}},
 		},
 	})
-	// AND nothing else touches the ledger replicas: no write, no other version, no plain listing
+	// AND nothing else touches the ledger buckets: no write, no other version, no plain listing
 	for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
 		res := strings.Join(strs(st["Resource"]), ",")
-		if !strings.Contains(res, "caro-ledger-replica-") {
+		if !strings.Contains(res, "caro-ledger-") {
 			continue
 		}
 		switch st["Sid"] {
 		case "ListLedgerCheckpoints", "ReadLedgerCheckpoints":
 		default:
-			t.Errorf("statement %v also grants on the ledger replicas: %v", st["Sid"], st["Action"])
+			t.Errorf("statement %v also grants on the ledger buckets: %v", st["Sid"], st["Action"])
 		}
 		for _, a := range strs(st["Action"]) {
 			switch a {
 			case "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectRetention":
 			default:
-				t.Errorf("%s on the ledger replicas (statement %v)", a, st["Sid"])
+				t.Errorf("%s on the ledger buckets (statement %v)", a, st["Sid"])
 			}
 		}
 	}
