@@ -40,6 +40,10 @@ type PlatformStackProps struct {
 	// known after the peer's first deploy). With it this region holds a replica of that key, so the
 	// peer's backups decrypt here while the peer region is down.
 	PeerBackupKeyArn string
+	// PeerLedgerPublicKeys are the peer region's audit ledger signing keys (context
+	// ledgerPublicKeys:<peer>, known after the peer's first deploy). With them the audit writer's
+	// weekly verify reads this region's replica of the peer's checkpoints too, with the keys pinned.
+	PeerLedgerPublicKeys []ledger.PublicKey
 	// Version is the platform version the handlers report on /health.
 	Version string
 	// OriginSecretInRotation makes the WAF accept the previous origin secret too (context
@@ -182,12 +186,26 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		// The weekly whole-ledger verification runs in this function too (about 6,000 entries/s).
 		concurrency: 2, timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 512,
 	})
+	// After a failover the ledger's checkpoints are split between the own bucket and this region's
+	// replica of the peer's: the weekly verify reads both once the peer's keys are pinned.
+	var peerVerification *ledger.PeerVerification
+	if len(props.PeerLedgerPublicKeys) > 0 {
+		peerVerification = &ledger.PeerVerification{
+			ReplicaBucketName: ReplicaBucketName(replicaLedger, *stack.Account(), def.Region),
+			ReplicaKeyAlias:   replicaKeyAlias,
+			PeerPublicKeys:    props.PeerLedgerPublicKeys,
+		}
+	} else if props.PeerRegion != "" {
+		awscdk.Annotations_Of(stack).AddInfo(jsii.String(fmt.Sprintf("the audit writer's weekly verify reads only this region's checkpoint bucket, not its replica of %[1]s's: "+
+			"pass -c %[2]s%[1]s=<the item `caro audit public-key` prints in %[1]s> (README, deploy step 5)", props.PeerRegion, ledgerPublicKeysContext)))
+	}
 	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,
 		BucketName:        fmt.Sprintf("caro-ledger-%s-%s", *stack.Account(), def.Region),
 		ReplicaBucketArn:  ReplicaBucketArn(replicaLedger, *stack.Account(), props.PeerRegion),
 		ReplicaKeyArn:     ReplicaKeyArn(*stack.Account(), props.PeerRegion),
 		WriterDeadLetters: writer.DeadLetters, AlarmTopic: mon.OnCall,
+		PeerVerification: peerVerification,
 	})
 	ledgerInfra.AddWriterEnvironment(writer.Lambda)
 	audit.Subscribe("AuditWriter", writer.Lambda)
