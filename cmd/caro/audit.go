@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -137,6 +138,15 @@ func (f *auditFlags) validateLedger() error {
 // auditPinnedKeys reads the --public-key values: one FILE is a single key (checkpoints of any key
 // ID), KEYID=FILE values are a key ring. Mixing the forms, or several FILEs without IDs, is refused.
 func auditPinnedKeys(values []string) (single []byte, ring map[string][]byte, err error) {
+	return pinnedKeys("--public-key", values)
+}
+
+// pinnedKeys reads pinned ledger public keys given by source (the --public-key flag, or
+// CARO_LEDGER_PUBLIC_KEY of the failover's restore step, which takes the same values): one FILE
+// is a single key (checkpoints of any key ID), KEYID=FILE values are a key ring. Mixing the
+// forms, or several FILEs without IDs, is refused. Errors name source and the file, never its
+// content.
+func pinnedKeys(source string, values []string) (single []byte, ring map[string][]byte, err error) {
 	values = nonEmpty(values)
 	var plain []string
 	for _, v := range values {
@@ -146,9 +156,9 @@ func auditPinnedKeys(values []string) (single []byte, ring map[string][]byte, er
 			continue
 		}
 		if id == "" || file == "" {
-			return nil, nil, fmt.Errorf("invalid --public-key %q: give KEYID=FILE, KEYID the key ARN the checkpoints name", v)
+			return nil, nil, fmt.Errorf("invalid %s %q: give KEYID=FILE, KEYID the key ARN the checkpoints name", source, v)
 		}
-		der, err := auditReadPublicKey(file)
+		der, err := readPinnedKey(source, file)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -156,15 +166,15 @@ func auditPinnedKeys(values []string) (single []byte, ring map[string][]byte, er
 			ring = map[string][]byte{}
 		}
 		if _, dup := ring[id]; dup {
-			return nil, nil, fmt.Errorf("invalid --public-key: key %s is given twice", id)
+			return nil, nil, fmt.Errorf("invalid %s: key %s is given twice", source, id)
 		}
 		ring[id] = der
 	}
 	switch {
 	case len(plain) > 0 && ring != nil, len(plain) > 1:
-		return nil, nil, fmt.Errorf("several --public-key values need their key IDs: give each as KEYID=FILE (KEYID the key ARN the checkpoints name)")
+		return nil, nil, fmt.Errorf("several %s values need their key IDs: give each as KEYID=FILE (KEYID the key ARN the checkpoints name)", source)
 	case len(plain) == 1:
-		single, err = auditReadPublicKey(plain[0])
+		single, err = readPinnedKey(source, plain[0])
 	}
 	return single, ring, err
 }
@@ -266,17 +276,25 @@ func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
 }
 
 // auditReadPublicKey reads a PEM ("PUBLIC KEY") or DER SubjectPublicKeyInfo file.
-func auditReadPublicKey(path string) ([]byte, error) {
+func auditReadPublicKey(path string) ([]byte, error) { return readPinnedKey("--public-key", path) }
+
+// readPinnedKey reads a PEM ("PUBLIC KEY") or DER SubjectPublicKeyInfo file given by source. The
+// path is named, the file's content never echoed (it may be a private key given by mistake).
+func readPinnedKey(source, path string) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading --public-key: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named already
+		}
+		return nil, fmt.Errorf("%s %s cannot be read (%v)", source, path, err)
 	}
 	der := raw
 	if b, _ := pem.Decode(raw); b != nil {
 		der = b.Bytes
 	}
 	if _, err := ledger.ParsePublicKey(der); err != nil {
-		return nil, fmt.Errorf("--public-key %s: %w (want a PEM PUBLIC KEY or DER SubjectPublicKeyInfo)", path, err)
+		return nil, fmt.Errorf("%s %s is not a PEM public key (want the PUBLIC KEY block 'caro audit public-key' prints, or its DER SubjectPublicKeyInfo)", source, path)
 	}
 	return der, nil
 }

@@ -24,6 +24,14 @@ import (
 // auditLedgerCopy keeps the ledger collections of db, as a backup does; restore puts them back.
 func auditLedgerCopy(t *testing.T, db *mongo.Database) (restore func()) {
 	t.Helper()
+	into := auditLedgerBackup(t, db)
+	return func() { into(db) }
+}
+
+// auditLedgerBackup keeps the ledger collections of db, as a backup does; restoreInto puts them
+// into a database (the same, or another region's).
+func auditLedgerBackup(t *testing.T, db *mongo.Database) (restoreInto func(*mongo.Database)) {
+	t.Helper()
 	ctx := context.Background()
 	saved := map[string][]any{}
 	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
@@ -39,12 +47,12 @@ func auditLedgerCopy(t *testing.T, db *mongo.Database) (restore func()) {
 			saved[name] = append(saved[name], d)
 		}
 	}
-	return func() {
+	return func(dst *mongo.Database) {
 		for name, docs := range saved {
-			if err := db.Collection(name).Drop(ctx); err != nil {
+			if err := dst.Collection(name).Drop(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Collection(name).InsertMany(ctx, docs); err != nil {
+			if _, err := dst.Collection(name).InsertMany(ctx, docs); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -159,6 +167,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		}
 		return n
 	}
+	t.Setenv(envFailoverLedgerOwnBucket, "")
 	// WHEN the step runs without a pinned public key THEN it says loudly that the ledger was not
 	// recovered and what to run, writes nothing, and does not fail the step
 	t.Setenv(envLedgerPublicKey, "")
@@ -174,11 +183,17 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
 		t.Fatalf("%s", msg)
 	}
-	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered
+	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered from it
+	// (the target's own bucket, by its default name, does not exist here: skipped with a warning)
 	t.Setenv(envFailoverLedgerBucket, env.BucketName)
+	lines = nil
 	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
-	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered") || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
+	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+env.BucketName) || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
 		t.Fatalf("%s", msg)
+	}
+	if all := strings.Join(lines, "\n"); !strings.Contains(all, "WARNING: audit ledger: the target's own checkpoint bucket s3://caro-ledger-123456789012-eu-central-1 cannot be read") ||
+		!strings.Contains(all, "recovering from s3://"+env.BucketName+" alone") {
+		t.Fatalf("own bucket warning missing:\n%s", all)
 	}
 	if code, out, errOut := runAudit("", "verify"); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -186,6 +201,17 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	// AND a resumed step recovers nothing more
 	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("%s", msg)
+	}
+	// WHEN restored again and the target's own bucket exists but is empty (a first failover: the
+	// standby never cut a checkpoint) THEN the same single key recovers from both, read as one series
+	restore()
+	own := env.Servers.NewEnv(t).BucketName
+	t.Setenv(envFailoverLedgerOwnBucket, own)
+	lines = nil
+	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
+	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+own+", s3://"+env.BucketName) || count() != 15 ||
+		strings.Contains(strings.Join(lines, "\n"), "WARNING") {
+		t.Fatalf("%s\n%v", msg, lines)
 	}
 }
 

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-
-	"github.com/carohealth/platform/internal/ledger"
+	"strings"
 )
 
 // InputWarnings implements awsprov.RestoreAdvisories: the snapshot restore step recovers the
@@ -27,32 +24,36 @@ func ledgerRecoveryWarnings(target string) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("audit ledger: %s, so the restore step will NOT recover the audit ledger the restore rolls back "+
-		"(the failover itself goes on): set %s to the PEM file of the pinned ledger public key (caro audit public-key, from the on-call vault) "+
-		"before applying, or run 'caro audit recover' against the %s database with the %s checkpoint replica right after the restore",
+		"(the failover itself goes on): set %s to the PEM file of the pinned ledger public key (caro audit public-key, from the on-call vault), "+
+		"or, failing back to a region whose ledger the peer continued, to both regions' keys as KEYID=FILE,KEYID=FILE (KEYID the key ARN), "+
+		"before applying, or run 'caro audit recover' against the %s database with the %s checkpoint buckets right after the restore",
 		problem, envLedgerPublicKey, target, target)}
 }
 
-// ledgerPublicKeyProblem says what is wrong with the pinned key file path, or "" when it holds a
-// public key the restore step can use. It accepts what the step accepts: a PEM block (or DER) with
-// a SubjectPublicKeyInfo. The path is named, the file's content never echoed.
-func ledgerPublicKeyProblem(path string) string {
-	if path == "" {
-		return envLedgerPublicKey + " is not set"
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is named already
-		}
-		return fmt.Sprintf("%s=%s cannot be read (%v)", envLedgerPublicKey, path, err)
-	}
-	der := raw
-	if b, _ := pem.Decode(raw); b != nil {
-		der = b.Bytes
-	}
-	if _, err := ledger.ParsePublicKey(der); err != nil {
-		return fmt.Sprintf("%s=%s is not a PEM public key (want the PUBLIC KEY block 'caro audit public-key' prints)", envLedgerPublicKey, path)
+// ledgerPublicKeyProblem says what is wrong with the value of CARO_LEDGER_PUBLIC_KEY, or "" when
+// it gives key(s) the restore step can use. It is the step's own parsing (ledgerPinnedKeys), so
+// plan warns about exactly what the step would refuse. Paths are named, contents never echoed.
+func ledgerPublicKeyProblem(value string) string {
+	if _, _, err := ledgerPinnedKeys(value); err != nil {
+		return err.Error()
 	}
 	return ""
+}
+
+// ledgerPinnedKeys reads the value of CARO_LEDGER_PUBLIC_KEY: one PEM (or DER) file, a single key
+// checking checkpoints of any key ID, as on a first failover; or comma-separated KEYID=FILE
+// items, a key ring (each checkpoint checked with the key its KeyID names), for a failback whose
+// history two regions' keys signed. Each item is what 'caro audit --public-key' takes, parsed by
+// the same code (pinnedKeys).
+func ledgerPinnedKeys(value string) (single []byte, ring map[string][]byte, err error) {
+	var items []string
+	for _, it := range strings.Split(value, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return nil, nil, errors.New(envLedgerPublicKey + " is not set")
+	}
+	return pinnedKeys(envLedgerPublicKey, items)
 }

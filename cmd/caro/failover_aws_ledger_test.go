@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/ledger"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
 )
 
@@ -84,5 +88,108 @@ func TestFailoverWarnsWhenTheLedgerWillNotBeRecovered(t *testing.T) {
 				t.Errorf("warnings %q with the key pinned", w)
 			}
 		})
+	}
+}
+
+func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *testing.T) {
+	// GIVEN region B continued region A's ledger after a failover (checkpoints 0..4 by key A in A's
+	// own bucket, 5 and 6 by key B in B's), a backup of B's database then (entries 0..35), 9 more
+	// entries in B (checkpoints 7 and 8 anchor up to entry 44), and B's bucket replicated into A
+	_, f := auditFailoverEnv(t)
+	backup := auditLedgerBackup(t, f.B.DB)
+	f.B.AppendAndCheckpoint(t, 38, 47, 5)
+	replicaInA := f.B.Replicate(t)
+	// AND the failback (B to A) restored that backup into A's database
+	backup(f.A.DB)
+	ctx := context.Background()
+	count := func() uint64 {
+		t.Helper()
+		n, err := ledger.NewMongoStore(f.A.DB).CountEntries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count() != 36 {
+		t.Fatalf("restored %d entries, want 36", count())
+	}
+	plan := &failover.Plan{ID: "p2", From: "eu-central-1", To: "eu-west-1"}
+	clients := &awsprov.Clients{S3: f.A.S3, STS: stsAccount("123456789012")}
+	var lines []string
+	progress := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	t.Setenv(envFailoverLedgerOwnBucket, f.A.BucketName)
+	t.Setenv(envFailoverLedgerBucket, replicaInA.Name)
+	dir := t.TempDir()
+	pemA, pemB := filepath.Join(dir, "a.pem"), filepath.Join(dir, "b.pem")
+	writeFile(t, pemA, f.A.PublicKeyPEM())
+	writeFile(t, pemB, f.B.PublicKeyPEM())
+	keyA, keyB := f.A.Signer.Key, f.B.Signer.Key
+
+	// WHEN CARO_LEDGER_PUBLIC_KEY is malformed THEN plan and preflight warn, and the step says the
+	// ledger was NOT recovered and what to run (both buckets), writes nothing and fails nothing
+	for _, c := range []struct{ given, value, says string }{
+		{"two files without key IDs", pemA + "," + pemB, "several " + envLedgerPublicKey + " values need their key IDs"},
+		{"a file beside a KEYID=FILE item", pemA + "," + keyB + "=" + pemB, "several " + envLedgerPublicKey + " values need their key IDs"},
+		{"an item without its key ID", "=" + pemA, "invalid " + envLedgerPublicKey + " \"=" + pemA + "\": give KEYID=FILE"},
+		{"a key ID without its file", keyA + "=", "give KEYID=FILE"},
+		{"one key ID twice", keyA + "=" + pemA + "," + keyA + "=" + pemB, "key " + keyA + " is given twice"},
+		{"a KEYID=FILE item whose file is missing", keyA + "=" + pemA + "," + keyB + "=" + filepath.Join(dir, "missing.pem"), "missing.pem cannot be read (no such file or directory)"},
+	} {
+		t.Run("GIVEN "+c.given, func(t *testing.T) {
+			t.Setenv(envLedgerPublicKey, c.value)
+			w := backupRestorer{}.InputWarnings(plan.To)
+			if len(w) != 1 || !strings.Contains(w[0], c.says) || !strings.Contains(w[0], "will NOT recover the audit ledger") || !strings.Contains(w[0], "KEYID=FILE,KEYID=FILE") {
+				t.Fatalf("plan warnings %q, want one saying %q", w, c.says)
+			}
+			lines = nil
+			msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("step says %q, not %q", msg, want)
+				}
+			}
+			if count() != 36 || !strings.Contains(strings.Join(lines, "\n"), "WARNING") {
+				t.Errorf("entries %d, progress %v", count(), lines)
+			}
+		})
+	}
+
+	// WHEN only key A is pinned, as on the first failover THEN the step reads both buckets, stops at
+	// checkpoint 5 (key B's), recovers nothing it cannot verify, and warns what to pin and run
+	t.Setenv(envLedgerPublicKey, pemA)
+	lines = nil
+	msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+	for _, want := range []string{"recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name, "anchored up to entry 24, checkpoint 4",
+		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
+		"--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>", "KEYID=FILE,KEYID=FILE"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("key A only: %q does not say %q", msg, want)
+		}
+	}
+	if count() != 36 || !strings.Contains(strings.Join(lines, "\n"), "WARNING: audit ledger NOT fully recovered") {
+		t.Fatalf("key A only: entries %d, progress %v", count(), lines)
+	}
+
+	// WHEN both keys are pinned as KEYID=FILE items THEN plan does not warn
+	t.Setenv(envLedgerPublicKey, keyA+"="+pemA+", "+keyB+"="+pemB)
+	if w := (backupRestorer{}).InputWarnings(plan.To); len(w) != 0 {
+		t.Fatalf("warnings %q with both keys pinned", w)
+	}
+	// AND the step recovers entries 36..44 and checkpoint records 7 and 8 from A's own bucket and
+	// its replica of B's, read as one series, each checkpoint checked with the key it names
+	lines = nil
+	msg = recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+	if !strings.Contains(msg, "9 entries and 2 checkpoint records recovered from s3://"+f.A.BucketName+", s3://"+replicaInA.Name) ||
+		!strings.Contains(msg, "anchored up to entry 44, checkpoint 8") || strings.Contains(msg, "WARNING") || count() != 45 {
+		t.Fatalf("%s\n%v (entries %d)", msg, lines, count())
+	}
+	// AND A's ledger verifies over both buckets with both keys
+	if code, out, errOut := runAudit("", "verify", "--database", f.A.DB.Name(), "--bucket", f.A.BucketName, "--bucket", replicaInA.Name,
+		"--public-key", keyA+"="+pemA, "--public-key", keyB+"="+pemB); code != 0 || !strings.Contains(out, "entries verified:     45") {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// AND a resumed step recovers nothing more
+	if msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+		t.Fatalf("resumed: %s", msg)
 	}
 }
