@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
 
 func newAuditPublicKeyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
@@ -41,8 +41,8 @@ CARO_LEDGER_PEER_PUBLIC_KEYS item (<key ARN>=<base64 DER>). --signing-key may be
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\npeer region's writer (CARO_LEDGER_PEER_PUBLIC_KEYS item): %s=%s\n",
-					arn, ledger.KeyFingerprint(der), arn, base64.StdEncoding.EncodeToString(der))
+				fmt.Fprintf(streams.ErrOut, "key %s\nfingerprint (SHA-256 of DER) %s\npeer region's writer (CARO_LEDGER_PEER_PUBLIC_KEYS item): %s\n",
+					arn, ledger.KeyFingerprint(der), pinnedkeys.Key{KeyArn: arn, DER: der})
 				if err := pem.Encode(streams.Out, &pem.Block{Type: "PUBLIC KEY", Bytes: der}); err != nil {
 					return err
 				}

@@ -6,7 +6,6 @@ package ledger
 
 import (
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"regexp"
 	"strings"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/constructs/replication"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
 
 // DefaultRetentionYears is the Object Lock retention when Props.RetentionYears is 0 (the region
@@ -100,66 +100,39 @@ type PeerVerification struct {
 }
 
 // PublicKey is a ledger signing key's public half, named by the key ARN checkpoints carry.
-type PublicKey struct {
-	KeyArn string
-	DER    []byte // PKIX SubjectPublicKeyInfo
-}
+type PublicKey = pinnedkeys.Key
 
 // keyArnPattern is an exact KMS key ARN (key ID or multi-Region key ID, no alias, no wildcard).
 var keyArnPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$`)
 
 // ParsePublicKeys reads "<key ARN>=<base64 DER>[,...]", the items `caro audit public-key` prints
-// for a region's writer (the writer's CARO_LEDGER_PEER_PUBLIC_KEYS format). Every key must be an
-// exact KMS key ARN in region (and in account, unless account is empty) and its DER a PKIX public
-// key; at least one is required, none twice.
+// for a region's writer (the writer's CARO_LEDGER_PEER_PUBLIC_KEYS format, internal/ledger/pinnedkeys).
+// Beyond that format, every key must be an exact KMS key ARN in region (and in account, unless
+// account is empty); at least one is required.
 func ParsePublicKeys(value, region, account string) ([]PublicKey, error) {
-	var out []PublicKey
-	seen := map[string]bool{}
-	for _, item := range strings.Split(value, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		arn, b64, ok := strings.Cut(item, "=")
-		arn, b64 = strings.TrimSpace(arn), strings.TrimSpace(b64)
-		if !ok || arn == "" || b64 == "" {
-			return nil, fmt.Errorf("item %q is not <key ARN>=<base64 DER public key>", short(item))
-		}
-		m := keyArnPattern.FindStringSubmatch(arn)
+	keys, err := pinnedkeys.Parse(value)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		m := keyArnPattern.FindStringSubmatch(k.KeyArn)
 		switch {
 		case m == nil:
-			return nil, fmt.Errorf("%q is not a KMS key ARN (arn:aws:kms:%s:<account>:key/<id>)", short(arn), region)
+			return nil, fmt.Errorf("%q is not a KMS key ARN (arn:aws:kms:%s:<account>:key/<id>)", short(k.KeyArn), region)
 		case m[1] != region:
-			return nil, fmt.Errorf("key %s is in %s, not in %s: give the signing key of the %s writer", arn, m[1], region, region)
+			return nil, fmt.Errorf("key %s is in %s, not in %s: give the signing key of the %s writer", k.KeyArn, m[1], region, region)
 		case account != "" && m[2] != account:
-			return nil, fmt.Errorf("key %s is in account %s, not in %s", arn, m[2], account)
-		case seen[arn]:
-			return nil, fmt.Errorf("key %s is given twice", arn)
+			return nil, fmt.Errorf("key %s is in account %s, not in %s", k.KeyArn, m[2], account)
 		}
-		der, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil {
-			return nil, fmt.Errorf("key %s: the public key is not base64 (standard, padded): %w", arn, err)
-		}
-		if _, err := x509.ParsePKIXPublicKey(der); err != nil {
-			return nil, fmt.Errorf("key %s: the base64 does not decode to a DER public key (SubjectPublicKeyInfo): %w", arn, err)
-		}
-		seen[arn] = true
-		out = append(out, PublicKey{KeyArn: arn, DER: der})
 	}
-	if len(out) == 0 {
+	if len(keys) == 0 {
 		return nil, fmt.Errorf("no key given: give <key ARN>=<base64 DER public key>[,...]")
 	}
-	return out, nil
+	return keys, nil
 }
 
 // FormatPublicKeys is the writer's CARO_LEDGER_PEER_PUBLIC_KEYS value of keys.
-func FormatPublicKeys(keys []PublicKey) string {
-	items := make([]string, len(keys))
-	for i, k := range keys {
-		items[i] = k.KeyArn + "=" + base64.StdEncoding.EncodeToString(k.DER)
-	}
-	return strings.Join(items, ",")
-}
+func FormatPublicKeys(keys []PublicKey) string { return pinnedkeys.Format(keys) }
 
 // short keeps an error message readable when a whole public key was pasted in the wrong place.
 func short(s string) string {

@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/carohealth/platform/internal/lambdasecrets"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
 
 // Environment variables the function reads (the CARO_* names of the contracts plus the ledger's own,
@@ -103,34 +103,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// ParsePeerPublicKeys reads EnvPeerPublicKeys: "<key ARN>=<base64 DER>[,...]" (whitespace around
-// items ignored; empty gives nil). Each key must parse as a public key.
+// ParsePeerPublicKeys reads EnvPeerPublicKeys, "<key ARN>=<base64 DER>[,...]" (the format of
+// internal/ledger/pinnedkeys; empty gives nil), as DER public keys by key ARN.
 func ParsePeerPublicKeys(v string) (map[string][]byte, error) {
-	var out map[string][]byte
-	for _, item := range strings.Split(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		id, b64, ok := strings.Cut(item, "=")
-		id, b64 = strings.TrimSpace(id), strings.TrimSpace(b64)
-		if !ok || id == "" || b64 == "" {
-			return nil, fmt.Errorf("item %q: give <key ARN>=<base64 DER public key>", truncate(item))
-		}
-		der, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil {
-			return nil, fmt.Errorf("key %s: the public key is not base64: %w", id, err)
-		}
-		if _, err := ledger.ParsePublicKey(der); err != nil {
-			return nil, fmt.Errorf("key %s: %w", id, err)
-		}
-		if out == nil {
-			out = map[string][]byte{}
-		}
-		if _, dup := out[id]; dup {
-			return nil, fmt.Errorf("key %s is given twice", id)
-		}
-		out[id] = der
+	keys, err := pinnedkeys.Parse(v)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		out[k.KeyArn] = k.DER
 	}
 	return out, nil
 }
@@ -147,13 +129,6 @@ func holdsNoLedger(ctx context.Context, store *ledger.MongoStore) (bool, error) 
 		return false, fmt.Errorf("reading the last checkpoint record: %w", err)
 	}
 	return n == 0 && last == nil, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }
 
 // Build connects to MongoDB, S3 and KMS and returns the handler and a close function.
