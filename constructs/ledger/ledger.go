@@ -299,36 +299,20 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 }
 
 // grantPeerVerify lets the writer read this region's replica of the peer's checkpoints exactly as
-// its verify does (internal/ledger CheckpointBucket through MergedCheckpoints): ListObjectVersions
-// under checkpoints/ (s3:ListBucketVersions; a second version is reported as tampering), then
-// GetObject and GetObjectRetention of each listed key, always the current version (no
-// s3:GetObjectVersion) and never an unlisted key (no s3:ListBucket). The replica is SSE-KMS with
-// the replica stack's key (generated ID, so named by its alias), usable only through S3 and only
-// for that bucket's objects. It writes nothing there.
+// its verify does (CheckpointReadStatements). It writes nothing there.
 func (l *Ledger) grantPeerVerify(scope constructs.Construct, role awsiam.IRole) awsiam.ManagedPolicy {
 	stack := awscdk.Stack_Of(scope)
-	bucket := "arn:aws:s3:::" + l.peer.ReplicaBucketName
-	objects := bucket + "/" + checkpointPrefix + "*"
+	statements := CheckpointReadStatements(CheckpointRead{
+		ListSid: "ListPeerCheckpoints", ReadSid: "ReadPeerCheckpoints", DecryptSid: "PeerCheckpointDecryptionViaS3",
+		BucketArns:  []string{"arn:aws:s3:::" + l.peer.ReplicaBucketName},
+		KeyArns:     []string{fmt.Sprintf("arn:aws:kms:%s:%s:key/*", *stack.Region(), *stack.Account())},
+		KeyAliases:  []string{"alias/" + l.peer.ReplicaKeyAlias},
+		ViaServices: []string{fmt.Sprintf("s3.%s.amazonaws.com", *stack.Region())},
+	})
 	p := awsiam.NewManagedPolicy(scope, jsii.String("WriterPeerVerifyPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Audit ledger writer's weekly verify: read the peer region's checkpoints in this region's replica"),
 		Roles:       &[]awsiam.IRole{role},
-		Statements: &[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListPeerCheckpoints"),
-				Actions: jsii.Strings("s3:ListBucketVersions"), Resources: jsii.Strings(bucket),
-				Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"s3:prefix": checkpointPrefix}}}),
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadPeerCheckpoints"),
-				Actions: jsii.Strings("s3:GetObject", "s3:GetObjectRetention"), Resources: jsii.Strings(objects)}),
-			// S3 names the bucket in aws:s3:arn with S3 Bucket Keys (the locked buckets enable
-			// them), the object without one.
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("PeerCheckpointDecryptionViaS3"),
-				Actions:   jsii.Strings("kms:Decrypt"),
-				Resources: jsii.Strings(fmt.Sprintf("arn:aws:kms:%s:%s:key/*", *stack.Region(), *stack.Account())),
-				Conditions: &map[string]interface{}{
-					"StringEquals":             map[string]interface{}{"kms:ViaService": fmt.Sprintf("s3.%s.amazonaws.com", *stack.Region())},
-					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + l.peer.ReplicaKeyAlias},
-					"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": []string{bucket, objects}},
-				}}),
-		},
+		Statements:  &statements,
 	})
 	nagcheck.Suppress(p, "AwsSolutions-IAM5",
 		"Read-only: checkpoints/* of the one named replica bucket (one object per checkpoint number), listing only under that prefix; "+

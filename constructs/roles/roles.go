@@ -30,6 +30,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/carohealth/platform/constructs/ledger"
 	"github.com/carohealth/platform/constructs/nagcheck"
 )
 
@@ -352,16 +353,6 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
 		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
 	}
-	// checkpointBuckets are the ledger's checkpoint replicas and own buckets, checkpointObjects
-	// their checkpoint objects; checkpointContexts the values S3 puts in aws:s3:arn when it asks
-	// KMS for them: the bucket ARN with S3 Bucket Keys (the locked buckets enable them), the object
-	// ARN for an object encrypted without one. checkpointKeyAliases are their keys' aliases.
-	checkpointBuckets := append(slices.Clone(p.LedgerReplicaBucketArns), p.LedgerBucketArns...)
-	var checkpointObjects, checkpointContexts []string
-	for _, b := range checkpointBuckets {
-		checkpointObjects = append(checkpointObjects, b+"/"+ledgerCheckpointPrefix+"*")
-		checkpointContexts = append(checkpointContexts, b, b+"/"+ledgerCheckpointPrefix+"*")
-	}
 	checkpointKeyAliases := []string{"alias/" + p.LedgerReplicaKeyAlias}
 	if p.LedgerBucketKeyAlias != p.LedgerReplicaKeyAlias {
 		checkpointKeyAliases = append(checkpointKeyAliases, "alias/"+p.LedgerBucketKeyAlias)
@@ -414,26 +405,16 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
 			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.BackupBucketKeyAlias},
 		}),
-		// The restore step recovers the audit ledger the restore rolled back from the target's
-		// replica of the peer's checkpoint bucket and (a failback) the target's own one, read as
-		// one series (internal/ledger CheckpointBucket, MergedCheckpoints): ListObjectVersions
-		// under checkpoints/ (s3:ListBucketVersions; a second version of a checkpoint is reported
-		// as tampering), then GetObject and GetObjectRetention of each listed key, always the
-		// current version (no s3:GetObjectVersion) and never a key it did not list (no
-		// s3:ListBucket). It writes only to the database, through the MongoDB URI.
-		stc("ListLedgerCheckpoints", []string{"s3:ListBucketVersions"}, checkpointBuckets, map[string]interface{}{
-			"StringEquals": map[string]interface{}{"s3:prefix": ledgerCheckpointPrefix},
-		}),
-		st("ReadLedgerCheckpoints", []string{"s3:GetObject", "s3:GetObjectRetention"}, checkpointObjects),
-		// The checkpoint replicas are SSE-KMS with the replica stack's key, the own buckets with
-		// the platform stack's (generated IDs, so named by their aliases), usable only through S3
-		// and only for objects of those buckets.
-		stc("LedgerCheckpointDecryptionViaS3", []string{"kms:Decrypt"}, bucketKeys, map[string]interface{}{
-			"StringEquals":             map[string]interface{}{"kms:ViaService": viaS3},
-			"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": checkpointKeyAliases},
-			"StringLike":               map[string]interface{}{"kms:EncryptionContext:aws:s3:arn": checkpointContexts},
-		}),
 	}
+	// The restore step recovers the audit ledger the restore rolled back from the target's replica
+	// of the peer's checkpoint bucket and (a failback) the target's own one, read as one series.
+	// The replicas are SSE-KMS with the replica stack's key, the own buckets with the platform
+	// stack's. It writes only to the database, through the MongoDB URI.
+	statements = append(statements, ledger.CheckpointReadStatements(ledger.CheckpointRead{
+		ListSid: "ListLedgerCheckpoints", ReadSid: "ReadLedgerCheckpoints", DecryptSid: "LedgerCheckpointDecryptionViaS3",
+		BucketArns: append(slices.Clone(p.LedgerReplicaBucketArns), p.LedgerBucketArns...),
+		KeyArns:    bucketKeys, KeyAliases: checkpointKeyAliases, ViaServices: viaS3,
+	})...)
 	if len(p.BackupKeyArns) > 0 {
 		statements = append(statements,
 			// Preflight (plan and apply) checks the target's backup key is enabled.
@@ -460,10 +441,6 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"requires MFA with one-hour sessions")
 	return role
 }
-
-// ledgerCheckpointPrefix is where the ledger keeps its checkpoint objects (internal/ledger; the
-// constructs may not import it).
-const ledgerCheckpointPrefix = "checkpoints/"
 
 // BackupKeyPurposes are the caro:purpose values of the data keys the failover unwraps: the
 // backup's (restore) and the identity export's (identities step), as internal/backup writes them.
