@@ -28,6 +28,20 @@ func BucketSource(b *CheckpointBucket) CheckpointSource {
 	return CheckpointSource{Name: "s3://" + b.Name, Checkpoints: b, Locks: b}
 }
 
+// BucketsSource reads the buckets as one series: the bucket's own source for one, their
+// MergedCheckpoints (named by all) for several.
+func BucketsSource(buckets ...*CheckpointBucket) CheckpointSource {
+	if len(buckets) == 1 {
+		return BucketSource(buckets[0])
+	}
+	sources := make([]CheckpointSource, len(buckets))
+	for i, b := range buckets {
+		sources[i] = BucketSource(b)
+	}
+	m := NewMergedCheckpoints(sources...)
+	return CheckpointSource{Name: m.Names(), Checkpoints: m, Locks: m}
+}
+
 // MergedCheckpoints reads the checkpoints of several sources as one series, for a ledger whose
 // checkpoints are in more than one bucket: after a failover the standby region's writer continues
 // the numbering in its own bucket, while the earlier checkpoints are in the replica of the old

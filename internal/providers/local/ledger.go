@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -28,6 +27,9 @@ func ledgerPlanNotes(to string, target Region) (action string, warnings []string
 		return "", nil
 	}
 	action = fmt.Sprintf(", recover the audit ledger from the checkpoint replica %s", target.LedgerReplicaBucket)
+	if target.LedgerBucket != "" {
+		action = fmt.Sprintf(", recover the audit ledger from the checkpoint bucket %s and the checkpoint replica %s", target.LedgerBucket, target.LedgerReplicaBucket)
+	}
 	if len(target.LedgerPublicKeys) == 0 {
 		warnings = append(warnings, fmt.Sprintf("audit ledger: %s has no pinned ledger public key in the local environment, "+
 			"so the restore step will NOT recover the audit ledger the restore rolls back (the failover itself goes on): "+
@@ -36,48 +38,41 @@ func ledgerPlanNotes(to string, target Region) (action string, warnings []string
 	return action, warnings
 }
 
-// recoverLedger is the restore step's audit ledger recovery, as on AWS (cmd/caro's
-// recoverLedgerAfterRestore): run after the data is restored and before the step's marker is
-// written, so a resumed step redoes both (ledger.Recover is idempotent). It puts back the entries
-// the restore rolled back from the target's replica of the source's checkpoints, verified with the
-// pinned keys. Like the AWS step it never fails the step (the data is restored and traffic must be
-// able to move): it returns, and says loudly, what was not recovered and what to run.
+// recoverLedger is the restore step's audit ledger recovery, the same as on AWS
+// (ledger.RecoverAfterRestore): from the target's own checkpoint bucket and its replica of the
+// source's, read as one series (so a failback finds the checkpoints from before the first
+// failover), verified with the pinned keys; run after the data is restored and before the step's
+// marker is written. It never fails the step: it returns, and says loudly, what was not recovered
+// and what to run.
 func (r *run) recoverLedger(ctx context.Context, db *mongo.Database, progress failover.Progress) string {
 	t := r.target
 	if t.LedgerS3Endpoint == "" || t.LedgerReplicaBucket == "" {
 		return "no audit ledger replica configured for " + r.plan.To + " in the local environment: ledger not recovered"
 	}
-	notRecovered := func(why string) string {
-		msg := fmt.Sprintf("audit ledger NOT recovered (%s): run 'caro audit recover' against %s's database with the checkpoints in %s and the pinned key now",
-			why, r.plan.To, t.LedgerReplicaBucket)
-		progress("WARNING: %s", msg)
-		return msg
-	}
+	o := ledger.AfterRestoreOptions{Store: ledger.NewMongoStore(db), Client: LedgerCheckpoints(r.plan.To, t, "").Client,
+		OwnBucket: t.LedgerBucket, ReplicaBucket: t.LedgerReplicaBucket, Region: r.plan.To,
+		KeyHint:  "pin both in the local environment's ledger_public_keys",
+		Progress: func(s string) { progress("%s", s) }}
 	ring, err := ledger.NewKeyRing(t.LedgerPublicKeys)
-	if err != nil {
-		return notRecovered("the pinned ledger public keys: " + err.Error())
+	switch {
+	case err != nil:
+		o.Problem = "the pinned ledger public keys: " + err.Error()
+	case len(ring) == 0:
+		o.Problem = "no pinned ledger public key for the replica in the local environment"
 	}
-	if len(ring) == 0 {
-		return notRecovered("no pinned ledger public key for the replica in the local environment")
+	o.PublicKeys = ring
+	summary, _ := ledger.RecoverAfterRestore(ctx, o)
+	return summary
+}
+
+// ledgerSource is what region r's ledger is checked against: its own checkpoint bucket and its
+// replica of the peer's, read as one series, as the restore step reads them.
+func ledgerSource(name string, r Region) ledger.CheckpointSource {
+	buckets := []*ledger.CheckpointBucket{LedgerCheckpoints(name, r, r.LedgerReplicaBucket)}
+	if r.LedgerBucket != "" {
+		buckets = append([]*ledger.CheckpointBucket{LedgerCheckpoints(name, r, r.LedgerBucket)}, buckets...)
 	}
-	cb := LedgerCheckpoints(r.plan.To, t, t.LedgerReplicaBucket)
-	rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: ledger.NewMongoStore(db), Checkpoints: cb, Locks: cb, PublicKeys: ring,
-		Progress: func(s string) { progress("audit ledger: %s", s) }})
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return notRecovered("interrupted")
-		}
-		return notRecovered(fmt.Sprintf("from s3://%s: %v", t.LedgerReplicaBucket, err))
-	}
-	msg := fmt.Sprintf("audit ledger: %d entries and %d checkpoint records recovered from s3://%s", rep.EntriesRecovered, rep.CheckpointRecordsRestored, t.LedgerReplicaBucket)
-	if rep.LastAnchoredSeq != nil {
-		msg += fmt.Sprintf(" (anchored up to entry %d, checkpoint %d); entries after it, at most %s, cannot be recovered", *rep.LastAnchoredSeq, *rep.LastCheckpoint, rep.MaxLossWindow)
-	}
-	if rep.CheckpointProblem != "" {
-		msg += "; WARNING: a later checkpoint does not verify: " + rep.CheckpointProblem
-		progress("WARNING: %s", msg)
-	}
-	return msg
+	return ledger.BucketsSource(buckets...)
 }
 
 // LedgerCheck is the verifier's result on a region's audit ledger.
@@ -87,8 +82,8 @@ type LedgerCheck struct {
 	EventIDs []string
 }
 
-// VerifyLedger runs the ledger verifier on region name's database against its replica of the peer's
-// checkpoints (every checkpoint: signature with the pinned keys, chain, Merkle root, Object Lock;
+// VerifyLedger runs the ledger verifier on region name's database against its own checkpoint bucket
+// and its replica of the peer's, read as one series (every checkpoint: signature with the pinned keys, chain, Merkle root, Object Lock;
 // every entry against its anchored hash) and lists the stored event IDs.
 func VerifyLedger(ctx context.Context, name string, r Region, database string) (*LedgerCheck, error) {
 	if r.LedgerS3Endpoint == "" || r.LedgerReplicaBucket == "" {
@@ -104,8 +99,8 @@ func VerifyLedger(ctx context.Context, name string, r Region, database string) (
 	}
 	defer c.Disconnect(context.Background())
 	store := ledger.NewMongoStore(c.Database(database))
-	cb := LedgerCheckpoints(name, r, r.LedgerReplicaBucket)
-	v := &ledger.Verifier{Entries: store, Checkpoints: cb, Locks: cb, PublicKeys: ring, RetentionYears: ledger.DefaultRetentionYears}
+	src := ledgerSource(name, r)
+	v := &ledger.Verifier{Entries: store, Checkpoints: src.Checkpoints, Locks: src.Locks, PublicKeys: ring, RetentionYears: ledger.DefaultRetentionYears}
 	rep, err := v.Verify(ctx, ledger.VerifyOptions{})
 	if err != nil {
 		return nil, err

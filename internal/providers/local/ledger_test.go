@@ -75,6 +75,50 @@ func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
 	}
 }
 
+func TestRestoreStepOfAFailbackRecoversFromTheOwnBucketAndTheReplicaWithBothKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts FerretDB, local-kms and S3")
+	}
+	ctx := context.Background()
+	s := ledgertest.StartServersForTest(t)
+	// GIVEN region B continued region A's ledger after a failover (checkpoints 0..4 by key A in A's
+	// own bucket, 5 and 6 by key B in B's), a backup of B's database then, 9 more entries in B
+	// (checkpoints 7 and 8), and B's bucket replicated into A
+	f := s.NewFailover(t, 12, 27, 11, 5)
+	restoredA := s.NewEnv(t)
+	copyLedger(t, f.B, restoredA)
+	ids := append(f.IDs, f.B.AppendAndCheckpoint(t, 38, 47, 5)...)
+	replicaInA := f.B.Replicate(t)
+	// AND the failback (B to A) restored that backup into A's database; A's local environment pins
+	// both keys, as CARO_LEDGER_PUBLIC_KEY does on AWS
+	target := Region{MongoURI: s.FerretDB.URI(), LedgerS3Endpoint: s.S3Endpoint(), LedgerBucket: f.A.BucketName, LedgerReplicaBucket: replicaInA.Name,
+		LedgerPublicKeys: map[string][]byte{f.A.Signer.Key: f.A.PublicKey, f.B.Signer.Key: f.B.PublicKey}}
+	r := &run{plan: &failover.Plan{From: DrillStandby, To: DrillPrimary}, target: target}
+	var progress []string
+	say := func(f string, a ...any) { progress = append(progress, fmt.Sprintf(f, a...)) }
+
+	// WHEN the restore step recovers the ledger
+	msg := r.recoverLedger(ctx, restoredA.DB, say)
+	// THEN it reads A's own bucket and the replica as one series and puts back the 9 entries and
+	// checkpoint records 7 and 8, without a warning
+	if want := "audit ledger: 9 entries and 2 checkpoint records recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name; !strings.Contains(msg, want) ||
+		!strings.Contains(msg, "anchored up to entry 44, checkpoint 8") || strings.Contains(strings.Join(progress, "\n"), "WARNING") {
+		t.Fatalf("recovery says %q, want %q; progress %q", msg, want, progress)
+	}
+	// AND A's ledger verifies over both buckets with both keys, every event in order
+	chk, err := VerifyLedger(ctx, DrillPrimary, target, restoredA.DB.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !chk.Report.OK || chk.Report.EntriesVerified != 45 || chk.Report.CheckpointsVerified != 9 || strings.Join(chk.EventIDs, ",") != strings.Join(ids, ",") {
+		t.Fatalf("after recovery: %+v ids %v, want %v", chk.Report, chk.EventIDs, ids)
+	}
+	// AND the plan names both buckets
+	if a, w := ledgerPlanNotes(DrillPrimary, target); !strings.Contains(a, "from the checkpoint bucket "+f.A.BucketName+" and the checkpoint replica "+replicaInA.Name) || w != nil {
+		t.Fatalf("plan: %q %q", a, w)
+	}
+}
+
 func TestRestoreStepSaysWhenTheLedgerIsNotRecovered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts FerretDB, local-kms and S3")
