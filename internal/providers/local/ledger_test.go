@@ -34,6 +34,19 @@ func copyLedger(t *testing.T, from, to *ledgertest.Env) {
 	}
 }
 
+// assertLedgerVerifies checks that region name's ledger in database verifies (VerifyLedger, over
+// the buckets the restore step reads) with the events ids in order, anchored by checkpoints.
+func assertLedgerVerifies(t *testing.T, name string, r Region, database string, ids []string, checkpoints int) {
+	t.Helper()
+	chk, err := VerifyLedger(context.Background(), name, r, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !chk.Report.OK || chk.Report.EntriesVerified != uint64(len(ids)) || chk.Report.CheckpointsVerified != checkpoints || strings.Join(chk.EventIDs, ",") != strings.Join(ids, ",") {
+		t.Fatalf("after recovery: %+v ids %v, want %v", chk.Report, chk.EventIDs, ids)
+	}
+}
+
 func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts FerretDB, local-kms and S3")
@@ -59,13 +72,7 @@ func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
 	if want := "audit ledger: 3 entries and 1 checkpoint records recovered from s3://" + replica.Name; !strings.Contains(msg, want) {
 		t.Fatalf("recovery says %q, want %q; progress %q", msg, want, progress)
 	}
-	chk, err := VerifyLedger(ctx, DrillStandby, target, standby.DB.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !chk.Report.OK || chk.Report.EntriesVerified != 6 || chk.Report.CheckpointsVerified != 2 || strings.Join(chk.EventIDs, ",") != strings.Join(ids, ",") {
-		t.Fatalf("after recovery: %+v ids %v, want %v", chk.Report, chk.EventIDs, ids)
-	}
+	assertLedgerVerifies(t, DrillStandby, target, standby.DB.Name(), ids, 2)
 	// AND a resumed step (killed after the recovery, before the marker) changes nothing
 	if msg := r.recoverLedger(ctx, standby.DB, say); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("second recovery says %q", msg)
@@ -106,13 +113,7 @@ func TestRestoreStepOfAFailbackRecoversFromTheOwnBucketAndTheReplicaWithBothKeys
 		t.Fatalf("recovery says %q, want %q; progress %q", msg, want, progress)
 	}
 	// AND A's ledger verifies over both buckets with both keys, every event in order
-	chk, err := VerifyLedger(ctx, DrillPrimary, target, restoredA.DB.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !chk.Report.OK || chk.Report.EntriesVerified != 45 || chk.Report.CheckpointsVerified != 9 || strings.Join(chk.EventIDs, ",") != strings.Join(ids, ",") {
-		t.Fatalf("after recovery: %+v ids %v, want %v", chk.Report, chk.EventIDs, ids)
-	}
+	assertLedgerVerifies(t, DrillPrimary, target, restoredA.DB.Name(), ids, 9)
 	// AND the plan names both buckets
 	if a, w := ledgerPlanNotes(DrillPrimary, target); !strings.Contains(a, "from the checkpoint bucket "+f.A.BucketName+" and the checkpoint replica "+replicaInA.Name) || w != nil {
 		t.Fatalf("plan: %q %q", a, w)
