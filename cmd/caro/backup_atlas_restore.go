@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
 )
@@ -107,7 +108,8 @@ secret's JSON; they are never printed.`,
 			}
 			out := atlasRestoreOutput{RestoreResult: res}
 			if register != nil {
-				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{}, streams.ErrOut)
+				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{},
+					commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), f.region, streams.ErrOut)
 				if err != nil {
 					return fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 				}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 )
 
@@ -39,7 +40,14 @@ touched; if it cannot be read the restore refuses. --skip-erasure-register resto
 A target with collections is refused unless --replace (with --yes): its collections are kept
 aside until the switch completed. The audit ledger (ledger_entries) is restored with the data, so it
 is rolled back to the backup's time: run 'caro audit recover' right after (it puts back the entries
-the signed checkpoints anchor). Progress goes to stderr; -o json prints a summary on stdout.`,
+the signed checkpoints anchor).
+
+Audit: the restore writes one backup:restore event (tenant _platform, resource type database,
+resource ID the backup ID, interface cli, actor the AWS caller identity's ARN or os-user:<login>,
+one request ID per run) into its record in _caro_restore_log, and each re-applied erasure one
+subject:erase event into the erased patient's tombstone; the API's reconciler publishes them, or
+right away when CARO_AUDIT_TOPIC_ARN is set. Progress goes to stderr; -o json prints a summary
+on stdout.`,
 		Example: `  caro backup restore 20261123T020000Z-1a2b3c4d --target "$STANDBY_MONGODB_URI" -o json
   caro backup restore 20261123T020000Z-1a2b3c4d --target mongodb://127.0.0.1:27017/ --replace --yes`,
 		Args: cobra.ExactArgs(1),
@@ -57,14 +65,20 @@ the signed checkpoints anchor). Progress goes to stderr; -o json prints a summar
 			if err != nil {
 				return err
 			}
+			client, closeClient, err := connectTarget(cmd.Context(), o.target)
+			if err != nil {
+				return err
+			}
+			defer closeClient()
 			rep, err := backup.Restore(cmd.Context(), backup.RestoreOptions{
-				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, TargetURI: o.target,
+				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, Target: client, Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI),
 				Database: o.database, Replace: o.replace, Workers: o.workers, SkipPreverify: o.noPre, Progress: progressPrinter(streams.ErrOut),
 				SkipErasureRegister: o.skipErasures,
 			})
 			if err != nil {
 				return err
 			}
+			deliverAuditEvents(cmd.Context(), streams.ErrOut, f.region, client.Database(rep.Database), rep.AuditEvents, rep.UnstoredAuditEvent)
 			if rep.ErasureRegisterSkipped {
 				fmt.Fprintf(streams.ErrOut, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
 					rep.BackupTime.UTC().Format("2006-01-02T15:04:05Z"))

@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
@@ -157,7 +158,8 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 	if err != nil {
 		return "", err
 	}
-	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{}, progressLines(progress))
+	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{},
+		commandOrigin(ctx, plan.To, audit.InterfaceJob), plan.To, progressLines(progress))
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 	}
@@ -291,8 +293,9 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 	if err := local.WaitStagingQuiet(ctx, db.Database(backup.DefaultDatabase), progress); err != nil {
 		return "", err
 	}
+	// The failover runs the restore as a job of the operator who applies the plan.
 	rep, err := backup.Restore(ctx, backup.RestoreOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn],
-		Target: db, Replace: true, Progress: func(p backup.Progress) {
+		Target: db, Replace: true, Origin: commandOrigin(ctx, plan.To, audit.InterfaceJob), Progress: func(p backup.Progress) {
 			if p.Message != "" {
 				progress("%s", p.Message)
 			}
@@ -300,6 +303,7 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 	if err != nil {
 		return "", err
 	}
+	deliverAuditEvents(ctx, progressLines(progress), plan.To, db.Database(rep.Database), rep.AuditEvents, rep.UnstoredAuditEvent)
 	// Before the marker: a resumed step restores again and recovers again (Recover is idempotent).
 	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(rep.Database), plan, progress)
 	m := local.RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
 )
@@ -39,8 +40,13 @@ func newGDPRReapplyCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 personal fields removed (the patient becomes an erased tombstone), every note's text removed,
 the subject key deleted. It is the code the API erases with and the code logical restores run
 before their switch. Patients that are already erased, or that the database never had, are left
-as they are, so running it twice changes nothing. No audit event is written: each erasure's
-event was recorded when it was first done.
+as they are, so running it twice changes nothing.
+
+Audit: each patient erased gets one subject:erase event (interface cli, actor the AWS caller
+identity's ARN, or os-user:<login> without AWS credentials; one request ID per run), written in
+the patient's tombstone in the same update, as the API's erase does; the API's reconciler
+publishes it, or right away when CARO_AUDIT_TOPIC_ARN is set. Already erased patients get no
+new event, so a re-run adds none.
 
 By default every registered erasure is applied; --since limits it to erasures recorded at or
 after a time (RFC 3339), for example the snapshot time minus a safety margin. A register that
@@ -59,7 +65,8 @@ It changes data: --yes is required. Progress goes to stderr; -o json prints a su
 			if err != nil {
 				return err
 			}
-			sum, err := reapplyErasures(cmd.Context(), erasure.NewRegister(store), o.target, o.database, since, streams.ErrOut)
+			origin := commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI)
+			sum, err := reapplyErasures(cmd.Context(), erasure.NewRegister(store), o.target, o.database, since, origin, f.region, streams.ErrOut)
 			if err != nil {
 				return err
 			}
@@ -108,8 +115,10 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 }
 
 // reapplyErasures connects to the target and applies the register's erasures (since: zero = all)
-// to its database, progress to w. Used by `caro gdpr reapply` and `caro backup atlas-restore`.
-func reapplyErasures(ctx context.Context, src erasure.Source, uri, database string, since time.Time, w io.Writer) (erasure.Summary, error) {
+// to its database, progress to w; every patient erased gets a subject:erase event of origin, which
+// is published right away when CARO_AUDIT_TOPIC_ARN is set (region: the topic's). Used by `caro
+// gdpr reapply`, `caro backup atlas-restore` and the failover's snapshot restore step.
+func reapplyErasures(ctx context.Context, src erasure.Source, uri, database string, since time.Time, origin audit.Origin, region string, w io.Writer) (erasure.Summary, error) {
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(20 * time.Second))
 	if err != nil {
 		return erasure.Summary{}, fmt.Errorf("connect to %s: %w", redactURI(uri), err)
@@ -119,8 +128,10 @@ func reapplyErasures(ctx context.Context, src erasure.Source, uri, database stri
 		return erasure.Summary{}, fmt.Errorf("reach %s: %w (check the URI and network path; nothing was written)", redactURI(uri), err)
 	}
 	fmt.Fprintf(w, "reading the erasure register\n")
-	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: src, DB: client.Database(database), Since: since,
+	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: src, DB: client.Database(database), Since: since, Origin: origin,
 		Progress: func(m string) { fmt.Fprintln(w, m) }})
+	// Events written before a failure are stored too: deliver them either way.
+	deliverAuditEvents(ctx, w, region, client.Database(database), sum.Events, nil)
 	if err != nil {
 		return sum, fmt.Errorf("re-applying erasures to %s (%d of %d applied): %w (applying is idempotent: fix the cause and run `caro gdpr reapply` again)",
 			database, sum.Applied, sum.Registered, err)

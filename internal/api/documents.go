@@ -25,8 +25,11 @@ const (
 	NotesCollection    = erasure.NotesCollection
 )
 
-// OutboxCollections are the collections whose documents carry audit outboxes.
-var OutboxCollections = []string{PatientsCollection, NotesCollection}
+// OutboxCollections are the collections whose documents carry audit outboxes: the API's, and the
+// restore log (audit.PlatformOutboxCollection), where a restore run by the CLI or the failover
+// writes its backup:restore event (tenant audit.PlatformTenant). Erasures re-applied by a restore
+// or `caro gdpr reapply` write theirs into the patients' tombstones, like the API's erase.
+var OutboxCollections = []string{PatientsCollection, NotesCollection, audit.PlatformOutboxCollection}
 
 // Pagination bounds of the list routes.
 const (

@@ -214,7 +214,8 @@ func TestRestoreRefusesWithoutReadableRegister(t *testing.T) {
 		t.Fatal("skip restored without the erased data: the test does not prove anything")
 	}
 	// AND `gdpr reapply`'s code finishes the job afterwards
-	sum, err := erasure.Reapply(context.Background(), erasure.ReapplyOptions{Source: erasure.NewRegister(f.store), DB: mongoC.Database(f.source)})
+	sum, err := erasure.Reapply(context.Background(), erasure.ReapplyOptions{Source: erasure.NewRegister(f.store), DB: mongoC.Database(f.source),
+		Origin: audit.Origin{Actor: "os-user:test", Interface: audit.InterfaceCLI, RequestID: audit.NewEventID()}})
 	if err != nil || sum.Patients != 1 || strings.Contains(personalData(t, f.source), `"Ada note one"`) {
 		t.Fatalf("reapply after skip: %+v %v", sum, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
 )
 
@@ -23,8 +24,10 @@ const (
 	prevPrefix       = reservedPrefix + "prev_"
 	markerCollection = reservedPrefix + "restore_marker"
 	// LogCollection records every completed restore in the target database (one document per
-	// backup ID), so a caller can tell whether a backup is already in place (Restored).
-	LogCollection = reservedPrefix + "restore_log"
+	// backup ID), so a caller can tell whether a backup is already in place (Restored). Each
+	// document also carries the outbox of its restores' audit events (audit.PlatformOutboxCollection,
+	// tenantId audit.PlatformTenant), which the API's reconciler publishes.
+	LogCollection = audit.PlatformOutboxCollection
 	markerID      = "switch"
 )
 
@@ -71,6 +74,11 @@ type RestoreOptions struct {
 	// patient erased since the backup comes back with personal data and subject key. Only for an
 	// operator who explicitly accepts that (and then runs `caro gdpr reapply` once it is readable).
 	SkipErasureRegister bool
+	// Origin is who runs the restore (the operator through the CLI, or the failover as a job) and
+	// the run's request ID: the restore's backup:restore event and every re-applied erasure's
+	// subject:erase event carry it. Default (zero): actor "job:backup-restore", interface job, a
+	// fresh request ID, so a restore is never unaudited.
+	Origin audit.Origin
 	// ConnectTimeout bounds reaching the target (default 20s).
 	ConnectTimeout time.Duration
 	// Progress, when set, receives progress events.
@@ -95,9 +103,18 @@ type RestoreReport struct {
 	// SkipErasureRegister). Counts and checksums above are the backup's, compared before.
 	Erasures *erasure.Summary `json:"erasures,omitempty"`
 	// ErasureRegisterSkipped is true when the restore ran with SkipErasureRegister.
-	ErasureRegisterSkipped bool          `json:"erasureRegisterSkipped,omitempty"`
-	Duration               time.Duration `json:"durationNs"`
-	DocsPerSecond          float64       `json:"docsPerSecond"`
+	ErasureRegisterSkipped bool `json:"erasureRegisterSkipped,omitempty"`
+	// AuditEventID is the ID of the restore's backup:restore event, pending in the restore's
+	// LogCollection document until published.
+	AuditEventID string `json:"auditEventId,omitempty"`
+	// AuditEvents locates every audit event the restore wrote (the restore's, then one per
+	// re-applied erasure, in the restored patients' tombstones) for inline delivery.
+	AuditEvents []audit.Written `json:"-"`
+	// UnstoredAuditEvent is the restore's event when the restore log could not be written after
+	// the switch (a warning says so): the caller must publish it directly.
+	UnstoredAuditEvent *audit.Event  `json:"unstoredAuditEvent,omitempty"`
+	Duration           time.Duration `json:"durationNs"`
+	DocsPerSecond      float64       `json:"docsPerSecond"`
 }
 
 // CollectionRestore is one collection of a RestoreReport.
@@ -153,6 +170,12 @@ func (o *RestoreOptions) loadOpts() loadOptions {
 //  5. Only after the marker says committed are the old collections and the marker dropped.
 func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	start := time.Now()
+	if o.Origin == (audit.Origin{}) {
+		o.Origin = audit.Origin{Actor: "job:backup-restore", Interface: audit.InterfaceJob, RequestID: audit.NewEventID()}
+	}
+	if err := o.Origin.Validate(); err != nil {
+		return RestoreReport{}, fmt.Errorf("restore: %w", err)
+	}
 	b, err := openBackup(ctx, o.Store, o.KMS, o.KeyID, o.BackupID)
 	if err != nil {
 		return RestoreReport{}, err
@@ -243,7 +266,7 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 		names = append(names, l.entry.Name)
 	}
 	if !o.SkipErasureRegister {
-		sum, err := applyErasures(ctx, db, stageName, erasures, register, o.Progress)
+		sum, err := applyErasures(ctx, db, stageName, erasures, register, o.Origin, o.Progress)
 		if err == nil {
 			err = o.step("erasures")
 		}
@@ -266,10 +289,14 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	}
 	rep.Replaced = existing
 	rep.Duration = time.Since(start)
-	logRec := RestoreRecord{BackupID: rep.BackupID, RestoredAt: time.Now().UTC(), Documents: rep.Documents, PlaintextSHA256: b.m.PlaintextSHA256, SourceRegion: rep.SourceRegion, BackupTime: rep.BackupTime}
-	if _, err := db.Collection(LogCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: rep.BackupID}}, logRec, options.Replace().SetUpsert(true)); err != nil {
-		// The data is in place and verified; only the bookkeeping failed.
-		report(o.Progress, Progress{Phase: "done", Message: "warning: could not record the restore in " + LogCollection + ": " + err.Error()})
+	rep.AuditEvents = append(rep.AuditEvents, writeRestoreLog(ctx, db, &b.m, &rep, o.Origin, o.Progress)...)
+	if rep.Erasures != nil {
+		// The erasures' events were written into the staging collections, now live under their
+		// own names.
+		for _, w := range rep.Erasures.Events {
+			w.Collection = strings.TrimPrefix(w.Collection, stagePrefix+suffix+"_")
+			rep.AuditEvents = append(rep.AuditEvents, w)
+		}
 	}
 	if s := rep.Duration.Seconds(); s > 0 {
 		rep.DocsPerSecond = float64(rep.Documents) / s
@@ -281,10 +308,10 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 // applyErasures applies the erasures listed before the load to the staging collections, then lists
 // the register again and applies those recorded meanwhile, so only the few renames of the switch
 // remain between the last listing and the restored data going live.
-func applyErasures(ctx context.Context, db *mongo.Database, stageName func(string) string, first []erasure.Erasure, register erasure.Source, progress func(Progress)) (erasure.Summary, error) {
+func applyErasures(ctx context.Context, db *mongo.Database, stageName func(string) string, first []erasure.Erasure, register erasure.Source, origin audit.Origin, progress func(Progress)) (erasure.Summary, error) {
 	say := func(m string) { report(progress, Progress{Phase: "erasures", Message: m}) }
 	cols := erasure.Live().Renamed(stageName)
-	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(first), DB: db, Collections: cols, Progress: say})
+	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(first), DB: db, Collections: cols, Origin: origin, Progress: say})
 	if err != nil {
 		return sum, err
 	}
@@ -305,15 +332,57 @@ func applyErasures(ctx context.Context, db *mongo.Database, stageName func(strin
 	if len(recent) == 0 {
 		return sum, nil
 	}
-	more, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: recent, DB: db, Collections: cols, Progress: say})
+	more, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: recent, DB: db, Collections: cols, Origin: origin, Progress: say})
 	sum.Registered += more.Registered
 	sum.Applied += more.Applied
 	sum.Patients += more.Patients
 	sum.Notes += more.Notes
+	sum.AuditEvents += more.AuditEvents
+	sum.Events = append(sum.Events, more.Events...)
 	if err == nil {
 		say(fmt.Sprintf("%d erasures recorded during the restore applied as well", len(recent)))
 	}
 	return sum, err
+}
+
+// Restore's audit event: a restore replaces the whole database, so its event belongs to no tenant.
+const (
+	ActionRestore    = "backup:restore"
+	ResourceDatabase = "database"
+)
+
+// writeRestoreLog records the completed restore in LogCollection together with its backup:restore
+// event, in one single-document upsert: the record's fields are set and the event added to the
+// document's outbox ($set outbox.<id>, $inc outboxPending), so a backup restored twice keeps the
+// first restore's event if it is still pending. The event's resource ID is the backup ID; its after
+// hash is the backup's plaintext SHA-256 (the state restored, before the re-applied erasures, each
+// of which has its own event); there is no before hash (the replaced database is not read). A write
+// that fails after the switch is only a warning (the data is in place): the event is then returned
+// in RestoreReport.UnstoredAuditEvent for the caller to publish directly.
+func writeRestoreLog(ctx context.Context, db *mongo.Database, m *Manifest, rep *RestoreReport, origin audit.Origin, progress func(Progress)) []audit.Written {
+	now := time.Now().UTC()
+	ev := origin.Event(now, audit.PlatformTenant, ActionRestore, ResourceDatabase, rep.BackupID)
+	ev.AfterHash = m.PlaintextSHA256
+	rep.AuditEventID = ev.ID
+	set := bson.D{{Key: "tenantId", Value: audit.PlatformTenant}, {Key: "restoredAt", Value: now}, {Key: "documents", Value: rep.Documents},
+		{Key: "plaintextSha256", Value: m.PlaintextSHA256}, {Key: "sourceRegion", Value: rep.SourceRegion}, {Key: "backupTime", Value: rep.BackupTime}}
+	upd, err := audit.WithEvent(bson.D{{Key: "$set", Value: set}}, ev)
+	if err == nil {
+		for attempt := range 3 {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			_, err = db.Collection(LogCollection).UpdateOne(wctx, bson.D{{Key: "_id", Value: rep.BackupID}}, upd, options.UpdateOne().SetUpsert(true))
+			cancel()
+			if err == nil {
+				return []audit.Written{{Collection: LogCollection, TenantID: audit.PlatformTenant, DocID: rep.BackupID, Event: ev}}
+			}
+			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		}
+	}
+	// The data is in place and verified; only the bookkeeping failed.
+	report(progress, Progress{Phase: "done", Message: "warning: could not record the restore and its audit event " + ev.ID + " in " + LogCollection + ": " + err.Error() +
+		" (the event must be published directly: set CARO_AUDIT_TOPIC_ARN)"})
+	rep.UnstoredAuditEvent = &ev
+	return nil
 }
 
 // switchMarker is the document that records a switch in progress (in _caro_restore_marker).
@@ -534,7 +603,8 @@ func redactURI(uri string) string {
 	return scheme + "://" + rest
 }
 
-// RestoreRecord is one completed restore as recorded in the target's LogCollection.
+// RestoreRecord is one completed restore as recorded in the target's LogCollection (the document
+// also holds tenantId audit.PlatformTenant and the outbox of its audit events).
 type RestoreRecord struct {
 	BackupID        string    `bson:"_id" json:"backupId"`
 	RestoredAt      time.Time `bson:"restoredAt" json:"restoredAt"`

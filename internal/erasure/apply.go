@@ -2,11 +2,15 @@ package erasure
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/tenancy"
@@ -49,6 +53,9 @@ type Result struct {
 	Patient bool
 	// Notes is how many notes lost their text.
 	Notes int64
+	// Event is the subject:erase event written with the patient's tombstone (nil when the patient
+	// was already erased or absent).
+	Event *audit.Written
 }
 
 // EraseData erases what hangs off a patient in a tenant: every note's text (notes become erased
@@ -91,14 +98,30 @@ func PatientTombstone(now time.Time) bson.D {
 	}
 }
 
-// Apply erases the subject of e in db (collection names cols) without writing an audit event: the
-// erasure's event was written when it was first done and is in the ledger. The patient becomes an
-// erased tombstone, its notes lose their text, the subject key is deleted. Idempotent: applying it
-// again, or to a database where the patient never existed, changes nothing. The reconciler later
-// purges the tombstones as usual.
-func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, now time.Time) (Result, error) {
+// ActionErase and ResourcePatient are the action and resource type of an erasure's audit event,
+// the same the API's DELETE /subjects/{id} writes (access.SubjectErase).
+const (
+	ActionErase     = "subject:erase"
+	ResourcePatient = "patient"
+)
+
+// Apply erases the subject of e in db (collection names cols): the patient becomes an erased
+// tombstone, its notes lose their text, the subject key is deleted. Idempotent: applying it again,
+// or to a database where the patient never existed, changes nothing.
+//
+// The audit rule (one event per change, none for a no-op): the update that turns a patient still
+// holding personal data into an erased tombstone carries a subject:erase event of origin (tenant,
+// patient ID, interface and actor of the origin, hashes keyed with the subject key while it still
+// exists) in the same single-document write, like the API's erase. A patient already erased, or
+// absent, gets no new event (its erasure's event was written when that change was made), so
+// re-running never duplicates events. Result.Event locates the event written, if any, for inline
+// delivery; the reconciler publishes it otherwise, and then purges the tombstone as usual.
+func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, now time.Time, origin audit.Origin) (Result, error) {
 	if err := e.Validate(); err != nil {
 		return Result{}, err
+	}
+	if err := origin.Validate(); err != nil {
+		return Result{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
 	}
 	store, err := jobStore(db, e.TenantID)
 	if err != nil {
@@ -111,16 +134,63 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	for _, f := range PatientPersonalFields {
 		notErased = append(notErased, bson.D{{Key: f, Value: bson.D{{Key: "$exists", Value: true}}}})
 	}
-	res, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: coll.DocID(e.PatientID)}, {Key: "$or", Value: notErased}},
-		PatientTombstone(now))
-	if err != nil {
-		return Result{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
+	filter := bson.D{{Key: "_id", Value: coll.DocID(e.PatientID)}, {Key: "$or", Value: notErased}}
+	var result Result
+	var before bson.D
+	err = coll.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: audit.FieldOutbox, Value: 0}, {Key: audit.FieldPending, Value: 0}})).Decode(&before)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		// Already erased or never here: nothing to write, no event.
+	case err != nil:
+		return Result{}, fmt.Errorf("read patient %s/%s: %w", e.TenantID, e.PatientID, err)
+	default:
+		ev, err := eraseEvent(ctx, db, cols, e, before, now, origin)
+		if err != nil {
+			return Result{}, err
+		}
+		upd, err := audit.WithEvent(PatientTombstone(now), ev)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := coll.UpdateOne(ctx, filter, upd)
+		if err != nil {
+			return Result{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
+		}
+		if res.ModifiedCount == 1 {
+			result.Patient = true
+			result.Event = &audit.Written{Collection: cols.Patients, TenantID: e.TenantID, DocID: coll.DocID(e.PatientID), Event: ev}
+		}
 	}
 	notes, err := EraseData(ctx, db, cols, e.TenantID, e.PatientID)
 	if err != nil {
 		return Result{}, fmt.Errorf("erase data of patient %s/%s: %w", e.TenantID, e.PatientID, err)
 	}
-	return Result{Patient: res.ModifiedCount == 1, Notes: notes}, nil
+	result.Notes = notes
+	return result, nil
+}
+
+// eraseEvent builds the subject:erase event of a patient about to be erased. The before hash and the
+// subject reference are keyed with the subject key (read before EraseData deletes it); without a key
+// they are left out rather than computed unkeyed over personal data. The after hash is a plain
+// SHA-256 of the tombstone's identity (tenant, patient ID, erased), which holds no personal data.
+func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, before bson.D, now time.Time, origin audit.Origin) (audit.Event, error) {
+	ev := origin.Event(now, e.TenantID, ActionErase, ResourcePatient, e.PatientID)
+	key, err := audit.SubjectKeysIn(db.Collection(cols.SubjectKeys)).Get(ctx, e.TenantID, e.PatientID)
+	switch {
+	case errors.Is(err, audit.ErrSubjectKeyNotFound):
+	case err != nil:
+		return audit.Event{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
+	default:
+		state, err := bson.MarshalExtJSON(before, true, false)
+		if err != nil {
+			return audit.Event{}, fmt.Errorf("erase patient %s/%s: encode state: %w", e.TenantID, e.PatientID, err)
+		}
+		ev.SubjectRef = key.Ref(e.TenantID, e.PatientID)
+		ev.BeforeHash = key.StateHash(state)
+	}
+	after := sha256.Sum256([]byte("caro/erased-patient/v1\x00" + e.TenantID + "\x00" + e.PatientID))
+	ev.AfterHash = hex.EncodeToString(after[:])
+	return ev, nil
 }
 
 // jobStore opens the tenant's store for the erasure job, so every write stays inside the tenant.

@@ -62,7 +62,7 @@ func TestApplyErasesOneSubjectIdempotently(t *testing.T) {
 	seed(t, db, cols, "t1", pidB, "Grace")
 	e := Erasure{TenantID: "t1", PatientID: pidA, ErasedAt: time.Now(), RequestID: "r1"}
 	// WHEN Ada's erasure is applied
-	r, err := Apply(ctx, db, cols, e, time.Now())
+	r, err := Apply(ctx, db, cols, e, time.Now(), testOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestApplyErasesOneSubjectIdempotently(t *testing.T) {
 		t.Fatalf("tombstone %v", p)
 	}
 	// AND a second run changes nothing
-	if r, err := Apply(ctx, db, cols, e, time.Now()); err != nil || r.Patient || r.Notes != 0 {
+	if r, err := Apply(ctx, db, cols, e, time.Now(), testOrigin); err != nil || r.Patient || r.Notes != 0 {
 		t.Fatalf("re-run: %+v %v", r, err)
 	}
 	// AND the live collections (other names) were never touched
@@ -110,7 +110,7 @@ func TestApplyOtherTenantUntouched(t *testing.T) {
 	db := newDB(t)
 	seed(t, db, Live(), "t1", pidA, "Ada")
 	seed(t, db, Live(), "t2", pidA, "Same")
-	if _, err := Apply(ctx, db, Live(), Erasure{TenantID: "t2", PatientID: pidA, ErasedAt: time.Now()}, time.Now()); err != nil {
+	if _, err := Apply(ctx, db, Live(), Erasure{TenantID: "t2", PatientID: pidA, ErasedAt: time.Now()}, time.Now(), testOrigin); err != nil {
 		t.Fatal(err)
 	}
 	all := dump(t, db, Live())
@@ -134,7 +134,7 @@ func TestReapplyFromRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lines []string
-	s, err := Reapply(ctx, ReapplyOptions{Source: reg, DB: db, Progress: func(l string) { lines = append(lines, l) }})
+	s, err := Reapply(ctx, ReapplyOptions{Source: reg, DB: db, Origin: testOrigin, Progress: func(l string) { lines = append(lines, l) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,11 +146,11 @@ func TestReapplyFromRegister(t *testing.T) {
 	}
 	// Since after the old erasure: it is not listed, so nothing to do.
 	seed(t, db, Live(), "t3", pidA, "Late")
-	s, err = Reapply(ctx, ReapplyOptions{Source: reg, DB: db, Since: time.Now().Add(-time.Hour)})
+	s, err = Reapply(ctx, ReapplyOptions{Source: reg, DB: db, Origin: testOrigin, Since: time.Now().Add(-time.Hour)})
 	if err != nil || s.Registered != 1 || s.Patients != 0 {
 		t.Fatalf("since: %+v %v", s, err)
 	}
-	if _, err := Reapply(ctx, ReapplyOptions{Source: NewRegister(failingStore{}), DB: db}); err == nil {
+	if _, err := Reapply(ctx, ReapplyOptions{Source: NewRegister(failingStore{}), DB: db, Origin: testOrigin}); err == nil {
 		t.Fatal("unreadable register accepted")
 	}
 }

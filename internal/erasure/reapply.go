@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/audit"
 )
 
 // Summary is what Reapply did (part of the restore report and the `caro gdpr reapply` output).
@@ -20,6 +22,11 @@ type Summary struct {
 	Notes int64 `json:"notesErased"`
 	// Since is the since filter used (zero: every registered erasure).
 	Since time.Time `json:"since,omitzero"`
+	// AuditEvents is how many subject:erase events were written (one per patient erased, in the
+	// patient's tombstone; see Apply).
+	AuditEvents int `json:"auditEvents"`
+	// Events locates the events written, for inline delivery (audit.DeliverWritten).
+	Events []audit.Written `json:"-"`
 }
 
 // ReapplyOptions configure Reapply.
@@ -37,6 +44,9 @@ type ReapplyOptions struct {
 	Now func() time.Time
 	// Progress, when set, receives one line per patient erased and a summary.
 	Progress func(string)
+	// Origin is who runs the re-application (operator or job, interface, request ID): every
+	// patient erased gets a subject:erase event of this origin. Required.
+	Origin audit.Origin
 }
 
 // Reapply lists the register and applies every erasure to the database. It stops at the first
@@ -44,6 +54,9 @@ type ReapplyOptions struct {
 func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 	if o.Source == nil || o.DB == nil {
 		return Summary{}, fmt.Errorf("erasure: Reapply needs a Source and a DB")
+	}
+	if err := o.Origin.Validate(); err != nil {
+		return Summary{}, fmt.Errorf("erasure: Reapply: %w", err)
 	}
 	if o.Collections == (Collections{}) {
 		o.Collections = Live()
@@ -61,7 +74,7 @@ func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 	}
 	s := Summary{Registered: len(list), Since: o.Since}
 	for _, e := range list {
-		r, err := Apply(ctx, o.DB, o.Collections, e, o.Now())
+		r, err := Apply(ctx, o.DB, o.Collections, e, o.Now(), o.Origin)
 		if err != nil {
 			return s, err
 		}
@@ -71,6 +84,10 @@ func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 				s.Patients++
 			}
 			s.Notes += r.Notes
+			if r.Event != nil {
+				s.AuditEvents++
+				s.Events = append(s.Events, *r.Event)
+			}
 			progress(fmt.Sprintf("erasure of %s/%s (request %s, %s) re-applied: patient erased %t, %d notes erased",
 				e.TenantID, e.PatientID, e.RequestID, e.ErasedAt.Format(time.RFC3339), r.Patient, r.Notes))
 		}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/audit"
+)
+
+// EnvAuditTopicARN is the audit topic (contracts.md); when it is set in the CLI's environment, the
+// events a command wrote are also published right away, otherwise the API's reconciler publishes
+// them from the database within its schedule.
+const EnvAuditTopicARN = "CARO_AUDIT_TOPIC_ARN"
+
+// operatorIdentity names who runs the CLI, for the actor of its audit events: the AWS caller
+// identity's ARN when AWS credentials are configured and STS answers, else "os-user:<login>".
+// Tests replace it.
+var operatorIdentity = func(ctx context.Context, region string) string {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err == nil && cfg.Credentials != nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := cfg.Credentials.Retrieve(cctx); err == nil {
+			out, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
+			if err == nil && out.Arn != nil && *out.Arn != "" {
+				return *out.Arn
+			}
+		}
+	}
+	return osUserActor()
+}
+
+// osUserActor is the actor when no AWS identity is available: the OS login name.
+func osUserActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "os-user:" + u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return "os-user:" + n
+	}
+	return fmt.Sprintf("os-user:uid-%d", os.Getuid())
+}
+
+// commandOrigin is the audit origin of one command run: the operator, the interface (cli, or job
+// when the failover runs the change) and a fresh request ID shared by every event of the run.
+func commandOrigin(ctx context.Context, region string, iface audit.Interface) audit.Origin {
+	return audit.Origin{Actor: operatorIdentity(ctx, region), Interface: iface, RequestID: audit.NewEventID()}
+}
+
+// newAuditPublisher builds the inline publisher for the topic; tests replace it.
+var newAuditPublisher = func(ctx context.Context, region, topic string) (audit.Publisher, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return &audit.SNSPublisher{Client: sns.NewFromConfig(cfg), TopicARN: topic}, nil
+}
+
+// deliverAuditEvents publishes the events a command wrote when CARO_AUDIT_TOPIC_ARN is set, and
+// says on w what happened. The events are already stored (pending) with their changes, so any
+// failure here is a warning: the reconciler publishes what is still pending. unstored is an event
+// that could not be stored (the restore log write failed): it can only be published directly.
+func deliverAuditEvents(ctx context.Context, w io.Writer, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
+	topic := os.Getenv(EnvAuditTopicARN)
+	if topic == "" {
+		if len(events) > 0 {
+			fmt.Fprintf(w, "audit: %d events stored pending with the changes; the API's reconciler publishes them (set %s to publish them now)\n", len(events), EnvAuditTopicARN)
+		}
+		if unstored != nil {
+			fmt.Fprintf(w, "WARNING: audit event %s could not be stored and %s is not set: re-run with %s set, or record it by hand\n", unstored.ID, EnvAuditTopicARN, EnvAuditTopicARN)
+		}
+		return
+	}
+	pub, err := newAuditPublisher(ctx, region, topic)
+	if err != nil {
+		fmt.Fprintf(w, "warning: audit events not published now (%v); they stay pending for the reconciler\n", err)
+		return
+	}
+	if unstored != nil {
+		if err := pub.Publish(ctx, *unstored); err != nil {
+			fmt.Fprintf(w, "WARNING: audit event %s could not be stored nor published: %v\n", unstored.ID, err)
+		} else {
+			fmt.Fprintf(w, "audit: event %s published directly\n", unstored.ID)
+		}
+	}
+	if len(events) == 0 {
+		return
+	}
+	n, err := audit.DeliverWritten(ctx, pub, db, events)
+	if err != nil {
+		fmt.Fprintf(w, "warning: %v\n", err)
+	}
+	fmt.Fprintf(w, "audit: %d of %d events published to %s\n", n, len(events), topic)
+}
+
+// connectTarget connects to a MongoDB URI for the CLI's own writes; close releases it.
+func connectTarget(ctx context.Context, uri string) (client *mongo.Client, close func(), err error) {
+	client, err = mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(20 * time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", redactURI(uri), err)
+	}
+	return client, func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }, nil
+}

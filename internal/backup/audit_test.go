@@ -1,0 +1,160 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/api"
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/audit/audittest"
+)
+
+// pendingIn returns the events pending in the outboxes of one collection of db.
+func pendingIn(t *testing.T, db *mongo.Database, coll string) []audit.Event {
+	t.Helper()
+	cur, err := db.Collection(coll).Find(context.Background(), bson.D{{Key: audit.FieldPending, Value: bson.D{{Key: "$gt", Value: 0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []audit.Outbox
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, d := range docs {
+		for _, ev := range d.Events {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN a backup taken before Ada was erased through the API, and the API's events published
+	f := newErasureFixture(t)
+	db := mongoC.Database(f.source)
+	sns := audittest.NewSNSFake(t)
+	if _, err := api.NewReconciler(db, sns.Publisher()).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sns.Reset()
+	origin := audit.Origin{Actor: "arn:aws:sts::111122223333:assumed-role/oncall/alice", Interface: audit.InterfaceCLI, RequestID: audit.NewEventID()}
+	// WHEN an operator restores it over the database
+	rep, err := f.restore(f.source, func(o *RestoreOptions) { o.Replace = true; o.Origin = origin })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN exactly one backup:restore event is pending in the restore log, with the right fields
+	restoreEvents := pendingIn(t, db, LogCollection)
+	if len(restoreEvents) != 1 {
+		t.Fatalf("%d restore events pending, want 1", len(restoreEvents))
+	}
+	ev := restoreEvents[0]
+	if err := ev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != rep.AuditEventID || ev.Action != "backup:restore" || ev.ResourceType != "database" || ev.ResourceID != f.m.BackupID ||
+		ev.TenantID != audit.PlatformTenant || ev.Actor != origin.Actor || ev.Interface != audit.InterfaceCLI || ev.RequestID != origin.RequestID ||
+		ev.AfterHash != f.m.PlaintextSHA256 || ev.SubjectRef != "" {
+		t.Fatalf("restore event %+v", ev)
+	}
+	// AND Ada's re-applied erasure has its subject:erase event of the same run in her tombstone
+	// (the backup's own pending events come back with it and are published again, recognisable by
+	// their IDs; only this run's are counted)
+	var erase []audit.Event
+	for _, e := range pendingIn(t, db, api.PatientsCollection) {
+		if e.RequestID == origin.RequestID {
+			erase = append(erase, e)
+		}
+	}
+	if len(erase) != 1 || erase[0].Action != "subject:erase" || erase[0].ResourceID != f.ada || erase[0].TenantID != f.c.tenant ||
+		erase[0].RequestID != origin.RequestID || erase[0].Interface != audit.InterfaceCLI {
+		t.Fatalf("erase events %+v", erase)
+	}
+	if len(rep.AuditEvents) != 2 || rep.AuditEvents[0].Collection != LogCollection || rep.AuditEvents[1].Collection != api.PatientsCollection {
+		t.Fatalf("report events %+v", rep.AuditEvents)
+	}
+	// AND no event holds personal data
+	j, _ := json.Marshal(append(restoreEvents, erase...))
+	for _, pd := range []string{"Ada", "Grace", "1980-02-03", "note"} {
+		if strings.Contains(string(j), pd) {
+			t.Fatalf("personal data %q in %s", pd, j)
+		}
+	}
+	// WHEN the inline publish fails
+	sns.SetFailing(true)
+	if n, err := audit.DeliverWritten(ctx, sns.Publisher(), db, rep.AuditEvents); err == nil || n != 0 {
+		t.Fatalf("failing publish: %d %v", n, err)
+	}
+	// THEN both stay pending
+	if len(pendingIn(t, db, LogCollection)) != 1 || !pendingHas(t, db, api.PatientsCollection, erase[0].ID) {
+		t.Fatal("a failed publish lost events")
+	}
+	// AND the API's scheduled reconciler publishes each exactly once
+	sns.SetFailing(false)
+	for range 2 {
+		if _, err := api.NewReconciler(db, sns.Publisher()).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]int{}
+	for _, e := range sns.Events() {
+		got[e.ID]++
+	}
+	if got[ev.ID] != 1 || got[erase[0].ID] != 1 {
+		t.Fatalf("published %v", got)
+	}
+	if len(pendingIn(t, db, LogCollection))+len(pendingIn(t, db, api.PatientsCollection)) != 0 {
+		t.Fatal("events still pending")
+	}
+	// AND the restore stays recorded (the failover's Check) after its outbox drained
+	if rec, err := Restored(ctx, db, f.m.BackupID); err != nil || rec == nil {
+		t.Fatalf("Restored %+v %v", rec, err)
+	}
+	// AND restoring the same backup again adds exactly one new restore event, keeping the record
+	sns.Reset()
+	rep2, err := f.restore(f.source, func(o *RestoreOptions) { o.Replace = true; o.Origin = origin })
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := pendingIn(t, db, LogCollection)
+	if len(again) != 1 || again[0].ID != rep2.AuditEventID || again[0].ID == ev.ID {
+		t.Fatalf("second restore events %+v", again)
+	}
+	// AND it delivers inline when a topic is there
+	if n, err := audit.DeliverWritten(ctx, sns.Publisher(), db, rep2.AuditEvents); err != nil || n != len(rep2.AuditEvents) {
+		t.Fatalf("inline: %d %v", n, err)
+	}
+	if len(pendingIn(t, db, LogCollection)) != 0 {
+		t.Fatal("inline delivery left the restore event pending")
+	}
+}
+
+// pendingHas reports whether the event id is pending in coll.
+func pendingHas(t *testing.T, db *mongo.Database, coll, id string) bool {
+	for _, e := range pendingIn(t, db, coll) {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRestoreWithoutOriginIsAuditedAsJob(t *testing.T) {
+	f := newBackup(t, 5)
+	target := newDB("dstjob")
+	rep, err := f.restore(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := pendingIn(t, mongoC.Database(target), LogCollection)
+	if len(evs) != 1 || evs[0].Interface != audit.InterfaceJob || evs[0].Actor != "job:backup-restore" || evs[0].ID != rep.AuditEventID {
+		t.Fatalf("events %+v", evs)
+	}
+}
