@@ -50,8 +50,9 @@ as subprocesses through the local provider, and proves the result: the name reso
 its API answers /health with the restore marker, every record is back (counts and checksums).
 The primary also keeps an audit ledger: entries appended and checkpointed (signed with its local-kms
 key into its Object-Locked bucket, replicated to the standby) before and after the backup; the
-restore step recovers the entries the restore rolled back from the replica, and the drill checks
-the standby's ledger with the verifier: every entry back, verify passes.
+restore step recovers the entries the restore rolled back from the standby's own checkpoint bucket
+and the replica, read as one series (as on AWS, so a failback finds its own earlier checkpoints),
+and the drill checks the standby's ledger with the verifier: every entry back, verify passes.
 --kill-at kills the apply with SIGKILL in the middle of that step, then resumes it.
 Everything started is stopped and removed at the end.
 
