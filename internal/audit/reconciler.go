@@ -47,10 +47,13 @@ type outboxDoc struct {
 	Events   map[string]Event `bson:"outbox"`
 }
 
+// PendingIndexName names PendingIndex (a restore finds the outbox collections it replaces by it).
+const PendingIndexName = "outbox_pending"
+
 // PendingIndex is the index the reconciler's scan uses. It is the documented exception to "indexes
 // start with the tenant": the scan is across tenants by design and reads only outbox fields.
 func PendingIndex() mongo.IndexModel {
-	return mongo.IndexModel{Keys: bson.D{{Key: FieldPending, Value: 1}}, Options: options.Index().SetName("outbox_pending")}
+	return mongo.IndexModel{Keys: bson.D{{Key: FieldPending, Value: 1}}, Options: options.Index().SetName(PendingIndexName)}
 }
 
 // Run publishes pending events oldest first and marks each sent, then purges tombstones with an empty

@@ -158,3 +158,97 @@ func TestRestoreWithoutOriginIsAuditedAsJob(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 }
+
+// pendingIDs returns the IDs of the events pending in the given collections of db.
+func pendingIDs(t *testing.T, db *mongo.Database, colls ...string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, c := range colls {
+		for _, ev := range pendingIn(t, db, c) {
+			ids[ev.ID] = true
+		}
+	}
+	return ids
+}
+
+func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		ctx := context.Background()
+		// GIVEN a database whose API events (creates, Ada's erasure) are still pending
+		f := newErasureFixture(t)
+		db := mongoC.Database(f.source)
+		before := pendingIDs(t, db, api.PatientsCollection, api.NotesCollection)
+		if len(before) < 5 {
+			t.Fatalf("only %d pending API events", len(before))
+		}
+		// WHEN a restore replaces the database (and, in the crash case, dies right after the
+		// switch committed, then the next restore's Recover finishes it)
+		_, err := f.restore(f.source, func(o *RestoreOptions) {
+			o.Replace = true
+			if crash {
+				o.fail = func(step string) error {
+					if step == "cleanup" {
+						return errCrash
+					}
+					return nil
+				}
+			}
+		})
+		if crash {
+			if err == nil {
+				t.Fatal("no simulated crash")
+			}
+			if err := Recover(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			if err := Recover(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		// THEN every event that was pending in the replaced collections is pending in the
+		// restore log, once
+		kept := pendingIn(t, db, LogCollection)
+		keptIDs := map[string]int{}
+		for _, ev := range kept {
+			keptIDs[ev.ID]++
+		}
+		for id := range before {
+			if keptIDs[id] != 1 {
+				t.Fatalf("crash %t: event %s kept %d times", crash, id, keptIDs[id])
+			}
+		}
+		var outbox audit.Outbox
+		if err := db.Collection(LogCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "replaced-" + f.m.BackupID}}).Decode(&outbox); err != nil ||
+			outbox.Pending != len(outbox.Events) || outbox.Pending != len(before) {
+			t.Fatalf("crash %t: replaced-events document %d pending, %d events, want %d (%v)", crash, outbox.Pending, len(outbox.Events), len(before), err)
+		}
+		// AND no replaced collection is left
+		names, _ := db.ListCollectionNames(ctx, bson.D{})
+		for _, n := range names {
+			if strings.HasPrefix(n, prevPrefix) {
+				t.Fatalf("crash %t: %s left", crash, n)
+			}
+		}
+		// AND the reconciler publishes them all and drains the document
+		sns := audittest.NewSNSFake(t)
+		for range 2 {
+			if _, err := api.NewReconciler(db, sns.Publisher()).Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		published := map[string]bool{}
+		for _, ev := range sns.Events() {
+			published[ev.ID] = true
+		}
+		for id := range before {
+			if !published[id] {
+				t.Fatalf("crash %t: event %s never published", crash, id)
+			}
+		}
+		if n := len(pendingIn(t, db, LogCollection)); n != 0 {
+			t.Fatalf("crash %t: %d still pending", crash, n)
+		}
+	}
+}

@@ -385,6 +385,57 @@ func writeRestoreLog(ctx context.Context, db *mongo.Database, m *Manifest, rep *
 	return nil
 }
 
+// carryPendingEvents keeps the audit events still pending in the outboxes of replaced collections
+// (renamed aside by a committed switch, about to be dropped): each is added to the outbox of the
+// document "replaced-<backup ID>" in LogCollection (tenantId audit.PlatformTenant), which the
+// reconciler publishes like any outbox. Only collections with the outbox index (audit.PendingIndex,
+// which the API creates on every outbox collection) are scanned. Each event is added by one
+// update that is conditional on it not being there yet, so a repeated carry-over (a crash, then
+// Recover) neither duplicates nor double-counts it. It returns how many events were added.
+func carryPendingEvents(ctx context.Context, db *mongo.Database, backupID string, collections []string) (int, error) {
+	docID := "replaced-" + backupID
+	log := db.Collection(LogCollection)
+	added := 0
+	for _, name := range collections {
+		coll := db.Collection(name)
+		specs, err := coll.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return added, fmt.Errorf("listing indexes of %s: %w", name, err)
+		}
+		if !slices.ContainsFunc(specs, func(s mongo.IndexSpecification) bool { return s.Name == audit.PendingIndexName }) {
+			continue
+		}
+		cur, err := coll.Find(ctx, bson.D{{Key: audit.FieldPending, Value: bson.D{{Key: "$gt", Value: 0}}}},
+			options.Find().SetProjection(bson.D{{Key: audit.FieldOutbox, Value: 1}}))
+		if err != nil {
+			return added, fmt.Errorf("reading pending audit events of %s: %w", name, err)
+		}
+		var docs []audit.Outbox
+		if err := cur.All(ctx, &docs); err != nil {
+			return added, fmt.Errorf("reading pending audit events of %s: %w", name, err)
+		}
+		for _, d := range docs {
+			for id, ev := range d.Events {
+				field := audit.FieldOutbox + "." + id
+				res, err := log.UpdateOne(ctx, bson.D{{Key: "_id", Value: docID}, {Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "tenantId", Value: audit.PlatformTenant}, {Key: field, Value: ev}}},
+						{Key: "$inc", Value: bson.D{{Key: audit.FieldPending, Value: 1}}}},
+					options.UpdateOne().SetUpsert(true))
+				if mongo.IsDuplicateKeyError(err) {
+					continue // already carried over: the document exists and holds the event
+				}
+				if err != nil {
+					return added, fmt.Errorf("keeping pending audit event %s of %s: %w", id, name, err)
+				}
+				if res.ModifiedCount+res.UpsertedCount > 0 {
+					added++
+				}
+			}
+		}
+	}
+	return added, nil
+}
+
 // switchMarker is the document that records a switch in progress (in _caro_restore_marker).
 type switchMarker struct {
 	ID          string    `bson:"_id"`
@@ -452,8 +503,20 @@ func switchCollections(ctx context.Context, db *mongo.Database, backupID, suffix
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	prevs := make([]string, 0, len(existing))
 	for _, e := range existing {
-		_ = db.Collection(prevName(e)).Drop(cctx)
+		prevs = append(prevs, prevName(e))
+	}
+	if n, err := carryPendingEvents(cctx, db, backupID, prevs); err != nil {
+		// Keep the previous collections (and the marker): the next restore's Recover carries
+		// their pending events over before it drops them.
+		report(o.Progress, Progress{Phase: "switch", Message: "warning: the switch committed, but the audit events still pending in the replaced collections could not be kept yet (the replaced collections stay until the next restore, which keeps them): " + err.Error()})
+		return nil
+	} else if n > 0 {
+		report(o.Progress, Progress{Phase: "switch", Message: fmt.Sprintf("%d audit events still pending in the replaced collections kept in %s for the reconciler", n, LogCollection)})
+	}
+	for _, p := range prevs {
+		_ = db.Collection(p).Drop(cctx)
 	}
 	if err := marker.Drop(cctx); err != nil {
 		report(o.Progress, Progress{Phase: "switch", Message: "warning: the switch committed but its marker could not be dropped (the next restore removes it): " + err.Error()})
@@ -515,8 +578,19 @@ func Recover(ctx context.Context, db *mongo.Database) error {
 		if err := dropPrefixed(ctx, db, stagePrefix+m.Suffix+"_"); err != nil {
 			return fail(err)
 		}
-	} else if err := dropPrefixed(ctx, db, prevPrefix+m.Suffix+"_"); err != nil {
-		return fail(err)
+	} else {
+		prevs := make([]string, 0, len(m.Existing))
+		for _, e := range m.Existing {
+			if has(prev(e)) {
+				prevs = append(prevs, prev(e))
+			}
+		}
+		if _, err := carryPendingEvents(ctx, db, m.BackupID, prevs); err != nil {
+			return fail(err)
+		}
+		if err := dropPrefixed(ctx, db, prevPrefix+m.Suffix+"_"); err != nil {
+			return fail(err)
+		}
 	}
 	if err := db.Collection(markerCollection).Drop(ctx); err != nil {
 		return fail(err)
