@@ -179,18 +179,12 @@ func pinnedKeys(source string, values []string) (single []byte, ring map[string]
 	return single, ring, err
 }
 
-// auditCheckpoints is where the checkpoints are read: one bucket, or several merged.
-type auditCheckpoints interface {
-	ledger.CheckpointReader
-	ledger.RetentionInspector
-}
-
 // auditLedger is what the verify, prove and recover commands work on.
 type auditLedger struct {
-	store       *ledger.MongoStore
-	checkpoints auditCheckpoints
-	// where names the bucket(s), like s3://a, s3://b.
-	where string
+	store *ledger.MongoStore
+	// checkpoints is where the checkpoints are read: one bucket, or several merged (its Name
+	// names them, like s3://a, s3://b).
+	checkpoints ledger.CheckpointSource
 	// publicKey (DER) is the single pinned key, publicKeys the key ring by key ID; one is set.
 	publicKey  []byte
 	publicKeys map[string][]byte
@@ -259,19 +253,11 @@ func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
 	l.store = ledger.NewMongoStore(client.Database(f.database))
 	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != ""
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	var sources []ledger.CheckpointSource
+	var buckets []*ledger.CheckpointBucket
 	for _, name := range nonEmpty(f.buckets) {
-		b := &ledger.CheckpointBucket{Name: name, Client: s3c}
-		l.checkpoints = b
-		sources = append(sources, ledger.BucketSource(b))
+		buckets = append(buckets, &ledger.CheckpointBucket{Name: name, Client: s3c})
 	}
-	if len(sources) > 1 {
-		m := ledger.NewMergedCheckpoints(sources...)
-		l.checkpoints = m
-		l.where = m.Names()
-	} else {
-		l.where = sources[0].Name
-	}
+	l.checkpoints = ledger.BucketsSource(buckets...)
 	return l, nil
 }
 

@@ -36,7 +36,7 @@ proof then carries the key of the checkpoint it is against.`,
 				return err
 			}
 			defer l.close()
-			p := &ledger.Prover{Entries: l.store, Checkpoints: l.checkpoints, PublicKey: l.publicKey, PublicKeys: l.publicKeys}
+			p := &ledger.Prover{Entries: l.store, Checkpoints: l.checkpoints.Checkpoints, PublicKey: l.publicKey, PublicKeys: l.publicKeys}
 			proof, err := p.Prove(ctx, args[0])
 			switch {
 			case errors.Is(err, ledger.ErrNotAnchored):

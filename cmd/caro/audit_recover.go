@@ -79,8 +79,8 @@ Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not 
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in %s (%s)...\n", g.database, l.where, l.keyLabel())
-			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.checkpoints, Locks: l.checkpoints, PublicKey: pub, PublicKeys: ring,
+			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in %s (%s)...\n", g.database, l.checkpoints.Name, l.keyLabel())
+			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring,
 				RetentionYears: g.retentionYears, MaxAge: o.maxAge, Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) }})
 			if err != nil {
 				if errors.Is(err, ledger.ErrDiverged) || errors.Is(err, ledger.ErrNotRecoverable) {

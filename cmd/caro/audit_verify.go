@@ -62,8 +62,8 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "verifying the ledger in %s against checkpoints in %s (%s)...\n", f.database, l.where, l.keyLabel())
-			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.checkpoints, Locks: l.checkpoints, PublicKey: pub, PublicKeys: ring, RetentionYears: f.retentionYears}
+			fmt.Fprintf(streams.ErrOut, "verifying the ledger in %s against checkpoints in %s (%s)...\n", f.database, l.checkpoints.Name, l.keyLabel())
+			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring, RetentionYears: f.retentionYears}
 			rep, err := v.Verify(ctx, opt)
 			if err != nil {
 				return fmt.Errorf("audit ledger could not be verified: %w", err)

@@ -204,8 +204,8 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 				return v, nil
 			}
 			if c.ReplicaBucket != "" {
-				m := ledger.NewMergedCheckpoints(ledger.BucketSource(bucket), ledger.BucketSource(&ledger.CheckpointBucket{Client: bucket.Client, Name: c.ReplicaBucket}))
-				v.Checkpoints, v.Locks = m, m
+				src := ledger.BucketsSource(bucket, &ledger.CheckpointBucket{Client: bucket.Client, Name: c.ReplicaBucket})
+				v.Checkpoints, v.Locks = src.Checkpoints, src.Locks
 			}
 			return v, nil
 		},
