@@ -11,14 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-
 	"github.com/carohealth/platform/internal/audit"
-	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
-	awsprov "github.com/carohealth/platform/internal/providers/aws"
 )
 
 // auditLedgerCopy keeps the ledger collections of db, as a backup does; restore puts them back.
@@ -138,80 +133,6 @@ func TestAuditRecoverValidates(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}
-	}
-}
-
-type stsAccount string
-
-func (a stsAccount) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
-	return &sts.GetCallerIdentityOutput{Account: aws.String(string(a))}, nil
-}
-
-func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
-	// GIVEN a target database restored from a backup that lacks entries 7..14, anchored by
-	// checkpoints the target region's replica bucket holds
-	env, _ := auditEnv(t, 7, 5)
-	restore := auditLedgerCopy(t, env.DB)
-	auditAppend(t, env, 7, 17)
-	restore()
-	ctx := context.Background()
-	plan := &failover.Plan{ID: "p1", From: "eu-west-1", To: "eu-central-1"}
-	clients := &awsprov.Clients{S3: env.S3, STS: stsAccount("123456789012")}
-	var lines []string
-	progress := func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }
-	db := ledger.NewMongoStore(env.DB)
-	count := func() uint64 {
-		n, err := db.CountEntries(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	t.Setenv(envFailoverLedgerOwnBucket, "")
-	// WHEN the step runs without a pinned public key THEN it says loudly that the ledger was not
-	// recovered and what to run, writes nothing, and does not fail the step
-	t.Setenv(envLedgerPublicKey, "")
-	msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
-	if !strings.Contains(msg, "NOT recovered") || !strings.Contains(msg, "caro audit recover") || count() != 7 || !strings.Contains(strings.Join(lines, "\n"), "WARNING") {
-		t.Fatalf("%s\n%v", msg, lines)
-	}
-	// WHEN the key is pinned but no bucket named THEN it reads the CaroReplica bucket of the target
-	pemFile := t.TempDir() + "/ledger.pem"
-	writeFile(t, pemFile, env.PublicKeyPEM())
-	t.Setenv(envLedgerPublicKey, pemFile)
-	t.Setenv(envFailoverLedgerBucket, "")
-	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
-		t.Fatalf("%s", msg)
-	}
-	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered from it
-	// (the target's own bucket, by its default name, does not exist here: skipped with a warning)
-	t.Setenv(envFailoverLedgerBucket, env.BucketName)
-	lines = nil
-	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
-	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+env.BucketName) || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
-		t.Fatalf("%s", msg)
-	}
-	if all := strings.Join(lines, "\n"); !strings.Contains(all, "WARNING: audit ledger: the target's own checkpoint bucket s3://caro-ledger-123456789012-eu-central-1 cannot be read") ||
-		!strings.Contains(all, "recovering from s3://"+env.BucketName+" alone") {
-		t.Fatalf("own bucket warning missing:\n%s", all)
-	}
-	if code, out, errOut := runAudit("", "verify"); code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
-	}
-	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
-		t.Fatalf("%s", msg)
-	}
-	// WHEN restored again and the target's own bucket exists but is empty (a first failover: the
-	// standby never cut a checkpoint) THEN the same single key recovers from both, read as one series
-	restore()
-	own := env.Servers.NewEnv(t).BucketName
-	t.Setenv(envFailoverLedgerOwnBucket, own)
-	lines = nil
-	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
-	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+own+", s3://"+env.BucketName) || count() != 15 ||
-		strings.Contains(strings.Join(lines, "\n"), "WARNING") {
-		t.Fatalf("%s\n%v", msg, lines)
 	}
 }
 
