@@ -42,7 +42,7 @@ aside until the switch completed. The audit ledger (ledger_entries) is restored 
 is rolled back to the backup's time: run 'caro audit recover' right after (it puts back the entries
 the signed checkpoints anchor).
 
-Audit: the restore writes one backup:restore event (tenant _platform, resource type database,
+Audit: the restore writes one backup:restore event (tenant caro:platform, resource type database,
 resource ID the backup ID, interface cli, actor the AWS caller identity's ARN or os-user:<login>,
 one request ID per run) into its record in _caro_restore_log, and each re-applied erasure one
 subject:erase event into the erased patient's tombstone; the API's reconciler publishes them, or

@@ -23,8 +23,8 @@ import (
 const EnvAuditTopicARN = "CARO_AUDIT_TOPIC_ARN"
 
 // operatorIdentity names who runs the CLI, for the actor of its audit events: the AWS caller
-// identity's ARN when AWS credentials are configured and STS answers, else "os-user:<login>".
-// Tests replace it.
+// identity's ARN when AWS credentials are configured and STS answers, else "os-user:<login>", made
+// a ledger identifier by audit.ActorID. Tests replace it.
 var operatorIdentity = func(ctx context.Context, region string) string {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
 	if err == nil && cfg.Credentials != nil {
@@ -33,7 +33,7 @@ var operatorIdentity = func(ctx context.Context, region string) string {
 		if _, err := cfg.Credentials.Retrieve(cctx); err == nil {
 			out, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
 			if err == nil && out.Arn != nil && *out.Arn != "" {
-				return *out.Arn
+				return audit.ActorID(*out.Arn)
 			}
 		}
 	}
@@ -43,10 +43,10 @@ var operatorIdentity = func(ctx context.Context, region string) string {
 // osUserActor is the actor when no AWS identity is available: the OS login name.
 func osUserActor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "os-user:" + u.Username
+		return audit.ActorID("os-user:" + u.Username)
 	}
 	if n := os.Getenv("USER"); n != "" {
-		return "os-user:" + n
+		return audit.ActorID("os-user:" + n)
 	}
 	return fmt.Sprintf("os-user:uid-%d", os.Getuid())
 }

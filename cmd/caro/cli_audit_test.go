@@ -15,6 +15,7 @@ import (
 	"github.com/carohealth/platform/internal/audit/audittest"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/ledger"
 )
 
 // testOperator is the actor of the CLI's audit events in tests (no STS to ask).
@@ -86,6 +87,9 @@ func TestGDPRReapplyAuditsEachErasureOnce(t *testing.T) {
 	}
 	got := map[string]bool{}
 	for _, ev := range evs {
+		if err := ledger.CheckNoPersonalData(ev); err != nil {
+			t.Fatal(err)
+		}
 		if ev.Interface != audit.InterfaceCLI || ev.Actor != testOperator || ev.TenantID != tenant || ev.ResourceType != "patient" || ev.Validate() != nil {
 			t.Fatalf("event %+v", ev)
 		}
@@ -170,6 +174,9 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 	if len(evs) != 1 || evs[0].ID != rep.AuditEventID || evs[0].ResourceID != m.BackupID || evs[0].TenantID != audit.PlatformTenant ||
 		evs[0].ResourceType != "database" || evs[0].Interface != audit.InterfaceCLI || evs[0].Actor != testOperator {
 		t.Fatalf("restore events %+v (report %q)", evs, out)
+	}
+	if err := ledger.CheckNoPersonalData(evs[0]); err != nil {
+		t.Fatal(err)
 	}
 	// AND Ada's re-applied erasure has its event of the same run
 	erase := pendingByAction(t, db, api.PatientsCollection, "subject:erase")

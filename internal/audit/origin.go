@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // PlatformTenant is the TenantID of an event about a change that belongs to no single tenant, such
-// as a restore replacing a whole database. It can never be a real tenant's ID (tenant IDs start with
-// a lowercase letter or digit, tenancy.ValidTenantID), so no tenant store reads or writes it, and the
-// ledger stores it like any other tenant ID (its encoding is unchanged).
-const PlatformTenant = "_platform"
+// as a restore replacing a whole database. It can never be a real tenant's ID (the colon is not
+// allowed in tenant IDs, tenancy.ValidTenantID), so no tenant store reads or writes it, and it is a
+// valid ledger identifier (letters, digits and ._:/-, ledger.CheckNoPersonalData), so the ledger
+// stores it like any other tenant ID; its encoding is unchanged.
+const PlatformTenant = "caro:platform"
 
 // PlatformOutboxCollection holds the outboxes of platform-level changes: the restore log that
 // internal/backup keeps in the target database (one document per restored backup, tenantId
@@ -26,12 +28,34 @@ const PlatformOutboxCollection = "_caro_restore_log"
 // interface (cli, or job when the failover runs it) and one request ID per command run. Events
 // written by the CLI and jobs take these three fields from it.
 type Origin struct {
-	// Actor is the operator identity (an AWS principal ARN, or "os-user:<name>") or the job name.
+	// Actor is the operator identity (an AWS principal ARN, or "os-user:<name>") or the job name,
+	// as an identifier the ledger accepts (ActorID).
 	Actor string `json:"actor"`
 	// Interface is InterfaceCLI or InterfaceJob.
 	Interface Interface `json:"interface"`
 	// RequestID is a fresh ID per command run (NewEventID), shared by every event of the run.
 	RequestID string `json:"requestId"`
+}
+
+// ActorID turns an operator identity into an identifier the ledger accepts (it refuses free text:
+// letters, digits and ._:/- only, starting with a letter or digit, at most 128 characters): any
+// other character (an IAM session name may hold @ = , +) becomes '-', and a longer value is cut.
+func ActorID(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '/' || c == '-'
+		if !ok {
+			b[i] = '-'
+		}
+	}
+	out := strings.TrimLeft(string(b), "._:/-")
+	if len(out) > 128 {
+		out = out[:128]
+	}
+	if out == "" {
+		return "unknown-operator"
+	}
+	return out
 }
 
 // Validate says which field is missing, so a change without an origin is refused before it is

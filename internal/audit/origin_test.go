@@ -31,3 +31,17 @@ func TestOriginEventIsValidAndPlatformTenantIsNoTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestActorIDIsALedgerIdentifier(t *testing.T) {
+	for in, want := range map[string]string{
+		"arn:aws:sts::111122223333:assumed-role/oncall/alice@example.com": "arn:aws:sts::111122223333:assumed-role/oncall/alice-example.com",
+		"os-user:jan de vries":   "os-user:jan-de-vries",
+		"_x":                     "x",
+		"":                       "unknown-operator",
+		strings.Repeat("a", 200): strings.Repeat("a", 128),
+	} {
+		if got := ActorID(in); got != want {
+			t.Errorf("ActorID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

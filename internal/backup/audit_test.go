@@ -12,6 +12,7 @@ import (
 	"github.com/carohealth/platform/internal/api"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
+	"github.com/carohealth/platform/internal/ledger"
 )
 
 // pendingIn returns the events pending in the outboxes of one collection of db.
@@ -80,7 +81,12 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if len(rep.AuditEvents) != 2 || rep.AuditEvents[0].Collection != LogCollection || rep.AuditEvents[1].Collection != api.PatientsCollection {
 		t.Fatalf("report events %+v", rep.AuditEvents)
 	}
-	// AND no event holds personal data
+	// AND no event holds personal data, and the ledger accepts them
+	for _, e := range append(restoreEvents, erase...) {
+		if err := ledger.CheckNoPersonalData(e); err != nil {
+			t.Fatal(err)
+		}
+	}
 	j, _ := json.Marshal(append(restoreEvents, erase...))
 	for _, pd := range []string{"Ada", "Grace", "1980-02-03", "note"} {
 		if strings.Contains(string(j), pd) {

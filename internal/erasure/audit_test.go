@@ -12,6 +12,7 @@ import (
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
+	"github.com/carohealth/platform/internal/ledger"
 )
 
 // testOrigin is the operator of the tests' re-applications.
@@ -70,6 +71,9 @@ func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 	seen := map[string]bool{}
 	for _, ev := range evs {
 		if err := ev.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ledger.CheckNoPersonalData(ev); err != nil {
 			t.Fatal(err)
 		}
 		if ev.Action != "subject:erase" || ev.ResourceType != "patient" || ev.TenantID != "t1" || ev.Interface != audit.InterfaceCLI ||
