@@ -73,8 +73,8 @@ It changes data: --yes is required. Progress goes to stderr; -o json prints a su
 			if f.output == "json" {
 				return writeJSON(streams.Out, gdprReapplyReport{Database: o.database, Summary: sum})
 			}
-			fmt.Fprintf(streams.Out, "re-applied %d registered erasures to %s: %d patients and %d notes still held personal data and were erased\n",
-				sum.Applied, o.database, sum.Patients, sum.Notes)
+			fmt.Fprintf(streams.Out, "re-applied %d registered erasures to %s: %d patients and %d notes still held personal data and were erased; %d subject:erase audit events written\n",
+				sum.Applied, o.database, sum.Patients, sum.Notes, sum.AuditEvents)
 			return nil
 		},
 	}
