@@ -40,6 +40,13 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	// GIVEN a backup taken before Ada was erased through the API, and the API's events published
 	f := newErasureFixture(t)
 	db := mongoC.Database(f.source)
+	// (the state hash of Ada after her creation, the API's last event of her before the backup)
+	var adaAfter string
+	for _, e := range pendingIn(t, db, api.PatientsCollection) {
+		if e.ResourceID == f.ada && e.Action != "subject:erase" {
+			adaAfter = e.AfterHash
+		}
+	}
 	sns := audittest.NewSNSFake(t)
 	if _, err := api.NewReconciler(db, sns.Publisher()).Run(ctx); err != nil {
 		t.Fatal(err)
@@ -77,6 +84,10 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if len(erase) != 1 || erase[0].Action != "subject:erase" || erase[0].ResourceID != f.ada || erase[0].TenantID != f.c.tenant ||
 		erase[0].RequestID != origin.RequestID || erase[0].Interface != audit.InterfaceCLI {
 		t.Fatalf("erase events %+v", erase)
+	}
+	// AND its before hash continues Ada's hash chain: it is the after hash of her last API event
+	if adaAfter == "" || erase[0].BeforeHash != adaAfter {
+		t.Fatalf("erase before hash %q, Ada's last after hash %q", erase[0].BeforeHash, adaAfter)
 	}
 	if len(rep.AuditEvents) != 2 || rep.AuditEvents[0].Collection != LogCollection || rep.AuditEvents[1].Collection != api.PatientsCollection {
 		t.Fatalf("report events %+v", rep.AuditEvents)

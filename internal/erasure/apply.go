@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/tenancy"
@@ -136,8 +136,8 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	}
 	filter := bson.D{{Key: "_id", Value: coll.DocID(e.PatientID)}, {Key: "$or", Value: notErased}}
 	var result Result
-	var before bson.D
-	err = coll.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: audit.FieldOutbox, Value: 0}, {Key: audit.FieldPending, Value: 0}})).Decode(&before)
+	var before patientState
+	err = coll.FindOne(ctx, filter).Decode(&before)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		// Already erased or never here: nothing to write, no event.
@@ -169,11 +169,25 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	return result, nil
 }
 
+// patientState is a stored patient in the API's JSON shape (internal/api Patient, same fields in
+// the same order), so the before hash of a re-applied erasure is the state hash the API's last
+// event of the patient has as its after hash: the hash chain of the resource continues
+// (internal/backup TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce checks it).
+type patientState struct {
+	ID         string    `bson:"-" json:"id"`
+	GivenName  string    `bson:"givenName,omitempty" json:"givenName"`
+	FamilyName string    `bson:"familyName,omitempty" json:"familyName"`
+	BirthDate  string    `bson:"birthDate,omitempty" json:"birthDate"`
+	Version    int64     `bson:"version" json:"version"`
+	CreatedAt  time.Time `bson:"createdAt" json:"createdAt"`
+	UpdatedAt  time.Time `bson:"updatedAt" json:"updatedAt"`
+}
+
 // eraseEvent builds the subject:erase event of a patient about to be erased. The before hash and the
 // subject reference are keyed with the subject key (read before EraseData deletes it); without a key
 // they are left out rather than computed unkeyed over personal data. The after hash is a plain
 // SHA-256 of the tombstone's identity (tenant, patient ID, erased), which holds no personal data.
-func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, before bson.D, now time.Time, origin audit.Origin) (audit.Event, error) {
+func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, before patientState, now time.Time, origin audit.Origin) (audit.Event, error) {
 	ev := origin.Event(now, e.TenantID, ActionErase, ResourcePatient, e.PatientID)
 	key, err := audit.SubjectKeysIn(db.Collection(cols.SubjectKeys)).Get(ctx, e.TenantID, e.PatientID)
 	switch {
@@ -181,7 +195,9 @@ func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Era
 	case err != nil:
 		return audit.Event{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
 	default:
-		state, err := bson.MarshalExtJSON(before, true, false)
+		before.ID = e.PatientID
+		before.CreatedAt, before.UpdatedAt = before.CreatedAt.UTC(), before.UpdatedAt.UTC()
+		state, err := json.Marshal(before)
 		if err != nil {
 			return audit.Event{}, fmt.Errorf("erase patient %s/%s: encode state: %w", e.TenantID, e.PatientID, err)
 		}
