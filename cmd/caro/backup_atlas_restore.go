@@ -54,6 +54,11 @@ database through --target-uri, as 'caro gdpr reapply' does. The register is read
 starts: if it cannot be read, nothing is started. --skip-erasure-register instead of --target-uri
 leaves it to the operator (loud warning; run 'caro gdpr reapply' right after).
 
+Audit: the restore's backup:restore event (resource: the snapshot ID) goes into the restored
+database's _caro_restore_log through --target-uri, and each re-applied erasure's subject:erase
+event into the patient's tombstone; the API's reconciler publishes them, or right away when
+CARO_AUDIT_TOPIC_ARN is set (without --target-uri the restore's event can only be published so).
+
 The target cluster's data is replaced: --yes is required. Credentials: a service account
 (MONGODB_ATLAS_CLIENT_ID/MONGODB_ATLAS_CLIENT_SECRET) or an API key
 (MONGODB_ATLAS_PUBLIC_API_KEY/MONGODB_ATLAS_PRIVATE_API_KEY), or --credentials-file with the
@@ -107,9 +112,11 @@ secret's JSON; they are never printed.`,
 				return err
 			}
 			out := atlasRestoreOutput{RestoreResult: res}
+			// One origin (one request ID) for the restore's event and the erasures' events.
+			origin := commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI)
+			auditSnapshotRestore(cmd.Context(), streams.ErrOut, o.targetURI, o.database, f.region, res, origin)
 			if register != nil {
-				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{},
-					commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), f.region, streams.ErrOut)
+				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{}, origin, f.region, streams.ErrOut)
 				if err != nil {
 					return fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 				}

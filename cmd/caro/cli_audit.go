@@ -14,7 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/backup"
 )
 
 // EnvAuditTopicARN is the audit topic (contracts.md); when it is set in the CLI's environment, the
@@ -110,4 +112,25 @@ func connectTarget(ctx context.Context, uri string) (client *mongo.Client, close
 		return nil, nil, fmt.Errorf("connect to %s: %w", redactURI(uri), err)
 	}
 	return client, func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }, nil
+}
+
+// auditSnapshotRestore audits an Atlas snapshot restore: its backup:restore event is stored in the
+// restored database's restore log (uri set) and published inline when CARO_AUDIT_TOPIC_ARN is set.
+// Without a URI, or when the write fails, the event can only be published directly (w says so).
+func auditSnapshotRestore(ctx context.Context, w io.Writer, uri, database, region string, res atlas.RestoreResult, origin audit.Origin) {
+	ev := backup.SnapshotRestoreEvent(origin, res.SnapshotID, res.RestoreJobID, time.Now())
+	if uri != "" {
+		client, closeClient, err := connectTarget(ctx, uri)
+		if err == nil {
+			defer closeClient()
+			db := client.Database(database)
+			written, err := backup.RecordSnapshotRestore(ctx, db, ev, res.SnapshotID, res.RestoreJobID, res.SnapshotTime)
+			if err == nil {
+				deliverAuditEvents(ctx, w, region, db, []audit.Written{written}, nil)
+				return
+			}
+		}
+		fmt.Fprintf(w, "warning: the snapshot restore's audit event could not be stored: %v\n", err)
+	}
+	deliverAuditEvents(ctx, w, region, nil, nil, &ev)
 }

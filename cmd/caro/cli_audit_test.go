@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,54 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 	// AND only the first restore's event is still pending (for the reconciler)
 	if left := pendingByAction(t, db, backup.LogCollection, "backup:restore"); len(left) != 1 || left[0].ID != evs[0].ID {
 		t.Fatalf("pending restore events %+v", left)
+	}
+}
+
+func TestBackupAtlasRestoreAuditsTheSnapshotRestore(t *testing.T) {
+	env := newBackupEnv(t)
+	srv := atlasFake(t)
+	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
+	creds := filepath.Join(t.TempDir(), "atlas.json")
+	if err := os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"backup", "atlas-restore", "--source-project", "5f0000000000000000000001", "--source-cluster", "caro-prod",
+		"--target-project", "5f0000000000000000000002", "--target-cluster", "caro-standby", "--target-region", "eu-central-1",
+		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json", "--yes"}
+	store, _, err := backupClients(context.Background(), &backupFlags{bucket: "caro-backups", region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := env.client.Database("caro")
+	_, ada, _ := rolledBack(t, db, erasure.NewRegister(store))
+	// WHEN the snapshot is restored with --target-uri
+	code, out, errOut := runCaro(append(args, "--target-uri", env.mongoURI)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		SnapshotID string `json:"snapshotId"`
+	}
+	_ = json.Unmarshal([]byte(out), &res)
+	// THEN one backup:restore event of the snapshot is pending in the restore log, and Ada's
+	// re-applied erasure has its event of the same run
+	evs := pendingByAction(t, db, backup.LogCollection, "backup:restore")
+	if len(evs) != 1 || evs[0].ResourceID != res.SnapshotID || evs[0].TenantID != audit.PlatformTenant || evs[0].Interface != audit.InterfaceCLI ||
+		evs[0].Actor != testOperator || ledger.CheckNoPersonalData(evs[0]) != nil {
+		t.Fatalf("restore events %+v (stdout %q)", evs, out)
+	}
+	erase := pendingByAction(t, db, api.PatientsCollection, "subject:erase")
+	if len(erase) != 1 || erase[0].ResourceID != ada || erase[0].RequestID != evs[0].RequestID {
+		t.Fatalf("erase events %+v", erase)
+	}
+	// WHEN it runs without a target (--skip-erasure-register) and with an audit topic THEN the
+	// event, which has nowhere to be stored, is published directly
+	sns := withAuditTopic(t)
+	code, _, errOut = runCaro(append(args, "--skip-erasure-register")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := sns.Events(); len(got) != 1 || got[0].Action != "backup:restore" || !strings.Contains(errOut, "published directly") {
+		t.Fatalf("published %+v, stderr %q", got, errOut)
 	}
 }

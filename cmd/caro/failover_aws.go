@@ -158,8 +158,9 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 	if err != nil {
 		return "", err
 	}
-	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{},
-		commandOrigin(ctx, plan.To, audit.InterfaceJob), plan.To, progressLines(progress))
+	origin := commandOrigin(ctx, plan.To, audit.InterfaceJob)
+	auditSnapshotRestore(ctx, progressLines(progress), uri, backup.DefaultDatabase, plan.To, res, origin)
+	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{}, origin, plan.To, progressLines(progress))
 	if err != nil {
 		return "", fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 	}
