@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/carohealth/platform/internal/audit"
 )
 
 // Source is where an observation came from.
@@ -35,8 +37,10 @@ type Observation struct {
 	Path         string
 	Status       int
 	WAFBlocked   bool
-	// Action is the access-control action of an audit event (subject:export, ...).
-	Action string
+	// Action is the access-control action of an audit event (subject:export, ...); Interface the
+	// event's interface (api, cli, job).
+	Action    string
+	Interface audit.Interface
 	// Marker is the API signal marker (Marker* constants).
 	Marker string
 	// Detail is a fixed word about the case: a pattern class, an alarm or function name.

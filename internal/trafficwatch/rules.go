@@ -3,6 +3,8 @@ package trafficwatch
 import (
 	"strings"
 	"time"
+
+	"github.com/carohealth/platform/internal/audit"
 )
 
 // Category separates operational failures from attempted security breaches.
@@ -149,7 +151,10 @@ var Rules = []Rule{
 	{
 		ID: "bulk-subject-requests-by-principal", Category: CategoryBreach, Severity: SeverityHigh,
 		When: func(o Observation) bool {
-			return o.Source == SourceTopic && (o.Action == "subject:export" || o.Action == "subject:erase")
+			// Only requests through the API: a restore or `caro gdpr reapply` re-erases, as a cli
+			// or job event, subjects whose erasure users already requested (the erasure register).
+			return o.Source == SourceTopic && o.Interface == audit.InterfaceAPI &&
+				(o.Action == "subject:export" || o.Action == "subject:erase")
 		},
 		GroupBy: ByPrincipal, Threshold: 5, Window: 10 * time.Minute,
 		Summary: "one user exported or erased many data subjects in a short time (audit events): possible exfiltration or sabotage",

@@ -109,9 +109,12 @@ var ruleCases = map[string]struct {
 			access(200, "/patients", "/patients")},
 	},
 	"bulk-subject-requests-by-principal": {
-		match: Observation{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Tenant: "tenant-a", Action: "subject:export"},
-		nonMatch: []Observation{{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Action: "patient:write"},
-			{Source: SourceTopic, Topic: "caro-audit", Action: "subject:erase"}}, // no actor: nothing to count per
+		match: Observation{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Tenant: "tenant-a", Action: "subject:export", Interface: "api"},
+		nonMatch: []Observation{{Source: SourceTopic, Topic: "caro-audit", Principal: testSub, Action: "patient:write", Interface: "api"},
+			{Source: SourceTopic, Topic: "caro-audit", Action: "subject:erase", Interface: "api"}, // no actor: nothing to count per
+			// a restore or caro gdpr reapply re-applying registered erasures
+			{Source: SourceTopic, Topic: "caro-audit", Principal: "job:backup-restore", Tenant: "tenant-a", Action: "subject:erase", Interface: "job"},
+			{Source: SourceTopic, Topic: "caro-audit", Principal: "os-user:oncall", Tenant: "tenant-a", Action: "subject:erase", Interface: "cli"}},
 	},
 	"origin-verify-failure": {
 		match:    Observation{Source: SourceAccessLog, Address: testIP, Status: 403, WAFBlocked: true},

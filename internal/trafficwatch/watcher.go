@@ -382,6 +382,7 @@ func (w *Watcher) snsObservation(rec json.RawMessage) (Observation, bool, error)
 		o.RequestID = ev.RequestID
 		o.Principal = ev.Actor
 		o.Action = ev.Action
+		o.Interface = ev.Interface
 		return o, true, nil
 	}
 	return o, false, nil
