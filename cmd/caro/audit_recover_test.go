@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/audit"
@@ -19,39 +18,8 @@ import (
 // auditLedgerCopy keeps the ledger collections of db, as a backup does; restore puts them back.
 func auditLedgerCopy(t *testing.T, db *mongo.Database) (restore func()) {
 	t.Helper()
-	into := auditLedgerBackup(t, db)
-	return func() { into(db) }
-}
-
-// auditLedgerBackup keeps the ledger collections of db, as a backup does; restoreInto puts them
-// into a database (the same, or another region's).
-func auditLedgerBackup(t *testing.T, db *mongo.Database) (restoreInto func(*mongo.Database)) {
-	t.Helper()
-	ctx := context.Background()
-	saved := map[string][]any{}
-	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
-		cur, err := db.Collection(name).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var docs []bson.Raw
-		if err := cur.All(ctx, &docs); err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range docs {
-			saved[name] = append(saved[name], d)
-		}
-	}
-	return func(dst *mongo.Database) {
-		for name, docs := range saved {
-			if err := dst.Collection(name).Drop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := dst.Collection(name).InsertMany(ctx, docs); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	snap := ledgertest.TakeSnapshot(t, db)
+	return func() { snap.RestoreInto(t, db) }
 }
 
 func auditAppend(t *testing.T, env *ledgertest.Env, from, to int) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
 )
 
@@ -173,11 +174,11 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	// own bucket, 5 and 6 by key B in B's), a backup of B's database then (entries 0..35), 9 more
 	// entries in B (checkpoints 7 and 8 anchor up to entry 44), and B's bucket replicated into A
 	_, f := auditFailoverEnv(t)
-	backup := auditLedgerBackup(t, f.B.DB)
+	backup := ledgertest.TakeSnapshot(t, f.B.DB)
 	f.B.AppendAndCheckpoint(t, 38, 47, 5)
 	replicaInA := f.B.Replicate(t)
 	// AND the failback (B to A) restored that backup into A's database
-	backup(f.A.DB)
+	backup.RestoreInto(t, f.A.DB)
 	ctx := context.Background()
 	count := func() uint64 {
 		t.Helper()

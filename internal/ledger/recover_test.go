@@ -19,49 +19,6 @@ import (
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 )
 
-// ledgerCopy is the state of the two ledger collections at one moment, as a backup holds it.
-type ledgerCopy map[string][]bson.Raw
-
-func copyLedger(t *testing.T, db *mongo.Database) ledgerCopy {
-	t.Helper()
-	out := ledgerCopy{}
-	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
-		cur, err := db.Collection(name).Find(context.Background(), bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var docs []bson.Raw
-		if err := cur.All(context.Background(), &docs); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = docs
-	}
-	return out
-}
-
-// restoreLedger rolls the ledger collections back to c, as restoring the backup does.
-func restoreLedger(t *testing.T, db *mongo.Database, c ledgerCopy) {
-	t.Helper()
-	ctx := context.Background()
-	for name, docs := range c {
-		if err := db.Collection(name).Drop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if len(docs) > 0 {
-			many := make([]any, len(docs))
-			for i := range docs {
-				many[i] = docs[i]
-			}
-			if _, err := db.Collection(name).InsertMany(ctx, many); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := ledger.NewMongoStore(db).EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // appendRun appends events from..to-1 and runs cpr after each, as the audit writer does.
 func appendRun(t *testing.T, store ledger.EntryStore, cpr *ledger.Checkpointer, from, to int) {
 	t.Helper()
@@ -148,12 +105,12 @@ func TestRecoverAfterARestoreFromTheReplicaBucket(t *testing.T) {
 	ctx := context.Background()
 	// GIVEN 12 entries checkpointed every 5 (checkpoints 0 and 1), and a backup taken then
 	env := filled(t, 12, 5)
-	backup := copyLedger(t, env.DB)
+	backup := ledgertest.TakeSnapshot(t, env.DB)
 	// AND 15 more entries, anchored up to entry 24 by checkpoints 2..4 (entries 25 and 26 not yet)
 	appendRun(t, env.Store, env.Checkpointer(5), 12, 27)
 	replica := replicaOf(t, env)
 	// WHEN the database is restored from the backup
-	restoreLedger(t, env.DB, backup)
+	backup.RestoreInto(t, env.DB)
 	// THEN verify reports the anchored entries as missing and points at caro audit recover
 	if rep := verifyFresh(t, env); rep.OK || rep.FirstBad.Seq != 12 || !strings.Contains(rep.FirstBad.Reason, "caro audit recover") {
 		t.Fatalf("before recovery: %+v", rep.FirstBad)
@@ -191,7 +148,7 @@ func TestRecoverAfterARestoreFromTheReplicaBucket(t *testing.T) {
 
 func TestRecoverRefusesADivergedLedgerAndWritesNothing(t *testing.T) {
 	env := filled(t, 7, 5)
-	backup := copyLedger(t, env.DB)
+	backup := ledgertest.TakeSnapshot(t, env.DB)
 	appendRun(t, env.Store, env.Checkpointer(5), 7, 15)
 	for _, tc := range []struct {
 		name    string
@@ -213,7 +170,7 @@ func TestRecoverRefusesADivergedLedgerAndWritesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// GIVEN a database restored from the backup AND then written to before the recovery
-			restoreLedger(t, env.DB, backup)
+			backup.RestoreInto(t, env.DB)
 			tc.diverge(t)
 			entries, records := countDocs(t, env.DB, ledger.EntriesCollection), countDocs(t, env.DB, ledger.CheckpointsCollection)
 			// WHEN recovered THEN it refuses with ErrDiverged and writes nothing
@@ -243,9 +200,9 @@ func TestCheckpointsWithoutEntriesStillVerifyAndRecoveryNeedsNewOnes(t *testing.
 	old := env.Checkpointer(5)
 	old.Bucket = oldFormat{env.Bucket}
 	appendRun(t, env.Store, old, 0, 3)
-	early := copyLedger(t, env.DB)
+	early := ledgertest.TakeSnapshot(t, env.DB)
 	appendRun(t, env.Store, old, 3, 12)
-	late := copyLedger(t, env.DB)
+	late := ledgertest.TakeSnapshot(t, env.DB)
 	// AND 8 more anchored by new-format checkpoints 2..3
 	appendRun(t, env.Store, env.Checkpointer(5), 12, 20)
 	if c, err := env.Bucket.GetCheckpoint(context.Background(), 1); err != nil || len(c.Entries) != 0 {
@@ -256,13 +213,13 @@ func TestCheckpointsWithoutEntriesStillVerifyAndRecoveryNeedsNewOnes(t *testing.
 		t.Fatalf("%+v %+v", v, v.FirstBad)
 	}
 	// WHEN restored to a backup inside the old checkpoints' range THEN recovery refuses, writing nothing
-	restoreLedger(t, env.DB, early)
+	early.RestoreInto(t, env.DB)
 	if _, err := recoverFrom(t, env, env.Bucket); !errors.Is(err, ledger.ErrNotRecoverable) ||
 		countDocs(t, env.DB, ledger.EntriesCollection) != 3 || countDocs(t, env.DB, ledger.CheckpointsCollection) != 0 {
 		t.Fatalf("early backup: %v", err)
 	}
 	// WHEN restored to a backup after them THEN the entries of the new checkpoints are recovered
-	restoreLedger(t, env.DB, late)
+	late.RestoreInto(t, env.DB)
 	rep, err := recoverFrom(t, env, env.Bucket)
 	if err != nil || rep.EntriesRecovered != 8 {
 		t.Fatalf("%+v %v", rep, err)
@@ -284,9 +241,9 @@ func TestRecoverFillsTheGapLeftByAWriterThatCachedTheOldHead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// GIVEN a backup at 12 entries, more entries appended and checkpointed, a restore
 			env := filled(t, 12, 5)
-			backup := copyLedger(t, env.DB)
+			backup := ledgertest.TakeSnapshot(t, env.DB)
 			appendRun(t, env.Store, env.Checkpointer(5), 12, tc.appended)
-			restoreLedger(t, env.DB, backup)
+			backup.RestoreInto(t, env.DB)
 			// AND a warm writer (env.Store caches the old head) appending one event after the restore
 			if _, _, err := (&ledger.Ledger{Store: env.Store}).Append(context.Background(), ledger.TestEvent(700, "t1")); err != nil {
 				t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/ledger"
@@ -35,11 +34,11 @@ func (s *Servers) NewFailover(tb testing.TB, backupAt, primary, standby int, int
 	ctx := context.Background()
 	f := &Failover{A: s.NewEnv(tb)}
 	f.IDs = f.A.AppendAndCheckpoint(tb, 0, backupAt, interval)
-	backup := snapshot(tb, f.A)
+	backup := TakeSnapshot(tb, f.A.DB)
 	f.A.AppendAndCheckpoint(tb, backupAt, primary, interval)
 	f.Replica = f.A.Replicate(tb)
 	f.B = s.NewEnv(tb)
-	restore(tb, f.B, backup)
+	backup.RestoreInto(tb, f.B.DB)
 	pubA, err := ledger.ParsePublicKey(f.A.PublicKey)
 	if err != nil {
 		tb.Fatal(err)
@@ -145,35 +144,5 @@ func (e *Env) PutLocked(tb testing.TB, bucket, key string, body []byte, r ledger
 		ObjectLockMode: s3types.ObjectLockMode(r.Mode), ObjectLockRetainUntilDate: aws.Time(r.RetainUntil),
 		ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256}); err != nil {
 		tb.Fatal(err)
-	}
-}
-
-// snapshot is the state of e's two ledger collections, as a backup holds it.
-func snapshot(tb testing.TB, e *Env) map[string][]bson.Raw {
-	tb.Helper()
-	out := map[string][]bson.Raw{}
-	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
-		cur, err := e.DB.Collection(name).Find(context.Background(), bson.D{})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var docs []bson.Raw
-		if err := cur.All(context.Background(), &docs); err != nil {
-			tb.Fatal(err)
-		}
-		out[name] = docs
-	}
-	return out
-}
-
-// restore writes the snapshot into e's (empty) database, as restoring the backup in the standby does.
-func restore(tb testing.TB, e *Env, snap map[string][]bson.Raw) {
-	tb.Helper()
-	for name, docs := range snap {
-		for _, d := range docs {
-			if _, err := e.DB.Collection(name).InsertOne(context.Background(), d); err != nil {
-				tb.Fatal(err)
-			}
-		}
 	}
 }

@@ -13,27 +13,6 @@ import (
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 )
 
-// copyLedger copies the ledger collections of from into to, as a backup restore puts them back.
-func copyLedger(t *testing.T, from, to *ledgertest.Env) {
-	t.Helper()
-	ctx := context.Background()
-	for _, name := range []string{ledger.EntriesCollection, ledger.CheckpointsCollection} {
-		cur, err := from.DB.Collection(name).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var docs []bson.Raw
-		if err := cur.All(ctx, &docs); err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range docs {
-			if _, err := to.DB.Collection(name).InsertOne(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 // assertLedgerVerifies checks that region name's ledger in database verifies (VerifyLedger, over
 // the buckets the restore step reads) with the events ids in order, anchored by checkpoints.
 func assertLedgerVerifies(t *testing.T, name string, r Region, database string, ids []string, checkpoints int) {
@@ -57,7 +36,7 @@ func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
 	// bucket replicated to the standby; and the standby's database restored from the backup
 	primary, standby := s.NewEnv(t), s.NewEnv(t)
 	ids := primary.AppendAndCheckpoint(t, 0, 3, 3)
-	copyLedger(t, primary, standby)
+	ledgertest.TakeSnapshot(t, primary.DB).RestoreInto(t, standby.DB)
 	ids = append(ids, primary.AppendAndCheckpoint(t, 3, 6, 3)...)
 	replica := primary.Replicate(t)
 	target := Region{MongoURI: s.FerretDB.URI(), LedgerS3Endpoint: s.S3Endpoint(), LedgerReplicaBucket: replica.Name,
@@ -93,7 +72,7 @@ func TestRestoreStepOfAFailbackRecoversFromTheOwnBucketAndTheReplicaWithBothKeys
 	// (checkpoints 7 and 8), and B's bucket replicated into A
 	f := s.NewFailover(t, 12, 27, 11, 5)
 	restoredA := s.NewEnv(t)
-	copyLedger(t, f.B, restoredA)
+	ledgertest.TakeSnapshot(t, f.B.DB).RestoreInto(t, restoredA.DB)
 	ids := append(f.IDs, f.B.AppendAndCheckpoint(t, 38, 47, 5)...)
 	replicaInA := f.B.Replicate(t)
 	// AND the failback (B to A) restored that backup into A's database; A's local environment pins
