@@ -258,10 +258,40 @@ func TestRestoreAppliesErasuresRecordedDuringTheRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reg.calls != 2 || rep.Erasures.Registered != 2 || rep.Erasures.Patients != 2 || rep.Erasures.Notes != 3 {
+	if reg.calls != 3 || rep.Erasures.Registered != 2 || rep.Erasures.Patients != 2 || rep.Erasures.Notes != 3 {
 		t.Fatalf("calls %d, summary %+v", reg.calls, rep.Erasures)
 	}
 	if data := personalData(t, target); strings.Contains(data, `"Grace note"`) || strings.Contains(data, `"Ada note one"`) {
 		t.Fatalf("personal data left: %s", data)
+	}
+}
+
+// TestRestoreAppliesErasuresAcknowledgedDuringTheSwitch: an erasure the API records and acknowledges
+// after the last listing before the switch, erasing the collections the switch then moves aside,
+// is applied to the restored data by the listing after the switch.
+func TestRestoreAppliesErasuresAcknowledgedDuringTheSwitch(t *testing.T) {
+	// GIVEN a restore in place over the API's live database
+	f := newErasureFixture(t)
+	target := f.source
+	// WHEN the API erases Grace (register written, live data erased, 204) between the last listing
+	// before the switch and the switch
+	rep, err := f.restore(target, func(o *RestoreOptions) {
+		o.Replace = true
+		o.fail = func(step string) error {
+			if step == "erasures" {
+				f.c.call("privacy-officer", "DELETE", "/subjects/"+f.grace, "", 204)
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN her data is not live after the restore, and the summary counts her erasure
+	if data := personalData(t, target); strings.Contains(data, `"Grace note"`) || strings.Contains(data, `"Grace"`) {
+		t.Fatalf("Grace's erasure was acknowledged during the restore, yet her data is live: %s", data)
+	}
+	if rep.Erasures == nil || rep.Erasures.Patients < 1 {
+		t.Fatalf("summary %+v", rep.Erasures)
 	}
 }

@@ -70,6 +70,13 @@ type RestoreOptions struct {
 	// idempotent, and it also finishes an erasure whose database part was interrupted before the
 	// backup ran. A register that cannot be read fails the restore before the target is touched.
 	Erasures erasure.Source
+	// ErasureStores are further buckets whose erasure registers are read with Store's as one
+	// (erasure.Registers) when Erasures is nil: a region's erasures are in its own backup bucket
+	// and in its replica of the peer's, and after a failover or failback each may hold some the
+	// other lacks. Any of them unreadable fails the restore before the target is touched.
+	// ErasureStoreNames name Store and then each of them in messages (like s3://bucket; optional).
+	ErasureStores     []ObjectStore
+	ErasureStoreNames []string
 	// SkipErasureRegister restores without reading the register or applying any erasure: every
 	// patient erased since the backup comes back with personal data and subject key. Only for an
 	// operator who explicitly accepts that (and then runs `caro gdpr reapply` once it is readable).
@@ -200,7 +207,7 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	} else {
 		register = o.Erasures
 		if register == nil {
-			register = erasure.NewRegister(o.Store)
+			register = erasure.BucketsRegister(o.ErasureStoreNames, append([]ObjectStore{o.Store}, o.ErasureStores...)...)
 		}
 		if erasures, err = register.List(ctx, time.Time{}); err != nil {
 			return RestoreReport{}, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register")
@@ -265,8 +272,10 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	for _, l := range loaded {
 		names = append(names, l.entry.Name)
 	}
+	var appliedErasures map[string]bool
 	if !o.SkipErasureRegister {
-		sum, err := applyErasures(ctx, db, stageName, erasures, register, o.Origin, o.Progress)
+		sum, seen, err := applyErasures(ctx, db, stageName, erasures, register, o.Origin, o.Progress)
+		appliedErasures = seen
 		if err == nil {
 			err = o.step("erasures")
 		}
@@ -288,15 +297,31 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 		return RestoreReport{}, err
 	}
 	rep.Replaced = existing
-	rep.Duration = time.Since(start)
-	rep.AuditEvents = append(rep.AuditEvents, writeRestoreLog(ctx, db, &b.m, &rep, o.Origin, o.Progress)...)
 	if rep.Erasures != nil {
 		// The erasures' events were written into the staging collections, now live under their
 		// own names.
-		for _, w := range rep.Erasures.Events {
-			w.Collection = strings.TrimPrefix(w.Collection, stagePrefix+suffix+"_")
-			rep.AuditEvents = append(rep.AuditEvents, w)
+		for i := range rep.Erasures.Events {
+			rep.Erasures.Events[i].Collection = strings.TrimPrefix(rep.Erasures.Events[i].Collection, stagePrefix+suffix+"_")
 		}
+		// An erasure the API recorded after the last listing but erased in the old collections
+		// before they were switched out would come back: list once more now that the restored data
+		// is live. The API records before it erases, so anything recorded later is erased by the
+		// API itself in the restored data. The restore log is not written unless this succeeds,
+		// so a failover step re-runs the whole restore.
+		more, err := reapplyRecorded(ctx, db, erasure.Live(), appliedErasures, register, o.Origin, o.Progress)
+		mergeErasures(rep.Erasures, more)
+		if err != nil {
+			return rep, newErr(ErrErasureRegister, err, hintErasureRegister,
+				"the restored data is live in %s, but the erasure register could not be read again after the switch: run `caro gdpr reapply --target <uri> --yes` now, or run the restore again", db.Name())
+		}
+		if more.Registered > 0 {
+			report(o.Progress, Progress{Phase: "erasures", Message: fmt.Sprintf("%d erasures recorded during the switch applied to the restored data", more.Registered)})
+		}
+	}
+	rep.Duration = time.Since(start)
+	rep.AuditEvents = append(rep.AuditEvents, writeRestoreLog(ctx, db, &b.m, &rep, o.Origin, o.Progress)...)
+	if rep.Erasures != nil {
+		rep.AuditEvents = append(rep.AuditEvents, rep.Erasures.Events...)
 	}
 	if s := rep.Duration.Seconds(); s > 0 {
 		rep.DocsPerSecond = float64(rep.Documents) / s
@@ -307,42 +332,56 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 
 // applyErasures applies the erasures listed before the load to the staging collections, then lists
 // the register again and applies those recorded meanwhile, so only the few renames of the switch
-// remain between the last listing and the restored data going live.
-func applyErasures(ctx context.Context, db *mongo.Database, stageName func(string) string, first []erasure.Erasure, register erasure.Source, origin audit.Origin, progress func(Progress)) (erasure.Summary, error) {
+// remain between the last listing and the restored data going live (Restore lists once more after
+// the switch). It returns the erasures applied by their keys.
+func applyErasures(ctx context.Context, db *mongo.Database, stageName func(string) string, first []erasure.Erasure, register erasure.Source, origin audit.Origin, progress func(Progress)) (erasure.Summary, map[string]bool, error) {
 	say := func(m string) { report(progress, Progress{Phase: "erasures", Message: m}) }
 	cols := erasure.Live().Renamed(stageName)
 	sum, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: erasure.Listed(first), DB: db, Collections: cols, Origin: origin, Progress: say})
-	if err != nil {
-		return sum, err
-	}
-	again, err := register.List(ctx, time.Time{})
-	if err != nil {
-		return sum, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register again before the switch")
-	}
 	seen := make(map[string]bool, len(first))
 	for _, e := range first {
 		seen[erasure.Key(e.TenantID, e.PatientID)] = true
 	}
+	if err != nil {
+		return sum, seen, err
+	}
+	more, err := reapplyRecorded(ctx, db, cols, seen, register, origin, progress)
+	mergeErasures(&sum, more)
+	if err == nil && more.Registered > 0 {
+		say(fmt.Sprintf("%d erasures recorded during the restore applied as well", more.Registered))
+	}
+	return sum, seen, err
+}
+
+// reapplyRecorded lists the register and applies, to cols, the erasures not in seen, adding them to
+// seen.
+func reapplyRecorded(ctx context.Context, db *mongo.Database, cols erasure.Collections, seen map[string]bool, register erasure.Source, origin audit.Origin, progress func(Progress)) (erasure.Summary, error) {
+	again, err := register.List(ctx, time.Time{})
+	if err != nil {
+		return erasure.Summary{}, newErr(ErrErasureRegister, err, hintErasureRegister, "reading the erasure register again")
+	}
 	var recent erasure.Listed
 	for _, e := range again {
-		if !seen[erasure.Key(e.TenantID, e.PatientID)] {
+		if k := erasure.Key(e.TenantID, e.PatientID); !seen[k] {
+			seen[k] = true
 			recent = append(recent, e)
 		}
 	}
 	if len(recent) == 0 {
-		return sum, nil
+		return erasure.Summary{}, nil
 	}
-	more, err := erasure.Reapply(ctx, erasure.ReapplyOptions{Source: recent, DB: db, Collections: cols, Origin: origin, Progress: say})
+	say := func(m string) { report(progress, Progress{Phase: "erasures", Message: m}) }
+	return erasure.Reapply(ctx, erasure.ReapplyOptions{Source: recent, DB: db, Collections: cols, Origin: origin, Progress: say})
+}
+
+// mergeErasures adds more to sum.
+func mergeErasures(sum *erasure.Summary, more erasure.Summary) {
 	sum.Registered += more.Registered
 	sum.Applied += more.Applied
 	sum.Patients += more.Patients
 	sum.Notes += more.Notes
 	sum.AuditEvents += more.AuditEvents
 	sum.Events = append(sum.Events, more.Events...)
-	if err == nil {
-		say(fmt.Sprintf("%d erasures recorded during the restore applied as well", len(recent)))
-	}
-	return sum, err
 }
 
 // Restore's audit event: a restore replaces the whole database, so its event belongs to no tenant.
