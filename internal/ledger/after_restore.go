@@ -77,7 +77,9 @@ func RecoverAfterRestore(ctx context.Context, o AfterRestoreOptions) (summary st
 		return cmd + " " + keys + " --yes"
 	}
 	notRecovered := func(why string) (string, bool) {
-		msg := fmt.Sprintf("audit ledger NOT recovered (%s): run '%s' now (after a failback, one --public-key KEYID=FILE per region's key)",
+		msg := fmt.Sprintf("audit ledger NOT recovered (%s): run '%s' now (after a failback, one --public-key KEYID=FILE per region's key); "+
+			"until then the ledger hold stays, so audit events are refused and retried (then kept in the dead-letter queue); "+
+			"only if recovery is impossible, release it with 'caro audit release-hold --target <uri> --reason <why> --yes'",
 			why, command("--public-key <pem>"))
 		say("WARNING: " + msg)
 		return msg, false
@@ -128,7 +130,7 @@ func RecoverAfterRestore(ctx context.Context, o AfterRestoreOptions) (summary st
 	if o.KeyHint != "" {
 		hint = ", and " + o.KeyHint
 	}
-	msg += fmt.Sprintf("; WARNING: audit ledger NOT fully recovered, a later checkpoint does not verify: %s (after a failback the peer region's "+
+	msg += fmt.Sprintf("; WARNING: audit ledger NOT fully recovered (the ledger hold stays: audit events are refused and retried), a later checkpoint does not verify: %s (after a failback the peer region's "+
 		"checkpoints need its key too: run '%s' now%s)", rep.CheckpointProblem, command("--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>"), hint)
 	say("WARNING: " + msg)
 	return msg, false

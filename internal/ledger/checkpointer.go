@@ -55,6 +55,7 @@ type Checkpointer struct {
 
 // Run cuts every checkpoint that is due and returns them. It first republishes the last recorded
 // checkpoint if a crash left it unpublished. Safe to run concurrently: one writer wins each number.
+// While the ledger hold exists it does nothing and returns ErrLedgerHeld (wrapped).
 func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 	interval, maxAge, maxLeaves, years := c.Interval, c.MaxAge, c.MaxLeaves, c.RetentionYears
 	if interval == 0 {
@@ -72,6 +73,11 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
+	}
+	// A checkpoint cut from a restored database before its recovery would anchor the rolled-back
+	// state under a number the bucket already holds: cut nothing while the hold exists.
+	if err := heldError(ctx, c.Records); err != nil {
+		return nil, fmt.Errorf("cutting checkpoints: %w", err)
 	}
 	last, err := c.Records.LastCheckpoint(ctx)
 	if err != nil {

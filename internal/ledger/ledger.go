@@ -45,13 +45,19 @@ type Ledger struct {
 
 // Append validates ev and adds it as the next entry. When the event is already in the ledger (a
 // redelivery) it returns that entry and created=false. Concurrent appends from any number of
-// processes leave one gap-free chain: see the package doc.
+// processes leave one gap-free chain: see the package doc. While the ledger hold exists (a restored
+// database not yet recovered) it writes nothing and returns ErrLedgerHeld (wrapped), a retryable error.
 func (l *Ledger) Append(ctx context.Context, ev audit.Event) (e Entry, created bool, err error) {
 	if err := ev.Validate(); err != nil {
 		return Entry{}, false, err
 	}
 	if err := CheckNoPersonalData(ev); err != nil {
 		return Entry{}, false, err
+	}
+	// One point read: while a restore's hold exists, an append would fork the chain from the
+	// signed checkpoints (Recover could then never put the rolled-back entries back).
+	if err := heldError(ctx, l.Store); err != nil {
+		return Entry{}, false, fmt.Errorf("appending event %s: %w", ev.ID, err)
 	}
 	ev.Time = canonicalTime(ev.Time)
 	attempts := l.MaxAttempts

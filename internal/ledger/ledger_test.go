@@ -284,6 +284,13 @@ func TestNoUpdateOrDeleteCodePath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if f == "hold.go" {
+			// The restore's hold is not part of the ledger: its one delete is on HoldCollection.
+			if n := len(forbidden.FindAll(src, -1)); n != 1 || !strings.Contains(string(src), `db.Collection(HoldCollection).DeleteOne(`) {
+				t.Errorf("hold.go may only delete the hold document (found %d forbidden calls)", n)
+			}
+			continue
+		}
 		if m := forbidden.Find(src); m != nil {
 			t.Errorf("%s calls %s: the ledger must be insert-only", f, m)
 		}

@@ -63,6 +63,7 @@ type checkpointDoc struct {
 // MongoStore keeps entries and checkpoint records in MongoDB (Atlas in production, FerretDB
 // locally). It implements EntryStore and CheckpointRecords, with inserts and reads only.
 type MongoStore struct {
+	db          *mongo.Database
 	entries     *mongo.Collection
 	checkpoints *mongo.Collection
 
@@ -73,7 +74,7 @@ type MongoStore struct {
 
 // NewMongoStore returns the store on db. Call EnsureIndexes once before use.
 func NewMongoStore(db *mongo.Database) *MongoStore {
-	return &MongoStore{entries: db.Collection(EntriesCollection), checkpoints: db.Collection(CheckpointsCollection)}
+	return &MongoStore{db: db, entries: db.Collection(EntriesCollection), checkpoints: db.Collection(CheckpointsCollection)}
 }
 
 // EnsureIndexes creates the unique eventId index (one entry per event). Idempotent.

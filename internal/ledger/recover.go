@@ -72,6 +72,10 @@ type RecoveryReport struct {
 	// CheckpointProblem, when set, is why a later checkpoint did not verify: entries it anchors
 	// were not recovered (run caro audit verify on the bucket).
 	CheckpointProblem string `json:"checkpointProblem,omitempty"`
+	// HoldReleased says the restore's ledger hold was removed (the recovery completed); HoldKept,
+	// when set, says why a hold was left in place (appends stay refused).
+	HoldReleased bool   `json:"holdReleased,omitempty"`
+	HoldKept     string `json:"holdKept,omitempty"`
 }
 
 // Recover restores the ledger of a database rolled back by a backup or snapshot restore from the
@@ -85,7 +89,9 @@ type RecoveryReport struct {
 // checkpoint records first (so a checkpointer running meanwhile cuts nothing over the anchored
 // range; it waits until the entries are back) and then the missing entries. Running it again does
 // nothing more (idempotent); after an interruption it continues. The audit writer should not append
-// while it runs: an append in the missing range makes it stop with ErrDiverged.
+// while it runs: an append in the missing range makes it stop with ErrDiverged; the restore's
+// ledger hold (HoldCollection) keeps it from doing so, and Recover removes the hold when the
+// recovery completed (every checkpoint verified), and only then. On any error the hold stays.
 func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 	years, maxAge := o.RetentionYears, o.MaxAge
 	if years <= 0 {
@@ -133,7 +139,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 			return rep, fmt.Errorf("no checkpoint verifies, so nothing can be recovered: %s", st.cpProblem.Reason)
 		}
 		rep.Unrecoverable = "the bucket holds no checkpoint: nothing to recover"
-		return rep, nil
+		return rep, releaseHold(ctx, o.Store, rep, progress)
 	}
 	record, err := o.Store.LastCheckpoint(ctx)
 	if err != nil {
@@ -205,5 +211,34 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 			progress(fmt.Sprintf("%d entries recovered", rep.EntriesRecovered))
 		}
 	}
-	return rep, nil
+	return rep, releaseHold(ctx, o.Store, rep, progress)
+}
+
+// releaseHold removes the restore's ledger hold after a recovery that completed, and only then: when
+// a later checkpoint did not verify, entries it anchors may still be missing and the hold stays.
+func releaseHold(ctx context.Context, store RecoveryStore, rep *RecoveryReport, progress func(string)) error {
+	r, ok := store.(HoldReleaser)
+	if !ok {
+		return nil
+	}
+	if rep.CheckpointProblem != "" {
+		if hc, ok := store.(HoldChecker); ok {
+			if h, err := hc.Held(ctx); err == nil && h == nil {
+				return nil
+			}
+		}
+		rep.HoldKept = "a later checkpoint does not verify, so entries it anchors may still be missing: the ledger hold stays " +
+			"(appends are refused) until a recovery with every checkpoint's key completes, or `caro audit release-hold` is run"
+		progress("WARNING: " + rep.HoldKept)
+		return nil
+	}
+	released, err := r.ReleaseHold(ctx)
+	if err != nil {
+		return fmt.Errorf("the ledger was recovered but %w: run the recovery again (it writes nothing more and removes the hold)", err)
+	}
+	if released {
+		rep.HoldReleased = true
+		progress("removed the ledger hold: the audit writer appends again")
+	}
+	return nil
 }
