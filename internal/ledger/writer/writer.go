@@ -93,7 +93,13 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 			continue
 		}
 		if err := h.write(ctx, msg); err != nil {
-			h.Log.Error("audit message not written; it will be retried and then kept in the DLQ", "messageId", id, "error", err.Error())
+			if errors.Is(err, ledger.ErrLedgerHeld) {
+				// Not a poison message: the restored database's ledger waits for its recovery.
+				h.Log.Error("audit message not written: the ledger is held after a database restore; run `caro audit recover` against the restored "+
+					"database (it removes the hold), then redrive the dead-letter queue if the retries ran out", "messageId", id, "error", err.Error())
+			} else {
+				h.Log.Error("audit message not written; it will be retried and then kept in the DLQ", "messageId", id, "error", err.Error())
+			}
 			failed = append(failed, fmt.Errorf("message %s: %w", id, err))
 			if isSQS {
 				sqsFailures = append(sqsFailures, SQSBatchItemFailure{ItemIdentifier: id})

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -324,4 +325,41 @@ func ledgertestDER(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+func TestAHeldLedgerFailsTheInvocationAndWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN a database a restore placed the ledger hold in
+	h, env := newHandler(t, 1)
+	var logs strings.Builder
+	h.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	if err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-1", Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// WHEN an event arrives (SNS) and the schedule fires
+	_, err := h.Handle(ctx, snsInvocation(marshal(event(1))))
+	_, schedErr := h.Handle(ctx, json.RawMessage(`{"source":"aws.events","detail-type":"Scheduled Event"}`))
+	// THEN both invocations fail with ErrLedgerHeld (SNS retries, then the DLQ keeps the event),
+	// the log says what to run, and nothing is written
+	if !errors.Is(err, ledger.ErrLedgerHeld) || !errors.Is(schedErr, ledger.ErrLedgerHeld) || !strings.Contains(logs.String(), "caro audit recover") {
+		t.Fatalf("%v / %v / %s", err, schedErr, logs.String())
+	}
+	if n := count(t, env); n != 0 || countCheckpoints(t, env) != 0 {
+		t.Fatalf("%d entries written", n)
+	}
+	// AND once the hold is gone the redelivered event is written
+	if _, err := ledger.ReleaseHold(ctx, env.DB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(ctx, snsInvocation(marshal(event(1)))); err != nil || count(t, env) != 1 {
+		t.Fatal(err)
+	}
+}
+
+func countCheckpoints(t *testing.T, env *ledgertest.Env) int64 {
+	n, err := env.DB.Collection(ledger.CheckpointsCollection).CountDocuments(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
