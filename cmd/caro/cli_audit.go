@@ -124,7 +124,8 @@ func auditSnapshotRestore(ctx context.Context, w io.Writer, uri, database, regio
 		if err == nil {
 			defer closeClient()
 			db := client.Database(database)
-			written, err := backup.RecordSnapshotRestore(ctx, db, ev, res.SnapshotID, res.RestoreJobID, res.SnapshotTime)
+			var written audit.Written
+			written, err = backup.RecordSnapshotRestore(ctx, db, ev, res.SnapshotID, res.RestoreJobID, res.SnapshotTime)
 			if err == nil {
 				deliverAuditEvents(ctx, w, region, db, []audit.Written{written}, nil)
 				return

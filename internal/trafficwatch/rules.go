@@ -151,10 +151,11 @@ var Rules = []Rule{
 	{
 		ID: "bulk-subject-requests-by-principal", Category: CategoryBreach, Severity: SeverityHigh,
 		When: func(o Observation) bool {
-			// Only requests through the API: a restore or `caro gdpr reapply` re-erases, as a cli
-			// or job event, subjects whose erasure users already requested (the erasure register).
-			return o.Source == SourceTopic && o.Interface == audit.InterfaceAPI &&
-				(o.Action == "subject:export" || o.Action == "subject:erase")
+			// Exports count from any interface. Erasures only through the API: a restore or `caro
+			// gdpr reapply` re-erases, as cli or job events, subjects whose erasure users already
+			// requested (the erasure register).
+			return o.Source == SourceTopic && (o.Action == "subject:export" ||
+				(o.Action == "subject:erase" && o.Interface == audit.InterfaceAPI))
 		},
 		GroupBy: ByPrincipal, Threshold: 5, Window: 10 * time.Minute,
 		Summary: "one user exported or erased many data subjects in a short time (audit events): possible exfiltration or sabotage",

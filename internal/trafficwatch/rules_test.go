@@ -384,3 +384,13 @@ func TestOutOfOrderEventsCountInTheirWindow(t *testing.T) {
 		t.Fatalf("tally %+v", tally)
 	}
 }
+
+func TestBulkExportsCountFromEveryInterface(t *testing.T) {
+	// GIVEN five subject exports by one principal through the CLI
+	w, _ := newTestWatcher(t)
+	o := Observation{Source: SourceTopic, Topic: "caro-audit", Principal: "os-user:oncall", Tenant: "tenant-a", Action: "subject:export", Interface: "cli"}
+	// WHEN the watcher sees them THEN the bulk rule fires: only re-applied erasures are exempt
+	if got := only(feed(t, w, o, 5, time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC), time.Second, "cli"), "bulk-subject-requests-by-principal"); len(got) != 1 {
+		t.Fatalf("alerts %+v, want one", got)
+	}
+}
