@@ -11,8 +11,10 @@ import (
 )
 
 // HoldCollection holds at most one document, HoldDocID, while a restored database's ledger waits
-// for its recovery (see the package doc, "The ledger hold").
-const HoldCollection = "ledger_hold"
+// for its recovery (see the package doc, "The ledger hold"). Its name has the prefix the backup
+// reserves ("_caro_"), so a backup never copies it and a restore's switch never renames or drops
+// it: the hold a restore places outlives the switch of the ledger collections.
+const HoldCollection = "_caro_ledger_hold"
 
 // HoldDocID is the _id of the one hold document.
 const HoldDocID = "hold"
@@ -63,18 +65,21 @@ func heldError(ctx context.Context, store any) error {
 }
 
 // PlaceHold writes the hold document into db (replacing none: a hold already there, from an
-// earlier restore not yet recovered, is kept, since its entries are still missing). The restore
-// calls it before it switches any collection.
-func PlaceHold(ctx context.Context, db *mongo.Database, h Hold) error {
+// earlier restore not yet recovered, is kept, since its entries are still missing). placed says
+// whether this call wrote it. The restore calls it before it switches any collection.
+func PlaceHold(ctx context.Context, db *mongo.Database, h Hold) (placed bool, err error) {
 	h.ID = HoldDocID
 	if h.Time.IsZero() {
 		h.Time = time.Now().UTC()
 	}
-	_, err := db.Collection(HoldCollection).InsertOne(ctx, h)
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("placing the audit ledger hold in %s.%s: %w", db.Name(), HoldCollection, err)
+	_, err = db.Collection(HoldCollection).InsertOne(ctx, h)
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("placing the audit ledger hold in %s.%s: %w", db.Name(), HoldCollection, err)
+	}
+	return true, nil
 }
 
 // ReadHold returns db's ledger hold, nil when there is none.

@@ -18,7 +18,7 @@ func TestTheHoldKeepsARestoredLedgerUnforkedUntilRecoverRemovesIt(t *testing.T) 
 	backup := ledgertest.TakeSnapshot(t, env.DB)
 	appendRun(t, env.Store, env.Checkpointer(5), 7, 15)
 	// AND a restore of the backup that placed the ledger hold before switching the collections
-	if err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-1", Reason: "restore test"}); err != nil {
+	if _, err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-1", Reason: "restore test"}); err != nil {
 		t.Fatal(err)
 	}
 	backup.RestoreInto(t, env.DB)
@@ -67,7 +67,7 @@ func TestAFailedRecoveryKeepsTheHold(t *testing.T) {
 	if _, _, err := (&ledger.Ledger{Store: ledger.NewMongoStore(env.DB)}).Append(ctx, ledger.TestEvent(500, "t1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-2", Time: time.Now(), Reason: "test"}); err != nil {
+	if _, err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-2", Time: time.Now(), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// WHEN the recovery refuses THEN the hold stays
@@ -78,8 +78,8 @@ func TestAFailedRecoveryKeepsTheHold(t *testing.T) {
 		t.Fatalf("hold: %+v %v", h, err)
 	}
 	// AND placing a hold again keeps the first one; releasing it reports it once
-	if err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-3"}); err != nil {
-		t.Fatal(err)
+	if placed, err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-3"}); placed || err != nil {
+		t.Fatal(placed, err)
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil || h.BackupID != "bk-2" {
 		t.Fatalf("hold replaced: %+v", h)
@@ -94,7 +94,7 @@ func TestAFailedRecoveryKeepsTheHold(t *testing.T) {
 
 func TestRecoverAfterRestoreWithoutAKeySaysTheHoldStays(t *testing.T) {
 	env := servers.NewEnv(t)
-	if err := ledger.PlaceHold(context.Background(), env.DB, ledger.Hold{BackupID: "bk"}); err != nil {
+	if _, err := ledger.PlaceHold(context.Background(), env.DB, ledger.Hold{BackupID: "bk"}); err != nil {
 		t.Fatal(err)
 	}
 	msg, ok := ledger.RecoverAfterRestore(context.Background(), ledger.AfterRestoreOptions{Store: env.Store, Problem: "no pinned key"})

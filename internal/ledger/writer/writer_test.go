@@ -333,7 +333,7 @@ func TestAHeldLedgerFailsTheInvocationAndWritesNothing(t *testing.T) {
 	h, env := newHandler(t, 1)
 	var logs strings.Builder
 	h.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	if err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-1", Reason: "test"}); err != nil {
+	if _, err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-1", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// WHEN an event arrives (SNS) and the schedule fires
