@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -25,8 +28,8 @@ import (
 const EnvAuditTopicARN = "CARO_AUDIT_TOPIC_ARN"
 
 // operatorIdentity names who runs the CLI, for the actor of its audit events: the AWS caller
-// identity's ARN when AWS credentials are configured and STS answers, else "os-user:<login>", made
-// a ledger identifier by audit.ActorID. Tests replace it.
+// identity when AWS credentials are configured and STS answers, else the OS login, each
+// pseudonymous (awsActor, osUserActor). Tests replace it.
 var operatorIdentity = func(ctx context.Context, region string) string {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
 	if err == nil && cfg.Credentials != nil {
@@ -35,22 +38,46 @@ var operatorIdentity = func(ctx context.Context, region string) string {
 		if _, err := cfg.Credentials.Retrieve(cctx); err == nil {
 			out, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
 			if err == nil && out.Arn != nil && *out.Arn != "" {
-				return audit.ActorID(*out.Arn)
+				return awsActor(*out.Arn)
 			}
 		}
 	}
 	return osUserActor()
 }
 
-// osUserActor is the actor when no AWS identity is available: the OS login name.
+// osUserActor is the actor when no AWS identity is available: the OS login, pseudonymous.
 func osUserActor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return audit.ActorID("os-user:" + u.Username)
+		return pseudonymousActor("os-user", u.Username)
 	}
 	if n := os.Getenv("USER"); n != "" {
-		return audit.ActorID("os-user:" + n)
+		return pseudonymousActor("os-user", n)
 	}
 	return fmt.Sprintf("os-user:uid-%d", os.Getuid())
+}
+
+// awsActor is the actor of an AWS caller ARN. The ledger keeps it for years, so it must hold no
+// personal data: session and user names often are a person's name or e-mail address. It keeps
+// the account and, for an assumed role, the role name, plus a pseudonym of the whole ARN.
+func awsActor(arn string) string {
+	parts := strings.SplitN(arn, ":", 6) // arn:partition:service:region:account:resource
+	if len(parts) != 6 {
+		return pseudonymousActor("aws", arn)
+	}
+	kind := "aws:" + parts[4]
+	if res := strings.Split(parts[5], "/"); len(res) >= 2 && res[0] == "assumed-role" {
+		kind += ":assumed-role/" + res[1]
+	} else if len(res) >= 1 {
+		kind += ":" + res[0]
+	}
+	return pseudonymousActor(kind, arn)
+}
+
+// pseudonymousActor is kind plus the first 16 hex digits of SHA-256(identity): a reviewer links it
+// to CloudTrail or the host's logins by hashing the candidates; the ledger itself names no one.
+func pseudonymousActor(kind, identity string) string {
+	sum := sha256.Sum256([]byte(identity))
+	return audit.ActorID(kind + ":" + hex.EncodeToString(sum[:8]))
 }
 
 // commandOrigin is the audit origin of one command run: the operator, the interface (cli, or job
