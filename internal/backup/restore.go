@@ -14,6 +14,7 @@ import (
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/ledger"
 )
 
 // Names the restore reserves in a target database. User collections never start with reservedPrefix
@@ -119,9 +120,12 @@ type RestoreReport struct {
 	AuditEvents []audit.Written `json:"-"`
 	// UnstoredAuditEvent is the restore's event when the restore log could not be written after
 	// the switch (a warning says so): the caller must publish it directly.
-	UnstoredAuditEvent *audit.Event  `json:"unstoredAuditEvent,omitempty"`
-	Duration           time.Duration `json:"durationNs"`
-	DocsPerSecond      float64       `json:"docsPerSecond"`
+	UnstoredAuditEvent *audit.Event `json:"unstoredAuditEvent,omitempty"`
+	// LedgerHeld is true when the restored database's audit ledger is held (see holdLedger):
+	// appends are refused until caro audit recover recovers it and removes the hold.
+	LedgerHeld    bool          `json:"ledgerHeld,omitempty"`
+	Duration      time.Duration `json:"durationNs"`
+	DocsPerSecond float64       `json:"docsPerSecond"`
 }
 
 // CollectionRestore is one collection of a RestoreReport.
@@ -170,7 +174,9 @@ func (o *RestoreOptions) loadOpts() loadOptions {
 //     speed), each chunk authenticated before its documents are used. Counts and SHA-256 sums are
 //     compared with the manifest, the stored counts with the manifest, and the indexes recreated.
 //     Any failure drops the staging collections: the target is as it was.
-//  4. The switch writes a marker document, renames the existing collections aside
+//  4. When the backup or the target holds an audit ledger, the ledger hold is placed first
+//     (holdLedger): the audit writer appends nothing until caro audit recover removes it.
+//     The switch writes a marker document, renames the existing collections aside
 //     (_caro_prev_<suffix>_<name>) and the staging collections into place, one rename at a time
 //     (each rename is atomic on its own). A failure rolls the renames back in reverse; a crash
 //     leaves the marker, from which Recover (or the next Restore) rolls back.
@@ -289,13 +295,24 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreReport, error) {
 	} else {
 		rep.ErasureRegisterSkipped = true
 	}
+	held, placed, err := holdLedger(ctx, db, b.m.BackupID, names, existing, o.Progress)
+	if err != nil {
+		cleanup()
+		return RestoreReport{}, err
+	}
 	report(o.Progress, Progress{Phase: "switch", Message: fmt.Sprintf("switching %d collections into %s", len(names), o.Database)})
 	if err := switchCollections(ctx, db, b.m.BackupID, suffix, names, existing, stageName, prevName, &o); err != nil {
 		if !errors.Is(err, errCrash) {
 			cleanup()
 		}
+		if placed && !errors.Is(err, errCrash) && !errors.Is(err, ErrSwitchInterrupted) {
+			// Rolled back: the target's ledger is as it was, so this restore's hold goes too (a
+			// hold an earlier restore placed stays).
+			_, _ = ledger.ReleaseHold(context.WithoutCancel(ctx), db)
+		}
 		return RestoreReport{}, err
 	}
+	rep.LedgerHeld = held
 	rep.Replaced = existing
 	if rep.Erasures != nil {
 		// The erasures' events were written into the staging collections, now live under their
@@ -484,6 +501,29 @@ type switchMarker struct {
 	Collections []string  `bson:"collections"` // restored collection names
 	Existing    []string  `bson:"existing"`    // collections that were in the target before
 	Started     time.Time `bson:"started"`
+}
+
+// holdLedger places the audit ledger hold (ledger.PlaceHold) before the switch when the restore
+// rolls back or replaces a ledger: the backup holds ledger_entries, or the target did. Until the
+// ledger is recovered (caro audit recover, which removes the hold) the audit writer appends nothing
+// and cuts no checkpoint, so the entries the checkpoints anchor beyond the backup can still be put
+// back. A database without a ledger before or after gets no hold. It reports whether db is held
+// and whether this call placed the hold (not an earlier restore).
+func holdLedger(ctx context.Context, db *mongo.Database, backupID string, names, existing []string, progress func(Progress)) (held, placed bool, err error) {
+	if !slices.Contains(names, ledger.EntriesCollection) && !slices.Contains(existing, ledger.EntriesCollection) {
+		return false, false, nil
+	}
+	placed, err = ledger.PlaceHold(ctx, db, ledger.Hold{BackupID: backupID, Time: time.Now().UTC(),
+		Reason: "database restored from backup " + backupID + ": the audit ledger is rolled back to the backup's time"})
+	if err != nil {
+		return false, false, fmt.Errorf("restore: %w (nothing was switched; run the restore again)", err)
+	}
+	msg := "audit ledger held: appends are refused until `caro audit recover --target <uri> ...` recovers the entries the checkpoints anchor"
+	if !placed {
+		msg = "audit ledger already held by an earlier restore not yet recovered: it stays held until `caro audit recover`"
+	}
+	report(progress, Progress{Phase: "switch", Message: msg})
+	return true, placed, nil
 }
 
 func switchCollections(ctx context.Context, db *mongo.Database, backupID, suffix string, names, existing []string, stageName, prevName func(string) string, o *RestoreOptions) error {
