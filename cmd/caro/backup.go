@@ -24,6 +24,9 @@ type backupFlags struct {
 	region string
 	kmsKey string
 	output string
+	// erasureBuckets are further buckets whose erasure registers are read with --bucket's as one
+	// (--erasure-bucket of restore and atlas-restore; the repeated --bucket of gdpr).
+	erasureBuckets []string
 }
 
 func newBackupCmd(streams IOStreams) *cobra.Command {

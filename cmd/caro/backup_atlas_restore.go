@@ -49,7 +49,8 @@ region) and otherwise refuses and points to the logical backup, starts an automa
 and polls it with backoff until it finishes, fails, is cancelled or expires.
 
 A snapshot brings back every patient erased after it was taken, so once the job finished the
-erasure register (erasures/ in the backup bucket, --bucket/--region) is applied to the restored
+erasure register (erasures/ in --bucket and every --erasure-bucket, read as one: the standby's own
+backup bucket and its replica of the primary's; --region) is applied to the restored
 database through --target-uri, as 'caro gdpr reapply' does. The register is read before the job
 starts: if it cannot be read, nothing is started. --skip-erasure-register instead of --target-uri
 leaves it to the operator (loud warning; run 'caro gdpr reapply' right after).
@@ -79,14 +80,13 @@ secret's JSON; they are never printed.`,
 			}
 			var register erasure.Source
 			if o.targetURI != "" {
-				if f.bucket == "" || f.region == "" {
-					return errors.New("no erasure register: pass --bucket and --region (or set CARO_BACKUP_BUCKET and CARO_REGION) of the backup bucket")
+				if len(f.registerBuckets()) == 0 || f.region == "" {
+					return errors.New("no erasure register: pass --bucket (and --erasure-bucket) and --region (or set CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET and CARO_REGION) of the backup buckets")
 				}
-				store, _, err := backupClients(cmd.Context(), f)
-				if err != nil {
+				var err error
+				if register, _, err = erasureRegister(cmd.Context(), f, streams.ErrOut, "--erasure-bucket"); err != nil {
 					return err
 				}
-				register = erasure.NewRegister(store)
 				// Read it before the job starts: a restore whose erasures cannot be re-applied does not start.
 				list, err := register.List(cmd.Context(), time.Time{})
 				if err != nil {
@@ -147,6 +147,8 @@ secret's JSON; they are never printed.`,
 	fl.BoolVar(&o.yes, "yes", false, "confirm replacing the target cluster's data")
 	fl.StringVar(&o.targetURI, "target-uri", "", "MongoDB URI of the standby cluster: the erasure register is re-applied there after the restore")
 	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database (with --target-uri)")
+	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", auditEnvList(envBackupReplicaBucket),
+		"further bucket whose erasure register is read with --bucket's as one, repeatable (the region's own backup bucket and its replica of the peer's; CARO_BACKUP_REPLICA_BUCKET)")
 	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: do not re-apply the erasure register after the restore (run 'caro gdpr reapply' yourself)")
 	return cmd
 }

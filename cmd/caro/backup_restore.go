@@ -31,10 +31,14 @@ is touched; the data is loaded into staging collections in the target database,
 counts and SHA-256 checksums are compared with the manifest, indexes are recreated, and only
 then are the staging collections renamed into place. Any failure leaves the target as it was.
 
-Before the switch, every erasure in the erasure register (erasures/ in the same bucket) is applied
-to the staging collections, so patients erased after the backup was taken stay erased: personal
+Before the switch, every erasure in the erasure register is applied to the staging collections, so patients erased after the backup was taken stay erased: personal
 fields, notes' text and subject keys are removed again. The register is read before the target is
-touched; if it cannot be read the restore refuses. --skip-erasure-register restores without it
+touched; if it cannot be read the restore refuses. The register is the union of erasures/ in
+--bucket and in every --erasure-bucket: a region's API records erasures in its own backup bucket,
+the peer's are replicated into its replica bucket, and after a failover or failback each holds
+erasures the other lacks (restoring an own backup from before a failover needs the replica's;
+in the standby, the replica's backup needs the standby's own bucket). Any of them unreadable
+refuses the restore. --skip-erasure-register restores without it
 (erased patients come back until 'caro gdpr reapply' runs) and says so loudly.
 
 A target with collections is refused unless --replace (with --yes): its collections are kept
@@ -49,7 +53,8 @@ subject:erase event into the erased patient's tombstone; the API's reconciler pu
 right away when CARO_AUDIT_TOPIC_ARN is set. Progress goes to stderr; -o json prints a summary
 on stdout.`,
 		Example: `  caro backup restore 20261123T020000Z-1a2b3c4d --target "$STANDBY_MONGODB_URI" -o json
-  caro backup restore 20261123T020000Z-1a2b3c4d --target mongodb://127.0.0.1:27017/ --replace --yes`,
+  caro backup restore 20261123T020000Z-1a2b3c4d --target mongodb://127.0.0.1:27017/ --replace --yes
+  caro backup restore 20261123T020000Z-1a2b3c4d --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket caro-backup-replica-<account>-eu-west-1 --target "$MONGODB_URI" --replace --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.validate(false); err != nil {
@@ -70,10 +75,18 @@ on stdout.`,
 				return err
 			}
 			defer closeClient()
+			// The register is the union of --bucket's and every --erasure-bucket's.
+			registers, registerNames, err := erasureStores(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if !o.skipErasures {
+				warnOneRegisterBucket(streams.ErrOut, registerNames, "--erasure-bucket")
+			}
 			rep, err := backup.Restore(cmd.Context(), backup.RestoreOptions{
 				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, Target: client, Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI),
 				Database: o.database, Replace: o.replace, Workers: o.workers, SkipPreverify: o.noPre, Progress: progressPrinter(streams.ErrOut),
-				SkipErasureRegister: o.skipErasures,
+				SkipErasureRegister: o.skipErasures, ErasureStores: registers[1:], ErasureStoreNames: registerNames,
 			})
 			if err != nil {
 				return err
@@ -103,6 +116,8 @@ on stdout.`,
 	fl.BoolVar(&o.yes, "yes", false, "confirm --replace")
 	fl.IntVar(&o.workers, "workers", backup.DefaultWorkers, "parallel insert workers")
 	fl.BoolVar(&o.noPre, "no-preverify", false, "authenticate while loading into staging instead of in a read-only pass first (reads the backup once; a damaged backup still never reaches the target's collections)")
+	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", auditEnvList(envBackupReplicaBucket),
+		"further bucket whose erasure register is read with --bucket's as one, repeatable: the region's replica of the peer's backup bucket, or in the standby its own backup bucket (CARO_BACKUP_REPLICA_BUCKET)")
 	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: restore without re-applying the erasure register (only when it cannot be read and the restore cannot wait; erased patients come back until 'caro gdpr reapply' runs)")
 	return cmd
 }

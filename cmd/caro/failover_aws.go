@@ -122,9 +122,9 @@ func (a *atlasSnapshots) Restored(ctx context.Context, c *awsprov.Clients, outs 
 	return backupRestorer{}.Restored(ctx, c, outs, plan)
 }
 
-// Restore restores the snapshot and then re-applies the erasure register (in the target's backup
-// bucket) to the restored database: a snapshot brings back every patient erased after it was
-// taken. The register is read before the job starts, and the target URI is required, so a
+// Restore restores the snapshot and then re-applies the erasure register (the target's replica of
+// the source's backup bucket and its own backup bucket, read as one) to the restored database: a
+// snapshot brings back every patient erased after it was taken. The register is read before the job starts, and the target URI is required, so a
 // restore whose erasures cannot be re-applied is never started.
 func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
 	src, err := a.defs.Get(plan.From)
@@ -139,14 +139,13 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 	if uri == "" {
 		return "", errors.New("an Atlas snapshot restore brings back patients erased since the snapshot: set CARO_FAILOVER_MONGODB_URI to the target cluster's connection string (on-call vault) so the erasure register is re-applied after it, then resume; nothing was started")
 	}
-	store, err := backupStore(c, outs)
+	register, names, err := failoverErasureRegister(c, outs, plan)
 	if err != nil {
 		return "", err
 	}
-	register := erasure.NewRegister(store)
 	if list, err := register.List(ctx, time.Time{}); err != nil {
-		return "", fmt.Errorf("the erasure register in s3://%s/%s cannot be read, so no snapshot restore was started: %w (check the role may list and read it, then resume)",
-			outs[awsprov.OutputBackupBucket], erasure.Prefix, err)
+		return "", fmt.Errorf("the erasure register in %s (%s) cannot be read, so no snapshot restore was started: %w (check the role may list and read it, then resume)",
+			strings.Join(names, " and "), erasure.Prefix, err)
 	} else {
 		progress("erasure register read: %d erasures to re-apply after the snapshot restore", len(list))
 	}
@@ -294,9 +293,14 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 	if err := local.WaitStagingQuiet(ctx, db.Database(backup.DefaultDatabase), progress); err != nil {
 		return "", err
 	}
+	// The erasure register is the backups' bucket's and the target's own backup bucket's.
+	registers, registerNames, err := failoverErasureStores(c, outs, plan)
+	if err != nil {
+		return "", err
+	}
 	// The failover runs the restore as a job of the operator who applies the plan.
 	rep, err := backup.Restore(ctx, backup.RestoreOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, KeyID: outs[awsprov.OutputBackupKeyArn],
-		Target: db, Replace: true, Origin: commandOrigin(ctx, plan.To, audit.InterfaceJob), Progress: func(p backup.Progress) {
+		ErasureStores: registers[1:], ErasureStoreNames: registerNames, Target: db, Replace: true, Origin: commandOrigin(ctx, plan.To, audit.InterfaceJob), Progress: func(p backup.Progress) {
 			if p.Message != "" {
 				progress("%s", p.Message)
 			}

@@ -78,7 +78,13 @@ func TestFailoverAtlasRestoreReappliesErasures(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := env.client.Database("caro")
-	rolledBack(t, db, erasure.NewRegister(store))
+	// Ada's erasure in the backups' bucket (the replica of the source's), Grace's only in the
+	// target's own backup bucket (its API erased her while it served, before a failback).
+	tenant, _, grace := rolledBack(t, db, erasure.NewRegister(store))
+	ownName := "caroplatform-eu-central-1-backupsbucket1a2b3c4d-xyz"
+	if err := peerBucket(t, ownName).Record(ctx, erasure.Erasure{TenantID: tenant, PatientID: grace, ErasedAt: time.Now(), RequestID: "own"}); err != nil {
+		t.Fatal(err)
+	}
 	plan := &failover.Plan{ID: "p1", From: "eu-west-1", To: "eu-central-1", Backup: failover.BackupRef{ID: "snap1"}}
 	var lines []string
 	progress := func(f string, args ...any) { lines = append(lines, f) }
@@ -88,14 +94,26 @@ func TestFailoverAtlasRestoreReappliesErasures(t *testing.T) {
 		t.Fatalf("without URI: %v", err)
 	}
 	t.Setenv("CARO_FAILOVER_MONGODB_URI", env.mongoURI)
+	// WHEN the target's own backup bucket is not known THEN the step refuses before any restore
+	t.Setenv(envFailoverBackupOwnBucket, "")
+	if _, err := a.Restore(ctx, clients, outs, plan, progress); err == nil || !strings.Contains(err.Error(), envFailoverBackupOwnBucket) {
+		t.Fatalf("without the own bucket: %v", err)
+	}
+	// WHEN one of the two buckets cannot be read THEN it refuses too, naming it
+	t.Setenv(envFailoverBackupOwnBucket, "no-such-bucket")
+	if _, err := a.Restore(ctx, clients, outs, plan, progress); err == nil || !strings.Contains(err.Error(), "s3://no-such-bucket") {
+		t.Fatalf("unreadable own bucket: %v", err)
+	}
+	t.Setenv(envFailoverBackupOwnBucket, "")
+	outs[outputOwnBackupBucket] = ownName
 	msg, err := a.Restore(ctx, clients, outs, plan, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(msg, "1 registered erasures re-applied (1 patients erased again)") {
+	if !strings.Contains(msg, "2 registered erasures re-applied (2 patients erased again)") {
 		t.Fatalf("step message %q", msg)
 	}
-	if strings.Contains(documentsJSON(t, db), `"Lovelace"`) {
-		t.Fatal("Ada's personal data left after the failover's Atlas restore")
+	if d := documentsJSON(t, db); strings.Contains(d, `"Lovelace"`) || strings.Contains(d, `"Hopper"`) {
+		t.Fatal("personal data left after the failover's Atlas restore: " + d)
 	}
 }

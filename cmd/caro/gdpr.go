@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 )
 
@@ -20,12 +18,15 @@ func newGDPRCmd(streams IOStreams) *cobra.Command {
 
 Every erasure (DELETE /subjects/{id}) is recorded, before anything is erased, in the erasure
 register: one object per erasure under erasures/<tenant>/<patient id>.json in the region's backup
-bucket (docs/backup-format.md). Restores of logical backups re-apply it by themselves; after any
+bucket, replicated to the peer region's replica bucket (docs/backup-format.md). A region's
+register is the union of its own backup bucket and its replica of the peer's: pass --bucket for
+both. Restores of logical backups re-apply it by themselves; after any
 other rollback of the database (an Atlas snapshot restore, a point-in-time restore) run
 'caro gdpr reapply'.`,
 	}
 	p := cmd.PersistentFlags()
-	p.StringVar(&f.bucket, "bucket", os.Getenv("CARO_BACKUP_BUCKET"), "backup bucket holding the erasure register (CARO_BACKUP_BUCKET; in the standby: its replica bucket)")
+	p.StringArrayVar(&f.erasureBuckets, "bucket", auditEnvList("CARO_BACKUP_BUCKET", envBackupReplicaBucket),
+		"bucket holding an erasure register, repeatable: the region's own backup bucket and its replica of the peer's, read as one (CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET)")
 	p.StringVar(&f.region, "region", firstEnv("CARO_REGION", "AWS_REGION"), "AWS region of the bucket (CARO_REGION)")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	for _, sub := range gdprSubcommands {

@@ -48,12 +48,17 @@ the patient's tombstone in the same update, as the API's erase does; the API's r
 publishes it, or right away when CARO_AUDIT_TOPIC_ARN is set. Already erased patients get no
 new event, so a re-run adds none.
 
+The register is read from every --bucket as one (the region's own backup bucket, where its API
+records erasures, and its replica of the peer region's, where the peer's are replicated: after a
+failover or failback each holds erasures the other lacks); a subject in both is applied once. If
+any bucket cannot be read completely, nothing is written.
+
 By default every registered erasure is applied; --since limits it to erasures recorded at or
 after a time (RFC 3339), for example the snapshot time minus a safety margin. A register that
 cannot be read completely stops before anything is written.
 
 It changes data: --yes is required. Progress goes to stderr; -o json prints a summary on stdout.`,
-		Example: `  caro gdpr reapply --target "$STANDBY_MONGODB_URI" --bucket caro-backup-replica-... --region eu-central-1 --yes
+		Example: `  caro gdpr reapply --target "$STANDBY_MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --bucket caro-backup-replica-<account>-eu-central-1 --region eu-central-1 --yes
   caro gdpr reapply --target mongodb://127.0.0.1:27017/ --since 2026-11-20T00:00:00Z --yes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,12 +66,12 @@ It changes data: --yes is required. Progress goes to stderr; -o json prints a su
 			if err != nil {
 				return err
 			}
-			store, _, err := backupClients(cmd.Context(), f)
+			register, _, err := erasureRegister(cmd.Context(), f, streams.ErrOut, "--bucket")
 			if err != nil {
 				return err
 			}
 			origin := commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI)
-			sum, err := reapplyErasures(cmd.Context(), erasure.NewRegister(store), o.target, o.database, since, origin, f.region, streams.ErrOut)
+			sum, err := reapplyErasures(cmd.Context(), register, o.target, o.database, since, origin, f.region, streams.ErrOut)
 			if err != nil {
 				return err
 			}
@@ -91,8 +96,8 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 	if f.output != "text" && f.output != "json" {
 		return time.Time{}, fmt.Errorf("invalid --output %q: use text or json", f.output)
 	}
-	if f.bucket == "" || f.region == "" {
-		return time.Time{}, errors.New("no erasure register: pass --bucket and --region (or set CARO_BACKUP_BUCKET and CARO_REGION) of the backup bucket")
+	if len(f.registerBuckets()) == 0 || f.region == "" {
+		return time.Time{}, errors.New("no erasure register: pass --bucket (own backup bucket and replica of the peer's, repeated) and --region (or set CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET and CARO_REGION)")
 	}
 	if o.target == "" {
 		return time.Time{}, errors.New("no target: pass --target <mongodb-uri>")
