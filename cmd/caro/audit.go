@@ -48,7 +48,7 @@ func newAuditCmd(streams IOStreams) *cobra.Command {
 	f := &auditFlags{}
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Verify the audit ledger, prove or check that an event is in it, recover it after a restore",
+		Short: "Verify the audit ledger, prove or check that an event is in it, recover it after a restore (or release its hold)",
 		Long: `The audit ledger (internal/ledger) is a hash chain of audit events in MongoDB, anchored by
 signed Merkle checkpoints in an S3 bucket with Object Lock in COMPLIANCE mode.
 
@@ -67,7 +67,8 @@ commands at local servers (path-style S3 then).`,
 		"pinned public key instead of asking KMS: FILE (PEM or DER, one key), or KEYID=FILE repeated for several keys, KEYID the key ARN the checkpoints name")
 	p.IntVar(&f.retentionYears, "retention-years", auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), "minimum Object Lock retention of each checkpoint, in years")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f), newAuditRecoverCmd(streams, f))
+	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f), newAuditRecoverCmd(streams, f),
+		newAuditReleaseHoldCmd(streams, f))
 	return cmd
 }
 

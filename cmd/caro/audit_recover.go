@@ -41,7 +41,11 @@ key as --public-key KEYID=FILE (KEYID the key ARN the checkpoints name).
 
 It writes nothing and exits 2 when the restored ledger diverges from the checkpoints (entries were
 appended after the restore, or the ledger was altered), or when the missing entries are only in
-checkpoints written before they carried entries. Running it again changes nothing. Entries
+checkpoints written before they carried entries. Running it again changes nothing.
+
+A restore holds the ledger (the audit writer appends nothing and cuts no checkpoint) until this
+command completes: it then removes the hold. When it refuses or a checkpoint does not verify the
+hold stays; only if recovery is impossible, release it with 'caro audit release-hold'. Entries
 appended after the last checkpoint cannot be recovered: at most --max-age (the checkpointer's
 MaxAge) of audit records.
 
@@ -122,6 +126,12 @@ func printRecoveryReport(streams IOStreams, output string, rep *ledger.RecoveryR
 	fmt.Fprintf(streams.Out, "not recoverable:       %s\n", rep.Unrecoverable)
 	if rep.CheckpointProblem != "" {
 		fmt.Fprintf(streams.Out, "checkpoint problem:    %s\n", rep.CheckpointProblem)
+	}
+	if rep.HoldReleased {
+		fmt.Fprintf(streams.Out, "ledger hold:           released (the audit writer appends again)\n")
+	}
+	if rep.HoldKept != "" {
+		fmt.Fprintf(streams.Out, "ledger hold:           kept: %s\n", rep.HoldKept)
 	}
 	return nil
 }

@@ -112,6 +112,14 @@ secret's JSON; they are never printed.`,
 				return err
 			}
 			out := atlasRestoreOutput{RestoreResult: res}
+			// First of all: hold the restored ledger before anything appends to it.
+			if o.targetURI != "" {
+				if err := holdSnapshotLedger(cmd.Context(), o.targetURI, o.database, res, streams.ErrOut); err != nil {
+					return fmt.Errorf("snapshot %s was restored, but %w: run 'caro audit recover --target <uri> --yes' before anything else", res.SnapshotID, err)
+				}
+			} else {
+				fmt.Fprintf(streams.ErrOut, "WARNING: without --target-uri the restored audit ledger is not held: run 'caro audit recover --target <uri> --yes' right away, before the audit writer appends to it\n")
+			}
 			// One origin (one request ID) for the restore's event and the erasures' events.
 			origin := commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI)
 			auditSnapshotRestore(cmd.Context(), streams.ErrOut, o.targetURI, o.database, f.region, res, origin)

@@ -157,6 +157,17 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 	if err != nil {
 		return "", err
 	}
+	db, err := targetDB(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer db.Disconnect(context.Background())
+	// First of all, before anything can append to the rolled-back ledger: hold it, then recover it
+	// (which removes the hold), and only then publish the restore's own audit events.
+	if err := holdAfterSnapshotRestore(ctx, db.Database(backup.DefaultDatabase), res, progressLines(progress)); err != nil {
+		return "", fmt.Errorf("snapshot %s was restored, but %w (resume the failover: it places the hold again)", res.SnapshotID, err)
+	}
+	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(backup.DefaultDatabase), plan, progress)
 	origin := commandOrigin(ctx, plan.To, audit.InterfaceJob)
 	auditSnapshotRestore(ctx, progressLines(progress), uri, backup.DefaultDatabase, plan.To, res, origin)
 	sum, err := reapplyErasures(ctx, register, uri, backup.DefaultDatabase, time.Time{}, origin, plan.To, progressLines(progress))
@@ -164,12 +175,6 @@ func (a *atlasSnapshots) Restore(ctx context.Context, c *awsprov.Clients, outs m
 		return "", fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
 	}
 	// The marker goes last: a step that is re-checked after a crash redoes the re-application.
-	db, err := targetDB(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer db.Disconnect(context.Background())
-	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(backup.DefaultDatabase), plan, progress)
 	m := local.RestoreMarker{ID: "restore", BackupID: plan.Backup.ID, PlanID: plan.ID, RestoredAt: time.Now().UTC(), From: plan.From}
 	if _, err := db.Database(backup.DefaultDatabase).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
 		return "", fmt.Errorf("write restore marker: %w", err)
@@ -308,9 +313,11 @@ func (backupRestorer) Restore(ctx context.Context, c *awsprov.Clients, outs map[
 	if err != nil {
 		return "", err
 	}
-	deliverAuditEvents(ctx, progressLines(progress), plan.To, db.Database(rep.Database), rep.AuditEvents, rep.UnstoredAuditEvent)
 	// Before the marker: a resumed step restores again and recovers again (Recover is idempotent).
+	// Before the restore's own events are published: the restore held the ledger, and the
+	// recovery removes the hold, so the writer then appends them instead of refusing them.
 	ledgerNote := recoverLedgerAfterRestore(ctx, c, db.Database(rep.Database), plan, progress)
+	deliverAuditEvents(ctx, progressLines(progress), plan.To, db.Database(rep.Database), rep.AuditEvents, rep.UnstoredAuditEvent)
 	m := local.RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}
 	if _, err := db.Database(rep.Database).Collection(local.MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true)); err != nil {
 		return "", fmt.Errorf("write restore marker: %w", err)

@@ -89,6 +89,29 @@
 // the last checkpoint are in no checkpoint and cannot be recovered: at most MaxAge (5 minutes by
 // default) or Interval entries, whichever comes first, of audit records before the failure.
 //
+// # The ledger hold
+//
+// Recover can only put the rolled-back entries back if nothing was appended to the restored
+// ledger first: an entry appended at the restored head + 1 has another hash than the anchored
+// one, and Recover then refuses with ErrDiverged for good. Between the restore's switch and the
+// recovery, the restore's own audit events, the reconciler publishing events pending in the
+// restored database, and the scheduled checkpointer would all do that. So a restore places the
+// ledger hold, one document {_id: "hold", backupId, time, reason} in HoldCollection
+// (_caro_ledger_hold; the backup's reserved prefix, so no backup copies it and no restore switch
+// moves it), before the data goes live: the logical restore (internal/backup) right before its
+// switch, when the backup or the target holds a ledger (ledger_entries; a database that had no
+// ledger before and gets none is not held); an Atlas snapshot restore right after its job
+// finished, before anything else, when the restored database holds a ledger (HoldIfLedger).
+// While it exists, Append writes nothing and returns ErrLedgerHeld, a retryable error (the audit
+// writer fails the message: SNS/Lambda retry it, then the dead-letter queue keeps it and alarms;
+// redrive it after the recovery), and the Checkpointer cuts nothing (ErrLedgerHeld). The check is
+// one point read by _id per append. Recover removes the hold when it completed with every
+// checkpoint verified, and only then; when it refuses, cannot run (old-format checkpoints, no
+// pinned key) or a later checkpoint does not verify, the hold stays and the message says so.
+// caro audit release-hold removes it without recovery, writing nothing else, for when recovery is
+// impossible: appends from then on may fork from the anchored checkpoints. The hold document is
+// the only thing this package deletes; it is not part of the ledger.
+//
 // # Failover: two buckets, two keys
 //
 // Each region has its own checkpoint bucket and its own KMS signing key, and S3 replicates each

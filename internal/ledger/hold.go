@@ -111,3 +111,20 @@ func (s *MongoStore) Held(ctx context.Context) (*Hold, error) { return ReadHold(
 
 // ReleaseHold implements HoldReleaser.
 func (s *MongoStore) ReleaseHold(ctx context.Context) (bool, error) { return ReleaseHold(ctx, s.db) }
+
+// HoldIfLedger places the hold (PlaceHold) when db holds a ledger (an EntriesCollection), as after
+// an Atlas snapshot restore, which brings back the whole database at once: held says whether db is
+// held now (by this call or an earlier restore). A database without a ledger is not held.
+func HoldIfLedger(ctx context.Context, db *mongo.Database, h Hold) (held bool, err error) {
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: EntriesCollection}})
+	if err != nil {
+		return false, fmt.Errorf("placing the audit ledger hold: listing the collections of %s: %w", db.Name(), err)
+	}
+	if len(names) == 0 {
+		return false, nil
+	}
+	if _, err := PlaceHold(ctx, db, h); err != nil {
+		return false, err
+	}
+	return true, nil
+}

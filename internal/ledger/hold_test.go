@@ -105,3 +105,24 @@ func TestRecoverAfterRestoreWithoutAKeySaysTheHoldStays(t *testing.T) {
 		t.Fatal("hold removed")
 	}
 }
+
+func TestHoldIfLedgerHoldsOnlyADatabaseWithALedger(t *testing.T) {
+	ctx := context.Background()
+	env := servers.NewEnv(t)
+	empty := env.Client.Database(env.DB.Name() + "_empty")
+	if held, err := ledger.HoldIfLedger(ctx, empty, ledger.Hold{BackupID: "snap"}); held || err != nil {
+		t.Fatal(held, err)
+	}
+	if h, _ := ledger.ReadHold(ctx, empty); h != nil {
+		t.Fatal("held an empty database")
+	}
+	if _, _, err := (&ledger.Ledger{Store: env.Store}).Append(ctx, ledger.TestEvent(1, "t1")); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := ledger.HoldIfLedger(ctx, env.DB, ledger.Hold{BackupID: "snap"}); !held || err != nil {
+		t.Fatal(held, err)
+	}
+	if _, _, err := (&ledger.Ledger{Store: env.Store}).Append(ctx, ledger.TestEvent(2, "t1")); !errors.Is(err, ledger.ErrLedgerHeld) {
+		t.Fatal(err)
+	}
+}
