@@ -141,12 +141,13 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// by a per-region pattern narrowed by a tag or alias, or, for the backup keys, by the exact ARNs the
 	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
-	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, deployRegions []string
+	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, erasureBuckets, deployRegions []string
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
 		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
 		ledgerReplicas = append(ledgerReplicas, ReplicaBucketArn(replicaLedger, edgeAccount, def.Region))
 		ledgerBuckets = append(ledgerBuckets, "arn:aws:s3:::"+LedgerBucketName(edgeAccount, def.Region))
+		erasureBuckets = append(erasureBuckets, "arn:aws:s3:::"+OwnBackupBucketPattern(def.Region))
 		deployRegions = append(deployRegions, def.Region)
 	}
 	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
@@ -181,6 +182,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		// On a failback also from the target's own checkpoint bucket (the platform stack's key).
 		LedgerBucketArns:     ledgerBuckets,
 		LedgerBucketKeyAlias: platformKeyAlias,
+		// The restore step reads the erasure register in the target's own backup bucket too (its
+		// API's erasures), encrypted with the multi-Region backup key.
+		ErasureRegisterBucketArns: erasureBuckets,
+		ErasureRegisterKeyAlias:   backupKeyAlias,
 	})
 	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
 	for _, o := range []struct {
@@ -282,6 +287,19 @@ func loadRegions(dir string) (regions.Set, error) {
 func LedgerBucketName(account, region string) string {
 	return fmt.Sprintf("caro-ledger-%s-%s", account, region)
 }
+
+// OwnBackupBucketPattern matches the name of a region's own backup bucket (constructs/backup's
+// Backups/Bucket), which CloudFormation generates as <stack name>-<logical ID>-<suffix> in lower
+// case (the bucket has held Object Lock data since before a naming convention; naming it now would
+// replace it). The platform stack outputs the exact name (OwnBackupBucket) for the failover's
+// restore step; TestOwnBackupBucketPatternMatchesTheStack checks the two agree.
+func OwnBackupBucketPattern(region string) string {
+	return strings.ToLower("CaroPlatform-"+region) + "-backupsbucket*"
+}
+
+// backupKeyAlias is the alias of the multi-Region backup key (constructs/backup NewKey), which
+// encrypts the region's own backup bucket.
+const backupKeyAlias = "caro/backup"
 
 // platformKeyAlias is the alias of the platform stack's key, which encrypts the ledger's own
 // checkpoint bucket (among others).

@@ -256,6 +256,9 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		replica := backup.NewReplicaKey(stack, "PeerBackupKeyReplica", props.PeerBackupKeyArn)
 		output("BackupKeyArn", replica.AttrArn(), "This region's replica of the peer's multi-Region backup key")
 	}
+	// The failover's restore step reads this region's erasure register (erasures/, its API's
+	// erasures) beside the replica's; the bucket's name is generated, so it is given here.
+	output("OwnBackupBucket", backups.Bucket.BucketName(), "This region's own backup bucket (its erasure register, erasures/), read with BackupBucket by the failover's restore step")
 
 	for i, q := range append(audit.DeadLetterQueues, mon.Alarms.DeadLetterQueues...) {
 		mon.WatchQueue(fmt.Sprintf("SubscriptionDeadLetters%d", i), q)
