@@ -43,8 +43,12 @@ refuses the restore. --skip-erasure-register restores without it
 
 A target with collections is refused unless --replace (with --yes): its collections are kept
 aside until the switch completed. The audit ledger (ledger_entries) is restored with the data, so it
-is rolled back to the backup's time: run 'caro audit recover' right after (it puts back the entries
-the signed checkpoints anchor).
+is rolled back to the backup's time: the restore holds it before the switch (the audit writer
+refuses events and cuts no checkpoint), then recovers it from the checkpoints before publishing its
+own events when the ledger configuration is set (CARO_LEDGER_BUCKET, CARO_REGION,
+CARO_LEDGER_SIGNING_KEY_ARN or CARO_LEDGER_PUBLIC_KEY), which removes the hold. Otherwise run
+'caro audit recover' right after (it puts back the entries the signed checkpoints anchor and
+removes the hold).
 
 Audit: the restore writes one backup:restore event (tenant caro:platform, resource type database,
 resource ID the backup ID, interface cli, actor the AWS caller identity's ARN or os-user:<login>,
@@ -91,6 +95,12 @@ on stdout.`,
 			if err != nil {
 				return err
 			}
+			// The audit ledger lives in the restored database: it was rolled back with it, and the
+			// restore held it. Recover it before the restore's own events are published, so the
+			// audit writer appends them instead of refusing them.
+			if rep.LedgerHeld {
+				recoverRestoredLedger(cmd.Context(), streams.ErrOut, o.target, rep.Database)
+			}
 			deliverAuditEvents(cmd.Context(), streams.ErrOut, f.region, client.Database(rep.Database), rep.AuditEvents, rep.UnstoredAuditEvent)
 			if rep.ErasureRegisterSkipped {
 				fmt.Fprintf(streams.ErrOut, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
@@ -99,8 +109,6 @@ on stdout.`,
 				fmt.Fprintf(streams.ErrOut, "erasures: %d registered erasures re-applied before the switch (%d patients, %d notes erased again)\n",
 					rep.Erasures.Applied, rep.Erasures.Patients, rep.Erasures.Notes)
 			}
-			// The audit ledger lives in the restored database: it was rolled back with it.
-			fmt.Fprintf(streams.ErrOut, "audit ledger: rolled back to the backup's time with the data; run 'caro audit recover --target <uri> --database %s --yes' now, before the audit writer appends, to put back the entries the checkpoints anchor\n", rep.Database)
 			if f.output == "json" {
 				return writeJSON(streams.Out, rep)
 			}

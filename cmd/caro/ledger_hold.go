@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -36,4 +38,48 @@ func holdSnapshotLedger(ctx context.Context, uri, database string, res atlas.Res
 	}
 	defer closeClient()
 	return holdAfterSnapshotRestore(ctx, client.Database(database), res, w)
+}
+
+// recoverRestoredLedger recovers the ledger a logical restore just held (caro backup restore),
+// before the restore's own audit events are published, so the writer appends them rather than
+// refusing them. It reads the configuration the audit commands read from the environment
+// (CARO_LEDGER_BUCKET and CARO_LEDGER_REPLICA_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or
+// the pinned CARO_LEDGER_PUBLIC_KEY). Without it, or when the recovery does not complete, the
+// hold stays and w says what to run. It reports whether the ledger was recovered (hold removed).
+func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database string) bool {
+	f := auditFlags{mongoURI: uri, database: database, buckets: auditEnvList("CARO_LEDGER_BUCKET", "CARO_LEDGER_REPLICA_BUCKET"),
+		region: auditEnvOr("CARO_REGION", os.Getenv("AWS_REGION")), signingKeys: auditEnvList("CARO_LEDGER_SIGNING_KEY_ARN"),
+		retentionYears: auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), output: "text"}
+	if v := os.Getenv(envLedgerPublicKey); v != "" {
+		f.publicKeys = strings.Split(v, ",")
+	}
+	notRecovered := func(why string) bool {
+		fmt.Fprintf(w, "WARNING: audit ledger HELD and NOT recovered (%s): run 'caro audit recover --target <uri> --database %s --yes' now (it removes the hold); "+
+			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)\n", why, database)
+		return false
+	}
+	if err := f.validateLedger(); err != nil {
+		return notRecovered("no ledger configuration here: " + err.Error())
+	}
+	l, err := openAuditLedger(ctx, &f)
+	if err != nil {
+		return notRecovered(err.Error())
+	}
+	defer l.close()
+	pub, ring, err := l.keys()
+	if err != nil {
+		return notRecovered(err.Error())
+	}
+	fmt.Fprintf(w, "audit ledger: recovering from the checkpoints in %s before the restore's events are published\n", l.checkpoints.Name)
+	rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring,
+		RetentionYears: f.retentionYears, Progress: func(s string) { fmt.Fprintln(w, "audit ledger: "+s) }})
+	switch {
+	case err != nil:
+		return notRecovered(err.Error())
+	case rep.CheckpointProblem != "":
+		return notRecovered("a later checkpoint does not verify: " + rep.CheckpointProblem)
+	}
+	fmt.Fprintf(w, "audit ledger: %d entries and %d checkpoint records recovered; the hold is released ('caro audit verify' checks the whole ledger)\n",
+		rep.EntriesRecovered, rep.CheckpointRecordsRestored)
+	return true
 }
