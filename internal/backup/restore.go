@@ -424,11 +424,15 @@ func writeRestoreLog(ctx context.Context, db *mongo.Database, m *Manifest, rep *
 		{Key: "plaintextSha256", Value: m.PlaintextSHA256}, {Key: "sourceRegion", Value: rep.SourceRegion}, {Key: "backupTime", Value: rep.BackupTime}}
 	upd, err := audit.WithEvent(bson.D{{Key: "$set", Value: set}}, ev)
 	if err == nil {
+		// Conditional on the event not being there yet: an attempt that committed but timed out
+		// must not add it (and count it pending) twice. If the record exists with the event, the
+		// upsert's insert collides on _id: the event is stored.
+		filter := bson.D{{Key: "_id", Value: rep.BackupID}, {Key: audit.FieldOutbox + "." + ev.ID, Value: bson.D{{Key: "$exists", Value: false}}}}
 		for attempt := range 3 {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			_, err = db.Collection(LogCollection).UpdateOne(wctx, bson.D{{Key: "_id", Value: rep.BackupID}}, upd, options.UpdateOne().SetUpsert(true))
+			_, err = db.Collection(LogCollection).UpdateOne(wctx, filter, upd, options.UpdateOne().SetUpsert(true))
 			cancel()
-			if err == nil {
+			if err == nil || mongo.IsDuplicateKeyError(err) {
 				return []audit.Written{{Collection: LogCollection, TenantID: audit.PlatformTenant, DocID: rep.BackupID, Event: ev}}
 			}
 			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
