@@ -182,7 +182,8 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 	ci := 0
 	for _, seq := range missing {
 		// The entries are read again, one checkpoint at a time, and must be the ones verified:
-		// same content hash and the signed leaf hash.
+		// same content hash and the signed leaf hash, and the event ID the unique index is kept on
+		// must be the event's own (it is outside the hash).
 		for good[ci].TreeSize <= seq {
 			ci++
 		}
@@ -191,7 +192,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoveryReport, error) {
 		if err != nil {
 			return rep, fmt.Errorf("reading the entries of checkpoint %d: %w (%d recovered; run the recovery again: it continues)", c.Number, err, rep.EntriesRecovered)
 		}
-		if !ok || e.Seq != seq || e.Recompute() != e.Hash || e.Hash != c.LeafHashes[seq-c.FirstSeq] {
+		if !ok || e.Seq != seq || e.EventID != e.Event.ID || e.Recompute() != e.Hash || e.Hash != c.LeafHashes[seq-c.FirstSeq] {
 			return rep, fmt.Errorf("entry %d read again from checkpoint %d is not the one verified (%d recovered): run the recovery again", seq, c.Number, rep.EntriesRecovered)
 		}
 		err = o.Store.Insert(ctx, e)
