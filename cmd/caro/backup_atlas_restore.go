@@ -55,6 +55,12 @@ database through --target-uri, as 'caro gdpr reapply' does. The register is read
 starts: if it cannot be read, nothing is started. --skip-erasure-register instead of --target-uri
 leaves it to the operator (loud warning; run 'caro gdpr reapply' right after).
 
+Audit ledger: the snapshot rolls it back to the snapshot's time, so with --target-uri the restored
+database's ledger is held right after the job (the audit writer refuses events and cuts no
+checkpoint) and then recovered from the checkpoints when the ledger configuration is set
+(CARO_LEDGER_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or CARO_LEDGER_PUBLIC_KEY), which
+removes the hold; otherwise run 'caro audit recover' right after.
+
 Audit: the restore's backup:restore event (resource: the snapshot ID) goes into the restored
 database's _caro_restore_log through --target-uri, and each re-applied erasure's subject:erase
 event into the patient's tombstone; the API's reconciler publishes them, or right away when
@@ -114,8 +120,13 @@ secret's JSON; they are never printed.`,
 			out := atlasRestoreOutput{RestoreResult: res}
 			// First of all: hold the restored ledger before anything appends to it.
 			if o.targetURI != "" {
-				if err := holdSnapshotLedger(cmd.Context(), o.targetURI, o.database, res, streams.ErrOut); err != nil {
+				held, err := holdSnapshotLedger(cmd.Context(), o.targetURI, o.database, res, streams.ErrOut)
+				if err != nil {
 					return fmt.Errorf("snapshot %s was restored, but %w: run 'caro audit recover --target <uri> --yes' before anything else", res.SnapshotID, err)
+				}
+				// Then recover it, so the restore's own events below are appended, not refused.
+				if held {
+					recoverRestoredLedger(cmd.Context(), streams.ErrOut, o.targetURI, o.database)
 				}
 			} else {
 				fmt.Fprintf(streams.ErrOut, "WARNING: without --target-uri the restored audit ledger is not held: run 'caro audit recover --target <uri> --yes' right away, before the audit writer appends to it\n")

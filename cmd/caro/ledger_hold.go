@@ -30,14 +30,20 @@ func holdAfterSnapshotRestore(ctx context.Context, db *mongo.Database, res atlas
 	return nil
 }
 
-// holdSnapshotLedger connects to uri and holds the ledger of database (holdAfterSnapshotRestore).
-func holdSnapshotLedger(ctx context.Context, uri, database string, res atlas.RestoreResult, w io.Writer) error {
+// holdSnapshotLedger connects to uri and holds the ledger of database (holdAfterSnapshotRestore);
+// held says whether the database holds a ledger and is held now.
+func holdSnapshotLedger(ctx context.Context, uri, database string, res atlas.RestoreResult, w io.Writer) (held bool, err error) {
 	client, closeClient, err := connectTarget(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("the audit ledger hold could not be placed: %w", err)
+		return false, fmt.Errorf("the audit ledger hold could not be placed: %w", err)
 	}
 	defer closeClient()
-	return holdAfterSnapshotRestore(ctx, client.Database(database), res, w)
+	db := client.Database(database)
+	if err := holdAfterSnapshotRestore(ctx, db, res, w); err != nil {
+		return false, err
+	}
+	h, err := ledger.ReadHold(ctx, db)
+	return h != nil, err
 }
 
 // recoverRestoredLedger recovers the ledger a logical restore just held (caro backup restore),

@@ -47,8 +47,8 @@ func TestHoldAfterSnapshotRestore(t *testing.T) {
 	res := atlas.RestoreResult{SnapshotID: "snap-1", RestoreJobID: "job-1"}
 	// GIVEN a database an Atlas snapshot brought back, holding a ledger, and one without
 	var w bytes.Buffer
-	if err := holdSnapshotLedger(ctx, env.Servers.FerretDB.URI(), env.DB.Name(), res, &w); err != nil {
-		t.Fatal(err)
+	if held, err := holdSnapshotLedger(ctx, env.Servers.FerretDB.URI(), env.DB.Name(), res, &w); !held || err != nil {
+		t.Fatal(held, err)
 	}
 	if err := holdAfterSnapshotRestore(ctx, env.Client.Database(env.DB.Name()+"_none"), res, &w); err != nil {
 		t.Fatal(err)
