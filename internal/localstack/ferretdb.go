@@ -72,18 +72,7 @@ func startFerretDB(ctx context.Context, bin string) (*FerretDB, bool, error) {
 // stops it in tb.Cleanup. Prefer one server per package, started in TestMain with StartFerretDB.
 func StartFerretDBForTest(tb testing.TB) *FerretDB {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f, err := StartFerretDB(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return f
+	return startForTest(tb, StartFerretDB)
 }
 
 // URI returns the connection string, like mongodb://127.0.0.1:PORT/ (no credentials: FerretDB

@@ -90,18 +90,7 @@ func startKMS(ctx context.Context, bin string, cfg kmsConfig) (*KMS, bool, error
 // stops it in tb.Cleanup. Prefer one server per package, started in TestMain with StartKMS.
 func StartKMSForTest(tb testing.TB, opts ...KMSOption) *KMS {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	k, err := StartKMS(ctx, opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := k.Stop(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return k
+	return startForTest(tb, func(ctx context.Context) (*KMS, error) { return StartKMS(ctx, opts...) })
 }
 
 // Endpoint returns the base URL for the AWS SDK, like http://127.0.0.1:PORT (see AWSConfig).

@@ -90,18 +90,7 @@ func startKnot(ctx context.Context, bin, zone, zoneFile, secret string) (*Knot, 
 // it in tb.Cleanup. Prefer one server per package, started in TestMain with StartKnot.
 func StartKnotForTest(tb testing.TB, zone string, records ...string) *Knot {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	k, err := StartKnot(ctx, zone, records...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := k.Stop(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return k
+	return startForTest(tb, func(ctx context.Context) (*Knot, error) { return StartKnot(ctx, zone, records...) })
 }
 
 // Addr returns the host:port to send queries and updates to (UDP or TCP), like 127.0.0.1:PORT.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -182,4 +183,22 @@ func startWithRetry[T any](start func() (v T, portTaken bool, err error)) (T, er
 // removeDir removes a temporary folder of a server that did not start.
 func removeDir(dir string) error {
 	return os.RemoveAll(dir)
+}
+
+// startForTest starts a server for one test with start (bounded by two minutes): it fails tb if the
+// server does not start and stops it in tb.Cleanup, reporting a failed stop.
+func startForTest[S interface{ Stop() error }](tb testing.TB, start func(context.Context) (S, error)) S {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := start(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
 }
