@@ -85,8 +85,8 @@ func NewEdgeStack(scope constructs.Construct, id string, props *EdgeStackProps) 
 		WebDir:              props.WebDir,
 		WebConfig:           props.WebConfig,
 	})
-	// The deploy pipeline uploads web/ with "aws s3 sync" and invalidates the distribution; a
-	// BucketDeployment custom resource would add a Lambda with broad S3 rights to the stack instead.
+	// Names operators and the pipeline look up; the front end itself is published with the stack
+	// (edge.NewSite).
 	for name, value := range map[string]*string{
 		"AssetBucketName":        e.Assets.Bucket.BucketName(),
 		"DistributionId":         e.Distribution.DistributionId(),
