@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"crypto"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -284,10 +282,4 @@ func readPinnedKey(source, path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s is not a PEM public key (want the PUBLIC KEY block 'caro audit public-key' prints, or its DER SubjectPublicKeyInfo)", source, path)
 	}
 	return der, nil
-}
-
-func auditWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -81,7 +81,7 @@ Exit status: 0 the proof holds, 2 it does not, 1 it could not be read.`,
 				result.Reason = verr.Error()
 			}
 			if f.output == "json" {
-				if err := auditWriteJSON(streams.Out, result); err != nil {
+				if err := writeJSON(streams.Out, result); err != nil {
 					return err
 				}
 			} else if verr == nil {

@@ -111,7 +111,7 @@ Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not 
 
 func printRecoveryReport(streams IOStreams, output string, rep *ledger.RecoveryReport) error {
 	if output == "json" {
-		return auditWriteJSON(streams.Out, rep)
+		return writeJSON(streams.Out, rep)
 	}
 	fmt.Fprintf(streams.Out, "checkpoints verified:  %d (anchoring %d entries)\n", rep.CheckpointsVerified, rep.AnchoredTreeSize)
 	if rep.LastCheckpoint != nil {

@@ -80,7 +80,7 @@ Progress and the warning go to stderr, the released hold to stdout (-o json for 
 				ReleasedAt time.Time    `json:"releasedAt"`
 			}{f.database, hold, o.reason, time.Now().UTC()}
 			if f.output == "json" {
-				return auditWriteJSON(streams.Out, out)
+				return writeJSON(streams.Out, out)
 			}
 			fmt.Fprintf(streams.Out, "released the audit ledger hold of %s (placed %s by the restore of %s: %s); reason: %s\n",
 				f.database, hold.Time.UTC().Format(time.RFC3339), hold.BackupID, hold.Reason, o.reason)

@@ -84,7 +84,7 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 
 func printVerifyReport(streams IOStreams, output string, rep *ledger.Report) error {
 	if output == "json" {
-		return auditWriteJSON(streams.Out, rep)
+		return writeJSON(streams.Out, rep)
 	}
 	fmt.Fprintf(streams.Out, "entries verified:     %d (from entry %d)\n", rep.EntriesVerified, rep.FromSeq)
 	if rep.Tenant != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -93,9 +92,3 @@ var backupClients = func(ctx context.Context, f *backupFlags) (backup.ObjectStor
 
 // progressPrinter writes progress events to w (stderr), one line per event.
 func progressPrinter(w io.Writer) func(backup.Progress) { return backup.ProgressWriter(w) }
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}

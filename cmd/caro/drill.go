@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -93,9 +92,7 @@ func (o *drillOptions) run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(streams.Out, rep); err != nil {
 			return err
 		}
 	} else {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,9 +117,7 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 		return &exitError{code: exitApplyFailed, err: aerr}
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(streams.Out, rep); err != nil {
 			return err
 		}
 	} else {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -105,9 +104,7 @@ func (o *failoverPlanOptions) run(ctx context.Context, streams IOStreams) error 
 		return err
 	}
 	if o.format == "json" {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
+		return writeJSON(streams.Out, plan)
 	}
 	printPlan(streams.Out, plan)
 	fmt.Fprintf(streams.Out, "\nPlan written to %s. Review it, then run:\n  caro failover apply %s\n", o.out, o.out)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -57,9 +56,7 @@ func newFailoverStatusCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(streams.Out, st)
 			}
 			printStatus(streams.Out, st)
 			return nil
