@@ -18,7 +18,7 @@ const (
 	// FieldOutbox holds the pending events, keyed by event ID: {"outbox": {"<id>": Event, ...}}.
 	FieldOutbox = "outbox"
 	// FieldPending counts the pending events, so the reconciler finds documents with
-	// {outboxPending: {$gt: 0}} without scanning every event.
+	// {outboxPending: {$gt: 0}} without scanning every event. A drained document has neither field.
 	FieldPending = "outboxPending"
 	// FieldTombstone marks a deleted document: its data fields are already removed, it is invisible
 	// to readers, and it stays only until its outbox is drained; then the reconciler purges it.
@@ -30,8 +30,8 @@ const (
 type Outbox struct {
 	// Events are the pending events by ID.
 	Events map[string]Event `bson:"outbox,omitempty" json:"-"`
-	// Pending is len(Events), maintained atomically with $inc.
-	Pending int `bson:"outboxPending" json:"-"`
+	// Pending is len(Events), maintained atomically with $inc; absent once the outbox is drained.
+	Pending int `bson:"outboxPending,omitempty" json:"-"`
 	// Tombstone marks a deleted document awaiting purge.
 	Tombstone bool `bson:"tombstone,omitempty" json:"-"`
 }
@@ -98,10 +98,11 @@ func MarkSent(ctx context.Context, coll *mongo.Collection, tenantID string, docI
 	defer tenancy.WriteLock(coll.Name())()
 	filter := bson.D{{Key: "_id", Value: docID}, {Key: "tenantId", Value: tenantID}, {Key: field, Value: bson.D{{Key: "$exists", Value: true}}}}
 	// The usual case: this is the only pending event (outboxPending counts the outbox exactly), so
-	// the whole outbox goes and the document returns to its plain size.
+	// the whole outbox and its count go and the document returns to its plain shape: every read that
+	// scans the collection (FerretDB answers even a find by _id with a scan) pays for stored bytes.
 	last := append(append(bson.D{}, filter...), bson.E{Key: FieldPending, Value: 1})
 	res, err := coll.UpdateOne(ctx, last,
-		bson.D{{Key: "$unset", Value: bson.D{{Key: FieldOutbox, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})
+		bson.D{{Key: "$unset", Value: bson.D{{Key: FieldOutbox, Value: ""}, {Key: FieldPending, Value: ""}}}})
 	if err == nil && res.MatchedCount == 0 {
 		_, err = coll.UpdateOne(ctx, filter,
 			bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}, {Key: "$inc", Value: bson.D{{Key: FieldPending, Value: -1}}}})

@@ -101,6 +101,9 @@ func TestOutboxSurvivesPublishOutage(t *testing.T) {
 	if _, has := raw[audit.FieldOutbox]; has {
 		t.Fatalf("a drained outbox stays in the document: %v", raw)
 	}
+	if _, has := raw[audit.FieldPending]; has {
+		t.Fatalf("a drained outbox leaves its count in the document: %v", raw)
+	}
 	// Nothing pending: a second run publishes nothing; marking twice is harmless.
 	if res, err := rec.Run(ctx); err != nil || res.Published != 0 {
 		t.Fatalf("idle run: %+v %v", res, err)

@@ -113,8 +113,12 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 	return res, errors.Join(errs...)
 }
 
+// drained matches a document with nothing pending: no count (drained by MarkSent) or a zero count
+// (written before MarkSent removed the count with the outbox).
+var drained = bson.E{Key: FieldPending, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: 0}}}}}
+
 func (r *Reconciler) purge(ctx context.Context, name string, coll *mongo.Collection, batch int64) (int, error) {
-	cur, err := coll.Find(ctx, bson.D{{Key: FieldTombstone, Value: true}, {Key: FieldPending, Value: bson.D{{Key: "$lte", Value: 0}}}},
+	cur, err := coll.Find(ctx, bson.D{{Key: FieldTombstone, Value: true}, drained},
 		options.Find().SetLimit(batch).SetProjection(bson.D{{Key: "tenantId", Value: 1}}))
 	if err != nil {
 		return 0, fmt.Errorf("scan %s tombstones: %w", name, err)
@@ -138,7 +142,7 @@ func (r *Reconciler) purge(ctx context.Context, name string, coll *mongo.Collect
 		// Conditional on still being a drained tombstone, so nothing pending is ever deleted.
 		unlock := tenancy.WriteLock(name)
 		dr, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "tenantId", Value: d.TenantID},
-			{Key: FieldTombstone, Value: true}, {Key: FieldPending, Value: bson.D{{Key: "$lte", Value: 0}}}})
+			{Key: FieldTombstone, Value: true}, drained})
 		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("purge %s tombstone: %w", name, err))
