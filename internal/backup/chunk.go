@@ -36,7 +36,14 @@ func deriveKey(dataKey []byte, salt, purpose string) ([]byte, error) {
 	return hkdf.Key(sha256.New, dataKey, []byte(salt), "caro-backup-v1 "+purpose, 32)
 }
 
-func newGCM(key []byte) (cipher.AEAD, error) {
+// chunkCipher returns the AES-256-GCM AEAD of the chunks sealed under dataKey for purpose: the
+// one place a data key becomes a cipher, for backups and envelopes alike.
+func chunkCipher(dataKey []byte, salt, purpose string) (cipher.AEAD, error) {
+	key, err := deriveKey(dataKey, salt, purpose)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key) // the cipher keeps its own expanded copy
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ func testKey(t *testing.T) []byte {
 // sealed returns the framed ciphertext of plain in chunks of size.
 func sealed(t *testing.T, key, plain []byte, scope string, stream uint32, size int) []byte {
 	t.Helper()
-	aead, err := newGCM(key)
+	aead, err := chunkCipher(key, "test", "chunks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func sealed(t *testing.T, key, plain []byte, scope string, stream uint32, size i
 
 func opened(t *testing.T, key, ct []byte, scope string, stream uint32, size int) ([]byte, error) {
 	t.Helper()
-	aead, err := newGCM(key)
+	aead, err := chunkCipher(key, "test", "chunks")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,16 +122,13 @@ func Create(ctx context.Context, o CreateOptions) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup create: KMS GenerateDataKey: %w (check the key ID and kms:GenerateDataKey permission)", err)
 	}
-	chunkKey, err := deriveKey(dataKey, id, "chunks")
+	aead, err := chunkCipher(dataKey, id, "chunks")
 	if err != nil {
+		clear(dataKey)
 		return Manifest{}, err
 	}
 	macKey, err := deriveKey(dataKey, id, "manifest")
 	clear(dataKey)
-	if err != nil {
-		return Manifest{}, err
-	}
-	aead, err := newGCM(chunkKey)
 	if err != nil {
 		return Manifest{}, err
 	}

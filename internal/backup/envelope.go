@@ -67,12 +67,8 @@ func SealStream(ctx context.Context, dst io.Writer, o SealOptions) (io.WriteClos
 	raw := append([]byte(envelopeMagic), binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))...)
 	raw = append(raw, hdr...)
 	scope := sha256.Sum256(raw)
-	key, err := deriveKey(plain, "", "envelope")
+	aead, err := chunkCipher(plain, "", "envelope")
 	clear(plain)
-	if err != nil {
-		return nil, h, err
-	}
-	aead, err := newGCM(key)
 	if err != nil {
 		return nil, h, err
 	}
@@ -137,12 +133,8 @@ func OpenStream(ctx context.Context, src io.Reader, o OpenOptions) (io.Reader, E
 	if err != nil {
 		return nil, h, err
 	}
-	key, err := deriveKey(plain, "", "envelope")
+	aead, err := chunkCipher(plain, "", "envelope")
 	clear(plain)
-	if err != nil {
-		return nil, h, err
-	}
-	aead, err := newGCM(key)
 	if err != nil {
 		return nil, h, err
 	}

@@ -57,17 +57,13 @@ func openBackup(ctx context.Context, store ObjectStore, k KMS, keyID, id string)
 	if err != nil {
 		return nil, err
 	}
-	chunkKey, err := deriveKey(dataKey, m.BackupID, "chunks")
+	aead, err := chunkCipher(dataKey, m.BackupID, "chunks")
 	clear(dataKey)
 	if err != nil {
 		return nil, err
 	}
 	if !m.checkMAC(macKey) {
 		return nil, newErr(ErrManifestMismatch, nil, hintManifest, "manifest of %s fails its MAC: a field was changed after the backup was written, or the wrapped key was replaced", id)
-	}
-	aead, err := newGCM(chunkKey)
-	if err != nil {
-		return nil, err
 	}
 	return &openedBackup{m: m, aead: aead, store: store}, nil
 }
