@@ -156,6 +156,12 @@ func run(n int, uri string, out io.Writer) error {
 		Options: options.Index().SetUnique(true)}); err != nil {
 		return err
 	}
+	// The same indexes as the handler's patients collection (tenant, and the reconciler's pending
+	// index), so handler/same compares code, not index upkeep.
+	if _, err := same.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "tenantId", Value: 1}, {Key: "_id", Value: 1}}}, audit.PendingIndex()}); err != nil {
+		return err
+	}
 
 	// Warm up every path, then alternate rounds so drift (SQLite growth, other load) hits all alike.
 	var warm, hs, bs, ss sample
