@@ -153,13 +153,18 @@ func (r *Register) List(ctx context.Context, since time.Time) ([]Erasure, error)
 			kept = append(kept, e)
 		}
 	}
-	sort.Slice(kept, func(i, j int) bool {
-		if kept[i].TenantID != kept[j].TenantID {
-			return kept[i].TenantID < kept[j].TenantID
-		}
-		return kept[i].PatientID < kept[j].PatientID
-	})
+	sortBySubject(kept)
 	return kept, nil
+}
+
+// sortBySubject orders erasures by tenant, then patient: the order Source.List promises.
+func sortBySubject(es []Erasure) {
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].TenantID != es[j].TenantID {
+			return es[i].TenantID < es[j].TenantID
+		}
+		return es[i].PatientID < es[j].PatientID
+	})
 }
 
 func (r *Register) read(ctx context.Context, key string) (Erasure, error) {

@@ -3,7 +3,6 @@ package erasure
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/carohealth/platform/internal/objstore"
@@ -65,11 +64,6 @@ func (u Registers) List(ctx context.Context, since time.Time) ([]Erasure, error)
 	for _, e := range bySubject {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].TenantID != out[j].TenantID {
-			return out[i].TenantID < out[j].TenantID
-		}
-		return out[i].PatientID < out[j].PatientID
-	})
+	sortBySubject(out)
 	return out, nil
 }
