@@ -1,10 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -14,6 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/ledger"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/internal/ledger/ledgertest"
 )
 
 const westLedgerKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -22,15 +19,7 @@ const westLedgerKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd
 // fresh P-256 public key, base64 DER.
 func ledgerKeyItem(t *testing.T) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return westLedgerKey + "=" + base64.StdEncoding.EncodeToString(der)
+	return westLedgerKey + "=" + base64.StdEncoding.EncodeToString(ledgertest.PublicKeyDER(t))
 }
 
 func TestPeerLedgerPublicKeysFromContext(t *testing.T) {

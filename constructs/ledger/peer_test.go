@@ -1,10 +1,6 @@
 package ledger_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/carohealth/platform/constructs/ledger"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/internal/ledger/ledgertest"
 )
 
 const (
@@ -27,20 +24,6 @@ const (
 	replicaBucket  = "caro-ledger-replica-123456789012-eu-west-1"
 	replicaKeyName = "caro/replica"
 )
-
-// publicKeyDER is a fresh P-256 public key (what KMS GetPublicKey returns for the signing key).
-func publicKeyDER(t *testing.T) []byte {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
 
 // writerStack is a stack in eu-west-1 with the ledger's dependencies and the writer's role.
 func writerStack() (awscdk.Stack, *ledger.Props) {
@@ -65,7 +48,7 @@ func writerStack() (awscdk.Stack, *ledger.Props) {
 func TestWriterVerifiesThePeersCheckpointReplicaWithThePinnedKey(t *testing.T) {
 	// GIVEN a writer in eu-west-1 and the eu-central-1 writer's public key
 	stack, props := writerStack()
-	der := publicKeyDER(t)
+	der := ledgertest.PublicKeyDER(t)
 	props.PeerVerification = &ledger.PeerVerification{
 		ReplicaBucketName: replicaBucket, ReplicaKeyAlias: replicaKeyName,
 		PeerPublicKeys: []ledger.PublicKey{{KeyArn: peerKeyArn, DER: der}},
@@ -145,7 +128,7 @@ func TestWithoutPeerVerificationTheWriterChecksItsOwnBucketOnly(t *testing.T) {
 }
 
 func TestNewRefusesAnUnusablePeerVerification(t *testing.T) {
-	der := publicKeyDER(t)
+	der := ledgertest.PublicKeyDER(t)
 	good := func() *ledger.PeerVerification {
 		return &ledger.PeerVerification{ReplicaBucketName: replicaBucket, ReplicaKeyAlias: replicaKeyName,
 			PeerPublicKeys: []ledger.PublicKey{{KeyArn: peerKeyArn, DER: der}}}
@@ -185,7 +168,7 @@ func TestNewRefusesAnUnusablePeerVerification(t *testing.T) {
 }
 
 func TestParsePublicKeys(t *testing.T) {
-	der, der2 := publicKeyDER(t), publicKeyDER(t)
+	der, der2 := ledgertest.PublicKeyDER(t), ledgertest.PublicKeyDER(t)
 	b64, b642 := base64.StdEncoding.EncodeToString(der), base64.StdEncoding.EncodeToString(der2)
 	second := "arn:aws:kms:eu-central-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"
 

@@ -2,10 +2,6 @@ package writer_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -298,7 +294,7 @@ func TestScheduledVerifyAfterAFailoverReadsTheReplicaWithThePeerKey(t *testing.T
 }
 
 func TestConfigReadsThePeerKeys(t *testing.T) {
-	der := ledgertestDER(t)
+	der := ledgertest.PublicKeyDER(t)
 	b64 := base64.StdEncoding.EncodeToString(der)
 	env := map[string]string{writer.EnvMongoURI: "mongodb://127.0.0.1:1/", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k",
 		writer.EnvReplicaBucket: "caro-ledger-replica-123456789012-eu-central-1", writer.EnvPeerPublicKeys: " arn:a=" + b64 + " , arn:b=" + b64 + ","}
@@ -312,19 +308,6 @@ func TestConfigReadsThePeerKeys(t *testing.T) {
 			t.Errorf("%q accepted: %v", bad, err)
 		}
 	}
-}
-
-func ledgertestDER(t *testing.T) []byte {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
 }
 
 func TestAHeldLedgerFailsTheInvocationAndWritesNothing(t *testing.T) {
