@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/api"
@@ -41,20 +40,10 @@ func withAuditTopic(t *testing.T) *audittest.SNSFake {
 // pendingByAction returns the events pending in coll of db with the given action.
 func pendingByAction(t *testing.T, db *mongo.Database, coll, action string) []audit.Event {
 	t.Helper()
-	cur, err := db.Collection(coll).Find(context.Background(), bson.D{{Key: audit.FieldPending, Value: bson.D{{Key: "$gt", Value: 0}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []audit.Outbox
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
-	}
 	var out []audit.Event
-	for _, d := range docs {
-		for _, ev := range d.Events {
-			if ev.Action == action {
-				out = append(out, ev)
-			}
+	for _, ev := range audittest.PendingEvents(t, db, coll) {
+		if ev.Action == action {
+			out = append(out, ev)
 		}
 	}
 	return out

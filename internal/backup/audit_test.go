@@ -15,26 +15,6 @@ import (
 	"github.com/carohealth/platform/internal/ledger"
 )
 
-// pendingIn returns the events pending in the outboxes of one collection of db.
-func pendingIn(t *testing.T, db *mongo.Database, coll string) []audit.Event {
-	t.Helper()
-	cur, err := db.Collection(coll).Find(context.Background(), bson.D{{Key: audit.FieldPending, Value: bson.D{{Key: "$gt", Value: 0}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []audit.Outbox
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
-	}
-	var out []audit.Event
-	for _, d := range docs {
-		for _, ev := range d.Events {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
 func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *testing.T) {
 	ctx := context.Background()
 	// GIVEN a backup taken before Ada was erased through the API, and the API's events published
@@ -42,7 +22,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	db := mongoC.Database(f.source)
 	// (the state hash of Ada after her creation, the API's last event of her before the backup)
 	var adaAfter string
-	for _, e := range pendingIn(t, db, api.PatientsCollection) {
+	for _, e := range audittest.PendingEvents(t, db, api.PatientsCollection) {
 		if e.ResourceID == f.ada && e.Action != "subject:erase" {
 			adaAfter = e.AfterHash
 		}
@@ -59,7 +39,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 		t.Fatal(err)
 	}
 	// THEN exactly one backup:restore event is pending in the restore log, with the right fields
-	restoreEvents := pendingIn(t, db, LogCollection)
+	restoreEvents := audittest.PendingEvents(t, db, LogCollection)
 	if len(restoreEvents) != 1 {
 		t.Fatalf("%d restore events pending, want 1", len(restoreEvents))
 	}
@@ -76,7 +56,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	// (the backup's own pending events come back with it and are published again, recognisable by
 	// their IDs; only this run's are counted)
 	var erase []audit.Event
-	for _, e := range pendingIn(t, db, api.PatientsCollection) {
+	for _, e := range audittest.PendingEvents(t, db, api.PatientsCollection) {
 		if e.RequestID == origin.RequestID {
 			erase = append(erase, e)
 		}
@@ -110,7 +90,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 		t.Fatalf("failing publish: %d %v", n, err)
 	}
 	// THEN both stay pending
-	if len(pendingIn(t, db, LogCollection)) != 1 || !pendingHas(t, db, api.PatientsCollection, erase[0].ID) {
+	if len(audittest.PendingEvents(t, db, LogCollection)) != 1 || !pendingHas(t, db, api.PatientsCollection, erase[0].ID) {
 		t.Fatal("a failed publish lost events")
 	}
 	// AND the API's scheduled reconciler publishes each exactly once
@@ -127,7 +107,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if got[ev.ID] != 1 || got[erase[0].ID] != 1 {
 		t.Fatalf("published %v", got)
 	}
-	if len(pendingIn(t, db, LogCollection))+len(pendingIn(t, db, api.PatientsCollection)) != 0 {
+	if len(audittest.PendingEvents(t, db, LogCollection))+len(audittest.PendingEvents(t, db, api.PatientsCollection)) != 0 {
 		t.Fatal("events still pending")
 	}
 	// AND the restore stays recorded (the failover's Check) after its outbox drained
@@ -140,7 +120,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if err != nil {
 		t.Fatal(err)
 	}
-	again := pendingIn(t, db, LogCollection)
+	again := audittest.PendingEvents(t, db, LogCollection)
 	if len(again) != 1 || again[0].ID != rep2.AuditEventID || again[0].ID == ev.ID {
 		t.Fatalf("second restore events %+v", again)
 	}
@@ -148,14 +128,14 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if n, err := audit.DeliverWritten(ctx, sns.Publisher(), db, rep2.AuditEvents); err != nil || n != len(rep2.AuditEvents) {
 		t.Fatalf("inline: %d %v", n, err)
 	}
-	if len(pendingIn(t, db, LogCollection)) != 0 {
+	if len(audittest.PendingEvents(t, db, LogCollection)) != 0 {
 		t.Fatal("inline delivery left the restore event pending")
 	}
 }
 
 // pendingHas reports whether the event id is pending in coll.
 func pendingHas(t *testing.T, db *mongo.Database, coll, id string) bool {
-	for _, e := range pendingIn(t, db, coll) {
+	for _, e := range audittest.PendingEvents(t, db, coll) {
 		if e.ID == id {
 			return true
 		}
@@ -170,7 +150,7 @@ func TestRestoreWithoutOriginIsAuditedAsJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := pendingIn(t, mongoC.Database(target), LogCollection)
+	evs := audittest.PendingEvents(t, mongoC.Database(target), LogCollection)
 	if len(evs) != 1 || evs[0].Interface != audit.InterfaceJob || evs[0].Actor != "job:backup-restore" || evs[0].ID != rep.AuditEventID {
 		t.Fatalf("events %+v", evs)
 	}
@@ -181,7 +161,7 @@ func pendingIDs(t *testing.T, db *mongo.Database, colls ...string) map[string]bo
 	t.Helper()
 	ids := map[string]bool{}
 	for _, c := range colls {
-		for _, ev := range pendingIn(t, db, c) {
+		for _, ev := range audittest.PendingEvents(t, db, c) {
 			ids[ev.ID] = true
 		}
 	}
@@ -226,7 +206,7 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 		}
 		// THEN every event that was pending in the replaced collections is pending in the
 		// restore log, once
-		kept := pendingIn(t, db, LogCollection)
+		kept := audittest.PendingEvents(t, db, LogCollection)
 		keptIDs := map[string]int{}
 		for _, ev := range kept {
 			keptIDs[ev.ID]++
@@ -264,7 +244,7 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 				t.Fatalf("crash %t: event %s never published", crash, id)
 			}
 		}
-		if n := len(pendingIn(t, db, LogCollection)); n != 0 {
+		if n := len(audittest.PendingEvents(t, db, LogCollection)); n != 0 {
 			t.Fatalf("crash %t: %d still pending", crash, n)
 		}
 	}

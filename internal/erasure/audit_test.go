@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
 	"github.com/carohealth/platform/internal/ledger"
@@ -17,29 +14,6 @@ import (
 
 // testOrigin is the operator of the tests' re-applications.
 var testOrigin = audit.Origin{Actor: "arn:aws:iam::111122223333:user/oncall", Interface: audit.InterfaceCLI, RequestID: audit.NewEventID()}
-
-// pendingEvents returns every event pending in the outboxes of coll.
-func pendingEvents(t *testing.T, db *mongo.Database, coll string) []audit.Event {
-	t.Helper()
-	cur, err := db.Collection(coll).Find(context.Background(), bson.D{{Key: audit.FieldPending, Value: bson.D{{Key: "$gt", Value: 0}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []audit.Outbox
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
-	}
-	var out []audit.Event
-	for _, d := range docs {
-		if d.Pending != len(d.Events) {
-			t.Fatalf("outboxPending %d but %d events", d.Pending, len(d.Events))
-		}
-		for _, ev := range d.Events {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
 
 func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 	ctx := context.Background()
@@ -64,7 +38,7 @@ func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 		t.Fatal(err)
 	}
 	// THEN exactly three subject:erase events are pending, one in each patient's tombstone
-	evs := pendingEvents(t, db, PatientsCollection)
+	evs := audittest.PendingEvents(t, db, PatientsCollection)
 	if len(evs) != 3 || s.AuditEvents != 3 || len(s.Events) != 3 || s.Patients != 3 {
 		t.Fatalf("events %d, summary %+v", len(evs), s)
 	}
@@ -99,7 +73,7 @@ func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 	if err != nil || s2.AuditEvents != 0 || s2.Patients != 0 {
 		t.Fatalf("re-run: %+v %v", s2, err)
 	}
-	if n := len(pendingEvents(t, db, PatientsCollection)); n != 3 {
+	if n := len(audittest.PendingEvents(t, db, PatientsCollection)); n != 3 {
 		t.Fatalf("re-run left %d pending events, want 3", n)
 	}
 	// WHEN an inline publish fails
@@ -109,7 +83,7 @@ func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 		t.Fatalf("failing publish: %d %v", n, err)
 	}
 	// THEN the events stay pending
-	if n := len(pendingEvents(t, db, PatientsCollection)); n != 3 {
+	if n := len(audittest.PendingEvents(t, db, PatientsCollection)); n != 3 {
 		t.Fatalf("%d pending after a failed publish, want 3", n)
 	}
 	// AND the reconciler publishes each exactly once, then purges the drained tombstones
@@ -123,7 +97,7 @@ func TestReapplyWritesOneEraseEventPerPatientErased(t *testing.T) {
 	if got := sns.Events(); len(got) != 3 {
 		t.Fatalf("published %d events, want 3", len(got))
 	}
-	if n := len(pendingEvents(t, db, PatientsCollection)); n != 0 {
+	if n := len(audittest.PendingEvents(t, db, PatientsCollection)); n != 0 {
 		t.Fatalf("%d still pending", n)
 	}
 }
