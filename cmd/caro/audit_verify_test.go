@@ -5,14 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	"github.com/carohealth/platform/internal/localstack"
@@ -25,27 +22,7 @@ func auditEnv(t *testing.T, n int, interval uint64) (*ledgertest.Env, []string) 
 	servers := ledgertest.StartServersForTest(t)
 	env := servers.NewEnv(t)
 	setAuditEnv(t, servers, env)
-	ctx := context.Background()
-	l := &ledger.Ledger{Store: env.Store}
-	cpr := env.Checkpointer(interval)
-	var ids []string
-	for i := 0; i < n; i++ {
-		tenant := "tenant-a"
-		if i%2 == 0 {
-			tenant = "tenant-b"
-		}
-		ev := audit.Event{ID: audit.NewEventID(), Time: time.Now().UTC(), Actor: "sub-1", TenantID: tenant, Action: "patient:write",
-			ResourceType: "patient", ResourceID: fmt.Sprintf("p%d", i), Interface: audit.InterfaceAPI, RequestID: fmt.Sprintf("r%d", i),
-			AfterHash: fmt.Sprintf("%064x", i+1)}
-		if _, _, err := l.Append(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cpr.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, ev.ID)
-	}
-	return env, ids
+	return env, env.AppendAndCheckpoint(t, 0, n, interval)
 }
 
 // setAuditEnv sets the environment the caro audit commands read for env on servers.
