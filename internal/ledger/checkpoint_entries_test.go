@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -65,22 +64,7 @@ func TestCheckpointRepublishedAfterACrashCarriesItsEntries(t *testing.T) {
 	// publishing it
 	ctx := context.Background()
 	env := servers.NewEnv(t)
-	l := &ledger.Ledger{Store: env.Store}
-	var leaves []ledger.Hash
-	for i := 0; i < 4; i++ {
-		e, _, err := l.Append(ctx, ledger.TestEvent(i, "t1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaves = append(leaves, e.Hash)
-	}
-	cp, _ := ledger.NextCheckpoint(nil, leaves, time.Now(), env.Signer.KeyID(), env.Signer.Algorithm())
-	if err := cp.Sign(ctx, env.Signer); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Store.InsertCheckpoint(ctx, cp); err != nil {
-		t.Fatal(err)
-	}
+	cp := recordUnpublishedCheckpoint(t, env, 4)
 	// WHEN the next run publishes it
 	if _, err := env.Checkpointer(100).Run(ctx); err != nil {
 		t.Fatal(err)

@@ -203,22 +203,7 @@ func TestCheckpointRecordedButNotPublishedIsPublishedByTheNextRun(t *testing.T) 
 	// GIVEN a writer that recorded checkpoint 0 and crashed before writing it to S3
 	ctx := context.Background()
 	env := servers.NewEnv(t)
-	l := &ledger.Ledger{Store: env.Store}
-	var leaves []ledger.Hash
-	for i := 0; i < 3; i++ {
-		e, _, err := l.Append(ctx, ledger.TestEvent(i, "t1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaves = append(leaves, e.Hash)
-	}
-	cp, _ := ledger.NextCheckpoint(nil, leaves, time.Now(), env.Signer.KeyID(), env.Signer.Algorithm())
-	if err := cp.Sign(ctx, env.Signer); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Store.InsertCheckpoint(ctx, cp); err != nil {
-		t.Fatal(err)
-	}
+	recordUnpublishedCheckpoint(t, env, 3)
 	// WHEN the next run happens (nothing new is due)
 	if _, err := env.Checkpointer(100).Run(ctx); err != nil {
 		t.Fatal(err)
@@ -228,6 +213,33 @@ func TestCheckpointRecordedButNotPublishedIsPublishedByTheNextRun(t *testing.T) 
 	if err != nil || !rep.OK || rep.CheckpointsVerified != 1 || rep.AnchoredTreeSize != 3 {
 		t.Fatalf("%+v %v", rep, err)
 	}
+}
+
+// recordUnpublishedCheckpoint appends n entries and records (signed, in the database) checkpoint 0
+// over them without publishing it to the bucket: a writer that crashed between the two.
+func recordUnpublishedCheckpoint(t *testing.T, env *ledgertest.Env, n int) *ledger.Checkpoint {
+	t.Helper()
+	ctx := context.Background()
+	l := &ledger.Ledger{Store: env.Store}
+	var leaves []ledger.Hash
+	for i := 0; i < n; i++ {
+		e, _, err := l.Append(ctx, ledger.TestEvent(i, "t1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, e.Hash)
+	}
+	cp, err := ledger.NextCheckpoint(nil, leaves, time.Now(), env.Signer.KeyID(), env.Signer.Algorithm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Sign(ctx, env.Signer); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.InsertCheckpoint(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 func TestConcurrentCheckpointersAgree(t *testing.T) {
