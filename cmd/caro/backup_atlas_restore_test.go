@@ -13,9 +13,9 @@ import (
 	"github.com/carohealth/platform/internal/erasure"
 )
 
-// atlasFake answers the Admin API calls of one successful snapshot restore (service-account
-// auth), checking the versioned Accept header.
-func atlasFake(t *testing.T) *httptest.Server {
+// atlasFake answers the Admin API calls of one successful snapshot restore into targetCluster
+// (service-account auth), checking the versioned Accept header and the restore job's body.
+func atlasFake(t *testing.T, targetCluster string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/oauth/token" {
 			w.Header().Set("Content-Type", "application/json")
@@ -39,7 +39,7 @@ func atlasFake(t *testing.T) *httptest.Server {
 		case r.Method == http.MethodPost && strings.HasSuffix(p, "/backup/restoreJobs"):
 			var body map[string]any
 			json.NewDecoder(r.Body).Decode(&body)
-			if body["snapshotId"] != "snap1" || body["targetClusterName"] != "caro-standby" || body["deliveryType"] != "automated" {
+			if body["snapshotId"] != "snap1" || body["targetClusterName"] != targetCluster || body["deliveryType"] != "automated" {
 				t.Errorf("restore job body %v", body)
 			}
 			w.Write([]byte(`{"id":"job1","deliveryType":"automated"}`))
@@ -55,7 +55,7 @@ func atlasFake(t *testing.T) *httptest.Server {
 }
 
 func TestBackupAtlasRestore(t *testing.T) {
-	srv := atlasFake(t)
+	srv := atlasFake(t, "caro-standby")
 	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
 	creds := filepath.Join(t.TempDir(), "atlas.json")
 	os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600)
@@ -95,7 +95,7 @@ func TestBackupAtlasRestore(t *testing.T) {
 // job and applied to the restored database after it.
 func TestBackupAtlasRestoreReappliesErasures(t *testing.T) {
 	env := newBackupEnv(t)
-	srv := atlasFake(t)
+	srv := atlasFake(t, "caro-standby")
 	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
 	creds := filepath.Join(t.TempDir(), "atlas.json")
 	os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600)

@@ -199,7 +199,7 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 
 func TestBackupAtlasRestoreAuditsTheSnapshotRestore(t *testing.T) {
 	env := newBackupEnv(t)
-	srv := atlasFake(t)
+	srv := atlasFake(t, "caro-standby")
 	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
 	creds := filepath.Join(t.TempDir(), "atlas.json")
 	if err := os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600); err != nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,33 +16,6 @@ import (
 	"github.com/carohealth/platform/regions"
 )
 
-// atlasStandbyFake answers one successful snapshot restore into the standby of regions/.
-func atlasStandbyFake(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		p := r.URL.Path
-		switch {
-		case p == "/api/oauth/token":
-			w.Write([]byte(`{"access_token":"tok","token_type":"Bearer","expires_in":3600}`))
-		case strings.HasSuffix(p, "/backup/snapshots"):
-			w.Write([]byte(`{"results":[{"id":"snap1","status":"completed","createdAt":"2026-11-23T01:00:00Z","copyRegions":["EU_CENTRAL_1"]}],"totalCount":1}`))
-		case strings.HasSuffix(p, "/encryptionAtRest"):
-			w.Write([]byte(`{"awsKms":{"enabled":false}}`))
-		case r.Method == http.MethodGet && strings.HasSuffix(p, "/backup/restoreJobs"):
-			w.Write([]byte(`{"results":[],"totalCount":0}`))
-		case r.Method == http.MethodPost && strings.HasSuffix(p, "/backup/restoreJobs"):
-			w.Write([]byte(`{"id":"job1","deliveryType":"automated"}`))
-		case strings.HasSuffix(p, "/backup/restoreJobs/job1"):
-			w.Write([]byte(`{"id":"job1","deliveryType":"automated","finishedAt":"2026-11-23T06:00:00Z"}`))
-		default:
-			t.Errorf("unexpected %s %s", r.Method, p)
-			w.WriteHeader(http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // TestFailoverAtlasRestoreReappliesErasures: the failover's Atlas restore step re-applies the
 // erasure register to the restored cluster, and refuses to start without a target URI.
 func TestFailoverAtlasRestoreReappliesErasures(t *testing.T) {
@@ -54,7 +25,7 @@ func TestFailoverAtlasRestoreReappliesErasures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := atlasStandbyFake(t)
+	srv := atlasFake(t, "caro-eu-central-1")
 	creds, err := atlas.CredentialsFromSecret([]byte(`{"clientId":"sa-1","clientSecret":"s"}`))
 	if err != nil {
 		t.Fatal(err)
