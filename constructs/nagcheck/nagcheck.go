@@ -26,11 +26,13 @@ const ReportsContext = "nagReports"
 // synth stage ask): recording every rule's verdict for every resource costs a whole-app synth about
 // 0.3 s of its 6 s (make bench-synth), which a developer's repeated synth does not need.
 func Apply(scope constructs.IConstruct) {
+	// -c on the command line gives a string, cdk.json or AppProps a bool.
 	reports := false
-	if v, ok := scope.Node().TryGetContext(jsii.String(ReportsContext)).(string); ok {
+	switch v := scope.Node().TryGetContext(jsii.String(ReportsContext)).(type) {
+	case string:
 		reports = v == "true"
-	} else if b, ok := scope.Node().TryGetContext(jsii.String(ReportsContext)).(bool); ok {
-		reports = b
+	case bool:
+		reports = v
 	}
 	props := &cdknag.NagPackProps{Verbose: jsii.Bool(true), Reports: jsii.Bool(reports)}
 	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(props), nil)
