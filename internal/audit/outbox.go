@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // single-document update: either both are stored or neither (MongoDB's single-document atomicity; no
 // multi-document transaction is needed, FerretDB has none). These are its fields.
 const (
-	// FieldOutbox holds the pending events, keyed by event ID: {"outbox": {"<id>": Event, ...}}.
+	// FieldOutbox holds the pending events, keyed by event ID: {"outbox": {"<id>": "<event JSON>", ...}}
+	// (see OutboxEvent for the stored form).
 	FieldOutbox = "outbox"
 	// FieldPending counts the pending events, so the reconciler finds documents with
 	// {outboxPending: {$gt: 0}} without scanning every event. A drained document has neither field.
@@ -29,7 +31,7 @@ const (
 // struct so an insert carries the create event.
 type Outbox struct {
 	// Events are the pending events by ID.
-	Events map[string]Event `bson:"outbox,omitempty" json:"-"`
+	Events PendingEvents `bson:"outbox,omitempty" json:"-"`
 	// Pending is len(Events), maintained atomically with $inc; absent once the outbox is drained.
 	Pending int `bson:"outboxPending,omitempty" json:"-"`
 	// Tombstone marks a deleted document awaiting purge.
@@ -41,7 +43,83 @@ func NewOutbox(ev Event) (Outbox, error) {
 	if err := ev.Validate(); err != nil {
 		return Outbox{}, err
 	}
-	return Outbox{Events: map[string]Event{ev.ID: ev}, Pending: 1}, nil
+	return Outbox{Events: PendingEvents{ev.ID: ev}, Pending: 1}, nil
+}
+
+// OutboxEvent is one event as an outbox stores it: its JSON message, the very body the publisher
+// sends, in one BSON string, not an embedded document. The outbox makes every audited document
+// bigger until its event is published, and what a document was when written is what its storage
+// keeps: FerretDB (SQLite) leaves the space of a drained outbox in the table, and it converts and
+// indexes every field of every insert. A string is about a third of the embedded event's stored
+// size (measured by make bench-api). An event stored by an earlier version as an embedded document
+// still decodes, so nothing pending is lost on upgrade.
+type OutboxEvent Event
+
+// MarshalBSONValue stores the event as its JSON message in a BSON string.
+func (e OutboxEvent) MarshalBSONValue() (byte, []byte, error) {
+	b, err := json.Marshal(Event(e))
+	if err != nil {
+		return 0, nil, fmt.Errorf("audit: encode outbox event %s: %w", e.ID, err)
+	}
+	t, v, err := bson.MarshalValue(string(b))
+	return byte(t), v, err
+}
+
+// UnmarshalBSONValue reads an event stored as its JSON message, or as an embedded document (written
+// by versions before OutboxEvent).
+func (e *OutboxEvent) UnmarshalBSONValue(typ byte, data []byte) error {
+	switch bson.Type(typ) {
+	case bson.TypeString:
+		s, ok := bson.RawValue{Type: bson.TypeString, Value: data}.StringValueOK()
+		if !ok {
+			return fmt.Errorf("audit: outbox event: malformed BSON string")
+		}
+		var ev Event
+		if err := json.Unmarshal([]byte(s), &ev); err != nil {
+			return fmt.Errorf("audit: outbox event: %w", err)
+		}
+		*e = OutboxEvent(ev)
+		return nil
+	case bson.TypeEmbeddedDocument:
+		var ev Event
+		if err := bson.Unmarshal(data, &ev); err != nil {
+			return fmt.Errorf("audit: outbox event (embedded document): %w", err)
+		}
+		*e = OutboxEvent(ev)
+		return nil
+	default:
+		return fmt.Errorf("audit: outbox event stored as BSON %s, want a string or a document", bson.Type(typ))
+	}
+}
+
+// PendingEvents are an outbox's events by ID, each stored as an OutboxEvent.
+type PendingEvents map[string]Event
+
+// MarshalBSONValue stores the events as a document of OutboxEvent strings keyed by event ID.
+func (p PendingEvents) MarshalBSONValue() (byte, []byte, error) {
+	stored := make(map[string]OutboxEvent, len(p))
+	for id, ev := range p {
+		stored[id] = OutboxEvent(ev)
+	}
+	b, err := bson.Marshal(stored)
+	return byte(bson.TypeEmbeddedDocument), b, err
+}
+
+// UnmarshalBSONValue reads a document of stored events keyed by event ID.
+func (p *PendingEvents) UnmarshalBSONValue(typ byte, data []byte) error {
+	if bson.Type(typ) != bson.TypeEmbeddedDocument {
+		return fmt.Errorf("audit: outbox stored as BSON %s, want a document", bson.Type(typ))
+	}
+	var stored map[string]OutboxEvent
+	if err := bson.Unmarshal(data, &stored); err != nil {
+		return err
+	}
+	out := make(PendingEvents, len(stored))
+	for id, ev := range stored {
+		out[id] = Event(ev)
+	}
+	*p = out
+	return nil
 }
 
 // WithEvent returns update with ev added to the document's outbox ($set outbox.<id>, $inc
@@ -60,7 +138,7 @@ func WithEvent(update bson.D, ev Event) (bson.D, error) {
 			if !ok {
 				return nil, fmt.Errorf("audit: $set must be a bson.D")
 			}
-			e.Value = append(append(bson.D{}, d...), bson.E{Key: FieldOutbox + "." + ev.ID, Value: ev})
+			e.Value = append(append(bson.D{}, d...), bson.E{Key: FieldOutbox + "." + ev.ID, Value: OutboxEvent(ev)})
 			setDone = true
 		case "$inc":
 			d, ok := e.Value.(bson.D)
@@ -73,7 +151,7 @@ func WithEvent(update bson.D, ev Event) (bson.D, error) {
 		out = append(out, e)
 	}
 	if !setDone {
-		out = append(out, bson.E{Key: "$set", Value: bson.D{{Key: FieldOutbox + "." + ev.ID, Value: ev}}})
+		out = append(out, bson.E{Key: "$set", Value: bson.D{{Key: FieldOutbox + "." + ev.ID, Value: OutboxEvent(ev)}}})
 	}
 	if !incDone {
 		out = append(out, bson.E{Key: "$inc", Value: bson.D{{Key: FieldPending, Value: 1}}})

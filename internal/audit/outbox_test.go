@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -117,6 +118,88 @@ func TestOutboxSurvivesPublishOutage(t *testing.T) {
 	attrs := sns.Attributes()[0]
 	if attrs["action"] != "patient:write" || attrs["tenantId"] != "t1" || attrs["eventId"] != create.ID {
 		t.Fatalf("attributes %v", attrs)
+	}
+}
+
+// TestOutboxStoresEventsAsTheirMessage: an outbox keeps each event as the JSON message the publisher
+// sends (one string per event, compact in the document), whether it came with the insert or with an
+// update.
+func TestOutboxStoresEventsAsTheirMessage(t *testing.T) {
+	ctx := context.Background()
+	coll := testDB.Collection("records_stored_form")
+	create, update := event("t1", "s1"), event("t1", "s1")
+	ob, err := audit.NewOutbox(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertOne(ctx, record{ID: "s1", TenantID: "t1", Outbox: ob}); err != nil {
+		t.Fatal(err)
+	}
+	upd, err := audit.WithEvent(bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "m"}}}}, update)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "tenantId", Value: "t1"}}, upd); err != nil {
+		t.Fatal(err)
+	}
+	var raw bson.Raw
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "s1"}}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []audit.Event{create, update} {
+		stored, ok := raw.Lookup(audit.FieldOutbox, ev.ID).StringValueOK()
+		want, _ := json.Marshal(ev)
+		if !ok || stored != string(want) {
+			t.Fatalf("event %s stored as %v, want its JSON message %s", ev.ID, raw.Lookup(audit.FieldOutbox, ev.ID), want)
+		}
+	}
+	if got := audittest.PendingEvents(t, testDB, "records_stored_form"); len(got) != 2 {
+		t.Fatalf("pending %+v", got)
+	}
+}
+
+// TestOutboxReadsEventsStoredAsDocuments: an event left pending by an earlier version, stored as an
+// embedded document, is still published and drained after an upgrade, and an outbox holding both
+// forms counts and drains correctly.
+func TestOutboxReadsEventsStoredAsDocuments(t *testing.T) {
+	ctx := context.Background()
+	sns := audittest.NewSNSFake(t)
+	coll := testDB.Collection("records_old_form")
+	old := event("t1", "o1")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "o1"}, {Key: "tenantId", Value: "t1"},
+		{Key: audit.FieldOutbox, Value: bson.D{{Key: old.ID, Value: old}}}, {Key: audit.FieldPending, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	newer := event("t1", "o1")
+	upd, err := audit.WithEvent(bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "m"}}}}, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "o1"}, {Key: "tenantId", Value: "t1"}}, upd); err != nil {
+		t.Fatal(err)
+	}
+	rec := &audit.Reconciler{DB: testDB, Publisher: sns.Publisher(), Collections: []string{"records_old_form"}}
+	if res, err := rec.Run(ctx); err != nil || res.Published != 2 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	got := sns.Events()
+	if len(got) != 2 || got[0] != old || got[1] != newer {
+		t.Fatalf("published %+v, want %+v then %+v", got, old, newer)
+	}
+	if r, _ := pendingOf(t, coll, "o1"); r.Pending != 0 || len(r.Events) != 0 {
+		t.Fatalf("outbox not drained: %+v", r)
+	}
+}
+
+// TestOutboxRefusesAMalformedEvent: a stored event that is neither the JSON message nor a document is
+// an error naming the problem, not an empty event.
+func TestOutboxRefusesAMalformedEvent(t *testing.T) {
+	for name, v := range map[string]any{"number": 42, "not JSON": "{id"} {
+		doc, _ := bson.Marshal(bson.D{{Key: audit.FieldOutbox, Value: bson.D{{Key: "e1", Value: v}}}})
+		var ob audit.Outbox
+		if err := bson.Unmarshal(doc, &ob); err == nil || !strings.Contains(err.Error(), "outbox event") {
+			t.Fatalf("%s: decoded %+v, err %v", name, ob, err)
+		}
 	}
 }
 

@@ -42,9 +42,9 @@ type ReconcileResult struct {
 }
 
 type outboxDoc struct {
-	ID       any              `bson:"_id"`
-	TenantID string           `bson:"tenantId"`
-	Events   map[string]Event `bson:"outbox"`
+	ID       any           `bson:"_id"`
+	TenantID string        `bson:"tenantId"`
+	Events   PendingEvents `bson:"outbox"`
 }
 
 // PendingIndexName names PendingIndex (a restore finds the outbox collections it replaces by it).

@@ -478,7 +478,7 @@ func carryPendingEvents(ctx context.Context, db *mongo.Database, backupID string
 			for id, ev := range d.Events {
 				field := audit.FieldOutbox + "." + id
 				res, err := log.UpdateOne(ctx, bson.D{{Key: "_id", Value: docID}, {Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
-					bson.D{{Key: "$set", Value: bson.D{{Key: "tenantId", Value: audit.PlatformTenant}, {Key: field, Value: ev}}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "tenantId", Value: audit.PlatformTenant}, {Key: field, Value: audit.OutboxEvent(ev)}}},
 						{Key: "$inc", Value: bson.D{{Key: audit.FieldPending, Value: 1}}}},
 					options.UpdateOne().SetUpsert(true))
 				if mongo.IsDuplicateKeyError(err) {

@@ -115,10 +115,9 @@ func run(n int, uri string, out io.Writer) error {
 	// patient insert carrying its audit event, and the find. handler/same isolates the cost of the
 	// handler's own code (routing, claims, policy, decoding, hashing, JSON) from the data design.
 	keysColl, same := db.Collection("bench_keys"), db.Collection("bench_same")
-	event := bson.D{{Key: "id", Value: api.NewID()}, {Key: "time", Value: time.Now().UTC()}, {Key: "actor", Value: "bench-user"},
-		{Key: "tenantId", Value: "bench"}, {Key: "action", Value: "patient:write"}, {Key: "resourceType", Value: "patient"},
-		{Key: "resourceId", Value: api.NewID()}, {Key: "subjectRef", Value: strings.Repeat("a", 64)}, {Key: "interface", Value: "api"},
-		{Key: "requestId", Value: api.NewID()}, {Key: "afterHash", Value: strings.Repeat("b", 64)}}
+	event := audit.NewEvent(time.Now())
+	event.Actor, event.TenantID, event.Action, event.ResourceType, event.ResourceID = "bench-user", "bench", "patient:write", "patient", api.NewID()
+	event.SubjectRef, event.Interface, event.RequestID, event.AfterHash = strings.Repeat("a", 64), audit.InterfaceAPI, api.NewID(), strings.Repeat("b", 64)
 	spare := 0
 	samePair := func(s *sample) error {
 		// Same database work as the handler: subject keys stored DefaultKeyPoolSize at a time, the
@@ -141,7 +140,7 @@ func run(n int, uri string, out io.Writer) error {
 		if _, err := same.InsertOne(ctx, bson.D{{Key: "_id", Value: "bench:" + id}, {Key: "tenantId", Value: "bench"}, {Key: "version", Value: 1},
 			{Key: "givenName", Value: "Ada"}, {Key: "familyName", Value: "Lovelace"}, {Key: "birthDate", Value: "1990-12-10"},
 			{Key: "createdAt", Value: now}, {Key: "updatedAt", Value: now},
-			{Key: "outbox", Value: bson.D{{Key: api.NewID(), Value: event}}}, {Key: "outboxPending", Value: 1}}); err != nil {
+			{Key: audit.FieldOutbox, Value: audit.PendingEvents{event.ID: event}}, {Key: audit.FieldPending, Value: 1}}); err != nil {
 			return err
 		}
 		t1 := time.Now()
