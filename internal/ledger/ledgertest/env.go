@@ -128,10 +128,15 @@ func (s *Servers) NewEnv(tb testing.TB) *Env {
 	return e
 }
 
-// Checkpointer returns a checkpointer on the env cutting every interval entries.
+// Checkpointer returns a checkpointer on the env cutting every interval entries, and only then: its
+// MaxAge never expires, because test events carry fixed times (a MaxAge of a day made every append
+// cut its own checkpoint once the wall clock passed those times by a day).
 func (e *Env) Checkpointer(interval uint64) *ledger.Checkpointer {
-	return &ledger.Checkpointer{Entries: e.Store, Records: e.Store, Bucket: e.Bucket, Signer: e.Signer, Interval: interval, MaxAge: 24 * time.Hour}
+	return &ledger.Checkpointer{Entries: e.Store, Records: e.Store, Bucket: e.Bucket, Signer: e.Signer, Interval: interval, MaxAge: neverDue}
 }
+
+// neverDue is a MaxAge no entry reaches (about 146 years).
+const neverDue = time.Duration(1 << 62)
 
 // Verifier returns a verifier on the env.
 func (e *Env) Verifier(tb testing.TB) *ledger.Verifier {
