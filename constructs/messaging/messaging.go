@@ -5,6 +5,7 @@ package messaging
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
@@ -45,6 +46,30 @@ func NewTopic(scope constructs.Construct, id string, props *TopicProps) *Topic {
 		EnforceSSL:  jsii.Bool(true),
 	})
 	return &Topic{Topic: topic, key: props.Key, scope: c}
+}
+
+// AllowAlarms lets the CloudWatch alarms of topic's own account and region publish to it. CloudWatch
+// publishes as its service principal, which no IAM policy of ours covers: once a topic has a policy
+// of its own (EnforceSSL writes one, and it replaces SNS's default policy) every alarm action fails
+// with "not authorized to perform: SNS:Publish ... because no resource-based policy allows" unless
+// the policy allows it, and on-call is never paged. The conditions keep other accounts' alarms out
+// (confused deputy). The topic's key must let cloudwatch.amazonaws.com use it as well
+// (encryption.KeyProps.ServicePrincipals).
+func AllowAlarms(topic awssns.ITopic) {
+	stack := awscdk.Stack_Of(topic)
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowThisAccountsAlarms"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
+			"ArnLike": map[string]interface{}{"aws:SourceArn": stack.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"), ResourceName: jsii.String("*"),
+				ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+			})},
+		},
+	}))
 }
 
 // Subscribe delivers the topic to fn, with an encrypted dead-letter queue for messages SNS could not

@@ -64,6 +64,10 @@ func New(scope constructs.Construct, id string, props *Props) *Monitoring {
 	})
 	topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.AlertEmail), nil))
 	alarms := messaging.NewTopic(c, "Alarms", &messaging.TopicProps{Key: p.Key, DisplayName: "Caro alarms for the traffic watcher"})
+	// Every alarm of the region notifies both topics (also the alarms of constructs/gofunction, ledger
+	// and backup, which get OnCall as their AlarmTopic).
+	messaging.AllowAlarms(topic)
+	messaging.AllowAlarms(alarms.Topic)
 	dash := awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String(p.DashboardName),
 	})

@@ -61,6 +61,25 @@ func TestAlarmsGoToEncryptedOnCallTopic(t *testing.T) {
 			"Expression": "IF(requests > 0, errors / requests, 0)",
 		})}),
 	})
+	// AND both topics' policies let this account's CloudWatch alarms publish (the TLS-only policy
+	// replaces SNS's default one, without which CloudWatch may not publish at all)
+	topics := tpl.FindResources(jsii.String("AWS::SNS::Topic"), nil)
+	for id := range *topics {
+		tpl.HasResourceProperties(jsii.String("AWS::SNS::TopicPolicy"), map[string]interface{}{
+			"Topics": []interface{}{map[string]interface{}{"Ref": id}},
+			"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+				"Effect": "Allow", "Action": "sns:Publish",
+				"Principal": map[string]interface{}{"Service": "cloudwatch.amazonaws.com"},
+				"Resource":  map[string]interface{}{"Ref": id},
+				"Condition": map[string]interface{}{
+					"StringEquals": map[string]interface{}{"aws:SourceAccount": "123456789012"},
+					"ArnLike": map[string]interface{}{"aws:SourceArn": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
+						"arn:", map[string]interface{}{"Ref": "AWS::Partition"}, ":cloudwatch:eu-west-1:123456789012:alarm:*",
+					}}}},
+				},
+			})})},
+		})
+	}
 	// AND there is a dashboard
 	tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1))
 	if f := nagcheck.Findings(stack); len(f) > 0 {
