@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-
-	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 )
 
 // cfnTemplate is the part of a synthesized template these checks walk.
@@ -137,11 +135,7 @@ func TestEveryAlarmCanNotify(t *testing.T) {
 	// GIVEN the whole app
 	for _, s := range platformApp(t).Stacks() {
 		// WHEN each stack's alarms are followed to the topics they notify
-		var tpl cfnTemplate
-		if err := json.Unmarshal([]byte(toJSON(t, assertions.Template_FromStack(s, nil).ToJSON())), &tpl); err != nil {
-			t.Fatal(err)
-		}
-		problems, checked := alarmPublishProblems(tpl)
+		problems, checked := alarmPublishProblems(templateOf(t, s))
 		// THEN CloudWatch may publish to every one of them, through the topic's policy and its key
 		for _, p := range problems {
 			t.Errorf("%s: %s", *s.StackName(), p)
