@@ -6,125 +6,49 @@ import (
 	"testing"
 )
 
-// cfnTemplate is the part of a synthesized template these checks walk.
-type cfnTemplate struct {
-	Resources map[string]struct {
-		Type       string                     `json:"Type"`
-		Properties map[string]json.RawMessage `json:"Properties"`
-	} `json:"Resources"`
-}
-
-// policyStatement is one statement of a topic or key policy.
-type policyStatement struct {
-	Effect    string          `json:"Effect"`
-	Principal json.RawMessage `json:"Principal"`
-	Action    json.RawMessage `json:"Action"`
-}
-
-func (s policyStatement) allows(service string, actions ...string) bool {
-	var principal struct{ Service json.RawMessage }
-	if s.Effect != "Allow" || json.Unmarshal(s.Principal, &principal) != nil || !containsString(principal.Service, service) {
-		return false
-	}
-	for _, a := range actions {
-		if !containsString(s.Action, a) {
-			return false
-		}
-	}
-	return true
-}
-
-// containsString reports whether raw (a JSON string or array of strings) holds want.
-func containsString(raw json.RawMessage, want string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return one == want
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		for _, s := range many {
-			if s == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// refID returns the logical ID behind {"Ref": id} or {"Fn::GetAtt": [id, ...]}.
-func refID(raw json.RawMessage) string {
-	var ref struct {
-		Ref    string        `json:"Ref"`
-		GetAtt []interface{} `json:"Fn::GetAtt"`
-	}
-	if json.Unmarshal(raw, &ref) != nil {
-		return ""
-	}
-	if ref.Ref != "" {
-		return ref.Ref
-	}
-	if len(ref.GetAtt) > 0 {
-		id, _ := ref.GetAtt[0].(string)
-		return id
-	}
-	return ""
-}
-
 // alarmPublishProblems walks every alarm action of tpl to its topic, the topic's policy and the
 // topic's key, and returns what would stop CloudWatch from delivering it, with the number of
 // alarm actions it checked.
 func alarmPublishProblems(tpl cfnTemplate) (problems []string, checked int) {
-	// topic -> does its policy allow CloudWatch to publish
-	topicAllows := map[string]bool{}
-	for _, r := range tpl.Resources {
-		if r.Type != "AWS::SNS::TopicPolicy" {
-			continue
-		}
-		var topics []json.RawMessage
-		var doc struct{ Statement []policyStatement }
-		json.Unmarshal(r.Properties["Topics"], &topics)
-		json.Unmarshal(r.Properties["PolicyDocument"], &doc)
-		for _, st := range doc.Statement {
-			if st.allows("cloudwatch.amazonaws.com", "sns:Publish") {
-				for _, t := range topics {
-					topicAllows[refID(t)] = true
+	// The topics and keys whose policies let CloudWatch publish (topic) and encrypt (key).
+	topicAllows, keyAllows := map[string]bool{}, map[string]bool{}
+	for id, r := range tpl.Resources {
+		switch r.Type {
+		case "AWS::SNS::TopicPolicy":
+			for _, st := range statementsOf(r.Properties, "PolicyDocument") {
+				if allowsService(st, "cloudwatch.amazonaws.com", "sns:Publish") {
+					topics, _ := r.Properties["Topics"].([]interface{})
+					for _, topic := range topics {
+						topicAllows[refOf(topic)] = true
+					}
 				}
 			}
-		}
-	}
-	keyAllows := func(keyID string) bool {
-		var policy struct{ Statement []policyStatement }
-		json.Unmarshal(tpl.Resources[keyID].Properties["KeyPolicy"], &policy)
-		for _, st := range policy.Statement {
-			if st.allows("cloudwatch.amazonaws.com", "kms:Decrypt", "kms:GenerateDataKey*") {
-				return true
+		case "AWS::KMS::Key":
+			for _, st := range statementsOf(r.Properties, "KeyPolicy") {
+				keyAllows[id] = keyAllows[id] || allowsService(st, "cloudwatch.amazonaws.com", "kms:Decrypt", "kms:GenerateDataKey*")
 			}
 		}
-		return false
 	}
 	for id, r := range tpl.Resources {
 		if r.Type != "AWS::CloudWatch::Alarm" {
 			continue
 		}
-		var actions []json.RawMessage
 		for _, field := range []string{"AlarmActions", "OKActions"} {
-			var list []json.RawMessage
-			json.Unmarshal(r.Properties[field], &list)
-			actions = append(actions, list...)
-		}
-		for _, a := range actions {
-			checked++
-			topicID := refID(a)
-			topic, ok := tpl.Resources[topicID]
-			if !ok || topic.Type != "AWS::SNS::Topic" {
-				problems = append(problems, fmt.Sprintf("alarm %s: action %s is not a topic of this stack", id, a))
-				continue
-			}
-			if !topicAllows[topicID] {
-				problems = append(problems, fmt.Sprintf("alarm %s: topic %s has no policy statement letting cloudwatch.amazonaws.com publish", id, topicID))
-			}
-			if key := refID(topic.Properties["KmsMasterKeyId"]); key != "" && !keyAllows(key) {
-				problems = append(problems, fmt.Sprintf("alarm %s: topic %s's key %s does not let cloudwatch.amazonaws.com encrypt", id, topicID, key))
+			actions, _ := r.Properties[field].([]interface{})
+			for _, a := range actions {
+				checked++
+				topicID := refOf(a)
+				topic, ok := tpl.Resources[topicID]
+				if !ok || topic.Type != "AWS::SNS::Topic" {
+					problems = append(problems, fmt.Sprintf("alarm %s: action %v is not a topic of this stack", id, a))
+					continue
+				}
+				if !topicAllows[topicID] {
+					problems = append(problems, fmt.Sprintf("alarm %s: topic %s has no policy statement letting cloudwatch.amazonaws.com publish", id, topicID))
+				}
+				if key := refOf(topic.Properties, "KmsMasterKeyId"); key != "" && !keyAllows[key] {
+					problems = append(problems, fmt.Sprintf("alarm %s: topic %s's key %s does not let cloudwatch.amazonaws.com encrypt", id, topicID, key))
+				}
 			}
 		}
 	}

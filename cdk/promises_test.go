@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 )
 
 // Tests of security-page promises that only the whole app can show (docs/security-promises.md).
@@ -20,16 +18,6 @@ var managedServices = []string{
 	"AWS::Cognito::", "AWS::Events::", "AWS::IAM::", "AWS::KMS::", "AWS::Lambda::", "AWS::Logs::",
 	"AWS::Route53::", "AWS::S3::", "AWS::SNS::", "AWS::SQS::", "AWS::SecretsManager::", "AWS::WAFv2::",
 	"MongoDB::Atlas::", "Custom::CDKBucketDeployment",
-}
-
-// templateOf returns a stack's synthesized template.
-func templateOf(t *testing.T, s awscdk.Stack) cfnTemplate {
-	t.Helper()
-	var tpl cfnTemplate
-	if err := json.Unmarshal([]byte(toJSON(t, assertions.Template_FromStack(s, nil).ToJSON())), &tpl); err != nil {
-		t.Fatal(err)
-	}
-	return tpl
 }
 
 // unmanagedTypes returns the resource types of tpl outside managedServices, sorted.
@@ -80,9 +68,7 @@ func functionByDescription(t *testing.T, tpl cfnTemplate, prefix string) string 
 	t.Helper()
 	var found []string
 	for id, r := range tpl.Resources {
-		var desc string
-		json.Unmarshal(r.Properties["Description"], &desc)
-		if r.Type == "AWS::Lambda::Function" && strings.HasPrefix(desc, prefix) {
+		if r.Type == "AWS::Lambda::Function" && strings.HasPrefix(stringOf(r.Properties["Description"]), prefix) {
 			found = append(found, id)
 		}
 	}
@@ -104,12 +90,12 @@ func TestTrafficWatcherWatchesEveryInternalChannel(t *testing.T) {
 		for _, r := range tpl.Resources {
 			switch r.Type {
 			case "AWS::SNS::Subscription":
-				if refID(r.Properties["Endpoint"]) == watcher {
-					subscribed[refID(r.Properties["TopicArn"])] = true
+				if refOf(r.Properties, "Endpoint") == watcher {
+					subscribed[refOf(r.Properties, "TopicArn")] = true
 				}
 			case "AWS::Logs::SubscriptionFilter":
-				if refID(r.Properties["DestinationArn"]) == watcher {
-					logsWatched[refID(r.Properties["LogGroupName"])] = true
+				if refOf(r.Properties, "DestinationArn") == watcher {
+					logsWatched[refOf(r.Properties, "LogGroupName")] = true
 				}
 			}
 		}
@@ -119,8 +105,7 @@ func TestTrafficWatcherWatchesEveryInternalChannel(t *testing.T) {
 			if r.Type != "AWS::SNS::Topic" {
 				continue
 			}
-			var name string
-			json.Unmarshal(r.Properties["DisplayName"], &name)
+			name := stringOf(r.Properties["DisplayName"])
 			if onCall := name == "Caro on-call"; onCall == subscribed[id] {
 				t.Errorf("%s: topic %s (%q): watcher subscribed = %v", *p.StackName(), id, name, subscribed[id])
 			}
@@ -129,14 +114,11 @@ func TestTrafficWatcherWatchesEveryInternalChannel(t *testing.T) {
 		var accessLog string
 		for _, r := range tpl.Resources {
 			if r.Type == "AWS::ApiGateway::Stage" {
-				var setting struct{ DestinationArn json.RawMessage }
-				json.Unmarshal(r.Properties["AccessLogSetting"], &setting)
-				accessLog = refID(setting.DestinationArn)
+				accessLog = refOf(r.Properties, "AccessLogSetting", "DestinationArn")
 			}
 		}
-		var logging struct{ LogGroup json.RawMessage }
-		json.Unmarshal(tpl.Resources[api].Properties["LoggingConfig"], &logging)
-		for what, group := range map[string]string{"API access log": accessLog, "API function log": refID(logging.LogGroup)} {
+		apiLog := refOf(tpl.Resources[api].Properties, "LoggingConfig", "LogGroup")
+		for what, group := range map[string]string{"API access log": accessLog, "API function log": apiLog} {
 			if group == "" || !logsWatched[group] {
 				t.Errorf("%s: the traffic watcher does not read the %s (%q)", *p.StackName(), what, group)
 			}
@@ -150,9 +132,7 @@ func TestOnlyTheAPIPublishesAuditEventsInTheRegion(t *testing.T) {
 		tpl := templateOf(t, p.Stack)
 		var audit string
 		for id, r := range tpl.Resources {
-			var name string
-			json.Unmarshal(r.Properties["DisplayName"], &name)
-			if r.Type == "AWS::SNS::Topic" && name == "Caro audit events" {
+			if r.Type == "AWS::SNS::Topic" && stringOf(r.Properties["DisplayName"]) == "Caro audit events" {
 				audit = id
 			}
 		}
@@ -165,29 +145,21 @@ func TestOnlyTheAPIPublishesAuditEventsInTheRegion(t *testing.T) {
 			if r.Type != "AWS::IAM::Policy" && r.Type != "AWS::IAM::ManagedPolicy" {
 				continue
 			}
-			var doc struct {
-				Statement []struct {
-					Effect   string
-					Action   json.RawMessage
-					Resource json.RawMessage
-				}
-			}
-			json.Unmarshal(r.Properties["PolicyDocument"], &doc)
-			var roles []json.RawMessage
-			json.Unmarshal(r.Properties["Roles"], &roles)
-			for _, st := range doc.Statement {
-				publish := containsString(st.Action, "sns:Publish") || containsString(st.Action, "sns:*") || containsString(st.Action, "*")
-				if st.Effect != "Allow" || !publish {
+			roles, _ := r.Properties["Roles"].([]interface{})
+			for _, st := range statementsOf(r.Properties, "PolicyDocument") {
+				actions := stringsOf(st["Action"])
+				publish := slices.Contains(actions, "sns:Publish") || slices.Contains(actions, "sns:*") || slices.Contains(actions, "*")
+				if st["Effect"] != "Allow" || !publish {
 					continue
 				}
-				var resources []json.RawMessage
-				if json.Unmarshal(st.Resource, &resources) != nil {
-					resources = []json.RawMessage{st.Resource}
+				resources, ok := st["Resource"].([]interface{})
+				if !ok {
+					resources = []interface{}{st["Resource"]}
 				}
 				for _, res := range resources {
-					if refID(res) == audit || string(res) == `"*"` {
+					if refOf(res) == audit || res == "*" {
 						for _, role := range roles {
-							publishers = append(publishers, refID(role)+" on "+string(res))
+							publishers = append(publishers, refOf(role)+" on "+toJSON(t, res))
 						}
 					}
 				}

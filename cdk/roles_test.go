@@ -196,13 +196,13 @@ func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
 		for _, res := range *rt.FindResources(jsii.String("AWS::S3::Bucket"), &map[string]interface{}{
 			"Properties": map[string]interface{}{"BucketName": name},
 		}) {
-			bucketKey = refOf(t, (*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
+			bucketKey = refOf((*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
 		}
 		aliasKey := ""
 		for _, res := range *rt.FindResources(jsii.String("AWS::KMS::Alias"), &map[string]interface{}{
 			"Properties": map[string]interface{}{"AliasName": "alias/" + replicaKeyAlias},
 		}) {
-			aliasKey = refOf(t, (*res)["Properties"], "TargetKeyId")
+			aliasKey = refOf((*res)["Properties"], "TargetKeyId")
 		}
 		if bucketKey == "" || bucketKey != aliasKey {
 			t.Errorf("%s: bucket %s is encrypted with %q, alias/%s names %q", *r.StackName(), name, bucketKey, replicaKeyAlias, aliasKey)
@@ -217,44 +217,16 @@ func TestOnCallReadsTheLedgerCheckpointReplicas(t *testing.T) {
 		for _, res := range *pt.FindResources(jsii.String("AWS::S3::Bucket"), &map[string]interface{}{
 			"Properties": map[string]interface{}{"BucketName": name},
 		}) {
-			bucketKey = refOf(t, (*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
+			bucketKey = refOf((*res)["Properties"], "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "KMSMasterKeyID")
 		}
 		aliasKey := ""
 		for _, res := range *pt.FindResources(jsii.String("AWS::KMS::Alias"), &map[string]interface{}{
 			"Properties": map[string]interface{}{"AliasName": "alias/" + platformKeyAlias},
 		}) {
-			aliasKey = refOf(t, (*res)["Properties"], "TargetKeyId")
+			aliasKey = refOf((*res)["Properties"], "TargetKeyId")
 		}
 		if bucketKey == "" || bucketKey != aliasKey {
 			t.Errorf("%s: ledger bucket %s is encrypted with %q, alias/%s names %q", *p.StackName(), name, bucketKey, platformKeyAlias, aliasKey)
 		}
 	}
-}
-
-// refOf follows path (map keys and slice indexes) in a synthesized resource's properties and
-// returns the logical ID the value there refers to (Ref or Fn::GetAtt), or "".
-func refOf(t *testing.T, v interface{}, path ...interface{}) string {
-	t.Helper()
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]interface{})
-			v = m[k]
-		case int:
-			s, _ := v.([]interface{})
-			if k >= len(s) {
-				return ""
-			}
-			v = s[k]
-		}
-	}
-	m, _ := v.(map[string]interface{})
-	if id, ok := m["Ref"].(string); ok {
-		return id
-	}
-	if att, ok := m["Fn::GetAtt"].([]interface{}); ok && len(att) > 0 {
-		id, _ := att[0].(string)
-		return id
-	}
-	return ""
 }
