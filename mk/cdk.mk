@@ -9,6 +9,10 @@ node_modules/.bin/cdk: package.json package-lock.json
 	@printf 'module example.invalid/node_modules // keeps npm packages out of ./...\n' > node_modules/go.mod
 	@touch $@
 
+# The CDK app validates its templates with the npm-pinned validator (constructs/templatecheck), and
+# that package's tests run it.
+GOTEST_DEPS += $(CDK)
+
 .PHONY: synth synth-summary bench-synth
 # synth: all five stacks (cdk synth takes every stack by default), offline, without credentials; --strict turns cdk-nag warnings into failures.
 # nagReports=true adds cdk-nag's CSV reports to cdk.out (audit evidence, the pipeline's artifact).
@@ -23,5 +27,5 @@ TEST_TARGETS += synth
 DEMO_TARGETS += synth
 
 # bench-synth: warm synth time and peak memory of the whole app beside a one-stack app.
-bench-synth:
+bench-synth: $(CDK)
 	go run ./scripts/benchsynth
