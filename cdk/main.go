@@ -1,21 +1,18 @@
 // Command cdk is the CDK app: one CaroPlatform-<region> stack per region definition in regions/, and
-// the global CaroEdge stack in us-east-1, all checked by cdk-nag (AwsSolutions and HIPAA.Security).
+// the global CaroEdge stack in us-east-1, all checked by cdk-nag (AwsSolutions and HIPAA.Security) and
+// their templates by the template check.
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/templatecheck"
 )
 
 func main() {
-	defer jsii.Close()
-	app := awscdk.NewApp(nil)
-	if _, err := NewPlatformApp(app); err != nil {
-		fmt.Fprintln(os.Stderr, "cdk:", err)
-		os.Exit(1)
-	}
-	app.Synth(nil)
+	os.Exit(templatecheck.Main(func(app awscdk.App) error {
+		_, err := NewPlatformApp(app)
+		return err
+	}, os.Stderr))
 }

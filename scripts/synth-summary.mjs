@@ -1,10 +1,13 @@
-// Prints one line per synthesized stack: resources and the cdk-nag result, read from the cloud
-// assembly. Exits 1 when any stack carries an unsuppressed nag error or warning.
-import { readFileSync } from "node:fs";
+// Prints one line per synthesized stack: resources, the cdk-nag result and the template check's
+// (constructs/templatecheck), read from the cloud assembly. Exits 1 when any stack carries an
+// unsuppressed nag error or warning, a template error, or was not template-checked at all.
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const out = process.argv[2] ?? "cdk.out";
 const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+const checkFile = join(out, "template-check.json");
+const check = existsSync(checkFile) ? JSON.parse(readFileSync(checkFile, "utf8")) : { stacks: [], findings: [] };
 let failed = false;
 for (const [name, art] of Object.entries(manifest.artifacts ?? {})) {
   if (art.type !== "aws:cloudformation:stack") continue;
@@ -19,6 +22,12 @@ for (const [name, art] of Object.entries(manifest.artifacts ?? {})) {
   }
   const nag = errors + warnings === 0 ? "nag clean" : `nag: ${errors} errors, ${warnings} warnings`;
   if (errors + warnings > 0) failed = true;
-  console.log(`${name.padEnd(28)} ${art.environment.replace("aws://", "").padEnd(32)} ${String(resources).padStart(4)} resources  ${nag}`);
+  const found = check.findings.filter((f) => f.stack === name);
+  const blocking = found.filter((f) => f.severity === "ERROR" || f.severity === "FATAL").length;
+  let templates = "template valid";
+  if (!check.stacks.includes(name)) templates = "template NOT checked";
+  else if (found.length > 0) templates = `template: ${blocking} errors, ${found.length - blocking} warnings`;
+  if (!check.stacks.includes(name) || blocking > 0) failed = true;
+  console.log(`${name.padEnd(28)} ${art.environment.replace("aws://", "").padEnd(32)} ${String(resources).padStart(4)} resources  ${nag}  ${templates}`);
 }
 process.exit(failed ? 1 : 0);
