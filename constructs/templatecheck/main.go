@@ -60,7 +60,7 @@ func Main(build func(app awscdk.App) error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprint(stderr, Summary(findings))
+	fmt.Fprint(stderr, Summary(len(templates), findings))
 	for _, f := range findings {
 		if f.Blocking() {
 			return 1

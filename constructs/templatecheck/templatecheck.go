@@ -162,11 +162,14 @@ func (v *Validator) Validate(templates []Template) ([]Finding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template check: %w", err)
 	}
-	if _, err := v.stdin.Write(append(request, '\n')); err != nil {
-		return nil, fmt.Errorf("template check: the validator process stopped before the templates were sent: %w", err)
-	}
+	// A validator that failed at start has already written its reason and exited: the write then
+	// fails, and the reason is still waiting on stdout.
+	_, writeErr := v.stdin.Write(append(request, '\n'))
 	line, err := v.stdout.ReadBytes('\n')
 	if err != nil {
+		if writeErr != nil {
+			err = writeErr
+		}
 		return nil, fmt.Errorf("template check: the validator process stopped without an answer (its error is above): %w", err)
 	}
 	var response struct {
@@ -215,8 +218,9 @@ func (v *Validator) Close() {
 	_ = v.cmd.Wait()
 }
 
-// Summary renders findings for the synth's output: one line each, then a verdict line.
-func Summary(findings []Finding) string {
+// Summary renders the findings in templates templates for the synth's output: one line each, then a
+// verdict line.
+func Summary(templates int, findings []Finding) string {
 	var b strings.Builder
 	blocking := 0
 	for _, f := range findings {
@@ -229,7 +233,9 @@ func Summary(findings []Finding) string {
 	case blocking > 0:
 		fmt.Fprintf(&b, "template check: %d error(s) CloudFormation would reject the templates for: fix them before deploying\n", blocking)
 	case len(findings) > 0:
-		fmt.Fprintf(&b, "template check: %d warning(s), no errors\n", len(findings))
+		fmt.Fprintf(&b, "template check: %d template(s), %d warning(s), no errors\n", templates, len(findings))
+	default:
+		fmt.Fprintf(&b, "template check: %d template(s) valid\n", templates)
 	}
 	return b.String()
 }

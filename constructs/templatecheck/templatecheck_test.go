@@ -143,15 +143,43 @@ func TestAssemblyTemplatesReadsTheManifest(t *testing.T) {
 func TestSummary(t *testing.T) {
 	warning := Finding{Stack: "Api", RuleID: "W3010", Severity: "WARN", Message: "hard-coded AZ", LogicalID: "Subnet"}
 	failure := Finding{Stack: "Api", RuleID: "F3002", Severity: "FATAL", Message: "unexpected property", LogicalID: "Bucket", PropertyPath: "Properties.Versioned", Fix: "remove it"}
-	if got := Summary(nil); got != "" {
-		t.Errorf("Summary(nil) = %q, want nothing", got)
+	if got := Summary(5, nil); got != "template check: 5 template(s) valid\n" {
+		t.Errorf("Summary(5, nil) = %q", got)
 	}
-	if got := Summary([]Finding{warning}); !strings.Contains(got, "template check: Api Subnet: WARN W3010: hard-coded AZ\n") || !strings.Contains(got, "1 warning(s), no errors") {
+	if got := Summary(2, []Finding{warning}); !strings.Contains(got, "template check: Api Subnet: WARN W3010: hard-coded AZ\n") || !strings.Contains(got, "2 template(s), 1 warning(s), no errors") {
 		t.Errorf("Summary(warning) = %q", got)
 	}
-	got := Summary([]Finding{failure, warning})
+	got := Summary(2, []Finding{failure, warning})
 	if !strings.Contains(got, "template check: Api Bucket Properties.Versioned: FATAL F3002: unexpected property (remove it)\n") || !strings.Contains(got, "1 error(s)") {
 		t.Errorf("Summary(failure, warning) = %q", got)
+	}
+}
+
+func TestValidateReportsAValidatorThatCannotStart(t *testing.T) {
+	// GIVEN an installation of the pinned version whose code fails to load
+	broken := t.TempDir()
+	pkg := filepath.Join(broken, "node_modules", filepath.FromSlash(ValidatorPackage))
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"package.json": `{"version":"` + ValidatorVersion + `","main":"index.js"}`,
+		"index.js":     `throw new Error("broken install");`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(pkg, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := Start(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// WHEN templates are sent THEN the check fails with the validator's own reason
+	findings, err := v.Validate([]Template{{Stack: "Clean", Path: testdata(t, "clean.template.json")}})
+	if err == nil || !strings.Contains(err.Error(), "broken install") {
+		t.Fatalf("Validate = %v, %v; want the loader's error", findings, err)
 	}
 }
 
