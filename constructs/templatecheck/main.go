@@ -31,7 +31,7 @@ func Main(build func(app awscdk.App) error, stderr io.Writer) int {
 	if os.Getenv(cdkValidation) != "false" {
 		return restartWithoutInProcessValidation(stderr)
 	}
-	v, err := Start(gofunction.RepoRoot())
+	v, err := Start(gofunction.RepoRoot(), stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -108,9 +108,9 @@ type Validator struct {
 	stdout *bufio.Reader
 }
 
-// Start launches the validator installed under root/node_modules. It returns an error, and starts
-// nothing, when node or the pinned validator is missing.
-func Start(root string) (*Validator, error) {
+// Start launches the validator installed under root/node_modules; its own messages (a crash) go to
+// stderr. It returns an error, and starts nothing, when node or the pinned validator is missing.
+func Start(root string, stderr io.Writer) (*Validator, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		return nil, fmt.Errorf("template check: node is not on PATH: %w", err)
@@ -120,7 +120,7 @@ func Start(root string) (*Validator, error) {
 		return nil, err
 	}
 	cmd := exec.Command(node, append(nodeFlags, "-e", workerSource, module)...)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("template check: %w", err)

@@ -17,7 +17,7 @@ var root = gofunction.RepoRoot()
 
 func startValidator(t *testing.T) *Validator {
 	t.Helper()
-	v, err := Start(root)
+	v, err := Start(root, os.Stderr)
 	if err != nil {
 		t.Fatalf("%v (make test runs npm ci before the Go tests)", err)
 	}
@@ -88,7 +88,7 @@ func TestValidateFailsRatherThanPassAnUncheckedTemplate(t *testing.T) {
 
 func TestStartRefusesAMissingOrDifferentValidator(t *testing.T) {
 	// GIVEN a folder without node_modules WHEN the validator is started THEN the error says what to run
-	if _, err := Start(t.TempDir()); err == nil || !strings.Contains(err.Error(), "npm ci") || !strings.Contains(err.Error(), ValidatorPackage) {
+	if _, err := Start(t.TempDir(), os.Stderr); err == nil || !strings.Contains(err.Error(), "npm ci") || !strings.Contains(err.Error(), ValidatorPackage) {
 		t.Fatalf("Start without the validator = %v, want an error naming %s and npm ci", err, ValidatorPackage)
 	}
 	// GIVEN another version installed THEN the error names both versions
@@ -100,7 +100,7 @@ func TestStartRefusesAMissingOrDifferentValidator(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pkg, "package.json"), []byte(`{"version":"1.6.0-beta"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Start(other); err == nil || !strings.Contains(err.Error(), "1.6.0-beta") || !strings.Contains(err.Error(), ValidatorVersion) {
+	if _, err := Start(other, os.Stderr); err == nil || !strings.Contains(err.Error(), "1.6.0-beta") || !strings.Contains(err.Error(), ValidatorVersion) {
 		t.Fatalf("Start with another version = %v, want an error naming 1.6.0-beta and %s", err, ValidatorVersion)
 	}
 }
@@ -171,7 +171,7 @@ func TestValidateReportsAValidatorThatCannotStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := Start(broken)
+	v, err := Start(broken, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
