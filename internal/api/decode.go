@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -15,9 +17,11 @@ import (
 const maxJSONDepth = 16
 
 // DecodeStrict decodes body into v, refusing anything but one JSON object of v's shape: invalid
-// UTF-8, duplicate keys, keys that start with '$' or contain '.' (at any depth; they are MongoDB
-// operators and paths), nesting deeper than 16, unknown fields, wrong types and trailing data. The
-// error is an *apiError with a 4xx status and a message safe to return.
+// UTF-8, duplicate keys (keys that differ only in letter case are duplicates), keys that start with
+// '$' or contain '.' (at any depth; they are MongoDB operators and paths), nesting deeper than 16,
+// field names that are not exactly v's (encoding/json alone would match "GIVENNAME" to
+// "givenName"), wrong types and trailing data. The error is an *apiError with a 4xx status and a
+// message safe to return.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, CodeInvalidJSON, "the request body is empty; send a JSON object")
@@ -26,6 +30,9 @@ func DecodeStrict(body []byte, v any) error {
 		return errorf(http.StatusBadRequest, CodeInvalidJSON, "the request body is not valid UTF-8")
 	}
 	if err := scanKeys(body); err != nil {
+		return err
+	}
+	if err := exactNames(body, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -87,10 +94,10 @@ func scanKeys(body []byte) error {
 			if strings.HasPrefix(key, "$") || strings.Contains(key, ".") {
 				return errorf(http.StatusBadRequest, CodeForbiddenKey, "field names may not start with '$' or contain '.' (found %s)", quoteShort(key))
 			}
-			if top.seen[key] {
-				return errorf(http.StatusBadRequest, CodeInvalidJSON, "field %s appears twice; send each field once", quoteShort(key))
+			if top.seen[foldKey(key)] {
+				return errorf(http.StatusBadRequest, CodeInvalidJSON, "field %s appears twice (field names that differ only in letter case are the same field); send each field once", quoteShort(key))
 			}
-			top.seen[key] = true
+			top.seen[foldKey(key)] = true
 			top.keyNext = false
 			continue
 		}
@@ -109,6 +116,99 @@ func scanKeys(body []byte) error {
 			stack[len(stack)-1].keyNext = true
 		}
 	}
+}
+
+// foldKey is the form in which encoding/json compares a key with a field name (each rune lowered,
+// then uppered: "K", "k" and the Kelvin sign, "S", "s" and the long s all fold alike). Keys with the
+// same fold are duplicates whatever their case.
+func foldKey(key string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, key)
+}
+
+// exactNames refuses any object key that is not exactly a JSON field name of the struct it decodes
+// into, at any depth: encoding/json matches names case-insensitively, so without this "GivenName"
+// would fill givenName. Keys of maps and interface values are free (scanKeys checked them).
+func exactNames(body []byte, t reflect.Type) error {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return decodeError(err)
+	}
+	return checkNames(doc, t)
+}
+
+func checkNames(v any, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := jsonFields(t)
+			for k, e := range x {
+				ft, ok := fields[k]
+				if !ok {
+					return errorf(http.StatusBadRequest, CodeUnknownField, "unknown field %s (field names match exactly, in their letter case); see docs/api.md for the accepted fields", quoteShort(k))
+				}
+				if err := checkNames(e, ft); err != nil {
+					return err
+				}
+			}
+		case reflect.Map:
+			for _, e := range x {
+				if err := checkNames(e, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for _, e := range x {
+				if err := checkNames(e, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields (as encoding/json names them: the tag's name,
+// else the Go name; "-" and unexported fields have none; untagged embedded structs lend theirs) to
+// their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for n, et := range jsonFields(ft) {
+					if _, shadowed := out[n]; !shadowed {
+						out[n] = et
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }
 
 // decodeError turns encoding/json errors into client messages that name the field but echo no value.

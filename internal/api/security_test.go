@@ -182,6 +182,12 @@ func TestHardening(t *testing.T) {
 	e.expect(400, CodeForbiddenKey, u, "POST", "/patients", `{"givenName":{"$gt":""},"familyName":"B","birthDate":"2000-01-01"}`)
 	e.expect(400, CodeForbiddenKey, u, "PUT", "/patients/"+p.ID, `{"familyName.x":"B"}`)
 	e.expect(400, CodeInvalidJSON, u, "POST", "/patients", adaJSON+adaJSON)
+	// Field names match exactly; a case variant is a duplicate next to the name, unknown alone.
+	e.expect(400, CodeInvalidJSON, u, "POST", "/patients", `{"givenName":"A","GIVENNAME":"B","familyName":"L","birthDate":"2000-01-01"}`)
+	e.expect(400, CodeInvalidJSON, u, "PUT", "/patients/"+p.ID, `{"givenName":"A","GIVENNAME":"B","familyName":"L","birthDate":"2000-01-01"}`)
+	e.expect(400, CodeUnknownField, u, "POST", "/patients", `{"GivenName":"A","familyName":"L","birthDate":"2000-01-01"}`)
+	e.expect(400, CodeUnknownField, u, "POST", "/patients/"+p.ID+"/notes", `{"Text":"x"}`)
+	e.expect(400, CodeInvalidJSON, u, "POST", "/patients/"+p.ID+"/notes", `{"text":"x","TEXT":"y"}`)
 	e.expect(400, CodeInvalidJSON, u, "POST", "/patients", `{"givenName":"A"`)
 	e.expect(400, CodeValidation, u, "POST", "/patients", `{"givenName":"","familyName":"B","birthDate":"2000-01-01"}`)
 	e.expect(400, CodeValidation, u, "POST", "/patients/"+p.ID+"/notes", `{"text":""}`)
