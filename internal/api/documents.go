@@ -44,15 +44,23 @@ const updateAttempts = 3
 // or erased; the remaining tombstone only carries the outbox until the reconciler purges it.
 type patientDoc struct {
 	// ID is the stored _id, "<tenant>:<patient id>" (tenancy.Collection.DocID).
-	ID           string    `bson:"_id"`
-	TenantID     string    `bson:"tenantId,omitempty"`
-	Version      int64     `bson:"version"`
-	GivenName    string    `bson:"givenName,omitempty"`
-	FamilyName   string    `bson:"familyName,omitempty"`
-	BirthDate    string    `bson:"birthDate,omitempty"`
-	CreatedAt    time.Time `bson:"createdAt"`
-	UpdatedAt    time.Time `bson:"updatedAt"`
-	Erased       bool      `bson:"erased,omitempty"`
+	ID         string    `bson:"_id"`
+	TenantID   string    `bson:"tenantId,omitempty"`
+	Version    int64     `bson:"version"`
+	GivenName  string    `bson:"givenName,omitempty"`
+	FamilyName string    `bson:"familyName,omitempty"`
+	BirthDate  string    `bson:"birthDate,omitempty"`
+	CreatedAt  time.Time `bson:"createdAt"`
+	UpdatedAt  time.Time `bson:"updatedAt"`
+	Erased     bool      `bson:"erased,omitempty"`
+	// NoteIDs holds the ID of every note of the patient that is not deleted, from before the note is
+	// stored until after it is deleted (see notes.go: holds). A patient is deleted only while it is
+	// empty, in the same single-document update, which is what makes "a patient with notes cannot be
+	// deleted" hold against concurrent note creations without a transaction.
+	NoteIDs []string `bson:"noteIds,omitempty"`
+	// Erasing is set first by an erasure: from then on no note can be added, and the patient reads
+	// as not found; the erasure then erases the notes and makes the patient an erased tombstone.
+	Erasing      bool `bson:"erasing,omitempty"`
 	audit.Outbox `bson:",inline"`
 }
 
@@ -92,7 +100,14 @@ func (d noteDoc) api() Note {
 var live = bson.E{Key: audit.FieldTombstone, Value: bson.D{{Key: "$ne", Value: true}}}
 
 // projection keeps the outbox out of reads: it is bookkeeping, not resource state.
-var projection = bson.D{{Key: audit.FieldOutbox, Value: 0}}
+// The note holds are bookkeeping too, and may be long.
+var projection = bson.D{{Key: audit.FieldOutbox, Value: 0}, {Key: fieldNoteIDs, Value: 0}}
+
+// Fields of the note holds on a patient (patientDoc.NoteIDs, patientDoc.Erasing).
+const (
+	fieldNoteIDs = "noteIds"
+	fieldErasing = "erasing"
+)
 
 // EnsureIndexes creates the API's indexes (each starting with the tenant, plus the reconciler's
 // pending index) and the subject key index. Idempotent; call it at process start.
@@ -166,13 +181,15 @@ func (h *Handler) findPatient(rc *reqCtx, id string) (patientDoc, error) {
 	coll := rc.store.Collection(PatientsCollection)
 	err := coll.FindOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(id)}},
 		options.FindOne().SetProjection(projection)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.Tombstone) {
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && (d.Tombstone || d.Erasing)) {
 		return patientDoc{}, errNotFound
 	}
 	return d, err
 }
 
-// findNote reads a live note by resource ID, like findPatient.
+// findNote reads a live note by resource ID, like findPatient, and only while its patient is live:
+// a note whose patient is deleted or being erased is not found (notes stored before the note holds
+// existed could outlive their patient).
 func (h *Handler) findNote(rc *reqCtx, id string) (noteDoc, error) {
 	var d noteDoc
 	coll := rc.store.Collection(NotesCollection)
@@ -181,7 +198,13 @@ func (h *Handler) findNote(rc *reqCtx, id string) (noteDoc, error) {
 	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.Tombstone) {
 		return noteDoc{}, errNotFound
 	}
-	return d, err
+	if err != nil {
+		return noteDoc{}, err
+	}
+	if _, err := h.findPatient(rc, d.PatientID); err != nil {
+		return noteDoc{}, err
+	}
+	return d, nil
 }
 
 // page reads limit and cursor of a list route.
@@ -256,7 +279,11 @@ func writeWithEvent(rc *reqCtx, coll *tenancy.Collection, docID string, version 
 // version filter part for optimistic concurrency: the change applies only to the state it was
 // computed from, so the before-hash in the event is exact.
 func atVersion(docID string, v int64) bson.D {
-	return bson.D{{Key: "_id", Value: docID}, {Key: "version", Value: v}, live}
+	return bson.D{{Key: "_id", Value: docID}, {Key: "version", Value: v}, live, notErasing}
 }
+
+// notErasing is the filter part that keeps a patient an erasure has begun from changing (notes have
+// no such field, so it matches them).
+var notErasing = bson.E{Key: fieldErasing, Value: bson.D{{Key: "$ne", Value: true}}}
 
 var errConflict = errorf(http.StatusConflict, CodeConflict, "the resource changed while your request ran; retry it")

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/access"
 	"github.com/carohealth/platform/internal/audit"
@@ -61,22 +61,43 @@ func (h *Handler) createNote(rc *reqCtx) (int, any, error) {
 	if d.Outbox, err = audit.NewOutbox(ev); err != nil {
 		return 0, nil, err
 	}
-	if err := coll.InsertOne(rc.ctx, d); err != nil {
+	// The hold first (holds.go): from here the patient cannot be deleted until the note is.
+	if err := h.holdNote(rc, rc.id, noteID); err != nil {
 		return 0, nil, err
 	}
-	h.deliver(rc, NotesCollection, d.ID, ev)
-	// The patient may have been deleted or erased between the check above and the insert (there is
-	// no multi-document transaction). Look again: if it is gone, erase what hangs off it, this note
-	// included, right away (the reconciler's purge hook would do it at the latest).
-	if _, err := h.findPatient(rc, rc.id); err != nil {
-		if errors.Is(err, errNotFound) {
-			if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
-				return 0, nil, err
-			}
+	if err := coll.InsertOne(rc.ctx, d); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			// A delete or erasure of the patient blocked this note before it was stored.
+			return 0, nil, h.blockedAnswer(rc)
+		}
+		if rerr := h.releaseNote(rc, rc.id, noteID); rerr != nil {
+			h.log.Warn("note hold left after a failed insert; the patient's next delete settles it", "requestId", rc.requestID, "error", rerr.Error())
 		}
 		return 0, nil, err
 	}
+	// Settled holds are blocked before they are released, so a stored note's hold stays until the note
+	// is deleted. Check it anyway: a blocker the reconciler purged could let a very late insert in.
+	held, err := h.holdsNote(rc, rc.id, noteID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !held {
+		if err := h.eraseNote(rc, noteID); err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, h.blockedAnswer(rc)
+	}
+	h.deliver(rc, NotesCollection, d.ID, ev)
 	return http.StatusCreated, d.api(), nil
+}
+
+// blockedAnswer is a note creation's answer when its note could not be kept: not found when the
+// patient is gone, a conflict to retry when it is still there.
+func (h *Handler) blockedAnswer(rc *reqCtx) error {
+	if _, err := h.findPatient(rc, rc.id); err != nil {
+		return err
+	}
+	return errNoteBlocked
 }
 
 func (h *Handler) updateNote(rc *reqCtx) (int, any, error) {
@@ -137,6 +158,11 @@ func (h *Handler) deleteNote(rc *reqCtx) (int, any, error) {
 			return 0, nil, err
 		}
 		if applied {
+			// Only now may the patient let the note go (a failure here leaves a hold that the
+			// patient's next delete settles).
+			if err := h.releaseNote(rc, cur.PatientID, rc.id); err != nil {
+				return 0, nil, err
+			}
 			h.deliver(rc, NotesCollection, cur.ID, ev)
 			return http.StatusNoContent, nil, nil
 		}

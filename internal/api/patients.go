@@ -115,9 +115,17 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
+		// Notes stored before note holds existed are counted; held ones are settled (holds.go).
 		n, err := rc.store.Collection(NotesCollection).CountDocuments(rc.ctx, bson.D{{Key: "patientId", Value: rc.id}, live})
 		if err != nil {
 			return 0, nil, err
+		}
+		if n == 0 {
+			held, err := h.settleHolds(rc, rc.id)
+			if err != nil {
+				return 0, nil, err
+			}
+			n = int64(held)
 		}
 		if n > 0 {
 			return 0, nil, errorf(http.StatusConflict, CodeHasNotes,
@@ -131,11 +139,17 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 		ev := h.newEvent(rc, access.PatientDelete, "patient", pid)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, pid)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
-		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, tombstone(h, "givenName", "familyName", "birthDate"), ev)
+		// Applies only while the patient holds no note: a note added since is a hold, and then
+		// this update does not match and the loop looks again.
+		upd, err := audit.WithEvent(tombstone(h, "givenName", "familyName", "birthDate"), ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		if applied {
+		res, err := coll.UpdateOne(rc.ctx, append(atVersion(cur.ID, cur.Version), emptyOfNotes), upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount == 1 {
 			h.deliver(rc, PatientsCollection, cur.ID, ev)
 			return http.StatusNoContent, nil, nil
 		}

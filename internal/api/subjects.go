@@ -66,15 +66,17 @@ func (h *Handler) exportSubject(rc *reqCtx) (int, any, error) {
 //  0. the erasure is recorded in the erasure register outside the database (Config.Erasures), so a
 //     later restore of a backup or snapshot taken before it applies it again; if that fails,
 //     nothing is erased and the client gets 503 to retry;
-//  1. the patient becomes an erased tombstone without personal fields, and the subject:erase event
+//  1. the patient is marked Erasing: no note can be added from then on, and it reads as not found;
+//  2. every note hold is blocked (holds.go), so a note being added concurrently is never stored,
+//     and all the patient's notes lose their text and become tombstones;
+//  3. the patient becomes an erased tombstone without personal fields, and the subject:erase event
 //     goes into its outbox in the same update (the event's hashes are made with the subject key
 //     while it still exists);
-//  2. all the patient's notes lose their text and become tombstones (their own pending events stay
-//     in their outboxes until published);
-//  3. the subject key is deleted, so every SubjectRef and state hash in the audit trail becomes
-//     unlinkable (crypto-shredding). The audit events themselves stay.
+//  4. the notes again (idempotent) and the subject key is deleted, so every SubjectRef and state
+//     hash in the audit trail becomes unlinkable (crypto-shredding). The audit events themselves stay.
 //
-// Steps 2 and 3 and the tombstone update are internal/erasure's, the code restores re-apply.
+// The notes go before the patient's tombstone, so an erased patient never has a live note. Steps 2
+// to 4 use internal/erasure's updates, the code restores re-apply erasures with.
 func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 	if h.erasures == nil {
 		return 0, nil, errRegisterNotConfigured
@@ -101,7 +103,7 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 			recorded = true
 		}
 		if cur.Tombstone {
-			// A repeated or interrupted erasure: finish steps 2 and 3, no second event.
+			// A repeated or interrupted erasure: finish step 4, no second event.
 			if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
 				return 0, nil, err
 			}
@@ -111,25 +113,57 @@ func (h *Handler) eraseSubject(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
+		if err := h.closeAndEraseNotes(rc); err != nil {
+			return 0, nil, err
+		}
 		ev := h.newEvent(rc, access.SubjectErase, "patient", rc.id)
 		ev.SubjectRef = key.Ref(rc.principal.TenantID, rc.id)
 		ev.BeforeHash = key.StateHash(canonical(cur.api()))
-		applied, err := writeWithEvent(rc, coll, cur.ID, cur.Version, erasure.PatientTombstone(h.now()), ev)
+		upd, err := audit.WithEvent(erasure.PatientTombstone(h.now()), ev)
 		if err != nil {
 			return 0, nil, err
 		}
-		if !applied {
+		res, err := coll.UpdateOne(rc.ctx, bson.D{{Key: "_id", Value: cur.ID}, {Key: "version", Value: cur.Version}, live}, upd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.MatchedCount != 1 {
 			continue
 		}
 		if err := EraseSubjectData(rc.ctx, h.db, rc.principal.TenantID, rc.id); err != nil {
 			// The erase event is stored and the patient is erased; the reconciler's purge hook
-			// finishes the notes and the key. Report the fault so the client retries.
+			// finishes the key. Report the fault so the client retries.
 			return 0, nil, err
 		}
 		h.deliver(rc, PatientsCollection, cur.ID, ev)
 		return http.StatusNoContent, nil, nil
 	}
 	return 0, nil, errConflict
+}
+
+// closeAndEraseNotes is steps 1 and 2 of an erasure: no new notes, no note in flight, every note erased.
+func (h *Handler) closeAndEraseNotes(rc *reqCtx) error {
+	coll := rc.store.Collection(PatientsCollection)
+	if _, err := coll.UpdateOne(rc.ctx, bson.D{{Key: "_id", Value: coll.DocID(rc.id)}, live},
+		bson.D{{Key: "$set", Value: bson.D{{Key: fieldErasing, Value: true}}}}); err != nil {
+		return err
+	}
+	ids, err := h.noteHolds(rc, rc.id)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := h.blockNote(rc, rc.id, id); err != nil {
+			return err
+		}
+	}
+	_, err = rc.store.Collection(NotesCollection).UpdateMany(rc.ctx,
+		bson.D{{Key: "patientId", Value: rc.id}, {Key: erasure.FieldErased, Value: bson.D{{Key: "$ne", Value: true}}}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: audit.FieldTombstone, Value: true}, {Key: erasure.FieldErased, Value: true}}},
+			{Key: "$unset", Value: bson.D{{Key: erasure.NoteTextField, Value: ""}}},
+		})
+	return err
 }
 
 // recordErasure writes the erasure into the register. Its failure is the client's 503: nothing
