@@ -121,6 +121,9 @@ func LoadFS(fsys fs.FS, dir string) (Set, error) {
 	var defs []Definition
 	var errs []error
 	for _, name := range names {
+		if path.Base(name) == EnvironmentFile {
+			continue // not a region: what the regions share (environment.go)
+		}
 		raw, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+
+	"github.com/carohealth/platform/internal/config"
 )
 
 // installScript is the repository-relative path of the script that builds the server binaries.
@@ -38,7 +40,7 @@ func RepoRoot() (string, error) {
 // CacheDir returns the folder the server binaries are installed under: $CARO_CACHE when set
 // (the Makefile sets it), else .cache at the repository root. Binaries are in its bin/ folder.
 func CacheDir() (string, error) {
-	if dir := os.Getenv("CARO_CACHE"); dir != "" {
+	if dir, ok := config.LookupEnv("CARO_CACHE"); ok {
 		return filepath.Abs(dir)
 	}
 	root, err := RepoRoot()

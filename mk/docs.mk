@@ -1,0 +1,5 @@
+# Generated reference documentation. `make docs` rewrites it; tests fail when the committed files are
+# stale (internal/config: docs/settings.md from the settings catalogue).
+.PHONY: docs
+docs:
+	go test -count=1 -run '^TestSettingsReferenceIsCurrent$$' ./internal/config -update
