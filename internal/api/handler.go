@@ -23,6 +23,7 @@ import (
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/headers"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -276,13 +277,20 @@ func (h *Handler) readBody(req events.APIGatewayProxyRequest, wantBody bool) ([]
 	return body, nil
 }
 
+// securityHeaders is the platform's security header set (internal/headers). Every response carries
+// it itself: CloudFront's response-headers policy sets the same values, but a response on the
+// regional API domains does not pass through CloudFront.
+var securityHeaders = headers.Security().Map()
+
 func baseHeaders(requestID string) map[string]string {
-	return map[string]string{
-		"Content-Type":           "application/json; charset=utf-8",
-		"Cache-Control":          "no-store",
-		"X-Content-Type-Options": "nosniff",
-		"X-Request-Id":           requestID,
+	h := make(map[string]string, len(securityHeaders)+3)
+	for k, v := range securityHeaders {
+		h[k] = v
 	}
+	h["Content-Type"] = "application/json; charset=utf-8"
+	h["Cache-Control"] = "no-store"
+	h["X-Request-Id"] = requestID
+	return h
 }
 
 func (h *Handler) jsonResponse(requestID string, status int, body any) events.APIGatewayProxyResponse {

@@ -89,6 +89,18 @@ func (p Policy) Header() http.Header {
 	return h
 }
 
+// Map renders the policy as one value per header name, the shape of a Lambda proxy response's
+// headers: the API and health functions send it themselves, so a response that does not pass
+// through CloudFront's response-headers policy (the regional API domains) carries the same set.
+func (p Policy) Map() map[string]string {
+	h := p.Header()
+	out := make(map[string]string, len(h))
+	for name := range h {
+		out[name] = h.Get(name)
+	}
+	return out
+}
+
 // CustomNames returns the custom header names in a stable order.
 func (p Policy) CustomNames() []string {
 	names := make([]string, 0, len(p.Custom))

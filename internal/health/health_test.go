@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/carohealth/platform/internal/headers/headerstest"
 	"github.com/carohealth/platform/internal/localstack"
 )
 
@@ -103,5 +104,40 @@ func TestHealthDatabaseDownRevealsNothing(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "health check failed") {
 		t.Fatal("failure not logged")
+	}
+}
+
+// TestEveryAnswerCarriesTheSecurityHeaders (issue 17 item 3): on the regional API domains the health
+// function's answers reach the client without CloudFront, so each one (200, 503, HEAD, 404, 405, and
+// /auth/config's) carries the platform's security headers itself, each with its exact value.
+func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
+	up := New(Config{DB: testClient.Database("health_headers"), Region: "eu-west-1", Version: "v1", Logger: quiet()})
+	down := New(Config{Logger: quiet()})
+	withSignIn := New(Config{DB: testClient.Database("health_headers"), Logger: quiet(),
+		SignIn: SignInConfig{Region: "eu-west-1", UserPoolID: "eu-west-1_AbCdEf123", ClientID: "1a2b3c4d5e6f7g8h9i0j1k2l3m"}})
+	for _, c := range []struct {
+		name         string
+		c            *Checker
+		method, path string
+		status       int
+	}{
+		{"health 200", up, "GET", "/health", 200},
+		{"health via base path", up, "GET", "/api/health", 200},
+		{"health HEAD", up, "HEAD", "/health", 200},
+		{"health 503", down, "GET", "/health", 503},
+		{"health 405", up, "POST", "/health", 405},
+		{"unknown path 404", up, "GET", "/nope", 404},
+		{"auth config 404 (unset)", up, "GET", AuthConfigPath, 404},
+		{"auth config 200", withSignIn, "GET", AuthConfigPath, 200},
+	} {
+		resp, err := c.c.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: c.method, Path: c.path,
+			RequestContext: events.APIGatewayProxyRequestContext{RequestID: "req-1"}})
+		if err != nil || resp.StatusCode != c.status {
+			t.Fatalf("%s: %d %v, want %d (%s)", c.name, resp.StatusCode, err, c.status, resp.Body)
+		}
+		headerstest.Check(t, c.name, headerstest.Lookup(resp.Headers))
+		if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["Content-Type"] != "application/json; charset=utf-8" {
+			t.Errorf("%s: %v", c.name, resp.Headers)
+		}
 	}
 }

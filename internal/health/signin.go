@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/carohealth/platform/internal/headers"
 )
 
 // Environment variables of the sign-in configuration (set by the platform stack on the health
@@ -107,11 +109,19 @@ func errorResponse(requestID string, status int, code, message string) events.AP
 	return events.APIGatewayProxyResponse{StatusCode: status, Headers: baseHeaders(requestID), Body: string(b)}
 }
 
-// baseHeaders are the headers of every answer of this function, as internal/api sends them; the
-// security headers are added by CloudFront's response-headers policy (and the local runner).
+// securityHeaders is the platform's security header set (internal/headers).
+var securityHeaders = headers.Security().Map()
+
+// baseHeaders are the headers of every answer of this function, as internal/api sends them,
+// security headers included: on the regional API domains (the Route 53 health checks' target, let
+// through the WAF without the origin secret) no CloudFront response-headers policy adds them.
 func baseHeaders(requestID string) map[string]string {
-	h := map[string]string{"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
-		"X-Content-Type-Options": "nosniff"}
+	h := make(map[string]string, len(securityHeaders)+3)
+	for k, v := range securityHeaders {
+		h[k] = v
+	}
+	h["Content-Type"] = "application/json; charset=utf-8"
+	h["Cache-Control"] = "no-store"
 	if requestID != "" {
 		h["X-Request-Id"] = requestID
 	}
