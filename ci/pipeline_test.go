@@ -273,3 +273,28 @@ func TestScheduledJobsRunOnlyOnTheirSchedule(t *testing.T) {
 		t.Error("the backup and drill schedules must run caro backup verify and caro drill")
 	}
 }
+
+func TestEachDeployedStageIsPublishedAsTheRelease(t *testing.T) {
+	_, jobs, _ := loadPipeline(t)
+	// GIVEN the synth job WHEN it synthesizes THEN it names the version the release is published as
+	if !strings.Contains(jobs["synth"].script(), `VERSION="$RELEASE_VERSION"`) {
+		t.Errorf("synth does not synthesize as $RELEASE_VERSION: %s", jobs["synth"].script())
+	}
+	for _, stage := range []string{"staging", "production"} {
+		j := jobs["release:"+stage]
+		if j == nil {
+			t.Fatalf("no release:%s job", stage)
+		}
+		// THEN the release is published after both platform regions of the stage are deployed,
+		// from the same assembly and version, with OIDC credentials
+		for _, need := range []string{"synth", "deploy:" + stage + ":eu-west-1", "deploy:" + stage + ":eu-central-1"} {
+			if !slices.Contains(j.needs(), need) {
+				t.Errorf("release:%s does not need %s", stage, need)
+			}
+		}
+		if s := j.script(); !strings.Contains(s, "caro release publish") || !strings.Contains(s, `--version "$RELEASE_VERSION"`) ||
+			!strings.Contains(s, "--cdk-out cdk.out") || !strings.Contains(s, "scripts/ci-aws-oidc.sh") {
+			t.Errorf("release:%s script: %s", stage, s)
+		}
+	}
+}

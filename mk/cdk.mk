@@ -16,8 +16,9 @@ GOTEST_DEPS += $(CDK)
 .PHONY: synth synth-summary bench-synth
 # synth: all five stacks (cdk synth takes every stack by default), offline, without credentials; --strict turns cdk-nag warnings into failures.
 # nagReports=true adds cdk-nag's CSV reports to cdk.out (audit evidence, the pipeline's artifact).
+# VERSION names the release the assembly becomes (the pipeline passes the commit); default "dev".
 synth: $(CDK)
-	$(CDK) synth --strict --quiet --output $(CDK_OUT) --no-version-reporting --no-notices -c nagReports=true >/dev/null
+	$(CDK) synth --strict --quiet --output $(CDK_OUT) --no-version-reporting --no-notices -c nagReports=true $(if $(VERSION),-c version=$(VERSION)) >/dev/null
 	@node scripts/synth-summary.mjs $(CDK_OUT)
 
 synth-summary:

@@ -29,8 +29,9 @@ type Environment struct {
 	Name string `json:"name"`
 	// Account is the AWS account ID (12 digits). Empty: unknown until credentials tell it.
 	Account string `json:"account"`
-	// ReleaseBucket holds the templates and assets the pipeline publishes per release (empty: the
-	// default name ReleaseBucketName gives).
+	// ReleaseBucket is, per region, the bucket the pipeline publishes each release's templates to
+	// ({account} and {region} are filled in; empty: the CDK bootstrap bucket, where cdk deploy
+	// publishes the assets the templates reference).
 	ReleaseBucket string `json:"releaseBucket"`
 	// AtlasCredentialsSecret names the secret with the Atlas Admin API key (default
 	// DefaultAtlasCredentialsSecret).
@@ -44,14 +45,6 @@ type Environment struct {
 }
 
 var accountID = regexp.MustCompile(`^[0-9]{12}$`)
-
-// ReleaseBucketName is the release bucket: the configured one, else caro-releases-<account>.
-func (e Environment) ReleaseBucketName(account string) string {
-	if e.ReleaseBucket != "" {
-		return e.ReleaseBucket
-	}
-	return "caro-releases-" + account
-}
 
 // PinnedLedgerKeys returns region's pinned ledger keys (none when not pinned).
 func (e Environment) PinnedLedgerKeys(region string) ([]pinnedkeys.Key, error) {

@@ -15,9 +15,6 @@ func TestDefaultEnvironment(t *testing.T) {
 	if e.Name == "" || e.AtlasCredentialsSecret != DefaultAtlasCredentialsSecret {
 		t.Fatalf("environment = %+v", e)
 	}
-	if got := e.ReleaseBucketName("123456789012"); got != "caro-releases-123456789012" {
-		t.Errorf("default release bucket = %s", got)
-	}
 }
 
 func TestEnvironmentFileIsNotARegion(t *testing.T) {

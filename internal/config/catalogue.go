@@ -121,9 +121,9 @@ var Catalogue = []Setting{
 
 	{Key: KeyRelease, Optional: true, Doc: "The release (version) the failover deploys; default: the one the primary runs.",
 		Lookups: []Lookup{Flag("release")}, Commands: []string{cmdFailover}},
-	{Key: KeyReleaseBucket, Doc: "The bucket the pipeline publishes each release's templates and assets to.",
-		Lookups: []Lookup{Env("CARO_RELEASE_BUCKET"), EnvFile("releaseBucket"), Derived("caro-releases-{account}")},
-		Fix:     "set \"releaseBucket\" in regions/environment.json", Commands: []string{cmdFailover}},
+	{Key: KeyReleaseBucket, Doc: "The bucket in the region the pipeline publishes each release's template to, beside the assets cdk deploy published (default: the CDK bootstrap bucket).",
+		Lookups: []Lookup{Env("CARO_RELEASE_BUCKET"), EnvFile("releaseBucket"), Derived("cdk-hnb659fds-assets-{account}-{region}")},
+		Fix:     "set \"releaseBucket\" in regions/environment.json ({account} and {region} are filled in)", Commands: []string{cmdFailover, "caro release publish, list"}},
 	{Key: KeyCDKOut, Optional: true, Doc: "A locally synthesized cloud assembly to deploy instead of the published release (platform engineers only).",
 		Lookups: []Lookup{Flag("cdk-out"), Env("CARO_CDK_OUT")}, Commands: []string{cmdFailover}},
 	{Key: KeyStateDir, Doc: "Folder of the local failover journal and lock (the local provider; AWS keeps them in S3).",

@@ -215,7 +215,8 @@ func (c *Config) lookup(ctx context.Context, l Lookup) (val, where string, err e
 	case KindDefault, KindDerived:
 		return name, where, nil
 	case KindEnvFile:
-		return c.envFileField(name), where, nil
+		v, err := c.expand(ctx, c.envFileField(name), region)
+		return v, where, err
 	case KindRegionFile:
 		return "", where, fmt.Errorf("no region-file field %q", name)
 	}

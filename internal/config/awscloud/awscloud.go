@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -28,6 +29,9 @@ type Cloud struct {
 	Load func(ctx context.Context, region string) (aws.Config, error)
 	// Endpoint, when set, sends every call there (tests: an httptest fake).
 	Endpoint string
+	// PathStyleS3 addresses S3 objects path-style, as S3-compatible local servers need (the
+	// s3-endpoint setting is set).
+	PathStyleS3 bool
 
 	mu   sync.Mutex
 	cfgs map[string]aws.Config
@@ -59,6 +63,15 @@ func (c *Cloud) config(ctx context.Context, region string) (aws.Config, error) {
 	}
 	c.cfgs[region] = cfg
 	return cfg, nil
+}
+
+// S3 returns an S3 client for region.
+func (c *Cloud) S3(ctx context.Context, region string) (*s3.Client, error) {
+	cfg, err := c.config(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.PathStyleS3 }), nil
 }
 
 // StackOutputs implements config.Cloud.
