@@ -72,7 +72,9 @@ type Stack struct {
 func ManifestKey(version string) string { return Prefix + version + "/" + ManifestName }
 
 // TemplateKey is the key of stack's template in version.
-func TemplateKey(version, stack string) string { return Prefix + version + "/" + stack + ".template.json" }
+func TemplateKey(version, stack string) string {
+	return Prefix + version + "/" + stack + ".template.json"
+}
 
 // PublishOptions configure Publish.
 type PublishOptions struct {
