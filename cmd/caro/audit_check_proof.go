@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -42,11 +40,11 @@ Exit status: 0 the proof holds, 2 it does not, 1 it could not be read.`,
 			if err != nil {
 				return fmt.Errorf("reading the proof: %w", err)
 			}
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.DisallowUnknownFields()
-			var p ledger.InclusionProof
-			if err := dec.Decode(&p); err != nil {
-				return fmt.Errorf("%s is not an inclusion proof from caro audit prove: %w", args[0], err)
+			// A proof in any other form than prove writes (a field renamed in another letter case,
+			// added or given twice, a hash in upper case) proves nothing: it does not hold (exit 2).
+			p, err := ledger.ParseProof(raw)
+			if err != nil {
+				return &exitError{code: exitAuditFailed, err: fmt.Errorf("proof does not hold: %s is not an inclusion proof in the form caro audit prove writes: %w", args[0], err)}
 			}
 			if ring != nil {
 				// Several keys pinned (both regions' after a failover): the one the checkpoint names.

@@ -60,6 +60,12 @@ func TestAuditProveAndCheckProofOffline(t *testing.T) {
 	if code, out, _ = runAudit("", "check-proof", dir+"/bad.json", "--public-key", pemFile); code != exitAuditFailed || !strings.Contains(out, "proof FAILED") {
 		t.Fatalf("altered proof: exit %d %s", code, out)
 	}
+	// AND a proof in another form than prove writes (a key in another letter case, which
+	// encoding/json alone reads as the same proof) does not hold: exit 2
+	writeFile(t, dir+"/variant.json", []byte(strings.Replace(proofJSON, `"leafHash"`, `"LeafHash"`, 1)))
+	if code, _, errOut = runAudit("", "check-proof", dir+"/variant.json", "--public-key", pemFile); code != exitAuditFailed || !strings.Contains(errOut, `unknown field "LeafHash"`) {
+		t.Fatalf("case-variant proof: exit %d %s", code, errOut)
+	}
 	// AND a wrong pinned fingerprint exits 2
 	if code, _, _ = runAudit("", "check-proof", proofFile, "--key-fingerprint", strings.Repeat("0", 64)); code != exitAuditFailed {
 		t.Fatalf("wrong fingerprint: exit %d", code)

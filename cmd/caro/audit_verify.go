@@ -12,6 +12,7 @@ import (
 
 func newAuditVerifyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 	var since, tenant string
+	maxAge, schedule := ledger.DefaultMaxAge, ledger.DefaultCheckpointSchedule
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the ledger's hash chain and every checkpoint; exit 0 only when all holds",
@@ -20,6 +21,12 @@ checkpoint, Merkle root and compact range over its leaf hashes, Object Lock mode
 retention of at least --retention-years) and every entry from the start point (sequence without
 gaps, content hash, link to the previous entry, and the hash the checkpoint anchored for it).
 Prints the number of entries verified and the first bad entry with the reason.
+
+Also a finding: an entry no checkpoint anchors although its event time is longer ago than
+--max-age (the checkpointer's MaxAge) plus --checkpoint-schedule (how often the writer runs it
+without events), and a checkpoint the database recorded that long ago which the bucket lacks (the
+newest checkpoint objects removed, or a lagging replica). Entries inside that window are reported as
+not yet anchored: until a checkpoint anchors them they could be deleted or rewritten undetectably.
 
 --since SEQ|TIME starts entry verification at the last valid checkpoint at or before that entry
 number or RFC 3339 time (checkpoints are always all checked). --tenant T also counts T's entries;
@@ -51,6 +58,9 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 					return fmt.Errorf("invalid --since %q: give an entry number or an RFC 3339 time like 2026-11-01T00:00:00Z", since)
 				}
 			}
+			if maxAge <= 0 || schedule <= 0 {
+				return fmt.Errorf("invalid --max-age %s or --checkpoint-schedule %s: give the writer's settings, like 5m", maxAge, schedule)
+			}
 			// Execute.
 			ctx := cmd.Context()
 			l, err := openAuditLedger(ctx, f)
@@ -63,7 +73,8 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 				return err
 			}
 			fmt.Fprintf(streams.ErrOut, "verifying the ledger in %s against checkpoints in %s (%s)...\n", f.database, l.checkpoints.Name, l.keyLabel())
-			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring, RetentionYears: f.retentionYears}
+			v := &ledger.Verifier{Entries: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring, RetentionYears: f.retentionYears,
+				MaxAge: maxAge, CheckpointSchedule: schedule}
 			rep, err := v.Verify(ctx, opt)
 			if err != nil {
 				return fmt.Errorf("audit ledger could not be verified: %w", err)
@@ -79,6 +90,8 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 	}
 	cmd.Flags().StringVar(&since, "since", "", "start at this entry number or RFC 3339 time (from the last checkpoint before it)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "also count this tenant's entries")
+	cmd.Flags().DurationVar(&maxAge, "max-age", maxAge, "the checkpointer's MaxAge (the writer's CARO_LEDGER_CHECKPOINT_MAX_AGE)")
+	cmd.Flags().DurationVar(&schedule, "checkpoint-schedule", schedule, "how often the writer cuts due checkpoints without events (its CheckpointSchedule)")
 	return cmd
 }
 
@@ -91,8 +104,16 @@ func printVerifyReport(streams IOStreams, output string, rep *ledger.Report) err
 		fmt.Fprintf(streams.Out, "  of tenant %s:  %d\n", rep.Tenant, rep.TenantEntriesVerified)
 	}
 	fmt.Fprintf(streams.Out, "checkpoints verified: %d (anchoring %d entries)\n", rep.CheckpointsVerified, rep.AnchoredTreeSize)
-	if rep.UnanchoredEntries > 0 {
-		fmt.Fprintf(streams.Out, "not yet anchored:     %d (chain-checked only; the next checkpoint anchors them)\n", rep.UnanchoredEntries)
+	if rep.CheckpointRecordsChecked > 0 {
+		fmt.Fprintf(streams.Out, "checkpoint records:   %d in the database compared with the bucket", rep.CheckpointRecordsChecked)
+		if rep.PendingCheckpoints > 0 {
+			fmt.Fprintf(streams.Out, " (%d recorded, not yet published)", rep.PendingCheckpoints)
+		}
+		fmt.Fprintln(streams.Out)
+	}
+	if rep.UnanchoredEntries > 0 && rep.OldestUnanchored != nil {
+		fmt.Fprintf(streams.Out, "not yet anchored:     %d, oldest event %s (chain-checked only: until a checkpoint anchors them, within %s, they could be deleted or rewritten undetectably)\n",
+			rep.UnanchoredEntries, rep.OldestUnanchored.UTC().Format(time.RFC3339), rep.UnanchoredWindow)
 	}
 	if rep.OK {
 		fmt.Fprintln(streams.Out, "result:               OK")

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -84,6 +85,38 @@ func TestAuditVerify(t *testing.T) {
 	code, out, _ = runAudit("", "verify", "--public-key", pemFile, "-o", "json")
 	if code != exitAuditFailed || json.Unmarshal([]byte(out), &rep) != nil || rep.OK || rep.FirstBad.Seq != 7 || rep.EntriesVerified != 7 {
 		t.Fatalf("json: exit %d %s", code, out)
+	}
+
+	// WHEN a stored field's type is changed (a hash stored as an integer): tampering too
+	_, err = env.DB.Collection(ledger.EntriesCollection).UpdateOne(context.Background(),
+		bson.D{{Key: "_id", Value: ledger.EntryDocID(3)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "hash", Value: int32(3)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN verify exits 2 naming entry 3, not 1 ("could not run")
+	code, out, errOut = runAudit("", "verify", "--public-key", pemFile)
+	if code != exitAuditFailed || !strings.Contains(out, "first bad entry:      3") || !strings.Contains(out, "hash has BSON type 32-bit integer") {
+		t.Fatalf("mistyped field: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestAuditVerifyReportsEntriesLeftUnanchored(t *testing.T) {
+	// GIVEN 22 entries checkpointed every 5: 20 anchored, 2 not yet
+	auditEnv(t, 22, 5)
+	// WHEN verified THEN they are reported as not yet anchored, with what that means
+	code, out, errOut := runAudit("", "verify")
+	if code != 0 || !strings.Contains(out, "not yet anchored:     2") || !strings.Contains(out, "undetectably") ||
+		!strings.Contains(out, "checkpoint records:   4 in the database") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// WHEN the writer's MaxAge and schedule have passed since their events THEN it is a finding (exit 2)
+	time.Sleep(5 * time.Millisecond)
+	code, out, _ = runAudit("", "verify", "--max-age", "1ms", "--checkpoint-schedule", "1ms")
+	if code != exitAuditFailed || !strings.Contains(out, "first bad entry:      20") || !strings.Contains(out, "anchored by no checkpoint") {
+		t.Fatalf("stale: exit %d\n%s", code, out)
+	}
+	if code, _, errOut = runAudit("", "verify", "--max-age", "0s"); code != 1 || !strings.Contains(errOut, "invalid --max-age") {
+		t.Fatalf("invalid --max-age: exit %d %s", code, errOut)
 	}
 }
 

@@ -29,6 +29,10 @@ const (
 	DefaultInterval  = 1000
 	DefaultMaxAge    = 5 * time.Minute
 	DefaultMaxLeaves = 4096
+	// DefaultCheckpointSchedule is how often the audit writer runs the checkpointer when no events
+	// arrive (constructs/ledger CheckpointSchedule): an entry is anchored at the latest MaxAge plus
+	// this after its event time, so a verification reports an entry left unanchored longer.
+	DefaultCheckpointSchedule = 5 * time.Minute
 )
 
 // Checkpointer cuts, signs and publishes checkpoints.
@@ -224,6 +228,9 @@ func (c *Checkpointer) withEntries(ctx context.Context, cp *Checkpoint) (*Checkp
 	n := len(cp.LeafHashes)
 	entries := make([]Entry, 0, n)
 	err := c.Entries.ScanEntries(ctx, cp.FirstSeq, func(e Entry) error {
+		if e.malformed != "" {
+			return errStop // not as anchored: published without entries (see Run)
+		}
 		entries = append(entries, e)
 		if len(entries) == n {
 			return errStop
@@ -248,6 +255,9 @@ func (c *Checkpointer) readEntries(ctx context.Context, from uint64, prev Hash, 
 	leaves := make([]Entry, 0, n)
 	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
 		want := from + uint64(len(leaves))
+		if e.malformed != "" {
+			return fmt.Errorf("not checkpointing: entry %d is altered (%s); run `caro audit verify`", want, e.malformed)
+		}
 		if e.Seq != want || e.PrevHash != prev || e.Recompute() != e.Hash {
 			return fmt.Errorf("not checkpointing: the chain is broken at entry %d; run `caro audit verify`", want)
 		}

@@ -149,6 +149,35 @@
 // subject destroys its key, which changes no stored byte, so every hash keeps verifying), and
 // CheckNoPersonalData refuses events whose fields could carry free text (see its doc).
 //
+// # What verification proves, and the unanchored window
+//
+// Tampering is detectable only for anchored entries: the signed checkpoints in the Object Lock
+// bucket are what an attacker with write access to the database cannot redo. Entries appended
+// after the newest checkpoint (normally at most MaxAge, 5 minutes, or Interval entries, before the
+// next run cuts one) are protected by the hash chain alone, which such an attacker can recompute:
+// they can be deleted or rewritten undetectably until a checkpoint anchors them. Verify reports
+// them as not yet anchored, and as a finding once the oldest is older than MaxAge plus the
+// writer's checkpoint schedule (DefaultCheckpointSchedule): they should have been anchored by
+// then, so either the checkpointer stopped or the checkpoints anchoring them were removed. The
+// same window applies to the database's checkpoint records (ledger_checkpoints): each must be the
+// signed checkpoint the bucket holds under its number, and a record the bucket lacks is a finding
+// once older than that window (the bucket's newest objects removed after their retention or
+// without Object Lock, or a replica that lags); younger, it is a writer between recording and
+// publishing it. An attacker who removes a checkpoint object and its record and rewrites the
+// event times of the tail to look recent is inside this window by construction.
+//
+// # Stored form
+//
+// The entry hash covers the event's values, not how they are stored, so the verifier reads each
+// entry document strictly (decodeStoredEntry): exactly the fields Append writes, each of the BSON
+// type it writes, hashes as 64 lowercase hex digits. A field added beside them, a value of another
+// type (a time stored as a string, a hash as an integer), a missing field or an upper-case hash is
+// an altered entry, named as the first bad one (exit 2), never "could not read" (exit 1 stays for
+// an unreachable database or bucket). Checkpoint objects, the database's checkpoint records and
+// inclusion proofs are JSON read the same way (decodeStrictJSON): exact field names in their
+// letter case, no unknown or repeated field, lowercase hex. Point reads (Append's head, Prove)
+// refuse a malformed entry with ErrMalformedEntry.
+//
 // # Deletion
 //
 // The package has no update or delete code path at all (a test greps for one): entries and

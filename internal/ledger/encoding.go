@@ -31,15 +31,25 @@ func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 // IsZero reports whether h is all zero bytes (the prevHash of entry 0).
 func (h Hash) IsZero() bool { return h == Hash{} }
 
-// ParseHash reads a hex hash as written by Hash.String.
+// ParseHash reads a hex hash exactly as written by Hash.String: 64 lowercase hex digits. Upper case
+// is refused although it decodes to the same bytes: stored and signed hashes have one form only, so
+// a rewritten copy is never accepted as the original.
 func ParseHash(s string) (Hash, error) {
 	var h Hash
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != HashSize {
-		return h, fmt.Errorf("malformed hash %q: want %d hex characters", s, 2*HashSize)
+	if len(s) != 2*HashSize || !isLowerHex(s) {
+		return h, fmt.Errorf("malformed hash %q: want %d lowercase hex digits", s, 2*HashSize)
 	}
-	copy(h[:], b)
+	_, _ = hex.Decode(h[:], []byte(s))
 	return h, nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // encoder writes length-prefixed fields (4-byte big-endian length, then the bytes).

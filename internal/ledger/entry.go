@@ -20,6 +20,10 @@ type Entry struct {
 	Hash Hash `json:"hash"`
 	// Event is the audited change, with Time in canonical form (UTC milliseconds).
 	Event audit.Event `json:"event"`
+
+	// malformed, when set, says why the stored document this entry was read from is not in the
+	// form Append writes (decodeStoredEntry): the verifier reports it as an altered entry.
+	malformed string
 }
 
 // NewEntry builds entry seq after prev for ev, normalising the event time to the stored precision.

@@ -205,5 +205,6 @@ func (f *fixture) append(t testing.TB, n int) {
 }
 
 func (f *fixture) verifier() *Verifier {
-	return &Verifier{Entries: f.store, Checkpoints: f.bucket, Locks: f.bucket, PublicKey: &f.signer.Key.PublicKey, RetentionYears: DefaultRetentionYears}
+	return &Verifier{Entries: f.store, Checkpoints: f.bucket, Locks: f.bucket, PublicKey: &f.signer.Key.PublicKey, RetentionYears: DefaultRetentionYears,
+		MaxAge: f.cpr.MaxAge, Now: f.cpr.Now}
 }

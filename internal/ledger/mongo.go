@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 
@@ -41,17 +40,22 @@ func toDoc(e Entry) entryDoc {
 	return entryDoc{ID: EntryDocID(e.Seq), EventID: e.EventID, PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), Event: e.Event}
 }
 
-// toEntry converts a stored document. A malformed hash (tampering) reads as zero, which the
-// verifier reports as a hash or link mismatch on that entry.
-func toEntry(d entryDoc) Entry {
-	prev, _ := ParseHash(d.PrevHash)
-	h, _ := ParseHash(d.Hash)
-	seq, err := strconv.ParseUint(d.ID, 10, 64)
-	if err != nil || len(d.ID) != 20 {
-		seq = math.MaxUint64 // not written by Append: reported as out of sequence
+// readEntry reads one entry document found by a point read: a malformed one is an error wrapping
+// ErrMalformedEntry, naming the document (nothing is appended to, checkpointed or proved from an
+// altered entry).
+func readEntry(res *mongo.SingleResult) (Entry, bool, error) {
+	raw, err := res.Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Entry{}, false, nil
 	}
-	d.Event.Time = canonicalTime(d.Event.Time)
-	return Entry{Seq: seq, EventID: d.EventID, PrevHash: prev, Hash: h, Event: d.Event}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e, err := decodeStoredEntry(raw)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("entry document %v: %w: %v; run `caro audit verify`", raw.Lookup("_id"), ErrMalformedEntry, err)
+	}
+	return e, true, nil
 }
 
 // checkpointDoc is the database record of a checkpoint (writer election only).
@@ -98,15 +102,11 @@ func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
 	cached, known := s.head, s.headKnown
 	s.mu.Unlock()
 	if !known {
-		var d entryDoc
-		err := s.entries.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return Entry{}, false, nil
-		}
-		if err != nil {
+		e, ok, err := readEntry(s.entries.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})))
+		if err != nil || !ok {
 			return Entry{}, false, err
 		}
-		cached = toEntry(d)
+		cached = e
 	}
 	for {
 		next, ok, err := s.EntryAt(ctx, cached.Seq+1)
@@ -124,15 +124,7 @@ func (s *MongoStore) Head(ctx context.Context) (Entry, bool, error) {
 
 // EntryAt implements EntryStore.
 func (s *MongoStore) EntryAt(ctx context.Context, seq uint64) (Entry, bool, error) {
-	var d entryDoc
-	err := s.entries.FindOne(ctx, bson.D{{Key: "_id", Value: EntryDocID(seq)}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, err
-	}
-	return toEntry(d), true, nil
+	return readEntry(s.entries.FindOne(ctx, bson.D{{Key: "_id", Value: EntryDocID(seq)}}))
 }
 
 // Insert implements EntryStore.
@@ -164,18 +156,11 @@ func (s *MongoStore) remember(e Entry) {
 
 // EntryByEventID implements EntryStore.
 func (s *MongoStore) EntryByEventID(ctx context.Context, id string) (Entry, bool, error) {
-	var d entryDoc
-	err := s.entries.FindOne(ctx, bson.D{{Key: "eventId", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, err
-	}
-	return toEntry(d), true, nil
+	return readEntry(s.entries.FindOne(ctx, bson.D{{Key: "eventId", Value: id}}))
 }
 
-// ScanEntries implements EntryReader.
+// ScanEntries implements EntryReader. A document not in the form Append writes is passed on as an
+// entry marked malformed (decodeStoredEntry), which the verifier reports as altered, naming it.
 func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error {
 	cur, err := s.entries.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: EntryDocID(from)}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
@@ -184,11 +169,11 @@ func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
-		var d entryDoc
-		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("entry document %v is unreadable (altered?): %w", cur.Current.Lookup("_id"), err)
+		e, err := decodeStoredEntry(cur.Current)
+		if err != nil {
+			e.malformed = fmt.Sprintf("the stored document (_id %v) is not in the ledger's form: %v", cur.Current.Lookup("_id"), err)
 		}
-		if err := fn(toEntry(d)); err != nil {
+		if err := fn(e); err != nil {
 			return err
 		}
 	}
@@ -211,11 +196,11 @@ func (s *MongoStore) LastCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Checkpoint
-	if err := json.Unmarshal([]byte(d.JSON), &c); err != nil {
+	c, err := ParseCheckpoint([]byte(d.JSON))
+	if err != nil {
 		return nil, fmt.Errorf("checkpoint record %s is unreadable: %w", d.Number, err)
 	}
-	return &c, nil
+	return c, nil
 }
 
 // InsertCheckpoint implements CheckpointRecords. The record leaves out the entries a checkpoint
@@ -230,4 +215,66 @@ func (s *MongoStore) InsertCheckpoint(ctx context.Context, c *Checkpoint) error 
 		return fmt.Errorf("checkpoint %d: %w", c.Number, ErrDuplicate)
 	}
 	return err
+}
+
+// ScanCheckpointRecords implements CheckpointRecordReader. A record that is not exactly {_id: <20
+// digits>, json: <checkpoint JSON>} with a checkpoint of its number is passed on with Err set.
+func (s *MongoStore) ScanCheckpointRecords(ctx context.Context, from uint64, fn func(CheckpointRecord) error) error {
+	cur, err := s.checkpoints.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: EntryDocID(from)}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+	next := from
+	for cur.Next(ctx) {
+		r, numbered := decodeCheckpointRecord(cur.Current)
+		if !numbered {
+			r.Number = next
+		} else if r.Err == nil && r.Number != next {
+			r.Err = fmt.Errorf("record %d follows record %d: records are missing", r.Number, next-1)
+			r.Number = next
+		}
+		next = r.Number + 1
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
+}
+
+// decodeCheckpointRecord reads a record strictly; numbered says whether its _id is a number.
+func decodeCheckpointRecord(raw bson.Raw) (r CheckpointRecord, numbered bool) {
+	elems, err := raw.Elements()
+	if err != nil {
+		r.Err = err
+		return r, false
+	}
+	var id, body string
+	for _, el := range elems {
+		s, ok := el.Value().StringValueOK()
+		switch {
+		case el.Key() == "_id" && ok && id == "":
+			id = s
+		case el.Key() == "json" && ok && body == "":
+			body = s
+		default:
+			r.Err = fmt.Errorf("field %q is not a checkpoint record field of type string", el.Key())
+		}
+	}
+	n, perr := strconv.ParseUint(id, 10, 64)
+	numbered = perr == nil && id == EntryDocID(n)
+	r.Number = n
+	switch {
+	case r.Err != nil:
+	case len(elems) != 2 || id == "" || body == "":
+		r.Err = errors.New("want exactly the fields _id and json")
+	case !numbered:
+		r.Err = fmt.Errorf("_id %q is not a checkpoint number", id)
+	default:
+		if r.Checkpoint, r.Err = ParseCheckpoint([]byte(body)); r.Err == nil && r.Checkpoint.Number != r.Number {
+			r.Checkpoint, r.Err = nil, fmt.Errorf("record %s holds checkpoint %d", id, r.Checkpoint.Number)
+		}
+	}
+	return r, numbered
 }

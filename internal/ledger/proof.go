@@ -49,6 +49,16 @@ type ProofEntry struct {
 	Event    audit.Event `json:"event"`
 }
 
+// ParseProof reads an inclusion proof's JSON strictly, as ParseCheckpoint does: unknown fields,
+// field names in another letter case and hashes not in lowercase hex are refused.
+func ParseProof(raw []byte) (*InclusionProof, error) {
+	var p InclusionProof
+	if err := decodeStrictJSON(raw, &p); err != nil {
+		return nil, fmt.Errorf("not a ledger inclusion proof: %w", err)
+	}
+	return &p, nil
+}
+
 // KeyFingerprint is the hex SHA-256 of a DER public key.
 func KeyFingerprint(der []byte) string {
 	s := sha256.Sum256(der)

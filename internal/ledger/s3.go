@@ -127,12 +127,11 @@ func parseSigned(r io.Reader) (*Checkpoint, error) {
 	return ParseCheckpoint(raw)
 }
 
-// ParseCheckpoint reads checkpoint JSON strictly (unknown fields are an error).
+// ParseCheckpoint reads checkpoint JSON strictly: unknown fields, field names in another letter
+// case, a field given twice and hashes not in lowercase hex are errors (decodeStrictJSON).
 func ParseCheckpoint(raw []byte) (*Checkpoint, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var c Checkpoint
-	if err := dec.Decode(&c); err != nil {
+	if err := decodeStrictJSON(raw, &c); err != nil {
 		return nil, fmt.Errorf("not a checkpoint: %w", err)
 	}
 	return &c, nil

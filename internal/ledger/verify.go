@@ -112,6 +112,53 @@ type Verifier struct {
 	PublicKeys KeyRing
 	// RetentionYears is the minimum retention each checkpoint object must carry.
 	RetentionYears int
+	// MaxAge and CheckpointSchedule are the checkpointer's MaxAge and how often it runs without
+	// events (defaults DefaultMaxAge, DefaultCheckpointSchedule): every entry is anchored within
+	// their sum after its event time, so an entry left unanchored longer, and a checkpoint the
+	// database recorded longer ago that the bucket lacks, are findings (see unanchoredWindow).
+	MaxAge, CheckpointSchedule time.Duration
+	// Now is the clock those ages are measured with (default time.Now).
+	Now func() time.Time
+}
+
+// CheckpointRecord is one of the database's checkpoint records (ledger_checkpoints): the
+// checkpoint as the writer recorded it when it won the number, or Err when the record is not in
+// the form the writer writes (altered).
+type CheckpointRecord struct {
+	Number     uint64
+	Checkpoint *Checkpoint
+	Err        error
+}
+
+// CheckpointRecordReader is optionally implemented by an EntryReader whose database also holds the
+// checkpoint records (MongoStore): the verifier cross-checks them against the bucket, so a
+// checkpoint object removed from the bucket (after its retention, without Object Lock, or in a
+// lagging replica) cannot hide a rewritten tail.
+type CheckpointRecordReader interface {
+	// ScanCheckpointRecords streams the records numbered from on, in number order.
+	ScanCheckpointRecords(ctx context.Context, from uint64, fn func(CheckpointRecord) error) error
+}
+
+// unanchoredWindow is how long after its event time an entry may stay unanchored: MaxAge plus the
+// checkpoint schedule. Entries inside the window are "not yet anchored", not a finding: the
+// checkpoints are what makes a deletion or rewrite detectable, so until one anchors them they
+// could be removed or rewritten without trace (package doc, "What verification proves").
+func (v *Verifier) unanchoredWindow() time.Duration {
+	maxAge, every := v.MaxAge, v.CheckpointSchedule
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	if every <= 0 {
+		every = DefaultCheckpointSchedule
+	}
+	return maxAge + every
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
 }
 
 // VerifyOptions narrow a verification.
@@ -145,15 +192,24 @@ func (p *Problem) String() string {
 
 // Report is the outcome of Verify. OK is true only when nothing is wrong.
 type Report struct {
-	OK                    bool     `json:"ok"`
-	FromSeq               uint64   `json:"fromSeq"`
-	EntriesVerified       uint64   `json:"entriesVerified"`
-	Tenant                string   `json:"tenant,omitempty"`
-	TenantEntriesVerified uint64   `json:"tenantEntriesVerified,omitempty"`
-	CheckpointsVerified   int      `json:"checkpointsVerified"`
-	AnchoredTreeSize      uint64   `json:"anchoredTreeSize"`
-	UnanchoredEntries     uint64   `json:"unanchoredEntries"`
-	FirstBad              *Problem `json:"firstBad,omitempty"`
+	OK                    bool   `json:"ok"`
+	FromSeq               uint64 `json:"fromSeq"`
+	EntriesVerified       uint64 `json:"entriesVerified"`
+	Tenant                string `json:"tenant,omitempty"`
+	TenantEntriesVerified uint64 `json:"tenantEntriesVerified,omitempty"`
+	CheckpointsVerified   int    `json:"checkpointsVerified"`
+	AnchoredTreeSize      uint64 `json:"anchoredTreeSize"`
+	UnanchoredEntries     uint64 `json:"unanchoredEntries"`
+	// OldestUnanchored is the event time of the first entry no checkpoint anchors (when any).
+	OldestUnanchored *time.Time `json:"oldestUnanchored,omitempty"`
+	// UnanchoredWindow is how long an entry may stay unanchored before that is a finding.
+	UnanchoredWindow string `json:"unanchoredWindow,omitempty"`
+	// CheckpointRecordsChecked is the number of the database's checkpoint records compared with
+	// the bucket; PendingCheckpoints those recorded within the window and not yet in the bucket (a
+	// writer between recording and publishing them).
+	CheckpointRecordsChecked uint64   `json:"checkpointRecordsChecked"`
+	PendingCheckpoints       uint64   `json:"pendingCheckpoints,omitempty"`
+	FirstBad                 *Problem `json:"firstBad,omitempty"`
 }
 
 var errStop = errors.New("stop")
@@ -239,12 +295,17 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	// check verifies entry e as entry n, the next of the chain.
 	check := func(e Entry) error {
 		switch {
+		case e.malformed != "" && e.Seq == unknownSeq:
+			problem = &Problem{Seq: n, EventID: e.EventID, Reason: e.malformed + " (a document altered or inserted where this entry belongs)"}
+			return errStop
 		case e.Seq > n:
 			problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: the next stored entry is %d "+
 				"(entries deleted or renumbered, or appended after a database restore by a writer that cached the old head: run `caro audit recover`)", e.Seq)}
 			return errStop
 		case e.Seq < n:
 			return bad(e, "sequence number %d appears again after entry %d (entry inserted or reordered)", e.Seq, n-1)
+		case e.malformed != "":
+			return bad(e, "%s (entry altered)", e.malformed)
 		case e.Recompute() != e.Hash:
 			return bad(e, "contents do not match the entry hash (entry altered)")
 		case e.EventID != e.Event.ID:
@@ -264,6 +325,10 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 				return bad(e, "prevHash of the first entry is not zero (entry inserted before it)")
 			}
 			return bad(e, "prevHash does not match the hash of entry %d (an entry was altered, removed, inserted or reordered here)", n-1)
+		}
+		if len(good) > 0 && n == good[len(good)-1].TreeSize || len(good) == 0 && n == 0 {
+			t := e.Event.Time
+			rep.OldestUnanchored = &t
 		}
 		prevHash = e.Hash
 		n++
@@ -348,6 +413,27 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	}
 	if n > rep.AnchoredTreeSize {
 		rep.UnanchoredEntries = n - max(rep.AnchoredTreeSize, rep.FromSeq)
+	} else {
+		rep.OldestUnanchored = nil
+	}
+	window := v.unanchoredWindow()
+	rep.UnanchoredWindow = window.String()
+	if !recovering {
+		recordProblem, err := v.checkRecords(ctx, rep, good, cpProblem != nil, window)
+		if err != nil {
+			return nil, err
+		}
+		if problem == nil {
+			problem = recordProblem
+		}
+		// A recorded checkpoint on its way to the bucket (pending) anchors the oldest entries soon:
+		// judged by the next verification.
+		if problem == nil && rep.PendingCheckpoints == 0 && rep.OldestUnanchored != nil && v.now().Sub(*rep.OldestUnanchored) > window {
+			problem = &Problem{Seq: rep.AnchoredTreeSize, Reason: fmt.Sprintf("entries %d..%d are anchored by no checkpoint although the first has event time %s, longer ago than %s "+
+				"(the checkpointer's MaxAge plus its schedule): the checkpointer is not running, or the checkpoints anchoring them were removed; "+
+				"until a checkpoint anchors them they could be deleted or rewritten undetectably",
+				rep.AnchoredTreeSize, n-1, rep.OldestUnanchored.UTC().Format(time.RFC3339), window)}
+		}
 	}
 	rep.FirstBad = problem
 	rep.OK = problem == nil
@@ -384,4 +470,56 @@ func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *C
 		return fmt.Sprintf("is retained until %s, shorter than the required %d years (%s)", r.RetainUntil.Format(time.RFC3339), v.RetentionYears, need.Format(time.RFC3339))
 	}
 	return ""
+}
+
+// checkRecords compares the database's checkpoint records with the checkpoints that verified in
+// the bucket: a record must be the same signed checkpoint as the bucket's of its number, and a
+// record the bucket lacks is a finding once it is older than window (the bucket's newest
+// checkpoints were removed: the entries they anchored could be rewritten; younger, a writer is
+// between recording and publishing it, counted in PendingCheckpoints). A store without records
+// (the in-memory tests', an EntryReader that is not the database) skips the check.
+func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkpoint, bucketBad bool, window time.Duration) (*Problem, error) {
+	rr, ok := v.Entries.(CheckpointRecordReader)
+	if !ok {
+		return nil, nil
+	}
+	var problem *Problem
+	now := v.now()
+	err := rr.ScanCheckpointRecords(ctx, 0, func(r CheckpointRecord) error {
+		rep.CheckpointRecordsChecked++
+		n := r.Number
+		at := rep.AnchoredTreeSize
+		if n < uint64(len(good)) {
+			at = good[n].FirstSeq
+		}
+		bad := func(format string, args ...any) error {
+			num := n
+			problem = &Problem{Seq: at, Checkpoint: &num, Reason: fmt.Sprintf(format, args...)}
+			return errStop
+		}
+		switch {
+		case r.Err != nil:
+			return bad("the database's record of checkpoint %d is not in the form the writer writes (altered): %v", n, r.Err)
+		case n < uint64(len(good)):
+			if !sameSigned(r.Checkpoint, good[n]) {
+				return bad("the database's record of checkpoint %d differs from the signed checkpoint %d in the bucket "+
+					"(a checkpoint cut from a restored database before its recovery, or the record was altered)", n, n)
+			}
+			return nil
+		case bucketBad:
+			return errStop // the bucket's own problem is reported already
+		case now.Sub(r.Checkpoint.Time) <= window:
+			rep.PendingCheckpoints++
+			return nil
+		default:
+			return bad("checkpoint %d is recorded in the database (cut %s, anchoring entries up to %d) but the bucket has no such checkpoint: "+
+				"the bucket's newest checkpoints were removed (no Object Lock, past retention) or a replica lags, so entries from %d on are not anchored "+
+				"and could have been rewritten; read the bucket the writer publishes to, and escalate if it lacks the checkpoint",
+				n, r.Checkpoint.Time.UTC().Format(time.RFC3339), r.Checkpoint.TreeSize-1, at)
+		}
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("reading the checkpoint records: %w", err)
+	}
+	return problem, nil
 }

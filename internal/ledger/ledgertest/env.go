@@ -144,7 +144,9 @@ func (e *Env) Verifier(tb testing.TB) *ledger.Verifier {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &ledger.Verifier{Entries: e.Store, Checkpoints: e.Bucket, Locks: e.Bucket, PublicKey: pub, RetentionYears: ledger.DefaultRetentionYears}
+	// MaxAge as the env's checkpointer's: test events carry fixed times, and only Interval cuts.
+	return &ledger.Verifier{Entries: e.Store, Checkpoints: e.Bucket, Locks: e.Bucket, PublicKey: pub, RetentionYears: ledger.DefaultRetentionYears,
+		MaxAge: neverDue}
 }
 
 // StartServersForTest starts the servers for one test and stops them in tb.Cleanup (for packages

@@ -31,6 +31,10 @@ const (
 	EnvRetentionYears    = "CARO_LEDGER_RETENTION_YEARS"
 	EnvInterval          = "CARO_LEDGER_CHECKPOINT_INTERVAL"
 	EnvMaxAge            = "CARO_LEDGER_CHECKPOINT_MAX_AGE"
+	// EnvCheckpointSchedule is how often the function is invoked to cut due checkpoints without
+	// events (constructs/ledger CheckpointSchedule, default 5m): with MaxAge, the window after which
+	// the scheduled verify reports an unanchored entry or a recorded checkpoint the bucket lacks.
+	EnvCheckpointSchedule = "CARO_LEDGER_CHECKPOINT_SCHEDULE"
 	// EnvReplicaBucket is this region's replica of the peer region's checkpoint bucket
 	// (caro-ledger-replica-<account>-<this region>, the CaroReplica stack's bucket). When set, the
 	// scheduled verify reads it with the region's own bucket as one series: after a failover the
@@ -53,6 +57,8 @@ type Config struct {
 	RetentionYears                                            int
 	Interval                                                  uint64
 	MaxAge                                                    time.Duration
+	// CheckpointSchedule is EnvCheckpointSchedule.
+	CheckpointSchedule time.Duration
 	// ReplicaBucket is EnvReplicaBucket (empty: the own bucket only).
 	ReplicaBucket string
 	// PeerPublicKeys are EnvPeerPublicKeys: DER public keys by key ARN.
@@ -63,7 +69,7 @@ type Config struct {
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN), Database: getenv(EnvDatabase),
 		Bucket: getenv(EnvBucket), SigningKey: getenv(EnvSigningKey), RetentionYears: ledger.DefaultRetentionYears,
-		Interval: ledger.DefaultInterval, MaxAge: ledger.DefaultMaxAge}
+		Interval: ledger.DefaultInterval, MaxAge: ledger.DefaultMaxAge, CheckpointSchedule: ledger.DefaultCheckpointSchedule}
 	if c.Database == "" {
 		c.Database = "caro"
 	}
@@ -93,6 +99,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("auditwriter config: %s=%q: give a duration like 5m", EnvMaxAge, v)
 		}
 		c.MaxAge = d
+	}
+	if v := getenv(EnvCheckpointSchedule); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("auditwriter config: %s=%q: give a duration like 5m", EnvCheckpointSchedule, v)
+		}
+		c.CheckpointSchedule = d
 	}
 	c.ReplicaBucket = strings.TrimSpace(getenv(EnvReplicaBucket))
 	keys, err := ParsePeerPublicKeys(getenv(EnvPeerPublicKeys))
@@ -176,7 +189,8 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 				if err != nil {
 					return nil, err
 				}
-				return &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKey: pub, RetentionYears: c.RetentionYears}, nil
+				return &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKey: pub, RetentionYears: c.RetentionYears,
+					MaxAge: c.MaxAge, CheckpointSchedule: c.CheckpointSchedule}, nil
 			}
 			// Two regions' checkpoints: each verified with the key it names.
 			keys := map[string][]byte{signer.KeyID(): der}
@@ -189,7 +203,8 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 			if err != nil {
 				return nil, err
 			}
-			v := &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKeys: ring, RetentionYears: c.RetentionYears}
+			v := &ledger.Verifier{Entries: store, Checkpoints: bucket, Locks: bucket, PublicKeys: ring, RetentionYears: c.RetentionYears,
+				MaxAge: c.MaxAge, CheckpointSchedule: c.CheckpointSchedule}
 			standby, err := holdsNoLedger(ctx, store)
 			if err != nil {
 				return nil, err

@@ -174,6 +174,18 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil || c.Database != "caro" || c.RetentionYears != 9 || c.Interval != ledger.DefaultInterval {
 		t.Fatalf("%+v %v", c, err)
 	}
+	if c.CheckpointSchedule != ledger.DefaultCheckpointSchedule {
+		t.Fatalf("schedule %v", c.CheckpointSchedule)
+	}
+	env[writer.EnvCheckpointSchedule] = "2m"
+	if c, err = writer.ConfigFromEnv(func(k string) string { return env[k] }); err != nil || c.CheckpointSchedule != 2*time.Minute {
+		t.Fatalf("%+v %v", c, err)
+	}
+	env[writer.EnvCheckpointSchedule] = "often"
+	if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), writer.EnvCheckpointSchedule) {
+		t.Fatalf("bad schedule accepted: %v", err)
+	}
+	delete(env, writer.EnvCheckpointSchedule)
 	env[writer.EnvRetentionYears] = "0"
 	if _, err := writer.ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), writer.EnvRetentionYears) {
 		t.Fatalf("bad retention accepted: %v", err)
