@@ -173,7 +173,8 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	watchLogs("WatchApiSignals", handler.LogGroup, awslogs.FilterPattern_Literal(jsii.String(`{ $.caroSignal = "*" }`)))
 	failover := dns.New(stack, "Dns", &dns.Props{
 		Zone: zone, OriginName: def.APIOriginDomain(), RegionalName: regionalName,
-		Target: *restAPI.Domain.DomainNameAliasDomainName(), Region: def.Region, Primary: def.Primary,
+		Target: *restAPI.Domain.DomainNameAliasDomainName(), RegionalTarget: *restAPI.RegionalDomainName.DomainNameAliasDomainName(),
+		Region: def.Region, Primary: def.Primary,
 	})
 	accessLogs := accesslogs.New(stack, "AccessLogs")
 
@@ -204,6 +205,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		BucketName:        fmt.Sprintf("caro-ledger-%s-%s", *stack.Account(), def.Region),
 		ReplicaBucketArn:  ReplicaBucketArn(replicaLedger, *stack.Account(), props.PeerRegion),
 		ReplicaKeyArn:     ReplicaKeyArn(*stack.Account(), props.PeerRegion),
+		ReplicaRegion:     props.PeerRegion,
 		WriterDeadLetters: writer.DeadLetters, AlarmTopic: mon.OnCall,
 		PeerVerification: peerVerification,
 	})

@@ -20,6 +20,8 @@ type cfnTemplate struct {
 type cfnResource struct {
 	Type       string                 `json:"Type"`
 	Properties map[string]interface{} `json:"Properties"`
+	// DependsOn is one logical ID or a list of them.
+	DependsOn interface{} `json:"DependsOn"`
 }
 
 // templateOf returns a stack's synthesized template.

@@ -173,7 +173,7 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 		Key: b.KeyRef, AccessLogs: props.AccessLogs, LogPrefix: "backups/", RetentionYears: years,
 		Lifecycle: retentionLifecycle(years),
 		Replica: &replication.Destination{
-			BucketArn: props.ReplicaBucketArn, KeyArn: replicaKeyArn, RuleID: "backups-to-standby",
+			BucketArn: props.ReplicaBucketArn, KeyArn: replicaKeyArn, Region: props.StandbyRegion, RuleID: "backups-to-standby",
 		},
 	})
 

@@ -24,8 +24,13 @@ type Props struct {
 	OriginName string
 	// RegionalName is api-<region>.<domain>, which always points at this region.
 	RegionalName string
-	// Target is this region's API Gateway regional domain name (d-....execute-api.<region>.amazonaws.com).
+	// Target is the regional target of this region's OriginName custom domain
+	// (d-....execute-api.<region>.amazonaws.com), which the failover record points at.
 	Target string
+	// RegionalTarget is the regional target of the RegionalName custom domain, which the regional
+	// record points at: API Gateway serves a custom domain only on its own target, so a name must
+	// resolve to the target of the domain it is configured as.
+	RegionalTarget string
 	// Region is the AWS region; it is the record's set identifier.
 	Region string
 	// Primary selects the PRIMARY failover role; otherwise SECONDARY.
@@ -50,6 +55,9 @@ func New(scope constructs.Construct, id string, props *Props) *Failover {
 	if ttl == 0 {
 		ttl = MaxTTL
 	}
+	if props.Target == "" || props.RegionalTarget == "" {
+		panic(fmt.Sprintf("dns %s: Target and RegionalTarget are required (the regional targets of the origin and regional custom domains)", id))
+	}
 	if ttl > MaxTTL {
 		panic(fmt.Sprintf("dns %s: TTL %v exceeds %d seconds: a failover would take longer to reach clients", id, ttl, MaxTTL))
 	}
@@ -63,7 +71,7 @@ func New(scope constructs.Construct, id string, props *Props) *Failover {
 		Name:            jsii.String(props.RegionalName),
 		Type:            jsii.String("CNAME"),
 		Ttl:             ttlText,
-		ResourceRecords: jsii.Strings(props.Target),
+		ResourceRecords: jsii.Strings(props.RegionalTarget),
 	})
 	check := awsroute53.NewCfnHealthCheck(c, jsii.String("HealthCheck"), &awsroute53.CfnHealthCheckProps{
 		HealthCheckConfig: &awsroute53.CfnHealthCheck_HealthCheckConfigProperty{

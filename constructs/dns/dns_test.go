@@ -29,7 +29,7 @@ func failoverStack(primary bool) (awscdk.Stack, assertions.Template) {
 		HostedZoneId: jsii.String("Z123"), ZoneName: jsii.String("caro.health"),
 	})
 	dns.New(stack, "Dns", &dns.Props{Zone: zone, OriginName: "api-origin.caro.health", RegionalName: "api-eu-west-1.caro.health",
-		Target: "d-abc.execute-api.eu-west-1.amazonaws.com", Region: "eu-west-1", Primary: primary})
+		Target: "d-abc.execute-api.eu-west-1.amazonaws.com", RegionalTarget: "d-reg.execute-api.eu-west-1.amazonaws.com", Region: "eu-west-1", Primary: primary})
 	return stack, assertions.Template_FromStack(stack, nil)
 }
 
@@ -41,6 +41,11 @@ func TestPrimaryRegionPublishesPrimaryRecordWithHealthCheck(t *testing.T) {
 		"Name": "api-origin.caro.health", "Type": "CNAME", "TTL": "60", "Failover": "PRIMARY",
 		"SetIdentifier": "eu-west-1", "HealthCheckId": assertions.Match_AnyValue(),
 		"ResourceRecords": []string{"d-abc.execute-api.eu-west-1.amazonaws.com"},
+	})
+	// AND api-eu-west-1 points at the regional domain's own target, not the failover domain's (API
+	// Gateway serves a custom domain only on its own target)
+	tpl.HasResourceProperties(jsii.String("AWS::Route53::RecordSet"), map[string]interface{}{
+		"Name": "api-eu-west-1.caro.health", "Type": "CNAME", "ResourceRecords": []string{"d-reg.execute-api.eu-west-1.amazonaws.com"},
 	})
 	// AND the health check requests this region's /health over HTTPS through the regional name
 	tpl.HasResourceProperties(jsii.String("AWS::Route53::HealthCheck"), map[string]interface{}{
@@ -71,5 +76,5 @@ func TestTTLAboveSixtySecondsIsRefused(t *testing.T) {
 	zone := awsroute53.HostedZone_FromHostedZoneAttributes(stack, jsii.String("Zone"), &awsroute53.HostedZoneAttributes{
 		HostedZoneId: jsii.String("Z123"), ZoneName: jsii.String("caro.health"),
 	})
-	dns.New(stack, "Dns", &dns.Props{Zone: zone, OriginName: "a.caro.health", RegionalName: "b.caro.health", Target: "t", Region: "eu-west-1", TTL: 300})
+	dns.New(stack, "Dns", &dns.Props{Zone: zone, OriginName: "a.caro.health", RegionalName: "b.caro.health", Target: "t", RegionalTarget: "r", Region: "eu-west-1", TTL: 300})
 }

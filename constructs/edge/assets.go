@@ -1,9 +1,6 @@
 package edge
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/carohealth/platform/constructs/accesslogs"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/replication"
 )
 
 // AssetBucketsProps configures the edge buckets.
@@ -37,6 +35,9 @@ type AssetBuckets struct {
 	AccessLogs awss3.Bucket
 	// Replica is the standby-region bucket the assets replicate to (nil: replication skipped).
 	Replica awss3.IBucket
+	// ReplicationPolicy is the replication role's policy (nil: replication skipped); objects written
+	// before it exists would not replicate, so the site's publication waits for it.
+	ReplicationPolicy awsiam.ManagedPolicy
 }
 
 // NewAssetBuckets creates the asset bucket (KMS, versioned, TLS-only, no public access, server access
@@ -95,12 +96,8 @@ func NewAssetBuckets(scope constructs.Construct, id string, props *AssetBucketsP
 			Region:    jsii.String(props.StandbyRegion),
 		})
 		replicaKey := awskms.Key_FromKeyArn(c, jsii.String("ReplicaKey"), jsii.String(props.ReplicaKeyArn))
-		replicationRole = awsiam.NewRole(c, jsii.String("ReplicationRole"), &awsiam.RoleProps{
-			Description: jsii.String("S3 replicates the front-end assets to the standby region"),
-			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("s3.amazonaws.com"), nil),
-		})
-		// CDK grants the role exactly what replication needs: read versions here, replicate to the
-		// replica's objects, decrypt with Key, encrypt with the replica key.
+		// A role passed in gets nothing from CDK: replication.GrantReplication below grants it.
+		replicationRole = replication.NewRole(c, "ReplicationRole", "S3 replicates the front-end assets to the standby region")
 		bucketProps.ReplicationRole = replicationRole
 		bucketProps.ReplicationRules = &[]*awss3.ReplicationRule{{
 			Id:                      jsii.String("assets-to-standby"),
@@ -112,36 +109,16 @@ func NewAssetBuckets(scope constructs.Construct, id string, props *AssetBucketsP
 		}}
 	}
 	bucket := awss3.NewBucket(c, jsii.String("Bucket"), bucketProps)
+	var replicationPolicy awsiam.ManagedPolicy
 	if replicated {
-		if region, account, alias, ok := parseAliasArn(props.ReplicaKeyArn); ok {
-			// An alias ARN does not match key operations in IAM; allow the keys carrying that alias.
-			replicationRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings("kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"),
-				Resources: jsii.Strings(fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, account)),
-				Conditions: &map[string]any{"ForAnyValue:StringEquals": map[string]any{
-					"kms:ResourceAliases": alias,
-				}},
-			}))
-		}
-		reason := "S3 replication needs object-level actions on <source-bucket>/* and <replica-bucket>/*, " +
-			"and kms actions on the two named keys only (replica key by alias condition); role assumable only " +
-			"by s3.amazonaws.com, generated from the replication rule and reviewed in git"
-		nagcheck.SuppressWithChildren(replicationRole, "AwsSolutions-IAM5", reason)
-		nagcheck.SuppressWithChildren(replicationRole, "HIPAA.Security-IAMNoInlinePolicy", reason)
+		replicationPolicy = replication.GrantReplication(c, "ReplicationPolicy", replicationRole, &replication.GrantProps{
+			SourceBucketArn: bucket.BucketArn(), SourceKey: key,
+			Destination: replication.Destination{BucketArn: props.ReplicaBucketArn, KeyArn: jsii.String(props.ReplicaKeyArn), Region: props.StandbyRegion, RuleID: "assets-to-standby"},
+		})
 	} else {
 		awscdk.Annotations_Of(bucket).AddInfo(jsii.String(
 			"asset replication to the standby region is skipped: set ReplicaBucketArn and ReplicaKeyArn " +
 				"(see edge.NewAssetReplica) to enable it"))
 	}
-	return &AssetBuckets{Bucket: bucket, Key: key, CloudFrontLogs: cfLogs, AccessLogs: accessLogs, Replica: replica}
-}
-
-// parseAliasArn splits "arn:aws:kms:<region>:<account>:alias/<name>" into region, account and
-// "alias/<name>"; ok is false for a key ARN.
-func parseAliasArn(arn string) (region, account, alias string, ok bool) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[2] != "kms" || !strings.HasPrefix(parts[5], "alias/") {
-		return "", "", "", false
-	}
-	return parts[3], parts[4], parts[5], true
+	return &AssetBuckets{Bucket: bucket, Key: key, CloudFrontLogs: cfLogs, AccessLogs: accessLogs, Replica: replica, ReplicationPolicy: replicationPolicy}
 }

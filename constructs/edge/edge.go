@@ -276,7 +276,11 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 	}
 
 	if props.WebDir != "" {
-		NewSite(c, "Site", &SiteProps{Dir: props.WebDir, Bucket: assets.Bucket, Distribution: dist, Config: props.WebConfig, LogsKey: logs})
+		site := NewSite(c, "Site", &SiteProps{Dir: props.WebDir, Bucket: assets.Bucket, Distribution: dist, Config: props.WebConfig, LogsKey: logs})
+		if assets.ReplicationPolicy != nil {
+			// S3 replicates an object when it is written, with the role's permissions of that moment.
+			site.Node().AddDependency(assets.ReplicationPolicy)
+		}
 	}
 	return &Edge{
 		Distribution: dist, Certificate: cert, ResponseHeadersPolicy: policy,

@@ -524,16 +524,37 @@ func TestEdgeWithReplicaKeyAlias(t *testing.T) {
 			}),
 		})}}),
 	})
-	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]any{
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]any{
 		"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
-			map[string]any{
-				"Action":    []any{"kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"},
-				"Effect":    "Allow",
-				"Resource":  "arn:aws:kms:eu-central-1:111111111111:key/*",
-				"Condition": map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/caro/assets-replica"}},
-			},
+			// AND (finding 3 of issue 22) the role may read the asset versions and replicate them
+			assertions.Match_ObjectLike(&map[string]any{"Sid": "SourceObjectVersions",
+				"Action": []any{"s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"}}),
+			assertions.Match_ObjectLike(&map[string]any{"Sid": "ReplicateIntoDestination",
+				"Action":   []any{"s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"},
+				"Resource": "arn:aws:s3:::caro-assets-replica-111111111111-eu-central-1/*"}),
+			assertions.Match_ObjectLike(&map[string]any{
+				"Sid":      "EncryptReplicasViaS3",
+				"Action":   []any{"kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"},
+				"Effect":   "Allow",
+				"Resource": "arn:aws:kms:eu-central-1:111111111111:key/*",
+				"Condition": assertions.Match_ObjectLike(&map[string]any{
+					"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/caro/assets-replica"},
+					"StringEquals":             map[string]any{"kms:ViaService": "s3.eu-central-1.amazonaws.com"},
+				}),
+			}),
 		})}),
 	})
+	// AND the front end is published only once the role may replicate it
+	for id, res := range *tmpl.FindResources(jsii.String("Custom::CDKBucketDeployment"), nil) {
+		deps, _ := (*res)["DependsOn"].([]any)
+		found := false
+		for _, d := range deps {
+			found = found || strings.HasPrefix(d.(string), "EdgeAssetsReplicationPolicy")
+		}
+		if !found {
+			t.Errorf("%s does not wait for the replication policy (DependsOn %v)", id, deps)
+		}
+	}
 	// AND the stack stays nag clean
 	if f := nagcheck.Findings(stack); len(f) != 0 {
 		t.Fatalf("unsuppressed nag findings:\n%s", strings.Join(f, "\n"))

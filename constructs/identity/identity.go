@@ -130,6 +130,10 @@ func NewUserPool(scope constructs.Construct, id string, props *Props) *UserPool 
 		RemovalPolicy:                awscdk.RemovalPolicy_RETAIN,
 	})
 
+	// Cognito checks at creation that the SMS role may publish (InvalidSmsRoleAccessPolicyException);
+	// the permission is a managed policy of its own, so the pool waits for it.
+	pool.Node().AddDependency(sms.policy)
+
 	// The failover role may create and look up users only in pools carrying this tag.
 	awscdk.Tags_Of(pool).Add(jsii.String(PoolTagKey), jsii.String(PoolTagValue), nil)
 
@@ -195,6 +199,7 @@ func (p *Props) lifetimes() (time.Duration, time.Duration, error) {
 // smsRole is the role Cognito assumes to send SMS codes.
 type smsRole struct {
 	role       awsiam.IRole
+	policy     awsiam.ManagedPolicy
 	externalID string
 }
 
@@ -224,5 +229,5 @@ func newSMSRole(scope constructs.Construct) smsRole {
 		"sns:Publish to a phone number has no resource ARN; the only role holding this policy is "+
 			"assumable solely by cognito-idp with this pool's external ID in this account, and the "+
 			"account's SNS SMS spend limit caps abuse")
-	return smsRole{role: role, externalID: externalID}
+	return smsRole{role: role, policy: policy, externalID: externalID}
 }

@@ -56,6 +56,12 @@ func TestUserPool(t *testing.T) {
 		})
 	})
 
+	t.Run("THEN the pool is created only after its SMS role may publish (Cognito checks it at creation)", func(t *testing.T) {
+		tmpl.HasResource(jsii.String("AWS::Cognito::UserPool"), map[string]any{
+			"DependsOn": assertions.Match_ArrayWith(&[]any{assertions.Match_StringLikeRegexp(jsii.String("^IdentitySmsPolicy"))}),
+		})
+	})
+
 	t.Run("THEN the pool carries the platform tag the on-call role's Cognito statement is conditioned on", func(t *testing.T) {
 		tmpl.HasResourceProperties(jsii.String("AWS::Cognito::UserPool"), map[string]any{
 			"UserPoolTags": map[string]any{identity.PoolTagKey: identity.PoolTagValue},

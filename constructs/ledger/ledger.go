@@ -66,6 +66,8 @@ type Props struct {
 	ReplicaBucketArn string
 	// ReplicaKeyArn is the KMS key in the standby region that encrypts replicas. Required.
 	ReplicaKeyArn string
+	// ReplicaRegion is the standby region holding ReplicaBucketArn. Required.
+	ReplicaRegion string
 	// AccessLogs receives the bucket's server access logs. Required: the platform's access-log bucket.
 	AccessLogs awss3.IBucket
 	// VerifySchedule is when the writer recomputes the whole chain and every checkpoint ("reviewed
@@ -193,8 +195,8 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 		panic("ledger.New: Props.Writer with a known role is required")
 	case props.Key == nil || props.AccessLogs == nil:
 		panic("ledger.New: Props.Key and Props.AccessLogs are required")
-	case props.ReplicaBucketArn == "" || props.ReplicaKeyArn == "":
-		panic("ledger.New: Props.ReplicaBucketArn and Props.ReplicaKeyArn are required (standby-region copy of the checkpoints)")
+	case props.ReplicaBucketArn == "" || props.ReplicaKeyArn == "" || props.ReplicaRegion == "":
+		panic("ledger.New: Props.ReplicaBucketArn, Props.ReplicaKeyArn and Props.ReplicaRegion are required (standby-region copy of the checkpoints)")
 	}
 	years := props.RetentionYears
 	if years == 0 {
@@ -225,7 +227,7 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 		BucketName: props.BucketName, Key: props.Key, AccessLogs: props.AccessLogs, LogPrefix: "ledger-checkpoints/",
 		RetentionYears: years,
 		Replica: &replication.Destination{
-			BucketArn: props.ReplicaBucketArn, KeyArn: jsii.String(props.ReplicaKeyArn), RuleID: "checkpoints-to-standby",
+			BucketArn: props.ReplicaBucketArn, KeyArn: jsii.String(props.ReplicaKeyArn), Region: props.ReplicaRegion, RuleID: "checkpoints-to-standby",
 		},
 	})
 

@@ -47,7 +47,7 @@ func TestLedgerInfrastructure(t *testing.T) {
 	// WHEN the ledger is created with a 9-year retention and a standby replica
 	l := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer, Key: key, AccessLogs: logs, RetentionYears: 9, BucketName: "caro-ledger-123456789012-eu-west-1",
-		ReplicaBucketArn: "arn:aws:s3:::caro-ledger-eu-central-1", ReplicaKeyArn: "arn:aws:kms:eu-central-1:123456789012:key/replica",
+		ReplicaBucketArn: "arn:aws:s3:::caro-ledger-eu-central-1", ReplicaKeyArn: "arn:aws:kms:eu-central-1:123456789012:key/replica", ReplicaRegion: "eu-central-1",
 		WriterDeadLetters: dlq, AlarmTopic: alarms,
 	})
 	l.GrantVerify("AuditorPolicy", auditor)

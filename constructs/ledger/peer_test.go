@@ -42,6 +42,7 @@ func writerStack() (awscdk.Stack, *ledger.Props) {
 		BucketName:       "caro-ledger-123456789012-eu-west-1",
 		ReplicaBucketArn: "arn:aws:s3:::caro-ledger-replica-123456789012-eu-central-1",
 		ReplicaKeyArn:    "arn:aws:kms:eu-central-1:123456789012:alias/caro/replica",
+		ReplicaRegion:    "eu-central-1",
 	}
 }
 

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -19,6 +20,8 @@ type Destination struct {
 	BucketArn string
 	// KeyArn encrypts the replicas at rest in the destination region (key or alias ARN).
 	KeyArn *string
+	// Region is the destination bucket's region (S3 ARNs carry none).
+	Region string
 	// RuleID names the replication rule, for example "backups-to-standby".
 	RuleID string
 }
@@ -73,7 +76,10 @@ func NewLockedBucket(scope constructs.Construct, id string, props *LockedBucketP
 	if props.BucketName != "" {
 		bp.BucketName = jsii.String(props.BucketName)
 	}
+	var role awsiam.Role
 	if r := props.Replica; r != nil {
+		role = NewRole(scope, id+"ReplicationRole", "S3 replicates "+r.RuleID+" to "+r.Region)
+		bp.ReplicationRole = role
 		bp.ReplicationRules = &[]*awss3.ReplicationRule{{
 			Destination:            awss3.Bucket_FromBucketArn(scope, jsii.String(id+"Replica"), jsii.String(r.BucketArn)),
 			KmsKey:                 awskms.Key_FromKeyArn(scope, jsii.String(id+"ReplicaKey"), r.KeyArn),
@@ -83,8 +89,10 @@ func NewLockedBucket(scope constructs.Construct, id string, props *LockedBucketP
 		}}
 	}
 	bucket := awss3.NewBucket(scope, jsii.String(id), bp)
-	if props.Replica != nil {
-		AdoptRole(bucket)
+	if r := props.Replica; r != nil {
+		GrantReplication(scope, id+"ReplicationPolicy", role, &GrantProps{
+			SourceBucketArn: bucket.BucketArn(), SourceKey: props.Key, Destination: *r, ObjectLock: true,
+		})
 	} else {
 		nagcheck.Suppress(bucket, "HIPAA.Security-S3BucketReplicationEnabled", props.NotReplicatedBecause)
 	}

@@ -47,7 +47,7 @@ func TestLockedBucketReplicatesUnderComplianceLock(t *testing.T) {
 			Key: key, AccessLogs: logs, LogPrefix: id + "/", RetentionYears: 9,
 			Replica: &replication.Destination{
 				BucketArn: "arn:aws:s3:::replica-" + strings.ToLower(id), KeyArn: jsii.String("arn:aws:kms:eu-central-1:123456789012:alias/r"),
-				RuleID: id + "-to-standby",
+				Region: "eu-central-1", RuleID: id + "-to-standby",
 			},
 		})
 	}
@@ -66,10 +66,24 @@ func TestLockedBucketReplicatesUnderComplianceLock(t *testing.T) {
 			})},
 		}),
 	})
+	// AND each role may read the locked versions with their retention and legal hold, and encrypt
+	// the replicas with the key the alias names (key/*, narrowed by the alias), never on the alias
+	// ARN, which covers only the alias (issue 22, findings 1 and 2)
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": assertions.Match_ObjectLike(&map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "SourceObjectVersions", "Action": []interface{}{
+				"s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold"}}),
+			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "EncryptReplicasViaS3", "Resource": "arn:aws:kms:eu-central-1:123456789012:key/*",
+				"Condition": assertions.Match_ObjectLike(&map[string]interface{}{"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/r"}})}),
+		})}),
+	})
 	// AND the two replication roles do not share CDK's fixed name (IAM names are account-wide)
 	body, _ := json.Marshal(tpl.ToJSON())
 	if strings.Contains(string(body), "CDKReplicationRole") {
 		t.Error("a replication role keeps CDK's fixed name")
+	}
+	if strings.Contains(string(body), `"Resource":"arn:aws:kms:eu-central-1:123456789012:alias/r"`) {
+		t.Error("a policy grants on the replica key's alias ARN")
 	}
 	if f := nagcheck.Findings(stack); len(f) > 0 {
 		t.Errorf("unsuppressed cdk-nag findings:\n%s", strings.Join(f, "\n"))
