@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/headers"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -59,6 +61,10 @@ type Config struct {
 	Erasures erasure.Recorder
 	// Logger receives one line per request (IDs, route, status; never bodies or personal data).
 	Logger *slog.Logger
+	// Maintenance is the cached view of the maintenance switch (internal/maintenance) that the
+	// writing routes consult; default a Gate on DB. While the switch is on, or cannot be read,
+	// writes answer 503 with Retry-After and reads keep working.
+	Maintenance *maintenance.Gate
 }
 
 // Handler serves the API. Make it with NewHandler; it is safe for concurrent use.
@@ -68,6 +74,7 @@ type Handler struct {
 	pool      *keyPool
 	pub       audit.Publisher
 	erasures  erasure.Recorder
+	gate      *maintenance.Gate
 	originSec string
 	maxBody   int
 	now       func() time.Time
@@ -80,7 +87,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("api: Config.DB is required")
 	}
 	h := &Handler{db: cfg.DB, keys: audit.NewSubjectKeys(cfg.DB), pub: cfg.Publisher, erasures: cfg.Erasures, originSec: cfg.OriginSecret,
-		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger}
+		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger, gate: cfg.Maintenance}
+	if h.gate == nil {
+		h.gate = &maintenance.Gate{DB: cfg.DB}
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -153,6 +163,9 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 			ae = &apiError{Status: ae.Status, Code: CodeForbidden, Message: ae.Message}
 		}
 		resp = h.errorResponse(requestID, ae)
+		if ae.Code == CodeMaintenance || ae.Code == CodeMaintenanceUnknown {
+			resp.Headers["Retry-After"] = strconv.Itoa(int(maintenance.RetryAfter.Seconds()))
+		}
 		if ae.Status == http.StatusMethodNotAllowed {
 			_, _, _, allowed := match(req.HTTPMethod, req.Path)
 			resp.Headers["Allow"] = strings.Join(allowed, ", ")
@@ -188,6 +201,11 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	if !p.Can(rt.Action) {
 		return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "your roles do not allow %s; ask your tenant administrator for access", rt.Action)
 	}
+	if rt.Writes {
+		if err := h.writesAllowed(ctx); err != nil {
+			return 0, nil, err
+		}
+	}
 	if rt.Pattern != "/patients" && !ValidID(id) {
 		return 0, nil, errorf(http.StatusBadRequest, CodeInvalidID, "the ID in the path must be 32 lowercase hex characters")
 	}
@@ -204,6 +222,20 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 		return 0, nil, err
 	}
 	return rt.op(h, &reqCtx{ctx: ctx, requestID: requestID, route: rt, id: id, query: query, body: body, store: store, principal: p})
+}
+
+// writesAllowed consults the maintenance switch before a writing route touches anything. It fails
+// closed: a switch that cannot be read refuses the write like a switch that is on.
+func (h *Handler) writesAllowed(ctx context.Context) error {
+	state, err := h.gate.Current(ctx)
+	if err != nil {
+		h.log.Error("maintenance switch unreadable; writes refused", "fault", err.Error())
+		return errMaintenanceUnknown
+	}
+	if state != nil {
+		return errMaintenance
+	}
+	return nil
 }
 
 // header reads a request header case-insensitively from the single- and multi-value maps.

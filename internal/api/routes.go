@@ -16,24 +16,28 @@ type route struct {
 	Action  access.Action
 	Body    bool
 	Query   []string
-	op      func(h *Handler, rc *reqCtx) (int, any, error)
+	// Writes is true for a route that changes stored data: every POST, PUT and DELETE, and the
+	// export, whose audit event is written into the patient's outbox before the data leaves. While
+	// the maintenance switch is on, these answer 503.
+	Writes bool
+	op     func(h *Handler, rc *reqCtx) (int, any, error)
 }
 
 // routes is the whole API surface. Every route names its action; the handler checks it before it
 // touches any data. Paths are without the /api prefix that CloudFront and the local runner strip.
 var routes = []route{
 	{Method: http.MethodGet, Pattern: "/patients", Action: access.PatientRead, Query: []string{"limit", "cursor"}, op: (*Handler).listPatients},
-	{Method: http.MethodPost, Pattern: "/patients", Action: access.PatientWrite, Body: true, op: (*Handler).createPatient},
+	{Method: http.MethodPost, Pattern: "/patients", Action: access.PatientWrite, Body: true, Writes: true, op: (*Handler).createPatient},
 	{Method: http.MethodGet, Pattern: "/patients/{id}", Action: access.PatientRead, op: (*Handler).getPatient},
-	{Method: http.MethodPut, Pattern: "/patients/{id}", Action: access.PatientWrite, Body: true, op: (*Handler).updatePatient},
-	{Method: http.MethodDelete, Pattern: "/patients/{id}", Action: access.PatientDelete, op: (*Handler).deletePatient},
+	{Method: http.MethodPut, Pattern: "/patients/{id}", Action: access.PatientWrite, Body: true, Writes: true, op: (*Handler).updatePatient},
+	{Method: http.MethodDelete, Pattern: "/patients/{id}", Action: access.PatientDelete, Writes: true, op: (*Handler).deletePatient},
 	{Method: http.MethodGet, Pattern: "/patients/{id}/notes", Action: access.NoteRead, Query: []string{"limit", "cursor"}, op: (*Handler).listNotes},
-	{Method: http.MethodPost, Pattern: "/patients/{id}/notes", Action: access.NoteCreate, Body: true, op: (*Handler).createNote},
+	{Method: http.MethodPost, Pattern: "/patients/{id}/notes", Action: access.NoteCreate, Body: true, Writes: true, op: (*Handler).createNote},
 	{Method: http.MethodGet, Pattern: "/notes/{id}", Action: access.NoteRead, op: (*Handler).getNote},
-	{Method: http.MethodPut, Pattern: "/notes/{id}", Action: access.NoteWrite, Body: true, op: (*Handler).updateNote},
-	{Method: http.MethodDelete, Pattern: "/notes/{id}", Action: access.NoteDelete, op: (*Handler).deleteNote},
-	{Method: http.MethodGet, Pattern: "/subjects/{id}/export", Action: access.SubjectExport, op: (*Handler).exportSubject},
-	{Method: http.MethodDelete, Pattern: "/subjects/{id}", Action: access.SubjectErase, op: (*Handler).eraseSubject},
+	{Method: http.MethodPut, Pattern: "/notes/{id}", Action: access.NoteWrite, Body: true, Writes: true, op: (*Handler).updateNote},
+	{Method: http.MethodDelete, Pattern: "/notes/{id}", Action: access.NoteDelete, Writes: true, op: (*Handler).deleteNote},
+	{Method: http.MethodGet, Pattern: "/subjects/{id}/export", Action: access.SubjectExport, Writes: true, op: (*Handler).exportSubject},
+	{Method: http.MethodDelete, Pattern: "/subjects/{id}", Action: access.SubjectErase, Writes: true, op: (*Handler).eraseSubject},
 }
 
 // Route describes one route for documentation and for the CDK wiring (method, pattern, action).

@@ -21,9 +21,15 @@ import (
 // tenantSnapshot is every stored document of a tenant (patients, notes, subject keys), as JSON.
 func tenantSnapshot(t *testing.T, tenant string) string {
 	t.Helper()
+	return tenantSnapshotIn(t, testDB, tenant)
+}
+
+// tenantSnapshotIn is tenantSnapshot in another database.
+func tenantSnapshotIn(t *testing.T, db *mongo.Database, tenant string) string {
+	t.Helper()
 	var parts []string
 	for _, c := range []string{PatientsCollection, NotesCollection, audit.SubjectKeysCollection} {
-		cur, err := testDB.Collection(c).Find(context.Background(), bson.D{{Key: "tenantId", Value: tenant}},
+		cur, err := db.Collection(c).Find(context.Background(), bson.D{{Key: "tenantId", Value: tenant}},
 			options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 		if err != nil {
 			t.Fatal(err)
@@ -246,5 +252,6 @@ func TestFaultIsGeneric(t *testing.T) {
 	if !strings.Contains(logs.String(), "fault") {
 		t.Fatalf("fault not logged: %s", logs.String())
 	}
-	e.expect(500, CodeInternal, u, "POST", "/patients", adaJSON)
+	// A write first consults the maintenance switch, which cannot be read either: refused, fail closed.
+	e.expect(503, CodeMaintenanceUnknown, u, "POST", "/patients", adaJSON)
 }
