@@ -1,16 +1,20 @@
 # Region failover (caro failover plan/apply/status, internal/failover, internal/providers/*).
 #   make drill-demo    the local failover drill with the default 50,000 records, twice: once straight
-#                      through, once with the apply killed (kill -9) in the middle of the restore and
-#                      resumed. Both print the report (RTO, RPO, records, checksums, DNS before/after,
-#                      the audit ledger recovered by the restore step and verified in the standby).
+#                      through, its report as JSON in $(DRILL_REPORT) (the evidence of `caro evidence`),
+#                      once with the apply killed (kill -9) in the middle of the restore and resumed,
+#                      printing the report (RTO, RPO, records, checksums, DNS before/after, the audit
+#                      ledger recovered by the restore step and verified in the standby).
 #   make bench-drill   the drill's numbers against the goals (RTO <= 60 s for 50,000 records, engine
 #                      overhead <= 2 % of the apply), as JSON lines. Not part of `make test`.
 # The drill test (go test ./cmd/caro, 500 records) is part of `make test` through `go test ./...`.
 DRILL_RECORDS ?= 50000
+DRILL_REPORT ?= $(CARO_CACHE)/evidence/drill.json
 
 .PHONY: drill-demo bench-drill
 drill-demo: caro-bin servers
-	$(CARO_BIN) drill --records $(DRILL_RECORDS)
+	@mkdir -p $(dir $(DRILL_REPORT))
+	$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json > $(DRILL_REPORT)
+	@echo "drill report (JSON): $(DRILL_REPORT)"
 	$(CARO_BIN) drill --records $(DRILL_RECORDS) --kill-at restore
 
 bench-drill: caro-bin servers

@@ -9,6 +9,11 @@
 # module cache and built there (into .cache/bin, rebuilt only when the pin changes).
 # The database is the offline copy at ../shared/vulndb when that folder exists (machines without
 # internet), the live vuln.go.dev otherwise (GitLab CI, laptops); GOVULNDB overrides both.
+#
+# One scan writes govulncheck's JSON to GOVULNCHECK_JSON (default .cache/evidence/govulncheck.json,
+# read by `caro evidence`); the text report and the exit status come from that same JSON
+# (-mode convert). The file appears only when the scan completed: a failed scan leaves none, so an
+# old report is never taken for a new one.
 set -euo pipefail
 
 VULN_MOD="golang.org/x/vuln"
@@ -48,4 +53,17 @@ fi
 
 cd "$ROOT"
 if [[ $# -eq 0 ]]; then set -- ./...; fi
-"$BIN" "${args[@]}" "$@"
+json="${GOVULNCHECK_JSON:-$CACHE/evidence/govulncheck.json}"
+mkdir -p "$(dirname "$json")"
+rm -f "$json"
+tmp="$(mktemp "$json.XXXXXX")"
+trap 'rm -f "$tmp"' EXIT
+if ! "$BIN" "${args[@]}" -format json "$@" >"$tmp"; then
+	log "the scan did not complete (see above); no report written"
+	exit 1
+fi
+chmod 644 "$tmp"
+mv "$tmp" "$json"
+log "JSON report: $json"
+# Text report; exit 3 when the code reaches a known vulnerability.
+"$BIN" -mode convert <"$json"

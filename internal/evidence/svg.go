@@ -17,7 +17,7 @@ const (
 	colourTarget       = "#cf222e"
 )
 
-var countColours = []string{"#0969da", "#8250df", "#1b7c83", "#9a6700"}
+var countColours = []string{"#6e7781", "#8250df", "#1b7c83", "#9a6700"}
 
 // StatusColour is the colour of a control status.
 func StatusColour(s ControlStatus) string {
