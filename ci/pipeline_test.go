@@ -244,6 +244,7 @@ func TestScheduledJobsRunOnlyOnTheirSchedule(t *testing.T) {
 		"weekly:pentest":          "weekly-audit",
 		"weekly:backup-verify":    "weekly-backup",
 		"monthly:failover-drill":  "monthly-drill",
+		"monthly:evidence":        "monthly-evidence",
 	}
 	for name, j := range jobs {
 		rules := j.rules()
@@ -296,5 +297,42 @@ func TestEachDeployedStageIsPublishedAsTheRelease(t *testing.T) {
 			!strings.Contains(s, "--cdk-out cdk.out") || !strings.Contains(s, "scripts/ci-aws-oidc.sh") {
 			t.Errorf("release:%s script: %s", stage, s)
 		}
+	}
+}
+
+func TestEvidenceJobsKeepTheReportAndFailOnAFailedControl(t *testing.T) {
+	_, jobs, _ := loadPipeline(t)
+	// GIVEN the monthly evidence job and the one after each production deploy
+	for _, name := range []string{"monthly:evidence", "evidence:production"} {
+		j := jobs[name]
+		if j == nil {
+			t.Fatalf("job %s missing", name)
+		}
+		// THEN it runs the checks and caro evidence, whose exit status fails the job
+		if !strings.Contains(j.script(), "scripts/evidence-checks.sh") {
+			t.Errorf("%s: does not run scripts/evidence-checks.sh", name)
+		}
+		// AND keeps the report and every evidence file, even when a control failed, for the
+		// audit ledger's retention (nine years)
+		a, _ := j["artifacts"].(map[string]any)
+		paths, _ := a["paths"].([]any)
+		if a["when"] != "always" || !slices.Contains(paths, any(".cache/evidence/")) || a["expire_in"] != "9 years" {
+			t.Errorf("%s: artifacts %v, want .cache/evidence/ kept always for 9 years", name, a)
+		}
+	}
+	// AND the production one reads this pipeline's synth, govulncheck and attack suite results
+	for _, need := range []string{"synth", "govulncheck", "pentest:production"} {
+		if !slices.Contains(jobs["evidence:production"].needs(), need) {
+			t.Errorf("evidence:production does not need %s", need)
+		}
+	}
+	// AND the script ends with caro evidence, so its exit status is the job's
+	b, err := os.ReadFile(filepath.Join("..", "scripts", "evidence-checks.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, `"$CARO" evidence `) {
+		t.Errorf("scripts/evidence-checks.sh must end with caro evidence, ends with %q", last)
 	}
 }

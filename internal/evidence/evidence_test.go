@@ -414,7 +414,7 @@ func TestReportsOfTheProducingPackagesAreRead(t *testing.T) {
 	f := newFixture(t)
 	a := f.assess()
 	for id, want := range map[string]string{
-		"drill":         "RTO 3.8 s (target 1m0s), RPO 1.2 s, 500/500 records",
+		"drill":         "RTO 3.8 s (target 60 s), RPO 1.2 s, 500/500 records",
 		"drill-ledger":  "40/40 ledger entries recovered",
 		"backup-verify": "500 documents in 1 collections",
 		"audit-verify":  "120 entries (from entry 0) and 3 checkpoints verified",

@@ -215,7 +215,7 @@ func collectDrill(c *Catalogue, in Inputs) []Evidence {
 		d.Problems = append(d.Problems, r.Problems...)
 	}
 	if r.RTOSeconds > in.DrillRTOTarget.Seconds() {
-		d.Problems = append(d.Problems, fmt.Sprintf("RTO %.1f s is over the target %s", r.RTOSeconds, in.DrillRTOTarget))
+		d.Problems = append(d.Problems, fmt.Sprintf("RTO %.1f s is over the target %.0f s", r.RTOSeconds, in.DrillRTOTarget.Seconds()))
 	}
 	if r.RecordsRestored != r.RecordsExpected || r.RecordsExpected == 0 {
 		d.Problems = append(d.Problems, fmt.Sprintf("%d of %d records restored", r.RecordsRestored, r.RecordsExpected))
@@ -230,8 +230,8 @@ func collectDrill(c *Catalogue, in Inputs) []Evidence {
 	if r.KilledAt != "" {
 		killed = fmt.Sprintf(", apply killed at %s and resumed", r.KilledAt)
 	}
-	d.Summary = fmt.Sprintf("RTO %.1f s (target %s), RPO %.1f s, %d/%d records with equal checksums, DNS %s -> %s%s",
-		r.RTOSeconds, in.DrillRTOTarget, r.RPOSeconds, r.RecordsRestored, r.RecordsExpected, r.DNSBefore, r.DNSAfter, killed)
+	d.Summary = fmt.Sprintf("RTO %.1f s (target %.0f s), RPO %.1f s, %d/%d records with equal checksums, DNS %s -> %s%s",
+		r.RTOSeconds, in.DrillRTOTarget.Seconds(), r.RPOSeconds, r.RecordsRestored, r.RecordsExpected, r.DNSBefore, r.DNSAfter, killed)
 	if len(d.Problems) > 0 {
 		d.Status = Failed
 	}
