@@ -132,10 +132,8 @@ func refuseTenant(d bson.D) error {
 			}
 		case bson.A:
 			for _, x := range v {
-				if dd, ok := x.(bson.D); ok {
-					if err := refuseTenant(dd); err != nil {
-						return err
-					}
+				if err := refuseTenant(bson.D{{Key: "", Value: x}}); err != nil {
+					return err
 				}
 			}
 		case []bson.D:
@@ -144,12 +142,46 @@ func refuseTenant(d bson.D) error {
 					return err
 				}
 			}
+		case bson.M:
+			if err := refuseTenant(fromMap(v)); err != nil {
+				return err
+			}
+		case map[string]any:
+			if err := refuseTenant(fromMap(v)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// checkUpdate accepts only operator updates ($set, $unset, $inc, ...) that do not touch the tenant.
+// fromMap turns a map into a bson.D so refuseTenant can look at its keys.
+func fromMap(m map[string]any) bson.D {
+	d := make(bson.D, 0, len(m))
+	for k, v := range m {
+		d = append(d, bson.E{Key: k, Value: v})
+	}
+	return d
+}
+
+// UpdateOperators are the update operators the store accepts, each of which writes only the fields
+// its argument names (so refusing the tenant field among those names keeps the tenant the store's).
+// Anything else is refused: $rename (its argument's values are field names, so "name" -> "tenantId"
+// would move a document to another tenant), $setOnInsert (upserts are not offered), $bit and any
+// operator MongoDB adds later, until it is looked at and listed here.
+var UpdateOperators = map[string]bool{
+	"$set": true, "$unset": true, "$inc": true, "$mul": true, "$min": true, "$max": true,
+	"$currentDate": true, "$push": true, "$pull": true, "$addToSet": true, "$pop": true,
+}
+
+// ErrUpdateOperator is returned for an update with an operator outside UpdateOperators, or one
+// whose argument is not a bson.D.
+var ErrUpdateOperator = errors.New("tenancy: update operator not accepted by the tenant-scoped store")
+
+// checkUpdate accepts only operator updates with operators of UpdateOperators, each with a bson.D
+// argument that names neither the tenant field nor a path under it (at any depth). Replacements and
+// aggregation pipelines are not accepted (the update's type, bson.D, has no room for a pipeline; a
+// bson.A or []bson.D argument is refused here too).
 func checkUpdate(update bson.D) error {
 	if len(update) == 0 {
 		return errors.New("tenancy: empty update")
@@ -158,9 +190,12 @@ func checkUpdate(update bson.D) error {
 		if !strings.HasPrefix(e.Key, "$") {
 			return fmt.Errorf("tenancy: update key %q is not an operator; replacements are not allowed", e.Key)
 		}
+		if !UpdateOperators[e.Key] {
+			return fmt.Errorf("%w: %s", ErrUpdateOperator, e.Key)
+		}
 		d, ok := e.Value.(bson.D)
 		if !ok {
-			return fmt.Errorf("tenancy: update operator %s needs a bson.D", e.Key)
+			return fmt.Errorf("%w: %s needs a bson.D argument, not %T", ErrUpdateOperator, e.Key, e.Value)
 		}
 		if err := refuseTenant(d); err != nil {
 			return err
