@@ -76,6 +76,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		version = "dev"
 	}
 	acct := account(app)
+	if p := set.Primary(); p.Atlas.KeyAccess != nil && p.Atlas.ReplicationSpecID == "" {
+		return nil, fmt.Errorf("%s: field \"atlas.replicationSpecId\" is missing: the primary's Atlas backup schedule copies snapshots to the standby only with it; "+
+			"copy it from `atlas clusters describe %s --projectId %s` (replicationSpecs[0].id)", p.File, p.Atlas.Cluster, p.Atlas.ProjectID)
+	}
 	pa := &PlatformApp{Regions: set}
 	primary := set.Primary()
 	standby := ""
@@ -86,10 +90,15 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	for _, def := range set.All() {
 		apiRegions = append(apiRegions, def.Region)
 		if len(set.All()) > 1 {
+			// The replicas here are the peer's backups and checkpoints: kept by the peer's retention.
+			source := primary
+			if def.Primary {
+				source, _ = set.Get(standby)
+			}
 			pa.Replicas = append(pa.Replicas, NewReplicaStack(app, "CaroReplica-"+def.Region, &ReplicaStackProps{
 				StackProps:     awscdk.StackProps{Env: &awscdk.Environment{Account: acct}, TerminationProtection: jsii.Bool(true)},
 				Region:         def.Region,
-				RetentionYears: def.RetentionYears,
+				RetentionYears: source.RetentionYears,
 				Assets:         def.Region == standby,
 			}))
 		}

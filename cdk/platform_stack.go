@@ -119,20 +119,31 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		return f
 	}
 
+	reserved := concurrencyFor(def.APILoad())
 	health := newFunction("Health", "health", fn{
 		description: "GET /health: database reachability, region, version, restore marker; GET /auth/config: sign-in pool and client", database: true,
+		concurrency: reserved.health,
 	})
 	handler := newFunction("ApiHandler", "api", fn{
 		description: "The platform API: patients, notes, GDPR export and erasure", database: true,
-		env: map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
+		env:         map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
+		concurrency: reserved.api,
 	})
 	audit.Topic.GrantPublish(handler.Role)
+	// The same code reconciles the audit outbox every minute (a scheduled event), in a function of
+	// its own so the reconciler never takes one of the API's executions.
+	outbox := newFunction("AuditOutbox", "api", fn{
+		description: "Audit outbox reconciler: publishes audit events still pending (every minute)", database: true,
+		env:         map[string]string{"CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
+		concurrency: reserved.auditOutbox, timeout: awscdk.Duration_Minutes(jsii.Number(1)),
+	})
+	audit.Topic.GrantPublish(outbox.Role)
 
 	// The traffic watcher reads every internal topic, the alarms (among them every DLQ's depth: it
 	// never consumes DLQ messages, which must stay for redrive), the API access logs and the API's
 	// security signal lines, and alerts on-call. One instance keeps its windowed counts whole.
 	watcher := newFunction("TrafficWatch", "trafficwatch", fn{
-		description: "Traffic watcher: failures and breach attempts to on-call", concurrency: 1,
+		description: "Traffic watcher: failures and breach attempts to on-call", concurrency: reserved.trafficWatch,
 		env: map[string]string{"CARO_ALERT_TOPIC_ARN": *mon.OnCall.TopicArn(), "CARO_AUDIT_TOPIC_ARN": *audit.Topic.TopicArn()},
 	})
 	mon.OnCall.GrantPublish(watcher.Role)
@@ -157,11 +168,10 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		OriginDomain: def.APIOriginDomain(), RegionalDomain: regionalName, OriginSecrets: secrets,
 	})
 	mon.WatchAPI(restAPI.RestAPI)
-	// The API function also reconciles the audit outbox: every minute it publishes what is pending.
 	awsevents.NewRule(stack, jsii.String("ReconcileAuditOutbox"), &awsevents.RuleProps{
 		Description: jsii.String("Publish audit events still pending in the outbox"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
-		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(handler.Lambda, nil)},
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(outbox.Lambda, nil)},
 	})
 	watchLogs := func(id string, group awslogs.ILogGroup, pattern awslogs.IFilterPattern) {
 		awslogs.NewSubscriptionFilter(stack, jsii.String(id), &awslogs.SubscriptionFilterProps{
@@ -185,7 +195,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	writer := newFunction("AuditWriter", "auditwriter", fn{
 		description: "Appends audit events to the ledger", database: true,
 		// The weekly whole-ledger verification runs in this function too (about 6,000 entries/s).
-		concurrency: 2, timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 512,
+		concurrency: reserved.auditWriter, timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 512,
 	})
 	// After a failover the ledger's checkpoints are split between the own bucket and this region's
 	// replica of the peer's: the weekly verify reads both once the peer's keys are pinned.
@@ -215,7 +225,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	// Encrypted logical backups: daily, with the identity export, and a weekly restore test.
 	backupFn := newFunction("BackupJob", "backup", fn{
 		description: "Daily encrypted logical backup and weekly restore verification", database: true,
-		timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 1024,
+		timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 1024, concurrency: reserved.backup,
 	})
 	backups := backup.New(stack, "Backups", &backup.Props{
 		BackupFunction: backupFn.Lambda, AccessLogs: accessLogs, AlarmTopic: mon.OnCall,
@@ -235,7 +245,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		if def.Primary {
 			atlas.NewPrimary(stack, "Atlas", &atlas.PrimaryProps{
 				ProjectID: def.Atlas.ProjectID, ClusterName: def.Atlas.Cluster, Region: def.Region,
-				StandbyRegion: props.PeerRegion, Key: ps.Key, Access: access,
+				StandbyRegion: props.PeerRegion, Key: ps.Key, Access: access, ReplicationSpecID: def.Atlas.ReplicationSpecID,
 			})
 		} else {
 			atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{

@@ -166,10 +166,12 @@ func TestOnlyTheAPIPublishesAuditEventsInTheRegion(t *testing.T) {
 			}
 		}
 		sort.Strings(publishers)
-		// THEN they are the API function's role on that topic, and Cognito's SMS role, which needs
-		// sns:Publish on "*" to send text messages (only cognito-idp.amazonaws.com may assume it)
+		// THEN they are the API function's role on that topic, its outbox reconciler's (the same code,
+		// publishing what the API left pending), and Cognito's SMS role, which needs sns:Publish on
+		// "*" to send text messages (only cognito-idp.amazonaws.com may assume it)
 		got := strings.Join(publishers, "; ")
-		if !strings.HasPrefix(got, "ApiHandlerRole") || len(publishers) != 2 || !strings.HasPrefix(publishers[1], "IdentitySmsRole") {
+		if len(publishers) != 3 || !strings.HasPrefix(publishers[0], "ApiHandlerRole") || !strings.HasPrefix(publishers[1], "AuditOutboxRole") ||
+			!strings.HasPrefix(publishers[2], "IdentitySmsRole") {
 			t.Errorf("%s: audit topic publishers = %s", *p.StackName(), got)
 		}
 	}

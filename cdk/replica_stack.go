@@ -19,7 +19,8 @@ type ReplicaStackProps struct {
 	awscdk.StackProps
 	// Region holds the replicas; the peer region's platform stack replicates into it.
 	Region string
-	// RetentionYears locks the replicas as long as the originals (region definition, default 9).
+	// RetentionYears is the retention of the region that replicates into this one (its region
+	// definition, default 9): the replicas are locked and expire exactly as the originals.
 	RetentionYears int
 	// Assets adds the front-end asset replica (in the standby region, the edge's failover origin).
 	Assets bool
@@ -72,9 +73,8 @@ func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackP
 		ServicePrincipals: []string{"s3.amazonaws.com"},
 	})
 	logs := accesslogs.New(stack, "AccessLogs")
-	for _, kind := range []string{replicaLedger, replicaBackup} {
-		lockedReplica(stack, kind, key, logs, props.RetentionYears)
-	}
+	lockedReplica(stack, replicaLedger, replication.HoldsAuditCheckpoints, key, logs, props.RetentionYears)
+	lockedReplica(stack, replicaBackup, replication.HoldsBackups, key, logs, props.RetentionYears)
 	if props.Assets {
 		edge.NewAssetReplica(stack, "AssetReplica", &edge.AssetReplicaProps{AccessLogs: logs})
 	}
@@ -82,11 +82,11 @@ func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackP
 }
 
 // lockedReplica is a replication destination that keeps what it receives exactly as long as the
-// original is kept.
-func lockedReplica(stack awscdk.Stack, kind string, key awskms.IKey, logs awss3.IBucket, years int) awss3.Bucket {
+// original is kept: the same lock and the same lifecycle (replication.Lifecycle of holds).
+func lockedReplica(stack awscdk.Stack, kind string, holds replication.Holds, key awskms.IKey, logs awss3.IBucket, years int) awss3.Bucket {
 	return replication.NewLockedBucket(stack, kind+"Replica", &replication.LockedBucketProps{
 		BucketName: ReplicaBucketName(kind, *stack.Account(), *stack.Region()),
-		Key:        key, AccessLogs: logs, LogPrefix: kind + "-replica/", RetentionYears: years,
+		Key:        key, AccessLogs: logs, LogPrefix: kind + "-replica/", RetentionYears: years, Holds: holds,
 		NotReplicatedBecause: "This bucket is itself the cross-region replica (Object Lock compliance mode); replicating it onwards would loop back to the source region.",
 	})
 }

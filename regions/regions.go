@@ -44,6 +44,9 @@ type Definition struct {
 	RetentionYears int `json:"retentionYears"`
 	// ViewerCountries are the ISO 3166-1 alpha-2 countries CloudFront serves.
 	ViewerCountries []string `json:"viewerCountries"`
+	// Load is the API load the region is sized for (its functions' reserved concurrency); nil
+	// takes DefaultAPILoad.
+	Load *APILoad `json:"load,omitempty"`
 
 	// File is the file the definition was read from.
 	File string `json:"-"`
@@ -53,6 +56,10 @@ type Definition struct {
 type Atlas struct {
 	ProjectID string `json:"projectId"`
 	Cluster   string `json:"cluster"`
+	// ReplicationSpecID is the cluster's replication spec ID (atlas clusters describe), which
+	// Atlas requires in the backup schedule's snapshot copy settings. Required in the primary when
+	// KeyAccess is set (the CDK app then declares the backup schedule).
+	ReplicationSpecID string `json:"replicationSpecId,omitempty"`
 	// KeyAccess is the project's cloud-provider access to AWS KMS (set up once in Atlas; there is no
 	// CloudFormation type for it). Without it the CDK app declares no Atlas settings for the region.
 	KeyAccess *AtlasKeyAccess `json:"keyAccess,omitempty"`
@@ -64,6 +71,28 @@ type AtlasKeyAccess struct {
 	AtlasAWSAccountARN string `json:"atlasAwsAccountArn"`
 	ExternalID         string `json:"externalId"`
 	RoleID             string `json:"roleId"`
+}
+
+// APILoad is the stated load model of a region's API: the peak request rate it must serve and how
+// long a request takes at that peak. By Little's law the API function needs rate x duration
+// concurrent executions; the CDK app reserves twice that.
+type APILoad struct {
+	// APIPeakRequestsPerSecond is the peak rate of API requests (through CloudFront) per second.
+	APIPeakRequestsPerSecond float64 `json:"apiPeakRequestsPerSecond"`
+	// APIRequestSeconds is the mean duration of an API request at that peak, in seconds.
+	APIRequestSeconds float64 `json:"apiRequestSeconds"`
+}
+
+// DefaultAPILoad is the load a definition without "load" is sized for: 50 requests per second of
+// 0.2 s each (10 concurrent executions, 20 reserved).
+var DefaultAPILoad = APILoad{APIPeakRequestsPerSecond: 50, APIRequestSeconds: 0.2}
+
+// APILoad is the definition's Load, or DefaultAPILoad.
+func (d Definition) APILoad() APILoad {
+	if d.Load == nil {
+		return DefaultAPILoad
+	}
+	return *d.Load
 }
 
 // APIOriginDomain is the regional API name that the Route 53 failover record serves and CloudFront
@@ -248,6 +277,17 @@ func (d Definition) validate() error {
 		}
 		if !atlasID.MatchString(ka.RoleID) {
 			return fail("atlas.keyAccess.roleId", "is %q, which is not an Atlas role ID (24 hex characters)", ka.RoleID)
+		}
+	}
+	if id := d.Atlas.ReplicationSpecID; id != "" && !atlasID.MatchString(id) {
+		return fail("atlas.replicationSpecId", "is %q, which is not an Atlas replication spec ID (24 hex characters, atlas clusters describe)", id)
+	}
+	if l := d.Load; l != nil {
+		if l.APIPeakRequestsPerSecond <= 0 || l.APIPeakRequestsPerSecond > 10000 {
+			return fail("load.apiPeakRequestsPerSecond", "is %v: give the peak API request rate per second, above 0 and at most 10000", l.APIPeakRequestsPerSecond)
+		}
+		if l.APIRequestSeconds <= 0 || l.APIRequestSeconds > 29 {
+			return fail("load.apiRequestSeconds", "is %v: give the mean API request duration in seconds, above 0 and at most 29 (API Gateway's timeout)", l.APIRequestSeconds)
 		}
 	}
 	if a, err := mail.ParseAddress(d.AlertEmail); err != nil || a.Address != d.AlertEmail {

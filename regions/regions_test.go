@@ -86,6 +86,12 @@ func TestBadDefinitions(t *testing.T) {
 		{"bad Atlas key access", map[string]string{"eu-west-1.json": strings.Replace(good, `"cluster":"c1"`,
 			`"cluster":"c1","keyAccess":{"atlasAwsAccountArn":"arn:aws:iam::1:root","externalId":"x","roleId":"nope"}`, 1)},
 			[]string{`field "atlas.keyAccess.roleId"`}},
+		{"bad replication spec ID", map[string]string{"eu-west-1.json": strings.Replace(good, `"cluster":"c1"`, `"cluster":"c1","replicationSpecId":"rs-1"`, 1)},
+			[]string{`field "atlas.replicationSpecId"`}},
+		{"no load", map[string]string{"eu-west-1.json": strings.Replace(good, `"viewerCountries"`, `"load":{"apiPeakRequestsPerSecond":0,"apiRequestSeconds":0.2},"viewerCountries"`, 1)},
+			[]string{`field "load.apiPeakRequestsPerSecond"`}},
+		{"request longer than API Gateway allows", map[string]string{"eu-west-1.json": strings.Replace(good, `"viewerCountries"`, `"load":{"apiPeakRequestsPerSecond":5,"apiRequestSeconds":30},"viewerCountries"`, 1)},
+			[]string{`field "load.apiRequestSeconds"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

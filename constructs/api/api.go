@@ -86,7 +86,8 @@ type Props struct {
 	OriginSecrets []string
 	// RateLimit and BurstLimit throttle the stage; defaults 100 and 200.
 	RateLimit, BurstLimit float64
-	// WAFRateLimit is the per-IP request limit per 5 minutes; default 2000.
+	// WAFRateLimit is the per-source-IP limit per 5 minutes of requests made around CloudFront
+	// (the health check); default 2000.
 	WAFRateLimit float64
 }
 
@@ -253,7 +254,8 @@ func pathIs(path string) *awswafv2.CfnWebACL_StatementProperty {
 }
 
 // newRegionalWAF blocks requests that lack the CloudFront origin secret (except the health check,
-// which Route 53 makes directly), rate-limits per IP, and applies AWS managed rule groups.
+// which Route 53 makes directly), rate-limits those direct requests per source IP, and applies AWS
+// managed rule groups.
 func newRegionalWAF(scope constructs.Construct, props *Props) awswafv2.CfnWebACL {
 	limit := props.WAFRateLimit
 	if limit == 0 {
@@ -307,17 +309,20 @@ func newRegionalWAF(scope constructs.Construct, props *Props) awswafv2.CfnWebACL
 				}},
 				VisibilityConfig: visibility("RequireCloudFrontOrigin"),
 			},
+			// Requests through CloudFront come from CloudFront's addresses, many viewers each, and are
+			// limited per viewer IP by the edge WAF. What reaches the API directly (the health check,
+			// the only path the rule above lets through without the origin secret) is limited here by
+			// its source IP. Not by X-Forwarded-For: its first address is whatever a viewer sent
+			// (CloudFront appends the real one), so keying on it could be bypassed.
 			&awswafv2.CfnWebACL_RuleProperty{
-				Name:     jsii.String("RateLimitPerIP"),
+				Name:     jsii.String("RateLimitDirectRequestsPerIP"),
 				Priority: jsii.Number(1),
 				Action:   &awswafv2.CfnWebACL_RuleActionProperty{Block: map[string]interface{}{}},
 				Statement: &awswafv2.CfnWebACL_StatementProperty{RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
-					Limit: jsii.Number(limit), AggregateKeyType: jsii.String("FORWARDED_IP"),
-					ForwardedIpConfig: &awswafv2.CfnWebACL_ForwardedIPConfigurationProperty{
-						HeaderName: jsii.String("X-Forwarded-For"), FallbackBehavior: jsii.String("MATCH"),
-					},
+					Limit: jsii.Number(limit), AggregateKeyType: jsii.String("IP"),
+					ScopeDownStatement: &awswafv2.CfnWebACL_StatementProperty{NotStatement: &awswafv2.CfnWebACL_NotStatementProperty{Statement: fromCloudFront}},
 				}},
-				VisibilityConfig: visibility("RateLimitPerIP"),
+				VisibilityConfig: visibility("RateLimitDirectRequestsPerIP"),
 			},
 			managedRule("AWSManagedRulesCommonRuleSet", 2),
 			managedRule("AWSManagedRulesKnownBadInputsRuleSet", 3),

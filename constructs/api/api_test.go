@@ -196,6 +196,25 @@ func TestAPIAuthorizesEveryMethodButTheTwoPublicOnes(t *testing.T) {
 			})},
 		})}),
 	})
+	// AND the rate rule counts the requests that reach the API directly (only the health check may)
+	// per source IP, and nothing is keyed on X-Forwarded-For, whose first address a viewer sets
+	// (CloudFront appends the real one): CloudFront's traffic is limited per viewer IP at the edge
+	tpl.HasResourceProperties(jsii.String("AWS::WAFv2::WebACL"), map[string]interface{}{
+		"Rules": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Name": "RateLimitDirectRequestsPerIP",
+			"Statement": map[string]interface{}{"RateBasedStatement": assertions.Match_ObjectLike(&map[string]interface{}{
+				"AggregateKeyType": "IP",
+				"ScopeDownStatement": map[string]interface{}{"NotStatement": map[string]interface{}{"Statement": map[string]interface{}{
+					"ByteMatchStatement": assertions.Match_ObjectLike(&map[string]interface{}{
+						"FieldToMatch": map[string]interface{}{"SingleHeader": map[string]interface{}{"Name": "x-caro-origin-verify"}},
+					}),
+				}}},
+			})},
+		})}),
+	})
+	if body, _ := json.Marshal(tpl.ToJSON()); strings.Contains(string(body), "FORWARDED_IP") || strings.Contains(string(body), "ForwardedIPConfig") {
+		t.Error("a WAF rule keys on a forwarded-IP header, which viewers set")
+	}
 	// AND the WAF logs to an encrypted group with credentials redacted
 	tpl.HasResourceProperties(jsii.String("AWS::WAFv2::LoggingConfiguration"), map[string]interface{}{
 		"RedactedFields": assertions.Match_ArrayWith(&[]interface{}{

@@ -64,8 +64,8 @@ type PrimaryProps struct {
 	// Key is the platform key Atlas encrypts the primary cluster's storage with.
 	Key    awskms.IKey
 	Access KeyAccess
-	// ReplicationSpecID of the primary cluster (Atlas needs it in copy settings); optional for
-	// replica sets created before the API required it.
+	// ReplicationSpecID of the primary cluster, which Atlas requires in snapshot copy settings
+	// (the region definition's atlas.replicationSpecId). Required.
 	ReplicationSpecID string
 	// RestoreWindowDays for continuous (point-in-time) backup; default 7.
 	RestoreWindowDays float64
@@ -121,6 +121,9 @@ func NewPrimary(scope constructs.Construct, id string, p *PrimaryProps) *Primary
 		panic("atlas.NewPrimary: Region and a different StandbyRegion are required")
 	case p.Key == nil:
 		panic("atlas.NewPrimary: Key (the platform KMS key) is required")
+	case p.ReplicationSpecID == "":
+		panic("atlas.NewPrimary: ReplicationSpecID is required: Atlas copies snapshots to the standby region only with the cluster's replication spec ID " +
+			"(set atlas.replicationSpecId in the primary's region definition, from `atlas clusters describe`)")
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	out := &Primary{KeyRole: keyRole(c, "KeyRole", p.Key, p.Access)}
@@ -144,13 +147,11 @@ func NewPrimary(scope constructs.Construct, id string, p *PrimaryProps) *Primary
 		hour = 1
 	}
 	copySetting := &mongodbatlas.ApiAtlasDiskBackupCopySettingView{
-		CloudProvider:    jsii.String("AWS"),
-		RegionName:       jsii.String(AtlasRegion(p.StandbyRegion)),
-		Frequencies:      jsii.Strings("HOURLY", "DAILY", "WEEKLY", "MONTHLY"),
-		ShouldCopyOplogs: jsii.Bool(true),
-	}
-	if p.ReplicationSpecID != "" {
-		copySetting.ReplicationSpecId = jsii.String(p.ReplicationSpecID)
+		CloudProvider:     jsii.String("AWS"),
+		RegionName:        jsii.String(AtlasRegion(p.StandbyRegion)),
+		Frequencies:       jsii.Strings("HOURLY", "DAILY", "WEEKLY", "MONTHLY"),
+		ShouldCopyOplogs:  jsii.Bool(true),
+		ReplicationSpecId: jsii.String(p.ReplicationSpecID),
 	}
 	item := func(freq string, interval float64, unit string, keep float64) *mongodbatlas.ApiPolicyItemView {
 		return &mongodbatlas.ApiPolicyItemView{FrequencyType: jsii.String(freq), FrequencyInterval: jsii.Number(interval), RetentionUnit: jsii.String(unit), RetentionValue: jsii.Number(keep)}

@@ -96,22 +96,6 @@ type Backup struct {
 	BackupFailed, BackupMissing, VerifyFailed awscloudwatch.Alarm
 }
 
-// retentionLifecycle expires each backup the day after its Object Lock ends and moves it to
-// Glacier Instant Retrieval after 90 days (restores stay immediate).
-func retentionLifecycle(years int) *[]*awss3.LifecycleRule {
-	days := float64(replication.RetentionDays(years))
-	return &[]*awss3.LifecycleRule{{
-		Id:                                  jsii.String("retention"),
-		Expiration:                          awscdk.Duration_Days(jsii.Number(days + 1)),
-		NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(days + 1)),
-		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
-		Transitions: &[]*awss3.Transition{{
-			StorageClass:    awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(),
-			TransitionAfter: awscdk.Duration_Days(jsii.Number(90)),
-		}},
-	}}
-}
-
 // keyPolicy is the key policy of the backup key: the account administers it through IAM (the
 // functions get scoped IAM grants); nothing else.
 func keyPolicy(stack awscdk.Stack) awsiam.PolicyDocument {
@@ -171,7 +155,7 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 	}
 	b.Bucket = replication.NewLockedBucket(c, "Bucket", &replication.LockedBucketProps{
 		Key: b.KeyRef, AccessLogs: props.AccessLogs, LogPrefix: "backups/", RetentionYears: years,
-		Lifecycle: retentionLifecycle(years),
+		Holds: replication.HoldsBackups,
 		Replica: &replication.Destination{
 			BucketArn: props.ReplicaBucketArn, KeyArn: replicaKeyArn, Region: props.StandbyRegion, RuleID: "backups-to-standby",
 		},
@@ -362,7 +346,7 @@ func NewReplicaBucket(scope constructs.Construct, id string, props *ReplicaBucke
 	}
 	return replication.NewLockedBucket(scope, id, &replication.LockedBucketProps{
 		BucketName: props.BucketName, Key: props.Key, AccessLogs: props.AccessLogs, LogPrefix: "backups-replica/",
-		RetentionYears: years, Lifecycle: retentionLifecycle(years),
+		RetentionYears: years, Holds: replication.HoldsBackups,
 		NotReplicatedBecause: "This bucket is itself the cross-region replica of the primary backup bucket; replicating it back would loop",
 	})
 }

@@ -72,9 +72,9 @@ func TestBackupInfrastructure(t *testing.T) {
 		"PublicAccessBlockConfiguration": map[string]interface{}{
 			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
 		},
-		"LifecycleConfiguration": map[string]interface{}{"Rules": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
-			"ExpirationInDays": days + 1, "Status": "Enabled",
-		})}},
+		"LifecycleConfiguration": map[string]interface{}{"Rules": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"ExpirationInDays": days + 1, "Status": "Enabled", "NoncurrentVersionExpiration": map[string]interface{}{"NoncurrentDays": 1},
+		})})},
 		"ReplicationConfiguration": assertions.Match_ObjectLike(&map[string]interface{}{
 			"Rules": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"Status": "Enabled",

@@ -225,7 +225,7 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	// explicit retain-until date.
 	l.Bucket = replication.NewLockedBucket(c, "Checkpoints", &replication.LockedBucketProps{
 		BucketName: props.BucketName, Key: props.Key, AccessLogs: props.AccessLogs, LogPrefix: "ledger-checkpoints/",
-		RetentionYears: years,
+		RetentionYears: years, Holds: replication.HoldsAuditCheckpoints,
 		Replica: &replication.Destination{
 			BucketArn: props.ReplicaBucketArn, KeyArn: jsii.String(props.ReplicaKeyArn), Region: props.ReplicaRegion, RuleID: "checkpoints-to-standby",
 		},

@@ -38,8 +38,9 @@ type LockedBucketProps struct {
 	// RetentionYears locks every object version in COMPLIANCE mode: nobody, root included, can
 	// delete or shorten it before then.
 	RetentionYears int
-	// Lifecycle rules, for example expiry after the retention period.
-	Lifecycle *[]*awss3.LifecycleRule
+	// Holds is what the bucket keeps; it sets the bucket's lifecycle (Lifecycle), the same for a
+	// source and its replica, and its HoldsTagKey tag. Required.
+	Holds Holds
 	// Replica, when set, replicates every object to another region.
 	Replica *Destination
 	// NotReplicatedBecause explains (for cdk-nag) why a bucket without Replica is not replicated.
@@ -52,6 +53,9 @@ type LockedBucketProps struct {
 func NewLockedBucket(scope constructs.Construct, id string, props *LockedBucketProps) awss3.Bucket {
 	if props.Key == nil || props.AccessLogs == nil || props.RetentionYears < 1 {
 		panic("replication.NewLockedBucket " + id + ": Key, AccessLogs and RetentionYears (>= 1) are required")
+	}
+	if props.Holds != HoldsBackups && props.Holds != HoldsAuditCheckpoints {
+		panic("replication.NewLockedBucket " + id + ": Holds is required (HoldsBackups or HoldsAuditCheckpoints): it decides when objects expire")
 	}
 	if props.Replica == nil && props.NotReplicatedBecause == "" {
 		panic("replication.NewLockedBucket " + id + ": give a Replica, or NotReplicatedBecause")
@@ -71,7 +75,7 @@ func NewLockedBucket(scope constructs.Construct, id string, props *LockedBucketP
 		ServerAccessLogsBucket:     props.AccessLogs,
 		ServerAccessLogsPrefix:     jsii.String(props.LogPrefix),
 		RemovalPolicy:              awscdk.RemovalPolicy_RETAIN,
-		LifecycleRules:             props.Lifecycle,
+		LifecycleRules:             Lifecycle(props.Holds, props.RetentionYears),
 	}
 	if props.BucketName != "" {
 		bp.BucketName = jsii.String(props.BucketName)
@@ -89,6 +93,7 @@ func NewLockedBucket(scope constructs.Construct, id string, props *LockedBucketP
 		}}
 	}
 	bucket := awss3.NewBucket(scope, jsii.String(id), bp)
+	awscdk.Tags_Of(bucket).Add(jsii.String(HoldsTagKey), jsii.String(string(props.Holds)), nil)
 	if r := props.Replica; r != nil {
 		GrantReplication(scope, id+"ReplicationPolicy", role, &GrantProps{
 			SourceBucketArn: bucket.BucketArn(), SourceKey: props.Key, Destination: *r, ObjectLock: true,

@@ -44,7 +44,7 @@ func TestLockedBucketReplicatesUnderComplianceLock(t *testing.T) {
 	// WHEN two locked buckets replicate to another region
 	for _, id := range []string{"Checkpoints", "Backups"} {
 		replication.NewLockedBucket(stack, id, &replication.LockedBucketProps{
-			Key: key, AccessLogs: logs, LogPrefix: id + "/", RetentionYears: 9,
+			Key: key, AccessLogs: logs, LogPrefix: id + "/", RetentionYears: 9, Holds: replication.HoldsBackups,
 			Replica: &replication.Destination{
 				BucketArn: "arn:aws:s3:::replica-" + strings.ToLower(id), KeyArn: jsii.String("arn:aws:kms:eu-central-1:123456789012:alias/r"),
 				Region: "eu-central-1", RuleID: id + "-to-standby",
@@ -99,6 +99,6 @@ func TestLockedBucketWithoutReplicaNeedsAReason(t *testing.T) {
 	app := awscdk.NewApp(nil)
 	stack := awscdk.NewStack(app, jsii.String("Test"), nil)
 	replication.NewLockedBucket(stack, "B", &replication.LockedBucketProps{
-		Key: awskms.NewKey(stack, jsii.String("Key"), nil), AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil), RetentionYears: 1,
+		Key: awskms.NewKey(stack, jsii.String("Key"), nil), AccessLogs: awss3.NewBucket(stack, jsii.String("Logs"), nil), RetentionYears: 1, Holds: replication.HoldsBackups,
 	})
 }
