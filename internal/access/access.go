@@ -3,7 +3,7 @@
 // anything it does not grant is denied (an unknown role, an unknown action, no roles at all).
 package access
 
-import "sort"
+import "slices"
 
 // Action is something a principal can do to a kind of resource, named "<resource>:<verb>".
 type Action string
@@ -54,7 +54,7 @@ func AllRoles() []Role {
 	for r := range Policy {
 		roles = append(roles, r)
 	}
-	sort.Slice(roles, func(i, j int) bool { return roles[i] < roles[j] })
+	slices.Sort(roles)
 	return roles
 }
 

@@ -62,3 +62,32 @@ func TestEveryActionGrantedSomewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestAllRolesSortedAndComplete: AllRoles lists exactly the policy's roles, in sorted order (the
+// order docs, the attack suite's expectations and error messages show them in).
+func TestAllRolesSortedAndComplete(t *testing.T) {
+	got := AllRoles()
+	want := []Role{"admin", "clinician", "nurse", "privacy-officer"}
+	if len(got) != len(want) {
+		t.Fatalf("AllRoles() = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("AllRoles() = %v, want %v", got, want)
+		}
+	}
+}
+
+// TestKnownRole: exactly the policy's roles are known.
+func TestKnownRole(t *testing.T) {
+	for _, r := range []Role{"admin", "clinician", "nurse", "privacy-officer"} {
+		if !KnownRole(r) {
+			t.Errorf("%q unknown", r)
+		}
+	}
+	for _, r := range []Role{"", "Admin", "auditor", "*"} {
+		if KnownRole(r) {
+			t.Errorf("%q known", r)
+		}
+	}
+}

@@ -252,8 +252,7 @@ func (c *Collection) InsertOne(ctx context.Context, doc any) error {
 		}
 	} else {
 		// Append the tenant element before the document's terminating zero and fix the length.
-		out := make([]byte, 0, len(raw)+len(TenantField)+len(c.tenant)+8)
-		out = append(out, raw[:len(raw)-1]...)
+		out := append([]byte(nil), raw[:len(raw)-1]...)
 		out = bsoncore.AppendStringElement(out, TenantField, c.tenant)
 		out = append(out, 0)
 		out = bsoncore.UpdateLength(out, 0, int32(len(out)))

@@ -209,3 +209,44 @@ func bsonEqual(t *testing.T, a, b bson.M) bool {
 	t.Helper()
 	return reflect.DeepEqual(a, b)
 }
+
+// TestOneFieldFilterIsTenantScoped: only a filter that is exactly {_id: "<tenant>:<id>"} goes out
+// without the tenant condition; a one-field filter on any other field is scoped like any filter.
+func TestOneFieldFilterIsTenantScoped(t *testing.T) {
+	ctx := context.Background()
+	a, b := store(t, "tenant-one-a").Collection("one"), store(t, "tenant-one-b").Collection("one")
+	seedThing(t, a, "x")
+	if _, err := a.UpdateOne(ctx, bson.D{{Key: "_id", Value: a.DocID("x")}}, op("$set", bson.D{{Key: "name", Value: "only-a"}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FindOne(ctx, bson.D{{Key: "name", Value: "only-a"}}).Err(); err == nil {
+		t.Fatal("tenant b found tenant a's document by a one-field filter")
+	}
+	if n, err := b.CountDocuments(ctx, bson.D{{Key: "name", Value: "only-a"}}); err != nil || n != 0 {
+		t.Fatalf("tenant b counts %d (%v)", n, err)
+	}
+	if n, err := a.CountDocuments(ctx, bson.D{{Key: "name", Value: "only-a"}}); err != nil || n != 1 {
+		t.Fatalf("tenant a counts %d (%v)", n, err)
+	}
+}
+
+// TestSplitDocID: a stored _id splits into a valid tenant and a non-empty id, or not at all.
+func TestSplitDocID(t *testing.T) {
+	if tenant, id, ok := SplitDocID("acme:p1"); !ok || tenant != "acme" || id != "p1" {
+		t.Fatalf("%q %q %v", tenant, id, ok)
+	}
+	for _, bad := range []string{"acme", "acme:", ":p1", "Not A Tenant:p1", ""} {
+		if _, _, ok := SplitDocID(bad); ok {
+			t.Errorf("%q split", bad)
+		}
+	}
+}
+
+// TestMapsInFiltersAreSearched: a map (not only bson.M) naming the tenant is refused too.
+func TestMapsInFiltersAreSearched(t *testing.T) {
+	c := store(t, "tenant-map").Collection("ops")
+	f := bson.D{{Key: "$or", Value: bson.A{map[string]any{"tenantId": "other"}}}}
+	if err := c.FindOne(context.Background(), f).Err(); !errors.Is(err, ErrTenantInQuery) {
+		t.Fatalf("%v", err)
+	}
+}
