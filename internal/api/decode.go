@@ -111,8 +111,9 @@ func scanKeys(body []byte) error {
 		case ']':
 			stack = stack[:len(stack)-1]
 		}
-		// A value (or a closed array) completed: the enclosing object expects a key next.
-		if len(stack) > 0 && stack[len(stack)-1].object {
+		// A value (or a closed array) completed: the enclosing object expects a key next. The stack
+		// is never empty here: the body is an object, and the decoder refuses an unmatched ']'.
+		if stack[len(stack)-1].object {
 			stack[len(stack)-1].keyNext = true
 		}
 	}
