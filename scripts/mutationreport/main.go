@@ -106,7 +106,7 @@ func run(w io.Writer, root, eqPath string, min float64, files []string) error {
 	for _, c := range all {
 		fmt.Fprintf(w, "%-28s %7d %6d %6d %8d %8d %8.2f%%\n", c.Package, c.Killed, c.Lived, c.Equivalent, c.NotCovered, c.TimedOut, c.Efficacy())
 		if c.Efficacy() < min {
-			problems = append(problems, fmt.Sprintf("%s: efficacy %.2f%% is below %.0f%%: kill the mutants below with tests, or list a mutant that changes no behaviour in %s with the reason", c.Package, c.Efficacy(), min, eqPath))
+			problems = append(problems, fmt.Sprintf("%s: efficacy %.2f%% is below %.0f%%: kill its LIVED mutants (listed above) with tests, or list a mutant that changes no behaviour in %s with the reason", c.Package, c.Efficacy(), min, eqPath))
 		}
 	}
 	for _, c := range all {
