@@ -103,7 +103,12 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			}))
 		}
 	}
+	secretVersions, err := originSecretVersions(contextString(app, originSecretVersionContext), contextString(app, originSecretAcceptContext))
+	if err != nil {
+		return nil, err
+	}
 	pa.Edge = NewEdgeStack(app, "CaroEdge", &EdgeStackProps{
+		OriginSecretVersion: contextString(app, originSecretVersionContext),
 		StackProps: awscdk.StackProps{
 			Env:                   &awscdk.Environment{Account: acct},
 			TerminationProtection: jsii.Bool(true),
@@ -142,7 +147,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			PeerBackupKeyArn:       contextString(app, "backupKeyArn:"+peer),
 			PeerLedgerPublicKeys:   ledgerKeys,
 			Version:                version,
-			OriginSecretInRotation: contextString(app, "caro:originSecretRotation") == "true",
+			OriginSecretVersions:   secretVersions,
 		}))
 	}
 	// The deploy and ops roles (GitLab OIDC) and the MFA on-call failover role are account-wide IAM:

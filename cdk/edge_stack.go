@@ -37,6 +37,9 @@ type EdgeStackProps struct {
 	// WebDir and WebConfig are the front end published to the asset bucket (see edge.Props).
 	WebDir    string
 	WebConfig map[string]interface{}
+	// OriginSecretVersion pins the origin secret version CloudFront sends (context
+	// originSecretVersion); empty: AWSCURRENT.
+	OriginSecretVersion string
 	// PriceClass is a CloudFront price class ("PriceClass_100", "PriceClass_200", "PriceClass_All");
 	// default PriceClass_100 (Europe and North America).
 	PriceClass string
@@ -84,6 +87,7 @@ func NewEdgeStack(scope constructs.Construct, id string, props *EdgeStackProps) 
 		PriceClass:          priceClass(props.PriceClass),
 		WebDir:              props.WebDir,
 		WebConfig:           props.WebConfig,
+		OriginSecretVersion: props.OriginSecretVersion,
 	})
 	// Names operators and the pipeline look up; the front end itself is published with the stack
 	// (edge.NewSite).

@@ -46,9 +46,9 @@ type PlatformStackProps struct {
 	PeerLedgerPublicKeys []ledger.PublicKey
 	// Version is the platform version the handlers report on /health.
 	Version string
-	// OriginSecretInRotation makes the WAF accept the previous origin secret too (context
-	// caro:originSecretRotation=true), for the two-phase rotation described on edge.OriginSecret.
-	OriginSecretInRotation bool
+	// OriginSecretVersions are the origin secret versions the regional WAF accepts (context
+	// originSecretVersion, then originSecretAccept); empty: the version staged AWSCURRENT.
+	OriginSecretVersions []string
 }
 
 // PlatformStack is everything one region runs. It is self-contained: a region can be rebuilt from
@@ -159,9 +159,12 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		HostedZoneId: jsii.String(def.HostedZoneID), ZoneName: jsii.String(def.Domain),
 	})
 	regionalName := fmt.Sprintf("api-%s.%s", def.Region, def.Domain)
-	secrets := []string{edge.OriginSecretReference("AWSCURRENT")}
-	if props.OriginSecretInRotation {
-		secrets = append(secrets, edge.OriginSecretReference("AWSPREVIOUS"))
+	secrets := []string{edge.OriginSecretReference("")}
+	if len(props.OriginSecretVersions) > 0 {
+		secrets = nil
+		for _, v := range props.OriginSecretVersions {
+			secrets = append(secrets, edge.OriginSecretReference(v))
+		}
 	}
 	restAPI := api.New(stack, "Api", &api.Props{
 		Handler: handler.Lambda, Health: health.Lambda, UserPool: pool.Pool, Key: ps.Key, Zone: zone,

@@ -71,6 +71,9 @@ type Props struct {
 	// replicated there (Secrets Manager replica, encrypted with that region's aws/secretsmanager key)
 	// so their stacks resolve it by name.
 	OriginSecretRegions []string
+	// OriginSecretVersion pins the version of the origin secret CloudFront sends (a Secrets Manager
+	// version ID); empty sends the version staged AWSCURRENT at the distribution's last update.
+	OriginSecretVersion string
 	// WebDir is the front end (the repository's web/) published to the asset bucket on every deploy;
 	// empty publishes nothing. WebConfig replaces its development config.json.
 	WebDir    string
@@ -132,6 +135,9 @@ func (p *Props) Validate() error {
 	if arn := p.ReplicaKeyArn; arn != "" && !strings.HasPrefix(arn, "arn:") && !strings.HasPrefix(arn, "${Token[") {
 		errs = append(errs, fmt.Errorf("edge: ReplicaKeyArn %q is not an ARN: use the replica key's ARN or alias ARN (edge.ReplicaKeyAliasArn)", arn))
 	}
+	if err := ValidateOriginSecretVersion(p.OriginSecretVersion); err != nil {
+		errs = append(errs, fmt.Errorf("edge: OriginSecretVersion: %w", err))
+	}
 	if p.RateLimitPer5Min != 0 && p.RateLimitPer5Min < 100 {
 		errs = append(errs, fmt.Errorf("edge: RateLimitPer5Min %d is below the WAF minimum of 100", p.RateLimitPer5Min))
 	}
@@ -191,7 +197,7 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 		ProtocolPolicy:     awscloudfront.OriginProtocolPolicy_HTTPS_ONLY,
 		OriginSslProtocols: &[]awscloudfront.OriginSslPolicy{awscloudfront.OriginSslPolicy_TLS_V1_2},
 		// CloudFront overwrites a viewer-sent header of the same name, so a viewer cannot forge it.
-		CustomHeaders: &map[string]*string{OriginVerifyHeader: secret.HeaderValue()},
+		CustomHeaders: &map[string]*string{OriginVerifyHeader: secret.HeaderValue(props.OriginSecretVersion)},
 		ReadTimeout:   awscdk.Duration_Seconds(jsii.Number(30)),
 	})
 	assetOrigin := awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(assets.Bucket, &awscloudfrontorigins.S3BucketOriginWithOACProps{
@@ -256,6 +262,8 @@ func New(scope constructs.Construct, id string, props *Props) *Edge {
 			},
 		},
 	})
+	// The header names the secret by name (not by a reference CDK would follow).
+	dist.Node().AddDependency(secret.Secret)
 	// The OAC key statement uses distribution/* of this account to break the key -> bucket ->
 	// distribution cycle; the bucket policy still names this one distribution, and both are needed.
 	awscdk.Annotations_Of(c).AcknowledgeWarning(jsii.String("@aws-cdk/aws-cloudfront-origins:wildcardKeyPolicyForOac"),

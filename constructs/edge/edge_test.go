@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,9 +212,13 @@ func TestEdge(t *testing.T) {
 			"ReplicaRegions":       []any{map[string]any{"Region": "eu-west-1"}, map[string]any{"Region": "eu-central-1"}},
 		})
 		value := originHeaderValue(t, tmpl)
-		if !strings.Contains(value, "{{resolve:secretsmanager:") || !strings.Contains(value, ":SecretString::AWSCURRENT:}}") {
-			t.Fatalf("origin header must be a secretsmanager dynamic reference, got %s", value)
+		if value != strconv.Quote(edge.OriginSecretReference("")) {
+			t.Fatalf("origin header must be the secret's dynamic reference, got %s", value)
 		}
+		// AND the distribution waits for the secret it names by name
+		tmpl.HasResource(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+			"DependsOn": assertions.Match_ArrayWith(&[]any{assertions.Match_StringLikeRegexp(jsii.String("OriginSecret"))}),
+		})
 	})
 
 	t.Run("THEN the response headers policy equals headers.Security() header by header", func(t *testing.T) {
@@ -601,10 +606,18 @@ func TestAssetReplica(t *testing.T) {
 }
 
 func TestOriginSecretReference(t *testing.T) {
-	// GIVEN a version stage THEN the reference puts it in the version-stage field
-	got := edge.OriginSecretReference("AWSPREVIOUS")
-	if want := "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString::AWSPREVIOUS}}"; got != want {
-		t.Fatalf("got %s, want %s", got, want)
+	// GIVEN no version THEN the reference names the stage AWSCURRENT
+	if got, want := edge.OriginSecretReference(""), "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString::AWSCURRENT}}"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// GIVEN a version ID THEN it goes in the version-id field, so the template changes with it
+	v := "a1b2c3d4-0000-4000-8000-000000000002"
+	if got, want := edge.OriginSecretReference(v), "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString:::"+v+"}}"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// GIVEN something else THEN it is refused, saying where the version ID comes from
+	if err := edge.ValidateOriginSecretVersion("AWSPREVIOUS"); err == nil || !strings.Contains(err.Error(), "list-secret-version-ids") {
+		t.Errorf("err = %v", err)
 	}
 }
 

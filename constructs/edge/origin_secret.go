@@ -1,6 +1,9 @@
 package edge
 
 import (
+	"fmt"
+	"regexp"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -14,13 +17,34 @@ import (
 // region. A regional stack refers to it with OriginSecretReference.
 const OriginSecretName = "caro/edge/origin-verify"
 
-// OriginSecretReference is the CloudFormation dynamic reference to the origin secret's value at
-// version stage ("AWSCURRENT" or "AWSPREVIOUS"), resolved by name in the stack's own region (the
-// replica). The format is secret-id:SecretString:json-key:version-stage:version-id, so the stage is
-// the second field after SecretString: "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString::AWSCURRENT}}".
-func OriginSecretReference(stage string) string {
-	return "{{resolve:secretsmanager:" + OriginSecretName + ":SecretString::" + stage + "}}"
+// OriginSecretReference is the CloudFormation dynamic reference to the origin secret's value,
+// resolved by name in the stack's own region (the replica there): version versionID, or without
+// one the version staged AWSCURRENT. The format is
+// secret-id:SecretString:json-key:version-stage:version-id, so
+// "{{resolve:secretsmanager:caro/edge/origin-verify:SecretString:::<version ID>}}" pins a version.
+//
+// CloudFormation resolves a reference only when it updates the resource holding it, which it
+// does only when the template changed: a versionless reference keeps the value of the last update
+// after a new secret value (and takes the new one at the next unrelated change). A rotation
+// therefore names versions, so each step changes the templates it must (docs/deploy.md).
+func OriginSecretReference(versionID string) string {
+	if versionID == "" {
+		return "{{resolve:secretsmanager:" + OriginSecretName + ":SecretString::AWSCURRENT}}"
+	}
+	return "{{resolve:secretsmanager:" + OriginSecretName + ":SecretString:::" + versionID + "}}"
 }
+
+// ValidateOriginSecretVersion says what is wrong with a Secrets Manager version ID given for the
+// origin secret ("" is valid: AWSCURRENT).
+func ValidateOriginSecretVersion(versionID string) error {
+	if versionID != "" && !versionIDPattern.MatchString(versionID) {
+		return fmt.Errorf("origin secret version %q is not a Secrets Manager version ID (32 to 64 letters, digits and hyphens): "+
+			"give the VersionId that `aws secretsmanager list-secret-version-ids --secret-id %s` shows", versionID, OriginSecretName)
+	}
+	return nil
+}
+
+var versionIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{32,64}$`)
 
 // OriginSecretProps configures the origin secret.
 type OriginSecretProps struct {
@@ -39,13 +63,11 @@ type OriginSecretProps struct {
 // "{{resolve:secretsmanager:...}}" at deploy time. The value is visible to principals allowed
 // cloudfront:GetDistributionConfig, which is limited to the platform's operator roles.
 //
-// Rotation (two-phase, no downtime): 1) put a new value (aws secretsmanager rotate-secret with a
-// rotation function, or put-secret-value), which moves the old one to AWSPREVIOUS; 2) deploy the
-// regional stacks, whose WAF rules accept AWSCURRENT or AWSPREVIOUS; 3) deploy this edge stack, which
-// re-resolves AWSCURRENT into the origin header; 4) on the next rotation the oldest value drops out.
-// Automatic Secrets Manager rotation alone would not update CloudFront and the WAF (they are resolved
-// only at deployment), so rotation is scheduled as that pipeline run, not as a Secrets Manager
-// schedule.
+// Rotation: put a new value, then deploy in three steps that pin versions by ID (the regions
+// accept old and new, CloudFront sends the new, the regions accept only the new); see
+// docs/deploy.md and cdk's TestOriginSecretRotatesWithoutRefusingRequests. Secrets Manager's own
+// rotation schedule alone would update neither CloudFront nor the WAFs, which hold the value they
+// resolved at their last update.
 type OriginSecret struct {
 	Secret awssecretsmanager.Secret
 }
@@ -68,17 +90,17 @@ func NewOriginSecret(scope constructs.Construct, id string, props *OriginSecretP
 		ReplicaRegions: &replicas,
 		RemovalPolicy:  awscdk.RemovalPolicy_RETAIN,
 	})
-	reason := "rotated by the two-phase deployment documented on edge.OriginSecret (regional WAF accepts " +
-		"AWSCURRENT and AWSPREVIOUS, then the edge stack re-resolves AWSCURRENT); a Secrets Manager " +
+	reason := "rotated by the three-step deployment documented on edge.OriginSecret and in docs/deploy.md (regional WAFs accept " +
+		"old and new version, CloudFront sends the new, the WAFs accept only the new); a Secrets Manager " +
 		"schedule alone cannot update CloudFront, which resolves the value only at deployment"
 	nagcheck.Suppress(secret, "AwsSolutions-SMG4", reason)
 	nagcheck.Suppress(secret, "HIPAA.Security-SecretsManagerRotationEnabled", reason)
 	return &OriginSecret{Secret: secret}
 }
 
-// HeaderValue is the CloudFormation dynamic reference to the current value, for the origin header.
-func (o *OriginSecret) HeaderValue() *string {
-	return awscdk.SecretValue_SecretsManager(o.Secret.SecretArn(), &awscdk.SecretsManagerSecretOptions{
-		VersionStage: jsii.String("AWSCURRENT"),
-	}).UnsafeUnwrap()
+// HeaderValue is the dynamic reference the origin header carries: version versionID of the
+// secret, or without one AWSCURRENT. It names the secret by name, so the resource holding it must
+// depend on Secret (CloudFormation resolves it when it creates or updates that resource).
+func (o *OriginSecret) HeaderValue(versionID string) *string {
+	return jsii.String(OriginSecretReference(versionID))
 }
