@@ -142,12 +142,12 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 				Description:           jsii.String(fmt.Sprintf("Caro platform in %s (primary: %t)", def.Region, def.Primary)),
 				TerminationProtection: jsii.Bool(true),
 			},
-			Region:                 def,
-			PeerRegion:             peer,
-			PeerBackupKeyArn:       contextString(app, "backupKeyArn:"+peer),
-			PeerLedgerPublicKeys:   ledgerKeys,
-			Version:                version,
-			OriginSecretVersions:   secretVersions,
+			Region:               def,
+			PeerRegion:           peer,
+			PeerBackupKeyArn:     contextString(app, "backupKeyArn:"+peer),
+			PeerLedgerPublicKeys: ledgerKeys,
+			Version:              version,
+			OriginSecretVersions: secretVersions,
 		}))
 	}
 	// The deploy and ops roles (GitLab OIDC) and the MFA on-call failover role are account-wide IAM:
@@ -156,6 +156,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
 	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, erasureBuckets, deployRegions []string
+	connectionSecrets := map[string]string{}
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
 		backupBuckets = append(backupBuckets, ReplicaBucketArn(replicaBackup, edgeAccount, def.Region))
@@ -163,6 +164,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		ledgerBuckets = append(ledgerBuckets, "arn:aws:s3:::"+LedgerBucketName(edgeAccount, def.Region))
 		erasureBuckets = append(erasureBuckets, "arn:aws:s3:::"+OwnBackupBucketPattern(def.Region))
 		deployRegions = append(deployRegions, def.Region)
+		connectionSecrets[def.Region] = ConnectionSecretName(def.Region)
 	}
 	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
 	if err != nil {
@@ -200,6 +202,11 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		// API's erasures), encrypted with the multi-Region backup key.
 		ErasureRegisterBucketArns: erasureBuckets,
 		ErasureRegisterKeyAlias:   backupKeyAlias,
+		// The failover reads the target's connection string and, for an Atlas snapshot restore,
+		// the Atlas credentials the CloudFormation extensions use, in the target region.
+		ConnectionSecretNames:      connectionSecrets,
+		ConnectionSecretKeyAlias:   platformKeyAlias,
+		AtlasCredentialsSecretName: AtlasCredentialsSecretName,
 	})
 	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
 	for _, o := range []struct {
@@ -310,6 +317,14 @@ func LedgerBucketName(account, region string) string {
 func OwnBackupBucketPattern(region string) string {
 	return strings.ToLower("CaroPlatform-"+region) + "-backupsbucket*"
 }
+
+// ConnectionSecretName is the name of the secret holding a region's MongoDB connection string
+// (the platform stack's MongoDBURI, set out of band), which the on-call role may read.
+func ConnectionSecretName(region string) string { return fmt.Sprintf("caro/%s/mongodb-uri", region) }
+
+// AtlasCredentialsSecretName is the secret of the Atlas Admin API credentials that MongoDB's
+// CloudFormation extensions read (profile "default"), put in every region by hand (docs/deploy.md).
+const AtlasCredentialsSecretName = "cfn/atlas/profile/default"
 
 // backupKeyAlias is the alias of the multi-Region backup key (constructs/backup NewKey), which
 // encrypts the region's own backup bucket.

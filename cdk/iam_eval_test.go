@@ -73,7 +73,7 @@ func (av *appView) stack(t *testing.T, name string) *stackView {
 func (av *appView) bucketNamed(name string) (*stackView, string) {
 	for _, s := range av.stacks {
 		for id, r := range s.tpl.Resources {
-			if r.Type == "AWS::S3::Bucket" && s.resolve(r.Properties["BucketName"]) == name {
+			if r.Type == "AWS::S3::Bucket" && s.bucketName(id) == name {
 				return s, id
 			}
 		}
@@ -177,8 +177,10 @@ func (s *stackView) ref(id string) string {
 		return s.bucketName(id)
 	case "AWS::SNS::Topic", "AWS::SecretsManager::Secret":
 		return s.getAtt(id, "Arn")
-	case "AWS::IAM::Role", "AWS::Lambda::Function", "AWS::Logs::LogGroup", "AWS::SQS::Queue":
+	case "AWS::IAM::Role", "AWS::Lambda::Function", "AWS::Logs::LogGroup", "AWS::CloudFront::Distribution":
 		return id
+	case "AWS::SQS::Queue":
+		return fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", s.region, testAccount, id)
 	}
 	return "${" + id + "}"
 }
@@ -196,6 +198,8 @@ func (s *stackView) getAtt(id, attr string) string {
 		return s.keyArn(id)
 	case r.Type == "AWS::KMS::Key" && attr == "KeyId":
 		return id
+	case r.Type == "AWS::S3::Bucket" && attr == "RegionalDomainName":
+		return s.bucketName(id) + ".s3." + s.region + ".amazonaws.com"
 	case r.Type == "AWS::S3::Bucket" && attr == "Arn":
 		return "arn:aws:s3:::" + s.bucketName(id)
 	case r.Type == "AWS::IAM::Role" && attr == "Arn":

@@ -79,7 +79,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 
 	// The Atlas connection string is set out of band (never in git or the template).
 	mongoURI := awssecretsmanager.NewSecret(stack, jsii.String("MongoDBURI"), &awssecretsmanager.SecretProps{
-		SecretName:    jsii.String(fmt.Sprintf("caro/%s/mongodb-uri", def.Region)),
+		SecretName:    jsii.String(ConnectionSecretName(def.Region)),
 		Description:   jsii.String(fmt.Sprintf("Connection string of Atlas cluster %s (project %s)", def.Atlas.Cluster, def.Atlas.ProjectID)),
 		EncryptionKey: ps.Key,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,

@@ -146,6 +146,19 @@ type Props struct {
 	// ErasureRegisterBucketArns at rest (SSE-KMS, the multi-Region backup key). The on-call role
 	// may decrypt with it only through S3 in the PlatformRegions, and only objects of those buckets.
 	ErasureRegisterKeyAlias string
+
+	// ConnectionSecretNames are, per platform region, the name of the secret holding that region's
+	// MongoDB connection string ("caro/<region>/mongodb-uri"): the failover reads the target's in the
+	// target region. ConnectionSecretKeyAlias (without "alias/") is the key that encrypts them (the
+	// platform stack's); the role decrypts with it only through Secrets Manager, only for those
+	// secrets. Empty grants nothing.
+	ConnectionSecretNames    map[string]string
+	ConnectionSecretKeyAlias string
+	// AtlasCredentialsSecretName is the secret holding the Atlas Admin API credentials in every
+	// platform region ("cfn/atlas/profile/default", which the Atlas CloudFormation extensions read;
+	// encrypted with the aws/secretsmanager key): an Atlas snapshot restore reads it. Empty grants
+	// nothing.
+	AtlasCredentialsSecretName string
 }
 
 // Roles are the constructed roles.
@@ -191,6 +204,8 @@ func (p *Props) Validate() error {
 		return fmt.Errorf("roles: LedgerBucketArns is empty: name the ledger's own checkpoint buckets the failover recovers the audit ledger from on a failback (caro-ledger-<account>-<region>)")
 	case len(p.ErasureRegisterBucketArns) > 0 && (p.ErasureRegisterKeyAlias == "" || strings.HasPrefix(p.ErasureRegisterKeyAlias, "alias/") || strings.ContainsAny(p.ErasureRegisterKeyAlias, "*?")):
 		return fmt.Errorf("roles: ErasureRegisterKeyAlias %q must be the exact alias (without \"alias/\") of the own backup buckets' SSE-KMS key", p.ErasureRegisterKeyAlias)
+	case len(p.ConnectionSecretNames) > 0 && (p.ConnectionSecretKeyAlias == "" || strings.HasPrefix(p.ConnectionSecretKeyAlias, "alias/") || strings.ContainsAny(p.ConnectionSecretKeyAlias, "*?")):
+		return fmt.Errorf("roles: ConnectionSecretKeyAlias %q must be the exact alias (without \"alias/\") of the connection-string secrets' key", p.ConnectionSecretKeyAlias)
 	case p.LedgerBucketKeyAlias == "" || strings.HasPrefix(p.LedgerBucketKeyAlias, "alias/") || strings.ContainsAny(p.LedgerBucketKeyAlias, "*?"):
 		return fmt.Errorf("roles: LedgerBucketKeyAlias %q must be the exact alias (without \"alias/\") of the ledger checkpoint buckets' SSE-KMS key", p.LedgerBucketKeyAlias)
 	}
@@ -450,6 +465,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			}),
 		)
 	}
+	statements = append(statements, secretReadStatements(p)...)
 	if len(p.BackupKeyArns) > 0 {
 		statements = append(statements,
 			// Preflight (plan and apply) checks the target's backup key is enabled.
@@ -471,12 +487,54 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"generated per deployment, backup objects are keyed by date, ledger checkpoints (read-only, checkpoints/ of "+
 			"the named replica and own ledger buckets) by number, Route 53 change IDs are per call; "+
 			"the erasure register (read-only, erasures/ of the own backup buckets, whose names CloudFormation "+
-			"generates, so per-region name patterns) by tenant and patient; "+
+			"generates, so per-region name patterns) by tenant and patient; secrets by the six characters Secrets Manager "+
+			"appends to their names, their key only through Secrets Manager for those secrets; "+
 			"user pools (generated IDs) only with the platform pool tag, the buckets' key (generated ID) only "+
 			"through S3 and only with the buckets' key alias (the checkpoints' also only for the ledger buckets' "+
 			"objects); backup data keys are exact ARNs. The role "+
 			"requires MFA with one-hour sessions")
 	return role
+}
+
+// secretReadStatements let the on-call role read, in each platform region, that region's
+// connection-string secret (decrypted with its key through Secrets Manager only, for those
+// secrets only) and the Atlas credentials secret. Secrets Manager appends six characters to a
+// secret's ARN, hence "-??????".
+func secretReadStatements(p Props) []awsiam.PolicyStatement {
+	var out []awsiam.PolicyStatement
+	secretArn := func(region, name string) string {
+		return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-??????", region, p.Account, name)
+	}
+	var connection, keys, via []string
+	for _, region := range p.PlatformRegions {
+		if name := p.ConnectionSecretNames[region]; name != "" {
+			connection = append(connection, secretArn(region, name))
+			keys = append(keys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
+			via = append(via, fmt.Sprintf("secretsmanager.%s.amazonaws.com", region))
+		}
+	}
+	if len(connection) > 0 {
+		out = append(out,
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadConnectionSecrets"),
+				Actions: jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"), Resources: jsii.Strings(connection...)}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ConnectionSecretDecryptionViaSecretsManager"),
+				Actions: jsii.Strings("kms:Decrypt"), Resources: jsii.Strings(keys...),
+				Conditions: &map[string]interface{}{
+					"StringEquals":             map[string]interface{}{"kms:ViaService": via},
+					"ForAnyValue:StringEquals": map[string]interface{}{"kms:ResourceAliases": "alias/" + p.ConnectionSecretKeyAlias},
+					"StringLike":               map[string]interface{}{"kms:EncryptionContext:SecretARN": connection},
+				}}),
+		)
+	}
+	if p.AtlasCredentialsSecretName != "" {
+		var atlas []string
+		for _, region := range p.PlatformRegions {
+			atlas = append(atlas, secretArn(region, p.AtlasCredentialsSecretName))
+		}
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadAtlasCredentials"),
+			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: jsii.Strings(atlas...)}))
+	}
+	return out
 }
 
 // BackupKeyPurposes are the caro:purpose values of the data keys the failover unwraps: the
