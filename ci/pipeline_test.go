@@ -332,7 +332,7 @@ func TestEvidenceJobsKeepTheReportAndFailOnAFailedControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, `"$CARO" evidence `) {
-		t.Errorf("scripts/evidence-checks.sh must end with caro evidence, ends with %q", last)
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, `"$CARO" evidence assess `) {
+		t.Errorf("scripts/evidence-checks.sh must end with caro evidence assess, ends with %q", last)
 	}
 }

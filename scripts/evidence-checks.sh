@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# evidence-checks.sh runs the checks whose files `caro evidence` reads, then `caro evidence` itself
+# evidence-checks.sh runs the checks whose files `caro evidence` reads, then `caro evidence assess` itself
 # (the pipeline's evidence jobs, .gitlab-ci.yml; docs/evidence.md). A failed check does not stop the
 # others: its report, or its absence, is the evidence, and `caro evidence` fails the controls it
 # supports. The exit status is caro evidence's: 0 no control failed, 2 a control failed, 1 it could
@@ -73,6 +73,6 @@ fi
 
 ledger=()
 if [[ -n "${EVIDENCE_LEDGER_MONGODB_URI:-}" ]]; then
-	ledger=(--ledger-mongodb-uri "$EVIDENCE_LEDGER_MONGODB_URI")
+	ledger=(--mongodb-uri "$EVIDENCE_LEDGER_MONGODB_URI")
 fi
-"$CARO" evidence --dir "$DIR" --cdk-out cdk.out "${ledger[@]}"
+"$CARO" evidence assess --dir "$DIR" --cdk-out cdk.out "${ledger[@]}"

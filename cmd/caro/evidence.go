@@ -20,6 +20,17 @@ import (
 
 func init() { registerCommand(newEvidenceCmd) }
 
+func newEvidenceCmd(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "evidence",
+		Short: "Compliance evidence: assess ISO 27001, NEN 7510, HIPAA and GDPR controls",
+		Example: `  caro evidence assess
+  caro evidence assess --dir evidence/ -o json`,
+	}
+	cmd.AddCommand(newEvidenceAssessCmd(streams))
+	return cmd
+}
+
 // exitControlsFailed is the exit status when at least one control failed (1 stays "could not run").
 const exitControlsFailed = 2
 
@@ -32,10 +43,10 @@ type evidenceOptions struct {
 	now              func() time.Time
 }
 
-func newEvidenceCmd(streams IOStreams) *cobra.Command {
+func newEvidenceAssessCmd(streams IOStreams) *cobra.Command {
 	o := &evidenceOptions{now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "evidence [--dir DIR] [--cdk-out DIR] [--ledger-mongodb-uri URI] [-o json]",
+		Use:   "assess [--dir DIR] [--cdk-out DIR] [--mongodb-uri URI] [-o json]",
 		Short: "Assess ISO 27001, NEN 7510, HIPAA and GDPR controls from the evidence files of earlier runs; write OSCAL and HTML",
 		Long: `Reads the files earlier runs wrote (never re-running a check): cdk-nag's CSV reports, the template
 check and the synthesized templates in --cdk-out (make synth), govulncheck's JSON (make audit-go), the
@@ -47,14 +58,14 @@ evidenced by this toolkit (naming the human process). A missing input is never a
 
 Writes, into --out: assessment-results.json (OSCAL 1.1.3, validated against NIST's schema),
 report.html (self-contained: summary per framework, a table per control, the drill's per-step chart,
-finding counts) and evidence/ (each evidence file under its SHA-256). With --ledger-mongodb-uri the
+finding counts) and evidence/ (each evidence file under its SHA-256). With --mongodb-uri the
 report's SHA-256 is appended to the audit ledger as one evidence event (caro audit prove <event-id>
 shows later that the report existed unchanged); without it the report says it is not recorded.
 
 Exit status: 0 no control failed, 2 a control failed, 1 the assessment could not run.`,
 		Example: `  # after make synth, make audit-go, make pentest and caro drill -o json > .cache/evidence/drill.json
-  caro evidence
-  caro evidence --dir evidence/ --out evidence/report -o json`,
+  caro evidence assess
+  caro evidence assess --dir evidence/ --out evidence/report -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
@@ -74,8 +85,8 @@ Exit status: 0 no control failed, 2 a control failed, 1 the assessment could not
 	f.StringVar(&o.inputs.AuditVerify, "audit-verify", "", "caro audit verify -o json report (default <dir>/"+evidence.AuditVerifyFile+")")
 	f.StringVar(&o.inputs.FailoverReadiness, "failover-readiness", "", "caro failover readiness -o json report (default <dir>/"+evidence.FailoverReadinessFile+")")
 	f.DurationVar(&o.inputs.DrillRTOTarget, "drill-rto-target", evidence.DefaultDrillRTOTarget, "longest drill RTO that passes")
-	f.StringVar(&o.ledgerURI, "ledger-mongodb-uri", "", "MongoDB connection string of the audit ledger; empty: the report is not recorded")
-	f.StringVar(&o.ledgerDatabase, "ledger-database", "caro", "database of the audit ledger")
+	f.StringVar(&o.ledgerURI, "mongodb-uri", "", "connection string of the database whose audit ledger records the report (only this flag: without it the report is not recorded)")
+	f.StringVar(&o.ledgerDatabase, "database", "caro", "database of the audit ledger")
 	f.StringVarP(&o.output, "output", "o", "text", "summary format: text or json")
 	return cmd
 }
@@ -89,7 +100,7 @@ func (o *evidenceOptions) validate() error {
 	case o.inputs.DrillRTOTarget <= 0:
 		return fmt.Errorf("invalid --drill-rto-target %s: give a positive duration like 60s", o.inputs.DrillRTOTarget)
 	case o.ledgerURI != "" && o.ledgerDatabase == "":
-		return fmt.Errorf("empty --ledger-database: name the audit ledger's database (default caro)")
+		return fmt.Errorf("empty --database: name the audit ledger's database (default caro)")
 	}
 	if o.out == "" {
 		o.out = filepath.Join(o.dir, "report")
@@ -103,7 +114,7 @@ func (o *evidenceOptions) run(ctx context.Context, streams IOStreams) error {
 		ctx = context.Background()
 	}
 	opts := evidence.Options{Inputs: o.inputs, OutDir: o.out, Tool: "caro " + version, Now: o.now, Progress: streams.ErrOut,
-		NoLedgerReason: "no audit ledger configured (--ledger-mongodb-uri not given), as in the local demo",
+		NoLedgerReason: "no audit ledger configured (--mongodb-uri not given), as in the local demo",
 		Actor:          func(ctx context.Context) string { return operatorIdentity(ctx, "") }}
 	if o.ledgerURI != "" {
 		rec, closeLedger, err := openEvidenceLedger(o.ledgerURI, o.ledgerDatabase)
@@ -145,7 +156,7 @@ func (r ledgerRecorder) Record(ctx context.Context, ev audit.Event) (uint64, err
 func openEvidenceLedger(uri, database string) (evidence.Recorder, func(), error) {
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(15 * time.Second))
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit ledger at %s: %w: check --ledger-mongodb-uri", redactURI(uri), err)
+		return nil, nil, fmt.Errorf("audit ledger at %s: %w: check --mongodb-uri", redactURI(uri), err)
 	}
 	closeFn := func() { _ = client.Disconnect(context.Background()) }
 	return ledgerRecorder{l: &ledger.Ledger{Store: ledger.NewMongoStore(client.Database(database))}}, closeFn, nil

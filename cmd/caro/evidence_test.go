@@ -17,7 +17,7 @@ import (
 
 func runEvidence(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	code = Execute(append([]string{"evidence"}, args...), strings.NewReader(""), &out, &errOut)
+	code = Execute(append([]string{"evidence", "assess"}, args...), strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -29,7 +29,7 @@ func TestEvidenceValidatesItsFlags(t *testing.T) {
 		{[]string{"-o", "yaml"}, `invalid --output "yaml"`},
 		{[]string{"--drill-rto-target", "0s"}, "invalid --drill-rto-target 0s"},
 		{[]string{"--dir", ""}, "empty --dir"},
-		{[]string{"--ledger-mongodb-uri", "mongodb://127.0.0.1:1", "--ledger-database", ""}, "empty --ledger-database"},
+		{[]string{"--mongodb-uri", "mongodb://127.0.0.1:1", "--database", ""}, "empty --database"},
 		{[]string{"extra"}, "unknown command"},
 	} {
 		if code, _, errOut := runEvidence(tc.args...); code != 1 || !strings.Contains(errOut, tc.want) {
@@ -50,7 +50,7 @@ func TestEvidenceWithoutInputsFailsControlsAndSaysNoLedger(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK || s.Ledger.Recorded || !strings.Contains(s.Ledger.Reason, "--ledger-mongodb-uri not given") || len(s.Failed) == 0 {
+	if s.OK || s.Ledger.Recorded || !strings.Contains(s.Ledger.Reason, "--mongodb-uri not given") || len(s.Failed) == 0 {
 		t.Fatalf("summary %+v", s)
 	}
 	for _, f := range s.Frameworks {
@@ -80,7 +80,7 @@ func TestEvidenceEventInTheLedgerProvesTheReport(t *testing.T) {
 
 	// WHEN caro evidence runs with the ledger
 	code, out, errOut := runEvidence("--dir", dir, "--cdk-out", filepath.Join(dir, "cdk.out"), "-o", "json",
-		"--ledger-mongodb-uri", env.Servers.FerretDB.URI(), "--ledger-database", env.DB.Name())
+		"--mongodb-uri", env.Servers.FerretDB.URI(), "--database", env.DB.Name())
 	if code != exitControlsFailed {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}

@@ -12,9 +12,10 @@ var version = "dev"
 
 func newVersionCmd(streams IOStreams) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the caro version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the caro version",
+		Example: `  caro version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(streams.Out, "caro %s (%s/%s)\n", version, runtime.GOOS, runtime.GOARCH)
 			return err

@@ -109,7 +109,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				err = errors.Join(err, werr)
 			}
 			res.Ledger, res.Seconds = meta.Ledger, time.Since(start).Seconds()
-			return res, fmt.Errorf("evidence event not recorded: %w: the report at %s says so; check the ledger's database and re-run caro evidence", err, res.HTMLPath)
+			return res, fmt.Errorf("evidence event not recorded: %w: the report at %s says so; check the ledger's database and re-run caro evidence assess", err, res.HTMLPath)
 		}
 		res.Event = &ev
 		meta.Ledger.Seq = seq

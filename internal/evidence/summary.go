@@ -2,7 +2,7 @@ package evidence
 
 import "time"
 
-// Summary is the machine-readable summary of a run (`caro evidence -o json`).
+// Summary is the machine-readable summary of a run (`caro evidence assess -o json`).
 type Summary struct {
 	// OK is false when any control failed.
 	OK         bool             `json:"ok"`
