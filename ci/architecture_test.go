@@ -57,7 +57,7 @@ func under(path string, roots ...string) bool {
 // deployed infrastructure and the running code must agree on, and the one reader of settings.
 var sharedDefinitions = []string{"regions", "internal/headers", "internal/accesslog", "internal/ledger/pinnedkeys", "internal/config"}
 
-// TestImportRules keeps the layout's import rules (README "Layout", ../shared/design/layout.md):
+// TestImportRules keeps the layout's import rules (docs/architecture.md "Layout", ../shared/design/layout.md):
 // cdk -> constructs -> shared definitions; lambdas and cmd -> internal; internal/failover knows
 // interfaces only; nothing imports cdk, cmd or lambdas; Lambda binaries never link CDK or jsii.
 func TestImportRules(t *testing.T) {
