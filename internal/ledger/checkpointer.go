@@ -179,6 +179,14 @@ func (c *Checkpointer) oldestPending(ctx context.Context, from uint64) (time.Tim
 		return t, nil
 	}
 	c.mu.Unlock()
+	if ec, ok := c.Entries.(EntryCache); ok {
+		if cached, ok := ec.CachedEntries(from, 1); ok {
+			c.mu.Lock()
+			c.pendingFrom, c.pendingTime, c.pendingKnown = from, cached[0].Event.Time, true
+			c.mu.Unlock()
+			return cached[0].Event.Time, nil
+		}
+	}
 	e, ok, err := c.Entries.EntryAt(ctx, from)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading entry %d: %w", from, err)
@@ -249,9 +257,27 @@ func (c *Checkpointer) withEntries(ctx context.Context, cp *Checkpoint) (*Checkp
 	return &full, nil
 }
 
+// EntryCache is optionally implemented by an EntryStore that keeps the entries it inserted
+// (MongoStore): the checkpointer anchors those without reading them back.
+type EntryCache interface {
+	CachedEntries(from, n uint64) ([]Entry, bool)
+}
+
 // readEntries reads n entries from seq from, checking each links to the one before and matches its
-// hash: a checkpoint must never anchor a broken chain.
+// hash: a checkpoint must never anchor a broken chain. Entries this process appended come from
+// the store's cache (EntryCache), checked the same way.
 func (c *Checkpointer) readEntries(ctx context.Context, from uint64, prev Hash, n uint64) ([]Entry, error) {
+	if ec, ok := c.Entries.(EntryCache); ok {
+		if cached, ok := ec.CachedEntries(from, n); ok {
+			for i, e := range cached {
+				if e.PrevHash != prev || e.Recompute() != e.Hash {
+					return nil, fmt.Errorf("not checkpointing: the chain is broken at entry %d; run `caro audit verify`", from+uint64(i))
+				}
+				prev = e.Hash
+			}
+			return cached, nil
+		}
+	}
 	leaves := make([]Entry, 0, n)
 	err := c.Entries.ScanEntries(ctx, from, func(e Entry) error {
 		want := from + uint64(len(leaves))

@@ -1,5 +1,7 @@
 package ledger
 
+import "testing"
+
 // Test helpers shared with the external FerretDB tests (package ledger_test), which cannot live in
 // package ledger because they use ledgertest, which imports ledger.
 
@@ -17,3 +19,8 @@ var TestEvent = testEvent
 
 // Rehash is rehash.
 var Rehash = rehash
+
+// ConcurrentBatches is concurrentBatches.
+func ConcurrentBatches(t *testing.T, store *MongoStore, others func() *MongoStore) {
+	concurrentBatches(t, store, others)
+}

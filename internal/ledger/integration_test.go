@@ -118,6 +118,14 @@ func TestConcurrentAppendsOnFerretDB(t *testing.T) {
 	ledger.ConcurrentAppends(t, env.Store, 6, 10)
 }
 
+func TestConcurrentBatchesOnFerretDB(t *testing.T) {
+	// GIVEN an empty ledger on FerretDB WHEN 8 goroutines share one Ledger (group commit) and 2 use
+	// stores of their own (other processes), appending batches that redeliver a neighbour's events
+	// THEN there is one gap-free chain with each event once.
+	env := servers.NewEnv(t)
+	ledger.ConcurrentBatches(t, env.Store, func() *ledger.MongoStore { return ledger.NewMongoStore(env.DB) })
+}
+
 func TestTamperedEntriesAreDetectedOnFerretDB(t *testing.T) {
 	ledger.RunEntryTamperCases(t, func(t *testing.T) (ledger.TamperTarget, *ledger.Verifier) {
 		env := filled(t, 25, 10)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,7 +20,15 @@ import (
 const (
 	EntriesCollection     = "ledger_entries"
 	CheckpointsCollection = "ledger_checkpoints"
+	// HeadCollection holds one document, {_id: "head", seq, hash}: the highest entry a writer
+	// appended, a hint for writers in other processes (HeadRecorder). Never trusted: the unique
+	// _id of the entries refuses an append after a stale hint.
+	HeadCollection = "ledger_head"
 )
+
+// recentEntries is how many of the entries this store inserted it keeps for the checkpointer
+// (CachedEntries): two checkpoints' worth at the default MaxLeaves.
+const recentEntries = 2 * DefaultMaxLeaves
 
 // EntryDocID is the _id of entry seq: the sequence number as 20 zero-padded decimal digits. Being
 // the _id, it has MongoDB's mandatory unique index (the unique seq index); zero-padded, it sorts in
@@ -74,6 +83,8 @@ type MongoStore struct {
 	mu        sync.Mutex
 	head      Entry // the highest entry seen (a starting point for Head, never trusted blindly)
 	headKnown bool
+	// recent are the last entries this store inserted, by seq modulo recentEntries.
+	recent [recentEntries]Entry
 }
 
 // NewMongoStore returns the store on db. Call EnsureIndexes once before use.
@@ -134,7 +145,7 @@ func (s *MongoStore) Insert(ctx context.Context, e Entry) error {
 		return fmt.Errorf("entry %d / event %s: %w", e.Seq, e.EventID, ErrDuplicate)
 	}
 	if err == nil {
-		s.remember(e)
+		s.rememberInserted([]Entry{e})
 	}
 	return err
 }
@@ -152,6 +163,79 @@ func (s *MongoStore) remember(e Entry) {
 	if !s.headKnown || e.Seq > s.head.Seq {
 		s.head, s.headKnown = e, true
 	}
+}
+
+// rememberInserted keeps es as inserted by this store (CachedEntries) and raises the head.
+func (s *MongoStore) rememberInserted(es []Entry) {
+	if len(es) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, e := range es {
+		s.recent[e.Seq%recentEntries] = e
+	}
+	s.mu.Unlock()
+	s.remember(es[len(es)-1])
+}
+
+// CachedEntries returns entries from..from+n-1 when this store inserted all of them recently:
+// the checkpointer anchors what this process wrote without reading it back (on FerretDB every
+// read of the entries is a scan of the collection). ok is false when any is not cached.
+func (s *MongoStore) CachedEntries(from, n uint64) ([]Entry, bool) {
+	if n == 0 || n > recentEntries {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Entry, 0, n)
+	for seq := from; seq < from+n; seq++ {
+		e := s.recent[seq%recentEntries]
+		if e.Seq != seq || e.Hash == (Hash{}) {
+			return nil, false
+		}
+		out = append(out, e)
+	}
+	return out, true
+}
+
+// InsertEntries implements BatchInserter with one ordered insertMany: MongoDB (and FerretDB)
+// inserts the documents in order and stops at the first one a unique index refuses.
+func (s *MongoStore) InsertEntries(ctx context.Context, es []Entry) (int, error) {
+	docs := make([]any, len(es))
+	for i, e := range es {
+		docs[i] = toDoc(e)
+	}
+	_, err := s.entries.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	if err == nil {
+		s.rememberInserted(es)
+		return len(es), nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
+		// Unknown how many went in: report none; a retry is refused on the first inserted one
+		// (its sequence number), which re-reads the head.
+		return 0, err
+	}
+	we := bwe.WriteErrors[0]
+	n := we.Index
+	s.rememberInserted(es[:n])
+	if !mongo.IsDuplicateKeyError(we) {
+		return n, fmt.Errorf("inserting entry %d: %w", es[n].Seq, we)
+	}
+	dup := &DuplicateError{Seq: es[n].Seq, EventID: es[n].EventID, Err: we}
+	switch {
+	case strings.Contains(we.Message, "eventId") || strings.Contains(we.Message, "ledger_entries_event_id"):
+		dup.OnEventID = true
+	case strings.Contains(we.Message, "_id_") || strings.Contains(we.Message, "_id:") || strings.Contains(we.Message, "_id\""):
+	default:
+		// The message does not name the index: the entry at that sequence number tells.
+		taken, ok, err := s.EntryAt(ctx, es[n].Seq)
+		if err != nil {
+			return n, err
+		}
+		dup.OnEventID = !ok || taken.EventID == es[n].EventID
+	}
+	return n, dup
 }
 
 // EntryByEventID implements EntryStore.

@@ -77,9 +77,26 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	case len(inv.Records) == 0:
 		return nil, errors.New("auditwriter: invocation has no Records and is not a scheduled event: refusing it so it is kept in the DLQ")
 	}
+	// Every record's event goes into one ledger batch (one ordered insert), in delivery order.
 	var failed []error
 	var sqsFailures []SQSBatchItemFailure
 	isSQS := false
+	type record struct{ id string }
+	var recs []record
+	var events []audit.Event
+	fail := func(id string, err error) {
+		if errors.Is(err, ledger.ErrLedgerHeld) {
+			// Not a poison message: the restored database's ledger waits for its recovery.
+			h.Log.Error("audit message not written: the ledger is held after a database restore; run `caro audit recover` against the restored "+
+				"database (it removes the hold), then redrive the dead-letter queue if the retries ran out", "messageId", id, "error", err.Error())
+		} else {
+			h.Log.Error("audit message not written; it will be retried and then kept in the DLQ", "messageId", id, "error", err.Error())
+		}
+		failed = append(failed, fmt.Errorf("message %s: %w", id, err))
+		if isSQS {
+			sqsFailures = append(sqsFailures, SQSBatchItemFailure{ItemIdentifier: id})
+		}
+	}
 	for _, r := range inv.Records {
 		var msg, id string
 		switch {
@@ -92,17 +109,24 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 			failed = append(failed, errors.New("auditwriter: record is neither SNS nor SQS"))
 			continue
 		}
-		if err := h.write(ctx, msg); err != nil {
-			if errors.Is(err, ledger.ErrLedgerHeld) {
-				// Not a poison message: the restored database's ledger waits for its recovery.
-				h.Log.Error("audit message not written: the ledger is held after a database restore; run `caro audit recover` against the restored "+
-					"database (it removes the hold), then redrive the dead-letter queue if the retries ran out", "messageId", id, "error", err.Error())
-			} else {
-				h.Log.Error("audit message not written; it will be retried and then kept in the DLQ", "messageId", id, "error", err.Error())
-			}
-			failed = append(failed, fmt.Errorf("message %s: %w", id, err))
-			if isSQS {
-				sqsFailures = append(sqsFailures, SQSBatchItemFailure{ItemIdentifier: id})
+		ev, err := ParseEvent(msg)
+		if err != nil {
+			fail(id, err)
+			continue
+		}
+		recs = append(recs, record{id})
+		events = append(events, ev)
+	}
+	if len(events) > 0 {
+		results, err := h.Ledger.AppendBatch(ctx, events)
+		for i, rec := range recs {
+			switch {
+			case err != nil:
+				fail(rec.id, err)
+			case results[i].Err != nil:
+				fail(rec.id, results[i].Err)
+			default:
+				h.Log.Info("audit event in ledger", "eventId", events[i].ID, "seq", results[i].Entry.Seq, "new", results[i].Created)
 			}
 		}
 	}
@@ -145,19 +169,6 @@ func ParseEvent(msg string) (audit.Event, error) {
 		return ev, errors.New("message is not an audit event: data after the JSON object")
 	}
 	return ev, nil
-}
-
-func (h *Handler) write(ctx context.Context, msg string) error {
-	ev, err := ParseEvent(msg)
-	if err != nil {
-		return err
-	}
-	e, created, err := h.Ledger.Append(ctx, ev)
-	if err != nil {
-		return err
-	}
-	h.Log.Info("audit event in ledger", "eventId", ev.ID, "seq", e.Seq, "new", created)
-	return nil
 }
 
 func (h *Handler) checkpoint(ctx context.Context) ([]*ledger.Checkpoint, error) {
