@@ -284,7 +284,7 @@ func (c *Checkpointer) readEntries(ctx context.Context, from uint64, prev Hash, 
 		if e.malformed != "" {
 			return fmt.Errorf("not checkpointing: entry %d is altered (%s); run `caro audit verify`", want, e.malformed)
 		}
-		if e.Seq != want || e.PrevHash != prev || e.Recompute() != e.Hash {
+		if e.Seq != want || e.PrevHash != prev || e.contentHash() != e.Hash {
 			return fmt.Errorf("not checkpointing: the chain is broken at entry %d; run `caro audit verify`", want)
 		}
 		leaves = append(leaves, e)

@@ -24,6 +24,9 @@ type Entry struct {
 	// malformed, when set, says why the stored document this entry was read from is not in the
 	// form Append writes (decodeStoredEntry): the verifier reports it as an altered entry.
 	malformed string
+	// contents, when hashed, is Recompute() worked out already (by a parallel scan's worker).
+	contents Hash
+	hashed   bool
 }
 
 // NewEntry builds entry seq after prev for ev, normalising the event time to the stored precision.
@@ -34,6 +37,14 @@ func NewEntry(seq uint64, prev Hash, ev audit.Event) Entry {
 
 // Recompute returns the hash the entry's contents give, to compare with the stored Hash.
 func (e Entry) Recompute() Hash { return EntryHash(e.Seq, e.PrevHash, e.Event) }
+
+// contentHash is Recompute, taken from the scan that read e when it worked it out already.
+func (e Entry) contentHash() Hash {
+	if e.hashed {
+		return e.contents
+	}
+	return e.Recompute()
+}
 
 var (
 	// identifierRE is what identifier fields may hold: IDs, Cognito subs, action names. No spaces,

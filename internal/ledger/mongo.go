@@ -243,27 +243,6 @@ func (s *MongoStore) EntryByEventID(ctx context.Context, id string) (Entry, bool
 	return readEntry(s.entries.FindOne(ctx, bson.D{{Key: "eventId", Value: id}}))
 }
 
-// ScanEntries implements EntryReader. A document not in the form Append writes is passed on as an
-// entry marked malformed (decodeStoredEntry), which the verifier reports as altered, naming it.
-func (s *MongoStore) ScanEntries(ctx context.Context, from uint64, fn func(Entry) error) error {
-	cur, err := s.entries.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: EntryDocID(from)}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000))
-	if err != nil {
-		return err
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		e, err := decodeStoredEntry(cur.Current)
-		if err != nil {
-			e.malformed = fmt.Sprintf("the stored document (_id %v) is not in the ledger's form: %v", cur.Current.Lookup("_id"), err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return cur.Err()
-}
-
 // CountEntries implements EntryCounter.
 func (s *MongoStore) CountEntries(ctx context.Context) (uint64, error) {
 	n, err := s.entries.CountDocuments(ctx, bson.D{})

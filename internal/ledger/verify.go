@@ -306,7 +306,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 			return bad(e, "sequence number %d appears again after entry %d (entry inserted or reordered)", e.Seq, n-1)
 		case e.malformed != "":
 			return bad(e, "%s (entry altered)", e.malformed)
-		case e.Recompute() != e.Hash:
+		case e.contentHash() != e.Hash:
 			return bad(e, "contents do not match the entry hash (entry altered)")
 		case e.EventID != e.Event.ID:
 			return bad(e, "eventId %q differs from the event's id %q (entry altered)", e.EventID, e.Event.ID)
@@ -368,7 +368,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		}
 		return nil
 	}
-	err = v.Entries.ScanEntries(ctx, rep.FromSeq, func(e Entry) error {
+	visit := func(e Entry) error {
 		if cpProblem != nil && n >= cpProblem.Seq {
 			return errStop
 		}
@@ -378,7 +378,17 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 			}
 		}
 		return check(e)
-	})
+	}
+	// A full pass reads the whole collection once, in the order it was written, counting every
+	// document (AllEntriesScanner); otherwise entries from the start point in sequence order.
+	var docs *uint64
+	if all, ok := v.Entries.(AllEntriesScanner); ok && rep.FromSeq == 0 {
+		var d uint64
+		d, err = all.ScanAllEntries(ctx, visit)
+		docs = &d
+	} else {
+		err = v.Entries.ScanEntries(ctx, rep.FromSeq, visit)
+	}
 	if fillErr != nil {
 		return nil, fillErr
 	}
@@ -396,8 +406,10 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 			"(entries deleted, or the database was restored from a backup: run `caro audit recover`)", last.Number, last.TreeSize-1)}
 	}
 	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 {
-		total, err := counter.CountEntries(ctx)
-		if err != nil {
+		var total uint64
+		if docs != nil {
+			total = *docs
+		} else if total, err = counter.CountEntries(ctx); err != nil {
 			return nil, fmt.Errorf("counting entries: %w", err)
 		}
 		if stored := n - uint64(len(filled)); total != stored {
