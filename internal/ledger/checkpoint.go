@@ -9,8 +9,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -23,8 +25,14 @@ const (
 	AlgRSAPSSSHA256 = "RSASSA_PSS_SHA_256"
 )
 
-// CheckpointVersion is the encoding version of checkpoints this package writes.
-const CheckpointVersion = 1
+// CheckpointVersion is the encoding version of checkpoints this package writes: 2, a C2SP signed
+// note (see NoteText). Version 1 checkpoints, written before, still verify and chain into it.
+const CheckpointVersion = 2
+
+// DefaultOrigin is the origin line of the checkpoints' signed notes (c2sp.org/tlog-checkpoint):
+// the log's identity, the same in every region (the log continues across a failover; the key
+// that signs it changes, and is named in KeyID and by the note's key hash).
+const DefaultOrigin = "caro.health/audit-ledger"
 
 // Checkpoint is a signed Merkle tree head over entries 0..TreeSize-1, chained to the checkpoint
 // before it. It is what lives outside the database, in the Object Lock bucket.
@@ -53,6 +61,12 @@ type Checkpoint struct {
 	CompactRange []Hash `json:"compactRange"`
 	// Signature is the signature over Digest by KeyID.
 	Signature []byte `json:"signature"`
+	// Origin (version 2) is the log's identity, the first line of the signed note.
+	Origin string `json:"origin,omitempty"`
+	// Note (version 2) is the checkpoint as a C2SP signed note: NoteText, a blank line and the
+	// signature line "— <origin> <base64(key hash || Signature)>", so tlog tooling and witnesses
+	// read it as it is. It follows from the fields above; verification checks it does.
+	Note string `json:"note,omitempty"`
 	// Entries are the entries FirstSeq..TreeSize-1 themselves, as stored, so the ledger can be
 	// recovered from the bucket after a database restore (Recover). They are outside the signed
 	// encoding: each is authenticated by its leaf hash in LeafHashes, which is signed. Absent in
@@ -97,10 +111,16 @@ func (c *Checkpoint) withoutEntries() *Checkpoint {
 	return &cp
 }
 
-// Encode returns the canonical encoding that is hashed and signed (see the package doc).
+// Encode returns the canonical encoding of the checkpoint's fields (see the package doc): what is
+// signed in version 1, and what the signed note's extension line hashes in version 2.
 func (c *Checkpoint) Encode() []byte {
 	e := &encoder{}
-	e.str(checkpointTag)
+	if c.Version >= 2 {
+		e.str(checkpointTagV2)
+		e.str(c.Origin)
+	} else {
+		e.str(checkpointTag)
+	}
 	e.u64(c.Number)
 	e.u64(c.FirstSeq)
 	e.u64(c.TreeSize)
@@ -122,8 +142,38 @@ func concat(hs []Hash) []byte {
 	return out
 }
 
-// Digest is the SHA-256 of the encoding: what is signed, and the link the next checkpoint carries.
-func (c *Checkpoint) Digest() Hash { return sha256.Sum256(c.Encode()) }
+// Digest is what is signed and the link the next checkpoint carries: the SHA-256 of NoteText in
+// version 2, of Encode in version 1.
+func (c *Checkpoint) Digest() Hash {
+	if c.Version >= 2 {
+		return sha256.Sum256([]byte(c.NoteText()))
+	}
+	return sha256.Sum256(c.Encode())
+}
+
+// NoteText is the text of the version 2 checkpoint's signed note, a C2SP tlog-checkpoint: the
+// origin, the tree size in decimal, the base64 RFC 6962 root hash, and one extension line naming
+// this encoding and the base64 SHA-256 of Encode, so the one signature over the text also covers
+// the fields only Caro reads (number, chain link, leaf hashes, compact range, time, key).
+func (c *Checkpoint) NoteText() string {
+	ext := sha256.Sum256(c.Encode())
+	return fmt.Sprintf("%s\n%d\n%s\n%s %s\n", c.Origin, c.TreeSize, base64.StdEncoding.EncodeToString(c.RootHash[:]),
+		checkpointTagV2, base64.StdEncoding.EncodeToString(ext[:]))
+}
+
+// NoteKeyHash is the C2SP signed-note key ID of an ECDSA key (signature type 0x02, as
+// github.com/transparency-dev/witness implements it): the first 4 bytes of SHA-256 of the DER
+// SubjectPublicKeyInfo.
+func NoteKeyHash(der []byte) [4]byte {
+	s := sha256.Sum256(der)
+	return [4]byte{s[0], s[1], s[2], s[3]}
+}
+
+// signedNote is the version 2 note with the signature line for the key whose DER is der.
+func (c *Checkpoint) signedNote(der []byte) string {
+	kh := NoteKeyHash(der)
+	return c.NoteText() + "\n\u2014 " + c.Origin + " " + base64.StdEncoding.EncodeToString(append(kh[:], c.Signature...)) + "\n"
+}
 
 // ObjectKey is where the checkpoint lives in the bucket; zero-padded so keys list in order.
 func (c *Checkpoint) ObjectKey() string { return CheckpointKey(c.Number) }
@@ -185,7 +235,7 @@ func NextCheckpoint(prev *Checkpoint, leaves []Hash, now time.Time, keyID, alg s
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkpoint{Version: CheckpointVersion, TreeSize: uint64(len(leaves)), RootHash: root, Time: canonicalTime(now),
+	c := &Checkpoint{Version: CheckpointVersion, Origin: DefaultOrigin, TreeSize: uint64(len(leaves)), RootHash: root, Time: canonicalTime(now),
 		KeyID: keyID, Algorithm: alg, LeafHashes: append([]Hash(nil), leaves...), CompactRange: rng}
 	if prev != nil {
 		c.Number, c.FirstSeq, c.TreeSize = prev.Number+1, prev.TreeSize, prev.TreeSize+uint64(len(leaves))
@@ -217,6 +267,13 @@ func (c *Checkpoint) Sign(ctx context.Context, s Signer) error {
 		return fmt.Errorf("signing checkpoint %d: %w", c.Number, err)
 	}
 	c.Signature = sig
+	if c.Version >= 2 {
+		der, err := s.PublicKey(ctx)
+		if err != nil {
+			return fmt.Errorf("signing checkpoint %d: %w", c.Number, err)
+		}
+		c.Note = c.signedNote(der)
+	}
 	return nil
 }
 
@@ -229,8 +286,25 @@ func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
 	return pub, nil
 }
 
-// VerifySignature checks c.Signature over c.Digest with pub, offline.
+// VerifySignature checks c.Signature over c.Digest with pub, offline, and for version 2 that
+// c.Note is the signed note of those fields and that signature.
 func (c *Checkpoint) VerifySignature(pub crypto.PublicKey) error {
+	if err := c.verifyDigestSignature(pub); err != nil {
+		return err
+	}
+	if c.Version >= 2 {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return fmt.Errorf("reading the public key: %w", err)
+		}
+		if c.Note != c.signedNote(der) {
+			return errors.New("the signed note does not match the checkpoint's fields and signature")
+		}
+	}
+	return nil
+}
+
+func (c *Checkpoint) verifyDigestSignature(pub crypto.PublicKey) error {
 	d := c.Digest()
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -257,8 +331,13 @@ func (c *Checkpoint) VerifySignature(pub crypto.PublicKey) error {
 // prev (nil when c is checkpoint 0), that its compact range and root follow from prev's range plus
 // its leaf hashes, and its signature.
 func (c *Checkpoint) Check(prev *Checkpoint, pub crypto.PublicKey) error {
-	if c.Version != CheckpointVersion {
+	switch {
+	case c.Version != 1 && c.Version != CheckpointVersion:
 		return fmt.Errorf("unknown checkpoint version %d", c.Version)
+	case c.Version == 1 && (c.Origin != "" || c.Note != ""):
+		return errors.New("a version 1 checkpoint carries version 2 fields")
+	case c.Version >= 2 && (c.Origin == "" || strings.ContainsAny(c.Origin, " +\n")):
+		return fmt.Errorf("origin %q is not a signed-note key name", c.Origin)
 	}
 	var wantNum, wantFirst uint64
 	var wantLink Hash

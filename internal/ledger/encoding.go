@@ -19,7 +19,8 @@ const HashSize = sha256.Size
 // checkpoint encoding or for a later version's.
 const (
 	entryTag      = "caro.ledger.entry.v1"
-	checkpointTag = "caro.ledger.checkpoint.v1"
+	checkpointTag   = "caro.ledger.checkpoint.v1"
+	checkpointTagV2 = "caro.ledger.checkpoint.v2"
 )
 
 // Hash is a SHA-256 value.
