@@ -12,11 +12,19 @@ import (
 
 func newAuditVerifyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 	var since, tenant string
+	var full bool
 	maxAge, schedule := ledger.DefaultMaxAge, ledger.DefaultCheckpointSchedule
 	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Recompute the ledger's hash chain and every checkpoint; exit 0 only when all holds",
-		Long: `Checks every checkpoint in the bucket (signature with the ledger public key, link to the previous
+		Short: "Verify the ledger's entries and checkpoints (incrementally from the last verification record, or --full); exit 0 only when all holds",
+		Long: `By default the verification is incremental: it starts from the newest verification record in the
+bucket (written, signed, by the audit writer's weekly verification: the checkpoint it proved, its
+tree head, and an RFC 9162 consistency proof from the one before), checks that record's signature
+and checkpoint, proves every newer checkpoint from it, and checks only the entries added since.
+Without a record it is a full pass. --full checks every checkpoint and every entry from entry 0,
+reading the entries once and hashing them on every core.
+
+Checks every checkpoint in the bucket (signature with the ledger public key, link to the previous
 checkpoint, Merkle root and compact range over its leaf hashes, Object Lock mode COMPLIANCE with a
 retention of at least --retention-years) and every entry from the start point (sequence without
 gaps, content hash, link to the previous entry, and the hash the checkpoint anchored for it).
@@ -41,14 +49,16 @@ checkpoints name). Each checkpoint is then checked with the key it names; any ot
 CARO_LEDGER_REPLICA_BUCKET, when set, is added to the default --bucket.
 
 Exit status: 0 all holds, 2 something does not verify, 1 the check could not run.`,
+		Example: `  caro audit verify                      # incremental, from the last verification record
+  caro audit verify --full -o json        # every checkpoint and entry
+  caro audit verify --bucket caro-ledger-<account>-<region> --public-key ledger.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Validate.
 			if err := f.validateLedger(); err != nil {
 				return err
 			}
-			var opt ledger.VerifyOptions
-			opt.Tenant = tenant
+			opt := ledger.VerifyOptions{Tenant: tenant, Incremental: !full && since == ""}
 			if since != "" {
 				if n, err := strconv.ParseUint(since, 10, 64); err == nil {
 					opt.SinceSeq = &n
@@ -90,6 +100,7 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 	}
 	cmd.Flags().StringVar(&since, "since", "", "start at this entry number or RFC 3339 time (from the last checkpoint before it)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "also count this tenant's entries")
+	cmd.Flags().BoolVar(&full, "full", false, "check every checkpoint and entry from entry 0, not only what was added since the last verification record")
 	cmd.Flags().DurationVar(&maxAge, "max-age", maxAge, "the checkpointer's MaxAge (the writer's CARO_LEDGER_CHECKPOINT_MAX_AGE)")
 	cmd.Flags().DurationVar(&schedule, "checkpoint-schedule", schedule, "how often the writer cuts due checkpoints without events (its CheckpointSchedule)")
 	return cmd
@@ -98,6 +109,12 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 func printVerifyReport(streams IOStreams, output string, rep *ledger.Report) error {
 	if output == "json" {
 		return writeJSON(streams.Out, rep)
+	}
+	if f := rep.IncrementalFrom; f != nil {
+		fmt.Fprintf(streams.Out, "incremental:          from checkpoint %d (tree size %d), proven by the verification record of %s (key %s)\n",
+			f.Checkpoint, f.TreeSize, f.Time.UTC().Format(time.RFC3339), f.KeyID)
+	} else {
+		fmt.Fprintln(streams.Out, "full pass:            every checkpoint and entry from entry 0")
 	}
 	fmt.Fprintf(streams.Out, "entries verified:     %d (from entry %d)\n", rep.EntriesVerified, rep.FromSeq)
 	if rep.Tenant != "" {
@@ -114,6 +131,9 @@ func printVerifyReport(streams IOStreams, output string, rep *ledger.Report) err
 	if rep.UnanchoredEntries > 0 && rep.OldestUnanchored != nil {
 		fmt.Fprintf(streams.Out, "not yet anchored:     %d, oldest event %s (chain-checked only: until a checkpoint anchors them, within %s, they could be deleted or rewritten undetectably)\n",
 			rep.UnanchoredEntries, rep.OldestUnanchored.UTC().Format(time.RFC3339), rep.UnanchoredWindow)
+	}
+	if p := rep.Proven; p != nil && p.FromTreeSize > 0 {
+		fmt.Fprintf(streams.Out, "consistency proof:    tree size %d -> %d holds (%d hashes, RFC 9162)\n", p.FromTreeSize, p.TreeSize, len(p.ConsistencyProof))
 	}
 	if rep.OK {
 		fmt.Fprintln(streams.Out, "result:               OK")

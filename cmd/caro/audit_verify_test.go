@@ -100,6 +100,33 @@ func TestAuditVerify(t *testing.T) {
 	}
 }
 
+func TestAuditVerifyIsIncrementalFromTheLastRecordAndFullOnRequest(t *testing.T) {
+	// GIVEN 20 entries checkpointed every 5, verified and recorded by the writer up to checkpoint
+	// 3, then 10 more
+	env, _ := auditEnv(t, 20, 5)
+	ctx := context.Background()
+	v := env.Verifier(t)
+	rep, err := v.Verify(ctx, ledger.VerifyOptions{})
+	if err != nil || !rep.OK {
+		t.Fatal(rep, err)
+	}
+	if _, err := ledger.RecordVerification(ctx, rep, env.Signer, env.Bucket, 9, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	env.AppendAndCheckpoint(t, 20, 30, 5)
+	// WHEN verified THEN it starts from checkpoint 3 and proves the new checkpoints consistent with it
+	code, out, errOut := runAudit("", "verify")
+	if code != 0 || !strings.Contains(out, "incremental:          from checkpoint 3 (tree size 20)") || !strings.Contains(out, "entries verified:     10 (from entry 20)") ||
+		!strings.Contains(out, "consistency proof:    tree size 20 -> 30 holds") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// AND --full checks everything from entry 0
+	code, out, _ = runAudit("", "verify", "--full")
+	if code != 0 || !strings.Contains(out, "full pass") || !strings.Contains(out, "entries verified:     30 (from entry 0)") {
+		t.Fatalf("--full: exit %d\n%s", code, out)
+	}
+}
+
 func TestAuditVerifyReportsEntriesLeftUnanchored(t *testing.T) {
 	// GIVEN 22 entries checkpointed every 5: 20 anchored, 2 not yet
 	auditEnv(t, 22, 5)

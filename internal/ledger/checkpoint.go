@@ -306,19 +306,24 @@ func (c *Checkpoint) VerifySignature(pub crypto.PublicKey) error {
 
 func (c *Checkpoint) verifyDigestSignature(pub crypto.PublicKey) error {
 	d := c.Digest()
+	return verifyDigest(pub, c.Algorithm, d, c.Signature)
+}
+
+// verifyDigest checks sig over digest d with pub under the algorithm alg names.
+func verifyDigest(pub crypto.PublicKey, alg string, d Hash, sig []byte) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if c.Algorithm != AlgECDSASHA256 {
-			return fmt.Errorf("algorithm %q does not match the ECDSA public key", c.Algorithm)
+		if alg != AlgECDSASHA256 {
+			return fmt.Errorf("algorithm %q does not match the ECDSA public key", alg)
 		}
-		if !ecdsa.VerifyASN1(k, d[:], c.Signature) {
+		if !ecdsa.VerifyASN1(k, d[:], sig) {
 			return errors.New("signature does not verify with the ledger public key")
 		}
 	case *rsa.PublicKey:
-		if c.Algorithm != AlgRSAPSSSHA256 {
-			return fmt.Errorf("algorithm %q does not match the RSA public key", c.Algorithm)
+		if alg != AlgRSAPSSSHA256 {
+			return fmt.Errorf("algorithm %q does not match the RSA public key", alg)
 		}
-		if err := rsa.VerifyPSS(k, crypto.SHA256, d[:], c.Signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}); err != nil {
+		if err := rsa.VerifyPSS(k, crypto.SHA256, d[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}); err != nil {
 			return errors.New("signature does not verify with the ledger public key")
 		}
 	default:

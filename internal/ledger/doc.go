@@ -10,14 +10,19 @@
 //
 // The sequence number (zero-padded, see EntryDocID) is the document _id, so MongoDB's mandatory unique _id index is the unique
 // index on seq; eventId has its own unique index, so an event delivered twice yields one entry.
-// Appends use no transaction: read the head (highest _id), insert n+1 with prevHash = hash(head), and
-// on a duplicate-key error either return the existing entry (same event ID: a redelivery) or re-read
-// the head and retry (another writer took n+1). Both cases are told apart with point lookups (entry
-// n+1 by _id, then the event ID), and the head is found by probing _id upwards from the last head
-// seen, so an append costs a few indexed point operations on any backend (FerretDB uses no index
-// for sorts). Two writers can never both own n+1, and nobody can
-// insert n+2 before n+1 exists because n+2's prevHash is read from n+1: the chain stays gap-free and
-// fork-free under any concurrency.
+// Appends use no transaction and, normally, no read of the entries (on FerretDB every query of
+// them scans the collection). They are group-committed (AppendBatch): the appends waiting in a
+// process are drained by one goroutine into one ordered insertMany of entries head+1, head+2, ...,
+// each chained to the one before, and each caller gets its own entries back. An ordered insert
+// stops at the first document a unique index refuses: a refused _id means another writer took
+// that number (re-read the head, retry the rest), a refused event ID a redelivery (its earlier
+// entry is the result; the rest chains on). The head is the one this process last wrote, else
+// the shared hint in HeadCollection (one point read of a one-document collection, checked against
+// the entry it names), else a query. Two writers can never both own n+1, and nobody can insert
+// n+2 before n+1 exists because n+2's prevHash is that of n+1 (in the same ordered insert, or
+// read): the chain stays gap-free and fork-free under any concurrency. The audit writer appends
+// each delivery's records as one batch; the checkpointer anchors the entries this process just
+// wrote from memory (EntryCache) and reads only others'.
 //
 // # Canonical encoding (version 1)
 //
@@ -53,6 +58,37 @@
 // passed since the oldest unanchored entry's event time, and never covers more than MaxLeaves entries. It is stored as JSON
 // at checkpoints/<number, 20 digits>.json with Object Lock mode COMPLIANCE and a retain-until date of
 // its time plus the retention period (9 years by default).
+//
+// # Checkpoints as signed notes (version 2)
+//
+// Checkpoints written now are version 2: the encoding above with the tag
+// "caro.ledger.checkpoint.v2" and the log's origin after it, and the signature is over the
+// SHA-256 of a C2SP tlog-checkpoint note (c2sp.org/tlog-checkpoint, c2sp.org/signed-note):
+//
+//	<origin>\n<tree size>\n<base64 root hash>\ncaro.ledger.checkpoint.v2 <base64 SHA-256(encoding)>\n
+//
+// so one signature covers the standard tree head and every Caro field. The object's "note" field
+// is that note with its signature line ("— <origin> " and the base64 of the 4-byte key hash,
+// SHA-256 of the DER public key, and the ECDSA signature: signature type 0x02), readable by tlog
+// tooling and witnesses as it is; verification checks it follows from the fields. The digest the
+// next checkpoint links to is SHA-256 of the note text. Version 1 checkpoints (signed over
+// SHA-256 of their encoding) verify as before and a version 2 checkpoint links to one by its
+// digest: no migration.
+//
+// # Incremental verification
+//
+// A verification that found nothing wrong is recorded (RecordVerification, by the audit writer's
+// weekly run, whose key signs it) as a VerificationRecord at checkpoints/verified/<number>.json,
+// under Object Lock like the checkpoints: the checkpoint proven, its tree head and digest, the
+// tree head it started from and the RFC 9162 consistency proof between the two. An incremental
+// verification (VerifyOptions.Incremental; caro audit verify's default) reads the newest record,
+// checks its signature and consistency proof, that the bucket's checkpoint of that number is the
+// one it names (digest, signature, root of its compact range, Object Lock), that the entry it
+// ends at is still stored as anchored, then every newer checkpoint chained from it and the
+// entries after it; the consistency proof to the newest checkpoint is built from the compact
+// range and the new leaf hashes as they stream past. It does not re-check entries the record
+// covers: a full pass (caro audit verify --full) does. A Deadline stops it at a checkpoint boundary
+// (Partial) so the writer's run ends inside its Lambda limit and the next continues.
 //
 // # Entries in checkpoint objects
 //

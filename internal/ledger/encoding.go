@@ -18,7 +18,7 @@ const HashSize = sha256.Size
 // Domain tags: the first field of each encoding, so an entry encoding can never be taken for a
 // checkpoint encoding or for a later version's.
 const (
-	entryTag      = "caro.ledger.entry.v1"
+	entryTag        = "caro.ledger.entry.v1"
 	checkpointTag   = "caro.ledger.checkpoint.v1"
 	checkpointTagV2 = "caro.ledger.checkpoint.v2"
 )

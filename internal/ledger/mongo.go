@@ -22,8 +22,10 @@ const (
 	CheckpointsCollection = "ledger_checkpoints"
 	// HeadCollection holds one document, {_id: "head", seq, hash}: the highest entry a writer
 	// appended, a hint for writers in other processes (HeadRecorder). Never trusted: the unique
-	// _id of the entries refuses an append after a stale hint.
-	HeadCollection = "ledger_head"
+	// _id of the entries refuses an append after a stale hint, and a hint ahead of the entries (a
+	// restore rolled them back) is checked before use. Not data: the backup's reserved prefix
+	// keeps it out of backups and restores, like the hold.
+	HeadCollection = "_caro_ledger_head"
 )
 
 // recentEntries is how many of the entries this store inserted it keeps for the checkpointer

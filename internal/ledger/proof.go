@@ -22,7 +22,9 @@ const ProofVersion = 1
 //     must equal LeafHash;
 //  2. the RFC 9162 §2.1.3.2 inclusion verification of LeafHash at LeafIndex in a tree of TreeSize
 //     with AuditPath must give checkpoint.rootHash, and TreeSize must equal checkpoint.treeSize;
-//  3. the checkpoint's signature over SHA-256(checkpoint encoding) must verify with PublicKey
+//  3. the checkpoint's signature over its digest (version 2: SHA-256 of its signed note's text,
+//     whose extension line is the base64 SHA-256 of the checkpoint encoding; version 1: SHA-256
+//     of the checkpoint encoding) must verify with PublicKey
 //     (DER SubjectPublicKeyInfo, ECDSA P-256), and PublicKey must be the ledger's trusted key
 //     (compare PublicKeySHA256 with the fingerprint published by the platform, or pin it with
 //     `caro audit check-proof --public-key`).

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -142,27 +143,46 @@ func ParseCheckpoint(raw []byte) (*Checkpoint, error) {
 // If-None-Match), so a second version means someone wrote over a checkpoint. Object Lock keeps
 // the original version, but the verifier must not read the newer one as if it were the checkpoint.
 func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	return b.listCheckpoints(ctx, 0)
+}
+
+// listCheckpoints lists the checkpoints numbered from on (the listing starts after the key of
+// from-1) and stops at the verification records, which list after every checkpoint.
+func (b *CheckpointBucket) listCheckpoints(ctx context.Context, from uint64) ([]StoredCheckpoint, error) {
 	versions := map[string]int{}
 	var keys []string
-	p := s3.NewListObjectVersionsPaginator(b.Client, &s3.ListObjectVersionsInput{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix)})
-	for p.HasMorePages() {
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix)}
+	if from > 0 {
+		in.KeyMarker = aws.String(CheckpointKey(from - 1))
+	}
+	p := s3.NewListObjectVersionsPaginator(b.Client, in)
+	done := false
+	for p.HasMorePages() && !done {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing bucket %s: %w", b.Name, err)
 		}
-		for _, v := range page.Versions {
-			k := aws.ToString(v.Key)
+		if len(page.Versions) == 0 && len(page.DeleteMarkers) == 0 {
+			break // no progress (a server that says truncated with an empty page)
+		}
+		add := func(k string, n int) {
+			if strings.HasPrefix(k, verificationPrefix) {
+				done = true
+				return
+			}
+			if from > 0 && k < CheckpointKey(from) {
+				return // a server that starts at the marker itself (S3 starts after it)
+			}
 			if versions[k] == 0 {
 				keys = append(keys, k)
 			}
-			versions[k]++
+			versions[k] += n
+		}
+		for _, v := range page.Versions {
+			add(aws.ToString(v.Key), 1)
 		}
 		for _, d := range page.DeleteMarkers {
-			k := aws.ToString(d.Key)
-			if versions[k] == 0 {
-				keys = append(keys, k)
-			}
-			versions[k] += 2 // a delete marker hides the checkpoint: always an error
+			add(aws.ToString(d.Key), 2) // a delete marker hides the checkpoint: always an error
 		}
 	}
 	sort.Strings(keys)

@@ -69,6 +69,11 @@ func NewMergedCheckpoints(sources ...CheckpointSource) *MergedCheckpoints {
 
 // ListCheckpoints implements CheckpointReader.
 func (m *MergedCheckpoints) ListCheckpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	return m.list(ctx, func(s CheckpointSource) ([]StoredCheckpoint, error) { return s.Checkpoints.ListCheckpoints(ctx) })
+}
+
+// list merges what lister lists of each source.
+func (m *MergedCheckpoints) list(ctx context.Context, lister func(CheckpointSource) ([]StoredCheckpoint, error)) ([]StoredCheckpoint, error) {
 	if len(m.Sources) == 0 {
 		return nil, errors.New("no checkpoint bucket to read")
 	}
@@ -79,7 +84,7 @@ func (m *MergedCheckpoints) ListCheckpoints(ctx context.Context) ([]StoredCheckp
 	byKey := map[string][]copyOf{}
 	var keys []string
 	for i, s := range m.Sources {
-		list, err := s.Checkpoints.ListCheckpoints(ctx)
+		list, err := lister(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name, err)
 		}

@@ -1,12 +1,15 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // EntryReader streams stored entries in ascending Seq order, starting at from, exactly as stored.
@@ -119,6 +122,9 @@ type Verifier struct {
 	MaxAge, CheckpointSchedule time.Duration
 	// Now is the clock those ages are measured with (default time.Now).
 	Now func() time.Time
+	// Verifications are where an incremental verification finds its start (default: Checkpoints
+	// when it implements VerificationStore).
+	Verifications VerificationStore
 }
 
 // CheckpointRecord is one of the database's checkpoint records (ledger_checkpoints): the
@@ -171,6 +177,35 @@ type VerifyOptions struct {
 	// Tenant, when set, also counts that tenant's entries. The chain is global, so every entry from
 	// the start point is still verified: a tenant's entries are only as sound as the chain under them.
 	Tenant string
+	// Incremental starts from the newest verification record (Verifier.Verifications) whose
+	// signature verifies: the checkpoints after the one it proved are checked from it, and the
+	// entries after that checkpoint; without a record it is a full pass.
+	Incremental bool
+	// Deadline, when set, stops the verification at the first checkpoint boundary reached after
+	// it: the report is Partial and proves the checkpoints up to there (a scheduled verification
+	// that must end within its time limit continues from its record next time).
+	Deadline time.Time
+}
+
+// IncrementalStart says where an incremental verification started: the verification record of
+// checkpoint Checkpoint (tree size TreeSize), written at Time by the key KeyID.
+type IncrementalStart struct {
+	Checkpoint uint64    `json:"checkpoint"`
+	TreeSize   uint64    `json:"treeSize"`
+	Time       time.Time `json:"time"`
+	KeyID      string    `json:"keyId"`
+}
+
+// ProvenHead is the newest checkpoint a verification proved, with the consistency proof from the
+// tree head it started from: what a verification record states (RecordVerification).
+type ProvenHead struct {
+	Checkpoint       uint64 `json:"checkpoint"`
+	TreeSize         uint64 `json:"treeSize"`
+	RootHash         Hash   `json:"rootHash"`
+	CheckpointDigest Hash   `json:"checkpointDigest"`
+	FromTreeSize     uint64 `json:"fromTreeSize"`
+	FromRootHash     Hash   `json:"fromRootHash"`
+	ConsistencyProof []Hash `json:"consistencyProof"`
 }
 
 // Problem is the first thing found wrong: the entry (Seq, EventID when known), and the checkpoint
@@ -207,9 +242,15 @@ type Report struct {
 	// CheckpointRecordsChecked is the number of the database's checkpoint records compared with
 	// the bucket; PendingCheckpoints those recorded within the window and not yet in the bucket (a
 	// writer between recording and publishing them).
-	CheckpointRecordsChecked uint64   `json:"checkpointRecordsChecked"`
-	PendingCheckpoints       uint64   `json:"pendingCheckpoints,omitempty"`
-	FirstBad                 *Problem `json:"firstBad,omitempty"`
+	CheckpointRecordsChecked uint64 `json:"checkpointRecordsChecked"`
+	PendingCheckpoints       uint64 `json:"pendingCheckpoints,omitempty"`
+	// IncrementalFrom is set when the verification started from a verification record.
+	IncrementalFrom *IncrementalStart `json:"incrementalFrom,omitempty"`
+	// Partial says the Deadline stopped it at a checkpoint boundary: Proven is where it got to.
+	Partial bool `json:"partial,omitempty"`
+	// Proven is the newest checkpoint proven, set when nothing is wrong.
+	Proven   *ProvenHead `json:"proven,omitempty"`
+	FirstBad *Problem    `json:"firstBad,omitempty"`
 }
 
 var errStop = errors.New("stop")
@@ -249,19 +290,33 @@ type verifyState struct {
 // tail) from the checkpoints that carry them, checking them like stored ones; Verify never does.
 func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering bool) (*verifyState, error) {
 	rep := &Report{Tenant: opt.Tenant}
-	stored, err := v.Checkpoints.ListCheckpoints(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing checkpoints: %w", err)
+	var err error
+	var base *Checkpoint // the checkpoint an incremental verification starts from
+	var stored []StoredCheckpoint
+	var recordProblem *Problem
+	if opt.Incremental && !recovering {
+		if base, stored, recordProblem, err = v.incrementalStart(ctx, rep); err != nil {
+			return nil, err
+		}
+	}
+	if base == nil {
+		if stored, err = v.Checkpoints.ListCheckpoints(ctx); err != nil {
+			return nil, fmt.Errorf("listing checkpoints: %w", err)
+		}
 	}
 	var good []*Checkpoint
+	if base != nil {
+		good = append(good, base)
+	}
 	var cpProblem *Problem
-	for i, sc := range stored {
+	for _, sc := range stored {
 		var prev *Checkpoint
-		if i > 0 {
-			prev = good[i-1]
+		num := uint64(0)
+		if len(good) > 0 {
+			prev = good[len(good)-1]
+			num = prev.Number + 1
 		}
 		if reason := v.checkStored(ctx, sc, prev); reason != "" {
-			n := uint64(i)
 			first := uint64(0)
 			if prev != nil {
 				first = prev.TreeSize
@@ -270,7 +325,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 			if sc.Source != "" {
 				where += " in " + sc.Source
 			}
-			cpProblem = &Problem{Seq: first, Checkpoint: &n, Reason: fmt.Sprintf("checkpoint %d (%s) %s; entries from %d on are not anchored", i, where, reason, first)}
+			cpProblem = &Problem{Seq: first, Checkpoint: &num, Reason: fmt.Sprintf("checkpoint %d (%s) %s; entries from %d on are not anchored", num, where, reason, first)}
 			break
 		}
 		good = append(good, sc.Checkpoint)
@@ -280,6 +335,9 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	// Start point.
 	var prevHash Hash
 	ci := 0 // index in good of the checkpoint covering the next entry
+	if base != nil {
+		rep.FromSeq, prevHash, ci = base.TreeSize, base.LeafHashes[len(base.LeafHashes)-1], 1
+	}
 	for i, c := range good {
 		if (opt.SinceSeq != nil && c.TreeSize <= *opt.SinceSeq) || (!opt.SinceTime.IsZero() && !c.Time.After(opt.SinceTime)) {
 			rep.FromSeq, prevHash, ci = c.TreeSize, c.LeafHashes[len(c.LeafHashes)-1], i+1
@@ -368,9 +426,42 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		}
 		return nil
 	}
+	// An incremental verification first reads the last entry the record proved: it must still be
+	// there as anchored, or the database lost (or had rewritten) what was verified before.
+	scanFrom, boundary := rep.FromSeq, false
+	if base != nil && rep.FromSeq == base.TreeSize {
+		scanFrom, boundary = base.TreeSize-1, true
+	}
+	checkBoundary := func(e Entry) error {
+		boundary = false
+		last := base.LeafHashes[len(base.LeafHashes)-1]
+		switch {
+		case e.Seq != scanFrom:
+			problem = &Problem{Seq: scanFrom, Reason: fmt.Sprintf("entry is missing, though the verification record of checkpoint %d proved it "+
+				"(entries deleted, or the database was restored from a backup: run `caro audit recover`)", base.Number)}
+		case e.malformed != "":
+			problem = &Problem{Seq: scanFrom, EventID: e.EventID, Reason: e.malformed + " (entry altered)"}
+		case e.contentHash() != e.Hash || e.Hash != last:
+			problem = &Problem{Seq: scanFrom, EventID: e.EventID, Reason: fmt.Sprintf("contents or hash differ from those checkpoint %d anchored (entry altered)", base.Number)}
+		default:
+			return nil
+		}
+		return errStop
+	}
 	visit := func(e Entry) error {
+		if boundary {
+			return checkBoundary(e)
+		}
 		if cpProblem != nil && n >= cpProblem.Seq {
 			return errStop
+		}
+		if !opt.Deadline.IsZero() && !recovering && n > rep.FromSeq {
+			// Past the deadline, stop where a checkpoint ends: what came before is proven.
+			j := sort.Search(len(good), func(i int) bool { return good[i].TreeSize > n })
+			if j < len(good) && good[j].FirstSeq == n && v.now().After(opt.Deadline) {
+				good, rep.Partial = good[:j], true
+				return errStop
+			}
 		}
 		if recovering && e.Seq > n {
 			if err := fill(e.Seq); err != nil {
@@ -387,7 +478,10 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		d, err = all.ScanAllEntries(ctx, visit)
 		docs = &d
 	} else {
-		err = v.Entries.ScanEntries(ctx, rep.FromSeq, visit)
+		err = v.Entries.ScanEntries(ctx, scanFrom, visit)
+	}
+	if boundary && err == nil {
+		err = checkBoundary(Entry{Seq: unknownSeq})
 	}
 	if fillErr != nil {
 		return nil, fillErr
@@ -405,7 +499,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		problem = &Problem{Seq: n, Reason: fmt.Sprintf("entry is missing: checkpoint %d anchors entries up to %d but the ledger ends before this one "+
 			"(entries deleted, or the database was restored from a backup: run `caro audit recover`)", last.Number, last.TreeSize-1)}
 	}
-	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 {
+	if counter, ok := v.Entries.(EntryCounter); ok && problem == nil && cpProblem == nil && rep.FromSeq == 0 && !rep.Partial {
 		var total uint64
 		if docs != nil {
 			total = *docs
@@ -431,16 +525,19 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	window := v.unanchoredWindow()
 	rep.UnanchoredWindow = window.String()
 	if !recovering {
-		recordProblem, err := v.checkRecords(ctx, rep, good, cpProblem != nil, window)
+		if problem == nil {
+			problem = recordProblem // an incremental start whose record did not verify
+		}
+		recProblem, err := v.checkRecords(ctx, rep, good, cpProblem != nil || rep.Partial, window)
 		if err != nil {
 			return nil, err
 		}
 		if problem == nil {
-			problem = recordProblem
+			problem = recProblem
 		}
 		// A recorded checkpoint on its way to the bucket (pending) anchors the oldest entries soon:
 		// judged by the next verification.
-		if problem == nil && rep.PendingCheckpoints == 0 && rep.OldestUnanchored != nil && v.now().Sub(*rep.OldestUnanchored) > window {
+		if problem == nil && !rep.Partial && rep.PendingCheckpoints == 0 && rep.OldestUnanchored != nil && v.now().Sub(*rep.OldestUnanchored) > window {
 			problem = &Problem{Seq: rep.AnchoredTreeSize, Reason: fmt.Sprintf("entries %d..%d are anchored by no checkpoint although the first has event time %s, longer ago than %s "+
 				"(the checkpointer's MaxAge plus its schedule): the checkpointer is not running, or the checkpoints anchoring them were removed; "+
 				"until a checkpoint anchors them they could be deleted or rewritten undetectably",
@@ -449,6 +546,13 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	}
 	rep.FirstBad = problem
 	rep.OK = problem == nil
+	if rep.OK && !recovering && len(good) > 0 {
+		proven, err := provenHead(base, good)
+		if err != nil {
+			return nil, err
+		}
+		rep.Proven = proven
+	}
 	return &verifyState{rep: rep, good: good, cpProblem: cpProblem, entryProblem: entryProblem, filled: filled, unfillable: unfillable, next: n}, nil
 }
 
@@ -471,17 +575,7 @@ func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *C
 	if err := c.Check(prev, pub); err != nil {
 		return err.Error()
 	}
-	r, err := v.Locks.Retention(ctx, sc.Key)
-	if err != nil {
-		return "has no readable Object Lock retention: " + err.Error()
-	}
-	if r.Mode != ObjectLockCompliance {
-		return fmt.Sprintf("has Object Lock mode %q, want %s", r.Mode, ObjectLockCompliance)
-	}
-	if need := c.Time.UTC().AddDate(v.RetentionYears, 0, 0); r.RetainUntil.Before(need) {
-		return fmt.Sprintf("is retained until %s, shorter than the required %d years (%s)", r.RetainUntil.Format(time.RFC3339), v.RetentionYears, need.Format(time.RFC3339))
-	}
-	return ""
+	return v.checkLock(ctx, sc.Key, c)
 }
 
 // checkRecords compares the database's checkpoint records with the checkpoints that verified in
@@ -497,12 +591,17 @@ func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkp
 	}
 	var problem *Problem
 	now := v.now()
-	err := rr.ScanCheckpointRecords(ctx, 0, func(r CheckpointRecord) error {
+	first := uint64(0) // the number of good[0] (an incremental verification's start)
+	if len(good) > 0 {
+		first = good[0].Number
+	}
+	err := rr.ScanCheckpointRecords(ctx, first, func(r CheckpointRecord) error {
 		rep.CheckpointRecordsChecked++
 		n := r.Number
 		at := rep.AnchoredTreeSize
-		if n < uint64(len(good)) {
-			at = good[n].FirstSeq
+		idx := n - first
+		if n >= first && idx < uint64(len(good)) {
+			at = good[idx].FirstSeq
 		}
 		bad := func(format string, args ...any) error {
 			num := n
@@ -512,14 +611,14 @@ func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkp
 		switch {
 		case r.Err != nil:
 			return bad("the database's record of checkpoint %d is not in the form the writer writes (altered): %v", n, r.Err)
-		case n < uint64(len(good)):
-			if !sameSigned(r.Checkpoint, good[n]) {
+		case idx < uint64(len(good)):
+			if !sameSigned(r.Checkpoint, good[idx]) {
 				return bad("the database's record of checkpoint %d differs from the signed checkpoint %d in the bucket "+
 					"(a checkpoint cut from a restored database before its recovery, or the record was altered)", n, n)
 			}
 			return nil
 		case bucketBad:
-			return errStop // the bucket's own problem is reported already
+			return errStop // the bucket's own problem is reported already, or a partial pass ended here
 		case now.Sub(r.Checkpoint.Time) <= window:
 			rep.PendingCheckpoints++
 			return nil
@@ -534,4 +633,160 @@ func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkp
 		return nil, fmt.Errorf("reading the checkpoint records: %w", err)
 	}
 	return problem, nil
+}
+
+// incrementalStart finds the newest verification record whose signature verifies and the
+// checkpoints from the one it proved on: base is that checkpoint (checked: the record's digest,
+// its signature, its Object Lock), stored the ones after it. With no record base is nil (a full
+// pass). A record or base that does not verify is returned as problem, and base is nil.
+func (v *Verifier) incrementalStart(ctx context.Context, rep *Report) (base *Checkpoint, stored []StoredCheckpoint, problem *Problem, err error) {
+	vs := v.Verifications
+	if vs == nil {
+		vs, _ = v.Checkpoints.(VerificationStore)
+	}
+	if vs == nil {
+		return nil, nil, nil, nil
+	}
+	rec, err := vs.LatestVerification(ctx)
+	if err != nil {
+		// An unreadable record is tampering with the bucket, as an unreadable checkpoint is.
+		return nil, nil, &Problem{Reason: fmt.Sprintf("the newest verification record is unreadable: %v", err)}, nil
+	}
+	if rec == nil {
+		return nil, nil, nil, nil
+	}
+	n := rec.Checkpoint
+	bad := func(format string, args ...any) (*Checkpoint, []StoredCheckpoint, *Problem, error) {
+		return nil, nil, &Problem{Seq: rec.TreeSize, Checkpoint: &n, Reason: fmt.Sprintf("verification record of checkpoint %d: ", n) + fmt.Sprintf(format, args...)}, nil
+	}
+	pub, kerr := checkpointKey(v.PublicKeys, v.PublicKey, &Checkpoint{KeyID: rec.KeyID})
+	if kerr != nil {
+		return bad("%v", kerr)
+	}
+	if err := rec.Check(pub); err != nil {
+		return bad("%v", err)
+	}
+	var list []StoredCheckpoint
+	if rr, ok := v.Checkpoints.(CheckpointRangeReader); ok {
+		list, err = rr.ListCheckpointsFrom(ctx, n)
+	} else {
+		list, err = v.Checkpoints.ListCheckpoints(ctx)
+		i := sort.Search(len(list), func(i int) bool { return list[i].Key >= CheckpointKey(n) })
+		list = list[i:]
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("listing checkpoints: %w", err)
+	}
+	if len(list) == 0 || list[0].Key != CheckpointKey(n) {
+		return bad("the bucket has no checkpoint %d", n)
+	}
+	sc := list[0]
+	if sc.Err != nil {
+		return bad("checkpoint %d is unreadable: %v", n, sc.Err)
+	}
+	c := sc.Checkpoint
+	if c.Number != n || c.Digest() != rec.CheckpointDigest || c.TreeSize != rec.TreeSize || c.RootHash != rec.RootHash {
+		return bad("the bucket's checkpoint %d is not the one the record proved", n)
+	}
+	if reason := v.checkAlone(ctx, sc); reason != "" {
+		return bad("checkpoint %d %s", n, reason)
+	}
+	rep.IncrementalFrom = &IncrementalStart{Checkpoint: n, TreeSize: c.TreeSize, Time: rec.Time, KeyID: rec.KeyID}
+	return c, list[1:], nil, nil
+}
+
+// checkAlone checks what checkStored does of a checkpoint without its predecessor (the start of an
+// incremental verification, whose chain up to it the record states): signature, note, Merkle root
+// of its compact range, Object Lock.
+func (v *Verifier) checkAlone(ctx context.Context, sc StoredCheckpoint) string {
+	c := sc.Checkpoint
+	pub, err := checkpointKey(v.PublicKeys, v.PublicKey, c)
+	if err != nil {
+		return err.Error()
+	}
+	if err := c.VerifySignature(pub); err != nil {
+		return err.Error()
+	}
+	if len(c.LeafHashes) == 0 {
+		return "has no leaf hashes"
+	}
+	r, err := rangeFactory.NewRange(0, c.TreeSize, toBytes(c.CompactRange))
+	if err != nil {
+		return "has a malformed compact range: " + err.Error()
+	}
+	if root, err := r.GetRootHash(nil); err != nil || !bytes.Equal(root, c.RootHash[:]) {
+		return "root hash does not match its compact range"
+	}
+	return v.checkLock(ctx, sc.Key, c)
+}
+
+// provenHead is the newest of good with the consistency proof from base (nil: from the empty tree).
+func provenHead(base *Checkpoint, good []*Checkpoint) (*ProvenHead, error) {
+	last := good[len(good)-1]
+	p := &ProvenHead{Checkpoint: last.Number, TreeSize: last.TreeSize, RootHash: last.RootHash, CheckpointDigest: last.Digest()}
+	if base == nil {
+		copy(p.FromRootHash[:], rfc6962.DefaultHasher.EmptyRoot())
+		return p, nil
+	}
+	p.FromTreeSize, p.FromRootHash = base.TreeSize, base.RootHash
+	b, err := newConsistencyBuilder(base, last.TreeSize)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range good[1:] {
+		for _, l := range c.LeafHashes {
+			if err := b.Add(l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p.ConsistencyProof, err = b.Proof(); err != nil {
+		return nil, err
+	}
+	if err := VerifyConsistency(p.FromTreeSize, p.TreeSize, p.ConsistencyProof, p.FromRootHash, p.RootHash); err != nil {
+		return nil, fmt.Errorf("the consistency proof from tree size %d to %d does not hold: %w", p.FromTreeSize, p.TreeSize, err)
+	}
+	return p, nil
+}
+
+// RecordVerification signs and publishes the verification record of rep's proven head (rep must
+// be OK), so the next incremental verification starts there. It returns nil, nil when rep proved
+// no checkpoint, or none beyond the record it started from.
+func RecordVerification(ctx context.Context, rep *Report, s Signer, pub VerificationPublisher, retentionYears int, now time.Time) (*VerificationRecord, error) {
+	if rep == nil || !rep.OK {
+		return nil, errors.New("only a verification that found nothing wrong is recorded")
+	}
+	if rep.Proven == nil || rep.IncrementalFrom != nil && rep.IncrementalFrom.Checkpoint == rep.Proven.Checkpoint {
+		return nil, nil // no checkpoint yet, or none since the last record
+	}
+	if retentionYears <= 0 {
+		retentionYears = DefaultRetentionYears
+	}
+	p := rep.Proven
+	r := &VerificationRecord{Version: 1, Checkpoint: p.Checkpoint, TreeSize: p.TreeSize, RootHash: p.RootHash, CheckpointDigest: p.CheckpointDigest,
+		FromTreeSize: p.FromTreeSize, FromRootHash: p.FromRootHash, ConsistencyProof: p.ConsistencyProof,
+		EntriesVerified: rep.EntriesVerified, Full: rep.FromSeq == 0, Time: canonicalTime(now)}
+	if err := r.Sign(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := pub.PublishVerification(ctx, r, RetainUntil(r.Time, retentionYears)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkLock returns why the Object Lock of the object at key (holding c) is not what the ledger
+// requires, or "".
+func (v *Verifier) checkLock(ctx context.Context, key string, c *Checkpoint) string {
+	r, err := v.Locks.Retention(ctx, key)
+	if err != nil {
+		return "has no readable Object Lock retention: " + err.Error()
+	}
+	if r.Mode != ObjectLockCompliance {
+		return fmt.Sprintf("has Object Lock mode %q, want %s", r.Mode, ObjectLockCompliance)
+	}
+	if need := c.Time.UTC().AddDate(v.RetentionYears, 0, 0); r.RetainUntil.Before(need) {
+		return fmt.Sprintf("is retained until %s, shorter than the required %d years (%s)", r.RetainUntil.Format(time.RFC3339), v.RetentionYears, need.Format(time.RFC3339))
+	}
+	return ""
 }

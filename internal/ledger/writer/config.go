@@ -224,6 +224,7 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 			}
 			return v, nil
 		},
-		Log: log,
+		Records: &VerificationRecords{Signer: signer, Publisher: bucket, RetentionYears: c.RetentionYears},
+		Log:     log,
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/ledger"
@@ -26,7 +27,10 @@ type Handler struct {
 	// Verifier, with its public key, runs for {"mode":"verify"} (the weekly review the security
 	// page promises); nil refuses such invocations.
 	Verifier func(ctx context.Context) (*ledger.Verifier, error)
-	Log      *slog.Logger
+	// Records, when set, receives a signed verification record after each verification that found
+	// nothing wrong (the start of the next, incremental, one).
+	Records *VerificationRecords
+	Log     *slog.Logger
 }
 
 // ModeVerify is the payload of the scheduled verification: {"mode":"verify"}.
@@ -196,7 +200,14 @@ func (h *Handler) verify(ctx context.Context) (*ledger.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditwriter: preparing verification: %w", err)
 	}
-	rep, err := v.Verify(ctx, ledger.VerifyOptions{})
+	// Incremental: from the last verification record, checking the checkpoints and entries added
+	// since. It stops at a checkpoint boundary a minute before the invocation's time limit and
+	// records how far it got, so the next run continues there and a run always ends in time.
+	opt := ledger.VerifyOptions{Incremental: true}
+	if d, ok := ctx.Deadline(); ok {
+		opt.Deadline = d.Add(-verifyMargin)
+	}
+	rep, err := v.Verify(ctx, opt)
 	if err != nil {
 		return nil, fmt.Errorf("auditwriter: the audit ledger could not be verified: %w", err)
 	}
@@ -206,7 +217,30 @@ func (h *Handler) verify(ctx context.Context) (*ledger.Report, error) {
 			"checkpointsVerified", rep.CheckpointsVerified, "firstBad", p.String())
 		return rep, fmt.Errorf("auditwriter: audit ledger verification failed: first bad %s", p)
 	}
-	h.Log.Info("audit ledger verified", "entriesVerified", rep.EntriesVerified, "checkpointsVerified", rep.CheckpointsVerified,
-		"unanchoredEntries", rep.UnanchoredEntries)
+	from := "entry 0 (full pass)"
+	if rep.IncrementalFrom != nil {
+		from = fmt.Sprintf("checkpoint %d (verification record of %s)", rep.IncrementalFrom.Checkpoint, rep.IncrementalFrom.Time.Format(time.RFC3339))
+	}
+	h.Log.Info("audit ledger verified", "from", from, "entriesVerified", rep.EntriesVerified, "checkpointsVerified", rep.CheckpointsVerified,
+		"unanchoredEntries", rep.UnanchoredEntries, "partial", rep.Partial)
+	if h.Records != nil {
+		rec, err := ledger.RecordVerification(ctx, rep, h.Records.Signer, h.Records.Publisher, h.Records.RetentionYears, time.Now())
+		if err != nil {
+			return rep, fmt.Errorf("auditwriter: the ledger verified but its verification record could not be written (the next run starts from the previous one): %w", err)
+		}
+		if rec != nil {
+			h.Log.Info("verification record written", "checkpoint", rec.Checkpoint, "treeSize", rec.TreeSize, "consistencyProofHashes", len(rec.ConsistencyProof))
+		}
+	}
 	return rep, nil
+}
+
+// verifyMargin is how long before the invocation's time limit the scheduled verification stops.
+const verifyMargin = time.Minute
+
+// VerificationRecords are where the scheduled verification records what it proved.
+type VerificationRecords struct {
+	Signer         ledger.Signer
+	Publisher      ledger.VerificationPublisher
+	RetentionYears int
 }

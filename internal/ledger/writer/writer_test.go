@@ -242,15 +242,29 @@ func TestScheduledVerifyPassesThenNamesTheTamperedEntry(t *testing.T) {
 	if _, err := h.Handle(context.Background(), verify); err != nil {
 		t.Fatalf("healthy ledger failed verification: %v", err)
 	}
-	// WHEN entry 3's event is edited in the database THEN the verification fails naming entry 3,
+	// AND it recorded what it proved (checkpoint 1), signed, so the next run is incremental
+	rec, err := env.Bucket.LatestVerification(context.Background())
+	if err != nil || rec == nil || rec.Checkpoint != 1 || !rec.Full {
+		t.Fatalf("verification record: %+v %v", rec, err)
+	}
+	for i := 12; i < 17; i++ {
+		if _, err := h.Handle(context.Background(), snsInvocation(marshal(event(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := h.Handle(context.Background(), verify)
+	if rep, ok := out.(*ledger.Report); err != nil || !ok || rep.IncrementalFrom == nil || rep.IncrementalFrom.Checkpoint != 1 || rep.EntriesVerified != 7 {
+		t.Fatalf("second run: %+v %v", out, err)
+	}
+	// WHEN entry 16's event (after the recorded checkpoint 2) is edited THEN the verification fails naming it,
 	// so the invocation is retried, dead-lettered and alarmed
 	if _, err := env.DB.Collection(ledger.EntriesCollection).UpdateOne(context.Background(),
-		bson.D{{Key: "_id", Value: ledger.EntryDocID(3)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "event.action", Value: "patient:read"}}}}); err != nil {
+		bson.D{{Key: "_id", Value: ledger.EntryDocID(16)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "event.action", Value: "patient:read"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.Handle(context.Background(), verify)
-	if err == nil || !strings.Contains(err.Error(), "first bad entry 3") {
-		t.Fatalf("tampered ledger: got %v, want a failure naming entry 3", err)
+	_, err = h.Handle(context.Background(), verify)
+	if err == nil || !strings.Contains(err.Error(), "first bad entry 16") {
+		t.Fatalf("tampered ledger: got %v, want a failure naming entry 16", err)
 	}
 }
 
@@ -267,13 +281,6 @@ func TestScheduledVerifyAfterAFailoverReadsTheReplicaWithThePeerKey(t *testing.T
 		t.Fatal(err)
 	}
 	verify := json.RawMessage(`{"mode":"verify"}`)
-	// WHEN the weekly verification runs with the replica bucket and the peer's key configured
-	h := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, cfg, discard)
-	out, err := h.Handle(ctx, verify)
-	// THEN it checks the whole history: 36 entries, 7 checkpoints
-	if rep, ok := out.(*ledger.Report); err != nil || !ok || !rep.OK || rep.EntriesVerified != 36 || rep.CheckpointsVerified != 7 {
-		t.Fatalf("%+v %v", out, err)
-	}
 	// WHEN the peer's key is not configured THEN checkpoint 0 (key A) is refused as an unknown key
 	noKey := cfg
 	noKey.PeerPublicKeys = nil
@@ -288,6 +295,13 @@ func TestScheduledVerifyAfterAFailoverReadsTheReplicaWithThePeerKey(t *testing.T
 	if _, err := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, own, discard).Handle(ctx, verify); err == nil ||
 		!strings.Contains(err.Error(), "missing") {
 		t.Fatalf("own bucket only: %v", err)
+	}
+	// WHEN the weekly verification runs with the replica bucket and the peer's key configured
+	h := writer.NewHandler(f.B.Store, f.B.Bucket, f.B.Signer, cfg, discard)
+	out, err := h.Handle(ctx, verify)
+	// THEN it checks the whole history: 36 entries, 7 checkpoints
+	if rep, ok := out.(*ledger.Report); err != nil || !ok || !rep.OK || rep.EntriesVerified != 36 || rep.CheckpointsVerified != 7 {
+		t.Fatalf("%+v %v", out, err)
 	}
 	// WHEN the same configuration runs in a standby whose database holds no ledger (region A's
 	// configuration before the failback: its replica holds B's checkpoints) THEN it passes,
