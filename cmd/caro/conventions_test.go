@@ -57,7 +57,6 @@ var conventionDebt = map[string]bool{
 	"example: caro audit check-proof":               true,
 	"example: caro audit prove":                     true,
 	"example: caro audit public-key":                true,
-	"example: caro audit verify":                    true,
 	"mongodb-uri: caro audit recover --target":      true,
 	"mongodb-uri: caro audit release-hold --target": true,
 	"yes-shorthand: caro audit recover --yes":       true,
