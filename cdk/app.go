@@ -171,21 +171,24 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		return nil, err
 	}
 	if len(backupKeys.replicas) < len(set.All()) {
-		awscdk.Annotations_Of(pa.Edge).AddInfo(jsii.String("the on-call failover role can decrypt backups only in regions whose peer's backup key is known: pass -c backupKeyArn:<region>=<arn> for every region (README, deploy step 4)"))
+		awscdk.Annotations_Of(pa.Edge).AddInfo(jsii.String("the on-call failover role can decrypt backups only in regions whose peer's backup key is known: pass -c backupKeyArn:<region>=<arn> for every region (docs/deploy.md, step 5)"))
 	}
 	access := roles.New(pa.Edge, "Roles", &roles.Props{
-		Account:           edgeAccount,
-		GitLabURL:         contextOr(app, "gitlabUrl", "https://gitlab.com"),
-		ProjectPath:       contextOr(app, "gitlabProject", "carohealth/platform"),
-		ProtectedBranches: []string{contextOr(app, "gitlabDeployBranch", "main")},
-		DeployRegions:     append(deployRegions, "us-east-1"),
-		PlatformRegions:   apiRegions,
-		HostedZoneID:      primary.HostedZoneID,
-		UserPoolArns:      pools,
-		UserPoolTagKey:    identity.PoolTagKey,
-		UserPoolTagValue:  identity.PoolTagValue,
-		BackupBucketArns:  backupBuckets,
-		BackupKeyArns:     backupKeys.replicas,
+		Account:   edgeAccount,
+		GitLabURL: contextOr(app, "gitlabUrl", "https://gitlab.com"),
+		// IAM allows one OIDC provider per URL: an account that has one already passes its ARN
+		// (caro deploy check finds it).
+		ExistingProviderArn: contextString(app, "gitlabOidcProviderArn"),
+		ProjectPath:         contextOr(app, "gitlabProject", "carohealth/platform"),
+		ProtectedBranches:   []string{contextOr(app, "gitlabDeployBranch", "main")},
+		DeployRegions:       append(deployRegions, "us-east-1"),
+		PlatformRegions:     apiRegions,
+		HostedZoneID:        primary.HostedZoneID,
+		UserPoolArns:        pools,
+		UserPoolTagKey:      identity.PoolTagKey,
+		UserPoolTagValue:    identity.PoolTagValue,
+		BackupBucketArns:    backupBuckets,
+		BackupKeyArns:       backupKeys.replicas,
 		// Exact when every region's key is known; otherwise the roles' default (multi-Region keys
 		// of the platform regions, under a backup's exact encryption context).
 		BackupDataKeyArns: backupKeys.all,

@@ -211,7 +211,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		}
 	} else if props.PeerRegion != "" {
 		awscdk.Annotations_Of(stack).AddInfo(jsii.String(fmt.Sprintf("the audit writer's weekly verify reads only this region's checkpoint bucket, not its replica of %[1]s's: "+
-			"pass -c %[2]s%[1]s=<the item `caro audit public-key` prints in %[1]s> (README, deploy step 5)", props.PeerRegion, ledgerPublicKeysContext)))
+			"pass -c %[2]s%[1]s=<the item `caro audit public-key` prints in %[1]s> (docs/deploy.md, step 6)", props.PeerRegion, ledgerPublicKeysContext)))
 	}
 	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,

@@ -1,0 +1,14 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func init() { registerCommand(newDeployCmd) }
+
+func newDeployCmd(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Before `cdk deploy`: check the target account (docs/deploy.md)",
+	}
+	cmd.AddCommand(newDeployCheckCmd(streams, nil))
+	return cmd
+}
