@@ -153,6 +153,11 @@ func TestListPagination(t *testing.T) {
 		e.expect(400, CodeInvalidQuery, u, "GET", "/patients", "", withQuery(q))
 	}
 	e.expect(200, "", u, "GET", "/patients", "", withQuery(map[string]string{"limit": "100"}))
+	// The smallest page: one patient, and a cursor to the next.
+	one := decode[PatientList](t, e.expect(200, "", u, "GET", "/patients", "", withQuery(map[string]string{"limit": "1"})))
+	if len(one.Items) != 1 || one.Items[0].ID != ids[0] || one.NextCursor != ids[0] {
+		t.Fatalf("limit=1: %+v", one)
+	}
 }
 
 func TestNotesLifecycle(t *testing.T) {

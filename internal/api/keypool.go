@@ -22,6 +22,8 @@ const maxPoolTenants = 1024
 type keyPool struct {
 	keys *audit.SubjectKeys
 	size int
+	// maxTenants is maxPoolTenants (smaller in tests).
+	maxTenants int
 
 	mu    sync.Mutex
 	spare map[string][]pooledKey
@@ -32,17 +34,13 @@ type pooledKey struct {
 	key audit.SubjectKey
 }
 
+// newKeyPool returns a pool allocating size IDs per round trip; 1 or less allocates one per take.
 func newKeyPool(keys *audit.SubjectKeys, size int) *keyPool {
-	return &keyPool{keys: keys, size: size, spare: map[string][]pooledKey{}}
+	return &keyPool{keys: keys, size: max(size, 1), maxTenants: maxPoolTenants, spare: map[string][]pooledKey{}}
 }
 
 // take returns a new patient ID of the tenant and its stored key.
 func (p *keyPool) take(ctx context.Context, tenantID string) (string, audit.SubjectKey, error) {
-	if p.size <= 1 {
-		id := NewID()
-		k, err := p.keys.Create(ctx, tenantID, id)
-		return id, k, err
-	}
 	p.mu.Lock()
 	if s := p.spare[tenantID]; len(s) > 0 {
 		pk := s[len(s)-1]
@@ -61,7 +59,7 @@ func (p *keyPool) take(ctx context.Context, tenantID string) (string, audit.Subj
 		return "", audit.SubjectKey{}, err
 	}
 	p.mu.Lock()
-	if _, ok := p.spare[tenantID]; !ok && len(p.spare) >= maxPoolTenants {
+	if _, ok := p.spare[tenantID]; !ok && len(p.spare) >= p.maxTenants {
 		for t := range p.spare {
 			delete(p.spare, t)
 			break

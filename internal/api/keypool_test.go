@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/carohealth/platform/internal/audit"
 )
 
@@ -55,5 +57,48 @@ func TestKeyPoolHandsOutStoredUniqueKeys(t *testing.T) {
 	}
 	if stored, _ := keys.Get(ctx, tenant, id); stored != k {
 		t.Fatal("single key not stored")
+	}
+}
+
+// TestKeyPoolAllocatesItsSize: the first take of a tenant stores size keys at once and keeps the
+// others as spares; a handler without a size uses DefaultKeyPoolSize, and a size below 1 means one.
+func TestKeyPoolAllocatesItsSize(t *testing.T) {
+	ctx := context.Background()
+	keys := audit.NewSubjectKeys(testDB)
+	for _, c := range []struct{ size, spares int }{{4, 3}, {2, 1}, {1, 0}, {0, 0}, {-3, 0}} {
+		pool := newKeyPool(keys, c.size)
+		tenant := uniqueTenant("size")
+		if _, _, err := pool.take(ctx, tenant); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(pool.spare[tenant]); got != c.spares {
+			t.Errorf("size %d: %d spares, want %d", c.size, got, c.spares)
+		}
+		n, err := testDB.Collection(audit.SubjectKeysCollection).CountDocuments(ctx, bson.D{{Key: "tenantId", Value: tenant}})
+		if err != nil || n != int64(c.spares+1) {
+			t.Errorf("size %d: %d keys stored (%v), want %d", c.size, n, err, c.spares+1)
+		}
+	}
+	h, err := NewHandler(Config{DB: testDB})
+	if err != nil || h.pool.size != DefaultKeyPoolSize {
+		t.Fatalf("default pool size %d (%v), want %d", h.pool.size, err, DefaultKeyPoolSize)
+	}
+	if h, _ := NewHandler(Config{DB: testDB, KeyPoolSize: 3}); h.pool.size != 3 {
+		t.Fatalf("pool size %d, want 3", h.pool.size)
+	}
+}
+
+// TestKeyPoolBoundsItsTenants: spares are kept for at most maxTenants tenants.
+func TestKeyPoolBoundsItsTenants(t *testing.T) {
+	ctx := context.Background()
+	pool := newKeyPool(audit.NewSubjectKeys(testDB), 2)
+	pool.maxTenants = 2
+	for i := range 4 {
+		if _, _, err := pool.take(ctx, uniqueTenant("bound")); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(i+1, 2); len(pool.spare) != want {
+			t.Fatalf("after %d tenants the pool keeps %d, want %d", i+1, len(pool.spare), want)
+		}
 	}
 }

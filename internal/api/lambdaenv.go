@@ -57,9 +57,15 @@ func Connect(ctx context.Context, e Env, getenv func(string) string) (*mongo.Cli
 			return nil, err
 		}
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(10 * time.Second))
+	client, err := mongo.Connect(clientOptions(uri))
 	if err != nil {
 		return nil, errors.New("config: the MongoDB connection string is malformed; check the secret") // no URI in the message: it holds a credential
 	}
 	return client, nil
+}
+
+// clientOptions are the options of the function's connection: every operation bounded at ten
+// seconds, well inside the function's timeout.
+func clientOptions(uri string) *options.ClientOptions {
+	return options.Client().ApplyURI(uri).SetTimeout(10 * time.Second)
 }
