@@ -292,8 +292,8 @@ func (h *Handler) readBody(req events.APIGatewayProxyRequest, wantBody bool) ([]
 			return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "only the charset=utf-8 parameter is accepted on Content-Type")
 		}
 	}
-	// Base64 is 4/3 of the data: refuse before decoding anything oversized.
-	if len(req.Body) > h.maxBody*4/3+4 {
+	// Refuse before decoding anything longer than the base64 encoding of the limit.
+	if len(req.Body) > base64.StdEncoding.EncodedLen(h.maxBody) {
 		return nil, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", h.maxBody)
 	}
 	body := []byte(req.Body)

@@ -120,3 +120,58 @@ func TestSecuritySignals(t *testing.T) {
 		t.Fatalf("log carries the payload: %s", log)
 	}
 }
+
+// TestSignalEdges: every tenant parameter name is a tenant signal; a large body (above half the
+// scan bound) is still scanned; the source IP is kept up to 64 characters.
+func TestSignalEdges(t *testing.T) {
+	var buf lockedBuf
+	h, err := NewHandler(Config{DB: testDB, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, h: h}
+	u := user{"edge-sub", uniqueTenant("sigedge"), "clinician"}
+	one := func(what string) trafficwatch.Signal {
+		t.Helper()
+		got := signals(t, buf.take())
+		if len(got) != 1 {
+			t.Fatalf("%s: %d signals", what, len(got))
+		}
+		return got[0]
+	}
+	for _, name := range []string{"tenantId", "tenant_id", "tenant", "custom:tenant_id", "TENANTID"} {
+		buf.take()
+		e.expect(400, CodeInvalidQuery, u, "GET", "/patients", "", withQuery(map[string]string{name: "other"}))
+		if s := one("query " + name); s.Marker != trafficwatch.MarkerTenantMismatch {
+			t.Errorf("query %s: %+v", name, s)
+		}
+		buf.take()
+		e.expect(400, CodeUnknownField, u, "POST", "/patients", `{"`+name+`":"other"}`)
+		if s := one("body " + name); s.Marker != trafficwatch.MarkerTenantMismatch {
+			t.Errorf("body %s: %+v", name, s)
+		}
+	}
+	big := `{"text":"x","pad":"` + strings.Repeat("a", 40<<10) + `","q":"../../etc/passwd"}`
+	buf.take()
+	e.expect(400, CodeUnknownField, u, "POST", "/patients/"+NewID()+"/notes", big)
+	if s := one("40 KiB body"); s.Marker != trafficwatch.MarkerInjection {
+		t.Errorf("40 KiB body: %+v", s)
+	}
+	bigTenant := `{"tenantId":"other","pad":"` + strings.Repeat("a", 40<<10) + `"}`
+	buf.take()
+	e.expect(400, CodeUnknownField, u, "POST", "/patients", bigTenant)
+	if s := one("40 KiB tenant body"); s.Marker != trafficwatch.MarkerTenantMismatch {
+		t.Errorf("40 KiB tenant body: %+v", s)
+	}
+	for _, c := range []struct {
+		ip   string
+		kept bool
+	}{{strings.Repeat("1", 64), true}, {strings.Repeat("1", 65), false}} {
+		buf.take()
+		e.expect(400, CodeForbiddenKey, u, "POST", "/patients", `{"$where":"1"}`,
+			func(r *events.APIGatewayProxyRequest) { r.RequestContext.Identity.SourceIP = c.ip })
+		if s := one("ip"); (s.IP == c.ip) != c.kept {
+			t.Errorf("ip of %d characters kept=%v", len(c.ip), s.IP == c.ip)
+		}
+	}
+}
