@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -315,10 +316,7 @@ func (h *Handler) readBody(req events.APIGatewayProxyRequest, wantBody bool) ([]
 var securityHeaders = headers.Security().Map()
 
 func baseHeaders(requestID string) map[string]string {
-	h := make(map[string]string, len(securityHeaders)+3)
-	for k, v := range securityHeaders {
-		h[k] = v
-	}
+	h := maps.Clone(securityHeaders)
 	h["Content-Type"] = "application/json; charset=utf-8"
 	h["Cache-Control"] = "no-store"
 	h["X-Request-Id"] = requestID

@@ -3,6 +3,7 @@ package health
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -116,10 +117,7 @@ var securityHeaders = headers.Security().Map()
 // security headers included: on the regional API domains (the Route 53 health checks' target, let
 // through the WAF without the origin secret) no CloudFront response-headers policy adds them.
 func baseHeaders(requestID string) map[string]string {
-	h := make(map[string]string, len(securityHeaders)+3)
-	for k, v := range securityHeaders {
-		h[k] = v
-	}
+	h := maps.Clone(securityHeaders)
 	h["Content-Type"] = "application/json; charset=utf-8"
 	h["Cache-Control"] = "no-store"
 	if requestID != "" {
