@@ -94,35 +94,33 @@ func (h *Handler) blockNote(rc *reqCtx, patientID, noteID string) (stored bool, 
 }
 
 // settleHolds goes through the patient's holds before a delete: a hold whose note is not stored is
-// blocked and released, a hold whose note is deleted is released. It returns how many held notes
-// are live.
-func (h *Handler) settleHolds(rc *reqCtx, patientID string) (int, error) {
+// blocked and released, a hold whose note is deleted is released. Holds of live notes stay (the
+// delete then counts those notes).
+func (h *Handler) settleHolds(rc *reqCtx, patientID string) error {
 	ids, err := h.noteHolds(rc, patientID)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	liveNotes := 0
 	notes := rc.store.Collection(NotesCollection)
 	for _, id := range ids {
 		stored, err := h.blockNote(rc, patientID, id)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if stored {
 			n, err := notes.CountDocuments(rc.ctx, bson.D{{Key: "_id", Value: notes.DocID(id)}, live})
 			if err != nil {
-				return 0, err
+				return err
 			}
 			if n > 0 {
-				liveNotes++
 				continue
 			}
 		}
 		if err := h.releaseNote(rc, patientID, id); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return liveNotes, nil
+	return nil
 }
 
 // eraseNote turns one note into an erased tombstone (a note stored although its patient went).

@@ -58,6 +58,9 @@ func TestStaleHoldIsSettledAndBlocksTheLateNote(t *testing.T) {
 	p := e.createPatient(u)
 	late := NewID()
 	pushHold(t, u.tenant, p.ID, late)
+	for range 4 { // more stale holds than the delete has attempts: all are settled in one
+		pushHold(t, u.tenant, p.ID, NewID())
+	}
 	e.expect(204, "", u, "DELETE", "/patients/"+p.ID, "")
 	_, err := testDB.Collection(NotesCollection).InsertOne(context.Background(),
 		noteDoc{ID: u.tenant + ":" + late, TenantID: u.tenant, PatientID: p.ID, Version: 1, Text: "late"})

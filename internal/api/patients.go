@@ -115,17 +115,14 @@ func (h *Handler) deletePatient(rc *reqCtx) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		// Notes stored before note holds existed are counted; held ones are settled (holds.go).
+		// Holds of notes that are not stored or already deleted go first (holds.go); then the live
+		// notes are counted, held ones and those stored before note holds existed alike.
+		if err := h.settleHolds(rc, rc.id); err != nil {
+			return 0, nil, err
+		}
 		n, err := rc.store.Collection(NotesCollection).CountDocuments(rc.ctx, bson.D{{Key: "patientId", Value: rc.id}, live})
 		if err != nil {
 			return 0, nil, err
-		}
-		if n == 0 {
-			held, err := h.settleHolds(rc, rc.id)
-			if err != nil {
-				return 0, nil, err
-			}
-			n = int64(held)
 		}
 		if n > 0 {
 			return 0, nil, errorf(http.StatusConflict, CodeHasNotes,
