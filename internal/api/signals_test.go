@@ -151,6 +151,17 @@ func TestSignalEdges(t *testing.T) {
 			t.Errorf("body %s: %+v", name, s)
 		}
 	}
+	// A forbidden key is a signal even without a known injection pattern; a plain syntax error is not.
+	buf.take()
+	e.expect(400, CodeForbiddenKey, u, "POST", "/patients", `{"a.b":1}`)
+	if s := one("dotted key"); s.Marker != trafficwatch.MarkerInjection || s.Detail != "" {
+		t.Errorf("dotted key: %+v", s)
+	}
+	buf.take()
+	e.expect(400, CodeInvalidJSON, u, "POST", "/patients", `{"givenName":`)
+	if got := signals(t, buf.take()); len(got) != 0 {
+		t.Errorf("a syntax error is a signal: %+v", got)
+	}
 	big := `{"text":"x","pad":"` + strings.Repeat("a", 40<<10) + `","q":"../../etc/passwd"}`
 	buf.take()
 	e.expect(400, CodeUnknownField, u, "POST", "/patients/"+NewID()+"/notes", big)
@@ -162,6 +173,22 @@ func TestSignalEdges(t *testing.T) {
 	e.expect(400, CodeUnknownField, u, "POST", "/patients", bigTenant)
 	if s := one("40 KiB tenant body"); s.Marker != trafficwatch.MarkerTenantMismatch {
 		t.Errorf("40 KiB tenant body: %+v", s)
+	}
+	// Refusals before the body is read (a bad ID, a bad query) scan a body of up to twice the body
+	// limit, exactly that much included.
+	edge := `{"q":"../../etc/passwd","pad":"`
+	edge += strings.Repeat("a", 2*DefaultMaxBodyBytes-len(edge)-2) + `"}`
+	buf.take()
+	e.expect(400, CodeInvalidID, u, "GET", "/patients/123", edge)
+	if s := one("body at the scan bound"); s.Marker != trafficwatch.MarkerInjection {
+		t.Errorf("body at the scan bound: %+v", s)
+	}
+	edgeTenant := `{"tenantId":"x","pad":"`
+	edgeTenant += strings.Repeat("a", 2*DefaultMaxBodyBytes-len(edgeTenant)-2) + `"}`
+	buf.take()
+	e.expect(400, CodeInvalidQuery, u, "GET", "/patients", edgeTenant, withQuery(map[string]string{"x": "1"}))
+	if s := one("tenant body at the scan bound"); s.Marker != trafficwatch.MarkerTenantMismatch {
+		t.Errorf("tenant body at the scan bound: %+v", s)
 	}
 	for _, c := range []struct {
 		ip   string
