@@ -147,12 +147,16 @@ func TestErasureBlocksANoteInFlight(t *testing.T) {
 	u := user{"doc-ef", uniqueTenant("inflight"), "clinician"}
 	dpo := user{"dpo-ef", u.tenant, "privacy-officer"}
 	p := e.createPatient(u)
-	late := NewID()
-	pushHold(t, u.tenant, p.ID, late)
+	late := []string{NewID(), NewID(), NewID()}
+	for _, id := range late {
+		pushHold(t, u.tenant, p.ID, id)
+	}
 	e.expect(204, "", dpo, "DELETE", "/subjects/"+p.ID, "")
-	_, err := testDB.Collection(NotesCollection).InsertOne(context.Background(),
-		noteDoc{ID: u.tenant + ":" + late, TenantID: u.tenant, PatientID: p.ID, Version: 1, Text: "late"})
-	if !mongo.IsDuplicateKeyError(err) {
-		t.Fatalf("the late note's insert: %v, want a duplicate key (blocked)", err)
+	for _, id := range late {
+		_, err := testDB.Collection(NotesCollection).InsertOne(context.Background(),
+			noteDoc{ID: u.tenant + ":" + id, TenantID: u.tenant, PatientID: p.ID, Version: 1, Text: "late"})
+		if !mongo.IsDuplicateKeyError(err) {
+			t.Fatalf("the late note %s's insert: %v, want a duplicate key (blocked)", id, err)
+		}
 	}
 }
