@@ -55,6 +55,10 @@ type Checkpointer struct {
 	// published is the highest checkpoint number this checkpointer published (publishedKnown).
 	published      uint64
 	publishedKnown bool
+	// last is the newest checkpoint this checkpointer recorded or read: the next run starts from
+	// it without reading the records (on FerretDB a query sorting them reads all of them). Another
+	// writer's newer checkpoint makes the next insert fail on its number, which re-reads them.
+	last *Checkpoint
 }
 
 // Run cuts every checkpoint that is due and returns them. It first republishes the last recorded
@@ -83,10 +87,22 @@ func (c *Checkpointer) Run(ctx context.Context) ([]*Checkpoint, error) {
 	if err := heldError(ctx, c.Records); err != nil {
 		return nil, fmt.Errorf("cutting checkpoints: %w", err)
 	}
-	last, err := c.Records.LastCheckpoint(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the last checkpoint: %w", err)
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	var err error
+	if last == nil {
+		if last, err = c.Records.LastCheckpoint(ctx); err != nil {
+			return nil, fmt.Errorf("reading the last checkpoint: %w", err)
+		}
 	}
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if last != nil && (c.last == nil || last.Number > c.last.Number) {
+			c.last = last
+		}
+	}()
 	if last != nil && !c.isPublished(last.Number) {
 		// The record carries no entries: attach them from the entries collection, so a checkpoint
 		// a crash left unpublished is published in full. When they cannot be read as anchored (only
