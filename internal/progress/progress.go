@@ -1,0 +1,115 @@
+// Package progress shows the progress of a long operation (a backup, a restore, the restore step of
+// a failover) to the operator: on a terminal a bar per collection with documents done, rate and
+// ETA (github.com/schollz/progressbar); anywhere else the plain lines the caller already prints, so
+// logs and scripts see what they always saw.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// Event is one progress report: Done of Total documents of Item (a collection) in Phase, or, with
+// no Total, a Message.
+type Event struct {
+	Phase   string
+	Item    string
+	Done    int64
+	Total   int64
+	Message string
+}
+
+// Reporter receives events; Close ends the display (the last bar is completed or left where it
+// stopped, and nothing more is drawn).
+type Reporter interface {
+	Report(Event)
+	Close()
+}
+
+// New returns bars on w when terminal is true, else the plain lines of plain.
+func New(w io.Writer, terminal bool, plain func(Event)) Reporter {
+	if !terminal {
+		return lines(plain)
+	}
+	return &bars{w: w}
+}
+
+// lines is the fallback: every event as the caller's plain line.
+type lines func(Event)
+
+func (l lines) Report(e Event) { l(e) }
+func (lines) Close()           {}
+
+// bars draws one bar per (phase, item) with a known total; messages are printed as lines above it.
+type bars struct {
+	w   io.Writer
+	mu  sync.Mutex
+	key string
+	bar *progressbar.ProgressBar
+}
+
+func (b *bars) Report(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e.Total <= 0 {
+		if b.bar != nil {
+			_ = b.bar.Clear()
+		}
+		fmt.Fprintf(b.w, "%-8s %s\n", e.Phase, message(e))
+		if b.bar != nil {
+			_ = b.bar.RenderBlank()
+		}
+		return
+	}
+	if key := e.Phase + "\x00" + e.Item; key != b.key || b.bar == nil {
+		b.finish()
+		b.key = key
+		b.bar = progressbar.NewOptions64(e.Total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetDescription(fmt.Sprintf("%-8s %s", e.Phase, e.Item)),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("docs"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionUseANSICodes(true),
+		)
+	}
+	_ = b.bar.Set64(min(e.Done, e.Total))
+	if e.Done >= e.Total {
+		b.finish()
+	}
+}
+
+func (b *bars) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finish()
+}
+
+// finish ends the current bar on its own line.
+func (b *bars) finish() {
+	if b.bar == nil {
+		return
+	}
+	if !b.bar.IsFinished() {
+		_ = b.bar.Exit()
+	}
+	fmt.Fprintln(b.w)
+	b.bar, b.key = nil, ""
+}
+
+func message(e Event) string {
+	if e.Item == "" {
+		return e.Message
+	}
+	if e.Message == "" {
+		return e.Item
+	}
+	return e.Item + " " + e.Message
+}
