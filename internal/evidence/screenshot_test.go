@@ -3,87 +3,35 @@ package evidence
 import (
 	"context"
 	"image"
-	"image/png"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/carohealth/platform/internal/localstack"
 )
 
-// chromium returns Debian's Chromium, installing it the way the attack suite does
-// (scripts/install-browser.sh, idempotent).
+// chromium returns Debian's Chromium (localstack.Chromium).
 func chromium(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("../../scripts/install-browser.sh").Output()
-	if err != nil {
-		t.Fatalf("Chromium is needed for the report's screenshot test: scripts/install-browser.sh: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// screenshot renders page in headless Chromium (no sandbox, no background network, as the attack
-// suite runs it) and decodes the PNG.
-func screenshot(t *testing.T, browser, page string, w, h int) image.Image {
-	t.Helper()
-	shot := filepath.Join(t.TempDir(), "shot.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-		"--hide-scrollbars", "--force-device-scale-factor=1", "--user-data-dir="+t.TempDir(),
-		"--window-size="+strconv.Itoa(w)+","+strconv.Itoa(h), "--screenshot="+shot, "file://"+page)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, out)
-	}
-	f, err := os.Open(shot)
+	path, err := localstack.Chromium()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	return path
+}
+
+// screenshot renders page in headless Chromium (localstack.Screenshot).
+func screenshot(t *testing.T, browser, page string, w, h int) image.Image {
+	t.Helper()
+	img, err := localstack.Screenshot(context.Background(), browser, page, t.TempDir(), w, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return img
 }
 
-// band is a run of rows holding a colour, with the widest horizontal run of it in those rows.
-type band struct{ top, bottom, width int }
-
-// bands finds the horizontal bands of an exact colour (#rrggbb) and their widest run.
-func bands(img image.Image, hex string) []band {
-	v, _ := strconv.ParseUint(strings.TrimPrefix(hex, "#"), 16, 32)
-	want := [3]uint32{uint32(v >> 16 & 0xff), uint32(v >> 8 & 0xff), uint32(v & 0xff)}
-	b := img.Bounds()
-	var out []band
-	in := false
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		run, best := 0, 0
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			if [3]uint32{r >> 8, g >> 8, bl >> 8} == want {
-				run++
-				best = max(best, run)
-			} else {
-				run = 0
-			}
-		}
-		switch {
-		case best > 0 && !in:
-			out = append(out, band{top: y, bottom: y, width: best})
-			in = true
-		case best > 0:
-			out[len(out)-1].bottom = y
-			out[len(out)-1].width = max(out[len(out)-1].width, best)
-		default:
-			in = false
-		}
-	}
-	return out
-}
+// bands finds the horizontal bands of an exact colour (localstack.Bands).
+func bands(img image.Image, hex string) []localstack.Band { return localstack.Bands(img, hex) }
 
 func TestTheHTMLReportRendersTheSummaryAndTheDrillChartInChromium(t *testing.T) {
 	if testing.Short() {
@@ -103,7 +51,7 @@ func TestTheHTMLReportRendersTheSummaryAndTheDrillChartInChromium(t *testing.T) 
 	img := screenshot(t, browser, res.HTMLPath, 1280, 2200)
 
 	// THEN the framework summary shows one bar per framework, each split by status in proportion
-	bars := map[ControlStatus][]band{}
+	bars := map[ControlStatus][]localstack.Band{}
 	for _, s := range ControlStatuses {
 		bars[s] = bands(img, StatusColour(s))
 	}
@@ -117,11 +65,11 @@ func TestTheHTMLReportRendersTheSummaryAndTheDrillChartInChromium(t *testing.T) 
 			if n == 0 {
 				continue
 			}
-			var got *band
+			var got *localstack.Band
 			k := 0
 			for j := range bars[s] {
 				// The bars are 22 px high; status chips are lower, the ledger box's border narrower.
-				if h := bars[s][j].bottom - bars[s][j].top + 1; h < 20 || h > 24 || bars[s][j].width < 5 {
+				if h := bars[s][j].Bottom - bars[s][j].Top + 1; h < 20 || h > 24 || bars[s][j].Width < 5 {
 					continue
 				}
 				if k == indexAmong(sums, i, s) {
@@ -134,8 +82,8 @@ func TestTheHTMLReportRendersTheSummaryAndTheDrillChartInChromium(t *testing.T) 
 				t.Fatalf("%s: no %s segment rendered in the summary", fw.Framework.ID, s)
 			}
 			want := total * float64(n) / float64(fw.Total)
-			if math.Abs(float64(got.width)-want) > 3 {
-				t.Errorf("%s %s segment is %d px wide, want %.0f (%d of %d controls)", fw.Framework.ID, s, got.width, want, n, fw.Total)
+			if math.Abs(float64(got.Width)-want) > 3 {
+				t.Errorf("%s %s segment is %d px wide, want %.0f (%d of %d controls)", fw.Framework.ID, s, got.Width, want, n, fw.Total)
 			}
 		}
 	}
@@ -146,14 +94,14 @@ func TestTheHTMLReportRendersTheSummaryAndTheDrillChartInChromium(t *testing.T) 
 	}
 	widest := 0
 	for i, s := range steps {
-		if s.width > steps[widest].width {
+		if s.Width > steps[widest].Width {
 			widest = i
 		}
 	}
-	if widest != 2 || math.Abs(float64(steps[widest].width)-440) > 2 {
-		t.Errorf("widest drill bar is #%d at %d px, want the restore step (#2) at 440 px", widest, steps[widest].width)
+	if widest != 2 || math.Abs(float64(steps[widest].Width)-440) > 2 {
+		t.Errorf("widest drill bar is #%d at %d px, want the restore step (#2) at 440 px", widest, steps[widest].Width)
 	}
-	if dur := steps[0].width; dur > 20 {
+	if dur := steps[0].Width; dur > 20 {
 		t.Errorf("the preflight bar (0.05 s of 2.4 s) is %d px wide", dur)
 	}
 }
