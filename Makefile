@@ -32,4 +32,4 @@ vet:
 gotest: $(GOTEST_DEPS)
 	CDK_VALIDATION=false go test -count=1 -timeout 25m ./...
 
-demo: $(DEMO_TARGETS)
+demo: demo-setup $(DEMO_TARGETS)

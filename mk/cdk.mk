@@ -5,7 +5,7 @@ CDK_OUT := cdk.out
 # The aws-cdk package ships Go template files; a go.mod inside node_modules makes it a module of
 # its own, so `go vet ./...` and `go test ./...` skip it.
 node_modules/.bin/cdk: package.json package-lock.json
-	npm ci --no-audit --no-fund --ignore-scripts
+	@scripts/quiet.sh $(CARO_CACHE)/logs/npm-ci.log npm ci --no-audit --no-fund --ignore-scripts
 	@printf 'module example.invalid/node_modules // keeps npm packages out of ./...\n' > node_modules/go.mod
 	@touch $@
 
@@ -17,8 +17,12 @@ GOTEST_DEPS += $(CDK)
 # synth: all five stacks (cdk synth takes every stack by default), offline, without credentials; --strict turns cdk-nag warnings into failures.
 # nagReports=true adds cdk-nag's CSV reports to cdk.out (audit evidence, the pipeline's artifact).
 # VERSION names the release the assembly becomes (the pipeline passes the commit); default "dev".
+# CDK's own output (bundling, the validator, annotations with their stack traces) goes to
+# $(SYNTH_LOG), named with its last lines when the synth fails; the summary prints one line per
+# stack and one per annotation.
+SYNTH_LOG := $(CARO_CACHE)/logs/synth.log
 synth: $(CDK)
-	$(CDK) synth --strict --quiet --output $(CDK_OUT) --no-version-reporting --no-notices -c nagReports=true $(if $(VERSION),-c version=$(VERSION)) >/dev/null
+	@scripts/quiet.sh $(SYNTH_LOG) $(CDK) synth --strict --quiet --output $(CDK_OUT) --no-version-reporting --no-notices -c nagReports=true $(if $(VERSION),-c version=$(VERSION))
 	@node scripts/synth-summary.mjs $(CDK_OUT)
 
 synth-summary:

@@ -9,13 +9,18 @@
 # The drill test (go test ./cmd/caro, 500 records) is part of `make test` through `go test ./...`.
 DRILL_RECORDS ?= 50000
 DRILL_REPORT ?= $(CARO_CACHE)/evidence/drill.json
+# The drills' progress (stderr) goes to these logs; the demo prints the results.
+DRILL_LOG ?= $(CARO_CACHE)/logs/drill.log
+DRILL_KILL_LOG ?= $(CARO_CACHE)/logs/drill-kill-at-restore.log
 
 .PHONY: drill-demo bench-drill
 drill-demo: caro-bin servers
 	@mkdir -p $(dir $(DRILL_REPORT))
-	$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json > $(DRILL_REPORT)
+	@echo "drill: a failover of $(DRILL_RECORDS) records between two local regions (progress: $(DRILL_LOG))"
+	@scripts/quiet.sh --stderr-only $(DRILL_LOG) $(CARO_BIN) drill --records $(DRILL_RECORDS) -o json > $(DRILL_REPORT)
 	@echo "drill report (JSON): $(DRILL_REPORT)"
-	$(CARO_BIN) drill --records $(DRILL_RECORDS) --kill-at restore
+	@echo "drill: again, the apply killed (kill -9) in the middle of the restore and resumed (progress: $(DRILL_KILL_LOG))"
+	@scripts/quiet.sh --stderr-only $(DRILL_KILL_LOG) $(CARO_BIN) drill --records $(DRILL_RECORDS) --kill-at restore
 
 bench-drill: caro-bin servers
 	@$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json 2>/dev/null | awk -F': ' '\

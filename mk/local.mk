@@ -11,7 +11,7 @@ CARO_BIN := $(CARO_CACHE)/bin/caro
 .PHONY: local caro-bin
 caro-bin:
 	@mkdir -p $(CARO_CACHE)/bin
-	go build -o $(CARO_BIN) ./cmd/caro
+	@go build -o $(CARO_BIN) ./cmd/caro
 
 local: caro-bin
 	$(CARO_BIN) local up --addr $(LOCAL_ADDR) --web web --ready-file $(LOCAL_READY_FILE) $(LOCAL_FLAGS)

@@ -3,6 +3,6 @@
 # starts them (and runs the script itself when a binary is missing).
 .PHONY: servers
 servers:
-	scripts/install-servers.sh all
+	@scripts/install-servers.sh all
 
 GOTEST_DEPS += servers

@@ -7,6 +7,7 @@
 #   mongotools  mongodump + mongorestore 100.10.0                   -> .cache/bin/mongodump, mongorestore
 #   knot        Knot DNS from the Debian package "knot"             -> /usr/sbin/knotd (apt-get)
 #   all         all of the above (default)
+#   check       install nothing: exit 0 when every server above is there at its pin, 1 otherwise
 #
 # Go servers are built from their modules fetched through the Go module proxy (`go mod download`),
 # copied into a writable folder under .cache/src and built there as separate modules (they never
@@ -32,6 +33,10 @@ MONGOTOOLS_RELEASE="100.10.0"
 FERRETDB_RECIPE="2"
 LOCALKMS_RECIPE="2"
 MONGOTOOLS_RECIPE="2"
+# What each stamp file holds: the pin a binary was built from.
+FERRETDB_PIN="$FERRETDB_MOD@$FERRETDB_VER recipe=$FERRETDB_RECIPE"
+LOCALKMS_PIN="$LOCALKMS_MOD@$LOCALKMS_VER recipe=$LOCALKMS_RECIPE loopback"
+MONGOTOOLS_PIN="$MONGOTOOLS_MOD@$MONGOTOOLS_VER ($MONGOTOOLS_RELEASE) recipe=$MONGOTOOLS_RECIPE"
 
 log() { echo "install-servers: $*" >&2; }
 die() { echo "install-servers: $*" >&2; exit 1; }
@@ -78,7 +83,7 @@ module_copy() {
 }
 
 build_ferretdb() {
-	local pin="$FERRETDB_MOD@$FERRETDB_VER recipe=$FERRETDB_RECIPE"
+	local pin="$FERRETDB_PIN"
 	stamp_ok ferretdb "$pin" ferretdb && return 0
 	log "building FerretDB $FERRETDB_VER (SQLite backend, first time only, ~1-3 min)"
 	local dir; dir="$(module_copy "$FERRETDB_MOD" "$FERRETDB_VER")"
@@ -93,7 +98,7 @@ build_ferretdb() {
 }
 
 build_localkms() {
-	local pin="$LOCALKMS_MOD@$LOCALKMS_VER recipe=$LOCALKMS_RECIPE loopback"
+	local pin="$LOCALKMS_PIN"
 	stamp_ok localkms "$pin" local-kms && return 0
 	log "building local-kms $LOCALKMS_VER"
 	local dir; dir="$(module_copy "$LOCALKMS_MOD" "$LOCALKMS_VER")"
@@ -109,7 +114,7 @@ build_localkms() {
 }
 
 build_mongotools() {
-	local pin="$MONGOTOOLS_MOD@$MONGOTOOLS_VER ($MONGOTOOLS_RELEASE) recipe=$MONGOTOOLS_RECIPE"
+	local pin="$MONGOTOOLS_PIN"
 	stamp_ok mongotools "$pin" mongodump mongorestore && return 0
 	log "building mongo-tools $MONGOTOOLS_RELEASE (mongodump, mongorestore)"
 	local dir; dir="$(module_copy "$MONGOTOOLS_MOD" "$MONGOTOOLS_VER")"
@@ -156,8 +161,20 @@ run() {
 	esac
 }
 
+# check: every binary built from its current pin, and knotd present (make demo's set-up line).
+check() {
+	stamp_ok ferretdb "$FERRETDB_PIN" ferretdb &&
+		stamp_ok localkms "$LOCALKMS_PIN" local-kms &&
+		stamp_ok mongotools "$MONGOTOOLS_PIN" mongodump mongorestore &&
+		{ command -v knotd >/dev/null 2>&1 || [[ -x /usr/sbin/knotd ]]; }
+}
+
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+if [[ "${targets[0]}" == check ]]; then
+	check
+	exit
+fi
 for t in "${targets[@]}"; do
 	if [[ "$t" == all ]]; then
 		for s in ferretdb localkms mongotools knot; do run "$s"; done
