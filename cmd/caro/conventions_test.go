@@ -52,6 +52,8 @@ var conventionDebt = map[string]bool{
 	"yes-shorthand: caro backup restore --yes":            true,
 	"yes-shorthand: caro backup atlas-restore --yes":      true,
 	"yes-shorthand: caro gdpr reapply --yes":              true,
+	// deploy (perm stream)
+	"example: caro deploy": true,
 	// audit (ledger stream)
 	"example: caro audit":                           true,
 	"example: caro audit check-proof":               true,
