@@ -26,15 +26,22 @@ type reservedConcurrency struct {
 	auditWriter float64
 	// backup: the daily backup and the weekly restore test, one at a time.
 	backup float64
+	// atlasKeyAccess serves the deploy-time Atlas custom resources (regions with Atlas settings).
+	atlasKeyAccess float64
 }
 
-// concurrencyFor sizes a region's functions from its stated API load.
-func concurrencyFor(load regions.APILoad) reservedConcurrency {
+// concurrencyFor sizes a region's functions from its stated API load; atlas: the region declares
+// Atlas settings.
+func concurrencyFor(load regions.APILoad, atlas bool) reservedConcurrency {
 	api := math.Max(2, math.Ceil(load.APIPeakRequestsPerSecond*load.APIRequestSeconds*2))
-	return reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1}
+	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1}
+	if atlas {
+		c.atlasKeyAccess = 1
+	}
+	return c
 }
 
 // total is what the region's platform stack reserves in all.
 func (c reservedConcurrency) total() float64 {
-	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup
+	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.atlasKeyAccess
 }

@@ -328,3 +328,105 @@ func TestOnCallReadsTheConnectionStringInEachRegion(t *testing.T) {
 		t.Errorf("%d connection-string secrets checked, want 2", regions)
 	}
 }
+
+// TestAtlasMayUseItsKeyOnceAuthorized follows MongoDB's "Manage Customer Keys with AWS KMS"
+// (https://www.mongodb.com/docs/atlas/security-aws-kms/): the IAM role Atlas assumes trusts
+// Atlas's AWS principal with the project's external ID, may kms:Encrypt, kms:Decrypt and
+// kms:DescribeKey the customer master key (the key policy lets the account's IAM decide), and is
+// authorized for the project's cloud provider access role before encryption at rest names it.
+func TestAtlasMayUseItsKeyOnceAuthorized(t *testing.T) {
+	av := newAppView(t)
+	pa := platformApp(t)
+	checked := 0
+	for _, s := range av.stacks {
+		def, err := pa.Regions.Get(s.region)
+		if err != nil || !strings.HasPrefix(s.name, "CaroPlatform-") || def.Atlas.KeyAccess == nil {
+			continue
+		}
+		for id, r := range s.tpl.Resources {
+			if r.Type != "MongoDB::Atlas::EncryptionAtRest" {
+				continue
+			}
+			checked++
+			cfg := mapOf(r.Properties["AwsKmsConfig"])
+			key := refOf(cfg, "CustomerMasterKeyID")
+			// The authorization that names the key role, which encryption at rest waits for.
+			var auth, role string
+			for aid, a := range s.tpl.Resources {
+				if a.Type == "Custom::AtlasKeyRoleAuthorization" && stringOf(a.Properties["RoleId"]) == stringOf(cfg["RoleID"]) {
+					auth, role = aid, refOf(a.Properties, "IamRoleArn")
+				}
+			}
+			if auth == "" || !dependsOnTransitively(s, id, auth) {
+				t.Errorf("%s: %s does not wait for an authorization of Atlas role %s", s.name, id, stringOf(cfg["RoleID"]))
+				continue
+			}
+			roleArn := s.getAtt(role, "Arn")
+			trust := s.docStatements(s.tpl.Resources[role].Properties, "AssumeRolePolicyDocument", role)
+			assume := request{principal: def.Atlas.KeyAccess.AtlasAWSAccountARN, action: "sts:AssumeRole", context: map[string][]string{"sts:ExternalId": {def.Atlas.KeyAccess.ExternalID}}}
+			if !allows(trust, assume, true) {
+				t.Errorf("%s: Atlas (%s) may not assume %s with the project's external ID", s.name, def.Atlas.KeyAccess.AtlasAWSAccountARN, role)
+			}
+			for _, a := range []string{"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"} {
+				req := request{principal: roleArn, action: a, resource: s.keyArn(key)}
+				if !allows(s.identityStatements(role), req, false) || !allows(s.keyPolicy(key), req, true) {
+					t.Errorf("%s: role %s may not %s key %s", s.name, role, a, key)
+				}
+				// AND the authorization waits for that permission
+				for _, ps := range s.identityStatements(role) {
+					if ps.from != role && allows([]policyStatement{ps}, req, false) && !dependsOnTransitively(s, auth, ps.from) {
+						t.Errorf("%s: %s does not wait for %s, which lets the role use the key", s.name, auth, ps.from)
+					}
+				}
+			}
+		}
+	}
+	if checked != 2 {
+		t.Errorf("%d encryption-at-rest configurations checked, want 2", checked)
+	}
+}
+
+// dependsOnTransitively reports whether resource from waits for resource to (DependsOn or a
+// reference, followed through other resources).
+func dependsOnTransitively(s *stackView, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(id string) bool
+	walk = func(id string) bool {
+		if id == to {
+			return true
+		}
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+		r := s.tpl.Resources[id]
+		next := dependsOn(r)
+		next = append(next, referencesIn(r.Properties)...)
+		for _, n := range next {
+			if walk(n) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(from)
+}
+
+// referencesIn lists the logical IDs v refers to (Ref, Fn::GetAtt).
+func referencesIn(v interface{}) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]interface{}:
+		if id := refOf(x); id != "" && !strings.HasPrefix(id, "AWS::") {
+			out = append(out, id)
+		}
+		for _, e := range x {
+			out = append(out, referencesIn(e)...)
+		}
+	case []interface{}:
+		for _, e := range x {
+			out = append(out, referencesIn(e)...)
+		}
+	}
+	return out
+}

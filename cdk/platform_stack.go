@@ -93,14 +93,15 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	type fn struct {
 		description string
 		env         map[string]string
-		database    bool            // reads the Atlas connection string
-		concurrency float64         // reserved concurrency (gofunction's default when 0)
-		timeout     awscdk.Duration // gofunction's default when nil
-		memory      float64         // MiB; gofunction's default when 0
+		database    bool                        // reads the Atlas connection string
+		concurrency float64                     // reserved concurrency (gofunction's default when 0)
+		timeout     awscdk.Duration             // gofunction's default when nil
+		memory      float64                     // MiB; gofunction's default when 0
+		secrets     []awssecretsmanager.ISecret // more secrets it reads (through the extension)
 	}
 	newFunction := func(id, folder string, o fn) *gofunction.Function {
 		fnEnv := map[string]string{"CARO_REGION": def.Region, "CARO_VERSION": props.Version}
-		var secrets []awssecretsmanager.ISecret
+		secrets := append([]awssecretsmanager.ISecret{}, o.secrets...)
 		if o.database {
 			fnEnv["CARO_DATABASE"] = "caro"
 			fnEnv["CARO_MONGODB_URI_SECRET_ARN"] = *mongoURI.SecretArn()
@@ -119,7 +120,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		return f
 	}
 
-	reserved := concurrencyFor(def.APILoad())
+	reserved := concurrencyFor(def.APILoad(), def.Atlas.KeyAccess != nil)
 	health := newFunction("Health", "health", fn{
 		description: "GET /health: database reachability, region, version, restore marker; GET /auth/config: sign-in pool and client", database: true,
 		concurrency: reserved.health,
@@ -245,14 +246,26 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	// eu-west-1 key). Needs the project's cloud-provider access, set up once in Atlas.
 	if ka := def.Atlas.KeyAccess; ka != nil {
 		access := atlas.KeyAccess{AtlasAWSAccountARN: ka.AtlasAWSAccountARN, ExternalID: ka.ExternalID, AtlasRoleID: ka.RoleID}
+		// Authorizes the key role in Atlas before encryption at rest, and switches the primary
+		// cluster to the key after it (CloudFormation custom resources, internal/atlaskeyaccess),
+		// with the Atlas API key MongoDB's extensions read.
+		atlasCredentials := awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("AtlasCredentials"), jsii.String(AtlasCredentialsSecretName))
+		keyAccess := newFunction("AtlasKeyAccess", "atlaskeyaccess", fn{
+			description: "Deploy-time custom resources: authorizes the Atlas key role, switches the primary cluster to the KMS key",
+			env:         map[string]string{"CARO_ATLAS_CREDENTIALS_SECRET": AtlasCredentialsSecretName},
+			secrets:     []awssecretsmanager.ISecret{atlasCredentials},
+			concurrency: reserved.atlasKeyAccess, timeout: awscdk.Duration_Minutes(jsii.Number(10)),
+		})
 		if def.Primary {
 			atlas.NewPrimary(stack, "Atlas", &atlas.PrimaryProps{
 				ProjectID: def.Atlas.ProjectID, ClusterName: def.Atlas.Cluster, Region: def.Region,
 				StandbyRegion: props.PeerRegion, Key: ps.Key, Access: access, ReplicationSpecID: def.Atlas.ReplicationSpecID,
+				KeyAccessFunction: keyAccess.Lambda,
 			})
 		} else {
 			atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{
 				ProjectID: def.Atlas.ProjectID, ClusterName: def.Atlas.Cluster, Region: def.Region, Key: ps.Key, Access: access,
+				KeyAccessFunction: keyAccess.Lambda,
 			})
 		}
 	} else {

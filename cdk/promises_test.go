@@ -18,6 +18,8 @@ var managedServices = []string{
 	"AWS::Cognito::", "AWS::Events::", "AWS::IAM::", "AWS::KMS::", "AWS::Lambda::", "AWS::Logs::",
 	"AWS::Route53::", "AWS::S3::", "AWS::SNS::", "AWS::SQS::", "AWS::SecretsManager::", "AWS::WAFv2::",
 	"MongoDB::Atlas::", "Custom::CDKBucketDeployment",
+	// Deploy-time calls to the Atlas Admin API (lambdas/atlaskeyaccess).
+	"Custom::AtlasKeyRoleAuthorization", "Custom::AtlasClusterEncryption",
 }
 
 // unmanagedTypes returns the resource types of tpl outside managedServices, sorted.

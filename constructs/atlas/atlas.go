@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	mongodbatlas "github.com/mongodb/awscdk-resources-mongodbatlas-go/awscdkresourcesmongodbatlas/v4"
@@ -64,6 +65,9 @@ type PrimaryProps struct {
 	// Key is the platform key Atlas encrypts the primary cluster's storage with.
 	Key    awskms.IKey
 	Access KeyAccess
+	// KeyAccessFunction serves the custom resources that authorize the key role in Atlas and
+	// switch the cluster to the key (lambdas/atlaskeyaccess). Required.
+	KeyAccessFunction awslambda.IFunction
 	// ReplicationSpecID of the primary cluster, which Atlas requires in snapshot copy settings
 	// (the region definition's atlas.replicationSpecId). Required.
 	ReplicationSpecID string
@@ -78,6 +82,9 @@ type Primary struct {
 	KeyRole          awsiam.Role
 	EncryptionAtRest mongodbatlas.CfnEncryptionAtRest
 	BackupSchedule   mongodbatlas.CfnCloudBackupSchedule
+	// KeyRoleAuthorization authorizes KeyRole in Atlas before EncryptionAtRest is created;
+	// ClusterEncryption switches the (existing) primary cluster to the key after it.
+	KeyRoleAuthorization, ClusterEncryption awscdk.CustomResource
 }
 
 func profile(p string) *string {
@@ -87,19 +94,25 @@ func profile(p string) *string {
 	return jsii.String(p)
 }
 
-// keyRole creates the IAM role Atlas assumes to use key for encryption at rest.
-func keyRole(scope constructs.Construct, id string, key awskms.IKey, a KeyAccess) awsiam.Role {
+// KeyRoleName is the fixed name of the IAM role Atlas assumes in region: fixed, so its ARN is
+// known before the stack creates it and stays the one authorized in Atlas when the role is
+// replaced; per region, since IAM names are account-wide.
+func KeyRoleName(region string) string { return "caro-atlas-kms-" + region }
+
+// keyRole creates the IAM role Atlas assumes to use key for encryption at rest, and its policy.
+func keyRole(scope constructs.Construct, id, region string, key awskms.IKey, a KeyAccess) (awsiam.Role, awsiam.ManagedPolicy) {
 	if a.AtlasAWSAccountARN == "" || a.ExternalID == "" || a.AtlasRoleID == "" {
 		panic("atlas: KeyAccess needs AtlasAWSAccountARN, ExternalID and AtlasRoleID (from the project's cloud provider access setup)")
 	}
 	role := awsiam.NewRole(scope, jsii.String(id), &awsiam.RoleProps{
+		RoleName:    jsii.String(KeyRoleName(region)),
 		Description: jsii.String("Assumed by MongoDB Atlas to use the platform KMS key for encryption at rest"),
 		AssumedBy: awsiam.NewArnPrincipal(jsii.String(a.AtlasAWSAccountARN)).WithConditions(&map[string]interface{}{
 			"StringEquals": map[string]interface{}{"sts:ExternalId": a.ExternalID},
 		}),
 		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 	})
-	awsiam.NewManagedPolicy(scope, jsii.String(id+"Policy"), &awsiam.ManagedPolicyProps{
+	policy := awsiam.NewManagedPolicy(scope, jsii.String(id+"Policy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Atlas encryption at rest: use the one platform key"),
 		Roles:       &[]awsiam.IRole{role},
 		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -108,7 +121,7 @@ func keyRole(scope constructs.Construct, id string, key awskms.IKey, a KeyAccess
 			Resources: &[]*string{key.KeyArn()},
 		})},
 	})
-	return role
+	return role, policy
 }
 
 // NewPrimary declares encryption at rest of the primary project with the platform key and the
@@ -121,12 +134,16 @@ func NewPrimary(scope constructs.Construct, id string, p *PrimaryProps) *Primary
 		panic("atlas.NewPrimary: Region and a different StandbyRegion are required")
 	case p.Key == nil:
 		panic("atlas.NewPrimary: Key (the platform KMS key) is required")
+	case p.KeyAccessFunction == nil:
+		panic("atlas.NewPrimary: KeyAccessFunction (lambdas/atlaskeyaccess) is required: Atlas accepts encryption at rest only with an authorized role")
 	case p.ReplicationSpecID == "":
 		panic("atlas.NewPrimary: ReplicationSpecID is required: Atlas copies snapshots to the standby region only with the cluster's replication spec ID " +
 			"(set atlas.replicationSpecId in the primary's region definition, from `atlas clusters describe`)")
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	out := &Primary{KeyRole: keyRole(c, "KeyRole", p.Key, p.Access)}
+	role, policy := keyRole(c, "KeyRole", p.Region, p.Key, p.Access)
+	out := &Primary{KeyRole: role}
+	out.KeyRoleAuthorization = authorizeKeyRole(c, p.KeyAccessFunction, jsii.String(p.ProjectID), p.Access.AtlasRoleID, role, policy)
 	out.EncryptionAtRest = mongodbatlas.NewCfnEncryptionAtRest(c, jsii.String("EncryptionAtRest"), &mongodbatlas.CfnEncryptionAtRestProps{
 		ProjectId: jsii.String(p.ProjectID),
 		Profile:   profile(p.Profile),
@@ -137,7 +154,9 @@ func NewPrimary(scope constructs.Construct, id string, p *PrimaryProps) *Primary
 			RoleId:              jsii.String(p.Access.AtlasRoleID),
 		},
 	})
-	out.EncryptionAtRest.Node().AddDependency(out.KeyRole)
+	out.EncryptionAtRest.Node().AddDependency(out.KeyRoleAuthorization)
+	out.ClusterEncryption = encryptCluster(c, p.KeyAccessFunction, p.ProjectID, p.ClusterName)
+	out.ClusterEncryption.Node().AddDependency(out.EncryptionAtRest)
 	window := p.RestoreWindowDays
 	if window == 0 {
 		window = 7
@@ -191,6 +210,8 @@ type StandbyProps struct {
 	// Key is the standby region's platform key (for example the replica of a multi-Region key).
 	Key    awskms.IKey
 	Access KeyAccess
+	// KeyAccessFunction: see PrimaryProps. Required.
+	KeyAccessFunction awslambda.IFunction
 	// InstanceSize defaults to M30 (the smallest tier with customer-managed encryption at rest
 	// and cloud backups suited to production); MongoDBMajorVersion to 7.0.
 	InstanceSize        string
@@ -204,6 +225,8 @@ type Standby struct {
 	Project          mongodbatlas.CfnProject
 	EncryptionAtRest mongodbatlas.CfnEncryptionAtRest
 	Cluster          mongodbatlas.CfnCluster
+	// KeyRoleAuthorization authorizes KeyRole in Atlas before EncryptionAtRest is created.
+	KeyRoleAuthorization awscdk.CustomResource
 }
 
 // NewStandby declares the standby project with encryption at rest under the standby region's key,
@@ -216,6 +239,8 @@ func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby
 		panic("atlas.NewStandby: give ProjectID (existing project) or OrgID and ProjectName (new project)")
 	case p.Key == nil:
 		panic("atlas.NewStandby: Key (the standby region's KMS key) is required")
+	case p.KeyAccessFunction == nil:
+		panic("atlas.NewStandby: KeyAccessFunction (lambdas/atlaskeyaccess) is required: Atlas accepts encryption at rest only with an authorized role")
 	}
 	size := p.InstanceSize
 	if size == "" {
@@ -226,7 +251,8 @@ func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby
 		version = "7.0"
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	s := &Standby{KeyRole: keyRole(c, "KeyRole", p.Key, p.Access)}
+	role, policy := keyRole(c, "KeyRole", p.Region, p.Key, p.Access)
+	s := &Standby{KeyRole: role}
 	projectID := jsii.String(p.ProjectID)
 	if p.ProjectID == "" {
 		s.Project = mongodbatlas.NewCfnProject(c, jsii.String("Project"), &mongodbatlas.CfnProjectProps{
@@ -248,7 +274,8 @@ func NewStandby(scope constructs.Construct, id string, p *StandbyProps) *Standby
 			RoleId:              jsii.String(p.Access.AtlasRoleID),
 		},
 	})
-	s.EncryptionAtRest.Node().AddDependency(s.KeyRole)
+	s.KeyRoleAuthorization = authorizeKeyRole(c, p.KeyAccessFunction, projectID, p.Access.AtlasRoleID, role, policy)
+	s.EncryptionAtRest.Node().AddDependency(s.KeyRoleAuthorization)
 	s.Cluster = mongodbatlas.NewCfnCluster(c, jsii.String("Cluster"), &mongodbatlas.CfnClusterProps{
 		Name:                         jsii.String(p.ClusterName),
 		ProjectId:                    projectID,

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/carohealth/platform/constructs/atlas"
@@ -18,6 +19,11 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	jsii.Close()
 	os.Exit(code)
+}
+
+// keyAccessFunction stands for lambdas/atlaskeyaccess (its code is not built here).
+func keyAccessFunction(stack awscdk.Stack) awslambda.IFunction {
+	return awslambda.Function_FromFunctionArn(stack, jsii.String("KeyAccessFunction"), jsii.String("arn:aws:lambda:eu-west-1:123456789012:function:atlaskeyaccess"))
 }
 
 func access(role string) atlas.KeyAccess {
@@ -36,7 +42,7 @@ func TestPrimaryEncryptionAndBackupSchedule(t *testing.T) {
 	// WHEN the primary Atlas configuration is declared from the region definitions
 	atlas.NewPrimary(stack, "Atlas", &atlas.PrimaryProps{
 		ProjectID: "5f0000000000000000000001", ClusterName: "caro-prod", Region: "eu-west-1", StandbyRegion: "eu-central-1",
-		Key: key, Access: access("6f0000000000000000000001"), ReplicationSpecID: "rs-1",
+		Key: key, Access: access("6f0000000000000000000001"), ReplicationSpecID: "rs-1", KeyAccessFunction: keyAccessFunction(stack),
 	})
 	tpl := assertions.Template_FromStack(stack, nil)
 
@@ -54,6 +60,22 @@ func TestPrimaryEncryptionAndBackupSchedule(t *testing.T) {
 		"Policies": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"PolicyItems": assertions.Match_ArrayWith(&[]interface{}{
 			assertions.Match_ObjectLike(&map[string]interface{}{"FrequencyType": "daily", "RetentionUnit": "days", "RetentionValue": 7}),
 		})})},
+	})
+	// AND (issue 22 finding 4) the key role has a fixed name, is authorized in Atlas once it and its
+	// key policy exist, and only then is encryption at rest configured; then the existing primary
+	// cluster is switched to the key
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{"RoleName": "caro-atlas-kms-eu-west-1"})
+	tpl.HasResource(jsii.String("Custom::AtlasKeyRoleAuthorization"), map[string]interface{}{
+		"Properties": assertions.Match_ObjectLike(&map[string]interface{}{"ProjectId": "5f0000000000000000000001", "RoleId": "6f0000000000000000000001",
+			"IamRoleArn": map[string]interface{}{"Fn::GetAtt": []interface{}{assertions.Match_StringLikeRegexp(jsii.String("^AtlasKeyRole")), "Arn"}}}),
+		"DependsOn": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_StringLikeRegexp(jsii.String("^AtlasKeyRolePolicy"))}),
+	})
+	tpl.HasResource(jsii.String("MongoDB::Atlas::EncryptionAtRest"), map[string]interface{}{
+		"DependsOn": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_StringLikeRegexp(jsii.String("^AtlasKeyRoleAuthorization"))}),
+	})
+	tpl.HasResource(jsii.String("Custom::AtlasClusterEncryption"), map[string]interface{}{
+		"Properties": assertions.Match_ObjectLike(&map[string]interface{}{"ProjectId": "5f0000000000000000000001", "ClusterName": "caro-prod"}),
+		"DependsOn":  assertions.Match_ArrayWith(&[]interface{}{assertions.Match_StringLikeRegexp(jsii.String("^AtlasEncryptionAtRest"))}),
 	})
 	// AND Atlas may assume the key role only with the external ID, and use only that key
 	tpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{
@@ -83,7 +105,7 @@ func TestStandbyProjectAndCluster(t *testing.T) {
 	// WHEN the standby project and cluster are declared
 	atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{
 		OrgID: "org-1", ProjectName: "caro-standby", ClusterName: "caro-standby", Region: "eu-central-1",
-		Key: key, Access: access("6f0000000000000000000002"), Profile: "caro",
+		Key: key, Access: access("6f0000000000000000000002"), Profile: "caro", KeyAccessFunction: keyAccessFunction(stack),
 	})
 	tpl := assertions.Template_FromStack(stack, nil)
 	// THEN the project exists, encrypted at rest with the standby key in eu-central-1
@@ -117,7 +139,7 @@ func TestStandbyInExistingProject(t *testing.T) {
 	})
 	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"), jsii.String("arn:aws:kms:eu-central-1:123456789012:key/mrk-platform"))
 	// WHEN the standby cluster is declared in it
-	s := atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{ProjectID: "65a1f0c2e4b0a1b2c3d4e5f7", ClusterName: "caro-eu-central-1", Region: "eu-central-1", Key: key, Access: access("6f0000000000000000000002")})
+	s := atlas.NewStandby(stack, "Atlas", &atlas.StandbyProps{ProjectID: "65a1f0c2e4b0a1b2c3d4e5f7", ClusterName: "caro-eu-central-1", Region: "eu-central-1", Key: key, Access: access("6f0000000000000000000002"), KeyAccessFunction: keyAccessFunction(stack)})
 	tpl := assertions.Template_FromStack(stack, nil)
 	// THEN no project is created and encryption at rest and the cluster use the existing one
 	tpl.ResourceCountIs(jsii.String("MongoDB::Atlas::Project"), jsii.Number(0))

@@ -215,16 +215,26 @@ func checkAtlasRole(ctx context.Context, o Options, region Region, creds atlas.C
 			return Finding{Check: CheckAtlasRole, Region: region.Name, Status: Blocker, Fix: fix,
 				Detail: fmt.Sprintf("role %s has external ID %s and principal %s, the region definition %s and %s: the key role's trust would not let Atlas in", r.RoleID, r.ExternalID, r.AtlasAWSAccountARN, a.ExternalID, a.AtlasAWSAccountARN)}
 		}
-		if r.IAMRoleARN == "" {
+		// The platform stack authorizes its fixed-name key role itself (Custom::AtlasKeyRoleAuthorization).
+		want := ":role/" + KeyRoleName(region.Name)
+		switch {
+		case r.IAMRoleARN == "":
+			return Finding{Check: CheckAtlasRole, Region: region.Name, Status: OK,
+				Detail: "role " + r.RoleID + " is not authorized yet: the deploy authorizes it for the stack's role " + KeyRoleName(region.Name)}
+		case !strings.HasSuffix(r.IAMRoleARN, want):
 			return Finding{Check: CheckAtlasRole, Region: region.Name, Status: Warning,
-				Detail: "role " + r.RoleID + " is not authorized for an IAM role yet: encryption at rest needs it authorized before it is created",
-				Fix:    fmt.Sprintf("authorize the stack's Atlas key role: atlas cloudProviders accessRoles aws authorize %s --projectId %s --iamAssumedRoleArn <the role's ARN>", r.RoleID, a.ProjectID)}
+				Detail: "role " + r.RoleID + " is authorized for " + r.IAMRoleARN + ", not the stack's role " + KeyRoleName(region.Name) + ": the deploy re-authorizes it, and whatever used the old role loses Atlas's access",
+				Fix:    "make sure nothing else in project " + a.ProjectID + " relies on " + r.IAMRoleARN + " before deploying"}
 		}
 		return Finding{Check: CheckAtlasRole, Region: region.Name, Status: OK, Detail: "role " + r.RoleID + " is authorized for " + r.IAMRoleARN}
 	}
 	return Finding{Check: CheckAtlasRole, Region: region.Name, Status: Blocker, Fix: fix,
 		Detail: fmt.Sprintf("project %s has no cloud provider access role %s", a.ProjectID, a.RoleID)}
 }
+
+// KeyRoleName is the fixed name of the IAM role Atlas assumes in region (constructs/atlas
+// KeyRoleName, which this package may not import).
+func KeyRoleName(region string) string { return "caro-atlas-kms-" + region }
 
 // checkHostedZone checks that the region's hosted zone exists and serves its domain.
 func checkHostedZone(ctx context.Context, o Options, region Region) Finding {

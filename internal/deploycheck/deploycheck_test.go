@@ -280,20 +280,20 @@ func TestEachProblemIsABlockerThatSaysWhatToDo(t *testing.T) {
 		status Status
 		fix    string
 	}{
-		"a region not bootstrapped":     {func(a *account) { delete(a.bootstrap, "eu-west-1") }, "cdk-bootstrap@eu-west-1", Blocker, "cdk bootstrap aws://<account>/eu-west-1"},
-		"an old bootstrap":              {func(a *account) { a.bootstrap["us-east-1"] = "5" }, "cdk-bootstrap@us-east-1", Blocker, "cdk bootstrap"},
-		"a quota too low to reserve":    {func(a *account) { a.quota, a.unreserved = 100, 100 }, "lambda-concurrency@eu-west-1", Blocker, "at least 127"},
-		"others reserve the rest":       {func(a *account) { a.unreserved = 110 }, "lambda-concurrency@eu-west-1", Warning, "free reservations"},
-		"SMS in the sandbox":            {func(a *account) { a.sandbox = true }, "sns-sms-sandbox@eu-west-1", Blocker, "Exit SMS sandbox"},
-		"the default SMS spend limit":   {func(a *account) { a.spendLimit = "1" }, "sns-sms-spend-limit@eu-west-1", Blocker, "MonthlySpendLimit"},
-		"an Atlas type not activated":   {func(a *account) { delete(a.activated, "MongoDB::Atlas::EncryptionAtRest") }, "atlas-extension@eu-west-1", Blocker, "activate the public extension"},
-		"no Atlas credentials":          {func(a *account) { a.atlasSecret = "" }, "atlas-credentials@eu-west-1", Blocker, "cfn/atlas/profile/default"},
-		"malformed Atlas credentials":   {func(a *account) { a.atlasSecret = `{"publicKey":"x"}` }, "atlas-credentials@eu-west-1", Blocker, "PublicKey"},
-		"the key role unknown to Atlas": {func(a *account) { a.atlasRoles = nil }, "atlas-key-role@eu-west-1", Blocker, "accessRoles aws create"},
-		"the key role not authorized":   {func(a *account) { delete(a.atlasRoles[0], "iamAssumedRoleArn") }, "atlas-key-role@eu-west-1", Warning, "authorize"},
-		"another external ID":           {func(a *account) { a.atlasRoles[0]["atlasAssumedRoleExternalId"] = "ext-2" }, "atlas-key-role@eu-west-1", Blocker, "atlas.keyAccess"},
-		"no hosted zone":                {func(a *account) { a.zoneName = "" }, "hosted-zone@eu-west-1", Blocker, "hostedZoneId"},
-		"a zone of another domain":      {func(a *account) { a.zoneName = "caro.app." }, "hosted-zone@eu-west-1", Blocker, "hostedZoneId"},
+		"a region not bootstrapped":                {func(a *account) { delete(a.bootstrap, "eu-west-1") }, "cdk-bootstrap@eu-west-1", Blocker, "cdk bootstrap aws://<account>/eu-west-1"},
+		"an old bootstrap":                         {func(a *account) { a.bootstrap["us-east-1"] = "5" }, "cdk-bootstrap@us-east-1", Blocker, "cdk bootstrap"},
+		"a quota too low to reserve":               {func(a *account) { a.quota, a.unreserved = 100, 100 }, "lambda-concurrency@eu-west-1", Blocker, "at least 127"},
+		"others reserve the rest":                  {func(a *account) { a.unreserved = 110 }, "lambda-concurrency@eu-west-1", Warning, "free reservations"},
+		"SMS in the sandbox":                       {func(a *account) { a.sandbox = true }, "sns-sms-sandbox@eu-west-1", Blocker, "Exit SMS sandbox"},
+		"the default SMS spend limit":              {func(a *account) { a.spendLimit = "1" }, "sns-sms-spend-limit@eu-west-1", Blocker, "MonthlySpendLimit"},
+		"an Atlas type not activated":              {func(a *account) { delete(a.activated, "MongoDB::Atlas::EncryptionAtRest") }, "atlas-extension@eu-west-1", Blocker, "activate the public extension"},
+		"no Atlas credentials":                     {func(a *account) { a.atlasSecret = "" }, "atlas-credentials@eu-west-1", Blocker, "cfn/atlas/profile/default"},
+		"malformed Atlas credentials":              {func(a *account) { a.atlasSecret = `{"publicKey":"x"}` }, "atlas-credentials@eu-west-1", Blocker, "PublicKey"},
+		"the key role unknown to Atlas":            {func(a *account) { a.atlasRoles = nil }, "atlas-key-role@eu-west-1", Blocker, "accessRoles aws create"},
+		"the key role authorized for another role": {func(a *account) { a.atlasRoles[0]["iamAssumedRoleArn"] = "arn:aws:iam::123456789012:role/other" }, "atlas-key-role@eu-west-1", Warning, "relies on"},
+		"another external ID":                      {func(a *account) { a.atlasRoles[0]["atlasAssumedRoleExternalId"] = "ext-2" }, "atlas-key-role@eu-west-1", Blocker, "atlas.keyAccess"},
+		"no hosted zone":                           {func(a *account) { a.zoneName = "" }, "hosted-zone@eu-west-1", Blocker, "hostedZoneId"},
+		"a zone of another domain":                 {func(a *account) { a.zoneName = "caro.app." }, "hosted-zone@eu-west-1", Blocker, "hostedZoneId"},
 		"an OIDC provider of another stack": {func(a *account) {
 			a.oidcProviders = []string{"arn:aws:iam::123456789012:oidc-provider/gitlab.com"}
 		}, "gitlab-oidc-provider@global", Blocker, "-c gitlabOidcProviderArn=arn:aws:iam::123456789012:oidc-provider/gitlab.com"},
@@ -317,6 +317,16 @@ func TestEachProblemIsABlockerThatSaysWhatToDo(t *testing.T) {
 				t.Errorf("Blocked() = %v", r.Blocked())
 			}
 		})
+	}
+}
+
+func TestAKeyRoleNotYetAuthorizedIsForTheDeploy(t *testing.T) {
+	// GIVEN the project's role is not authorized yet WHEN the checks run
+	a := healthyAccount()
+	delete(a.atlasRoles[0], "iamAssumedRoleArn")
+	// THEN that is fine: the platform stack authorizes it before encryption at rest
+	if got := statuses(run(t, a))["atlas-key-role@eu-west-1"]; got != OK {
+		t.Errorf("status %s, want ok", got)
 	}
 }
 
