@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -16,13 +15,15 @@ import (
 
 func init() { registerCommand(newBackupCmd) }
 
-// backupFlags are shared by the backup subcommands. Defaults come from the environment the
-// Lambdas use too, so an operator shell and a function agree.
+// backupFlags are shared by the backup subcommands. What a flag leaves empty comes from the
+// settings (complete), never from a flag default, so help shows no value.
 type backupFlags struct {
 	bucket string
 	region string
-	kmsKey string
-	output string
+	// kmsKeys: for create the key written with (the first); for restore, verify and the identity
+	// export the keys a backup may be encrypted under.
+	kmsKeys []string
+	output  string
 	// erasureBuckets are further buckets whose erasure registers are read with --bucket's as one
 	// (--erasure-bucket of restore and atlas-restore; the repeated --bucket of gdpr).
 	erasureBuckets []string
@@ -41,9 +42,10 @@ AWS access uses the default credential chain; AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT
 the commands at local servers (path-style S3 then).`,
 	}
 	p := cmd.PersistentFlags()
-	p.StringVar(&f.bucket, "bucket", os.Getenv("CARO_BACKUP_BUCKET"), "backup bucket (CARO_BACKUP_BUCKET)")
-	p.StringVar(&f.region, "region", firstEnv("CARO_REGION", "AWS_REGION"), "AWS region of the bucket and key (CARO_REGION)")
-	p.StringVar(&f.kmsKey, "kms-key", os.Getenv("CARO_BACKUP_KEY_ID"), "multi-Region KMS key ID/ARN/alias (CARO_BACKUP_KEY_ID); for restore, the only key accepted")
+	p.StringVar(&f.bucket, "bucket", "", "backup bucket (default: CARO_BACKUP_BUCKET)")
+	p.StringVar(&f.region, "region", "", "AWS region of the bucket and key (default: CARO_REGION)")
+	p.StringArrayVar(&f.kmsKeys, "kms-key", nil, "KMS key ID/ARN/alias, repeatable: for create the multi-Region key written with; for restore and verify the keys a backup may be encrypted under, "+
+		"the region's backup key and its replica of the peer region's (default: CARO_BACKUP_KEY_ID and CARO_BACKUP_PEER_KEY_ID); any other key is refused")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	for _, sub := range backupSubcommands {
 		cmd.AddCommand(sub(streams, f))
@@ -54,16 +56,21 @@ the commands at local servers (path-style S3 then).`,
 // backupSubcommands lists the backup subcommands; each file may add its own in an init.
 var backupSubcommands = []func(IOStreams, *backupFlags) *cobra.Command{newBackupCreateCmd, newBackupListCmd, newBackupRestoreCmd, newBackupVerifyCmd}
 
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
+// complete fills what the flags left empty from the settings.
+func (f *backupFlags) complete(s envSettings) {
+	if f.bucket == "" {
+		f.bucket = s.BackupBucket
 	}
-	return ""
+	if f.region == "" {
+		f.region = s.Region
+	}
+	if len(f.kmsKeys) == 0 {
+		f.kmsKeys = s.BackupKeys
+	}
 }
 
 func (f *backupFlags) validate(needKey bool) error {
+	f.complete(loadSettings())
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("invalid --output %q: use text or json", f.output)
 	}
@@ -73,8 +80,8 @@ func (f *backupFlags) validate(needKey bool) error {
 	if f.region == "" {
 		return fmt.Errorf("no region: pass --region or set CARO_REGION")
 	}
-	if needKey && f.kmsKey == "" {
-		return fmt.Errorf("no KMS key: pass --kms-key or set CARO_BACKUP_KEY_ID")
+	if needKey && len(f.kmsKeys) == 0 {
+		return fmt.Errorf("no KMS key: a backup is only read under the keys it may be encrypted with; pass --kms-key <the region's backup key> --kms-key <its replica of the peer's> (the BackupKeyArn outputs), or set CARO_BACKUP_KEY_ID and CARO_BACKUP_PEER_KEY_ID")
 	}
 	return nil
 }
@@ -85,7 +92,7 @@ var backupClients = func(ctx context.Context, f *backupFlags) (backup.ObjectStor
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	pathStyle := loadSettings().S3PathStyle
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	return backup.NewS3Store(s3c, f.bucket, ""), backup.NewAWSKMS(kms.NewFromConfig(cfg)), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/restore"
 )
 
 type backupAtlasRestoreOptions struct {
@@ -22,17 +24,17 @@ type backupAtlasRestoreOptions struct {
 	credentialsFile              string
 	timeout, pollInterval        time.Duration
 	yes                          bool
-	// targetURI is the standby cluster's connection string, for re-applying the erasure register
-	// after the restore; skipErasures explicitly leaves that to the operator.
+	// targetURI is the standby cluster's connection string: the protocol's steps after the job
+	// (hold, erasures, ledger, audit record, marker) run through it.
 	targetURI, database string
 	skipErasures        bool
 }
 
-// atlasRestoreOutput is the -o json output: the Atlas job and the erasures re-applied after it.
+// atlasRestoreOutput is the -o json output: the protocol's report, with the Atlas job named.
 type atlasRestoreOutput struct {
-	atlas.RestoreResult
-	Erasures               *erasure.Summary `json:"erasures,omitempty"`
-	ErasureRegisterSkipped bool             `json:"erasureRegisterSkipped,omitempty"`
+	*restore.Report
+	SnapshotID   string `json:"snapshotId"`
+	RestoreJobID string `json:"restoreJobId"`
 }
 
 func init() { backupSubcommands = append(backupSubcommands, newBackupAtlasRestoreCmd) }
@@ -40,31 +42,25 @@ func init() { backupSubcommands = append(backupSubcommands, newBackupAtlasRestor
 func newBackupAtlasRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	o := backupAtlasRestoreOptions{}
 	cmd := &cobra.Command{
-		Use:   "atlas-restore",
+		Use:   "atlas-restore --target-uri <standby mongodb uri> --yes",
 		Short: "Restore the newest Atlas snapshot with a copy in the standby region into the standby cluster",
-		Long: `Restore an Atlas cloud-backup snapshot into the standby cluster: picks the newest completed
-snapshot of the source cluster that has a copy in --target-region, checks first that encryption at
-rest allows the restore (customer-managed keys: both projects' keys in the same, reachable
-region) and otherwise refuses and points to the logical backup, starts an automated restore job
-and polls it with backoff until it finishes, fails, is cancelled or expires.
+		Long: `Restore an Atlas cloud-backup snapshot into the standby cluster by the post-restore protocol
+(internal/restore): an interrupted earlier restore of the cluster is finished or rolled back first;
+the erasure register (erasures/ in --bucket and every --erasure-bucket, read as one: the standby's
+own backup bucket and its replica of the primary's; --region) is read and the cluster listed
+before the job starts; the newest completed snapshot of the source cluster with a copy in
+--target-region is picked, encryption at rest checked (customer-managed keys: both projects' keys
+in the same, reachable region; otherwise it refuses and points to the logical backup), and the
+restore job started and polled with backoff under the maintenance switch.
 
-A snapshot brings back every patient erased after it was taken, so once the job finished the
-erasure register (erasures/ in --bucket and every --erasure-bucket, read as one: the standby's own
-backup bucket and its replica of the primary's; --region) is applied to the restored
-database through --target-uri, as 'caro gdpr reapply' does. The register is read before the job
-starts: if it cannot be read, nothing is started. --skip-erasure-register instead of --target-uri
-leaves it to the operator (loud warning; run 'caro gdpr reapply' right after).
-
-Audit ledger: the snapshot rolls it back to the snapshot's time, so with --target-uri the restored
-database's ledger is held right after the job (the audit writer refuses events and cuts no
-checkpoint) and then recovered from the checkpoints when the ledger configuration is set
-(CARO_LEDGER_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or CARO_LEDGER_PUBLIC_KEY), which
-removes the hold; otherwise run 'caro audit recover' right after.
-
-Audit: the restore's backup:restore event (resource: the snapshot ID) goes into the restored
-database's _caro_restore_log through --target-uri, and each re-applied erasure's subject:erase
-event into the patient's tombstone; the API's reconciler publishes them, or right away when
-CARO_AUDIT_TOPIC_ARN is set (without --target-uri the restore's event can only be published so).
+The job replaces the whole cluster, so nothing can be kept aside: the output lists what it
+replaced. After the job, through --target-uri: the maintenance switch on again, the audit ledger
+held, the erasure register applied (a snapshot brings back every patient erased since it was
+taken), the ledger recovered from its checkpoints when the ledger configuration is set
+(CARO_LEDGER_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or CARO_LEDGER_PUBLIC_KEY;
+otherwise the output says to run 'caro audit recover'), the restore's audit events recorded and
+published, the restore marker written, the switch turned off. --skip-erasure-register leaves the
+register to the operator (loud warning; run 'caro gdpr reapply' right after).
 
 The target cluster's data is replaced: --yes is required. Credentials: a service account
 (MONGODB_ATLAS_CLIENT_ID/MONGODB_ATLAS_CLIENT_SECRET) or an API key
@@ -81,11 +77,16 @@ secret's JSON; they are never printed.`,
 			if !o.yes {
 				return errors.New("atlas-restore replaces the data of the target cluster: add --yes to confirm")
 			}
-			if o.targetURI == "" && !o.skipErasures {
-				return errors.New("a snapshot restore brings back patients erased since the snapshot: pass --target-uri <standby mongodb uri> to re-apply the erasure register after the restore, or --skip-erasure-register to run 'caro gdpr reapply' yourself")
+			if o.targetURI == "" {
+				return errors.New("no --target-uri: the restore holds the audit ledger, re-applies the erasure register (a snapshot brings back patients erased since it was taken) and writes its marker through the standby cluster's connection string; pass --target-uri <standby mongodb uri> (add --skip-erasure-register only to run 'caro gdpr reapply' yourself)")
+			}
+			s := loadSettings()
+			f.complete(s)
+			if len(f.erasureBuckets) == 0 {
+				f.erasureBuckets = s.BackupReplicaBuckets
 			}
 			var register erasure.Source
-			if o.targetURI != "" {
+			if !o.skipErasures {
 				if len(f.registerBuckets()) == 0 || f.region == "" {
 					return errors.New("no erasure register: pass --bucket (and --erasure-bucket) and --region (or set CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET and CARO_REGION) of the backup buckets")
 				}
@@ -93,63 +94,42 @@ secret's JSON; they are never printed.`,
 				if register, _, err = erasureRegister(cmd.Context(), f, streams.ErrOut, "--erasure-bucket"); err != nil {
 					return err
 				}
-				// Read it before the job starts: a restore whose erasures cannot be re-applied does not start.
-				list, err := register.List(cmd.Context(), time.Time{})
-				if err != nil {
-					return fmt.Errorf("the erasure register cannot be read, so no restore was started: %w (check s3:ListBucket/s3:GetObject on erasures/ of the backup bucket and retry)", err)
-				}
-				fmt.Fprintf(streams.ErrOut, "erasure register read: %d erasures to re-apply after the restore\n", len(list))
 			}
-			creds, err := atlasCredentials(o.credentialsFile)
+			creds, err := atlasCredentials(o.credentialsFile, s)
 			if err != nil {
 				return err
 			}
-			client, err := atlas.NewClient(cmd.Context(), creds, os.Getenv(atlas.EnvBaseURL), nil)
+			client, err := atlas.NewClient(cmd.Context(), creds, s.AtlasBaseURL, nil)
 			if err != nil {
 				return err
 			}
-			res, err := atlas.NewRestorer(client).Restore(cmd.Context(), atlas.SnapshotRestoreOptions{
-				SourceProjectID: o.sourceProject, SourceCluster: o.sourceCluster,
-				TargetProjectID: o.targetProject, TargetCluster: o.targetCluster, TargetRegion: o.targetRegion,
-				UnavailableRegions: o.unavailable, Timeout: o.timeout, PollInterval: o.pollInterval,
-				Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) },
-			})
+			target, closeTarget, err := connectTarget(cmd.Context(), o.targetURI)
 			if err != nil {
 				return err
 			}
-			out := atlasRestoreOutput{RestoreResult: res}
-			// First of all: hold the restored ledger before anything appends to it.
-			if o.targetURI != "" {
-				held, err := holdSnapshotLedger(cmd.Context(), o.targetURI, o.database, res, streams.ErrOut)
-				if err != nil {
-					return fmt.Errorf("snapshot %s was restored, but %w: run 'caro audit recover --target <uri> --yes' before anything else", res.SnapshotID, err)
-				}
-				// Then recover it, so the restore's own events below are appended, not refused.
-				if held {
-					recoverRestoredLedger(cmd.Context(), streams.ErrOut, o.targetURI, o.database)
-				}
-			} else {
-				fmt.Fprintf(streams.ErrOut, "WARNING: without --target-uri the restored audit ledger is not held: run 'caro audit recover --target <uri> --yes' right away, before the audit writer appends to it\n")
+			defer closeTarget()
+			restorer := atlas.NewRestorer(client)
+			job := func(ctx context.Context) (restore.SnapshotResult, error) {
+				res, err := restorer.Restore(ctx, atlas.SnapshotRestoreOptions{
+					SourceProjectID: o.sourceProject, SourceCluster: o.sourceCluster,
+					TargetProjectID: o.targetProject, TargetCluster: o.targetCluster, TargetRegion: o.targetRegion,
+					UnavailableRegions: o.unavailable, Timeout: o.timeout, PollInterval: o.pollInterval,
+					Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) },
+				})
+				return restore.SnapshotResult{SnapshotID: res.SnapshotID, SnapshotTime: res.SnapshotTime, RestoreJobID: res.RestoreJobID, FinishedAt: res.FinishedAt}, err
 			}
-			// One origin (one request ID) for the restore's event and the erasures' events.
-			origin := commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI)
-			auditSnapshotRestore(cmd.Context(), streams.ErrOut, o.targetURI, o.database, f.region, res, origin)
-			if register != nil {
-				sum, err := reapplyErasures(cmd.Context(), register, o.targetURI, o.database, time.Time{}, origin, f.region, streams.ErrOut)
-				if err != nil {
-					return fmt.Errorf("snapshot %s was restored, but %w", res.SnapshotID, err)
-				}
-				out.Erasures = &sum
-			} else {
-				out.ErasureRegisterSkipped = true
-				fmt.Fprintf(streams.ErrOut, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
-					res.SnapshotTime.UTC().Format(time.RFC3339))
+			rep, err := restore.Snapshot(cmd.Context(), restore.Options{Target: target, Database: o.database, Replace: true,
+				Erasures: register, SkipErasureRegister: o.skipErasures, Ledger: cliLedgerRecovery(streams.ErrOut, o.targetURI, s),
+				Deliver: cliDeliver(streams.ErrOut, f.region), Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI),
+				Settle: defaultRestoreSettle, Progress: progressPrinter(streams.ErrOut)}, restore.SnapshotSource{Run: job})
+			if err != nil {
+				return err
 			}
+			printRestoreWarnings(streams.ErrOut, rep)
 			if f.output == "json" {
-				return writeJSON(streams.Out, out)
+				return writeJSON(streams.Out, atlasRestoreOutput{Report: rep, SnapshotID: rep.BackupID, RestoreJobID: rep.SnapshotJob})
 			}
-			fmt.Fprintf(streams.Out, "restored snapshot %s (%s) into %s/%s: job %s finished %s\n", res.SnapshotID,
-				res.SnapshotTime.UTC().Format(time.RFC3339), o.targetProject, o.targetCluster, res.RestoreJobID, res.FinishedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintln(streams.Out, restore.Summary(rep))
 			return nil
 		},
 	}
@@ -164,17 +144,19 @@ secret's JSON; they are never printed.`,
 	fl.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up waiting after this long")
 	fl.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "first poll interval (doubles up to 2m)")
 	fl.BoolVar(&o.yes, "yes", false, "confirm replacing the target cluster's data")
-	fl.StringVar(&o.targetURI, "target-uri", "", "MongoDB URI of the standby cluster: the erasure register is re-applied there after the restore")
+	fl.StringVar(&o.targetURI, "target-uri", "", "MongoDB URI of the standby cluster (required): the protocol's steps after the job run through it")
 	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database (with --target-uri)")
-	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", auditEnvList(envBackupReplicaBucket),
-		"further bucket whose erasure register is read with --bucket's as one, repeatable (the region's own backup bucket and its replica of the peer's; CARO_BACKUP_REPLICA_BUCKET)")
+	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", nil,
+		"further bucket whose erasure register is read with --bucket's as one, repeatable (the region's own backup bucket and its replica of the peer's; default: CARO_BACKUP_REPLICA_BUCKET)")
 	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: do not re-apply the erasure register after the restore (run 'caro gdpr reapply' yourself)")
 	return cmd
 }
 
-func atlasCredentials(file string) (atlas.Credentials, error) {
+// atlasCredentials reads the Atlas credentials from file (a secret's JSON), or takes them from the
+// settings.
+func atlasCredentials(file string, s envSettings) (atlas.Credentials, error) {
 	if file == "" {
-		return atlas.CredentialsFromEnv(os.Getenv)
+		return s.Atlas, s.AtlasErr
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {

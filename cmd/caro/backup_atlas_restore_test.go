@@ -55,6 +55,7 @@ func atlasFake(t *testing.T, targetCluster string) *httptest.Server {
 }
 
 func TestBackupAtlasRestore(t *testing.T) {
+	env := newBackupEnv(t)
 	srv := atlasFake(t, "caro-standby")
 	t.Setenv("MONGODB_ATLAS_BASE_URL", srv.URL)
 	creds := filepath.Join(t.TempDir(), "atlas.json")
@@ -67,13 +68,13 @@ func TestBackupAtlasRestore(t *testing.T) {
 	if code, _, errOut := runCaro(args...); code == 0 || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("without --yes: %d %q", code, errOut)
 	}
-	// WHEN run with --yes but no decision about the erasure register THEN it refuses before any job
-	if code, _, errOut := runCaro(append(args, "--yes")...); code == 0 || !strings.Contains(errOut, "--target-uri") || !strings.Contains(errOut, "--skip-erasure-register") {
+	// WHEN run with --yes but no target THEN it refuses before any job: the protocol runs through it
+	if code, _, errOut := runCaro(append(args, "--yes")...); code == 0 || !strings.Contains(errOut, "--target-uri") || !strings.Contains(errOut, "holds the audit ledger") {
 		t.Fatalf("without --target-uri: %d %q", code, errOut)
 	}
 	// WHEN run with --yes --skip-erasure-register THEN the job result is on stdout, progress and a
 	// loud warning on stderr, and no secret anywhere
-	code, out, errOut := runCaro(append(args, "--yes", "--skip-erasure-register")...)
+	code, out, errOut := runCaro(append(args, "--yes", "--skip-erasure-register", "--target-uri", env.mongoURI)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -110,7 +111,7 @@ func TestBackupAtlasRestoreReappliesErasures(t *testing.T) {
 	db := env.client.Database("caro")
 	_, _, _ = rolledBack(t, db, erasure.NewRegister(store))
 	// WHEN the register cannot be read THEN no job starts
-	if code, _, errOut := runCaro(append(args, "--bucket", "no-such-bucket")...); code == 0 || !strings.Contains(errOut, "no restore was started") || strings.Contains(errOut, "finished") {
+	if code, _, errOut := runCaro(append(args, "--bucket", "no-such-bucket")...); code == 0 || !strings.Contains(errOut, "no snapshot restore was started") || strings.Contains(errOut, "finished") {
 		t.Fatalf("unreadable register: %d %q", code, errOut)
 	}
 	// WHEN it can THEN the job runs and Ada is erased again afterwards

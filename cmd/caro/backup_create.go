@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -27,11 +26,19 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 		Example: `  caro backup create --source "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.kmsKey == "" {
-				f.kmsKey = defaultBackupKey
+			f.complete(loadSettings())
+			if len(f.kmsKeys) == 0 {
+				f.kmsKeys = []string{defaultBackupKey}
 			}
 			if err := f.validate(true); err != nil {
 				return err
+			}
+			s := loadSettings()
+			if o.source == "" {
+				o.source = s.MongoURI
+			}
+			if o.database == "" {
+				o.database = s.Database
 			}
 			if o.source == "" {
 				return fmt.Errorf("no source database: pass --source or set CARO_MONGODB_URI")
@@ -41,7 +48,7 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 				return err
 			}
 			m, err := backup.Create(cmd.Context(), backup.CreateOptions{
-				SourceURI: o.source, Database: o.database, Store: store, KMS: k, KeyID: f.kmsKey,
+				SourceURI: o.source, Database: o.database, Store: store, KMS: k, KeyID: f.kmsKeys[0],
 				Region: f.region, Progress: progressPrinter(streams.ErrOut),
 			})
 			if err != nil {
@@ -56,7 +63,7 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.source, "source", os.Getenv("CARO_MONGODB_URI"), "MongoDB URI of the source (CARO_MONGODB_URI)")
-	cmd.Flags().StringVar(&o.database, "database", firstEnv("CARO_DATABASE"), "database to back up (CARO_DATABASE, default caro)")
+	cmd.Flags().StringVar(&o.source, "source", "", "MongoDB URI of the source (default: CARO_MONGODB_URI)")
+	cmd.Flags().StringVar(&o.database, "database", "", "database to back up (default: CARO_DATABASE, else caro)")
 	return cmd
 }

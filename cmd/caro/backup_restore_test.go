@@ -45,7 +45,7 @@ func TestBackupRestoreReappliesErasures(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Erasures.Applied != 1 || rep.Erasures.Patients != 1 || rep.Erasures.Notes != 1 {
 		t.Fatalf("stdout %q: %v", out, err)
 	}
-	if !strings.Contains(errOut, "1 registered erasures re-applied before the switch") {
+	if !strings.Contains(errOut, "erasures: 1 registered erasures re-applied (1 patients, 1 notes erased again)") {
 		t.Fatalf("stderr %q", errOut)
 	}
 	restored := documentsJSON(t, env.client.Database("restored"))

@@ -29,19 +29,20 @@ func newBackupEnv(t *testing.T) backupEnv {
 	ferret := localstack.StartFerretDBForTest(t)
 	k := localstack.StartKMSForTest(t)
 	s3srv := localstack.StartS3ForTest(t, "caro-backups")
+	kc := kms.NewFromConfig(localstack.AWSConfig("eu-west-1", k.Endpoint()))
+	key, err := kc.CreateKey(context.Background(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY": localstack.DummySecretAccessKey,
 		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PROFILE": "",
 		"AWS_ENDPOINT_URL_S3": s3srv.Endpoint(), "AWS_ENDPOINT_URL_KMS": k.Endpoint(),
 		"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-		"CARO_BACKUP_BUCKET": "caro-backups", "CARO_REGION": "eu-west-1", "CARO_BACKUP_KEY_ID": "",
+		// the region's backup key: backups are written and restored under it
+		"CARO_BACKUP_BUCKET": "caro-backups", "CARO_REGION": "eu-west-1", "CARO_BACKUP_KEY_ID": aws.ToString(key.KeyMetadata.Arn), "CARO_BACKUP_PEER_KEY_ID": "",
 	} {
 		t.Setenv(name, v)
-	}
-	kc := kms.NewFromConfig(localstack.AWSConfig("eu-west-1", k.Endpoint()))
-	key, err := kc.CreateKey(context.Background(), &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatal(err)
 	}
 	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
 	if err != nil {

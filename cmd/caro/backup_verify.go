@@ -21,8 +21,11 @@ authenticates every chunk, compares counts and checksums with the manifest, recr
 indexes, drops the scratch database and reports. Exits 2 when the backup is bad.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.validate(false); err != nil {
+			if err := f.validate(true); err != nil {
 				return err
+			}
+			if target == "" {
+				target = loadSettings().VerifyMongoURI
 			}
 			if target == "" {
 				return fmt.Errorf("no target: pass --target <mongodb-uri> of a server for the scratch database (or set CARO_VERIFY_MONGODB_URI)")
@@ -32,7 +35,7 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 				return err
 			}
 			rep, err := backup.Verify(cmd.Context(), backup.VerifyOptions{
-				BackupID: args[0], Store: store, KMS: k, KeyID: f.kmsKey, ScratchURI: target,
+				BackupID: args[0], Store: store, KMS: k, AllowedKeys: f.kmsKeys, ScratchURI: target,
 				ScratchDatabase: scratch, Progress: progressPrinter(streams.ErrOut),
 			})
 			if f.output == "json" {
@@ -48,7 +51,7 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&target, "target", firstEnv("CARO_VERIFY_MONGODB_URI", "CARO_MONGODB_URI"), "MongoDB URI of the server to restore the scratch copy into (CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI)")
+	cmd.Flags().StringVar(&target, "target", "", "MongoDB URI of the server to restore the scratch copy into (default: CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI)")
 	cmd.Flags().StringVar(&scratch, "scratch-database", "", "scratch database name (default caro_verify_<suffix>; must not exist)")
 	return cmd
 }

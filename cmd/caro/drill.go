@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,7 @@ type drillOptions struct {
 	killAt  string
 	output  string
 	workDir string
+	settle  time.Duration
 }
 
 func newDrillCmd(streams IOStreams) *cobra.Command {
@@ -68,6 +70,8 @@ Steps: ` + strings.Join(local.StepNames, ", "),
 	cmd.Flags().StringVar(&o.killAt, "kill-at", "", "kill the apply (kill -9) in the middle of this step, then resume")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
 	cmd.Flags().StringVar(&o.workDir, "work-dir", "", "keep the drill's files (env, plan, journal, logs) here instead of a removed temp folder")
+	cmd.Flags().DurationVar(&o.settle, "maintenance-settle", 0, "how long the restore waits for the maintenance switch to settle (default: the real 12 s; no API writes in a drill, so tests shorten it)")
+	_ = cmd.Flags().MarkHidden("maintenance-settle")
 	cmd.AddCommand(newDrillServeRegionCmd(streams))
 	return cmd
 }
@@ -87,7 +91,7 @@ func (o *drillOptions) run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	rep, err := local.RunDrill(ctx, local.DrillOptions{Records: o.records, KillAt: o.killAt, Caro: self, CaroEnv: drillChildEnv,
-		WorkDir: o.workDir, Progress: streams.ErrOut})
+		WorkDir: o.workDir, Progress: streams.ErrOut, MaintenanceSettle: o.settle})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // and runs plan and apply as subprocesses (this test binary acting as caro).
 func runDrill(t *testing.T, extra ...string) local.DrillReport {
 	t.Helper()
-	code, out, errOut := foRun(t, "", append([]string{"drill", "--records", "500", "-o", "json"}, extra...)...)
+	code, out, errOut := foRun(t, "", append([]string{"drill", "--records", "500", "-o", "json", "--maintenance-settle", "200ms"}, extra...)...)
 	var rep local.DrillReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("drill exit %d, stdout not JSON (%v):\n%s\nstderr:\n%s", code, err, out, errOut)
@@ -117,7 +117,7 @@ func TestDrillKilledMidRestoreWithWritesInFlight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 30,000 records")
 	}
-	code, out, errOut := foRun(t, "", "drill", "--records", "30000", "--kill-at", "restore", "-o", "json")
+	code, out, errOut := foRun(t, "", "drill", "--records", "30000", "--kill-at", "restore", "-o", "json", "--maintenance-settle", "200ms")
 	var rep local.DrillReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
 		t.Fatalf("exit %d %v problems %v\n%s", code, err, rep.Problems, errOut)

@@ -37,14 +37,19 @@ resumes (completed steps are not redone; a half-done step is re-checked). A seco
 apply is refused by a lock. Failback is the same command towards the old primary, and is refused
 while that region is unhealthy.`,
 	}
-	cmd.PersistentFlags().StringVar(&f.stateDir, "state-dir", foDefaultStateDir(), "folder of the local journal and lock (CARO_STATE_DIR)")
+	cmd.PersistentFlags().StringVar(&f.stateDir, "state-dir", "", "folder of the local journal and lock (default: CARO_STATE_DIR, else ~/.caro/failover)")
+	cmd.PersistentPreRun = func(*cobra.Command, []string) {
+		if f.stateDir == "" {
+			f.stateDir = foDefaultStateDir(loadSettings())
+		}
+	}
 	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f))
 	return cmd
 }
 
-func foDefaultStateDir() string {
-	if v := os.Getenv("CARO_STATE_DIR"); v != "" {
-		return v
+func foDefaultStateDir(s envSettings) string {
+	if s.StateDir != "" {
+		return s.StateDir
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -58,8 +63,10 @@ type ProviderFactory func(ctx context.Context, settings map[string]string) (fail
 
 // failoverProviders are the providers plan and apply can use; tests add their own.
 var failoverProviders = map[string]ProviderFactory{
-	"local": func(context.Context, map[string]string) (failover.Provider, error) { return &local.Provider{}, nil },
-	"aws":   newAWSFailoverProvider,
+	"local": func(context.Context, map[string]string) (failover.Provider, error) {
+		return &local.Provider{PauseAt: loadSettings().DrillPauseAt}, nil
+	},
+	"aws": newAWSFailoverProvider,
 }
 
 func foProvider(ctx context.Context, name string, settings map[string]string) (failover.Provider, error) {

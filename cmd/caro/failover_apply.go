@@ -53,7 +53,7 @@ time (lock); the refusal names the holder and how to break a stale lock.`,
 			return o.run(ctx, streams, f)
 		},
 	}
-	cmd.Flags().BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation; also accepts a target database that changed since the plan (the restore keeps what it replaces)")
 	cmd.Flags().BoolVar(&o.supersede, "supersede", false, "apply although another plan's failover is unfinished in --state-dir")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
 	return cmd
@@ -104,7 +104,10 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 		}
 	}
 	fmt.Fprintf(streams.ErrOut, "applying plan %s (%s -> %s), journal %s\n", plan.ID, plan.From, plan.To, where)
-	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut}
+	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut, Operator: loadSettings().Operator}
+	if o.yes {
+		ctx = failover.WithOperatorConfirmed(ctx)
+	}
 	rep, aerr := eng.Apply(ctx, plan, steps)
 	var le *failover.LockedError
 	if errors.As(aerr, &le) {

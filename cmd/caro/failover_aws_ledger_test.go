@@ -15,18 +15,32 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
+	"github.com/carohealth/platform/regions"
 )
 
-// Both restores of the AWS provider recover the ledger, so both warn when they cannot.
-var (
-	_ awsprov.RestoreAdvisories = (*atlasSnapshots)(nil)
-	_ awsprov.RestoreAdvisories = backupRestorer{}
-)
+// awsRestoreSettings is the AWS provider's restore configuration as the wiring builds it from s.
+func awsRestoreSettings(t *testing.T, s envSettings) *awsprov.RestoreSettings {
+	t.Helper()
+	defs, err := regions.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := awsProviderConfig(defs, s)
+	return &c.Restore
+}
+
+// recoverLedgerAfterRestore runs the AWS restore step's ledger recovery, configured from s, on db.
+func recoverLedgerAfterRestore(t *testing.T, s envSettings, ctx context.Context, c *awsprov.Clients, db *mongo.Database, plan *failover.Plan, progress failover.Progress) string {
+	t.Helper()
+	msg, _ := awsRestoreSettings(t, s).LedgerRecovery(ctx, c, plan, progress)(ctx, db)
+	return msg
+}
 
 // ledgerKeyFiles writes a pinnable public key, its private key and a file that is no key.
 func ledgerKeyFiles(t *testing.T) (public, private, garbage string) {
@@ -59,7 +73,7 @@ func ledgerKeyFiles(t *testing.T) (public, private, garbage string) {
 
 func TestFailoverWarnsWhenTheLedgerWillNotBeRecovered(t *testing.T) {
 	public, private, garbage := ledgerKeyFiles(t)
-	for name, ra := range map[string]awsprov.RestoreAdvisories{"atlas": &atlasSnapshots{}, "backup": backupRestorer{}} {
+	for _, name := range []string{"atlas", "backup"} {
 		for _, c := range []struct {
 			given, value, says string
 		}{
@@ -69,8 +83,7 @@ func TestFailoverWarnsWhenTheLedgerWillNotBeRecovered(t *testing.T) {
 			{"the private key instead of the public one", private, "private.pem is not a PEM public key"},
 		} {
 			t.Run("GIVEN the "+name+" restore and "+c.given+" THEN plan and preflight warn, saying what to set and what to run", func(t *testing.T) {
-				t.Setenv(envLedgerPublicKey, c.value)
-				w := ra.InputWarnings("eu-central-1")
+				w := advisories(t, name, envSettings{LedgerPublicKey: c.value}).InputWarnings("eu-central-1")
 				if len(w) != 1 {
 					t.Fatalf("warnings %q, want one", w)
 				}
@@ -87,12 +100,20 @@ func TestFailoverWarnsWhenTheLedgerWillNotBeRecovered(t *testing.T) {
 			})
 		}
 		t.Run("GIVEN the "+name+" restore and the pinned PEM public key THEN there is no warning", func(t *testing.T) {
-			t.Setenv(envLedgerPublicKey, public)
-			if w := ra.InputWarnings("eu-central-1"); len(w) != 0 {
+			if w := advisories(t, name, envSettings{LedgerPublicKey: public}).InputWarnings("eu-central-1"); len(w) != 0 {
 				t.Errorf("warnings %q with the key pinned", w)
 			}
 		})
 	}
+}
+
+// advisories is the AWS provider's restore of the name, configured from s.
+func advisories(t *testing.T, name string, s envSettings) awsprov.RestoreAdvisories {
+	rs := awsRestoreSettings(t, s)
+	if name == "atlas" {
+		return &awsprov.Snapshots{Settings: rs}
+	}
+	return awsprov.Restores{Settings: rs}
 }
 
 type stsAccount string
@@ -121,11 +142,11 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		}
 		return n
 	}
-	t.Setenv(envFailoverLedgerOwnBucket, "")
+	t.Setenv(awsprov.SettingLedgerOwnBucket, "")
 	// WHEN the step runs without a pinned public key THEN it says loudly that the ledger was not
 	// recovered and what to run, writes nothing, and does not fail the step
 	t.Setenv(envLedgerPublicKey, "")
-	msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "NOT recovered") || !strings.Contains(msg, "caro audit recover") || count() != 7 || !strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
 	}
@@ -133,15 +154,15 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	pemFile := t.TempDir() + "/ledger.pem"
 	writeFile(t, pemFile, env.PublicKeyPEM())
 	t.Setenv(envLedgerPublicKey, pemFile)
-	t.Setenv(envFailoverLedgerBucket, "")
-	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
+	t.Setenv(awsprov.SettingLedgerBucket, "")
+	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered from it
 	// (the target's own bucket, by its default name, does not exist here: skipped with a warning)
-	t.Setenv(envFailoverLedgerBucket, env.BucketName)
+	t.Setenv(awsprov.SettingLedgerBucket, env.BucketName)
 	lines = nil
-	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+env.BucketName) || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
 		t.Fatalf("%s", msg)
 	}
@@ -153,16 +174,16 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN restored again and the target's own bucket exists but is empty (a first failover: the
 	// standby never cut a checkpoint) THEN the same single key recovers from both, read as one series
 	restore()
 	own := env.Servers.NewEnv(t).BucketName
-	t.Setenv(envFailoverLedgerOwnBucket, own)
+	t.Setenv(awsprov.SettingLedgerOwnBucket, own)
 	lines = nil
-	msg = recoverLedgerAfterRestore(ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+own+", s3://"+env.BucketName) || count() != 15 ||
 		strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
@@ -195,8 +216,8 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	clients := &awsprov.Clients{S3: f.A.S3, STS: stsAccount("123456789012")}
 	var lines []string
 	progress := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	t.Setenv(envFailoverLedgerOwnBucket, f.A.BucketName)
-	t.Setenv(envFailoverLedgerBucket, replicaInA.Name)
+	t.Setenv(awsprov.SettingLedgerOwnBucket, f.A.BucketName)
+	t.Setenv(awsprov.SettingLedgerBucket, replicaInA.Name)
 	dir := t.TempDir()
 	pemA, pemB := filepath.Join(dir, "a.pem"), filepath.Join(dir, "b.pem")
 	writeFile(t, pemA, f.A.PublicKeyPEM())
@@ -215,12 +236,12 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	} {
 		t.Run("GIVEN "+c.given, func(t *testing.T) {
 			t.Setenv(envLedgerPublicKey, c.value)
-			w := backupRestorer{}.InputWarnings(plan.To)
+			w := advisories(t, "backup", settingsFromEnv()).InputWarnings(plan.To)
 			if len(w) != 1 || !strings.Contains(w[0], c.says) || !strings.Contains(w[0], "will NOT recover the audit ledger") || !strings.Contains(w[0], "KEYID=FILE,KEYID=FILE") {
 				t.Fatalf("plan warnings %q, want one saying %q", w, c.says)
 			}
 			lines = nil
-			msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+			msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
 			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("step says %q, not %q", msg, want)
@@ -236,7 +257,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	// checkpoint 5 (key B's), recovers nothing it cannot verify, and warns what to pin and run
 	t.Setenv(envLedgerPublicKey, pemA)
 	lines = nil
-	msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
 	for _, want := range []string{"recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name, "anchored up to entry 24, checkpoint 4",
 		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
 		"--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>", "KEYID=FILE,KEYID=FILE"} {
@@ -250,13 +271,13 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 
 	// WHEN both keys are pinned as KEYID=FILE items THEN plan does not warn
 	t.Setenv(envLedgerPublicKey, keyA+"="+pemA+", "+keyB+"="+pemB)
-	if w := (backupRestorer{}).InputWarnings(plan.To); len(w) != 0 {
+	if w := advisories(t, "backup", settingsFromEnv()).InputWarnings(plan.To); len(w) != 0 {
 		t.Fatalf("warnings %q with both keys pinned", w)
 	}
 	// AND the step recovers entries 36..44 and checkpoint records 7 and 8 from A's own bucket and
 	// its replica of B's, read as one series, each checkpoint checked with the key it names
 	lines = nil
-	msg = recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
 	if !strings.Contains(msg, "9 entries and 2 checkpoint records recovered from s3://"+f.A.BucketName+", s3://"+replicaInA.Name) ||
 		!strings.Contains(msg, "anchored up to entry 44, checkpoint 8") || strings.Contains(msg, "WARNING") || count() != 45 {
 		t.Fatalf("%s\n%v (entries %d)", msg, lines, count())
@@ -267,7 +288,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("resumed: %s", msg)
 	}
 }

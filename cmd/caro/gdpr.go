@@ -25,9 +25,9 @@ other rollback of the database (an Atlas snapshot restore, a point-in-time resto
 'caro gdpr reapply'.`,
 	}
 	p := cmd.PersistentFlags()
-	p.StringArrayVar(&f.erasureBuckets, "bucket", auditEnvList("CARO_BACKUP_BUCKET", envBackupReplicaBucket),
-		"bucket holding an erasure register, repeatable: the region's own backup bucket and its replica of the peer's, read as one (CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET)")
-	p.StringVar(&f.region, "region", firstEnv("CARO_REGION", "AWS_REGION"), "AWS region of the bucket (CARO_REGION)")
+	p.StringArrayVar(&f.erasureBuckets, "bucket", nil,
+		"bucket holding an erasure register, repeatable: the region's own backup bucket and its replica of the peer's, read as one (default: CARO_BACKUP_BUCKET and CARO_BACKUP_REPLICA_BUCKET)")
+	p.StringVar(&f.region, "region", "", "AWS region of the bucket (default: CARO_REGION)")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	for _, sub := range gdprSubcommands {
 		cmd.AddCommand(sub(streams, f))

@@ -96,6 +96,13 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 	if f.output != "text" && f.output != "json" {
 		return time.Time{}, fmt.Errorf("invalid --output %q: use text or json", f.output)
 	}
+	s := loadSettings()
+	if len(f.erasureBuckets) == 0 && f.bucket == "" {
+		f.erasureBuckets = append([]string{s.BackupBucket}, s.BackupReplicaBuckets...)
+	}
+	if f.region == "" {
+		f.region = s.Region
+	}
 	if len(f.registerBuckets()) == 0 || f.region == "" {
 		return time.Time{}, errors.New("no erasure register: pass --bucket (own backup bucket and replica of the peer's, repeated) and --region (or set CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET and CARO_REGION)")
 	}

@@ -4,65 +4,38 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/restore"
 )
 
-// holdAfterSnapshotRestore places the audit ledger hold in a database an Atlas snapshot restore has
-// just brought back, when it holds a ledger: first of all, before the reconciler, the scheduled
-// checkpointer or the restore's own events can append to the rolled-back ledger (the job replaces
-// the whole cluster, so the hold cannot be placed before it as the logical restore does).
-// 'caro audit recover' removes it. It returns an error when the hold cannot be placed.
-func holdAfterSnapshotRestore(ctx context.Context, db *mongo.Database, res atlas.RestoreResult, w io.Writer) error {
-	held, err := ledger.HoldIfLedger(ctx, db, ledger.Hold{BackupID: "atlas-snapshot-" + res.SnapshotID,
-		Reason: fmt.Sprintf("Atlas snapshot %s (restore job %s) restored: the audit ledger is rolled back to the snapshot's time", res.SnapshotID, res.RestoreJobID)})
-	if err != nil {
-		return err
+// cliLedgerRecovery is the ledger recovery of `caro backup restore` (restore.LedgerRecovery): with
+// the ledger configuration the audit commands use (s: CARO_LEDGER_BUCKET and
+// CARO_LEDGER_REPLICA_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or the pinned
+// CARO_LEDGER_PUBLIC_KEY) it recovers the ledger the restore held, before the restore's own audit
+// events are published, so the writer appends them rather than refusing them. Without it, or when
+// the recovery does not complete, the hold stays and w (and the summary) say what to run.
+func cliLedgerRecovery(w io.Writer, uri string, s envSettings) restore.LedgerRecovery {
+	return func(ctx context.Context, db *mongo.Database) (string, bool) {
+		return recoverRestoredLedger(ctx, w, uri, db.Name(), s)
 	}
-	if held {
-		fmt.Fprintf(w, "audit ledger held: appends are refused until 'caro audit recover --target <uri> ...' recovers the entries the checkpoints anchor (it removes the hold)\n")
-	}
-	return nil
 }
 
-// holdSnapshotLedger connects to uri and holds the ledger of database (holdAfterSnapshotRestore);
-// held says whether the database holds a ledger and is held now.
-func holdSnapshotLedger(ctx context.Context, uri, database string, res atlas.RestoreResult, w io.Writer) (held bool, err error) {
-	client, closeClient, err := connectTarget(ctx, uri)
-	if err != nil {
-		return false, fmt.Errorf("the audit ledger hold could not be placed: %w", err)
+// recoverRestoredLedger is cliLedgerRecovery's work on uri's database.
+func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database string, s envSettings) (string, bool) {
+	f := auditFlags{mongoURI: uri, database: database, buckets: s.LedgerBuckets, region: s.Region, signingKeys: s.LedgerSigningKeys,
+		retentionYears: s.LedgerRetentionYears, output: "text"}
+	if s.LedgerPublicKey != "" {
+		f.publicKeys = strings.Split(s.LedgerPublicKey, ",")
 	}
-	defer closeClient()
-	db := client.Database(database)
-	if err := holdAfterSnapshotRestore(ctx, db, res, w); err != nil {
-		return false, err
-	}
-	h, err := ledger.ReadHold(ctx, db)
-	return h != nil, err
-}
-
-// recoverRestoredLedger recovers the ledger a logical restore just held (caro backup restore),
-// before the restore's own audit events are published, so the writer appends them rather than
-// refusing them. It reads the configuration the audit commands read from the environment
-// (CARO_LEDGER_BUCKET and CARO_LEDGER_REPLICA_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or
-// the pinned CARO_LEDGER_PUBLIC_KEY). Without it, or when the recovery does not complete, the
-// hold stays and w says what to run. It reports whether the ledger was recovered (hold removed).
-func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database string) bool {
-	f := auditFlags{mongoURI: uri, database: database, buckets: auditEnvList("CARO_LEDGER_BUCKET", "CARO_LEDGER_REPLICA_BUCKET"),
-		region: auditEnvOr("CARO_REGION", os.Getenv("AWS_REGION")), signingKeys: auditEnvList("CARO_LEDGER_SIGNING_KEY_ARN"),
-		retentionYears: auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), output: "text"}
-	if v := os.Getenv(envLedgerPublicKey); v != "" {
-		f.publicKeys = strings.Split(v, ",")
-	}
-	notRecovered := func(why string) bool {
-		fmt.Fprintf(w, "WARNING: audit ledger HELD and NOT recovered (%s): run 'caro audit recover --target <uri> --database %s --yes' now (it removes the hold); "+
-			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)\n", why, database)
-		return false
+	notRecovered := func(why string) (string, bool) {
+		msg := fmt.Sprintf("audit ledger HELD and NOT recovered (%s): run 'caro audit recover --target <uri> --database %s --yes' now (it removes the hold); "+
+			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)", why, database)
+		fmt.Fprintln(w, "WARNING: "+msg)
+		return msg, false
 	}
 	if err := f.validateLedger(); err != nil {
 		return notRecovered("no ledger configuration here: " + err.Error())
@@ -85,7 +58,8 @@ func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database strin
 	case rep.CheckpointProblem != "":
 		return notRecovered("a later checkpoint does not verify: " + rep.CheckpointProblem)
 	}
-	fmt.Fprintf(w, "audit ledger: %d entries and %d checkpoint records recovered; the hold is released ('caro audit verify' checks the whole ledger)\n",
+	msg := fmt.Sprintf("audit ledger: %d entries and %d checkpoint records recovered; the hold is released ('caro audit verify' checks the whole ledger)",
 		rep.EntriesRecovered, rep.CheckpointRecordsRestored)
-	return true
+	fmt.Fprintln(w, msg)
+	return msg, true
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/ledger"
 )
 
@@ -24,7 +23,7 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	// WHEN no ledger configuration is set THEN nothing is recovered and the warning says the hold stays
 	t.Setenv("CARO_LEDGER_BUCKET", "")
 	var w bytes.Buffer
-	if recoverRestoredLedger(ctx, &w, uri, env.DB.Name()) || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), settingsFromEnv()); ok || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
 		t.Fatalf("unconfigured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil {
@@ -33,34 +32,10 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	// WHEN configured (the audit environment) THEN it recovers and releases the hold
 	t.Setenv("CARO_LEDGER_BUCKET", env.BucketName)
 	w.Reset()
-	if !recoverRestoredLedger(ctx, &w, uri, env.DB.Name()) || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), settingsFromEnv()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") {
 		t.Fatalf("configured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h != nil {
 		t.Fatal("hold kept")
-	}
-}
-
-func TestHoldAfterSnapshotRestore(t *testing.T) {
-	ctx := context.Background()
-	env, _ := auditEnv(t, 3, 5)
-	res := atlas.RestoreResult{SnapshotID: "snap-1", RestoreJobID: "job-1"}
-	// GIVEN a database an Atlas snapshot brought back, holding a ledger, and one without
-	var w bytes.Buffer
-	if held, err := holdSnapshotLedger(ctx, env.Servers.FerretDB.URI(), env.DB.Name(), res, &w); !held || err != nil {
-		t.Fatal(held, err)
-	}
-	if err := holdAfterSnapshotRestore(ctx, env.Client.Database(env.DB.Name()+"_none"), res, &w); err != nil {
-		t.Fatal(err)
-	}
-	// THEN only the one with a ledger is held, named after the snapshot
-	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil || h.BackupID != "atlas-snapshot-snap-1" || !strings.Contains(h.Reason, "job-1") {
-		t.Fatalf("hold: %+v", h)
-	}
-	if h, _ := ledger.ReadHold(ctx, env.Client.Database(env.DB.Name()+"_none")); h != nil {
-		t.Fatal("held a database without a ledger")
-	}
-	if strings.Count(w.String(), "audit ledger held") != 1 {
-		t.Fatal(w.String())
 	}
 }

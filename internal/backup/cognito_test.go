@@ -57,7 +57,7 @@ func TestBackupJobWritesIdentityExport(t *testing.T) {
 		t.Fatalf("job = %+v, %v", res, err)
 	}
 	// THEN the identity export beside the backup holds both users with the subjects the data refers to
-	got, err := ReadIdentityExport(context.Background(), IdentityExportOptions{Store: deps.Store, KMS: deps.KMS, BackupID: res.BackupID, Region: testRegion})
+	got, err := ReadIdentityExport(context.Background(), IdentityExportOptions{Store: deps.Store, KMS: deps.KMS, AllowedKeys: []string{keyARN}, BackupID: res.BackupID, Region: testRegion})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("export = %+v, %v", got, err)
 	}

@@ -168,7 +168,7 @@ func Create(ctx context.Context, o CreateOptions) (Manifest, error) {
 	if m.MAC, err = m.computeMAC(macKey); err != nil {
 		return Manifest{}, err
 	}
-	body, err := json.MarshalIndent(m, "", "  ")
+	body, err := encodeManifest(m)
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -81,8 +81,9 @@ func SealStream(ctx context.Context, dst io.Writer, o SealOptions) (io.WriteClos
 // OpenOptions configure OpenStream.
 type OpenOptions struct {
 	KMS KMS
-	// KeyID, when set, makes KMS refuse a data key wrapped under any other key.
-	KeyID string
+	// AllowedKeys are the KMS keys the data key may be wrapped under (required: the region's backup
+	// key and its replica of the peer's); KMS refuses any other.
+	AllowedKeys []string
 	// Purpose must equal the purpose the envelope was sealed with.
 	Purpose string
 	// ExpectContext lists encryption-context entries the envelope must carry (for example the
@@ -129,7 +130,8 @@ func OpenStream(ctx context.Context, src io.Reader, o OpenOptions) (io.Reader, E
 	if h.ChunkSize <= 0 || h.ChunkSize > maxChunkSize {
 		return nil, h, newErr(ErrTampered, nil, hintTampered, "envelope chunk size %d is impossible", h.ChunkSize)
 	}
-	plain, err := unwrapDataKey(ctx, o.KMS, o.KeyID, h.WrappedKey, h.EncryptionContext, o.Purpose+" envelope")
+	plain, err := unwrapDataKey(ctx, o.KMS, unwrap{allowed: o.AllowedKeys, claimed: h.KMSKeyARN, wrapped: h.WrappedKey, ec: h.EncryptionContext,
+		what: "the " + o.Purpose + " envelope", damaged: ErrTampered})
 	if err != nil {
 		return nil, h, err
 	}

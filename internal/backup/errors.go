@@ -13,9 +13,15 @@ var (
 	ErrTampered = errors.New("backup data failed authentication")
 	// ErrTruncated: an object ends before its final chunk, or has bytes after it.
 	ErrTruncated = errors.New("backup object is truncated")
-	// ErrWrongKey: KMS refused to unwrap the data key with the given key, or the unwrapped key does
-	// not authenticate the manifest.
-	ErrWrongKey = errors.New("wrong KMS key for this backup")
+	// ErrWrongKey: the data key is wrapped under a KMS key that restores do not accept (the
+	// manifest names it), or under none of the accepted keys.
+	ErrWrongKey = errors.New("backup is encrypted under a KMS key restores do not accept")
+	// ErrKeysRequired: the caller named no accepted KMS key. A restore always knows which keys may
+	// have encrypted the backups (the region's backup key and its replica of the peer's); there is
+	// no "any key" path.
+	ErrKeysRequired = errors.New("no accepted KMS key was given")
+	// ErrKMSUnavailable: KMS refused access or could not be reached (IAM, a disabled key, network).
+	ErrKMSUnavailable = errors.New("KMS could not unwrap the data key")
 	// ErrEncryptionContext: the encryption context (backup ID, source region) does not match the
 	// one the data key was wrapped with.
 	ErrEncryptionContext = errors.New("encryption context does not match")
@@ -24,15 +30,10 @@ var (
 	ErrManifestMismatch = errors.New("backup does not match its manifest")
 	// ErrTargetUnreachable: the target MongoDB cannot be reached.
 	ErrTargetUnreachable = errors.New("target database is unreachable")
-	// ErrTargetNotEmpty: the target database has collections and Replace was not set.
+	// ErrTargetNotEmpty: a database that must be empty (Verify's scratch database) is not.
 	ErrTargetNotEmpty = errors.New("target database is not empty")
 	// ErrNotFound: no backup with that ID exists in the store.
 	ErrNotFound = errors.New("backup not found")
-	// ErrSwitchInterrupted: a previous restore stopped during its switch; Recover undoes it.
-	ErrSwitchInterrupted = errors.New("a previous restore was interrupted during its switch")
-	// ErrErasureRegister: the erasure register (internal/erasure) could not be read completely, so
-	// the restore could not re-apply the erasures made since the backup; nothing was written.
-	ErrErasureRegister = errors.New("erasure register cannot be read")
 )
 
 // Error is the error type the package returns: Kind is one of the sentinel errors above, Detail
@@ -71,14 +72,13 @@ func newErr(kind error, err error, hint string, format string, args ...any) *Err
 }
 
 const (
-	hintTampered        = "the backup object was altered or damaged; do not use it: restore an older backup or the replicated copy in the standby region, and investigate the bucket's access logs"
-	hintTruncated       = "the object was cut short (interrupted upload or copy); restore another backup or the replicated copy, then re-run the backup"
-	hintWrongKey        = "restore with the multi-Region key (or its replica) named in the manifest and check the role may kms:Decrypt with it"
-	hintContext         = "the manifest's backup ID or source region was changed or the object was copied under another name; use the original manifest"
-	hintManifest        = "the manifest was altered or belongs to another backup; fetch the original (the bucket is versioned) or restore another backup"
-	hintTarget          = "check the target URI, network path and credentials, then retry; nothing was written"
-	hintNotEmpty        = "restore into an empty database, or pass --replace to replace its contents (the old collections are kept until the switch completes)"
-	hintRecover         = "run the restore again: it rolls the interrupted switch back first, or call backup.Recover"
-	hintErasureRegister = "nothing was written: a restore without the erasures would bring erased patients back; check the role may s3:ListBucket and s3:GetObject under erasures/ of the backup bucket (and kms:Decrypt with its key), then retry; only if the restore cannot wait, pass --skip-erasure-register and run `caro gdpr reapply` as soon as the register is readable"
-	hintNotFoundID      = "run `caro backup list` to see the available backups"
+	hintTampered       = "the backup object was altered or damaged; do not use it: restore an older backup or the replicated copy in the standby region, and investigate the bucket's access logs"
+	hintTruncated      = "the object was cut short (interrupted upload or copy); restore another backup or the replicated copy, then re-run the backup"
+	hintWrongKey       = "do not restore this backup: nobody but the platform's backup keys may have written it; if it is genuine, add its key to the accepted keys (--kms-key, the region's backup key and its replica of the peer's), otherwise investigate who wrote it (the bucket's access logs)"
+	hintKeysRequired   = "pass the keys backups may be encrypted under: the region's backup key and its replica of the peer region's key (--kms-key, repeatable; the BackupKeyArn outputs of both platform stacks)"
+	hintKMSUnavailable = "check that the role may kms:Decrypt with the key, that the key is enabled and KMS reachable, then retry; nothing was written"
+	hintContext        = "the manifest's wrapped data key, backup ID or source region was changed, or the object was copied under another name: use the original manifest (the bucket is versioned) or another backup"
+	hintManifest       = "the manifest is damaged or was tampered with, or belongs to another backup: do not use it; fetch the original (the bucket is versioned) or restore another backup, and investigate the bucket's access logs"
+	hintTarget         = "check the target URI, network path and credentials, then retry; nothing was written"
+	hintNotFoundID     = "run `caro backup list` to see the available backups"
 )

@@ -28,8 +28,11 @@ type IdentityRecord struct {
 type IdentityExportOptions struct {
 	Store ObjectStore
 	KMS   KMS
-	// KeyID is the multi-Region key (for writing) or the key the reader insists on ("" = any).
+	// KeyID is the multi-Region key the writer seals under.
 	KeyID string
+	// AllowedKeys are the keys the reader accepts (required for reading: the region's backup key
+	// and its replica of the peer's); there is no "any key".
+	AllowedKeys []string
 	// BackupID ties the export to a backup; it is stored as backups/<id>/identities.caroenv.
 	BackupID string
 	// Region is the source region, bound into the encryption context.
@@ -90,7 +93,7 @@ func ReadIdentityExport(ctx context.Context, o IdentityExportOptions) ([]Identit
 	if o.Region != "" {
 		expect["caro:source-region"] = o.Region
 	}
-	r, _, err := OpenStream(ctx, rc, OpenOptions{KMS: o.KMS, KeyID: o.KeyID, Purpose: IdentityPurpose, ExpectContext: expect})
+	r, _, err := OpenStream(ctx, rc, OpenOptions{KMS: o.KMS, AllowedKeys: o.AllowedKeys, Purpose: IdentityPurpose, ExpectContext: expect})
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/carohealth/platform/internal/lambdasecrets"
-	"os"
 	"time"
 )
 
@@ -32,13 +31,16 @@ type JobConfig struct {
 	UserPoolID                    string
 	MongoURI, MongoURISecretARN   string
 	VerifyURI, VerifyURISecretARN string
+	// SessionToken is the function's AWS session token (AWS_SESSION_TOKEN), which authenticates
+	// it to the Lambda secrets extension.
+	SessionToken string
 }
 
 // JobConfigFromEnv reads and checks the configuration.
 func JobConfigFromEnv(getenv func(string) string) (JobConfig, error) {
 	c := JobConfig{Region: getenv(EnvRegion), Database: getenv(EnvDatabase), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID),
 		TempDir: getenv(EnvTempDir), UserPoolID: getenv(EnvUserPoolID), MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN),
-		VerifyURI: getenv(EnvVerifyURI), VerifyURISecretARN: getenv(EnvVerifyURISecretARN)}
+		VerifyURI: getenv(EnvVerifyURI), VerifyURISecretARN: getenv(EnvVerifyURISecretARN), SessionToken: getenv("AWS_SESSION_TOKEN")}
 	if c.Database == "" {
 		c.Database = DefaultDatabase
 	}
@@ -96,7 +98,7 @@ func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (JobResult
 	}
 	if d.Secret == nil {
 		d.Secret = func(ctx context.Context, arn string) (string, error) {
-			return lambdasecrets.Get(ctx, arn, os.Getenv("AWS_SESSION_TOKEN"))
+			return lambdasecrets.Get(ctx, arn, c.SessionToken)
 		}
 	}
 	if d.Now == nil {
@@ -145,7 +147,7 @@ func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (JobResult
 			id = list[0].BackupID
 		}
 		res.BackupID = id
-		rep, err := Verify(ctx, VerifyOptions{BackupID: id, Store: d.Store, KMS: d.KMS, KeyID: c.KeyID, ScratchURI: scratch, Progress: d.Progress})
+		rep, err := Verify(ctx, VerifyOptions{BackupID: id, Store: d.Store, KMS: d.KMS, AllowedKeys: []string{c.KeyID}, ScratchURI: scratch, Progress: d.Progress})
 		res.Verify = &rep
 		return res, err
 	}

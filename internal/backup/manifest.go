@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
@@ -15,7 +16,10 @@ const FormatVersion = 1
 
 // Manifest describes one backup. It is stored as JSON beside the data (backups/<id>/manifest.json)
 // and authenticated with an HMAC-SHA256 (MAC) under a key derived from the backup's data key, so
-// nobody without kms:Decrypt on the key can alter a count, a checksum or an index definition.
+// nobody without kms:Decrypt on the key can alter a count, a checksum or an index definition. A
+// restore accepts only the exact bytes Create writes (parseManifest): no unknown field, no field
+// name in another letter case, no other formatting. Fields added in a later format must be
+// omitempty, so older manifests keep their exact form.
 type Manifest struct {
 	FormatVersion     int               `json:"formatVersion"`
 	BackupID          string            `json:"backupId"`
@@ -81,6 +85,47 @@ func backupContext(id, region string) map[string]string {
 		"caro:backup-id":     id,
 		"caro:source-region": region,
 	}
+}
+
+// encodeManifest is the manifest's one byte form: what Create stores and the only form a restore
+// accepts (see parseManifest).
+func encodeManifest(m Manifest) ([]byte, error) { return json.MarshalIndent(m, "", "  ") }
+
+// parseManifest decodes a stored manifest and checks, before any key is unwrapped, that its bytes
+// are exactly the canonical encoding of what was decoded (encodeManifest) and that its shape is
+// possible. The MAC covers the decoded struct, so the byte comparison is what makes it cover the
+// stored bytes: encoding/json matches field names in any letter case and ignores unknown fields, so
+// a manifest with "BackupID" for "backupId", an added field or a duplicated key would otherwise
+// decode to the same struct and verify.
+func parseManifest(body []byte, id string) (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, newErr(ErrManifestMismatch, err, hintManifest, "manifest of %s is not valid JSON", id)
+	}
+	canonical, err := encodeManifest(m)
+	if err != nil {
+		return m, newErr(ErrManifestMismatch, err, hintManifest, "manifest of %s cannot be encoded again", id)
+	}
+	if !bytes.Equal(canonical, body) {
+		return m, newErr(ErrManifestMismatch, nil, hintManifest, "manifest of %s is not byte for byte the form backups are written in (%s): "+
+			"an unknown field, a field name in another letter case, a repeated field or other edited bytes; it is damaged or was tampered with", id, firstDifference(canonical, body))
+	}
+	if err := m.checkShape(id); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// firstDifference says where two byte strings first differ (line and column of b), for a message.
+func firstDifference(a, b []byte) string {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	line := 1 + bytes.Count(b[:i], []byte("\n"))
+	col := i - bytes.LastIndexByte(b[:i], '\n')
+	return fmt.Sprintf("first difference at line %d, column %d", line, col)
 }
 
 func (m *Manifest) macInput() ([]byte, error) {

@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"crypto/cipher"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +16,10 @@ type openedBackup struct {
 	store ObjectStore
 }
 
-// openBackup fetches and authenticates a backup's manifest: shape, encryption context, data key
-// unwrap (KMS) and MAC, in that order, before anything else is read.
-func openBackup(ctx context.Context, store ObjectStore, k KMS, keyID, id string) (*openedBackup, error) {
+// openBackup fetches and authenticates a backup's manifest: canonical bytes and shape, encryption
+// context, data key unwrap (KMS, under one of the allowed keys only) and MAC, in that order, before
+// anything else is read.
+func openBackup(ctx context.Context, store ObjectStore, k KMS, allowed []string, id string) (*openedBackup, error) {
 	if store == nil || k == nil {
 		return nil, errors.New("backup: object store and KMS are required")
 	}
@@ -38,18 +38,16 @@ func openBackup(ctx context.Context, store ObjectStore, k KMS, keyID, id string)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: reading manifest: %w", id, err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, newErr(ErrManifestMismatch, err, hintManifest, "manifest of %s is not valid JSON", id)
-	}
-	if err := m.checkShape(id); err != nil {
+	m, err := parseManifest(body, id)
+	if err != nil {
 		return nil, err
 	}
 	want := backupContext(m.BackupID, m.SourceRegion)
 	if !maps.Equal(want, m.EncryptionContext) {
 		return nil, newErr(ErrEncryptionContext, nil, hintContext, "manifest of %s carries encryption context %v, expected %v", id, m.EncryptionContext, want)
 	}
-	dataKey, err := unwrapDataKey(ctx, k, keyID, m.WrappedDataKey, want, "backup "+id)
+	dataKey, err := unwrapDataKey(ctx, k, unwrap{allowed: allowed, claimed: m.KMSKeyARN, wrapped: m.WrappedDataKey, ec: want,
+		what: "the manifest of backup " + id, damaged: ErrManifestMismatch})
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -13,7 +12,8 @@ type VerifyOptions struct {
 	BackupID string
 	Store    ObjectStore
 	KMS      KMS
-	KeyID    string
+	// AllowedKeys are the KMS keys the backup may be encrypted under (required).
+	AllowedKeys []string
 	// ScratchURI is the MongoDB server to restore into (a scratch server or the standby cluster);
 	// ignored when Scratch is set.
 	ScratchURI string
@@ -52,7 +52,7 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyReport, error) {
 		rep.Duration = time.Since(start)
 		return rep, err
 	}
-	b, err := openBackup(ctx, o.Store, o.KMS, o.KeyID, o.BackupID)
+	b, err := openBackup(ctx, o.Store, o.KMS, o.AllowedKeys, o.BackupID)
 	if err != nil {
 		return fail(err)
 	}
@@ -77,18 +77,13 @@ func Verify(ctx context.Context, o VerifyOptions) (VerifyReport, error) {
 		defer cancel()
 		_ = db.Drop(dctx)
 	}()
-	ro := RestoreOptions{Workers: o.Workers, Progress: o.Progress, Recount: true}
-	loaded, err := b.loadInto(ctx, db, func(c string) string { return c }, ro.loadOpts())
+	staged, err := (&Backup{b: b}).Stage(ctx, db, func(c string) string { return c }, StageOptions{Workers: o.Workers, Progress: o.Progress, Recount: true})
 	if err != nil {
 		return fail(err)
 	}
-	for _, l := range loaded {
-		n, err := createIndexes(ctx, db, l.into, l.entry.Indexes)
-		if err != nil {
-			return fail(fmt.Errorf("verify: recreating indexes of %s: %w", l.entry.Name, err))
-		}
-		rep.Collections = append(rep.Collections, CollectionRestore{Name: l.entry.Name, Documents: l.docs, SHA256: l.sha256, Indexes: n})
-		rep.Documents += l.docs
+	for _, c := range staged {
+		rep.Collections = append(rep.Collections, c)
+		rep.Documents += c.Documents
 	}
 	rep.OK = true
 	rep.Duration = time.Since(start)

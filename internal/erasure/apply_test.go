@@ -154,3 +154,29 @@ func TestReapplyFromRegister(t *testing.T) {
 		t.Fatal("unreadable register accepted")
 	}
 }
+
+// TestReapplyStopsAtTheFirstErasureItCannotApply: an erasure that fails stops the run with its
+// error (issue 23, mutant 7): a restore must not switch in data whose erasures were not all
+// applied, so Reapply never swallows an error and goes on.
+func TestReapplyStopsAtTheFirstErasureItCannotApply(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	seed(t, db, Live(), "t1", pidA, "Ada")
+	seed(t, db, Live(), "t1", pidB, "Grace")
+	now := time.Now()
+	list := Listed{
+		{TenantID: "t1", PatientID: pidA, ErasedAt: now, RequestID: "r1"},
+		{TenantID: "t1", PatientID: "not-a-patient-id", ErasedAt: now, RequestID: "r2"}, // cannot be applied
+		{TenantID: "t1", PatientID: pidB, ErasedAt: now, RequestID: "r3"},
+	}
+	sum, err := Reapply(ctx, ReapplyOptions{Source: list, DB: db, Origin: testOrigin})
+	if err == nil || !strings.Contains(err.Error(), "not-a-patient-id") {
+		t.Fatalf("Reapply = %+v, %v: want the failing erasure's error", sum, err)
+	}
+	if sum.Registered != 3 || sum.Applied != 1 || sum.Patients != 1 {
+		t.Fatalf("summary %+v: want 1 of 3 applied", sum)
+	}
+	if all := dump(t, db, Live()); !strings.Contains(all, "Grace note one") {
+		t.Fatalf("the erasure after the failing one was applied anyway: %s", all)
+	}
+}

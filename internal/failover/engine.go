@@ -19,8 +19,10 @@ type Engine struct {
 	Progress io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
-	// Me identifies this run in the lock; zero means CurrentLockInfo.
+	// Me identifies this run in the lock; zero means CurrentLockInfo, named Operator when set.
 	Me LockInfo
+	// Operator names who applies (the configuration's operator name); default: the OS login.
+	Operator string
 	// IgnoreExpiry lets an apply start from an expired plan (never set by the CLI except when
 	// resuming a started journal).
 	IgnoreExpiry bool
@@ -124,6 +126,9 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 	me := e.Me
 	if me.PID == 0 {
 		me = CurrentLockInfo(plan.ID, t0)
+		if e.Operator != "" {
+			me.Owner = e.Operator
+		}
 	}
 	if err := e.acquire(ctx, me); err != nil {
 		return rep, err

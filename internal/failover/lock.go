@@ -57,16 +57,13 @@ type Lock interface {
 	Break(ctx context.Context) (*LockInfo, error)
 }
 
-// CurrentLockInfo describes this process as a lock owner.
+// CurrentLockInfo describes this process as a lock owner, named by its OS login (Engine.Operator
+// names someone else).
 func CurrentLockInfo(planID string, now time.Time) LockInfo {
 	host, _ := os.Hostname()
-	owner := os.Getenv("CARO_OPERATOR")
-	if owner == "" {
-		if u, err := user.Current(); err == nil {
-			owner = u.Username
-		} else {
-			owner = "unknown"
-		}
+	owner := "uid-" + strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		owner = u.Username
 	}
 	return LockInfo{Owner: owner, Host: host, PID: os.Getpid(), Started: now.UTC(), PlanID: planID, ProcStart: procStart(os.Getpid())}
 }

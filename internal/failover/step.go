@@ -172,3 +172,18 @@ func (s *StepFunc) Summary() string {
 	}
 	return s.SummaryText()
 }
+
+type confirmedKey struct{}
+
+// WithOperatorConfirmed returns ctx saying the operator confirmed the apply with --yes, which
+// also accepts what a step would otherwise refuse to change without asking (such as a target
+// database that changed since the plan: the restore keeps what it replaces).
+func WithOperatorConfirmed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, confirmedKey{}, true)
+}
+
+// OperatorConfirmed reports whether the apply was confirmed with --yes.
+func OperatorConfirmed(ctx context.Context) bool {
+	v, _ := ctx.Value(confirmedKey{}).(bool)
+	return v
+}

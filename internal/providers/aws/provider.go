@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/restore"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -118,6 +119,12 @@ type RestoreAdvisories interface {
 	// happen automatically and what to set; none when everything is in place. target is the
 	// region failed over to.
 	InputWarnings(target string) []string
+}
+
+// TargetLister is implemented by a Restorer that can list what the target database holds, so the
+// plan records it and the restore step refuses a target that changed since (restore.Inventory).
+type TargetLister interface {
+	TargetInventory(ctx context.Context) (restore.Inventory, error)
 }
 
 // restoreWarnings asks restorer for its advisories when it has any.
@@ -292,6 +299,18 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	if inputs != "" {
 		s.Checks = append(s.Checks, inputs)
 	}
+	if tl, ok := restorer.(TargetLister); ok {
+		inv, err := tl.TargetInventory(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing what the target database of %s holds: %w", req.To, err)
+		}
+		s.Settings[restore.SettingTargetInventory] = inv.Setting()
+		s.Checks = append(s.Checks, fmt.Sprintf("target database %s holds: %s", inv.Database, inv))
+		if len(inv.Collections) > 0 {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("the restore replaces what %s's database %s holds (%s)%s; apply refuses if it changes before the restore, unless confirmed with --yes",
+				req.To, inv.Database, inv, keptNote(req.Restore)))
+		}
+	}
 
 	tmplPath := p.templatePath(req.To)
 	tmpl, err := os.ReadFile(tmplPath)
@@ -367,11 +386,19 @@ func (p *Provider) restoreWith(mode string) (BackupCatalog, Restorer, error) {
 		return p.Catalog, p.Restorer, nil
 	case "atlas":
 		if p.AtlasCatalog == nil || p.AtlasRestorer == nil {
-			return nil, nil, errors.New("aws provider: --restore atlas is not configured (Atlas Admin API credentials missing?): set MONGODB_ATLAS_CLIENT_ID/SECRET, or use --restore backup")
+			return nil, nil, errors.New("aws provider: --restore atlas is not configured (Atlas Admin API credentials missing?): set MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET, or use --restore backup")
 		}
 		return p.AtlasCatalog, p.AtlasRestorer, nil
 	}
 	return nil, nil, fmt.Errorf("unknown restore %q: use backup or atlas", mode)
+}
+
+// keptNote says what happens to what a restore of mode replaces.
+func keptNote(mode string) string {
+	if mode == "atlas" {
+		return ": an Atlas snapshot replaces the whole cluster, nothing can be kept aside"
+	}
+	return ": it is moved aside and kept as _caro_prev_<run>_<name> until `caro backup discard-replaced` removes it"
 }
 
 // restoreEstimate models the restore at 2,000 documents/s (or 20 MB/s for Atlas) when nothing

@@ -61,6 +61,9 @@ type DrillOptions struct {
 	WorkDir string
 	// Progress receives the drill's progress lines (stderr).
 	Progress io.Writer
+	// MaintenanceSettle shortens the restore's wait for the maintenance switch to settle (0: the
+	// real maintenance.Settle); tests set it, since no API writes in a drill.
+	MaintenanceSettle time.Duration
 }
 
 // DrillStep is one step's line in the drill report.
@@ -388,7 +391,7 @@ func (d *Drill) setup(ctx context.Context) error {
 		return err
 	}
 	d.log("starting two local regions (FerretDB, local-kms, S3 each) and Knot DNS")
-	env := &Env{Primary: DrillPrimary, Zone: drillZone, Name: drillName, Database: backup.DefaultDatabase, StateDir: state,
+	env := &Env{Primary: DrillPrimary, Zone: drillZone, Name: drillName, Database: backup.DefaultDatabase, StateDir: state, MaintenanceSettle: d.o.MaintenanceSettle.Seconds(),
 		Regions: map[string]Region{}, ServeCommand: append(append([]string{}, d.o.Caro...), "drill", "serve-region"), ServeEnv: d.o.CaroEnv}
 	for _, name := range []string{DrillPrimary, DrillStandby} {
 		r := &drillRegion{name: name}

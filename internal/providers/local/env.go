@@ -41,6 +41,10 @@ type Env struct {
 	ServeEnv     []string `json:"serve_env,omitempty"`
 	// MaxBackupAge is the oldest backup a plan accepts, in seconds (0 = 24 h).
 	MaxBackupAge float64 `json:"max_backup_age_seconds,omitempty"`
+	// MaintenanceSettle is how long the restore waits, in seconds, after turning the maintenance
+	// switch on before it relies on no more writes (0 = maintenance.Settle). Only a drill whose
+	// regions run no writing API (its tests) shortens it.
+	MaintenanceSettle float64 `json:"maintenance_settle_seconds,omitempty"`
 }
 
 // Region is one local region's servers.

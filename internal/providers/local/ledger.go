@@ -10,6 +10,7 @@ import (
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/restore"
 )
 
 // LedgerCheckpoints is one of region r's checkpoint buckets, read and written through its Object
@@ -38,18 +39,19 @@ func ledgerPlanNotes(to string, target Region) (action string, warnings []string
 	return action, warnings
 }
 
-// recoverLedger is the restore step's audit ledger recovery, the same as on AWS
+// ledgerRecovery is the restore step's audit ledger recovery, the same as on AWS
 // (ledger.RecoverAfterRestore): from the target's own checkpoint bucket and its replica of the
 // source's, read as one series (so a failback finds the checkpoints from before the first
-// failover), verified with the pinned keys; run after the data is restored and before the step's
-// marker is written. It never fails the step: it returns, and says loudly, what was not recovered
-// and what to run.
-func (r *run) recoverLedger(ctx context.Context, db *mongo.Database, progress failover.Progress) string {
+// failover), verified with the pinned keys; the protocol runs it after the switch and before the
+// marker. It never fails the step: it says, loudly, what was not recovered and what to run.
+func (r *run) ledgerRecovery(progress failover.Progress) restore.LedgerRecovery {
 	t := r.target
 	if t.LedgerS3Endpoint == "" || t.LedgerReplicaBucket == "" {
-		return "no audit ledger replica configured for " + r.plan.To + " in the local environment: ledger not recovered"
+		return func(context.Context, *mongo.Database) (string, bool) {
+			return "no audit ledger replica configured for " + r.plan.To + " in the local environment: ledger not recovered", false
+		}
 	}
-	o := ledger.AfterRestoreOptions{Store: ledger.NewMongoStore(db), Client: LedgerCheckpoints(r.plan.To, t, "").Client,
+	o := ledger.AfterRestoreOptions{Client: LedgerCheckpoints(r.plan.To, t, "").Client,
 		OwnBucket: t.LedgerBucket, ReplicaBucket: t.LedgerReplicaBucket, Region: r.plan.To,
 		KeyHint:  "pin both in the local environment's ledger_public_keys",
 		Progress: func(s string) { progress("%s", s) }}
@@ -61,8 +63,7 @@ func (r *run) recoverLedger(ctx context.Context, db *mongo.Database, progress fa
 		o.Problem = "no pinned ledger public key for the replica in the local environment"
 	}
 	o.PublicKeys = ring
-	summary, _ := ledger.RecoverAfterRestore(ctx, o)
-	return summary
+	return restore.AfterRestore(o)
 }
 
 // ledgerSource is what region r's ledger is checked against: its own checkpoint bucket and its

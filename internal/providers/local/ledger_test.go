@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"strings"
 	"testing"
 
@@ -46,14 +47,14 @@ func TestRestoreStepRecoversTheLedgerFromTheReplica(t *testing.T) {
 	say := func(f string, a ...any) { progress = append(progress, fmt.Sprintf(f, a...)) }
 
 	// WHEN the restore step recovers the ledger
-	msg := r.recoverLedger(ctx, standby.DB, say)
+	msg := recoverWith(ctx, r, standby.DB, say)
 	// THEN the 3 entries after the backup and their checkpoint record are back, and verify passes
 	if want := "audit ledger: 3 entries and 1 checkpoint records recovered from s3://" + replica.Name; !strings.Contains(msg, want) {
 		t.Fatalf("recovery says %q, want %q; progress %q", msg, want, progress)
 	}
 	assertLedgerVerifies(t, DrillStandby, target, standby.DB.Name(), ids, 2)
 	// AND a resumed step (killed after the recovery, before the marker) changes nothing
-	if msg := r.recoverLedger(ctx, standby.DB, say); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverWith(ctx, r, standby.DB, say); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("second recovery says %q", msg)
 	}
 	if chk, err := VerifyLedger(ctx, DrillStandby, target, standby.DB.Name()); err != nil || !chk.Report.OK || len(chk.EventIDs) != 6 {
@@ -84,7 +85,7 @@ func TestRestoreStepOfAFailbackRecoversFromTheOwnBucketAndTheReplicaWithBothKeys
 	say := func(f string, a ...any) { progress = append(progress, fmt.Sprintf(f, a...)) }
 
 	// WHEN the restore step recovers the ledger
-	msg := r.recoverLedger(ctx, restoredA.DB, say)
+	msg := recoverWith(ctx, r, restoredA.DB, say)
 	// THEN it reads A's own bucket and the replica as one series and puts back the 9 entries and
 	// checkpoint records 7 and 8, without a warning
 	if want := "audit ledger: 9 entries and 2 checkpoint records recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name; !strings.Contains(msg, want) ||
@@ -114,14 +115,14 @@ func TestRestoreStepSaysWhenTheLedgerIsNotRecovered(t *testing.T) {
 	// GIVEN an environment without a ledger replica (written before the drill had a ledger)
 	r := &run{plan: &failover.Plan{To: DrillStandby}, target: Region{MongoURI: s.FerretDB.URI()}}
 	// THEN the step says so and goes on
-	if msg := r.recoverLedger(ctx, standby.DB, say); !strings.Contains(msg, "no audit ledger replica configured") {
+	if msg := recoverWith(ctx, r, standby.DB, say); !strings.Contains(msg, "no audit ledger replica configured") {
 		t.Fatalf("without a replica: %q", msg)
 	}
 	// GIVEN the replica pinned with the wrong key
 	r.target = Region{MongoURI: s.FerretDB.URI(), LedgerS3Endpoint: s.S3Endpoint(), LedgerReplicaBucket: replica.Name,
 		LedgerPublicKeys: map[string][]byte{primary.Signer.Key: other.PublicKey}}
 	// THEN nothing is written and the warning says what to run
-	msg := r.recoverLedger(ctx, standby.DB, say)
+	msg := recoverWith(ctx, r, standby.DB, say)
 	if !strings.Contains(msg, "audit ledger NOT recovered") || !strings.Contains(msg, "caro audit recover") || len(progress) == 0 || !strings.HasPrefix(progress[len(progress)-1], "WARNING:") {
 		t.Fatalf("with the wrong key: %q, progress %q", msg, progress)
 	}
@@ -144,4 +145,10 @@ func TestPlanNamesTheLedgerRecoveryAndWarnsWithoutAPinnedKey(t *testing.T) {
 	if _, w := ledgerPlanNotes(DrillStandby, Region{LedgerReplicaBucket: "r"}); len(w) != 1 || !strings.Contains(w[0], "will NOT recover the audit ledger") {
 		t.Fatalf("without a pinned key: %q", w)
 	}
+}
+
+// recoverWith runs the restore step's ledger recovery of r on db.
+func recoverWith(ctx context.Context, r *run, db *mongo.Database, say failover.Progress) string {
+	msg, _ := r.ledgerRecovery(say)(ctx, db)
+	return msg
 }

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"github.com/carohealth/platform/internal/restore"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func TestHealthHandlerReportsRestoreMarker(t *testing.T) {
 	if err != nil || h.Region != "eu-central-1" || h.Restore != nil {
 		t.Fatalf("before restore: %+v %v", h, err)
 	}
-	c.Database("caro").Collection(MarkerCollection).InsertOne(ctx, RestoreMarker{ID: "restore", BackupID: "b1", PlanID: "p1", Documents: 5, RestoredAt: time.Now()})
+	c.Database("caro").Collection(restore.MarkerCollection).InsertOne(ctx, restore.Marker{ID: restore.MarkerID, BackupID: "b1", PlanID: "p1", Documents: 5, RestoredAt: time.Now()})
 	h, err = GetHealth(ctx, srv.URL+"/api")
 	if err != nil || h.Restore == nil || h.Restore.BackupID != "b1" {
 		t.Fatalf("after restore: %+v %v", h, err)
@@ -104,7 +105,7 @@ func TestChecksumCoversEveryDocument(t *testing.T) {
 	defer c.Disconnect(ctx)
 	coll := c.Database("caro").Collection("patients")
 	coll.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}, bson.D{{Key: "_id", Value: "b"}, {Key: "n", Value: 2}}})
-	c.Database("caro").Collection(MarkerCollection).InsertOne(ctx, bson.D{{Key: "_id", Value: "restore"}})
+	c.Database("caro").Collection(restore.MarkerCollection).InsertOne(ctx, bson.D{{Key: "_id", Value: "restore"}})
 	sum1, n, err := Checksum(ctx, db.URI(), "caro")
 	if err != nil || n != 2 {
 		t.Fatalf("%d %v (the marker must not count)", n, err)

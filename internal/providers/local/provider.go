@@ -22,8 +22,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/restore"
 )
 
 // Step names, the same on every provider.
@@ -40,8 +42,8 @@ const (
 // StepNames lists the steps in order.
 var StepNames = []string{StepPreflight, StepDeploy, StepRestore, StepIdentities, StepVerify, StepDNS, StepConfirm}
 
-// PauseEnv, when set to a step name, makes that step stop in its middle (after part of its effect)
-// and wait to be killed: `caro drill --kill-at` uses it so the kill lands mid-step every time.
+// PauseEnv names the environment variable `caro drill --kill-at` sets on its apply subprocess; the
+// caro command reads it into Provider.PauseAt.
 const PauseEnv = "CARO_DRILL_PAUSE_AT"
 
 // IdentityDatabase is the database standing in for a region's Cognito user pool.
@@ -59,6 +61,10 @@ type Provider struct {
 	EnvPath string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PauseAt, when set to a step name, makes that step stop in its middle (after part of its
+	// effect) and wait to be killed: `caro drill --kill-at` sets it (through the drill's pause
+	// setting) on its apply subprocess, so the kill lands mid-step every time.
+	PauseAt string
 }
 
 // Name implements failover.Provider.
@@ -97,6 +103,16 @@ func connect(ctx context.Context, uri string) (*mongo.Client, error) {
 		return nil, fmt.Errorf("database %s does not answer: %w", uri, err)
 	}
 	return c, nil
+}
+
+// targetInventory lists what the target database holds (restore.Take).
+func targetInventory(ctx context.Context, uri, database string) (restore.Inventory, error) {
+	c, err := connect(ctx, uri)
+	if err != nil {
+		return restore.Inventory{}, err
+	}
+	defer c.Disconnect(context.Background())
+	return restore.Take(ctx, c.Database(database))
 }
 
 // regionReady checks a region's own services: database, KMS key, backup bucket.
@@ -150,6 +166,16 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	}
 	s.TargetHealthy, s.TargetDetail = true, "database, KMS key and backup bucket answer"
 	s.Checks = append(s.Checks, fmt.Sprintf("target %s: database, KMS key %s and backup bucket %s answer", req.To, target.KMSKey, target.BackupBucket))
+	inv, err := targetInventory(ctx, target.MongoURI, env.Database)
+	if err != nil {
+		return nil, err
+	}
+	s.Settings[restore.SettingTargetInventory] = inv.Setting()
+	s.Checks = append(s.Checks, fmt.Sprintf("target database %s holds: %s", env.Database, inv))
+	if len(inv.Collections) > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the restore replaces what %s's database %s holds (%s): it is moved aside and kept as %s<run>_<name> until `caro backup discard-replaced` removes it; "+
+			"apply refuses if it changes before the restore, unless confirmed with --yes", req.To, env.Database, inv, "_caro_prev_"))
+	}
 	if req.From != "" {
 		if src, err := env.Region(req.From); err == nil {
 			if h, err := GetHealth(ctx, src.APIBase()); err == nil {
@@ -214,7 +240,7 @@ func (p *Provider) Steps(ctx context.Context, plan *failover.Plan) ([]failover.S
 	if err != nil {
 		return nil, err
 	}
-	r := &run{p: p, env: env, plan: plan, target: target, tc: clientsFor(plan.To, target), pauseAt: os.Getenv(PauseEnv)}
+	r := &run{p: p, env: env, plan: plan, target: target, tc: clientsFor(plan.To, target)}
 	steps := []failover.Step{
 		&failover.StepFunc{StepName: StepPreflight, RunFunc: r.preflight, SummaryText: r.text(StepPreflight)},
 		&failover.StepFunc{StepName: StepDeploy, CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: r.text(StepDeploy)},
@@ -229,13 +255,12 @@ func (p *Provider) Steps(ctx context.Context, plan *failover.Plan) ([]failover.S
 
 // run is one apply's state.
 type run struct {
-	p       *Provider
-	env     *Env
-	plan    *failover.Plan
-	target  Region
-	tc      regionClients
-	pauseAt string
-	texts   map[string]string
+	p      *Provider
+	env    *Env
+	plan   *failover.Plan
+	target Region
+	tc     regionClients
+	texts  map[string]string
 }
 
 func (r *run) text(step string) func() string {
@@ -251,7 +276,7 @@ func (r *run) say(step, format string, args ...any) {
 
 // pause stops a step in its middle when the drill asked for it, and waits to be killed.
 func (r *run) pause(ctx context.Context, step string) {
-	if r.pauseAt != step {
+	if r.p.PauseAt != step {
 		return
 	}
 	_ = os.WriteFile(filepath.Join(r.env.StateDir, "paused-"+step), []byte(strconv.Itoa(os.Getpid())), 0o600)
@@ -353,32 +378,21 @@ func (r *run) waitAPI(ctx context.Context, pid int) error {
 	}
 }
 
-func (r *run) marker(ctx context.Context) (*RestoreMarker, error) {
+func (r *run) restored(ctx context.Context) (bool, error) {
 	c, err := connect(ctx, r.target.MongoURI)
 	if err != nil {
-		return nil, err
-	}
-	defer c.Disconnect(context.Background())
-	var m RestoreMarker
-	err = c.Database(r.env.Database).Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "restore"}}).Decode(&m)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	return &m, err
-}
-
-func (r *run) restored(ctx context.Context) (bool, error) {
-	m, err := r.marker(ctx)
-	if err != nil || m == nil {
 		return false, err
 	}
-	if m.BackupID == r.plan.Backup.ID && m.PlanID == r.plan.ID {
+	defer c.Disconnect(context.Background())
+	m, done, err := restore.Restored(ctx, c.Database(r.env.Database), r.plan.Backup.ID, r.plan.ID)
+	if done {
 		r.say(StepRestore, "backup %s already restored (%d documents) at %s", m.BackupID, m.Documents, m.RestoredAt.Format(time.RFC3339))
-		return true, nil
 	}
-	return false, nil
+	return done, err
 }
 
+// restore runs the post-restore protocol (internal/restore) with the target's backup bucket (and
+// its register), the target's key, the audit ledger recovery and the plan's listing of the target.
 func (r *run) restore(ctx context.Context) error {
 	progress := failover.ProgressFrom(ctx)
 	c, err := connect(ctx, r.target.MongoURI)
@@ -389,11 +403,13 @@ func (r *run) restore(ctx context.Context) error {
 	var pauseOnce sync.Once
 	var mu sync.Mutex
 	lastReport := time.Now()
-	opts := backup.RestoreOptions{
-		BackupID: r.plan.Backup.ID, Store: r.tc.store, KMS: r.tc.bkms, KeyID: r.target.KMSKey,
-		Target: c, Database: r.env.Database, Replace: true,
+	o := restore.Options{
+		Target: c, Database: r.env.Database, Replace: true, PlanID: r.plan.ID, From: r.plan.From,
+		Erasures: erasure.BucketsRegister([]string{"s3://" + r.target.BackupBucket}, r.tc.store),
+		Ledger:   r.ledgerRecovery(progress), Settle: time.Duration(r.env.MaintenanceSettle * float64(time.Second)),
+		AcceptChanges: failover.OperatorConfirmed(ctx),
 		Progress: func(pr backup.Progress) {
-			if pr.Phase == "stage" && pr.Total > 0 && pr.Done >= pr.Total/2 && r.pauseAt == StepRestore {
+			if pr.Phase == "stage" && pr.Total > 0 && pr.Done >= pr.Total/2 && r.p.PauseAt == StepRestore {
 				pauseOnce.Do(func() { r.pause(ctx, StepRestore) })
 			}
 			mu.Lock()
@@ -410,42 +426,25 @@ func (r *run) restore(ctx context.Context) error {
 			}
 		},
 	}
-	// A restore killed mid-load leaves inserts in flight inside the database server, which it
-	// finishes after the client died: they would land in the staging collection this attempt
-	// recreates. Wait until the leftovers stop changing first; and since every attempt drops the
-	// staging again, retrying a staging collision is safe too.
-	if err := WaitStagingQuiet(ctx, c.Database(r.env.Database), progress); err != nil {
+	if inv, ok, err := restore.PlannedInventory(r.plan.Settings); err != nil {
 		return err
+	} else if ok {
+		o.Expect = &inv
 	}
-	rep, err := backup.Restore(ctx, opts)
-	for attempt := 2; err != nil && attempt <= 4 && strings.Contains(err.Error(), "_caro_stage_"); attempt++ {
-		progress("writes of the interrupted restore were still landing in the staging collection; retrying (%d/4)", attempt)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * time.Second):
-		}
-		rep, err = backup.Restore(ctx, opts)
-	}
+	rep, err := restore.Backup(ctx, o, restore.BackupSource{ReadOptions: backup.ReadOptions{
+		BackupID: r.plan.Backup.ID, Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}}})
 	if err != nil {
 		return firstLineOf(err)
 	}
-	if r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
+	if !rep.AlreadyRestored && r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
 		return fmt.Errorf("restored %d documents, the backup's manifest says %d", rep.Documents, r.plan.Backup.Records)
 	}
-	// The restore rolled the audit ledger back to the backup's time: recover it before the marker.
-	ledgerNote := r.recoverLedger(ctx, c.Database(r.env.Database), progress)
-	m := RestoreMarker{ID: "restore", BackupID: rep.BackupID, PlanID: r.plan.ID, Documents: rep.Documents, RestoredAt: time.Now().UTC(), From: rep.SourceRegion}
-	_, err = c.Database(r.env.Database).Collection(MarkerCollection).ReplaceOne(ctx, bson.D{{Key: "_id", Value: "restore"}}, m, options.Replace().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("write restore marker: %w", err)
-	}
-	r.say(StepRestore, "restored backup %s: %d documents in %d collections, counts and SHA-256 verified against the manifest (%.0f docs/s); %s", rep.BackupID, rep.Documents, len(rep.Collections), rep.DocsPerSecond, ledgerNote)
+	r.say(StepRestore, "%s", restore.Summary(rep))
 	return nil
 }
 
 func (r *run) readIdentities(ctx context.Context) ([]backup.IdentityRecord, error) {
-	return backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: r.tc.store, KMS: r.tc.bkms, KeyID: r.target.KMSKey, BackupID: r.plan.Backup.ID})
+	return backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}, BackupID: r.plan.Backup.ID})
 }
 
 func (r *run) identitiesDone(ctx context.Context) (bool, error) {
@@ -600,53 +599,4 @@ func firstLineOf(err error) error {
 		return err
 	}
 	return fmt.Errorf("%s ... (%d more characters)", msg[:600], len(msg)-600)
-}
-
-// WaitStagingQuiet waits (at most 30 s) until the staging collections an interrupted restore left
-// behind stop changing, i.e. the server finished the dead client's writes.
-func WaitStagingQuiet(ctx context.Context, db *mongo.Database, progress failover.Progress) error {
-	count := func() (int64, int, error) {
-		names, err := db.ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			return 0, 0, err
-		}
-		var total int64
-		n := 0
-		for _, name := range names {
-			if !strings.HasPrefix(name, "_caro_stage_") {
-				continue
-			}
-			c, err := db.Collection(name).EstimatedDocumentCount(ctx)
-			if err != nil {
-				return 0, 0, err
-			}
-			total += c
-			n++
-		}
-		return total, n, nil
-	}
-	last, n, err := count()
-	if err != nil || n == 0 {
-		return err
-	}
-	progress("an interrupted restore left %d staging collections (%d documents): waiting until the server has finished its writes", n, last)
-	stable := 0
-	deadline := time.Now().Add(30 * time.Second)
-	for stable < 2 && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-		cur, _, err := count()
-		if err != nil {
-			return err
-		}
-		if cur == last {
-			stable++
-		} else {
-			stable, last = 0, cur
-		}
-	}
-	return nil
 }

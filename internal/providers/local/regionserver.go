@@ -10,33 +10,20 @@ import (
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/headers"
+	"github.com/carohealth/platform/internal/restore"
 )
-
-// MarkerCollection holds the restore marker the restore step writes after a verified restore. The
-// _caro_ prefix keeps it out of backups and restores (internal/backup reserves it).
-const MarkerCollection = "_caro_failover"
-
-// RestoreMarker is what /health reports about the last restore into this region.
-type RestoreMarker struct {
-	ID         string    `bson:"_id" json:"-"`
-	BackupID   string    `bson:"backup_id" json:"backup_id"`
-	PlanID     string    `bson:"plan_id" json:"plan_id"`
-	Documents  int64     `bson:"documents" json:"documents"`
-	RestoredAt time.Time `bson:"restored_at" json:"restored_at"`
-	From       string    `bson:"from" json:"from"`
-}
 
 // Health is the /health answer.
 type Health struct {
-	Status  string         `json:"status"`
-	Region  string         `json:"region"`
-	Restore *RestoreMarker `json:"restore,omitempty"`
-	Error   string         `json:"error,omitempty"`
+	Status string `json:"status"`
+	Region string `json:"region"`
+	// Restore is the restore marker (internal/restore), absent before the first completed restore.
+	Restore *restore.Marker `json:"restore,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 // HealthHandler answers GET /health (and /api/health, as the local runner strips /api) for one
@@ -56,15 +43,14 @@ func HealthHandler(region string, db *mongo.Database) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		h := Health{Status: "ok", Region: region}
-		var m RestoreMarker
-		err := db.Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "restore"}}).Decode(&m)
+		m, err := restore.ReadMarker(ctx, db)
 		switch {
-		case err == nil:
-			h.Restore = &m
-		case errors.Is(err, mongo.ErrNoDocuments):
-		default:
+		case err != nil:
 			h.Status, h.Error = "unavailable", "database: "+err.Error()
 			w.WriteHeader(http.StatusServiceUnavailable)
+		case m != nil && m.BackupID != "":
+			m.InProgress = nil
+			h.Restore = m
 		}
 		_ = json.NewEncoder(w).Encode(h)
 	})

@@ -1,8 +1,9 @@
-package backup
+package restore
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/carohealth/platform/internal/backup"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/carohealth/platform/internal/api"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/audit/audittest"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/ledger"
 )
 
@@ -34,12 +36,12 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	sns.Reset()
 	origin := audit.Origin{Actor: "arn:aws:sts::111122223333:assumed-role/oncall/alice", Interface: audit.InterfaceCLI, RequestID: audit.NewEventID()}
 	// WHEN an operator restores it over the database
-	rep, err := f.restore(f.source, func(o *RestoreOptions) { o.Replace = true; o.Origin = origin })
+	rep, err := f.restore(f.source, func(o *testRestore) { o.Replace = true; o.Origin = origin })
 	if err != nil {
 		t.Fatal(err)
 	}
 	// THEN exactly one backup:restore event is pending in the restore log, with the right fields
-	restoreEvents := audittest.PendingEvents(t, db, LogCollection)
+	restoreEvents := audittest.PendingEvents(t, db, backup.LogCollection)
 	if len(restoreEvents) != 1 {
 		t.Fatalf("%d restore events pending, want 1", len(restoreEvents))
 	}
@@ -69,7 +71,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if adaAfter == "" || erase[0].BeforeHash != adaAfter {
 		t.Fatalf("erase before hash %q, Ada's last after hash %q", erase[0].BeforeHash, adaAfter)
 	}
-	if len(rep.AuditEvents) != 2 || rep.AuditEvents[0].Collection != LogCollection || rep.AuditEvents[1].Collection != api.PatientsCollection {
+	if len(rep.AuditEvents) != 2 || rep.AuditEvents[0].Collection != backup.LogCollection || rep.AuditEvents[1].Collection != api.PatientsCollection {
 		t.Fatalf("report events %+v", rep.AuditEvents)
 	}
 	// AND no event holds personal data, and the ledger accepts them
@@ -90,7 +92,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 		t.Fatalf("failing publish: %d %v", n, err)
 	}
 	// THEN both stay pending
-	if len(audittest.PendingEvents(t, db, LogCollection)) != 1 || !pendingHas(t, db, api.PatientsCollection, erase[0].ID) {
+	if len(audittest.PendingEvents(t, db, backup.LogCollection)) != 1 || !pendingHas(t, db, api.PatientsCollection, erase[0].ID) {
 		t.Fatal("a failed publish lost events")
 	}
 	// AND the API's scheduled reconciler publishes each exactly once
@@ -107,20 +109,20 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if got[ev.ID] != 1 || got[erase[0].ID] != 1 {
 		t.Fatalf("published %v", got)
 	}
-	if len(audittest.PendingEvents(t, db, LogCollection))+len(audittest.PendingEvents(t, db, api.PatientsCollection)) != 0 {
+	if len(audittest.PendingEvents(t, db, backup.LogCollection))+len(audittest.PendingEvents(t, db, api.PatientsCollection)) != 0 {
 		t.Fatal("events still pending")
 	}
 	// AND the restore stays recorded (the failover's Check) after its outbox drained
-	if rec, err := Restored(ctx, db, f.m.BackupID); err != nil || rec == nil {
-		t.Fatalf("Restored %+v %v", rec, err)
+	if m, done, err := Restored(ctx, db, f.m.BackupID, ""); err != nil || !done {
+		t.Fatalf("Restored %+v %v", m, err)
 	}
 	// AND restoring the same backup again adds exactly one new restore event, keeping the record
 	sns.Reset()
-	rep2, err := f.restore(f.source, func(o *RestoreOptions) { o.Replace = true; o.Origin = origin })
+	rep2, err := f.restore(f.source, func(o *testRestore) { o.Replace = true; o.Origin = origin })
 	if err != nil {
 		t.Fatal(err)
 	}
-	again := audittest.PendingEvents(t, db, LogCollection)
+	again := audittest.PendingEvents(t, db, backup.LogCollection)
 	if len(again) != 1 || again[0].ID != rep2.AuditEventID || again[0].ID == ev.ID {
 		t.Fatalf("second restore events %+v", again)
 	}
@@ -128,7 +130,7 @@ func TestRestoreWritesItsAuditEventsPendingAndTheReconcilerPublishesThemOnce(t *
 	if n, err := audit.DeliverWritten(ctx, sns.Publisher(), db, rep2.AuditEvents); err != nil || n != len(rep2.AuditEvents) {
 		t.Fatalf("inline: %d %v", n, err)
 	}
-	if len(audittest.PendingEvents(t, db, LogCollection)) != 0 {
+	if len(audittest.PendingEvents(t, db, backup.LogCollection)) != 0 {
 		t.Fatal("inline delivery left the restore event pending")
 	}
 }
@@ -150,7 +152,7 @@ func TestRestoreWithoutOriginIsAuditedAsJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := audittest.PendingEvents(t, mongoC.Database(target), LogCollection)
+	evs := audittest.PendingEvents(t, mongoC.Database(target), backup.LogCollection)
 	if len(evs) != 1 || evs[0].Interface != audit.InterfaceJob || evs[0].Actor != "job:backup-restore" || evs[0].ID != rep.AuditEventID {
 		t.Fatalf("events %+v", evs)
 	}
@@ -180,11 +182,11 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 		}
 		// WHEN a restore replaces the database (and, in the crash case, dies right after the
 		// switch committed, then the next restore's Recover finishes it)
-		_, err := f.restore(f.source, func(o *RestoreOptions) {
+		_, err := f.restore(f.source, func(o *testRestore) {
 			o.Replace = true
 			if crash {
 				o.fail = func(step string) error {
-					if step == "cleanup" {
+					if step == "erasures-after" {
 						return errCrash
 					}
 					return nil
@@ -195,18 +197,18 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 			if err == nil {
 				t.Fatal("no simulated crash")
 			}
-			if err := Recover(ctx, db); err != nil {
-				t.Fatal(err)
+			if rec := recoverDB(t, f.source, erasure.NewRegister(f.store)); rec.Action != Finished {
+				t.Fatalf("recovery %+v", rec)
 			}
-			if err := Recover(ctx, db); err != nil {
-				t.Fatal(err)
+			if rec := recoverDB(t, f.source, erasure.NewRegister(f.store)); rec.Action != "" {
+				t.Fatalf("second recovery %+v", rec)
 			}
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		// THEN every event that was pending in the replaced collections is pending in the
 		// restore log, once
-		kept := audittest.PendingEvents(t, db, LogCollection)
+		kept := audittest.PendingEvents(t, db, backup.LogCollection)
 		keptIDs := map[string]int{}
 		for _, ev := range kept {
 			keptIDs[ev.ID]++
@@ -217,16 +219,13 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 			}
 		}
 		var outbox audit.Outbox
-		if err := db.Collection(LogCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "replaced-" + f.m.BackupID}}).Decode(&outbox); err != nil ||
+		if err := db.Collection(backup.LogCollection).FindOne(ctx, bson.D{{Key: "_id", Value: "replaced-" + f.m.BackupID}}).Decode(&outbox); err != nil ||
 			outbox.Pending != len(outbox.Events) || outbox.Pending != len(before) {
 			t.Fatalf("crash %t: replaced-events document %d pending, %d events, want %d (%v)", crash, outbox.Pending, len(outbox.Events), len(before), err)
 		}
-		// AND no replaced collection is left
-		names, _ := db.ListCollectionNames(ctx, bson.D{})
-		for _, n := range names {
-			if strings.HasPrefix(n, prevPrefix) {
-				t.Fatalf("crash %t: %s left", crash, n)
-			}
+		// AND the replaced collections are kept (not dropped), and listed
+		if kept, err := ListKept(ctx, db); err != nil || len(kept) < 2 {
+			t.Fatalf("crash %t: kept %+v %v", crash, kept, err)
 		}
 		// AND the reconciler publishes them all and drains the document
 		sns := audittest.NewSNSFake(t)
@@ -244,7 +243,7 @@ func TestRestoreKeepsEventsPendingInTheReplacedCollections(t *testing.T) {
 				t.Fatalf("crash %t: event %s never published", crash, id)
 			}
 		}
-		if n := len(audittest.PendingEvents(t, db, LogCollection)); n != 0 {
+		if n := len(audittest.PendingEvents(t, db, backup.LogCollection)); n != 0 {
 			t.Fatalf("crash %t: %d still pending", crash, n)
 		}
 	}

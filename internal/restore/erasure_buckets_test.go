@@ -1,8 +1,9 @@
-package backup
+package restore
 
 import (
 	"context"
 	"errors"
+	"github.com/carohealth/platform/internal/backup"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 )
 
 // deniedStore is a bucket the restore may not list (a missing permission on the second bucket).
-type deniedStore struct{ ObjectStore }
+type deniedStore struct{ backup.ObjectStore }
 
 func (deniedStore) List(context.Context, string) ([]objstore.Info, error) {
 	return nil, errors.New("s3 list erasures/: AccessDenied")
@@ -31,9 +32,9 @@ func TestRestoreReadsTheRegisterOfBothBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	// WHEN the backup is restored with both registers
-	rep, err := f.restore(f.source, func(o *RestoreOptions) {
+	rep, err := f.restore(f.source, func(o *testRestore) {
 		o.Replace = true
-		o.ErasureStores = []ObjectStore{replica}
+		o.ErasureStores = []backup.ObjectStore{replica}
 		o.ErasureStoreNames = []string{"s3://own", "s3://replica"}
 	})
 	if err != nil {
@@ -52,7 +53,7 @@ func TestRestoreReadsTheRegisterOfBothBuckets(t *testing.T) {
 	// AND the reverse (the backup read from the replica, the own bucket holding the other erasure)
 	// is the same union: a standby restore after a failback
 	fresh := newDB("ebuckets")
-	rep, err = f.restore(fresh, func(o *RestoreOptions) { o.ErasureStores = []ObjectStore{replica} })
+	rep, err = f.restore(fresh, func(o *testRestore) { o.ErasureStores = []backup.ObjectStore{replica} })
 	if err != nil || rep.Erasures.Registered != 2 || strings.Contains(personalData(t, fresh), `"Grace note"`) {
 		t.Fatalf("fresh: %+v %v", rep.Erasures, err)
 	}
@@ -64,9 +65,9 @@ func TestRestoreRefusesWhenOneRegisterBucketIsUnreadable(t *testing.T) {
 	f := newErasureFixture(t)
 	before := snapshot(t, f.source)
 	// WHEN restoring with both
-	_, err := f.restore(f.source, func(o *RestoreOptions) {
+	_, err := f.restore(f.source, func(o *testRestore) {
 		o.Replace = true
-		o.ErasureStores = []ObjectStore{deniedStore{newBucket(t)}}
+		o.ErasureStores = []backup.ObjectStore{deniedStore{newBucket(t)}}
 		o.ErasureStoreNames = []string{"s3://own", "s3://replica"}
 	})
 	// THEN it refuses, naming the bucket, and the target is untouched

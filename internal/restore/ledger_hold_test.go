@@ -1,9 +1,10 @@
-package backup
+package restore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/carohealth/platform/internal/backup"
 	"slices"
 	"testing"
 	"time"
@@ -43,8 +44,8 @@ func TestRestorePlacesTheLedgerHoldBeforeTheSwitch(t *testing.T) {
 	if err := appendEvents(t, src, 0, 5); err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{store: newBucket(t), kms: NewAWSKMS(kmsClient), source: src}
-	m, err := Create(ctx, CreateOptions{Source: mongoC, Database: src, Store: f.store, KMS: f.kms, KeyID: keyARN, Region: testRegion, ChunkSize: 4096})
+	f := fixture{store: newBucket(t), kms: backup.NewAWSKMS(kmsClient), source: src}
+	m, err := backup.Create(ctx, backup.CreateOptions{Source: mongoC, Database: src, Store: f.store, KMS: f.kms, KeyID: keyARN, Region: testRegion, ChunkSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestRestorePlacesTheLedgerHoldBeforeTheSwitch(t *testing.T) {
 	}
 	// WHEN the backup is restored over it
 	var hold *ledger.Hold
-	rep, err := f.restore(src, func(o *RestoreOptions) {
+	rep, err := f.restore(src, func(o *testRestore) {
 		o.Replace = true
 		o.fail = func(step string) error {
 			if step == "rename-stage:"+ledger.EntriesCollection {
@@ -87,7 +88,7 @@ func TestRestorePlacesTheLedgerHoldBeforeTheSwitch(t *testing.T) {
 		t.Fatalf("%d entries", n)
 	}
 	// AND a second restore before the recovery keeps the first hold
-	if _, err := f.restore(src, func(o *RestoreOptions) { o.Replace = true }); err != nil {
+	if _, err := f.restore(src, func(o *testRestore) { o.Replace = true }); err != nil {
 		t.Fatal(err)
 	}
 	if h, _ := ledger.ReadHold(ctx, mongoC.Database(src)); h == nil || !h.Time.Equal(hold.Time) {
@@ -111,7 +112,7 @@ func TestRestoreWithoutALedgerPlacesNoHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	// AND a restore replacing that database (it now holds a ledger) places one
-	if rep, err := f.restore(target, func(o *RestoreOptions) { o.Replace = true }); err != nil || !rep.LedgerHeld {
+	if rep, err := f.restore(target, func(o *testRestore) { o.Replace = true }); err != nil || !rep.LedgerHeld {
 		t.Fatalf("%v %v", rep.LedgerHeld, err)
 	}
 }
@@ -131,7 +132,7 @@ func TestARolledBackSwitchRemovesOnlyItsOwnHold(t *testing.T) {
 		if crash {
 			boom = errCrash
 		}
-		_, err := f.restore(target, func(o *RestoreOptions) {
+		_, err := f.restore(target, func(o *testRestore) {
 			o.Replace = true
 			o.fail = func(s string) error {
 				if s == "commit" {
@@ -149,6 +150,15 @@ func TestARolledBackSwitchRemovesOnlyItsOwnHold(t *testing.T) {
 		if crash != (h != nil) {
 			t.Fatalf("crash=%v hold=%+v", crash, h)
 		}
+		// AND the recovery of the crash rolls it back and releases the hold it placed
+		if crash {
+			if rec := recoverDB(t, target, nil); rec.Action != RolledBack {
+				t.Fatalf("recovery %+v", rec)
+			}
+			if h, _ := ledger.ReadHold(ctx, mongoC.Database(target)); h != nil {
+				t.Fatalf("hold after the rollback: %+v", h)
+			}
+		}
 	}
 	// AND a hold from an earlier restore not yet recovered survives a rolled-back switch
 	target := newDB("dst")
@@ -159,7 +169,7 @@ func TestARolledBackSwitchRemovesOnlyItsOwnHold(t *testing.T) {
 	if _, err := ledger.PlaceHold(ctx, mongoC.Database(target), ledger.Hold{BackupID: "earlier"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.restore(target, func(o *RestoreOptions) {
+	if _, err := f.restore(target, func(o *testRestore) {
 		o.Replace = true
 		o.fail = func(s string) error {
 			if s == "commit" {

@@ -1,10 +1,11 @@
-package backup
+package restore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/carohealth/platform/internal/backup"
 	"io"
 	"log/slog"
 	"strings"
@@ -28,7 +29,7 @@ type apiClient struct {
 	n      int
 }
 
-func newAPIClient(t *testing.T, db string, store ObjectStore) *apiClient {
+func newAPIClient(t *testing.T, db string, store backup.ObjectStore) *apiClient {
 	t.Helper()
 	h, err := api.NewHandler(api.Config{DB: mongoC.Database(db), Erasures: erasure.NewRegister(store), KeyPoolSize: 1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -80,12 +81,12 @@ type erasureFixture struct {
 func newErasureFixture(t *testing.T) erasureFixture {
 	t.Helper()
 	src := newDB("esrc")
-	f := fixture{store: newBucket(t), kms: NewAWSKMS(kmsClient), source: src}
+	f := fixture{store: newBucket(t), kms: backup.NewAWSKMS(kmsClient), source: src}
 	c := newAPIClient(t, src, f.store)
 	ef := erasureFixture{c: c}
 	ef.ada = c.patient("Ada", "Ada note one", "Ada note two")
 	ef.grace = c.patient("Grace", "Grace note")
-	m, err := Create(context.Background(), CreateOptions{Source: mongoC, Database: src, Store: f.store, KMS: f.kms, KeyID: keyARN, Region: testRegion})
+	m, err := backup.Create(context.Background(), backup.CreateOptions{Source: mongoC, Database: src, Store: f.store, KMS: f.kms, KeyID: keyARN, Region: testRegion})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +121,9 @@ func TestRestoreReappliesErasuresMadeAfterTheBackup(t *testing.T) {
 	f := newErasureFixture(t)
 	// WHEN the backup is restored over the database (a rollback)
 	var progress []string
-	rep, err := f.restore(f.source, func(o *RestoreOptions) {
+	rep, err := f.restore(f.source, func(o *testRestore) {
 		o.Replace = true
-		o.Progress = func(p Progress) { progress = append(progress, p.Message) }
+		o.Progress = func(p backup.Progress) { progress = append(progress, p.Message) }
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestRestoreReappliesErasuresMadeAfterTheBackup(t *testing.T) {
 	}
 	// AND restoring again (idempotent) gives the same database, Ada's erasure applied again
 	before := snapshot(t, f.source)
-	rep, err = f.restore(f.source, func(o *RestoreOptions) { o.Replace = true })
+	rep, err = f.restore(f.source, func(o *testRestore) { o.Replace = true })
 	if err != nil || rep.Erasures.Patients != 1 {
 		t.Fatalf("second restore: %+v %v", rep.Erasures, err)
 	}
@@ -190,7 +191,7 @@ func TestRestoreRefusesWithoutReadableRegister(t *testing.T) {
 	f := newErasureFixture(t)
 	before := snapshot(t, f.source)
 	// WHEN the register cannot be read
-	_, err := f.restore(f.source, func(o *RestoreOptions) { o.Replace = true; o.Erasures = unreadableRegister{} })
+	_, err := f.restore(f.source, func(o *testRestore) { o.Replace = true; o.Erasures = unreadableRegister{} })
 	// THEN the restore refuses with a clear error and the target is untouched (no staging either)
 	if !errors.Is(err, ErrErasureRegister) || !strings.Contains(err.Error(), "--skip-erasure-register") || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Fatalf("err = %v", err)
@@ -198,11 +199,11 @@ func TestRestoreRefusesWithoutReadableRegister(t *testing.T) {
 	sameSnapshot(t, snapshot(t, f.source), before)
 	// AND with the explicit skip it restores, erased data and all, and says so
 	var progress []string
-	rep, err := f.restore(f.source, func(o *RestoreOptions) {
+	rep, err := f.restore(f.source, func(o *testRestore) {
 		o.Replace = true
 		o.Erasures = unreadableRegister{}
 		o.SkipErasureRegister = true
-		o.Progress = func(p Progress) { progress = append(progress, p.Message) }
+		o.Progress = func(p backup.Progress) { progress = append(progress, p.Message) }
 	})
 	if err != nil || !rep.ErasureRegisterSkipped || rep.Erasures != nil {
 		t.Fatalf("skip: %+v %v", rep, err)
@@ -225,7 +226,7 @@ func TestRestoreRefusesWithoutReadableRegister(t *testing.T) {
 // no part.
 func TestVerifyIgnoresRegister(t *testing.T) {
 	f := newErasureFixture(t)
-	rep, err := Verify(context.Background(), VerifyOptions{BackupID: f.m.BackupID, Store: f.store, KMS: f.kms, Scratch: mongoC})
+	rep, err := backup.Verify(context.Background(), backup.VerifyOptions{BackupID: f.m.BackupID, Store: f.store, KMS: f.kms, AllowedKeys: []string{keyARN}, Scratch: mongoC})
 	if err != nil || !rep.OK || rep.Documents != f.m.Documents {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
@@ -254,7 +255,7 @@ func TestRestoreAppliesErasuresRecordedDuringTheRestore(t *testing.T) {
 	reg := &growingRegister{Source: erasure.NewRegister(f.store),
 		late: erasure.Erasure{Format: erasure.Format, TenantID: f.c.tenant, PatientID: f.grace, ErasedAt: time.Now(), RequestID: "late"}}
 	target := newDB("egrow")
-	rep, err := f.restore(target, func(o *RestoreOptions) { o.Erasures = reg })
+	rep, err := f.restore(target, func(o *testRestore) { o.Erasures = reg })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,20 +267,20 @@ func TestRestoreAppliesErasuresRecordedDuringTheRestore(t *testing.T) {
 	}
 }
 
-// TestRestoreAppliesErasuresAcknowledgedDuringTheSwitch: an erasure the API records and acknowledges
-// after the last listing before the switch, erasing the collections the switch then moves aside,
-// is applied to the restored data by the listing after the switch.
-func TestRestoreAppliesErasuresAcknowledgedDuringTheSwitch(t *testing.T) {
-	// GIVEN a restore in place over the API's live database
+// TestRestoreAppliesErasuresRecordedDuringTheSwitch: an erasure recorded in the register after the
+// last listing before the switch (by the peer region's API, whose data is elsewhere) is applied to
+// the restored data by the listing after the switch.
+func TestRestoreAppliesErasuresRecordedDuringTheSwitch(t *testing.T) {
 	f := newErasureFixture(t)
 	target := f.source
-	// WHEN the API erases Grace (register written, live data erased, 204) between the last listing
-	// before the switch and the switch
-	rep, err := f.restore(target, func(o *RestoreOptions) {
+	reg := erasure.NewRegister(f.store)
+	rep, err := f.restore(target, func(o *testRestore) {
 		o.Replace = true
 		o.fail = func(step string) error {
-			if step == "erasures" {
-				f.c.call("privacy-officer", "DELETE", "/subjects/"+f.grace, "", 204)
+			if step == "rename-stage:patients" {
+				if err := reg.Record(context.Background(), erasure.Erasure{TenantID: f.c.tenant, PatientID: f.grace, ErasedAt: time.Now(), RequestID: "peer"}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			return nil
 		}
@@ -289,9 +290,43 @@ func TestRestoreAppliesErasuresAcknowledgedDuringTheSwitch(t *testing.T) {
 	}
 	// THEN her data is not live after the restore, and the summary counts her erasure
 	if data := personalData(t, target); strings.Contains(data, `"Grace note"`) || strings.Contains(data, `"Grace"`) {
-		t.Fatalf("Grace's erasure was acknowledged during the restore, yet her data is live: %s", data)
+		t.Fatalf("Grace's erasure was recorded during the switch, yet her data is live: %s", data)
 	}
-	if rep.Erasures == nil || rep.Erasures.Patients < 1 {
+	if rep.Erasures == nil || rep.Erasures.Patients != 2 {
 		t.Fatalf("summary %+v", rep.Erasures)
+	}
+}
+
+// TestAnErasureAppliedDuringTheRestoreDespiteTheSwitchStopsIt: an API instance that does not honour
+// the maintenance switch erases Grace in the live data while the restore runs. The restore notices
+// the write and refuses before it switches: the live data, with Grace erased, stays.
+func TestAnErasureAppliedDuringTheRestoreDespiteTheSwitchStopsIt(t *testing.T) {
+	ctx := context.Background()
+	f := newErasureFixture(t)
+	target := f.source
+	origin := audit.Origin{Actor: "api", Interface: audit.InterfaceAPI, RequestID: audit.NewEventID()}
+	_, err := f.restore(target, func(o *testRestore) {
+		o.Replace = true
+		o.fail = func(step string) error {
+			if step == "erasures" {
+				e := erasure.Erasure{Format: erasure.Format, TenantID: f.c.tenant, PatientID: f.grace, ErasedAt: time.Now(), RequestID: "old-api"}
+				if err := erasure.NewRegister(f.store).Record(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := erasure.Apply(ctx, mongoC.Database(target), erasure.Live(), e, time.Now(), origin); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nil
+		}
+	})
+	if !errors.Is(err, ErrWritesDuringRestore) || !strings.Contains(err.Error(), "subject_keys: ") || !strings.Contains(err.Error(), "nothing was switched") {
+		t.Fatalf("err = %v", err)
+	}
+	if data := personalData(t, target); strings.Contains(data, `"Grace note"`) || strings.Contains(data, `"Grace"`) {
+		t.Fatalf("Grace's erasure was lost: %s", data)
+	}
+	if left := reserved(t, target, stagePrefix); len(left) != 0 {
+		t.Fatalf("staging left: %v", left)
 	}
 }

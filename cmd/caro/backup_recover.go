@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/restore"
+)
+
+func init() { backupSubcommands = append(backupSubcommands, newBackupRecoverCmd) }
+
+func newBackupRecoverCmd(streams IOStreams, f *backupFlags) *cobra.Command {
+	var target, database string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "recover --target <mongodb-uri> --yes",
+		Short: "Finish or roll back an interrupted restore of a database, and nothing else",
+		Long: `Finish or roll back an interrupted restore (the first thing every restore does, on its own):
+
+  - a restore stopped before or during its switch is rolled back: the target's collections back in
+    place, its staging dropped, its ledger hold released, its maintenance switch turned off; a
+    collection written while the switch was interrupted is kept aside and named, never dropped;
+  - a restore stopped after its switch committed is finished: the erasure register applied again
+    (when --bucket/--erasure-bucket name it), the ledger recovered (with the ledger configuration),
+    the audit record and marker written, the maintenance switch turned off;
+  - a maintenance switch a crashed restore left on, and staging of dead restores, are cleared.
+
+A restore still running (its process alive, or on another host a heartbeat in the last minute) is
+left alone and named. Nothing is done without --yes; -o json prints what was done.`,
+		Example: `  caro backup recover --target "$MONGODB_URI" --yes
+  caro backup recover --target "$MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket "$REPLICA_BUCKET" --yes -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.output != "text" && f.output != "json" {
+				return fmt.Errorf("invalid --output %q: use text or json", f.output)
+			}
+			if target == "" {
+				return fmt.Errorf("no target: pass --target <mongodb-uri>")
+			}
+			if !yes {
+				return fmt.Errorf("recover changes the target (rolls an interrupted restore back or finishes it): add --yes to confirm")
+			}
+			f.complete(loadSettings())
+			s := loadSettings()
+			if len(f.erasureBuckets) == 0 {
+				f.erasureBuckets = s.BackupReplicaBuckets
+			}
+			var reg erasure.Source
+			if f.bucket != "" && f.region != "" {
+				stores, names, err := erasureStores(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				reg = erasure.BucketsRegister(names, stores...)
+			}
+			client, closeClient, err := connectTarget(cmd.Context(), target)
+			if err != nil {
+				return err
+			}
+			defer closeClient()
+			rec, err := restore.Recover(cmd.Context(), client.Database(database), restore.Options{Erasures: reg,
+				Ledger: cliLedgerRecovery(streams.ErrOut, target, s), Deliver: cliDeliver(streams.ErrOut, f.region),
+				Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), Progress: progressPrinter(streams.ErrOut)})
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(streams.Out, rec)
+			}
+			if rec.Action == "" {
+				fmt.Fprintf(streams.Out, "nothing to recover in %s: no interrupted restore, no maintenance switch left on by one\n", database)
+				return nil
+			}
+			if rec.Finished != nil {
+				printRestoreWarnings(streams.ErrOut, rec.Finished)
+			}
+			fmt.Fprintln(streams.Out, rec.Detail)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&target, "target", "", "MongoDB URI of the database server")
+	fl.StringVar(&database, "database", backup.DefaultDatabase, "target database")
+	fl.BoolVarP(&yes, "yes", "y", false, "confirm changing the target")
+	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", nil, "further erasure register bucket read with --bucket's (default: CARO_BACKUP_REPLICA_BUCKET)")
+	return cmd
+}
+
+func init() { backupSubcommands = append(backupSubcommands, newBackupDiscardReplacedCmd) }
+
+func newBackupDiscardReplacedCmd(streams IOStreams, f *backupFlags) *cobra.Command {
+	var target, database, run string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "discard-replaced --target <mongodb-uri> [--run <id>] --yes",
+		Short: "List, or with --yes drop, the collections restores moved aside and kept",
+		Long: `Every restore keeps what its switch moved aside, as _caro_prev_<run>_<name>, so nothing a
+restore replaced is ever dropped unseen. Once the restored data is confirmed, drop them: they hold
+personal data the erasure register no longer reaches. Without --yes the command lists them; with
+--yes it drops those of --run (or of every run). It refuses while a restore is in progress or
+interrupted (run 'caro backup recover' first).`,
+		Example: `  caro backup discard-replaced --target "$MONGODB_URI"
+  caro backup discard-replaced --target "$MONGODB_URI" --run 1a2b3c4d --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.output != "text" && f.output != "json" {
+				return fmt.Errorf("invalid --output %q: use text or json", f.output)
+			}
+			if target == "" {
+				return fmt.Errorf("no target: pass --target <mongodb-uri>")
+			}
+			client, closeClient, err := connectTarget(cmd.Context(), target)
+			if err != nil {
+				return err
+			}
+			defer closeClient()
+			db := client.Database(database)
+			list := restore.ListKept
+			verb := "kept"
+			if yes {
+				list, verb = func(ctx context.Context, db *mongo.Database) ([]restore.Kept, error) {
+					return restore.DiscardKept(ctx, db, run)
+				}, "dropped"
+			}
+			kept, err := list(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(streams.Out, kept)
+			}
+			if len(kept) == 0 {
+				fmt.Fprintf(streams.Out, "no collections kept by restores in %s\n", database)
+				return nil
+			}
+			for _, k := range kept {
+				if run == "" || k.Run == run {
+					fmt.Fprintf(streams.Out, "%s\t%s\trun %s\t%d documents\t%s\n", verb, k.Name, k.Run, k.Documents, k.Collection)
+				}
+			}
+			if !yes {
+				fmt.Fprintf(streams.ErrOut, "nothing dropped: add --yes (and --run <id> for one restore's) to drop them\n")
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&target, "target", "", "MongoDB URI of the database server")
+	fl.StringVar(&database, "database", backup.DefaultDatabase, "target database")
+	fl.StringVar(&run, "run", "", "only the collections of this restore run (the report's run)")
+	fl.BoolVarP(&yes, "yes", "y", false, "drop them")
+	return cmd
+}

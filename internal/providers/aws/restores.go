@@ -1,0 +1,302 @@
+package aws
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/restore"
+)
+
+// The names the operator knows these settings by (the configuration's environment overrides);
+// messages name them so an error says what to set. Nothing in this package reads them.
+const (
+	SettingTargetMongoURI  = "CARO_FAILOVER_MONGODB_URI"
+	SettingOwnBackupBucket = "CARO_FAILOVER_BACKUP_OWN_BUCKET"
+	SettingLedgerPublicKey = "CARO_LEDGER_PUBLIC_KEY"
+	SettingLedgerBucket    = "CARO_FAILOVER_LEDGER_BUCKET"
+	SettingLedgerOwnBucket = "CARO_FAILOVER_LEDGER_OWN_BUCKET"
+)
+
+// OutputOwnBackupBucket is the platform stack output with the region's own backup bucket (its
+// erasure register); OutputOwnBackupKeyArn, when the stack exports it, the region's own backup key.
+const (
+	OutputOwnBackupBucket = "OwnBackupBucket"
+	OutputOwnBackupKeyArn = "OwnBackupKeyArn"
+)
+
+// RestoreSettings are what the restore steps need from outside AWS and the stack outputs, resolved
+// by the caller's configuration (none is read from the environment here).
+type RestoreSettings struct {
+	// TargetMongoURI is the target region's database connection string (it holds credentials and is
+	// never printed). Required by both restores.
+	TargetMongoURI string
+	// Database is the application database (default backup.DefaultDatabase).
+	Database string
+	// AcceptedBackupKeys are KMS keys the backups may be encrypted under besides the target stack's
+	// BackupKeyArn (its replica of the peer's multi-Region key) and OwnBackupKeyArn: the target
+	// region's own backup key until the stack exports it.
+	AcceptedBackupKeys []string
+	// OwnBackupBucket overrides the target stack's OwnBackupBucket output.
+	OwnBackupBucket string
+	// LedgerReplicaBucket and LedgerOwnBucket override the target's checkpoint buckets (default
+	// caro-ledger-replica-<account>-<target> and caro-ledger-<account>-<target>).
+	LedgerReplicaBucket, LedgerOwnBucket string
+	// LedgerPublicKey or LedgerPublicKeys (a key ring, for a failback) are the pinned ledger keys
+	// the checkpoints are verified with; LedgerKeyProblem says why none is usable ("" when one is).
+	LedgerPublicKey  crypto.PublicKey
+	LedgerPublicKeys ledger.KeyRing
+	LedgerKeyProblem string
+	// LedgerRetentionYears and LedgerMaxAge are the ledger's (zero: the defaults).
+	LedgerRetentionYears int
+	LedgerMaxAge         time.Duration
+	// Settle is the wait for the maintenance switch (zero: maintenance.Settle).
+	Settle time.Duration
+	// Origin names who runs the restore (the operator, interface job) for its audit events
+	// (default: job:failover-restore). Deliver publishes them right away (optional).
+	Origin  func(ctx context.Context, region string) audit.Origin
+	Deliver func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event)
+}
+
+// Restores serves the restore step from logical backups: the backups replicated to the target's
+// bucket, decrypted with the target's replica of the multi-Region key, restored by the post-restore
+// protocol (internal/restore). It is the provider's Catalog, Restorer and Identities.
+type Restores struct{ Settings *RestoreSettings }
+
+var (
+	_ BackupCatalog     = Restores{}
+	_ Restorer          = Restores{}
+	_ IdentitySource    = Restores{}
+	_ RestoreInputs     = Restores{}
+	_ RestoreAdvisories = Restores{}
+	_ TargetLister      = Restores{}
+)
+
+func backupStore(c *Clients, bucket string) (backup.ObjectStore, error) {
+	s3c, ok := c.S3.(*s3.Client)
+	if !ok {
+		return nil, errors.New("backup store needs an S3 client")
+	}
+	return backup.NewS3Store(s3c, bucket, ""), nil
+}
+
+func backupKMS(c *Clients) (backup.KMS, error) {
+	k, ok := c.KMS.(*kms.Client)
+	if !ok {
+		return nil, errors.New("backup KMS needs a KMS client")
+	}
+	return backup.NewAWSKMS(k), nil
+}
+
+// acceptedKeys are the keys a backup in the target may be encrypted under.
+func (s *RestoreSettings) acceptedKeys(outs map[string]string) []string {
+	var keys []string
+	for _, k := range append([]string{outs[OutputBackupKeyArn], outs[OutputOwnBackupKeyArn]}, s.AcceptedBackupKeys...) {
+		if k != "" && !contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *RestoreSettings) database() string {
+	if s.Database != "" {
+		return s.Database
+	}
+	return backup.DefaultDatabase
+}
+
+// connect reaches the target database.
+func (s *RestoreSettings) connect(ctx context.Context) (*mongo.Client, error) {
+	if s.TargetMongoURI == "" {
+		return nil, fmt.Errorf("no target database: set %s to the target region's connection string (on-call vault)", SettingTargetMongoURI)
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI(s.TargetMongoURI).SetTimeout(30 * time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the target database %s: %w", backup.RedactURI(s.TargetMongoURI), err)
+	}
+	return c, nil
+}
+
+// options are the protocol's options for a restore step of plan.
+func (s *RestoreSettings) options(ctx context.Context, c *Clients, client *mongo.Client, plan *failover.Plan, register erasure.Source, progress failover.Progress) (restore.Options, error) {
+	origin := audit.Origin{Actor: "job:failover-restore", Interface: audit.InterfaceJob, RequestID: audit.NewEventID()}
+	if s.Origin != nil {
+		origin = s.Origin(ctx, plan.To)
+	}
+	o := restore.Options{Target: client, Database: s.database(), Replace: true, PlanID: plan.ID, From: plan.From, Erasures: register,
+		Ledger: s.LedgerRecovery(ctx, c, plan, progress), Origin: origin, Settle: s.Settle, AcceptChanges: failover.OperatorConfirmed(ctx),
+		Progress: func(p backup.Progress) {
+			if p.Message != "" {
+				progress("%s", p.Message)
+			}
+		}}
+	if s.Deliver != nil {
+		o.Deliver = func(ctx context.Context, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
+			s.Deliver(ctx, plan.To, db, events, unstored)
+		}
+	}
+	inv, ok, err := restore.PlannedInventory(plan.Settings)
+	if err != nil {
+		return o, err
+	}
+	if ok {
+		o.Expect = &inv
+	}
+	return o, nil
+}
+
+// Latest implements BackupCatalog: the newest readable backup of source in the target's bucket.
+func (r Restores) Latest(ctx context.Context, c *Clients, outs map[string]string, source, _ string) (failover.BackupRef, error) {
+	store, err := backupStore(c, outs[OutputBackupBucket])
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	list, err := backup.List(ctx, store, time.Now())
+	if err != nil {
+		return failover.BackupRef{}, err
+	}
+	for _, b := range list {
+		if b.Problem == "" && b.SourceRegion == source {
+			return failover.BackupRef{ID: b.BackupID, TakenAt: b.CreatedAt, Records: b.Documents,
+				Location: "s3://" + outs[OutputBackupBucket] + "/" + backup.ManifestKey(b.BackupID)}, nil
+		}
+	}
+	return failover.BackupRef{}, fmt.Errorf("no readable backup of %s in s3://%s: check the replication of the backup bucket", source, outs[OutputBackupBucket])
+}
+
+// Restored implements Restorer: the target's marker names this plan's backup and plan, and no
+// restore is in progress.
+func (r Restores) Restored(ctx context.Context, _ *Clients, _ map[string]string, plan *failover.Plan) (bool, error) {
+	return r.Settings.restored(ctx, plan)
+}
+
+func (s *RestoreSettings) restored(ctx context.Context, plan *failover.Plan) (bool, error) {
+	c, err := s.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	_, done, err := restore.Restored(ctx, c.Database(s.database()), plan.Backup.ID, plan.ID)
+	return done, err
+}
+
+// Restore implements Restorer: the plan's backup, restored by the protocol with the target's
+// accepted keys, the erasure register of both backup buckets, the ledger recovery and the plan's
+// listing of the target.
+func (r Restores) Restore(ctx context.Context, c *Clients, outs map[string]string, plan *failover.Plan, progress failover.Progress) (string, error) {
+	s := r.Settings
+	store, err := backupStore(c, outs[OutputBackupBucket])
+	if err != nil {
+		return "", err
+	}
+	bk, err := backupKMS(c)
+	if err != nil {
+		return "", err
+	}
+	register, _, err := s.erasureRegister(c, outs, plan)
+	if err != nil {
+		return "", err
+	}
+	client, err := s.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer client.Disconnect(context.WithoutCancel(ctx))
+	o, err := s.options(ctx, c, client, plan, register, progress)
+	if err != nil {
+		return "", err
+	}
+	rep, err := restore.Backup(ctx, o, restore.BackupSource{ReadOptions: backup.ReadOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, AllowedKeys: s.acceptedKeys(outs)}})
+	if err != nil {
+		return "", err
+	}
+	return restore.Summary(rep), nil
+}
+
+// Identities implements IdentitySource: the identity export of the plan's backup (for an Atlas
+// restore, of the newest logical backup), read under the accepted keys only.
+func (r Restores) Identities(ctx context.Context, c *Clients, outs map[string]string, plan *failover.Plan) ([]Identity, error) {
+	store, err := backupStore(c, outs[OutputBackupBucket])
+	if err != nil {
+		return nil, err
+	}
+	bk, err := backupKMS(c)
+	if err != nil {
+		return nil, err
+	}
+	id := plan.Backup.ID
+	if plan.Restore == "atlas" {
+		// Snapshots carry no identity export: use the newest logical backup's.
+		b, err := r.Latest(ctx, c, outs, plan.From, plan.To)
+		if err != nil {
+			return nil, fmt.Errorf("identity export for an Atlas restore: %w", err)
+		}
+		id = b.ID
+	}
+	recs, err := backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: store, KMS: bk, AllowedKeys: r.Settings.acceptedKeys(outs), BackupID: id})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Identity, len(recs))
+	for i, rec := range recs {
+		out[i] = Identity{Phone: rec.Phone, TenantID: rec.TenantID, Roles: rec.Roles, OldSubject: rec.OldSubject}
+	}
+	return out, nil
+}
+
+// CheckInputs implements RestoreInputs: the backup restore writes into the target database.
+func (r Restores) CheckInputs(target string) (string, error) {
+	return r.Settings.targetURIInput(target, "the restore step loads the backup into the target cluster through this connection string")
+}
+
+// InputWarnings implements RestoreAdvisories: the restore recovers the ledger only with a pinned key.
+func (r Restores) InputWarnings(target string) []string { return r.Settings.ledgerWarnings(target) }
+
+// TargetInventory implements TargetLister: what the target database holds now.
+func (r Restores) TargetInventory(ctx context.Context) (restore.Inventory, error) {
+	return r.Settings.targetInventory(ctx)
+}
+
+func (s *RestoreSettings) targetInventory(ctx context.Context) (restore.Inventory, error) {
+	c, err := s.connect(ctx)
+	if err != nil {
+		return restore.Inventory{}, err
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	return restore.Take(ctx, c.Database(s.database()))
+}
+
+// targetURIInput checks the target's connection string without ever printing it.
+func (s *RestoreSettings) targetURIInput(target, why string) (string, error) {
+	uri := s.TargetMongoURI
+	switch {
+	case uri == "":
+		return "", fmt.Errorf("%s is not set (%s): set it to the connection string of the %s cluster from the on-call vault, then run the command again", SettingTargetMongoURI, why, target)
+	case !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://"):
+		return "", fmt.Errorf("%s is not a MongoDB connection string (it must start with mongodb:// or mongodb+srv://): set it to the connection string of the %s cluster from the on-call vault, then run the command again", SettingTargetMongoURI, target)
+	}
+	return SettingTargetMongoURI + " is set: the restore reaches the " + target + " cluster", nil
+}
