@@ -45,7 +45,7 @@ the commands at local servers (path-style S3 then).`,
 	p.StringVar(&f.bucket, "bucket", "", "backup bucket (default: CARO_BACKUP_BUCKET)")
 	p.StringVar(&f.region, "region", "", "AWS region of the bucket and key (default: CARO_REGION)")
 	p.StringArrayVar(&f.kmsKeys, "kms-key", nil, "KMS key ID/ARN/alias, repeatable: for create the multi-Region key written with; for restore and verify the keys a backup may be encrypted under, "+
-		"the region's backup key and its replica of the peer region's (default: CARO_BACKUP_KEY_ID and CARO_BACKUP_PEER_KEY_ID); any other key is refused")
+		"the region's backup key and its replica of the peer region's (default: CARO_BACKUP_KEY_ID and CARO_PEER_BACKUP_KEY_ID); any other key is refused")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	for _, sub := range backupSubcommands {
 		cmd.AddCommand(sub(streams, f))
@@ -81,7 +81,7 @@ func (f *backupFlags) validate(needKey bool) error {
 		return fmt.Errorf("no region: pass --region or set CARO_REGION")
 	}
 	if needKey && len(f.kmsKeys) == 0 {
-		return fmt.Errorf("no KMS key: a backup is only read under the keys it may be encrypted with; pass --kms-key <the region's backup key> --kms-key <its replica of the peer's> (the BackupKeyArn outputs), or set CARO_BACKUP_KEY_ID and CARO_BACKUP_PEER_KEY_ID")
+		return fmt.Errorf("no KMS key: a backup is only read under the keys it may be encrypted with; pass --kms-key <the region's backup key> --kms-key <its replica of the peer's> (the BackupKeyArn outputs), or set CARO_BACKUP_KEY_ID and CARO_PEER_BACKUP_KEY_ID")
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func newBackupEnv(t *testing.T) backupEnv {
 		"AWS_ENDPOINT_URL_S3": s3srv.Endpoint(), "AWS_ENDPOINT_URL_KMS": k.Endpoint(),
 		"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
 		// the region's backup key: backups are written and restored under it
-		"CARO_BACKUP_BUCKET": "caro-backups", "CARO_REGION": "eu-west-1", "CARO_BACKUP_KEY_ID": aws.ToString(key.KeyMetadata.Arn), "CARO_BACKUP_PEER_KEY_ID": "",
+		"CARO_BACKUP_BUCKET": "caro-backups", "CARO_REGION": "eu-west-1", "CARO_BACKUP_KEY_ID": aws.ToString(key.KeyMetadata.Arn), "CARO_PEER_BACKUP_KEY_ID": "",
 	} {
 		t.Setenv(name, v)
 	}

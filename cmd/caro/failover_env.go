@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/providers/local"
 )
@@ -25,7 +26,7 @@ type envSettings struct {
 	Region string
 	// BackupKeys are the KMS keys backups may be encrypted under: the region's own backup key
 	// (CARO_BACKUP_KEY_ID, also the key `backup create` writes with) and its replica of the peer
-	// region's (CARO_BACKUP_PEER_KEY_ID).
+	// region's (CARO_PEER_BACKUP_KEY_ID).
 	BackupKeys []string
 	// MongoURI (CARO_MONGODB_URI) is the application database (backup create's source);
 	// VerifyMongoURI (CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI) the server backup verify
@@ -74,10 +75,17 @@ type envSettings struct {
 // loadSettings returns the settings; tests replace it.
 var loadSettings = settingsFromEnv
 
-// settingsFromEnv reads every setting of envSettings from the process environment. It is the only
-// place these commands read the environment.
+// settingsFromEnv reads every setting of envSettings from the process environment, through
+// config.LookupEnv for the catalogued settings. It is the only place these commands read the
+// environment; the lead's configuration loader replaces it.
 func settingsFromEnv() envSettings {
-	get := os.Getenv
+	get := func(name string) string {
+		if uncatalogued[name] {
+			return os.Getenv(name) // not yet in config.Catalogue
+		}
+		v, _ := config.LookupEnv(name)
+		return v
+	}
 	list := func(names ...string) []string {
 		var out []string
 		for _, n := range names {
@@ -99,7 +107,7 @@ func settingsFromEnv() envSettings {
 	}
 	s := envSettings{
 		BackupBucket: get("CARO_BACKUP_BUCKET"), BackupReplicaBuckets: list(envBackupReplicaBucket),
-		Region: first("CARO_REGION", "AWS_REGION"), BackupKeys: list("CARO_BACKUP_KEY_ID", "CARO_BACKUP_PEER_KEY_ID"),
+		Region: first("CARO_REGION", "AWS_REGION"), BackupKeys: list("CARO_BACKUP_KEY_ID", "CARO_PEER_BACKUP_KEY_ID"),
 		MongoURI: get("CARO_MONGODB_URI"), VerifyMongoURI: first("CARO_VERIFY_MONGODB_URI", "CARO_MONGODB_URI"), Database: get("CARO_DATABASE"),
 		S3PathStyle: get("AWS_ENDPOINT_URL_S3") != "" || get("AWS_ENDPOINT_URL") != "",
 		StateDir:    get("CARO_STATE_DIR"), Operator: get("CARO_OPERATOR"), DrillPauseAt: get(local.PauseEnv),
@@ -118,6 +126,13 @@ func settingsFromEnv() envSettings {
 	}
 	s.Atlas, s.AtlasErr = atlas.CredentialsFromEnv(get)
 	return s
+}
+
+// uncatalogued are the variables read here that config.Catalogue does not list yet (config.LookupEnv
+// refuses those): they are for the lead to add to the catalogue.
+var uncatalogued = map[string]bool{
+	"CARO_VERIFY_MONGODB_URI": true, "CARO_DATABASE": true, "CARO_FAILOVER_BACKUP_OWN_BUCKET": true, "CARO_FAILOVER_LEDGER_BUCKET": true,
+	"CARO_FAILOVER_LEDGER_OWN_BUCKET": true, "CARO_LEDGER_RETENTION_YEARS": true, local.PauseEnv: true,
 }
 
 // envLedgerPublicKey pins the ledger's public key(s), because the signing keys live in regions

@@ -131,7 +131,7 @@ func newRestoreWorld(t *testing.T) *restoreWorld {
 	return &restoreWorld{db: c.Database(backup.DefaultDatabase), uri: ferret.URI(), clients: &Clients{S3: s3c, KMS: kc, STS: fakeSTS(t)},
 		outs:    map[string]string{OutputBackupBucket: "caro-backup-replica-eu-central-1", OutputBackupKeyArn: keys[0], OutputOwnBackupBucket: "caroplatform-eu-central-1-backups"},
 		replica: backup.NewS3Store(s3c, "caro-backup-replica-eu-central-1", ""), own: backup.NewS3Store(s3c, "caroplatform-eu-central-1-backups", ""),
-		keyARN:  keys[0], otherKey: keys[1], kms: backup.NewAWSKMS(kc)}
+		keyARN: keys[0], otherKey: keys[1], kms: backup.NewAWSKMS(kc)}
 }
 
 // seedPatients writes patients the way the API stores them (with notes and subject keys) into db.
