@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +28,7 @@ type failoverApplyOptions struct {
 	yes       bool
 	output    string
 	supersede bool
+	redo      []string
 }
 
 func newFailoverApplyCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
@@ -38,8 +40,17 @@ func newFailoverApplyCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
 (per-step times, RTO, RPO, what changed) to stdout.
 
 Resumable: the journal records every step. Run the same command again after any interruption;
-completed steps are skipped, an interrupted step is re-checked and finished. Only one apply runs at a
-time (lock); the refusal names the holder and how to break a stale lock.`,
+completed steps are skipped, an interrupted step is re-checked and finished. A completed step whose
+effect can be lost since (the standby's API running, the DNS name pointing at the target) is checked
+again and redone when its effect is gone; --redo <step> runs a step again on the operator's word
+(journaled; unknown steps are refused). Only one apply runs at a time (lock); the refusal names the
+holder and how to break a stale lock.
+
+The restore step refuses when the target database changed since the plan (it names what), unless
+--yes: what the restore replaces is kept aside either way (see 'caro backup discard-replaced').`,
+		Example: `  caro failover apply plan.json
+  caro failover apply plan.json --yes -o json
+  caro failover apply plan.json --redo dns --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.planPath = args[0]
@@ -56,6 +67,7 @@ time (lock); the refusal names the holder and how to break a stale lock.`,
 	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation; also accepts a target database that changed since the plan (the restore keeps what it replaces)")
 	cmd.Flags().BoolVar(&o.supersede, "supersede", false, "apply although another plan's failover is unfinished in --state-dir")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
+	cmd.Flags().StringArrayVar(&o.redo, "redo", nil, "run this step again although the journal records it done (repeatable; journaled)")
 	return cmd
 }
 
@@ -71,6 +83,11 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 	prov, err := foProvider(ctx, plan.Provider, plan.Settings)
 	if err != nil {
 		return err
+	}
+	for _, name := range o.redo {
+		if !slices.Contains(plan.StepNames(), name) {
+			return fmt.Errorf("--redo %q: plan %s has no such step: use one of %s", name, plan.ID, strings.Join(plan.StepNames(), ", "))
+		}
 	}
 	steps, err := prov.Steps(ctx, plan)
 	if err != nil {
@@ -95,7 +112,10 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 	if !o.yes {
 		printPlan(streams.ErrOut, plan)
 		if len(st.Order) > 0 {
-			fmt.Fprintf(streams.ErrOut, "\nThis RESUMES plan %s from its journal (%s): completed steps are skipped.\n", plan.ID, where)
+			fmt.Fprintf(streams.ErrOut, "\nThis RESUMES plan %s from its journal (%s): completed steps are skipped (those whose effect can be lost are checked again).\n", plan.ID, where)
+		}
+		if len(o.redo) > 0 {
+			fmt.Fprintf(streams.ErrOut, "It runs again: %s.\n", strings.Join(o.redo, ", "))
 		}
 		fmt.Fprintf(streams.ErrOut, "\nThis moves production traffic from %s to %s. Type 'yes' to apply: ", plan.From, plan.To)
 		line, _ := bufio.NewReader(streams.In).ReadString('\n')
@@ -104,7 +124,7 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 		}
 	}
 	fmt.Fprintf(streams.ErrOut, "applying plan %s (%s -> %s), journal %s\n", plan.ID, plan.From, plan.To, where)
-	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut, Operator: loadSettings().Operator}
+	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut, Operator: loadSettings().Operator, Redo: o.redo}
 	if o.yes {
 		ctx = failover.WithOperatorConfirmed(ctx)
 	}
@@ -173,7 +193,8 @@ func unfinishedOtherPlan(ctx context.Context, stateDir, planID string) (string, 
 			continue
 		}
 		st, _, err := failover.StatusOf(ctx, &failover.FileJournal{Path: p})
-		if err != nil {
+		var damaged *failover.DamagedError
+		if err != nil && !errors.As(err, &damaged) {
 			return "", err
 		}
 		if st.PlanID != "" && !st.Completed {

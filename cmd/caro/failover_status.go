@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -26,6 +27,9 @@ type failoverStatus struct {
 	Applies   int                  `json:"applies"`
 	Steps     []failoverStepStatus `json:"steps"`
 	Lock      *failover.LockInfo   `json:"lock,omitempty"`
+	// Damage says which journal records could not be read and exactly how to set them aside; the
+	// rest of the status is what the other records say.
+	Damage string `json:"damage,omitempty"`
 }
 
 type failoverStepStatus struct {
@@ -89,16 +93,29 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 			return nil, err
 		}
 		if path == "" {
-			return nil, fmt.Errorf("no failover journal in %s: no failover was applied from here (pass --plan plan.json for one kept elsewhere, e.g. S3)", stateDir)
+			return nil, fmt.Errorf("no failover journal in %s: no failover was applied with this state folder. Pass --state-dir <folder> the apply used "+
+				"(default CARO_STATE_DIR, else ~/.caro/failover), or --plan plan.json for a journal the provider keeps (AWS: the target region's backup bucket)", stateDir)
 		}
 		journal, where = &failover.FileJournal{Path: path}, path
 		lock = &failover.FileLock{Path: filepath.Join(stateDir, "failover.lock")}
 	}
-	s, _, err := failover.StatusOf(ctx, journal)
-	if err != nil {
+	s, recs, err := failover.StatusOf(ctx, journal)
+	var damaged *failover.DamagedError
+	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
+	if len(recs) == 0 && damaged == nil {
+		return nil, fmt.Errorf("no failover journal of plan %s in %s: that plan was never applied with this journal. "+
+			"A local journal is journal-<plan id>.jsonl in the --state-dir the apply used (default CARO_STATE_DIR, else ~/.caro/failover): "+
+			"pass --state-dir <that folder>; an AWS journal is in the target region's backup bucket under failover/<plan id>/", planIDOf(planPath, where), where)
+	}
 	st := &failoverStatus{PlanID: s.PlanID, What: s.What, Journal: where, Started: s.Started, Finished: s.Finished, LastError: s.LastError, Applies: s.Applies}
+	if damaged != nil {
+		st.Damage = damaged.Error()
+		if st.PlanID == "" {
+			st.PlanID = planIDOf(planPath, where)
+		}
+	}
 	holder, herr := lock.Holder(ctx)
 	if herr == nil && holder != nil {
 		st.Lock = holder
@@ -128,7 +145,11 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 }
 
 func printStatus(w io.Writer, st *failoverStatus) {
-	fmt.Fprintf(w, "Plan %s (%s): %s (%d apply run(s), started %s)\n", st.PlanID, st.What, strings.ToUpper(st.State), st.Applies, st.Started.Format(time.RFC3339))
+	started := "never"
+	if !st.Started.IsZero() {
+		started = st.Started.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "Plan %s (%s): %s (%d apply run(s), started %s)\n", st.PlanID, st.What, strings.ToUpper(st.State), st.Applies, started)
 	fmt.Fprintf(w, "Journal: %s\n", st.Journal)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tSTATE\tSECONDS\tATTEMPTS\tDETAIL")
@@ -143,8 +164,25 @@ func printStatus(w io.Writer, st *failoverStatus) {
 	if st.Lock != nil {
 		fmt.Fprintf(w, "Lock held by %s on %s (pid %d) since %s\n", st.Lock.Owner, st.Lock.Host, st.Lock.PID, st.Lock.Started.Format(time.RFC3339))
 	}
-	switch st.State {
-	case "failed", "interrupted":
+	switch {
+	case st.Damage != "":
+		fmt.Fprintf(w, "DAMAGED JOURNAL: %s\n", st.Damage)
+	case st.State == "failed", st.State == "interrupted":
 		fmt.Fprintln(w, "Not finished: run `caro failover apply <plan.json>` again to resume.")
 	}
+}
+
+// planIDOf names the plan whose journal was asked for: from the plan file, else from the journal's
+// file name.
+func planIDOf(planPath, journal string) string {
+	if planPath != "" {
+		if p, err := failover.ReadPlan(planPath); err == nil {
+			return p.ID
+		}
+	}
+	base := filepath.Base(journal)
+	if id, ok := strings.CutPrefix(strings.TrimSuffix(base, ".jsonl"), "journal-"); ok {
+		return id
+	}
+	return "(unknown)"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,9 @@ type Engine struct {
 	// IgnoreExpiry lets an apply start from an expired plan (never set by the CLI except when
 	// resuming a started journal).
 	IgnoreExpiry bool
+	// Redo names steps the operator asks to run again although the journal records them done
+	// (`apply --redo <step>`); each must be a step of the plan, and each request is journaled.
+	Redo []string
 }
 
 // StepReport is one step's line in the report.
@@ -122,6 +126,11 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 	if err := matchSteps(plan, steps); err != nil {
 		return rep, err
 	}
+	for _, name := range e.Redo {
+		if !slices.Contains(plan.StepNames(), name) {
+			return rep, fmt.Errorf("--redo %q: plan %s has no such step (its steps: %s)", name, plan.ID, strings.Join(plan.StepNames(), ", "))
+		}
+	}
 
 	me := e.Me
 	if me.PID == 0 {
@@ -158,8 +167,8 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 		return nil
 	}
 
-	if prior.Completed {
-		e.progress("plan %s already completed at %s: nothing to do", plan.ID, prior.Finished.Format(time.RFC3339))
+	if prior.Completed && len(e.Redo) == 0 {
+		e.progress("plan %s already completed at %s: nothing to do (`--redo <step>` runs a step again)", plan.ID, prior.Finished.Format(time.RFC3339))
 		e.fillReport(rep, plan, prior, t0)
 		return rep, nil
 	}
@@ -170,6 +179,14 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 	}
 	if err := appendRec(Record{Event: ev, Detail: fmt.Sprintf("%s %s -> %s", plan.Kind, plan.From, plan.To)}); err != nil {
 		return rep, err
+	}
+	redo := map[string]bool{}
+	for _, name := range e.Redo {
+		redo[name] = true
+		if err := appendRec(Record{Event: StepRedoRequested, Step: name, Detail: "the operator asked to redo it (--redo)"}); err != nil {
+			return rep, err
+		}
+		e.progress("%s: will run again (--redo)", name)
 	}
 
 	statuses := map[string]*StepReport{}
@@ -189,9 +206,15 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 	for i, st := range steps {
 		name := st.Name()
 		ps := prior.Steps[name]
-		if ps != nil && ps.Done {
-			e.progress("[%d/%d] %s: done earlier, skipping", i+1, n, name)
-			continue
+		if ps != nil && ps.Done && !redo[name] {
+			gone, err := e.decayed(ctx, st, i, n, appendRec)
+			if err != nil {
+				statuses[name] = &StepReport{Name: name, Status: StatusFailed, Error: err.Error()}
+				return fail(err)
+			}
+			if !gone {
+				continue
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return fail(fmt.Errorf("interrupted before step %s: %w: run apply again to resume", name, err))
@@ -206,7 +229,10 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 		})
 
 		ts := e.now()
-		done, cerr := safeCheck(stepCtx, st)
+		done, cerr := false, error(nil)
+		if !redo[name] {
+			done, cerr = safeCheck(stepCtx, st)
+		}
 		inSteps += e.now().Sub(ts)
 		if cerr != nil {
 			statuses[name] = &StepReport{Name: name, Status: StatusFailed, Error: cerr.Error()}
@@ -263,6 +289,32 @@ func (e *Engine) Apply(ctx context.Context, plan *Plan, steps []Step) (rep *Repo
 	}
 	e.fillReport(rep, plan, Replay(recs), t0)
 	return rep, nil
+}
+
+// decayed says, for a step the journal records done, whether its effect is gone: only a Decayer is
+// checked again (the journal answers for every other step); a gone effect is journaled
+// (StepDecayed) and the step runs again.
+func (e *Engine) decayed(ctx context.Context, st Step, i, n int, appendRec func(Record) error) (bool, error) {
+	name := st.Name()
+	d, ok := st.(Decayer)
+	if !ok || !d.Decays() {
+		e.progress("[%d/%d] %s: done earlier, skipping", i+1, n, name)
+		return false, nil
+	}
+	done, err := safeCheck(ctx, st)
+	if err != nil {
+		_ = appendRec(Record{Event: StepFailed, Step: name, Error: "re-check of a completed step: " + err.Error()})
+		return false, fmt.Errorf("step %s: checking that its effect is still in place failed: %w: fix the cause and run apply again to resume", name, err)
+	}
+	if done {
+		e.progress("[%d/%d] %s: done earlier, still in place (checked again)", i+1, n, name)
+		return false, nil
+	}
+	e.progress("[%d/%d] %s: done earlier, but its effect is gone (checked again): running it again", i+1, n, name)
+	if err := appendRec(Record{Event: StepDecayed, Step: name, Detail: "done earlier; its effect was gone on resume"}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func suffix(detail string) string {
@@ -367,11 +419,13 @@ func safeCheck(ctx context.Context, st Step) (done bool, err error) {
 	return st.Check(ctx)
 }
 
-// StatusOf reads the journal and returns its replayed state, for `caro failover status`.
+// StatusOf reads the journal and returns its replayed state, for `caro failover status`. A journal
+// with damaged records still returns the state of the others, with the *DamagedError.
 func StatusOf(ctx context.Context, j Journal) (*State, []Record, error) {
 	recs, err := j.Records(ctx)
-	if err != nil {
+	var damaged *DamagedError
+	if err != nil && !errors.As(err, &damaged) {
 		return nil, nil, err
 	}
-	return Replay(recs), recs, nil
+	return Replay(recs), recs, err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,11 @@ const (
 	// called; it counts as completion.
 	StepAlreadyDone Event = "step-already-done"
 	LockTakenOver   Event = "lock-taken-over"
+	// StepDecayed records that a step done earlier was found, on resume, with its effect gone
+	// (Decayer): it runs again.
+	StepDecayed Event = "step-decayed"
+	// StepRedoRequested records the operator's `apply --redo <step>`: the step runs again.
+	StepRedoRequested Event = "step-redo-requested"
 )
 
 // Record is one append-only journal entry.
@@ -154,12 +160,15 @@ func (j *FileJournal) Records(_ context.Context) ([]Record, error) {
 }
 
 // ParseRecords decodes JSON-lines journal content; a final line without newline is a torn write and
-// is ignored. name is used in errors.
+// is ignored. name is used in errors. A line that does not decode is skipped: the records of every
+// other line are returned together with a *DamagedError naming the damaged lines and how to
+// recover.
 func ParseRecords(b []byte, name string) ([]Record, error) {
 	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
 		b = b[:i+1]
 	}
 	var out []Record
+	var damaged *DamagedError
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 	line := 0
@@ -170,11 +179,54 @@ func ParseRecords(b []byte, name string) ([]Record, error) {
 		}
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("journal %s line %d is corrupt (%v): keep the file for the post-mortem and run `caro failover status` for what is known", name, line, err)
+			if damaged == nil {
+				damaged = &DamagedError{Path: name, Cause: err}
+			}
+			damaged.Lines = append(damaged.Lines, line)
+			continue
 		}
 		out = append(out, r)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("journal %s: %w", name, err)
+	}
+	if damaged != nil {
+		return out, damaged
+	}
+	return out, nil
+}
+
+// DamagedError is a journal with records that cannot be read: a file's lines (Path, Lines) or an
+// S3 journal's objects (Objects). The records that could be read come with it, so status reports
+// what is known; apply refuses until the damage is set aside. Error says exactly how.
+type DamagedError struct {
+	Path    string
+	Lines   []int
+	Bucket  string
+	Objects []string
+	Cause   error
+}
+
+// Error names the damage and the commands that set it aside.
+func (e *DamagedError) Error() string {
+	if len(e.Objects) > 0 {
+		var mv []string
+		for _, o := range e.Objects {
+			mv = append(mv, fmt.Sprintf("aws s3 mv s3://%s/%s s3://%s/failover/damaged/%s", e.Bucket, o, e.Bucket, o))
+		}
+		return fmt.Sprintf("the failover journal has %d damaged record(s) (%s: %v): keep them for the post-mortem and set them aside with `%s`, "+
+			"then run `caro failover apply <plan.json>` again: it resumes and checks again every step those records may have recorded (steps are safe to repeat)",
+			len(e.Objects), strings.Join(e.Objects, ", "), e.Cause, strings.Join(mv, " && "))
+	}
+	lines := make([]string, len(e.Lines))
+	dels := make([]string, len(e.Lines))
+	for i, l := range e.Lines {
+		lines[i] = strconv.Itoa(l)
+		dels[i] = strconv.Itoa(l) + "d"
+	}
+	return fmt.Sprintf("the failover journal %s has %d damaged line(s) (line %s: %v): keep a copy for the post-mortem and remove them with "+
+		"`cp %s %s.damaged && sed -i '%s' %s`, then run `caro failover apply <plan.json>` again: it resumes and checks again every step those lines may have recorded (steps are safe to repeat)",
+		e.Path, len(e.Lines), strings.Join(lines, ", "), e.Cause, e.Path, e.Path, strings.Join(dels, ";"), e.Path)
 }
 
 // LatestJournal returns the most recently written journal in stateDir, or "" if there is none.
@@ -227,6 +279,8 @@ type StepState struct {
 	DoneAt    time.Time
 	// AlreadyDone is true when Check found it done without running it.
 	AlreadyDone bool
+	// Redone says why the step ran again after it was done (decayed, or the operator's --redo).
+	Redone []string
 }
 
 // State is a replay of a journal.
@@ -271,6 +325,9 @@ func Replay(records []Record) *State {
 			}
 			s.Applies++
 			s.Failed = false
+			if r.Event == ApplyResumed {
+				s.Completed = false // resumed after completing: a --redo
+			}
 		case ApplyCompleted:
 			s.Completed, s.Finished = true, r.Time
 		case ApplyFailed:
@@ -297,6 +354,10 @@ func Replay(records []Record) *State {
 			st.Failed, st.Started = true, false
 			st.Seconds += r.Seconds
 			st.Error = r.Error
+		case StepDecayed, StepRedoRequested:
+			st := step(r.Step)
+			st.Done, st.AlreadyDone = false, false
+			st.Redone = append(st.Redone, r.Detail)
 		}
 	}
 	return s

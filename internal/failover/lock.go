@@ -39,9 +39,17 @@ type LockedError struct {
 // Error names the holder, when it started and how to break a stale lock.
 func (e *LockedError) Error() string {
 	h := e.Holder
-	return fmt.Sprintf("another failover apply holds the lock: owner %s on host %s (pid %d), started %s (%s ago), plan %s; "+
+	started := "at an unrecorded time"
+	if !h.Started.IsZero() {
+		started = fmt.Sprintf("%s (%s ago)", h.Started.UTC().Format(time.RFC3339), time.Since(h.Started).Round(time.Second))
+	}
+	plan := h.PlanID
+	if plan == "" {
+		plan = "(not recorded yet)"
+	}
+	return fmt.Sprintf("another failover apply holds the lock: owner %s on host %s (pid %d), started %s, plan %s; "+
 		"wait for it (see `caro failover status`), or if that run is dead (crashed laptop, killed terminal) break the stale lock with `%s` (lock: %s)",
-		h.Owner, h.Host, h.PID, h.Started.UTC().Format(time.RFC3339), time.Since(h.Started).Round(time.Second), h.PlanID, UnlockHint, e.Where)
+		h.Owner, h.Host, h.PID, started, plan, UnlockHint, e.Where)
 }
 
 // Lock guards against two concurrent applies. On AWS it is an S3 object created with a conditional
@@ -109,10 +117,14 @@ func HolderDead(h LockInfo) bool {
 }
 
 // FileLock is an flock(2)-held lock file. The kernel releases the lock when the holding process dies
-// (crash, kill -9), so a local lock is never stale; the file's content names the holder for the
-// "locked" message.
+// (crash, kill -9), so a local lock is never stale. Who holds it is written, after the flock is
+// taken, to a separate owner file replaced atomically (rename), so a reader never sees it half
+// written; the holder removes it before it unlocks.
 type FileLock struct {
 	Path string
+	// Wait is how long Acquire keeps trying while the lock is taken: a status or unlock holds it
+	// for a moment to probe it, and must never make an apply refuse (default 2 s).
+	Wait time.Duration
 	f    *os.File
 }
 
@@ -124,6 +136,15 @@ func NewFileLock(stateDir string) (*FileLock, error) {
 	return &FileLock{Path: filepath.Join(stateDir, "failover.lock")}, nil
 }
 
+func (l *FileLock) ownerPath() string { return l.Path + ".owner" }
+
+func (l *FileLock) wait() time.Duration {
+	if l.Wait > 0 {
+		return l.Wait
+	}
+	return 2 * time.Second
+}
+
 // Acquire implements Lock.
 func (l *FileLock) Acquire(ctx context.Context, me LockInfo) error {
 	if l.f != nil {
@@ -133,27 +154,32 @@ func (l *FileLock) Acquire(ctx context.Context, me LockInfo) error {
 	if err != nil {
 		return fmt.Errorf("lock: open %s: %w", l.Path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			h, herr := l.Holder(ctx)
-			if herr != nil || h == nil {
-				h = &LockInfo{Owner: "unknown (lock file being written)"}
-			}
-			return &LockedError{Holder: *h, Where: l.Path}
+	deadline := time.Now().Add(l.wait())
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
 		}
-		return fmt.Errorf("lock: flock %s: %w", l.Path, err)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return fmt.Errorf("lock: flock %s: %w", l.Path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			h := l.namedHolder(ctx)
+			return &LockedError{Holder: h, Where: l.Path}
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	b, _ := json.Marshal(me)
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(b, 0)
-		if err == nil {
-			err = f.Sync()
-		}
-	}
-	if err != nil {
+	if err := writeFileAtomic(l.ownerPath(), b); err != nil {
 		f.Close()
-		return fmt.Errorf("lock: write %s: %w", l.Path, err)
+		return fmt.Errorf("lock: %w", err)
 	}
 	l.f = f
 	return nil
@@ -164,14 +190,15 @@ func (l *FileLock) Release(_ context.Context, _ LockInfo) error {
 	if l.f == nil {
 		return nil
 	}
-	_ = l.f.Truncate(0)
+	_ = os.Remove(l.ownerPath())
 	err := l.f.Close() // closing the descriptor releases the flock
 	l.f = nil
 	return err
 }
 
-// Holder implements Lock: the holder written in the file, if the file is actually locked.
-func (l *FileLock) Holder(_ context.Context) (*LockInfo, error) {
+// Holder implements Lock: the holder, if the file is actually locked, named from its owner file
+// or, until the holder has written it, from the kernel's lock table.
+func (l *FileLock) Holder(ctx context.Context) (*LockInfo, error) {
 	f, err := os.Open(l.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -181,21 +208,54 @@ func (l *FileLock) Holder(_ context.Context) (*LockInfo, error) {
 	}
 	defer f.Close()
 	if l.f == nil {
-		// Probe with a shared lock: if we get it, nobody holds the exclusive lock.
+		// Probe with a shared lock, released at once: if we get it, nobody holds the exclusive lock.
+		// An apply that tries meanwhile waits for it (Acquire's Wait).
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
 			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 			return nil, nil
 		}
 	}
-	b, err := os.ReadFile(l.Path)
+	h := l.namedHolder(ctx)
+	return &h, nil
+}
+
+// namedHolder names the holder of the (held) lock: the owner file once it holds a complete record
+// of a live process (a holder that just took the flock writes it a moment later; a file left by a
+// killed holder names a dead process), else the holder the kernel's lock table names, else what is
+// known. It never returns an empty owner, a zero PID or a zero start time when the system can tell.
+func (l *FileLock) namedHolder(ctx context.Context) LockInfo {
+	deadline := time.Now().Add(l.wait())
+	for {
+		if h, ok := l.readOwner(); ok {
+			return h
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h, ok := kernelHolder(l.Path); ok {
+		return h
+	}
+	host, _ := os.Hostname()
+	return LockInfo{Owner: "a process that has not recorded itself (its lock file is " + l.Path + ")", Host: host, Started: time.Now().UTC()}
+}
+
+// readOwner reads the owner file; ok when it is complete and names a process that is not
+// provably dead.
+func (l *FileLock) readOwner() (LockInfo, bool) {
+	b, err := os.ReadFile(l.ownerPath())
 	if err != nil {
-		return nil, fmt.Errorf("lock: read %s: %w", l.Path, err)
+		return LockInfo{}, false
 	}
 	var h LockInfo
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("lock: %s is held but unreadable (%v)", l.Path, err)
+	if json.Unmarshal(b, &h) != nil || h.Owner == "" || h.PID <= 0 || h.Started.IsZero() {
+		return LockInfo{}, false
 	}
-	return &h, nil
+	if HolderDead(h) {
+		return LockInfo{}, false
+	}
+	return h, true
 }
 
 // Break implements Lock. A file lock cannot be stale (the kernel drops it with its holder), so a

@@ -2,8 +2,12 @@ package failover
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,4 +81,117 @@ func BenchmarkEngineOverheadPerStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(stepNames)), "µs/step")
+}
+
+// TestARecycledPIDIsADeadHolder: a lock whose PID now belongs to a process that started at another
+// time is the lock of a dead holder (issue 23, mutant 3: without the start-time check a recycled
+// PID keeps a stale lock alive forever); the same PID with its own start time is alive.
+func TestARecycledPIDIsADeadHolder(t *testing.T) {
+	me := CurrentLockInfo("p", time.Now())
+	if me.ProcStart == 0 {
+		t.Skip("no /proc start times here")
+	}
+	if HolderDead(me) {
+		t.Fatal("this process, with its own start time, presumed dead")
+	}
+	recycled := me
+	recycled.ProcStart = me.ProcStart + 1 // the holder's process started at another time: the PID was reused
+	if !HolderDead(recycled) {
+		t.Fatal("a recycled PID kept the lock of a dead holder alive")
+	}
+	unknown := me
+	unknown.ProcStart = 0 // an older lock without a start time: only the PID can be checked
+	if HolderDead(unknown) {
+		t.Fatal("a live PID without a recorded start time presumed dead")
+	}
+}
+
+// TestStatusAndUnlockNeverMakeAnApplyRefuse: a status (or unlock) probing the lock at the very
+// moment an apply takes it must not make the apply refuse.
+func TestStatusAndUnlockNeverMakeAnApplyRefuse(t *testing.T) {
+	ctx := context.Background()
+	state := t.TempDir()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		probe := &FileLock{Path: filepath.Join(state, "failover.lock")}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _ = probe.Holder(ctx)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 200 {
+		lk, err := NewFileLock(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := CurrentLockInfo("p", time.Now())
+		if err := lk.Acquire(ctx, me); err != nil {
+			t.Fatalf("attempt %d: an apply refused while only a status probed the lock: %v", i, err)
+		}
+		if err := lk.Release(ctx, me); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTheLockRefusalAlwaysNamesTheOwner: a refusal read while the holder has not written its record
+// yet, or after it wrote garbage, still names a login, a PID and a start time (from the kernel's
+// lock table), never an empty owner, pid 0 or year 1.
+func TestTheLockRefusalAlwaysNamesTheOwner(t *testing.T) {
+	ctx := context.Background()
+	for _, owner := range []string{"", "{\"owner\": \"half", "{\"owner\":\"\",\"pid\":0}"} {
+		t.Run(fmt.Sprintf("owner file %q", owner), func(t *testing.T) {
+			state := t.TempDir()
+			holder, _ := NewFileLock(state)
+			me := CurrentLockInfo("p", time.Now())
+			if err := holder.Acquire(ctx, me); err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Release(ctx, me)
+			// the record as a holder that has just taken the flock (or a broken one) leaves it
+			if owner == "" {
+				os.Remove(holder.ownerPath())
+			} else {
+				os.WriteFile(holder.ownerPath(), []byte(owner), 0o600)
+			}
+			other := &FileLock{Path: holder.Path, Wait: 100 * time.Millisecond}
+			err := other.Acquire(ctx, CurrentLockInfo("q", time.Now()))
+			var le *LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("err = %v", err)
+			}
+			h := le.Holder
+			if h.Owner == "" || h.PID == 0 || h.Started.IsZero() || h.Started.Year() < 2000 {
+				t.Fatalf("refusal names %+v: %v", h, err)
+			}
+			if h.PID != os.Getpid() {
+				t.Errorf("refusal names pid %d, the holder is %d", h.PID, os.Getpid())
+			}
+			for _, bad := range []string{"pid 0", "0001-01-01", "owner  "} {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("refusal %q contains %q", err, bad)
+				}
+			}
+		})
+	}
+	// AND with the record in place it names exactly that
+	state := t.TempDir()
+	holder, _ := NewFileLock(state)
+	me := CurrentLockInfo("p", time.Now())
+	me.Owner = "alice"
+	if err := holder.Acquire(ctx, me); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release(ctx, me)
+	h, err := (&FileLock{Path: holder.Path}).Holder(ctx)
+	if err != nil || h == nil || h.Owner != "alice" || h.PID != os.Getpid() || !h.Started.Equal(me.Started) {
+		t.Fatalf("holder %+v %v", h, err)
+	}
 }

@@ -16,6 +16,13 @@ type Step interface {
 	Run(ctx context.Context) error
 }
 
+// Decayer is implemented by steps whose effect can be lost after they completed (a region's API
+// that stopped, a DNS name that moved back). On resume the engine checks such a step again with
+// Check even though the journal records it done, and runs it again when its effect is gone.
+type Decayer interface {
+	Decays() bool
+}
+
 // Summarizer is implemented by steps that can say what they changed, for the report.
 type Summarizer interface {
 	Summary() string
@@ -149,7 +156,12 @@ type StepFunc struct {
 	RunFunc   func(ctx context.Context) error
 	// SummaryText is returned by Summary once Run or Check completed.
 	SummaryText func() string
+	// Decaying marks a step whose effect can be lost after it completed (see Decayer).
+	Decaying bool
 }
+
+// Decays implements Decayer.
+func (s *StepFunc) Decays() bool { return s.Decaying && s.CheckFunc != nil }
 
 // Name implements Step.
 func (s *StepFunc) Name() string { return s.StepName }

@@ -448,11 +448,12 @@ func (p *Provider) Steps(ctx context.Context, plan *failover.Plan) ([]failover.S
 	text := func(n string) func() string { return func() string { return r.texts[n] } }
 	return []failover.Step{
 		&failover.StepFunc{StepName: "preflight", RunFunc: r.preflight, SummaryText: text("preflight")},
-		&failover.StepFunc{StepName: "deploy", CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: text("deploy")},
+		// A stack changed since (or a name moved back) is found on resume and the step redone.
+		&failover.StepFunc{StepName: "deploy", CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: text("deploy"), Decaying: true},
 		&failover.StepFunc{StepName: "restore", CheckFunc: r.restored, RunFunc: r.restore, SummaryText: text("restore")},
 		&failover.StepFunc{StepName: "identities", RunFunc: r.identities, SummaryText: text("identities")},
 		&failover.StepFunc{StepName: "verify", RunFunc: r.verify, SummaryText: text("verify")},
-		&failover.StepFunc{StepName: "dns", CheckFunc: r.dnsDone, RunFunc: r.dns, SummaryText: text("dns")},
+		&failover.StepFunc{StepName: "dns", CheckFunc: r.dnsDone, RunFunc: r.dns, SummaryText: text("dns"), Decaying: true},
 		&failover.StepFunc{StepName: "confirm", RunFunc: r.confirm, SummaryText: text("confirm")},
 	}, nil
 }

@@ -77,12 +77,15 @@ func (m *memIdentities) Identities(context.Context, *Clients, map[string]string,
 type dataPlaneResolver struct {
 	r53         *fakeRoute53
 	primaryDown bool
+	// stale makes the name answer the old region whatever Route 53 holds (a resolver cache, a
+	// change not yet propagated).
+	stale bool
 }
 
 func (d *dataPlaneResolver) LookupCNAME(_ context.Context, host string) (string, error) {
 	d.r53.mu.Lock()
 	defer d.r53.mu.Unlock()
-	if d.primaryDown || d.r53.inverted["hc-eu-west-1"] {
+	if !d.stale && (d.primaryDown || d.r53.inverted["hc-eu-west-1"]) {
 		return "api-eu-central-1.caro.health.", nil
 	}
 	return "api-eu-west-1.caro.health.", nil
@@ -490,5 +493,44 @@ func TestAWSPlanAndPreflightWarnAboutAdvisoryInputs(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(p.Warnings, "\n"), "CARO_LEDGER_PUBLIC_KEY") {
 		t.Errorf("plan warnings %v with the input set", p.Warnings)
+	}
+}
+
+// TestTheDNSStepIsNotDoneWhileTheNameAnswersTheOldRegion: traffic pinned to the target (the old
+// primary's health check inverted) is not a done DNS step while the name still answers the old
+// region (issue 23, mutant 4): the step's Check says not done, so a resume runs it, and after it
+// the name must answer the target.
+func TestTheDNSStepIsNotDoneWhileTheNameAnswersTheOldRegion(t *testing.T) {
+	w := newAWSWorld(t)
+	ctx := context.Background()
+	p, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := w.apply(t, p); err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	steps, err := w.prov.Steps(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dns failover.Step
+	for _, s := range steps {
+		if s.Name() == "dns" {
+			dns = s
+		}
+	}
+	// GIVEN the pin in place and the name answering the target THEN the step is done
+	if done, err := dns.Check(ctx); err != nil || !done {
+		t.Fatalf("pinned and answering the target: done %v %v", done, err)
+	}
+	// GIVEN the pin in place but the name still answering the old region THEN it is not done
+	w.resolver.stale = true
+	if done, err := dns.Check(ctx); err != nil || done {
+		t.Fatalf("pinned but answering eu-west-1: done %v %v", done, err)
+	}
+	// AND the step can decay, so a resume checks it again
+	if d, ok := dns.(failover.Decayer); !ok || !d.Decays() {
+		t.Fatal("the DNS step is not re-checked on resume")
 	}
 }

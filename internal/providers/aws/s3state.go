@@ -98,6 +98,7 @@ func (j *S3Journal) Records(ctx context.Context) ([]failover.Record, error) {
 		return nil, err
 	}
 	out := make([]failover.Record, 0, len(keys))
+	var damaged *failover.DamagedError
 	for _, k := range keys {
 		b, err := getObject(ctx, j.Client, j.Bucket, k)
 		if err != nil {
@@ -105,9 +106,16 @@ func (j *S3Journal) Records(ctx context.Context) ([]failover.Record, error) {
 		}
 		var r failover.Record
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("journal: s3://%s/%s is corrupt: %w", j.Bucket, k, err)
+			if damaged == nil {
+				damaged = &failover.DamagedError{Bucket: j.Bucket, Cause: err}
+			}
+			damaged.Objects = append(damaged.Objects, k)
+			continue
 		}
 		out = append(out, r)
+	}
+	if damaged != nil {
+		return out, damaged
 	}
 	return out, nil
 }
@@ -129,27 +137,32 @@ func (l *S3Lock) key() string {
 	return "failover/lock.json"
 }
 
-// Acquire implements failover.Lock.
+// Acquire implements failover.Lock. A lock released between the refused write and the read of its
+// holder is tried again (a few times), so the refusal always names a holder.
 func (l *S3Lock) Acquire(ctx context.Context, me failover.LockInfo) error {
 	b, _ := json.Marshal(me)
-	_, err := l.Client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(l.Bucket), Key: aws.String(l.key()), Body: bytes.NewReader(b),
-		ContentType: aws.String("application/json"), IfNoneMatch: aws.String("*"),
-	})
-	if err == nil {
-		return nil
+	for attempt := 0; ; attempt++ {
+		_, err := l.Client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(l.Bucket), Key: aws.String(l.key()), Body: bytes.NewReader(b),
+			ContentType: aws.String("application/json"), IfNoneMatch: aws.String("*"),
+		})
+		if err == nil {
+			return nil
+		}
+		if !preconditionFailed(err) {
+			return fmt.Errorf("lock: s3://%s/%s: %w", l.Bucket, l.key(), err)
+		}
+		h, herr := l.Holder(ctx)
+		if herr != nil {
+			return herr
+		}
+		if h != nil {
+			return &failover.LockedError{Holder: *h, Where: "s3://" + l.Bucket + "/" + l.key()}
+		}
+		if attempt == 4 {
+			return fmt.Errorf("lock: s3://%s/%s is taken and released again and again: another apply is starting; wait a minute and run apply again", l.Bucket, l.key())
+		}
 	}
-	if !preconditionFailed(err) {
-		return fmt.Errorf("lock: s3://%s/%s: %w", l.Bucket, l.key(), err)
-	}
-	h, herr := l.Holder(ctx)
-	if herr != nil {
-		return herr
-	}
-	if h == nil {
-		h = &failover.LockInfo{Owner: "unknown (lock released meanwhile: retry)"}
-	}
-	return &failover.LockedError{Holder: *h, Where: "s3://" + l.Bucket + "/" + l.key()}
 }
 
 // Release implements failover.Lock: it deletes the lock only if it is still ours.

@@ -243,11 +243,13 @@ func (p *Provider) Steps(ctx context.Context, plan *failover.Plan) ([]failover.S
 	r := &run{p: p, env: env, plan: plan, target: target, tc: clientsFor(plan.To, target)}
 	steps := []failover.Step{
 		&failover.StepFunc{StepName: StepPreflight, RunFunc: r.preflight, SummaryText: r.text(StepPreflight)},
-		&failover.StepFunc{StepName: StepDeploy, CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: r.text(StepDeploy)},
+		// The region's API can stop after the step (and the DNS name move back): both are checked
+		// again on resume and redone when their effect is gone.
+		&failover.StepFunc{StepName: StepDeploy, CheckFunc: r.deployed, RunFunc: r.deploy, SummaryText: r.text(StepDeploy), Decaying: true},
 		&failover.StepFunc{StepName: StepRestore, CheckFunc: r.restored, RunFunc: r.restore, SummaryText: r.text(StepRestore)},
 		&failover.StepFunc{StepName: StepIdentities, CheckFunc: r.identitiesDone, RunFunc: r.identities, SummaryText: r.text(StepIdentities)},
 		&failover.StepFunc{StepName: StepVerify, RunFunc: r.verify, SummaryText: r.text(StepVerify)},
-		&failover.StepFunc{StepName: StepDNS, CheckFunc: r.dnsDone, RunFunc: r.dns, SummaryText: r.text(StepDNS)},
+		&failover.StepFunc{StepName: StepDNS, CheckFunc: r.dnsDone, RunFunc: r.dns, SummaryText: r.text(StepDNS), Decaying: true},
 		&failover.StepFunc{StepName: StepConfirm, RunFunc: r.confirm, SummaryText: r.text(StepConfirm)},
 	}
 	return steps, nil
