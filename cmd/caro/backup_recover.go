@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
@@ -19,7 +17,7 @@ func newBackupRecoverCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	var target, database string
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "recover --target <mongodb-uri> --yes",
+		Use:   "recover --mongodb-uri <uri> --yes",
 		Short: "Finish or roll back an interrupted restore of a database, and nothing else",
 		Long: `Finish or roll back an interrupted restore (the first thing every restore does, on its own):
 
@@ -33,18 +31,18 @@ func newBackupRecoverCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 
 A restore still running (its process alive, or on another host a heartbeat in the last minute) is
 left alone and named. Nothing is done without --yes; -o json prints what was done.`,
-		Example: `  caro backup recover --target "$MONGODB_URI" --yes
-  caro backup recover --target "$MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket "$REPLICA_BUCKET" --yes -o json`,
+		Example: `  caro backup recover --mongodb-uri "$MONGODB_URI" --yes
+  caro backup recover --mongodb-uri "$MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket "$REPLICA_BUCKET" --yes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.output != "text" && f.output != "json" {
 				return fmt.Errorf("invalid --output %q: use text or json", f.output)
 			}
 			if target == "" {
-				return fmt.Errorf("no target: pass --target <mongodb-uri>")
+				return fmt.Errorf("no database: pass --mongodb-uri <uri> of the database server to recover")
 			}
-			if !yes {
-				return fmt.Errorf("recover changes the target (rolls an interrupted restore back or finishes it): add --yes to confirm")
+			if err := confirm(streams, yes, "recover rolls an interrupted restore of "+database+" back or finishes it"); err != nil {
+				return err
 			}
 			f.complete(loadSettings())
 			s := loadSettings()
@@ -85,9 +83,9 @@ left alone and named. Nothing is done without --yes; -o json prints what was don
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&target, "target", "", "MongoDB URI of the database server")
-	fl.StringVar(&database, "database", backup.DefaultDatabase, "target database")
-	fl.BoolVarP(&yes, "yes", "y", false, "confirm changing the target")
+	fl.StringVar(&target, "mongodb-uri", "", "MongoDB connection string of the database server")
+	fl.StringVar(&database, "database", backup.DefaultDatabase, "database to recover")
+	fl.BoolVarP(&yes, "yes", "y", false, "confirm changing the database")
 	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", nil, "further erasure register bucket read with --bucket's (default: CARO_BACKUP_REPLICA_BUCKET)")
 	return cmd
 }
@@ -98,22 +96,22 @@ func newBackupDiscardReplacedCmd(streams IOStreams, f *backupFlags) *cobra.Comma
 	var target, database, run string
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "discard-replaced --target <mongodb-uri> [--run <id>] --yes",
-		Short: "List, or with --yes drop, the collections restores moved aside and kept",
+		Use:   "discard-replaced --mongodb-uri <uri> [--run <id>] --yes",
+		Short: "Drop the collections restores moved aside and kept (listed first)",
 		Long: `Every restore keeps what its switch moved aside, as _caro_prev_<run>_<name>, so nothing a
 restore replaced is ever dropped unseen. Once the restored data is confirmed, drop them: they hold
-personal data the erasure register no longer reaches. Without --yes the command lists them; with
---yes it drops those of --run (or of every run). It refuses while a restore is in progress or
-interrupted (run 'caro backup recover' first).`,
-		Example: `  caro backup discard-replaced --target "$MONGODB_URI"
-  caro backup discard-replaced --target "$MONGODB_URI" --run 1a2b3c4d --yes`,
+personal data the erasure register no longer reaches. The command lists those of --run (or of every
+run) on stdout, then asks (or takes -y/--yes) and drops them. It refuses while a restore is in
+progress or interrupted (run 'caro backup recover' first).`,
+		Example: `  caro backup discard-replaced --mongodb-uri "$MONGODB_URI" --run 1a2b3c4d
+  caro backup discard-replaced --mongodb-uri "$MONGODB_URI" --run 1a2b3c4d --yes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.output != "text" && f.output != "json" {
 				return fmt.Errorf("invalid --output %q: use text or json", f.output)
 			}
 			if target == "" {
-				return fmt.Errorf("no target: pass --target <mongodb-uri>")
+				return fmt.Errorf("no database: pass --mongodb-uri <uri> of the database server")
 			}
 			client, closeClient, err := connectTarget(cmd.Context(), target)
 			if err != nil {
@@ -121,39 +119,46 @@ interrupted (run 'caro backup recover' first).`,
 			}
 			defer closeClient()
 			db := client.Database(database)
-			list := restore.ListKept
-			verb := "kept"
-			if yes {
-				list, verb = func(ctx context.Context, db *mongo.Database) ([]restore.Kept, error) {
-					return restore.DiscardKept(ctx, db, run)
-				}, "dropped"
-			}
-			kept, err := list(cmd.Context(), db)
+			all, err := restore.ListKept(cmd.Context(), db)
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return writeJSON(streams.Out, kept)
+			var kept []restore.Kept
+			for _, k := range all {
+				if run == "" || k.Run == run {
+					kept = append(kept, k)
+				}
 			}
 			if len(kept) == 0 {
+				if f.output == "json" {
+					return writeJSON(streams.Out, []restore.Kept{})
+				}
 				fmt.Fprintf(streams.Out, "no collections kept by restores in %s\n", database)
 				return nil
 			}
 			for _, k := range kept {
-				if run == "" || k.Run == run {
-					fmt.Fprintf(streams.Out, "%s\t%s\trun %s\t%d documents\t%s\n", verb, k.Name, k.Run, k.Documents, k.Collection)
-				}
+				fmt.Fprintf(streams.ErrOut, "kept\t%s\trun %s\t%d documents\t(was %s)\n", k.Name, k.Run, k.Documents, k.Collection)
 			}
-			if !yes {
-				fmt.Fprintf(streams.ErrOut, "nothing dropped: add --yes (and --run <id> for one restore's) to drop them\n")
+			if err := confirm(streams, yes, fmt.Sprintf("drop these %d kept collections (they cannot be restored afterwards)", len(kept))); err != nil {
+				return err
+			}
+			dropped, err := restore.DiscardKept(cmd.Context(), db, run)
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(streams.Out, dropped)
+			}
+			for _, k := range dropped {
+				fmt.Fprintf(streams.Out, "dropped\t%s\trun %s\t%d documents\n", k.Name, k.Run, k.Documents)
 			}
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&target, "target", "", "MongoDB URI of the database server")
-	fl.StringVar(&database, "database", backup.DefaultDatabase, "target database")
+	fl.StringVar(&target, "mongodb-uri", "", "MongoDB connection string of the database server")
+	fl.StringVar(&database, "database", backup.DefaultDatabase, "database the restores kept collections in")
 	fl.StringVar(&run, "run", "", "only the collections of this restore run (the report's run)")
-	fl.BoolVarP(&yes, "yes", "y", false, "drop them")
+	fl.BoolVarP(&yes, "yes", "y", false, "confirm dropping them")
 	return cmd
 }

@@ -156,7 +156,7 @@ func printRestoreWarnings(w io.Writer, rep *restore.Report) {
 	}
 	for _, r := range rep.Replaced {
 		if r.KeptAs != "" {
-			fmt.Fprintf(w, "kept: %s (%d documents) as %s; remove with 'caro backup discard-replaced --target <uri> --run %s --yes' once the restore is confirmed (it holds personal data)\n",
+			fmt.Fprintf(w, "kept: %s (%d documents) as %s; remove with 'caro backup discard-replaced --mongodb-uri <uri> --run %s --yes' once the restore is confirmed (it holds personal data)\n",
 				r.Collection, r.Documents, r.KeptAs, rep.Run)
 		} else {
 			fmt.Fprintf(w, "replaced (not kept, the snapshot replaced the cluster): %s (%d documents)\n", r.Collection, r.Documents)

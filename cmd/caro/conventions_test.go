@@ -24,7 +24,6 @@ import (
 var conventionDebt = map[string]bool{
 	// failover (restore stream)
 	"example: caro failover":                   true,
-	"example: caro failover apply":             true,
 	"example: caro failover plan":              true,
 	"example: caro failover status":            true,
 	"example: caro failover unlock":            true,
@@ -34,7 +33,6 @@ var conventionDebt = map[string]bool{
 	"input-file: caro failover unlock --plan":  true,
 	"confirm: caro failover unlock --force":    true,
 	"confirm: caro failover unlock":            true,
-	"yes-shorthand: caro failover apply --yes": true,
 	"no-backticks: caro failover plan --env":   true,
 	// backup, gdpr, drill, local (restore stream)
 	"example: caro backup":                                true,
@@ -49,7 +47,6 @@ var conventionDebt = map[string]bool{
 	"mongodb-uri: caro backup verify --target":            true,
 	"mongodb-uri: caro backup atlas-restore --target-uri": true,
 	"mongodb-uri: caro gdpr reapply --target":             true,
-	"yes-shorthand: caro backup restore --yes":            true,
 	"yes-shorthand: caro backup atlas-restore --yes":      true,
 	"yes-shorthand: caro gdpr reapply --yes":              true,
 	// deploy (perm stream)
@@ -69,7 +66,7 @@ var conventionDebt = map[string]bool{
 // running them again: each takes -y/--yes and otherwise asks (confirm).
 var destructive = []string{
 	"caro failover apply", "caro failover unlock",
-	"caro backup restore", "caro backup atlas-restore",
+	"caro backup restore", "caro backup atlas-restore", "caro backup recover", "caro backup discard-replaced",
 	"caro gdpr reapply",
 	"caro audit recover", "caro audit release-hold",
 }

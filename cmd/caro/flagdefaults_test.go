@@ -23,18 +23,6 @@ var envDefaultDebt = map[string]bool{
 	"caro audit --database":        true,
 	"caro audit --signing-key":     true,
 	"caro audit recover --max-age": true,
-	// backup, failover (restore stream)
-	"caro backup --bucket":                       true,
-	"caro backup --region":                       true,
-	"caro backup --kms-key":                      true,
-	"caro backup create --source":                true,
-	"caro backup create --database":              true,
-	"caro backup verify --target":                true,
-	"caro backup restore --erasure-bucket":       true,
-	"caro backup atlas-restore --erasure-bucket": true,
-	"caro gdpr --bucket":                         true,
-	"caro gdpr --region":                         true,
-	"caro failover --state-dir":                  true,
 }
 
 // TestNoFlagDefaultComesFromTheEnvironment: a flag's default is printed by --help (and by the

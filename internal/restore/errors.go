@@ -41,6 +41,6 @@ func newErr(kind, err error, hint, format string, args ...any) *Error {
 const (
 	hintTarget          = "check the target URI, network path and credentials, then retry"
 	hintNotEmpty        = "restore into an empty database, or pass --replace (with --yes) to replace its contents: its collections are moved aside and kept (" + prevPrefix + "<run>_<name>) until `caro backup discard-replaced` removes them"
-	hintRecover         = "run `caro backup recover --target <uri> --yes` (or the restore again): it rolls the interrupted switch back first"
+	hintRecover         = "run `caro backup recover --mongodb-uri <uri> --yes` (or the restore again): it rolls the interrupted switch back first"
 	hintErasureRegister = "nothing was written: a restore without the erasures would bring erased patients back; check the role may s3:ListBucket and s3:GetObject under erasures/ of the backup buckets (and kms:Decrypt with their key), then retry; only if the restore cannot wait, pass --skip-erasure-register and run `caro gdpr reapply` as soon as the register is readable"
 )

@@ -38,7 +38,7 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 	}
 	rep.Replaced = run.Existing
 	if len(kept) > 0 {
-		o.say("switch", "replaced collections kept: %s (remove them with `caro backup discard-replaced --target <uri> --run %s --yes` once the restore is confirmed)", keptList(run.Existing), run.ID)
+		o.say("switch", "replaced collections kept: %s (remove them with `caro backup discard-replaced --mongodb-uri <uri> --run %s --yes` once the restore is confirmed)", keptList(run.Existing), run.ID)
 	}
 	if run.Kind == KindSnapshot {
 		if err := o.holdSnapshotLedger(ctx, db, run, rep); err != nil {
@@ -65,7 +65,7 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 		return err
 	}
 	if _, err := maintenance.Off(context.WithoutCancel(ctx), db, run.Owner, false); err != nil {
-		w := fmt.Sprintf("the maintenance switch of run %s could not be turned off (%v): the API refuses writes until `caro backup recover --target <uri> --yes` clears it", run.ID, err)
+		w := fmt.Sprintf("the maintenance switch of run %s could not be turned off (%v): the API refuses writes until `caro backup recover --mongodb-uri <uri> --yes` clears it", run.ID, err)
 		rep.Warnings = append(rep.Warnings, w)
 		o.say("done", "WARNING: %s", w)
 	}
@@ -115,7 +115,7 @@ func (o *Options) erasuresAfterSwitch(ctx context.Context, db *mongo.Database, r
 		if errors.Is(err, errCrash) {
 			return err
 		}
-		return newErr(ErrErasureRegister, err, "run the restore (or `caro backup recover --target <uri> --yes` with the register) again: it finishes this run; or `caro gdpr reapply --target <uri> --yes`",
+		return newErr(ErrErasureRegister, err, "run the restore (or `caro backup recover --mongodb-uri <uri> --yes` with the register) again: it finishes this run; or `caro gdpr reapply --target <uri> --yes`",
 			"the restored data of run %s is live in %s, but the erasure register could not be applied to it again", run.ID, db.Name())
 	}
 	if more.Registered > 0 {

@@ -76,7 +76,7 @@ func Recover(ctx context.Context, db *mongo.Database, o Options) (*Recovery, err
 	default:
 		kept, err := unswitch(ctx, db, run)
 		if err != nil {
-			return nil, newErr(ErrSwitchFailed, err, "check the server and run `caro backup recover --target <uri> --yes` again", "rolling back run %s of %s in %s", run.ID, run.BackupID, db.Name())
+			return nil, newErr(ErrSwitchFailed, err, "check the server and run `caro backup recover --mongodb-uri <uri> --yes` again", "rolling back run %s of %s in %s", run.ID, run.BackupID, db.Name())
 		}
 		if err := undoRun(ctx, db, run); err != nil {
 			return nil, fmt.Errorf("rolling back the interrupted restore run %s: %w", run.ID, err)

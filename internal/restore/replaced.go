@@ -55,7 +55,7 @@ func DiscardKept(ctx context.Context, db *mongo.Database, run string) ([]Kept, e
 		return nil, err
 	}
 	if m != nil && m.InProgress != nil {
-		return nil, fmt.Errorf("%w: run %s (%s of %s, phase %s) is in progress or interrupted; nothing was dropped: wait for it, or run `caro backup recover --target <uri> --yes` first",
+		return nil, fmt.Errorf("%w: run %s (%s of %s, phase %s) is in progress or interrupted; nothing was dropped: wait for it, or run `caro backup recover --mongodb-uri <uri> --yes` first",
 			ErrRestoreRunning, m.InProgress.ID, m.InProgress.Kind, m.InProgress.BackupID, m.InProgress.Phase)
 	}
 	all, err := ListKept(ctx, db)
@@ -73,7 +73,7 @@ func DiscardKept(ctx context.Context, db *mongo.Database, run string) ([]Kept, e
 		dropped = append(dropped, k)
 	}
 	if run != "" && len(dropped) == 0 {
-		return nil, fmt.Errorf("no collections kept by restore run %q in %s (see `caro backup discard-replaced --target <uri>` for the runs that have some)", run, db.Name())
+		return nil, fmt.Errorf("no collections kept by restore run %q in %s (see `caro backup discard-replaced --mongodb-uri <uri>` for the runs that have some)", run, db.Name())
 	}
 	return dropped, nil
 }

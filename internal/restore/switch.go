@@ -81,7 +81,7 @@ func (o *Options) rollback(ctx context.Context, db *mongo.Database, run Run, cau
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if err := undoRun(rctx, db, run); err != nil {
-		return fmt.Errorf("%w; undoing the restore's own changes failed too (%v): run `caro backup recover --target <uri> --yes`", cause, err)
+		return fmt.Errorf("%w; undoing the restore's own changes failed too (%v): run `caro backup recover --mongodb-uri <uri> --yes`", cause, err)
 	}
 	return cause
 }
