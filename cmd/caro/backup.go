@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/backup"
@@ -86,15 +83,10 @@ func (f *backupFlags) validate(needKey bool) error {
 	return nil
 }
 
-// backupClients builds the object store and KMS adapters; tests replace it.
+// backupClients builds the object store and KMS adapters (internal/backup, through the default AWS
+// configuration); tests replace it.
 var backupClients = func(ctx context.Context, f *backupFlags) (backup.ObjectStore, backup.KMS, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.region))
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	pathStyle := loadSettings().S3PathStyle
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return backup.NewS3Store(s3c, f.bucket, ""), backup.NewAWSKMS(kms.NewFromConfig(cfg)), nil
+	return backup.OpenAWS(ctx, f.region, f.bucket, loadSettings().S3PathStyle)
 }
 
 // progressPrinter writes progress events to w (stderr), one line per event.

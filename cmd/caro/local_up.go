@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -141,8 +140,7 @@ func localErasureRegister() (*erasure.Register, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the local S3 for the erasure register: %w", err)
 	}
-	c := s3.NewFromConfig(localstack.AWSConfig("eu-west-1", srv.Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
-	return erasure.NewRegister(objstore.NewS3(c, localErasureBucket, "")), func() { _ = srv.Stop() }, nil
+	return erasure.NewRegister(objstore.NewS3(srv.Client("eu-west-1"), localErasureBucket, "")), func() { _ = srv.Stop() }, nil
 }
 
 // redactURI drops the user and password from a connection string before it is printed.

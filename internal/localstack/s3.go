@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -122,4 +123,9 @@ func rejectUnsupported(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Client returns an S3 client of the server (path-style, dummy credentials) in region.
+func (s *S3) Client(region string) *s3.Client {
+	return s3.NewFromConfig(AWSConfig(region, s.Endpoint()), func(o *s3.Options) { o.UsePathStyle = true })
 }
