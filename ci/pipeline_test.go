@@ -245,6 +245,7 @@ func TestScheduledJobsRunOnlyOnTheirSchedule(t *testing.T) {
 		"weekly:backup-verify":    "weekly-backup",
 		"monthly:failover-drill":  "monthly-drill",
 		"monthly:evidence":        "monthly-evidence",
+		"weekly:mutation":         "weekly-mutation",
 	}
 	for name, j := range jobs {
 		rules := j.rules()
