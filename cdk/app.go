@@ -12,6 +12,7 @@ import (
 	"github.com/carohealth/platform/constructs/gofunction"
 	"github.com/carohealth/platform/constructs/identity"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/peershare"
 	"github.com/carohealth/platform/constructs/roles"
 	"github.com/carohealth/platform/regions"
 )
@@ -142,12 +143,14 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 				Description:           jsii.String(fmt.Sprintf("Caro platform in %s (primary: %t)", def.Region, def.Primary)),
 				TerminationProtection: jsii.Bool(true),
 			},
-			Region:               def,
-			PeerRegion:           peer,
-			PeerBackupKeyArn:     contextString(app, "backupKeyArn:"+peer),
-			PeerLedgerPublicKeys: ledgerKeys,
-			Version:              version,
-			OriginSecretVersions: secretVersions,
+			Region:           def,
+			PeerRegion:       peer,
+			PeerBackupKeyArn: contextString(app, "backupKeyArn:"+peer),
+			// With the override for this region's key, the peer's stack declares its replica.
+			PeerHoldsBackupKeyReplica: contextString(app, "backupKeyArn:"+def.Region) != "",
+			PeerLedgerPublicKeys:      ledgerKeys,
+			Version:                   version,
+			OriginSecretVersions:      secretVersions,
 		}))
 	}
 	// The deploy and ops roles (GitLab OIDC) and the MFA on-call failover role are account-wide IAM:
@@ -170,8 +173,11 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(backupKeys.replicas) < len(set.All()) {
-		awscdk.Annotations_Of(pa.Edge).AddInfo(jsii.String("the on-call failover role can decrypt backups only in regions whose peer's backup key is known: pass -c backupKeyArn:<region>=<arn> for every region (docs/deploy.md, step 5)"))
+	// Without every replica known from context, the on-call role names the replicas by the tag
+	// the peer's stack gives them (constructs/peershare).
+	onCallBackupKeys := backupKeys.replicas
+	if len(onCallBackupKeys) < len(set.All()) {
+		onCallBackupKeys = nil
 	}
 	access := roles.New(pa.Edge, "Roles", &roles.Props{
 		Account:   edgeAccount,
@@ -188,7 +194,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		UserPoolTagKey:      identity.PoolTagKey,
 		UserPoolTagValue:    identity.PoolTagValue,
 		BackupBucketArns:    backupBuckets,
-		BackupKeyArns:       backupKeys.replicas,
+		BackupKeyArns:       onCallBackupKeys,
+		BackupKeyTagKey:     peershare.BackupKeyTagKey,
+		BackupKeyTagValue:   peershare.BackupKeyTagValue,
+		PeerParameterPrefix: "/caro/peers/",
 		// Exact when every region's key is known; otherwise the roles' default (multi-Region keys
 		// of the platform regions, under a backup's exact encryption context).
 		BackupDataKeyArns: backupKeys.all,

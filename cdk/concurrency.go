@@ -28,20 +28,25 @@ type reservedConcurrency struct {
 	backup float64
 	// atlasKeyAccess serves the deploy-time Atlas custom resources (regions with Atlas settings).
 	atlasKeyAccess float64
+	// peerShare serves the deploy-time share with the peer region (regions with a peer).
+	peerShare float64
 }
 
 // concurrencyFor sizes a region's functions from its stated API load; atlas: the region declares
-// Atlas settings.
-func concurrencyFor(load regions.APILoad, atlas bool) reservedConcurrency {
+// Atlas settings; peer: it has a peer region.
+func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency {
 	api := math.Max(2, math.Ceil(load.APIPeakRequestsPerSecond*load.APIRequestSeconds*2))
 	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1}
 	if atlas {
 		c.atlasKeyAccess = 1
+	}
+	if peer {
+		c.peerShare = 1
 	}
 	return c
 }
 
 // total is what the region's platform stack reserves in all.
 func (c reservedConcurrency) total() float64 {
-	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.atlasKeyAccess
+	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.atlasKeyAccess + c.peerShare
 }

@@ -84,19 +84,18 @@ func ledgerInfo(stack awscdk.Stack) int {
 		assertions.Match_StringLikeRegexp(jsii.String(ledgerPublicKeysContext))))
 }
 
-func TestWithoutLedgerKeyContextTheWriterVerifiesItsOwnBucketAndSynthSaysHowToEnable(t *testing.T) {
+func TestWithoutLedgerKeyContextTheWriterReadsThePeersKeyFromItsParameter(t *testing.T) {
 	// GIVEN the whole app without ledgerPublicKeys context WHEN the regions are synthesized
 	for _, p := range platformApp(t).Platforms {
-		// THEN no writer reads a replica
+		// THEN each writer reads its replica of the peer's checkpoints with the peer's key from the
+		// parameter the peer's stack writes into this region (constructs/peershare), none pinned
 		vars := writerEnv(t, assertions.Template_FromStack(p.Stack, nil))
-		for _, k := range []string{ledger.EnvReplicaBucket, ledger.EnvPeerPublicKeys} {
-			if _, ok := vars[k]; ok {
-				t.Errorf("%s: %s set without context", *p.StackName(), k)
-			}
+		if vars[ledger.EnvReplicaBucket] == nil || vars[ledger.EnvPeerPublicKeysParameter] == nil || vars[ledger.EnvPeerPublicKeys] != nil {
+			t.Errorf("%s: writer env %v", *p.StackName(), vars)
 		}
-		// AND synth says which context enables it
-		if ledgerInfo(p.Stack) != 1 {
-			t.Errorf("%s: no info annotation naming %s<peer>", *p.StackName(), ledgerPublicKeysContext)
+		// AND synth asks for nothing
+		if ledgerInfo(p.Stack) != 0 {
+			t.Errorf("%s: an info annotation asks for %s<peer>", *p.StackName(), ledgerPublicKeysContext)
 		}
 	}
 }
@@ -117,9 +116,9 @@ func TestLedgerKeyContextPinsThePeersKeyForTheWeeklyVerify(t *testing.T) {
 		tpl := assertions.Template_FromStack(p.Stack, nil)
 		vars := writerEnv(t, tpl)
 		if *p.Region() == "eu-west-1" {
-			// THEN the primary, whose peer's key is not recorded, is unchanged and still says how
-			if _, ok := vars[ledger.EnvReplicaBucket]; ok || ledgerInfo(p.Stack) != 1 {
-				t.Errorf("eu-west-1: replica %v, info %d", vars[ledger.EnvReplicaBucket], ledgerInfo(p.Stack))
+			// THEN the primary, whose peer's key is not recorded, reads it from its parameter
+			if vars[ledger.EnvPeerPublicKeysParameter] == nil || ledgerInfo(p.Stack) != 0 {
+				t.Errorf("eu-west-1: parameter %v, info %d", vars[ledger.EnvPeerPublicKeysParameter], ledgerInfo(p.Stack))
 			}
 			continue
 		}

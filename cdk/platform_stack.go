@@ -26,6 +26,7 @@ import (
 	"github.com/carohealth/platform/constructs/messaging"
 	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/peershare"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -40,6 +41,9 @@ type PlatformStackProps struct {
 	// known after the peer's first deploy). With it this region holds a replica of that key, so the
 	// peer's backups decrypt here while the peer region is down.
 	PeerBackupKeyArn string
+	// PeerHoldsBackupKeyReplica is set when the peer's stack declares the replica of this region's
+	// backup key itself (context backupKeyArn:<this region>): this stack then does not replicate it.
+	PeerHoldsBackupKeyReplica bool
 	// PeerLedgerPublicKeys are the peer region's audit ledger signing keys (context
 	// ledgerPublicKeys:<peer>, known after the peer's first deploy). With them the audit writer's
 	// weekly verify reads this region's replica of the peer's checkpoints too, with the keys pinned.
@@ -120,7 +124,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		return f
 	}
 
-	reserved := concurrencyFor(def.APILoad(), def.Atlas.KeyAccess != nil)
+	reserved := concurrencyFor(def.APILoad(), def.Atlas.KeyAccess != nil, props.PeerRegion != "")
 	health := newFunction("Health", "health", fn{
 		description: "GET /health: database reachability, region, version, restore marker; GET /auth/config: sign-in pool and client", database: true,
 		concurrency: reserved.health,
@@ -202,17 +206,18 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		concurrency: reserved.auditWriter, timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 512,
 	})
 	// After a failover the ledger's checkpoints are split between the own bucket and this region's
-	// replica of the peer's: the weekly verify reads both once the peer's keys are pinned.
+	// replica of the peer's: the weekly verify reads both, with the peer's keys pinned by context
+	// or, by default, from the parameter the peer's stack writes here (constructs/peershare).
 	var peerVerification *ledger.PeerVerification
-	if len(props.PeerLedgerPublicKeys) > 0 {
+	if props.PeerRegion != "" {
 		peerVerification = &ledger.PeerVerification{
 			ReplicaBucketName: ReplicaBucketName(replicaLedger, *stack.Account(), def.Region),
 			ReplicaKeyAlias:   replicaKeyAlias,
 			PeerPublicKeys:    props.PeerLedgerPublicKeys,
 		}
-	} else if props.PeerRegion != "" {
-		awscdk.Annotations_Of(stack).AddInfo(jsii.String(fmt.Sprintf("the audit writer's weekly verify reads only this region's checkpoint bucket, not its replica of %[1]s's: "+
-			"pass -c %[2]s%[1]s=<the item `caro audit public-key` prints in %[1]s> (docs/deploy.md, step 6)", props.PeerRegion, ledgerPublicKeysContext)))
+		if len(props.PeerLedgerPublicKeys) == 0 {
+			peerVerification.PeerPublicKeysParameter = peershare.ParameterLedgerKeys(props.PeerRegion)
+		}
 	}
 	ledgerInfra := ledger.New(stack, "Ledger", &ledger.Props{
 		Writer: writer.Lambda, RetentionYears: def.RetentionYears, Key: ps.Key, AccessLogs: accessLogs,
@@ -239,6 +244,10 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		RetentionYears:      def.RetentionYears,
 		UserPoolID:          *pool.Pool.UserPoolId(), UserPoolArn: *pool.Pool.UserPoolArn(),
 	})
+	if backups.Key != nil {
+		// The peer names this key's replica by its tag (constructs/peershare gives the replica the same).
+		awscdk.Tags_Of(backups.Key).Add(jsii.String(peershare.BackupKeyTagKey), jsii.String(peershare.BackupKeyTagValue), nil)
+	}
 	// GDPR erasures are recorded beside the backups (erasures/), so restores re-apply them.
 	backups.GrantErasureRecord(stack, "ErasureRegisterPolicy", handler.Lambda)
 	// Atlas as code: encryption at rest with this region's platform key, and in the primary the
@@ -281,8 +290,22 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	output("BackupBucket", jsii.String(ReplicaBucketName(replicaBackup, *stack.Account(), def.Region)),
 		"The bucket in this region holding the peer region's backups (replicated), restored on failover")
 	if props.PeerBackupKeyArn != "" {
+		// The override (context backupKeyArn:<peer>): this stack declares the replica itself.
 		replica := backup.NewReplicaKey(stack, "PeerBackupKeyReplica", props.PeerBackupKeyArn)
+		awscdk.Tags_Of(replica).Add(jsii.String(peershare.BackupKeyTagKey), jsii.String(peershare.BackupKeyTagValue), nil)
 		output("BackupKeyArn", replica.AttrArn(), "This region's replica of the peer's multi-Region backup key")
+	}
+	// This region hands its peer a replica of its backup key and its ledger key (parameters the
+	// peer reads at run time), so no value is copied between the regions' deploys.
+	if props.PeerRegion != "" {
+		share := newFunction("PeerShareFunction", "peershare", fn{
+			description: "Deploy-time custom resource: replicates the backup key into the peer region and writes the peer's parameters",
+			concurrency: reserved.peerShare, timeout: awscdk.Duration_Minutes(jsii.Number(5)),
+		})
+		peershare.New(stack, "PeerShare", &peershare.Props{
+			Function: share.Lambda, Region: def.Region, PeerRegion: props.PeerRegion,
+			BackupKeyArn: backups.KeyArn, SigningKey: ledgerInfra.SigningKey, ReplicateBackupKey: !props.PeerHoldsBackupKeyReplica,
+		})
 	}
 	// The failover's restore step reads this region's erasure register (erasures/, its API's
 	// erasures) beside the replica's; the bucket's name is generated, so it is given here.

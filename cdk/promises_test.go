@@ -20,6 +20,8 @@ var managedServices = []string{
 	"MongoDB::Atlas::", "Custom::CDKBucketDeployment",
 	// Deploy-time calls to the Atlas Admin API (lambdas/atlaskeyaccess).
 	"Custom::AtlasKeyRoleAuthorization", "Custom::AtlasClusterEncryption",
+	// Deploy-time share of the backup key replica and the ledger key with the peer region.
+	"Custom::PeerShare",
 }
 
 // unmanagedTypes returns the resource types of tpl outside managedServices, sorted.

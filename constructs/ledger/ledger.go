@@ -43,6 +43,10 @@ const (
 	// bucket as one series, each checkpoint checked with the key it names (internal/ledger/writer).
 	EnvReplicaBucket  = "CARO_LEDGER_REPLICA_BUCKET"
 	EnvPeerPublicKeys = "CARO_LEDGER_PEER_PUBLIC_KEYS"
+	// EnvPeerPublicKeysParameter names, instead of EnvPeerPublicKeys, the SSM parameter of this
+	// region that holds the peer's keys in the same format (written there by the peer's stack,
+	// constructs/peershare), read at run time.
+	EnvPeerPublicKeysParameter = "CARO_LEDGER_PEER_PUBLIC_KEYS_PARAMETER"
 )
 
 // checkpointPrefix is where internal/ledger keeps checkpoint objects (constructs may not import it).
@@ -97,8 +101,11 @@ type PeerVerification struct {
 	// (SSE-KMS, the replica stack's key, whose ID is generated there).
 	ReplicaKeyAlias string
 	// PeerPublicKeys are the peer writer's signing keys, pinned: the peer may be the region that is
-	// down, so they are never fetched from it. At least one (ParsePublicKeys).
+	// down, so they are never fetched from it (ParsePublicKeys).
 	PeerPublicKeys []PublicKey
+	// PeerPublicKeysParameter, when PeerPublicKeys is empty, is the SSM parameter of this region
+	// holding them (constructs/peershare's, written by the peer's stack), read at run time.
+	PeerPublicKeysParameter string
 }
 
 // PublicKey is a ledger signing key's public half, named by the key ARN checkpoints carry.
@@ -151,8 +158,8 @@ func (p *PeerVerification) validate() {
 		panic(fmt.Sprintf("ledger.New: PeerVerification.ReplicaBucketName %q: give the exact name of this region's checkpoint replica bucket", p.ReplicaBucketName))
 	case p.ReplicaKeyAlias == "" || strings.HasPrefix(p.ReplicaKeyAlias, "alias/") || strings.ContainsAny(p.ReplicaKeyAlias, "*?"):
 		panic(fmt.Sprintf("ledger.New: PeerVerification.ReplicaKeyAlias %q: give the exact alias of the replica bucket's key, without \"alias/\"", p.ReplicaKeyAlias))
-	case len(p.PeerPublicKeys) == 0:
-		panic("ledger.New: PeerVerification.PeerPublicKeys is empty: pin the peer writer's public key (ParsePublicKeys)")
+	case len(p.PeerPublicKeys) == 0 && p.PeerPublicKeysParameter == "":
+		panic("ledger.New: PeerVerification needs PeerPublicKeys (pinned, ParsePublicKeys) or PeerPublicKeysParameter")
 	}
 	for _, k := range p.PeerPublicKeys {
 		if !keyArnPattern.MatchString(k.KeyArn) {
@@ -311,6 +318,10 @@ func (l *Ledger) grantPeerVerify(scope constructs.Construct, role awsiam.IRole) 
 		KeyAliases:  []string{"alias/" + l.peer.ReplicaKeyAlias},
 		ViaServices: []string{fmt.Sprintf("s3.%s.amazonaws.com", *stack.Region())},
 	})
+	if name := l.peer.PeerPublicKeysParameter; name != "" && len(l.peer.PeerPublicKeys) == 0 {
+		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadPeerPublicKeys"),
+			Actions: jsii.Strings("ssm:GetParameter"), Resources: jsii.Strings(fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", *stack.Region(), *stack.Account(), name))}))
+	}
 	p := awsiam.NewManagedPolicy(scope, jsii.String("WriterPeerVerifyPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Audit ledger writer's weekly verify: read the peer region's checkpoints in this region's replica"),
 		Roles:       &[]awsiam.IRole{role},
@@ -336,7 +347,11 @@ func (l *Ledger) WriterEnvironment() map[string]*string {
 	}
 	if l.peer != nil {
 		env[EnvReplicaBucket] = jsii.String(l.peer.ReplicaBucketName)
-		env[EnvPeerPublicKeys] = jsii.String(FormatPublicKeys(l.peer.PeerPublicKeys))
+		if len(l.peer.PeerPublicKeys) > 0 {
+			env[EnvPeerPublicKeys] = jsii.String(FormatPublicKeys(l.peer.PeerPublicKeys))
+		} else {
+			env[EnvPeerPublicKeysParameter] = jsii.String(l.peer.PeerPublicKeysParameter)
+		}
 	}
 	return env
 }

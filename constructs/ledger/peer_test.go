@@ -142,7 +142,7 @@ func TestNewRefusesAnUnusablePeerVerification(t *testing.T) {
 		"no bucket":        {func(p *ledger.PeerVerification) { p.ReplicaBucketName = "" }, "ReplicaBucketName"},
 		"a bucket ARN":     {func(p *ledger.PeerVerification) { p.ReplicaBucketName = "arn:aws:s3:::" + replicaBucket }, "ReplicaBucketName"},
 		"an alias/ prefix": {func(p *ledger.PeerVerification) { p.ReplicaKeyAlias = "alias/caro/replica" }, "ReplicaKeyAlias"},
-		"no key":           {func(p *ledger.PeerVerification) { p.PeerPublicKeys = nil }, "PeerPublicKeys is empty"},
+		"no key":           {func(p *ledger.PeerVerification) { p.PeerPublicKeys = nil }, "needs PeerPublicKeys"},
 		"an alias key ARN": {func(p *ledger.PeerVerification) {
 			p.PeerPublicKeys[0].KeyArn = "arn:aws:kms:eu-central-1:123456789012:alias/x"
 		}, "not an exact KMS key ARN"},

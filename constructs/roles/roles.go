@@ -154,6 +154,14 @@ type Props struct {
 	// secrets. Empty grants nothing.
 	ConnectionSecretNames    map[string]string
 	ConnectionSecretKeyAlias string
+	// BackupKeyTagKey and BackupKeyTagValue tag the backup keys and their replicas
+	// (constructs/peershare): without BackupKeyArns the role may describe and decrypt (under a
+	// backup's purpose) the multi-Region keys of the PlatformRegions that carry the tag.
+	BackupKeyTagKey, BackupKeyTagValue string
+	// PeerParameterPrefix is the SSM path ("/caro/peers/") under which each region's peer writes
+	// what a failover to the region reads (its backup key replica, its ledger keys). Empty grants
+	// nothing.
+	PeerParameterPrefix string
 	// AtlasCredentialsSecretName is the secret holding the Atlas Admin API credentials in every
 	// platform region ("cfn/atlas/profile/default", which the Atlas CloudFormation extensions read;
 	// encrypted with the aws/secretsmanager key): an Atlas snapshot restore reads it. Empty grants
@@ -466,16 +474,42 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		)
 	}
 	statements = append(statements, secretReadStatements(p)...)
-	if len(p.BackupKeyArns) > 0 {
+	// The replicas of the peers' backup keys: exact ARNs when all are known (context), otherwise
+	// the multi-Region keys of the platform regions that carry the backup-key tag (the replicas are
+	// made at deploy time by the peer's stack, constructs/peershare, with generated IDs).
+	backupKeys, tagged := p.BackupKeyArns, map[string]interface{}{}
+	if len(backupKeys) == 0 && p.BackupKeyTagKey != "" {
+		backupKeys = nil
+		for _, region := range p.PlatformRegions {
+			backupKeys = append(backupKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/mrk-*", region, p.Account))
+		}
+		tagged = map[string]interface{}{"aws:ResourceTag/" + p.BackupKeyTagKey: p.BackupKeyTagValue}
+	}
+	if len(backupKeys) > 0 {
+		describe := map[string]interface{}{}
+		decrypt := map[string]interface{}{"kms:EncryptionContext:caro:purpose": BackupKeyPurposes}
+		for k, v := range tagged {
+			describe[k], decrypt[k] = v, v
+		}
+		var describeConditions map[string]interface{}
+		if len(describe) > 0 {
+			describeConditions = map[string]interface{}{"StringEquals": describe}
+		}
 		statements = append(statements,
 			// Preflight (plan and apply) checks the target's backup key is enabled.
-			st("DescribeBackupKeys", []string{"kms:DescribeKey"}, p.BackupKeyArns),
+			stc("DescribeBackupKeys", []string{"kms:DescribeKey"}, backupKeys, describeConditions),
 			// The restore unwraps the backup's data key, the identities step the identity export's,
 			// each under its purpose in the encryption context (internal/backup); nothing else.
-			stc("DecryptBackups", []string{"kms:Decrypt"}, p.BackupKeyArns, map[string]interface{}{
-				"StringEquals": map[string]interface{}{"kms:EncryptionContext:caro:purpose": BackupKeyPurposes},
-			}),
+			stc("DecryptBackups", []string{"kms:Decrypt"}, backupKeys, map[string]interface{}{"StringEquals": decrypt}),
 		)
+	}
+	if p.PeerParameterPrefix != "" {
+		// The failover reads, in the target region, what the peer's stack wrote there.
+		var params []string
+		for _, region := range p.PlatformRegions {
+			params = append(params, fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s*", region, p.Account, p.PeerParameterPrefix))
+		}
+		statements = append(statements, st("ReadPeerParameters", []string{"ssm:GetParameter", "ssm:GetParametersByPath"}, params))
 	}
 	policy := awsiam.NewManagedPolicy(scope, jsii.String("OnCallFailoverPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Only the calls of the failover steps, on the platform's own resources"),
