@@ -58,18 +58,19 @@ func foDefaultStateDir(s envSettings) string {
 	return filepath.Join(home, ".caro", "failover")
 }
 
-// ProviderFactory builds a failover provider from the plan's or the flags' settings.
-type ProviderFactory func(ctx context.Context, settings map[string]string) (failover.Provider, error)
+// ProviderFactory builds a failover provider for a failover to target, from the plan's or the
+// flags' settings.
+type ProviderFactory func(ctx context.Context, target string, settings map[string]string) (failover.Provider, error)
 
 // failoverProviders are the providers plan and apply can use; tests add their own.
 var failoverProviders = map[string]ProviderFactory{
-	"local": func(context.Context, map[string]string) (failover.Provider, error) {
+	"local": func(context.Context, string, map[string]string) (failover.Provider, error) {
 		return &local.Provider{PauseAt: loadSettings().DrillPauseAt}, nil
 	},
 	"aws": newAWSFailoverProvider,
 }
 
-func foProvider(ctx context.Context, name string, settings map[string]string) (failover.Provider, error) {
+func foProvider(ctx context.Context, name, target string, settings map[string]string) (failover.Provider, error) {
 	f, ok := failoverProviders[name]
 	if !ok {
 		var names []string
@@ -79,7 +80,7 @@ func foProvider(ctx context.Context, name string, settings map[string]string) (f
 		sort.Strings(names)
 		return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(names, ", "))
 	}
-	return f(ctx, settings)
+	return f(ctx, target, settings)
 }
 
 // StateStore is implemented by providers that keep the journal and lock themselves (AWS: S3 in the

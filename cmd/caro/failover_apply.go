@@ -80,7 +80,7 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 	if err := plan.Validate(time.Now(), false); err != nil {
 		return err
 	}
-	prov, err := foProvider(ctx, plan.Provider, plan.Settings)
+	prov, err := foProvider(ctx, plan.Provider, plan.To, plan.Settings)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -10,18 +11,23 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
 	"github.com/carohealth/platform/regions"
 )
 
 // newAWSFailoverProvider builds the AWS provider (internal/providers/aws, where every AWS call of
-// the failover lives) from the settings.
-func newAWSFailoverProvider(ctx context.Context, _ map[string]string) (failover.Provider, error) {
+// the failover lives) from the configuration of the target region.
+func newAWSFailoverProvider(ctx context.Context, target string, _ map[string]string) (failover.Provider, error) {
 	defs, err := regions.Default()
 	if err != nil {
 		return nil, err
 	}
-	return awsprov.New(ctx, awsProviderConfig(defs, loadSettings()))
+	s, err := failoverSettings(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	return awsprov.New(ctx, awsProviderConfig(defs, s))
 }
 
 // awsProviderConfig turns the settings into the provider's configuration: the pinned ledger keys
@@ -38,6 +44,9 @@ func awsProviderConfig(defs regions.Set, s envSettings) awsprov.Config {
 			Deliver: func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
 				deliverAuditEvents(ctx, progressLines(failover.ProgressFrom(ctx)), region, db, events, unstored)
 			}}}
+	for _, v := range s.Used {
+		c.SettingLines = append(c.SettingLines, fmt.Sprintf("setting %s = %s (%s)", v.Key, v.Display(), v.Source))
+	}
 	if s.AtlasErr == nil {
 		creds := s.Atlas
 		c.Atlas = &creds
@@ -58,11 +67,12 @@ func awsProviderConfig(defs regions.Set, s envSettings) awsprov.Config {
 	return c
 }
 
-// ledgerPinnedKeys reads the value of CARO_LEDGER_PUBLIC_KEY: one PEM (or DER) file, a single key
-// checking checkpoints of any key ID, as on a first failover; or comma-separated KEYID=FILE items,
-// a key ring (each checkpoint checked with the key its KeyID names), for a failback whose history
-// two regions' keys signed. Each item is what 'caro audit --public-key' takes, parsed by the same
-// code (pinnedKeys). Paths are named in errors, contents never echoed.
+// ledgerPinnedKeys reads the pinned ledger keys (setting ledger-public-keys): the committed
+// "<key ARN>=<base64 DER>" items of regions/environment.json (a key ring: each checkpoint checked
+// with the key its KeyID names), or, from CARO_LEDGER_PUBLIC_KEY, one PEM (or DER) file, a single
+// key checking checkpoints of any key ID as on a first failover, or KEYID=FILE items, as
+// 'caro audit --public-key' takes them (parsed by the same code, pinnedKeys). Paths are named in
+// errors, contents never echoed.
 func ledgerPinnedKeys(value string) (single []byte, ring map[string][]byte, err error) {
 	var items []string
 	for _, it := range strings.Split(value, ",") {
@@ -71,7 +81,14 @@ func ledgerPinnedKeys(value string) (single []byte, ring map[string][]byte, err 
 		}
 	}
 	if len(items) == 0 {
-		return nil, nil, errors.New(envLedgerPublicKey + " is not set")
+		return nil, nil, errors.New("no ledger key is pinned (" + envLedgerPublicKey + " is not set and regions/environment.json pins none)")
+	}
+	if keys, err := pinnedkeys.Parse(value); err == nil {
+		ring = map[string][]byte{}
+		for _, k := range keys {
+			ring[k.KeyArn] = k.DER
+		}
+		return nil, ring, nil
 	}
 	return pinnedKeys(envLedgerPublicKey, items)
 }

@@ -146,7 +146,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	// WHEN the step runs without a pinned public key THEN it says loudly that the ledger was not
 	// recovered and what to run, writes nothing, and does not fail the step
 	t.Setenv(envLedgerPublicKey, "")
-	msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "NOT recovered") || !strings.Contains(msg, "caro audit recover") || count() != 7 || !strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
 	}
@@ -155,14 +155,14 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	writeFile(t, pemFile, env.PublicKeyPEM())
 	t.Setenv(envLedgerPublicKey, pemFile)
 	t.Setenv(awsprov.SettingLedgerBucket, "")
-	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
+	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered from it
 	// (the target's own bucket, by its default name, does not exist here: skipped with a warning)
 	t.Setenv(awsprov.SettingLedgerBucket, env.BucketName)
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+env.BucketName) || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
 		t.Fatalf("%s", msg)
 	}
@@ -174,7 +174,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN restored again and the target's own bucket exists but is empty (a first failover: the
@@ -183,7 +183,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	own := env.Servers.NewEnv(t).BucketName
 	t.Setenv(awsprov.SettingLedgerOwnBucket, own)
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+own+", s3://"+env.BucketName) || count() != 15 ||
 		strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
@@ -236,12 +236,12 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	} {
 		t.Run("GIVEN "+c.given, func(t *testing.T) {
 			t.Setenv(envLedgerPublicKey, c.value)
-			w := advisories(t, "backup", settingsFromEnv()).InputWarnings(plan.To)
+			w := advisories(t, "backup", loadSettings()).InputWarnings(plan.To)
 			if len(w) != 1 || !strings.Contains(w[0], c.says) || !strings.Contains(w[0], "will NOT recover the audit ledger") || !strings.Contains(w[0], "KEYID=FILE,KEYID=FILE") {
 				t.Fatalf("plan warnings %q, want one saying %q", w, c.says)
 			}
 			lines = nil
-			msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
+			msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
 			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("step says %q, not %q", msg, want)
@@ -257,7 +257,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	// checkpoint 5 (key B's), recovers nothing it cannot verify, and warns what to pin and run
 	t.Setenv(envLedgerPublicKey, pemA)
 	lines = nil
-	msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
 	for _, want := range []string{"recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name, "anchored up to entry 24, checkpoint 4",
 		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
 		"--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>", "KEYID=FILE,KEYID=FILE"} {
@@ -271,13 +271,13 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 
 	// WHEN both keys are pinned as KEYID=FILE items THEN plan does not warn
 	t.Setenv(envLedgerPublicKey, keyA+"="+pemA+", "+keyB+"="+pemB)
-	if w := advisories(t, "backup", settingsFromEnv()).InputWarnings(plan.To); len(w) != 0 {
+	if w := advisories(t, "backup", loadSettings()).InputWarnings(plan.To); len(w) != 0 {
 		t.Fatalf("warnings %q with both keys pinned", w)
 	}
 	// AND the step recovers entries 36..44 and checkpoint records 7 and 8 from A's own bucket and
 	// its replica of B's, read as one series, each checkpoint checked with the key it names
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
 	if !strings.Contains(msg, "9 entries and 2 checkpoint records recovered from s3://"+f.A.BucketName+", s3://"+replicaInA.Name) ||
 		!strings.Contains(msg, "anchored up to entry 44, checkpoint 8") || strings.Contains(msg, "WARNING") || count() != 45 {
 		t.Fatalf("%s\n%v (entries %d)", msg, lines, count())
@@ -288,7 +288,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(t, settingsFromEnv(), ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("resumed: %s", msg)
 	}
 }

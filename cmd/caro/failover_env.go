@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -9,13 +9,12 @@ import (
 	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
-	"github.com/carohealth/platform/internal/providers/local"
 )
 
 // envSettings are the settings the backup, restore, gdpr, drill and failover commands read from
-// outside their flags. They are resolved in one place, settingsFromEnv, until the configuration
-// package (internal/config) loads them with their sources: the commands only ever see this
-// struct, and flag defaults never come from it (so help never shows a value).
+// outside their flags, resolved by internal/config (settingsFrom): the commands only ever see this
+// struct, and flag defaults never come from it (so help never shows a value). Each field names
+// its setting (docs/settings.md).
 type envSettings struct {
 	// BackupBucket (CARO_BACKUP_BUCKET) is the region's own backup bucket; BackupReplicaBuckets
 	// (CARO_BACKUP_REPLICA_BUCKET) its replica of the peer region's, read with it as one erasure
@@ -70,26 +69,61 @@ type envSettings struct {
 	Atlas        atlas.Credentials
 	AtlasErr     error
 	AtlasBaseURL string
+
+	// Used are the settings the values above came from that a failover plan prints under
+	// "Checked:", each with its source (secrets masked).
+	Used []config.Value
 }
 
-// loadSettings returns the settings; tests replace it.
-var loadSettings = settingsFromEnv
-
-// settingsFromEnv reads every setting of envSettings from the process environment, through
-// config.LookupEnv for the catalogued settings. It is the only place these commands read the
-// environment; the lead's configuration loader replaces it.
-func settingsFromEnv() envSettings {
-	get := func(name string) string {
-		if uncatalogued[name] {
-			return os.Getenv(name) // not yet in config.Catalogue
+// loadSettings resolves the settings of the commands that look nowhere in AWS for them (backup,
+// restore, gdpr, drill): flags, environment overrides, the committed files, defaults. Tests
+// replace it.
+var loadSettings = func() envSettings {
+	ctx := context.Background()
+	cfg, err := (&config.Loader{}).Load(ctx, "")
+	if err != nil {
+		// An undefined --region/CARO_REGION: the command that needs it refuses it by name; the
+		// other settings do not depend on it.
+		if cfg, err = (&config.Loader{}).Load(ctx, primaryRegion()); err != nil {
+			return envSettings{}
 		}
-		v, _ := config.LookupEnv(name)
-		return v
 	}
-	list := func(names ...string) []string {
+	return settingsFrom(ctx, cfg)
+}
+
+// failoverSettings resolves the failover's settings for its target region, looking in AWS too
+// (the target stack's outputs, the connection-string and Atlas secrets) with the operator's
+// credentials.
+var failoverSettings = func(ctx context.Context, target string) (envSettings, error) {
+	cfg, err := (&config.Loader{Cloud: newCloud()}).Load(ctx, target)
+	if err != nil {
+		return envSettings{}, err
+	}
+	return settingsFrom(ctx, cfg), nil
+}
+
+func primaryRegion() string {
+	cfg, err := (&config.Loader{Env: func(string) (string, bool) { return "", false }}).Load(context.Background(), "")
+	if err != nil {
+		return ""
+	}
+	return cfg.Region()
+}
+
+// settingsFrom reads envSettings from a resolved configuration.
+func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
+	var used []config.Value
+	get := func(key string) string {
+		v := cfg.Value(ctx, key)
+		if v.Found() {
+			used = append(used, v)
+		}
+		return v.Value
+	}
+	list := func(keys ...string) []string {
 		var out []string
-		for _, n := range names {
-			for _, v := range strings.Split(get(n), ",") {
+		for _, k := range keys {
+			for _, v := range strings.Split(get(k), ",") {
 				if v = strings.TrimSpace(v); v != "" {
 					out = append(out, v)
 				}
@@ -97,45 +131,43 @@ func settingsFromEnv() envSettings {
 		}
 		return out
 	}
-	first := func(names ...string) string {
-		for _, n := range names {
-			if v := get(n); v != "" {
-				return v
-			}
-		}
-		return ""
+	region := cfg.Value(ctx, config.KeyRegion).Value
+	if region == "" {
+		region = cfg.Region()
 	}
+	pause, _ := config.LookupEnv("CARO_DRILL_PAUSE_AT")
 	s := envSettings{
-		BackupBucket: get("CARO_BACKUP_BUCKET"), BackupReplicaBuckets: list(envBackupReplicaBucket),
-		Region: first("CARO_REGION", "AWS_REGION"), BackupKeys: list("CARO_BACKUP_KEY_ID", "CARO_PEER_BACKUP_KEY_ID"),
-		MongoURI: get("CARO_MONGODB_URI"), VerifyMongoURI: first("CARO_VERIFY_MONGODB_URI", "CARO_MONGODB_URI"), Database: get("CARO_DATABASE"),
-		S3PathStyle: get("AWS_ENDPOINT_URL_S3") != "" || get("AWS_ENDPOINT_URL") != "",
-		StateDir:    get("CARO_STATE_DIR"), Operator: get("CARO_OPERATOR"), DrillPauseAt: get(local.PauseEnv),
-		FailoverMongoURI: get("CARO_FAILOVER_MONGODB_URI"), ARCEndpoints: get("CARO_ARC_ENDPOINTS"), CDKOut: get("CARO_CDK_OUT"),
-		OriginSecret: get("CARO_ORIGIN_SECRET"), FailoverBackupOwnBucket: get("CARO_FAILOVER_BACKUP_OWN_BUCKET"),
-		FailoverLedgerBucket: get("CARO_FAILOVER_LEDGER_BUCKET"), FailoverLedgerOwnBucket: get("CARO_FAILOVER_LEDGER_OWN_BUCKET"),
-		LedgerPublicKey: get(envLedgerPublicKey), LedgerBuckets: list("CARO_LEDGER_BUCKET", "CARO_LEDGER_REPLICA_BUCKET"),
-		LedgerSigningKeys: list("CARO_LEDGER_SIGNING_KEY_ARN"), LedgerRetentionYears: ledger.DefaultRetentionYears, LedgerMaxAge: ledger.DefaultMaxAge,
-		AtlasBaseURL: get(atlas.EnvBaseURL),
+		BackupBucket: get(config.KeyBackupBucket), BackupReplicaBuckets: list(config.KeyBackupReplicaBucket),
+		Region: region, BackupKeys: list(config.KeyBackupKey, config.KeyPeerBackupKey),
+		MongoURI: get(config.KeyMongoURI), Database: get(config.KeyDatabase),
+		S3PathStyle: cfg.Value(ctx, config.KeyS3Endpoint).Found(),
+		StateDir:    get(config.KeyStateDir), Operator: get(config.KeyOperator), DrillPauseAt: pause,
+		FailoverMongoURI: get(config.KeyFailoverMongoURI), ARCEndpoints: get(config.KeyARCEndpoints), CDKOut: get(config.KeyCDKOut),
+		OriginSecret: get(config.KeyOriginSecret), FailoverBackupOwnBucket: get(config.KeyFailoverBackupBucket),
+		FailoverLedgerBucket: get(config.KeyFailoverLedgerReplicaBucket), FailoverLedgerOwnBucket: get(config.KeyFailoverLedgerBucket),
+		LedgerPublicKey: get(config.KeyLedgerPublicKeys), LedgerBuckets: list(config.KeyLedgerBucket, config.KeyLedgerReplicaBucket),
+		LedgerSigningKeys: list(config.KeyLedgerSigningKey), LedgerRetentionYears: ledger.DefaultRetentionYears, LedgerMaxAge: ledger.DefaultMaxAge,
+		AtlasBaseURL: get(config.KeyAtlasBaseURL),
 	}
-	if n, err := strconv.Atoi(get("CARO_LEDGER_RETENTION_YEARS")); err == nil && n > 0 {
+	s.VerifyMongoURI = get(config.KeyVerifyMongoURI)
+	if s.VerifyMongoURI == "" {
+		s.VerifyMongoURI = s.MongoURI
+	}
+	if n, err := strconv.Atoi(get(config.KeyLedgerRetentionYears)); err == nil && n > 0 {
 		s.LedgerRetentionYears = n
 	}
-	if d, err := time.ParseDuration(get("CARO_LEDGER_CHECKPOINT_MAX_AGE")); err == nil && d > 0 {
+	if d, err := time.ParseDuration(get(config.KeyLedgerMaxAge)); err == nil && d > 0 {
 		s.LedgerMaxAge = d
 	}
-	s.Atlas, s.AtlasErr = atlas.CredentialsFromEnv(get)
+	atlasVars := map[string]string{
+		atlas.EnvClientID: get(config.KeyAtlasClientID), atlas.EnvClientSecret: get(config.KeyAtlasClientSecret),
+		atlas.EnvPublicKey: get(config.KeyAtlasPublicKey), atlas.EnvPrivateKey: get(config.KeyAtlasPrivateKey),
+	}
+	s.Atlas, s.AtlasErr = atlas.CredentialsFromEnv(func(n string) string { return atlasVars[n] })
+	s.Used = used
 	return s
 }
 
-// uncatalogued are the variables read here that config.Catalogue does not list yet (config.LookupEnv
-// refuses those): they are for the lead to add to the catalogue.
-var uncatalogued = map[string]bool{
-	"CARO_VERIFY_MONGODB_URI": true, "CARO_DATABASE": true, "CARO_FAILOVER_BACKUP_OWN_BUCKET": true, "CARO_FAILOVER_LEDGER_BUCKET": true,
-	"CARO_FAILOVER_LEDGER_OWN_BUCKET": true, "CARO_LEDGER_RETENTION_YEARS": true, local.PauseEnv: true,
-}
-
-// envLedgerPublicKey pins the ledger's public key(s), because the signing keys live in regions
-// that may be down: a PEM file (caro audit public-key), or KEYID=FILE items separated by commas
-// (a key ring, for a failback: both regions' keys), as 'caro audit --public-key' takes them.
+// envLedgerPublicKey is the environment override of the pinned ledger keys (setting
+// ledger-public-keys; regions/environment.json pins them for every region).
 const envLedgerPublicKey = "CARO_LEDGER_PUBLIC_KEY"

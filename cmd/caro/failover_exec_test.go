@@ -30,7 +30,7 @@ func init() {
 // unhealthy; CARO_TEST_PAUSE_AT=<step> makes that step stop mid-way and wait to be killed.
 type testProvider struct{ dir string }
 
-func newTestFailoverProvider(_ context.Context, settings map[string]string) (failover.Provider, error) {
+func newTestFailoverProvider(_ context.Context, _ string, settings map[string]string) (failover.Provider, error) {
 	dir := settings["dir"]
 	if dir == "" {
 		dir = os.Getenv("CARO_TEST_PROVIDER_DIR")

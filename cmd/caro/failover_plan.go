@@ -91,7 +91,7 @@ func (o *failoverPlanOptions) run(ctx context.Context, streams IOStreams) error 
 	if o.dns != "" {
 		settings["dns_mode"] = o.dns
 	}
-	prov, err := foProvider(ctx, o.provider, settings)
+	prov, err := foProvider(ctx, o.provider, o.to, settings)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 		if err != nil {
 			return nil, err
 		}
-		prov, err := foProvider(ctx, plan.Provider, plan.Settings)
+		prov, err := foProvider(ctx, plan.Provider, plan.To, plan.Settings)
 		if err != nil {
 			return nil, err
 		}

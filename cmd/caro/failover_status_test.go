@@ -35,23 +35,25 @@ func TestFailoverStatusAfterCompletion(t *testing.T) {
 }
 
 func TestAWSProviderRejectsBadARCEndpoints(t *testing.T) {
+	withCloud(t, cloudFake{})
 	t.Setenv("CARO_ARC_ENDPOINTS", "not-a-pair")
-	if _, err := newAWSFailoverProvider(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "region=url") {
+	if _, err := newAWSFailoverProvider(t.Context(), "eu-central-1", nil); err == nil || !strings.Contains(err.Error(), "region=url") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestAWSProviderEnablesAtlasRestoreOnlyWithCredentials(t *testing.T) {
+	withCloud(t, cloudFake{})
 	for _, k := range []string{"MONGODB_ATLAS_CLIENT_ID", "MONGODB_ATLAS_CLIENT_SECRET", "MONGODB_ATLAS_PUBLIC_API_KEY", "MONGODB_ATLAS_PRIVATE_API_KEY", "CARO_ARC_ENDPOINTS"} {
 		t.Setenv(k, "")
 	}
-	p, err := newAWSFailoverProvider(t.Context(), nil)
+	p, err := newAWSFailoverProvider(t.Context(), "eu-central-1", nil)
 	if err != nil || p.(*awsprov.Provider).AtlasRestorer != nil {
 		t.Fatalf("without credentials: %v %+v", err, p)
 	}
 	t.Setenv("MONGODB_ATLAS_PUBLIC_API_KEY", "pub")
 	t.Setenv("MONGODB_ATLAS_PRIVATE_API_KEY", "priv")
-	p, err = newAWSFailoverProvider(t.Context(), nil)
+	p, err = newAWSFailoverProvider(t.Context(), "eu-central-1", nil)
 	if err != nil || p.(*awsprov.Provider).AtlasRestorer == nil {
 		t.Fatalf("with credentials: %v", err)
 	}

@@ -33,7 +33,7 @@ lock is released by the kernel when its process dies, so only remote (S3) locks 
 				if err != nil {
 					return err
 				}
-				prov, err := foProvider(ctx, plan.Provider, plan.Settings)
+				prov, err := foProvider(ctx, plan.Provider, plan.To, plan.Settings)
 				if err != nil {
 					return err
 				}

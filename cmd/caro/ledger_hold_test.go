@@ -23,7 +23,7 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	// WHEN no ledger configuration is set THEN nothing is recovered and the warning says the hold stays
 	t.Setenv("CARO_LEDGER_BUCKET", "")
 	var w bytes.Buffer
-	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), settingsFromEnv()); ok || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); ok || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
 		t.Fatalf("unconfigured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil {
@@ -32,7 +32,7 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	// WHEN configured (the audit environment) THEN it recovers and releases the hold
 	t.Setenv("CARO_LEDGER_BUCKET", env.BucketName)
 	w.Reset()
-	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), settingsFromEnv()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") {
 		t.Fatalf("configured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h != nil {

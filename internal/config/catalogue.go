@@ -2,37 +2,43 @@ package config
 
 // Keys of the settings, for code that reads them (Config.Value, struct tags).
 const (
-	KeyRegion              = "region"
-	KeyAccount             = "account"
-	KeyMongoURI            = "mongodb-uri"
-	KeyFailoverMongoURI    = "failover-mongodb-uri"
-	KeyBackupBucket        = "backup-bucket"
-	KeyBackupReplicaBucket = "backup-replica-bucket"
-	KeyBackupKey           = "backup-key"
-	KeyPeerBackupKey       = "peer-backup-key"
-	KeyLedgerBucket        = "ledger-bucket"
-	KeyLedgerReplicaBucket = "ledger-replica-bucket"
-	KeyLedgerSigningKey    = "ledger-signing-key"
-	KeyLedgerPublicKeys    = "ledger-public-keys"
-	KeyLedgerMaxAge        = "ledger-checkpoint-max-age"
-	KeyUserPoolID          = "user-pool-id"
-	KeyHealthCheckID       = "health-check-id"
-	KeyRoutingControlArn   = "routing-control-arn"
-	KeyAuditTopicArn       = "audit-topic-arn"
-	KeyAtlasPublicKey      = "atlas-public-key"
-	KeyAtlasPrivateKey     = "atlas-private-key"
-	KeyAtlasClientID       = "atlas-client-id"
-	KeyAtlasClientSecret   = "atlas-client-secret"
-	KeyAtlasBaseURL        = "atlas-base-url"
-	KeyOriginSecret        = "origin-secret"
-	KeyARCEndpoints        = "arc-endpoints"
-	KeyCDKOut              = "cdk-out"
-	KeyRelease             = "release"
-	KeyReleaseBucket       = "release-bucket"
-	KeyStateDir            = "state-dir"
-	KeyOperator            = "operator"
-	KeyS3Endpoint          = "s3-endpoint"
-	KeyCacheDir            = "cache-dir"
+	KeyRegion                      = "region"
+	KeyAccount                     = "account"
+	KeyMongoURI                    = "mongodb-uri"
+	KeyFailoverMongoURI            = "failover-mongodb-uri"
+	KeyBackupBucket                = "backup-bucket"
+	KeyBackupReplicaBucket         = "backup-replica-bucket"
+	KeyBackupKey                   = "backup-key"
+	KeyPeerBackupKey               = "peer-backup-key"
+	KeyLedgerBucket                = "ledger-bucket"
+	KeyLedgerReplicaBucket         = "ledger-replica-bucket"
+	KeyLedgerSigningKey            = "ledger-signing-key"
+	KeyLedgerPublicKeys            = "ledger-public-keys"
+	KeyLedgerMaxAge                = "ledger-checkpoint-max-age"
+	KeyUserPoolID                  = "user-pool-id"
+	KeyHealthCheckID               = "health-check-id"
+	KeyRoutingControlArn           = "routing-control-arn"
+	KeyAuditTopicArn               = "audit-topic-arn"
+	KeyAtlasPublicKey              = "atlas-public-key"
+	KeyAtlasPrivateKey             = "atlas-private-key"
+	KeyAtlasClientID               = "atlas-client-id"
+	KeyAtlasClientSecret           = "atlas-client-secret"
+	KeyAtlasBaseURL                = "atlas-base-url"
+	KeyOriginSecret                = "origin-secret"
+	KeyARCEndpoints                = "arc-endpoints"
+	KeyCDKOut                      = "cdk-out"
+	KeyRelease                     = "release"
+	KeyReleaseBucket               = "release-bucket"
+	KeyStateDir                    = "state-dir"
+	KeyOperator                    = "operator"
+	KeyS3Endpoint                  = "s3-endpoint"
+	KeyCacheDir                    = "cache-dir"
+	KeyDatabase                    = "database"
+	KeyVerifyMongoURI              = "verify-mongodb-uri"
+	KeyFailoverBackupBucket        = "failover-backup-bucket"
+	KeyFailoverLedgerBucket        = "failover-ledger-bucket"
+	KeyFailoverLedgerReplicaBucket = "failover-ledger-replica-bucket"
+	KeyLedgerRetentionYears        = "ledger-retention-years"
 )
 
 // Commands named in the catalogue (the reference lists, per setting, which read it).
@@ -57,6 +63,10 @@ var Catalogue = []Setting{
 		Lookups:  []Lookup{Flag("mongodb-uri"), Env("CARO_MONGODB_URI"), Secret("caro/{region}/mongodb-uri")},
 		Fix:      "pass --mongodb-uri, or put the cluster's connection string into the secret caro/{region}/mongodb-uri in {region} (deploy step 3)",
 		Commands: []string{cmdBackup, cmdAudit, cmdGDPR}},
+	{Key: KeyDatabase, Doc: "The application database in the cluster.",
+		Lookups: []Lookup{Env("CARO_DATABASE"), Default("caro")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR}},
+	{Key: KeyVerifyMongoURI, Doc: "The scratch server `caro backup verify` restores its copy into (default: mongodb-uri).", Secret: true, Optional: true,
+		Lookups: []Lookup{Env("CARO_VERIFY_MONGODB_URI")}, Commands: []string{"caro backup verify"}},
 	{Key: KeyFailoverMongoURI, Doc: "Connection string of the failover target's database, which the restore writes into.", Secret: true,
 		Lookups:  []Lookup{Env("CARO_FAILOVER_MONGODB_URI"), Secret("caro/{region}/mongodb-uri")},
 		Fix:      "put the {region} cluster's connection string into the secret caro/{region}/mongodb-uri in {region} (the on-call role may read it), or set CARO_FAILOVER_MONGODB_URI",
@@ -68,8 +78,11 @@ var Catalogue = []Setting{
 	{Key: KeyBackupReplicaBucket, Doc: "The bucket in the region that holds the peer region's backups (replicated): what a failover to the region restores.",
 		Lookups: []Lookup{Env("CARO_BACKUP_REPLICA_BUCKET"), StackOutput("BackupBucket")},
 		Fix:     "deploy CaroPlatform-{region} (output BackupBucket)", Commands: []string{cmdFailover}},
+	{Key: KeyFailoverBackupBucket, Doc: "The failover target's own backup bucket, whose erasure register the restore re-applies with the replica's.",
+		Lookups: []Lookup{Env("CARO_FAILOVER_BACKUP_OWN_BUCKET"), StackOutput("OwnBackupBucket")},
+		Fix:     "deploy CaroPlatform-{region} (output OwnBackupBucket), or set CARO_FAILOVER_BACKUP_OWN_BUCKET", Commands: []string{cmdFailover}},
 	{Key: KeyBackupKey, Doc: "The multi-Region KMS key the region's backups are encrypted with.",
-		Lookups: []Lookup{Flag("kms-key"), Env("CARO_BACKUP_KEY_ID"), Parameter("/caro/{region}/backup-key-arn")},
+		Lookups: []Lookup{Flag("kms-key"), Env("CARO_BACKUP_KEY_ID"), StackOutput("OwnBackupKeyArn"), Parameter("/caro/{region}/backup-key-arn")},
 		Fix:     "deploy CaroPlatform-{region} (it writes the SSM parameter /caro/{region}/backup-key-arn), or pass --kms-key", Commands: []string{cmdBackup, cmdFailover}},
 	{Key: KeyPeerBackupKey, Doc: "The region's replica of the peer's multi-Region backup key: it decrypts the peer's backups while the peer is down.",
 		Lookups: []Lookup{Env("CARO_PEER_BACKUP_KEY_ID"), StackOutput("BackupKeyArn")},
@@ -81,6 +94,14 @@ var Catalogue = []Setting{
 	{Key: KeyLedgerReplicaBucket, Doc: "The region's replica of the peer's checkpoint bucket.",
 		Lookups: []Lookup{Env("CARO_LEDGER_REPLICA_BUCKET"), Derived("caro-ledger-replica-{account}-{region}")},
 		Fix:     "deploy CaroReplica-{region}, or set CARO_LEDGER_REPLICA_BUCKET", Commands: []string{cmdAudit, cmdFailover}},
+	{Key: KeyFailoverLedgerBucket, Doc: "The failover target's own checkpoint bucket (after a failback it holds the entries the peer continued).",
+		Lookups: []Lookup{Env("CARO_FAILOVER_LEDGER_OWN_BUCKET"), StackOutput("LedgerBucket"), Derived("caro-ledger-{account}-{region}")},
+		Fix:     "deploy CaroPlatform-{region}, or set CARO_FAILOVER_LEDGER_OWN_BUCKET", Commands: []string{cmdFailover}},
+	{Key: KeyFailoverLedgerReplicaBucket, Doc: "The failover target's replica of the source's checkpoint bucket, which the restore step recovers the ledger from.",
+		Lookups: []Lookup{Env("CARO_FAILOVER_LEDGER_BUCKET"), Derived("caro-ledger-replica-{account}-{region}")},
+		Fix:     "deploy CaroReplica-{region}, or set CARO_FAILOVER_LEDGER_BUCKET", Commands: []string{cmdFailover}},
+	{Key: KeyLedgerRetentionYears, Doc: "How long the ledger's checkpoints are kept, in years.",
+		Lookups: []Lookup{Env("CARO_LEDGER_RETENTION_YEARS"), RegionFile("retentionYears"), Default("9")}, Commands: []string{cmdAudit, cmdFailover}},
 	{Key: KeyLedgerSigningKey, Doc: "The KMS key the region's audit writer signs checkpoints with.",
 		Lookups: []Lookup{Env("CARO_LEDGER_SIGNING_KEY_ARN"), StackOutput("LedgerSigningKeyArn")},
 		Fix:     "deploy CaroPlatform-{region}, or set CARO_LEDGER_SIGNING_KEY_ARN", Commands: []string{cmdAudit}},

@@ -21,7 +21,6 @@ var pendingEnvReads = map[string]bool{
 	"cmd/caro/audit.go":                   true,
 	"cmd/caro/audit_recover.go":           true,
 	"cmd/caro/cli_audit.go":               true,
-	"cmd/caro/failover_env.go":            true, // the restore stream's one settings function, for the names not yet catalogued
 	"constructs/gofunction/gofunction.go": true,
 	"constructs/templatecheck/main.go":    true,
 	"internal/ledger/writer/config.go":    true,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -218,7 +219,8 @@ func (c *Config) lookup(ctx context.Context, l Lookup) (val, where string, err e
 		v, err := c.expand(ctx, c.envFileField(name), region)
 		return v, where, err
 	case KindRegionFile:
-		return "", where, fmt.Errorf("no region-file field %q", name)
+		v, err := c.regionFileField(region, name)
+		return v, where, err
 	}
 	if c.l.Cloud == nil {
 		return "", where, errors.New("not looked up (no AWS access in this command)")
@@ -297,6 +299,19 @@ func (c *Config) envFileField(field string) string {
 		return strings.Join(items, ",")
 	}
 	return ""
+}
+
+// regionFileField reads a field of region's definition.
+func (c *Config) regionFileField(region, field string) (string, error) {
+	d, err := c.regions.Get(region)
+	if err != nil {
+		return "", err
+	}
+	switch field {
+	case "retentionYears":
+		return strconv.Itoa(d.RetentionYears), nil
+	}
+	return "", fmt.Errorf("no region-file field %q", field)
 }
 
 // expand fills the placeholders of a place's name; {account} is resolved itself (and may fail).

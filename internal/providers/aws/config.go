@@ -34,6 +34,9 @@ type Config struct {
 	// points the client elsewhere (tests).
 	Atlas        *atlas.Credentials
 	AtlasBaseURL string
+	// SettingLines describe the resolved settings, one line each with its source (secrets masked),
+	// for the plan's checks.
+	SettingLines []string
 }
 
 // ParseARCEndpoints parses "region=url,..." into routing controls (nil for an empty value).
@@ -93,7 +96,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	settings := c.Restore
 	r := Restores{Settings: &settings}
 	p := &Provider{Regions: c.Regions, ClientsFor: ClientsFromSDK(arc), Catalog: r, Restorer: r, Identities: r,
-		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret}
+		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret, SettingLines: c.SettingLines}
 	if c.Atlas != nil {
 		client, err := atlas.NewClient(ctx, *c.Atlas, c.AtlasBaseURL, nil)
 		if err != nil {

@@ -24,7 +24,8 @@ func (s *RestoreSettings) ledgerWarnings(target string) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("audit ledger: %s, so the restore step will NOT recover the audit ledger the restore rolls back "+
-		"(the failover itself goes on): set %s to the PEM file of the pinned ledger public key (caro audit public-key, from the on-call vault), "+
+		"(the failover itself goes on): pin every region's key in regions/environment.json \"ledgerPublicKeys\" (the item `caro audit public-key` prints), "+
+		"or set %s to the PEM file of the pinned ledger public key (caro audit public-key, from the on-call vault), "+
 		"or, failing back to a region whose ledger the peer continued, to both regions' keys as KEYID=FILE,KEYID=FILE (KEYID the key ARN), "+
 		"before applying, or run 'caro audit recover' against the %s database with the %s checkpoint buckets right after the restore",
 		problem, SettingLedgerPublicKey, target, target)}

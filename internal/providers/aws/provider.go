@@ -169,6 +169,9 @@ type Provider struct {
 	OriginSecret string
 	PollInterval time.Duration
 	Now          func() time.Time
+	// SettingLines are the resolved settings the provider was built from, each with its source,
+	// shown among the plan's checks.
+	SettingLines []string
 }
 
 // Name implements failover.Provider.
@@ -296,6 +299,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		return nil, fmt.Errorf("AWS credentials do not work (%w): assume the on-call failover role with MFA first", err)
 	}
 	s.Checks = append(s.Checks, "acting as "+aws.ToString(id.Arn))
+	s.Checks = append(s.Checks, p.SettingLines...)
 	if inputs != "" {
 		s.Checks = append(s.Checks, inputs)
 	}
