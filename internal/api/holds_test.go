@@ -6,6 +6,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/carohealth/platform/internal/tenancy"
 )
 
 // The note holds' states that a crash or older data leave behind (holds.go), one at a time.
@@ -158,5 +160,32 @@ func TestErasureBlocksANoteInFlight(t *testing.T) {
 		if !mongo.IsDuplicateKeyError(err) {
 			t.Fatalf("the late note %s's insert: %v, want a duplicate key (blocked)", id, err)
 		}
+	}
+}
+
+// TestBlockedCreationAnswer: a note creation whose note was blocked answers 404 when the patient is
+// gone and 409 conflict (retry) while it is still there.
+func TestBlockedCreationAnswer(t *testing.T) {
+	e := newEnv(t)
+	u := user{"doc-ba", uniqueTenant("blocked"), "clinician,admin"}
+	p := e.createPatient(u)
+	gone := e.createPatient(u)
+	e.expect(204, "", u, "DELETE", "/patients/"+gone.ID, "")
+	principal, err := tenancy.PrincipalFromClaims(u.claims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tenancy.Open(testDB, principal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &reqCtx{ctx: context.Background(), store: store, principal: principal}
+	rc.id = p.ID
+	if err := e.h.blockedAnswer(rc); err != errNoteBlocked {
+		t.Fatalf("patient still there: %v, want the 409 conflict", err)
+	}
+	rc.id = gone.ID
+	if err := e.h.blockedAnswer(rc); err != errNotFound {
+		t.Fatalf("patient gone: %v, want 404", err)
 	}
 }
