@@ -155,35 +155,25 @@ func (b *CheckpointBucket) listCheckpoints(ctx context.Context, from uint64) ([]
 	if from > 0 {
 		in.KeyMarker = aws.String(CheckpointKey(from - 1))
 	}
-	p := s3.NewListObjectVersionsPaginator(b.Client, in)
-	done := false
-	for p.HasMorePages() && !done {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing bucket %s: %w", b.Name, err)
+	err := b.listVersions(ctx, in, func(k string, deleteMarker bool) bool {
+		if strings.HasPrefix(k, verificationPrefix) {
+			return true
 		}
-		if len(page.Versions) == 0 && len(page.DeleteMarkers) == 0 {
-			break // no progress (a server that says truncated with an empty page)
+		if from > 0 && k < CheckpointKey(from) {
+			return false // a server that starts at the marker itself (S3 starts after it)
 		}
-		add := func(k string, n int) {
-			if strings.HasPrefix(k, verificationPrefix) {
-				done = true
-				return
-			}
-			if from > 0 && k < CheckpointKey(from) {
-				return // a server that starts at the marker itself (S3 starts after it)
-			}
-			if versions[k] == 0 {
-				keys = append(keys, k)
-			}
-			versions[k] += n
+		if versions[k] == 0 {
+			keys = append(keys, k)
 		}
-		for _, v := range page.Versions {
-			add(aws.ToString(v.Key), 1)
+		if deleteMarker {
+			versions[k] += 2 // a delete marker hides the checkpoint: always an error
+		} else {
+			versions[k]++
 		}
-		for _, d := range page.DeleteMarkers {
-			add(aws.ToString(d.Key), 2) // a delete marker hides the checkpoint: always an error
-		}
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(keys)
 	out := make([]StoredCheckpoint, 0, len(keys))
@@ -226,4 +216,56 @@ func (b *CheckpointBucket) CheckpointEntries(ctx context.Context, n uint64) ([]E
 // GetCheckpoint reads one checkpoint object by number, with its entries.
 func (b *CheckpointBucket) GetCheckpoint(ctx context.Context, n uint64) (*Checkpoint, error) {
 	return b.get(ctx, CheckpointKey(n))
+}
+
+// listVersions pages through ListObjectVersions and calls fn for each version and delete marker in
+// key order until fn returns true. It pages by hand: a server that starts a page at the marker
+// itself (gofakes3; S3 starts after it) repeats the marker's item, which is skipped, and a page
+// that does not move the markers ends the listing instead of repeating forever.
+func (b *CheckpointBucket) listVersions(ctx context.Context, in *s3.ListObjectVersionsInput, fn func(key string, deleteMarker bool) (stop bool)) error {
+	in.Bucket = aws.String(b.Name)
+	var lastKey string
+	lastVersions := map[string]bool{} // the versions of lastKey seen, for a page that repeats them
+	for {
+		page, err := b.Client.ListObjectVersions(ctx, in)
+		if err != nil {
+			return fmt.Errorf("listing bucket %s: %w", b.Name, err)
+		}
+		type item struct {
+			key, version string
+			deleteMarker bool
+		}
+		var items []item
+		for _, v := range page.Versions {
+			items = append(items, item{aws.ToString(v.Key), aws.ToString(v.VersionId), false})
+		}
+		for _, d := range page.DeleteMarkers {
+			items = append(items, item{aws.ToString(d.Key), aws.ToString(d.VersionId), true})
+		}
+		sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
+		progressed := false
+		for _, it := range items {
+			if it.key < lastKey || it.key == lastKey && lastVersions[it.version] {
+				continue // listed on an earlier page
+			}
+			progressed = true
+			if it.key != lastKey {
+				lastKey, lastVersions = it.key, map[string]bool{}
+			}
+			lastVersions[it.version] = true
+			if fn(it.key, it.deleteMarker) {
+				return nil
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) || !progressed {
+			return nil
+		}
+		if aws.ToString(page.NextKeyMarker) != "" {
+			in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+		} else {
+			// A server that says truncated without the next markers (gofakes3): continue from the
+			// last key listed, as S3 documents for ListObjects without NextMarker.
+			in.KeyMarker, in.VersionIdMarker = aws.String(lastKey), nil
+		}
+	}
 }

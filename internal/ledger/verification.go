@@ -166,21 +166,15 @@ func (b *CheckpointBucket) PublishVerification(ctx context.Context, r *Verificat
 // (KeyMarker), so it reads only the records, and the object of the highest number is read.
 func (b *CheckpointBucket) LatestVerification(ctx context.Context) (*VerificationRecord, error) {
 	var last string
-	p := s3.NewListObjectVersionsPaginator(b.Client, &s3.ListObjectVersionsInput{Bucket: aws.String(b.Name), Prefix: aws.String(checkpointPrefix),
-		KeyMarker: aws.String(verificationPrefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing bucket %s: %w", b.Name, err)
-		}
-		if len(page.Versions) == 0 && len(page.DeleteMarkers) == 0 {
-			break // no progress (a server that says truncated with an empty page)
-		}
-		for _, v := range page.Versions {
-			if k := aws.ToString(v.Key); strings.HasPrefix(k, verificationPrefix) && k > last {
+	err := b.listVersions(ctx, &s3.ListObjectVersionsInput{Prefix: aws.String(checkpointPrefix), KeyMarker: aws.String(verificationPrefix)},
+		func(k string, deleteMarker bool) bool {
+			if !deleteMarker && strings.HasPrefix(k, verificationPrefix) && k > last {
 				last = k
 			}
-		}
+			return false
+		})
+	if err != nil {
+		return nil, err
 	}
 	if last == "" {
 		return nil, nil
