@@ -61,7 +61,7 @@ if [[ -n "${BACKUP_VERIFY_TARGET:-}" ]]; then
 	# The newest readable backup, restored into a scratch database and checked end to end.
 	step "backup verification" bash -c '
 		id="$("$0" backup list -o json | node -e "let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>{const l=JSON.parse(s).filter(b=>!b.problem);l.sort((a,b)=>a.age-b.age);if(!l.length){console.error(\"no readable backup\");process.exit(1)}console.log(l[0].backupId)})")" &&
-		"$0" backup verify "$id" --target "$BACKUP_VERIFY_TARGET" -o json > "$1"' "$CARO" "$DIR/backup-verify.json"
+		"$0" backup verify "$id" --mongodb-uri "$BACKUP_VERIFY_TARGET" -o json > "$1"' "$CARO" "$DIR/backup-verify.json"
 else
 	log "BACKUP_VERIFY_TARGET is not set: caro backup verify not run (the backup controls fail as missing)"
 fi

@@ -31,6 +31,8 @@ func newBackupCmd(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Create, list, restore and verify encrypted logical backups",
+		Example: `  caro backup list --region eu-west-1
+  caro backup restore <backup-id> --mongodb-uri "$STANDBY_MONGODB_URI" --region eu-central-1`,
 		Long: `Logical backups of the application database: every collection as BSON, zstd-compressed,
 AES-256-GCM-encrypted in authenticated chunks under a per-backup KMS data key from the
 multi-Region backup key, stored in S3 with a MACed manifest (docs/backup-format.md).

@@ -42,7 +42,7 @@ func init() { backupSubcommands = append(backupSubcommands, newBackupAtlasRestor
 func newBackupAtlasRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	o := backupAtlasRestoreOptions{}
 	cmd := &cobra.Command{
-		Use:   "atlas-restore --target-uri <standby mongodb uri> --yes",
+		Use:   "atlas-restore --mongodb-uri <standby uri> --yes",
 		Short: "Restore the newest Atlas snapshot with a copy in the standby region into the standby cluster",
 		Long: `Restore an Atlas cloud-backup snapshot into the standby cluster by the post-restore protocol
 (internal/restore): an interrupted earlier restore of the cluster is finished or rolled back first;
@@ -54,7 +54,7 @@ in the same, reachable region; otherwise it refuses and points to the logical ba
 restore job started and polled with backoff under the maintenance switch.
 
 The job replaces the whole cluster, so nothing can be kept aside: the output lists what it
-replaced. After the job, through --target-uri: the maintenance switch on again, the audit ledger
+replaced. After the job, through --mongodb-uri: the maintenance switch on again, the audit ledger
 held, the erasure register applied (a snapshot brings back every patient erased since it was
 taken), the ledger recovered from its checkpoints when the ledger configuration is set
 (CARO_LEDGER_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or CARO_LEDGER_PUBLIC_KEY;
@@ -68,17 +68,17 @@ The target cluster's data is replaced: --yes is required. Credentials: a service
 secret's JSON; they are never printed.`,
 		Example: `  caro backup atlas-restore --source-project 5f...01 --source-cluster caro-prod \
       --target-project 5f...02 --target-cluster caro-standby --target-region eu-central-1 \
-      --unavailable-region eu-west-1 --target-uri "$STANDBY_MONGODB_URI" --yes`,
+      --unavailable-region eu-west-1 --mongodb-uri "$STANDBY_MONGODB_URI" --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.output != "text" && f.output != "json" {
 				return fmt.Errorf("invalid --output %q: use text or json", f.output)
 			}
-			if !o.yes {
-				return errors.New("atlas-restore replaces the data of the target cluster: add --yes to confirm")
-			}
 			if o.targetURI == "" {
-				return errors.New("no --target-uri: the restore holds the audit ledger, re-applies the erasure register (a snapshot brings back patients erased since it was taken) and writes its marker through the standby cluster's connection string; pass --target-uri <standby mongodb uri> (add --skip-erasure-register only to run 'caro gdpr reapply' yourself)")
+				return errors.New("no --mongodb-uri: the restore holds the audit ledger, re-applies the erasure register (a snapshot brings back patients erased since it was taken) and writes its marker through the standby cluster's connection string; pass --mongodb-uri <standby uri> (add --skip-erasure-register only to run 'caro gdpr reapply' yourself)")
+			}
+			if err := confirm(streams, o.yes, "atlas-restore replaces all data of cluster "+o.targetCluster+": go ahead?"); err != nil {
+				return err
 			}
 			s := loadSettings()
 			f.complete(s)
@@ -143,9 +143,9 @@ secret's JSON; they are never printed.`,
 	fl.StringVar(&o.credentialsFile, "credentials-file", "", "file with the Atlas credentials secret JSON (default: environment)")
 	fl.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up waiting after this long")
 	fl.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "first poll interval (doubles up to 2m)")
-	fl.BoolVar(&o.yes, "yes", false, "confirm replacing the target cluster's data")
-	fl.StringVar(&o.targetURI, "target-uri", "", "MongoDB URI of the standby cluster (required): the protocol's steps after the job run through it")
-	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database (with --target-uri)")
+	fl.BoolVarP(&o.yes, "yes", "y", false, "confirm replacing the target cluster's data")
+	fl.StringVar(&o.targetURI, "mongodb-uri", "", "connection string of the standby cluster (required): the protocol's steps after the job run through it")
+	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database (with --mongodb-uri)")
 	fl.StringArrayVar(&f.erasureBuckets, "erasure-bucket", nil,
 		"further bucket whose erasure register is read with --bucket's as one, repeatable (the region's own backup bucket and its replica of the peer's; default: CARO_BACKUP_REPLICA_BUCKET)")
 	fl.BoolVar(&o.skipErasures, "skip-erasure-register", false, "DANGER: do not re-apply the erasure register after the restore (run 'caro gdpr reapply' yourself)")

@@ -64,17 +64,17 @@ func TestBackupAtlasRestore(t *testing.T) {
 		"--target-project", "5f0000000000000000000002", "--target-cluster", "caro-standby", "--target-region", "eu-central-1",
 		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json"}
 
-	// WHEN run without --yes THEN it refuses
-	if code, _, errOut := runCaro(args...); code == 0 || !strings.Contains(errOut, "--yes") {
+	// WHEN run without --yes (and no terminal to ask on) THEN it refuses, naming --yes
+	if code, _, errOut := runCaro(append(args, "--mongodb-uri", env.mongoURI)...); code == 0 || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("without --yes: %d %q", code, errOut)
 	}
 	// WHEN run with --yes but no target THEN it refuses before any job: the protocol runs through it
-	if code, _, errOut := runCaro(append(args, "--yes")...); code == 0 || !strings.Contains(errOut, "--target-uri") || !strings.Contains(errOut, "holds the audit ledger") {
-		t.Fatalf("without --target-uri: %d %q", code, errOut)
+	if code, _, errOut := runCaro(append(args, "--yes")...); code == 0 || !strings.Contains(errOut, "--mongodb-uri") || !strings.Contains(errOut, "holds the audit ledger") {
+		t.Fatalf("without --mongodb-uri: %d %q", code, errOut)
 	}
 	// WHEN run with --yes --skip-erasure-register THEN the job result is on stdout, progress and a
 	// loud warning on stderr, and no secret anywhere
-	code, out, errOut := runCaro(append(args, "--yes", "--skip-erasure-register", "--target-uri", env.mongoURI)...)
+	code, out, errOut := runCaro(append(args, "--yes", "--skip-erasure-register", "--mongodb-uri", env.mongoURI)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -92,7 +92,7 @@ func TestBackupAtlasRestore(t *testing.T) {
 	}
 }
 
-// TestBackupAtlasRestoreReappliesErasures: with --target-uri, the register is read before the
+// TestBackupAtlasRestoreReappliesErasures: with --mongodb-uri, the register is read before the
 // job and applied to the restored database after it.
 func TestBackupAtlasRestoreReappliesErasures(t *testing.T) {
 	env := newBackupEnv(t)
@@ -102,7 +102,7 @@ func TestBackupAtlasRestoreReappliesErasures(t *testing.T) {
 	os.WriteFile(creds, []byte(`{"clientId":"sa-1","clientSecret":"VERY-SECRET"}`), 0o600)
 	args := []string{"backup", "atlas-restore", "--source-project", "5f0000000000000000000001", "--source-cluster", "caro-prod",
 		"--target-project", "5f0000000000000000000002", "--target-cluster", "caro-standby", "--target-region", "eu-central-1",
-		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json", "--yes", "--target-uri", env.mongoURI}
+		"--credentials-file", creds, "--poll-interval", "1ms", "-o", "json", "--yes", "--mongodb-uri", env.mongoURI}
 	store, _, err := backupClients(context.Background(), &backupFlags{bucket: "caro-backups", region: "eu-west-1"})
 	if err != nil {
 		t.Fatal(err)

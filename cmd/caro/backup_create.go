@@ -23,7 +23,7 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 		Short: "Back up every collection of the database into a new encrypted backup",
 		Long: `Back up every collection of the database into a new encrypted backup. The data key comes from
 --kms-key (default alias/caro/backup, the multi-Region key constructs/backup declares).`,
-		Example: `  caro backup create --source "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
+		Example: `  caro backup create --mongodb-uri "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.complete(loadSettings())
@@ -41,16 +41,18 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 				o.database = s.Database
 			}
 			if o.source == "" {
-				return fmt.Errorf("no source database: pass --source or set CARO_MONGODB_URI")
+				return fmt.Errorf("no source database: pass --mongodb-uri or set CARO_MONGODB_URI")
 			}
 			store, k, err := backupClients(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
+			progress, progressDone := backupProgress(streams, f.output)
 			m, err := backup.Create(cmd.Context(), backup.CreateOptions{
 				SourceURI: o.source, Database: o.database, Store: store, KMS: k, KeyID: f.kmsKeys[0],
-				Region: f.region, Progress: progressPrinter(streams.ErrOut),
+				Region: f.region, Progress: progress,
 			})
+			progressDone()
 			if err != nil {
 				return err
 			}
@@ -63,7 +65,7 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.source, "source", "", "MongoDB URI of the source (default: CARO_MONGODB_URI)")
+	cmd.Flags().StringVar(&o.source, "mongodb-uri", "", "connection string of the database to back up (default: CARO_MONGODB_URI)")
 	cmd.Flags().StringVar(&o.database, "database", "", "database to back up (default: CARO_DATABASE, else caro)")
 	return cmd
 }

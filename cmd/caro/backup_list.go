@@ -16,6 +16,8 @@ func newBackupListCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List backups, newest first, with age, size and document counts",
+		Example: `  caro backup list --region eu-west-1
+  caro backup list --bucket caro-backups-<account>-eu-west-1 --region eu-west-1 -o json`,
 		Long: `List backups, newest first. Counts come from the manifests without unwrapping their keys:
 run "caro backup verify" to check a backup end to end.`,
 		Args: cobra.NoArgs,

@@ -37,7 +37,7 @@ type backupRestoreOptions struct {
 func newBackupRestoreCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	o := backupRestoreOptions{}
 	cmd := &cobra.Command{
-		Use:   "restore <backup-id> --target <mongodb-uri>",
+		Use:   "restore <backup-id> --mongodb-uri <uri>",
 		Short: "Restore a backup into a database by the post-restore protocol, switching only after everything verified",
 		Long: `Restore a backup by the post-restore protocol (internal/restore, docs/backup-format.md):
 
@@ -70,19 +70,21 @@ A target with collections is refused unless --replace with --yes. Audit: one bac
 or os-user:<login>) and one subject:erase per re-applied erasure; the API's reconciler publishes
 them, or right away when CARO_AUDIT_TOPIC_ARN is set. Progress goes to stderr; -o json prints the
 report on stdout.`,
-		Example: `  caro backup restore 20261123T020000Z-1a2b3c4d --target "$STANDBY_MONGODB_URI" --kms-key "$BACKUP_KEY_ARN" --kms-key "$PEER_REPLICA_KEY_ARN" -o json
-  caro backup restore 20261123T020000Z-1a2b3c4d --target mongodb://127.0.0.1:27017/ --replace --yes
-  caro backup restore 20261123T020000Z-1a2b3c4d --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket caro-backup-replica-<account>-eu-west-1 --target "$MONGODB_URI" --replace --yes`,
+		Example: `  caro backup restore 20261123T020000Z-1a2b3c4d --mongodb-uri "$STANDBY_MONGODB_URI" --kms-key "$BACKUP_KEY_ARN" --kms-key "$PEER_REPLICA_KEY_ARN" -o json
+  caro backup restore 20261123T020000Z-1a2b3c4d --mongodb-uri mongodb://127.0.0.1:27017/ --replace --yes
+  caro backup restore 20261123T020000Z-1a2b3c4d --bucket "$OWN_BACKUP_BUCKET" --erasure-bucket caro-backup-replica-<account>-eu-west-1 --mongodb-uri "$MONGODB_URI" --replace --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.validate(true); err != nil {
 				return err
 			}
 			if o.target == "" {
-				return fmt.Errorf("no target: pass --target <mongodb-uri>")
+				return fmt.Errorf("no target database: pass --mongodb-uri <uri> of the server to restore into (named explicitly: a restore replaces data)")
 			}
-			if o.replace && !o.yes {
-				return fmt.Errorf("--replace replaces every collection of the target database (they are kept aside, not dropped): add --yes to confirm")
+			if o.replace {
+				if err := confirm(streams, o.yes, fmt.Sprintf("--replace replaces every collection of database %s (they are kept aside, not dropped): go ahead?", o.database)); err != nil {
+					return err
+				}
 			}
 			s := loadSettings()
 			if len(f.erasureBuckets) == 0 {
@@ -106,9 +108,12 @@ report on stdout.`,
 			}
 			opts := restore.Options{Target: client, Database: o.database, Replace: o.replace, Erasures: erasure.BucketsRegister(registerNames, registers...),
 				SkipErasureRegister: o.skipErasures, Ledger: cliLedgerRecovery(streams.ErrOut, o.target, s), Deliver: cliDeliver(streams.ErrOut, f.region),
-				Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), Settle: o.settle, Progress: progressPrinter(streams.ErrOut)}
+				Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), Settle: o.settle}
+			var progressDone func()
+			opts.Progress, progressDone = backupProgress(streams, f.output)
 			rep, err := restore.Backup(cmd.Context(), opts, restore.BackupSource{
 				ReadOptions: backup.ReadOptions{BackupID: args[0], Store: store, KMS: k, AllowedKeys: f.kmsKeys}, Workers: o.workers, SkipPreverify: o.noPre})
+			progressDone()
 			if err != nil {
 				return err
 			}
@@ -121,7 +126,7 @@ report on stdout.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.target, "target", "", "MongoDB URI of the target server")
+	fl.StringVar(&o.target, "mongodb-uri", "", "connection string of the server to restore into (required, never taken from the environment)")
 	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "target database")
 	fl.BoolVar(&o.replace, "replace", false, "replace the contents of a non-empty target database (they are kept aside)")
 	fl.BoolVarP(&o.yes, "yes", "y", false, "confirm --replace")
@@ -149,7 +154,7 @@ func printRestoreWarnings(w io.Writer, rep *restore.Report) {
 		fmt.Fprintf(w, "first: %s\n", rep.Recovered.Detail)
 	}
 	if rep.ErasureRegisterSkipped {
-		fmt.Fprintf(w, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --target <uri> --yes' now\n",
+		fmt.Fprintf(w, "WARNING: erasures were NOT re-applied: patients erased since %s are back with their personal data; run 'caro gdpr reapply --mongodb-uri <uri> --yes' now\n",
 			rep.BackupTime.UTC().Format(time.RFC3339))
 	} else if rep.Erasures != nil {
 		fmt.Fprintf(w, "erasures: %d registered erasures re-applied (%d patients, %d notes erased again)\n", rep.Erasures.Applied, rep.Erasures.Patients, rep.Erasures.Notes)

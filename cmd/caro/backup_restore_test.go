@@ -21,7 +21,7 @@ func TestBackupRestoreReappliesErasures(t *testing.T) {
 	}
 	// GIVEN a backup holding Ada, whose erasure is in the register
 	_, _, _ = rolledBack(t, env.client.Database("caro"), erasure.NewRegister(store))
-	code, out, errOut := runCaro("backup", "create", "--source", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
+	code, out, errOut := runCaro("backup", "create", "--mongodb-uri", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
 	if code != 0 {
 		t.Fatalf("create: %d %s", code, errOut)
 	}
@@ -31,7 +31,7 @@ func TestBackupRestoreReappliesErasures(t *testing.T) {
 	_ = json.Unmarshal([]byte(out), &m)
 
 	// WHEN it is restored THEN Ada is erased in the restored database, and the output says so
-	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "-o", "json")
+	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "-o", "json")
 	if code != 0 {
 		t.Fatalf("restore: %d %s", code, errOut)
 	}
@@ -58,7 +58,7 @@ func TestBackupRestoreReappliesErasures(t *testing.T) {
 	if err := store.Put(ctx, erasure.Key("tx", "cccccccccccccccccccccccccccccccc"), strings.NewReader(bad), int64(len(bad))); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "other")
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "other")
 	if code == 0 || !strings.Contains(errOut, "erasure register cannot be read") || !strings.Contains(errOut, "--skip-erasure-register") {
 		t.Fatalf("unreadable register: %d %q", code, errOut)
 	}
@@ -66,7 +66,7 @@ func TestBackupRestoreReappliesErasures(t *testing.T) {
 		t.Fatalf("target written: %v", names)
 	}
 	// AND with --skip-erasure-register it restores and warns loudly
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "other", "--skip-erasure-register")
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "other", "--skip-erasure-register")
 	if code != 0 || !strings.Contains(errOut, "WARNING: erasures were NOT re-applied") {
 		t.Fatalf("skip: %d %q", code, errOut)
 	}

@@ -71,7 +71,7 @@ func TestBackupCommandsEndToEnd(t *testing.T) {
 	}
 
 	// WHEN a backup is created
-	code, out, errOut := runCaro("backup", "create", "--source", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
+	code, out, errOut := runCaro("backup", "create", "--mongodb-uri", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
 	if code != 0 {
 		t.Fatalf("create exit %d: %s", code, errOut)
 	}
@@ -95,7 +95,7 @@ func TestBackupCommandsEndToEnd(t *testing.T) {
 	}
 
 	// AND restore into an empty database prints progress on stderr and a JSON summary on stdout
-	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN, "-o", "json")
+	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN, "-o", "json")
 	if code != 0 {
 		t.Fatalf("restore exit %d: %s", code, errOut)
 	}
@@ -115,23 +115,23 @@ func TestBackupCommandsEndToEnd(t *testing.T) {
 	}
 
 	// AND restoring over it again needs --replace --yes
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored")
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored")
 	if code == 0 || !strings.Contains(errOut, "not empty") {
 		t.Fatalf("restore over data: exit %d %q", code, errOut)
 	}
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--replace")
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--replace")
 	if code == 0 || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("--replace without --yes: exit %d %q", code, errOut)
 	}
-	if code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--replace", "--yes"); code != 0 {
+	if code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--replace", "--yes"); code != 0 {
 		t.Fatalf("--replace --yes: exit %d %q", code, errOut)
 	}
 
 	// AND verify passes, with the wrong key it fails with exit 2 and says why
-	if code, out, errOut = runCaro("backup", "verify", m.BackupID, "--target", env.mongoURI); code != 0 || !strings.Contains(out, "OK") {
+	if code, out, errOut = runCaro("backup", "verify", m.BackupID, "--mongodb-uri", env.mongoURI); code != 0 || !strings.Contains(out, "OK") {
 		t.Fatalf("verify = %d %q %q", code, out, errOut)
 	}
-	code, _, errOut = runCaro("backup", "verify", m.BackupID, "--target", env.mongoURI, "--kms-key", "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000")
+	code, _, errOut = runCaro("backup", "verify", m.BackupID, "--mongodb-uri", env.mongoURI, "--kms-key", "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000")
 	if code != exitVerifyFailed || !strings.Contains(errOut, "KMS") {
 		t.Fatalf("verify with wrong key = %d %q", code, errOut)
 	}
@@ -144,7 +144,7 @@ func TestBackupCommandsValidate(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "--bucket") {
 		t.Fatalf("list without bucket = %d %q", code, errOut)
 	}
-	code, _, errOut = runCaro("backup", "restore", "x", "--bucket", "b", "-o", "yaml", "--target", "mongodb://x")
+	code, _, errOut = runCaro("backup", "restore", "x", "--bucket", "b", "-o", "yaml", "--mongodb-uri", "mongodb://x")
 	if code == 0 || !strings.Contains(errOut, "--output") {
 		t.Fatalf("bad -o = %d %q", code, errOut)
 	}

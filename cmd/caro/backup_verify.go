@@ -14,8 +14,9 @@ const exitVerifyFailed = 2
 func newBackupVerifyCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	var target, scratch string
 	cmd := &cobra.Command{
-		Use:   "verify <backup-id> --target <mongodb-uri>",
-		Short: "Restore a backup into a scratch database, check it against its manifest, drop it",
+		Use:     "verify <backup-id> --mongodb-uri <uri>",
+		Short:   "Restore a backup into a scratch database, check it against its manifest, drop it",
+		Example: `  caro backup verify 20261123T020000Z-1a2b3c4d --mongodb-uri "$SCRATCH_MONGODB_URI" -o json`,
 		Long: `The regular restore test: restores the backup into a new scratch database on the target server,
 authenticates every chunk, compares counts and checksums with the manifest, recreates the
 indexes, drops the scratch database and reports. Exits 2 when the backup is bad.`,
@@ -28,16 +29,18 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 				target = loadSettings().VerifyMongoURI
 			}
 			if target == "" {
-				return fmt.Errorf("no target: pass --target <mongodb-uri> of a server for the scratch database (or set CARO_VERIFY_MONGODB_URI)")
+				return fmt.Errorf("no scratch server: pass --mongodb-uri <uri> of a server for the scratch database (or set CARO_VERIFY_MONGODB_URI)")
 			}
 			store, k, err := backupClients(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
+			progress, progressDone := backupProgress(streams, f.output)
 			rep, err := backup.Verify(cmd.Context(), backup.VerifyOptions{
 				BackupID: args[0], Store: store, KMS: k, AllowedKeys: f.kmsKeys, ScratchURI: target,
-				ScratchDatabase: scratch, Progress: progressPrinter(streams.ErrOut),
+				ScratchDatabase: scratch, Progress: progress,
 			})
+			progressDone()
 			if f.output == "json" {
 				if werr := writeJSON(streams.Out, rep); werr != nil {
 					return werr
@@ -51,7 +54,7 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&target, "target", "", "MongoDB URI of the server to restore the scratch copy into (default: CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI)")
+	cmd.Flags().StringVar(&target, "mongodb-uri", "", "connection string of the server to restore the scratch copy into (default: CARO_VERIFY_MONGODB_URI, else CARO_MONGODB_URI)")
 	cmd.Flags().StringVar(&scratch, "scratch-database", "", "scratch database name (default caro_verify_<suffix>; must not exist)")
 	return cmd
 }

@@ -67,7 +67,7 @@ func TestGDPRReapplyAuditsEachErasureOnce(t *testing.T) {
 	sns := withAuditTopic(t)
 	sns.SetFailing(true)
 	// WHEN the operator re-applies the register
-	code, out, errOut := runCaro("gdpr", "reapply", "--target", env.mongoURI, "--yes", "-o", "json")
+	code, out, errOut := runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--yes", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -109,7 +109,7 @@ func TestGDPRReapplyAuditsEachErasureOnce(t *testing.T) {
 	// WHEN it runs again with the topic working THEN no new event is written (both patients are
 	// already erased), and nothing pending is touched by the run itself
 	sns.SetFailing(false)
-	code, out, errOut = runCaro("gdpr", "reapply", "--target", env.mongoURI, "--yes", "-o", "json")
+	code, out, errOut = runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--yes", "-o", "json")
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.AuditEvents != 0 {
 		t.Fatalf("re-run: %d %q %q", code, out, errOut)
 	}
@@ -142,7 +142,7 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 	}
 	// GIVEN a backup holding Ada, whose erasure is in the register
 	_, ada, _ := rolledBack(t, env.client.Database("caro"), erasure.NewRegister(store))
-	code, out, errOut := runCaro("backup", "create", "--source", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
+	code, out, errOut := runCaro("backup", "create", "--mongodb-uri", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
 	if code != 0 {
 		t.Fatalf("create: %d %s", code, errOut)
 	}
@@ -151,7 +151,7 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 	}
 	_ = json.Unmarshal([]byte(out), &m)
 	// WHEN it is restored without an audit topic
-	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "-o", "json")
+	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "-o", "json")
 	if code != 0 {
 		t.Fatalf("restore: %d %s", code, errOut)
 	}
@@ -179,7 +179,7 @@ func TestBackupRestoreAuditsTheRestoreAndPublishesInline(t *testing.T) {
 	}
 	// WHEN it is restored again with CARO_AUDIT_TOPIC_ARN set THEN its events are published inline
 	sns := withAuditTopic(t)
-	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--replace", "--yes", "-o", "json")
+	code, out, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--replace", "--yes", "-o", "json")
 	if code != 0 {
 		t.Fatalf("second restore: %d %s", code, errOut)
 	}
@@ -214,8 +214,8 @@ func TestBackupAtlasRestoreAuditsTheSnapshotRestore(t *testing.T) {
 	}
 	db := env.client.Database("caro")
 	_, ada, _ := rolledBack(t, db, erasure.NewRegister(store))
-	// WHEN the snapshot is restored with --target-uri
-	code, out, errOut := runCaro(append(args, "--target-uri", env.mongoURI)...)
+	// WHEN the snapshot is restored with --mongodb-uri
+	code, out, errOut := runCaro(append(args, "--mongodb-uri", env.mongoURI)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -237,7 +237,7 @@ func TestBackupAtlasRestoreAuditsTheSnapshotRestore(t *testing.T) {
 	// WHEN it runs again with an audit topic THEN its restore event is stored and published inline
 	// (a snapshot restore always runs through its target: the protocol needs it)
 	sns := withAuditTopic(t)
-	code, _, errOut = runCaro(append(args, "--target-uri", env.mongoURI, "--skip-erasure-register")...)
+	code, _, errOut = runCaro(append(args, "--mongodb-uri", env.mongoURI, "--skip-erasure-register")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -22,7 +22,7 @@ import (
 // owner's files are swept. The list may only shrink: a violation not in it fails the test, and so
 // does an entry that no longer occurs (remove it).
 var conventionDebt = map[string]bool{
-	// failover (restore stream)
+	// failover (the lead, wiring the configuration into failover*.go)
 	"example: caro failover":                   true,
 	"example: caro failover plan":              true,
 	"example: caro failover status":            true,
@@ -34,21 +34,8 @@ var conventionDebt = map[string]bool{
 	"confirm: caro failover unlock --force":    true,
 	"confirm: caro failover unlock":            true,
 	"no-backticks: caro failover plan --env":   true,
-	// backup, gdpr, drill, local (restore stream)
-	"example: caro backup":                                true,
-	"example: caro backup list":                           true,
-	"example: caro backup verify":                         true,
-	"example: caro gdpr":                                  true,
-	"example: caro drill":                                 true,
-	"example: caro local":                                 true,
-	"noun-verb: caro drill":                               true,
-	"mongodb-uri: caro backup create --source":            true,
-	"mongodb-uri: caro backup restore --target":           true,
-	"mongodb-uri: caro backup verify --target":            true,
-	"mongodb-uri: caro backup atlas-restore --target-uri": true,
-	"mongodb-uri: caro gdpr reapply --target":             true,
-	"yes-shorthand: caro backup atlas-restore --yes":      true,
-	"yes-shorthand: caro gdpr reapply --yes":              true,
+	// drill: to become caro failover drill once failover.go is free
+	"noun-verb: caro drill": true,
 	// deploy (perm stream)
 	"example: caro deploy": true,
 	// audit (ledger stream)
@@ -180,8 +167,7 @@ func checkFlag(c *cobra.Command, f *pflag.Flag, add func(rule, path, flag string
 	if f.Name == "yes" && f.Shorthand != "y" {
 		add("yes-shorthand", path, f.Name)
 	}
-	if f.Name != "mongodb-uri" && (strings.Contains(f.Name, "uri") ||
-		strings.Contains(usage, "mongodb") && (strings.Contains(usage, "uri") || strings.Contains(usage, "connection string"))) {
+	if f.Name != "mongodb-uri" && (strings.Contains(f.Name, "uri") || strings.Contains(usage, "mongodb uri") || strings.Contains(usage, "connection string")) {
 		add("mongodb-uri", path, f.Name) // one name for a MongoDB connection string
 	}
 	if strings.Contains(f.Usage, "`") {

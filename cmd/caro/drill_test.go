@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carohealth/platform/internal/providers/local"
 )
@@ -45,7 +48,8 @@ func TestDrillFailsOverWithEveryRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts FerretDB, local-kms and Knot")
 	}
-	rep := runDrill(t)
+	page := filepath.Join(t.TempDir(), "drill-timeline.html")
+	rep := runDrill(t, "--timeline", page)
 	// THEN the name moved, the standby answers with the restore marker, every record is back
 	if rep.DNSBefore != "127.0.1.1" || rep.DNSAfter != "127.0.2.1" {
 		t.Errorf("DNS %s -> %s", rep.DNSBefore, rep.DNSAfter)
@@ -73,6 +77,48 @@ func TestDrillFailsOverWithEveryRecord(t *testing.T) {
 		rep.Ledger.EntriesAfterBackup, local.DrillStandby, rep.Ledger.ReplicaBucket)
 	if !strings.Contains(rep.Steps[2].Detail, want) {
 		t.Errorf("restore step detail %q lacks %q", rep.Steps[2].Detail, want)
+	}
+	// AND each step sits on the timeline after the plan, in order, within the RTO, and the page
+	// written beside the report shows every one of them
+	prev := rep.PlanSeconds
+	for _, s := range rep.Steps {
+		if s.StartSeconds < prev-0.01 || s.EndSeconds < s.StartSeconds || s.EndSeconds > rep.RTOSeconds+0.01 {
+			t.Errorf("step %s at %.3f..%.3f s after the plan's end %.3f, RTO %.3f", s.Name, s.StartSeconds, s.EndSeconds, prev, rep.RTOSeconds)
+		}
+		prev = s.EndSeconds
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append([]string{"plan"}, local.StepNames...) {
+		if !strings.Contains(string(b), ">"+s+"</text>") {
+			t.Errorf("the timeline page lacks step %s", s)
+		}
+	}
+}
+
+func TestDrillTimelineLaysOutTheStepsAfterThePlan(t *testing.T) {
+	// GIVEN a report whose apply was killed in the restore and resumed (the restore spans both runs)
+	r := &local.DrillReport{OK: true, RPOSeconds: 6.5, RTOSeconds: 4.5, PlanSeconds: 0.1, KilledAt: "restore", Applies: 2, RecordsExpected: 10,
+		Steps: []local.DrillStep{
+			{Name: "preflight", Status: "done-before", StartSeconds: 0.2, EndSeconds: 0.22},
+			{Name: "restore", Status: "completed", StartSeconds: 0.3, EndSeconds: 4.2},
+			{Name: "dns", Status: "failed", Seconds: 0.1}, // no journal times: follows the restore
+		}}
+	tl := drillTimeline(r)
+	// THEN the plan comes first from the primary's death, each step keeps its times, the RTO and RPO are the report's
+	if len(tl.Steps) != 4 || tl.Steps[0].Name != "plan" || tl.Steps[0].End != 100*time.Millisecond {
+		t.Fatalf("steps %+v", tl.Steps)
+	}
+	if tl.Steps[2].Start != 300*time.Millisecond || tl.Steps[2].End != 4200*time.Millisecond {
+		t.Errorf("restore %v..%v, want 0.3..4.2 s", tl.Steps[2].Start, tl.Steps[2].End)
+	}
+	if tl.Steps[3].Start != 4200*time.Millisecond || tl.Steps[3].End != 4300*time.Millisecond {
+		t.Errorf("dns without times %v..%v, want right after the restore", tl.Steps[3].Start, tl.Steps[3].End)
+	}
+	if tl.RTO != 4500*time.Millisecond || tl.RPO != 6500*time.Millisecond || !strings.Contains(strings.Join(tl.Notes, " "), "killed (kill -9) in the middle of restore") {
+		t.Errorf("rto %v rpo %v notes %v", tl.RTO, tl.RPO, tl.Notes)
 	}
 }
 

@@ -53,18 +53,18 @@ func TestGDPRReapplyReadsEveryBucket(t *testing.T) {
 	}
 	before := documentsJSON(t, db)
 	// WHEN a second bucket cannot be read THEN nothing changes and the error names it
-	code, _, errOut := runCaro("gdpr", "reapply", "--target", env.mongoURI, "--bucket", "caro-backups", "--bucket", "no-such-bucket", "--yes")
+	code, _, errOut := runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--bucket", "caro-backups", "--bucket", "no-such-bucket", "--yes")
 	if code == 0 || !strings.Contains(errOut, "s3://no-such-bucket") || documentsJSON(t, db) != before {
 		t.Fatalf("unreadable second bucket: exit %d %q", code, errOut)
 	}
 	// WHEN only the own bucket is read THEN it warns that the peer's erasures are not read
-	if code, _, errOut = runCaro("gdpr", "reapply", "--target", env.mongoURI, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--yes"); code != 0 ||
+	if code, _, errOut = runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--yes"); code != 0 ||
 		!strings.Contains(errOut, "WARNING: the erasure register is read from s3://caro-backups only") {
 		t.Fatalf("one bucket: exit %d %q", code, errOut)
 	}
 	// WHEN both are read (the replica from CARO_BACKUP_REPLICA_BUCKET)
 	t.Setenv(envBackupReplicaBucket, "caro-backup-replica-123456789012-eu-west-1")
-	code, out, errOut := runCaro("gdpr", "reapply", "--target", env.mongoURI, "--yes", "-o", "json")
+	code, out, errOut := runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--yes", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -97,7 +97,7 @@ func TestBackupRestoreReadsTheErasureBucket(t *testing.T) {
 	// GIVEN a backup of Ada and Grace; Ada's erasure in the own bucket, Grace's (made by the
 	// peer while it served) only in the replica of the peer's bucket
 	tenant, _, grace := rolledBack(t, db, erasure.NewRegister(own))
-	code, out, errOut := runCaro("backup", "create", "--source", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
+	code, out, errOut := runCaro("backup", "create", "--mongodb-uri", env.mongoURI, "--kms-key", env.keyARN, "-o", "json")
 	var m struct {
 		BackupID string `json:"backupId"`
 	}
@@ -109,7 +109,7 @@ func TestBackupRestoreReadsTheErasureBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	// WHEN the second register bucket cannot be read THEN the restore refuses, nothing restored
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN,
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN,
 		"--erasure-bucket", "no-such-bucket")
 	if code == 0 || !strings.Contains(errOut, "s3://no-such-bucket") {
 		t.Fatalf("unreadable --erasure-bucket: exit %d %q", code, errOut)
@@ -118,7 +118,7 @@ func TestBackupRestoreReadsTheErasureBucket(t *testing.T) {
 		t.Fatalf("refused restore left collections %v", names)
 	}
 	// WHEN restored with --erasure-bucket
-	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--target", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN,
+	code, _, errOut = runCaro("backup", "restore", m.BackupID, "--mongodb-uri", env.mongoURI, "--database", "restored", "--kms-key", env.keyARN,
 		"--erasure-bucket", "caro-backup-replica-123456789012-eu-west-1")
 	if code != 0 {
 		t.Fatalf("restore exit %d: %s", code, errOut)

@@ -12,8 +12,9 @@ var gdprSubcommands []func(IOStreams, *backupFlags) *cobra.Command
 func newGDPRCmd(streams IOStreams) *cobra.Command {
 	f := &backupFlags{}
 	cmd := &cobra.Command{
-		Use:   "gdpr",
-		Short: "Data-subject rights operations (the erasure register)",
+		Use:     "gdpr",
+		Short:   "Data-subject rights operations (the erasure register)",
+		Example: `  caro gdpr reapply --mongodb-uri "$STANDBY_MONGODB_URI" --region eu-central-1 --yes`,
 		Long: `Operations for data-subject rights that outlive the database.
 
 Every erasure (DELETE /subjects/{id}) is recorded, before anything is erased, in the erasure

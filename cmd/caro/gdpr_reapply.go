@@ -34,7 +34,7 @@ type gdprReapplyReport struct {
 func newGDPRReapplyCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 	o := gdprReapplyOptions{}
 	cmd := &cobra.Command{
-		Use:   "reapply --target <mongodb-uri> --yes",
+		Use:   "reapply --mongodb-uri <uri> --yes",
 		Short: "Apply every registered erasure to a database again (after a snapshot restore)",
 		Long: `Read the erasure register and erase each registered patient in the target database again:
 personal fields removed (the patient becomes an erased tombstone), every note's text removed,
@@ -58,12 +58,15 @@ after a time (RFC 3339), for example the snapshot time minus a safety margin. A 
 cannot be read completely stops before anything is written.
 
 It changes data: --yes is required. Progress goes to stderr; -o json prints a summary on stdout.`,
-		Example: `  caro gdpr reapply --target "$STANDBY_MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --bucket caro-backup-replica-<account>-eu-central-1 --region eu-central-1 --yes
-  caro gdpr reapply --target mongodb://127.0.0.1:27017/ --since 2026-11-20T00:00:00Z --yes -o json`,
+		Example: `  caro gdpr reapply --mongodb-uri "$STANDBY_MONGODB_URI" --bucket "$OWN_BACKUP_BUCKET" --bucket caro-backup-replica-<account>-eu-central-1 --region eu-central-1 --yes
+  caro gdpr reapply --mongodb-uri mongodb://127.0.0.1:27017/ --since 2026-11-20T00:00:00Z --yes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			since, err := o.validate(f)
 			if err != nil {
+				return err
+			}
+			if err := confirm(streams, o.yes, "gdpr reapply erases the registered patients in database "+o.database+": go ahead?"); err != nil {
 				return err
 			}
 			register, _, err := erasureRegister(cmd.Context(), f, streams.ErrOut, "--bucket")
@@ -84,10 +87,10 @@ It changes data: --yes is required. Progress goes to stderr; -o json prints a su
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.target, "target", "", "MongoDB URI of the database server to apply the erasures to")
+	fl.StringVar(&o.target, "mongodb-uri", "", "connection string of the database server to apply the erasures to")
 	fl.StringVar(&o.database, "database", backup.DefaultDatabase, "application database")
 	fl.StringVar(&o.since, "since", "", "only erasures recorded at or after this time (RFC 3339; default: all)")
-	fl.BoolVar(&o.yes, "yes", false, "confirm changing the target's data")
+	fl.BoolVarP(&o.yes, "yes", "y", false, "confirm changing the target's data")
 	return cmd
 }
 
@@ -107,7 +110,7 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 		return time.Time{}, errors.New("no erasure register: pass --bucket (own backup bucket and replica of the peer's, repeated) and --region (or set CARO_BACKUP_BUCKET, CARO_BACKUP_REPLICA_BUCKET and CARO_REGION)")
 	}
 	if o.target == "" {
-		return time.Time{}, errors.New("no target: pass --target <mongodb-uri>")
+		return time.Time{}, errors.New("no target database: pass --mongodb-uri <uri> of the server to apply the erasures to")
 	}
 	if o.database == "" {
 		return time.Time{}, errors.New("--database must not be empty")
@@ -119,9 +122,6 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("invalid --since %q: give an RFC 3339 time such as 2026-11-20T00:00:00Z", o.since)
 		}
 		since = t
-	}
-	if !o.yes {
-		return time.Time{}, errors.New("gdpr reapply erases patients in the target database: add --yes to confirm")
 	}
 	return since, nil
 }

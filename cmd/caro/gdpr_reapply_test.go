@@ -87,10 +87,10 @@ func TestGDPRReapply(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"gdpr", "reapply", "--target", env.mongoURI}, "--yes"},
-		{[]string{"gdpr", "reapply", "--target", env.mongoURI, "--since", "yesterday", "--yes"}, "RFC 3339"},
-		{[]string{"gdpr", "reapply", "--yes"}, "--target"},
-		{[]string{"gdpr", "reapply", "--target", env.mongoURI, "--bucket", "no-such-bucket", "--yes"}, "erasure register"},
+		{[]string{"gdpr", "reapply", "--mongodb-uri", env.mongoURI}, "--yes"},
+		{[]string{"gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--since", "yesterday", "--yes"}, "RFC 3339"},
+		{[]string{"gdpr", "reapply", "--yes"}, "--mongodb-uri"},
+		{[]string{"gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--bucket", "no-such-bucket", "--yes"}, "erasure register"},
 	} {
 		if code, _, errOut := runCaro(tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Fatalf("%v: exit %d %q, want an error naming %s", tc.args, code, errOut, tc.want)
@@ -101,7 +101,7 @@ func TestGDPRReapply(t *testing.T) {
 	}
 
 	// WHEN run with --yes THEN Ada is erased again, Grace untouched; summary on stdout, progress on stderr
-	code, out, errOut := runCaro("gdpr", "reapply", "--target", env.mongoURI, "--yes", "-o", "json")
+	code, out, errOut := runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--yes", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -135,12 +135,12 @@ func TestGDPRReapply(t *testing.T) {
 		t.Fatalf("Grace's key: %v", err)
 	}
 	// AND a second run changes nothing
-	code, out, errOut = runCaro("gdpr", "reapply", "--target", env.mongoURI, "--yes")
+	code, out, errOut = runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--yes")
 	if code != 0 || !strings.Contains(out, "re-applied 1 registered erasures to caro: 0 patients and 0 notes") || documentsJSON(t, db) != after {
 		t.Fatalf("second run: %d %q %q", code, out, errOut)
 	}
 	// AND --since after the erasure selects nothing
-	code, out, _ = runCaro("gdpr", "reapply", "--target", env.mongoURI, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--yes")
+	code, out, _ = runCaro("gdpr", "reapply", "--mongodb-uri", env.mongoURI, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "--yes")
 	if code != 0 || !strings.Contains(out, "re-applied 0 registered erasures") {
 		t.Fatalf("--since: %d %q", code, out)
 	}

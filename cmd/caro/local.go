@@ -16,9 +16,10 @@ func registerLocalCommand(f func(IOStreams) *cobra.Command) {
 // newLocalCmd is the `caro local` group: running the platform on this machine.
 func newLocalCmd(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "local",
-		Short: "Run the platform on this machine (development only)",
-		Args:  cobra.NoArgs,
+		Use:     "local",
+		Short:   "Run the platform on this machine (development only)",
+		Example: `  caro local up --addr 127.0.0.1:8080`,
+		Args:    cobra.NoArgs,
 	}
 	for _, add := range localCommandRegistry {
 		cmd.AddCommand(add(streams))

@@ -24,7 +24,7 @@ var (
 	ErrTimeout = errors.New("atlas restore job timed out")
 )
 
-const logicalHint = "restore the newest logical backup instead: caro backup restore <backup-id> --target <standby-uri> (its key is a multi-Region KMS key with a replica in the standby region)"
+const logicalHint = "restore the newest logical backup instead: caro backup restore <backup-id> --mongodb-uri <standby-uri> (its key is a multi-Region KMS key with a replica in the standby region)"
 
 // SnapshotRestoreOptions describe one snapshot restore into the standby cluster.
 type SnapshotRestoreOptions struct {

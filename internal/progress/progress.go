@@ -5,8 +5,11 @@
 package progress
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,13 +59,7 @@ func (b *bars) Report(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if e.Total <= 0 {
-		if b.bar != nil {
-			_ = b.bar.Clear()
-		}
-		fmt.Fprintf(b.w, "%-8s %s\n", e.Phase, message(e))
-		if b.bar != nil {
-			_ = b.bar.RenderBlank()
-		}
+		b.printLine(fmt.Sprintf("%-8s %s", e.Phase, message(e)))
 		return
 	}
 	if key := e.Phase + "\x00" + e.Item; key != b.key || b.bar == nil {
@@ -83,6 +80,24 @@ func (b *bars) Report(e Event) {
 	_ = b.bar.Set64(min(e.Done, e.Total))
 	if e.Done >= e.Total {
 		b.finish()
+	}
+}
+
+// line prints s above the bar.
+func (b *bars) line(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.printLine(s)
+}
+
+// printLine prints s on a line of its own above the current bar (held: b.mu).
+func (b *bars) printLine(s string) {
+	if b.bar != nil {
+		_ = b.bar.Clear()
+	}
+	fmt.Fprintln(b.w, s)
+	if b.bar != nil {
+		_ = b.bar.RenderBlank()
 	}
 }
 
@@ -112,4 +127,62 @@ func message(e Event) string {
 		return e.Item
 	}
 	return e.Item + " " + e.Message
+}
+
+// countLine is a progress line that ends in "<phase> <item> <done>/<total>", as
+// backup.ProgressWriter writes a collection's progress (also behind a prefix such as a child
+// process's "apply: [3/7] restore: ").
+var countLine = regexp.MustCompile(`(\S+) (\S+) (\d+)/(\d+)$`)
+
+// Lines returns a writer for progress that arrives as text lines (a child process's stderr): on a
+// terminal a line ending in "<phase> <item> <done>/<total>" moves a bar and every other line is
+// printed as it is; without a terminal every line passes through unchanged. Close ends the bar.
+func Lines(w io.Writer, terminal bool) io.WriteCloser {
+	if !terminal {
+		return nopCloser{w}
+	}
+	return &lineBars{bars: &bars{w: w}}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// lineBars splits what it is given into lines and reports each to bars.
+type lineBars struct {
+	bars    *bars
+	partial []byte
+}
+
+func (l *lineBars) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+}
+
+func (l *lineBars) line(s string) {
+	if m := countLine.FindStringSubmatch(s); m != nil {
+		done, _ := strconv.ParseInt(m[3], 10, 64)
+		total, _ := strconv.ParseInt(m[4], 10, 64)
+		if total > 0 {
+			l.bars.Report(Event{Phase: m[1], Item: m[2], Done: done, Total: total})
+			return
+		}
+	}
+	l.bars.line(s)
+}
+
+func (l *lineBars) Close() error {
+	if len(l.partial) > 0 {
+		l.line(string(l.partial))
+		l.partial = nil
+	}
+	l.bars.Close()
+	return nil
 }

@@ -40,3 +40,33 @@ func TestOnATerminalACollectionIsABarWithCountRateAndETA(t *testing.T) {
 		t.Errorf("a bar redraws its line (\\r): %q", out)
 	}
 }
+
+func TestLinesWithoutATerminalPassThrough(t *testing.T) {
+	var w bytes.Buffer
+	l := Lines(&w, false)
+	in := "apply: [3/7] restore: starting\napply: [3/7] restore: stage notes 20000/25000\npartial"
+	_, _ = l.Write([]byte(in))
+	_ = l.Close()
+	if w.String() != in {
+		t.Fatalf("got %q, want the lines unchanged", w.String())
+	}
+}
+
+func TestLinesOnATerminalTurnCountsIntoABar(t *testing.T) {
+	var w bytes.Buffer
+	l := Lines(&w, true)
+	for _, line := range []string{"apply: [3/7] restore: starting\n", "apply: [3/7] restore: stage notes 2000", "0/25000\n",
+		"apply: [3/7] restore: stage notes 25000/25000\n", "apply: [3/7] restore: done in 4s\n"} {
+		_, _ = l.Write([]byte(line))
+	}
+	_ = l.Close()
+	out := w.String()
+	for _, want := range []string{"apply: [3/7] restore: starting\n", "stage    notes", "25000/25000", "docs/s", "apply: [3/7] restore: done in 4s\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%q", want, out)
+		}
+	}
+	if strings.Contains(out, "stage notes 20000/25000") {
+		t.Errorf("a count line is printed as text instead of moving the bar: %q", out)
+	}
+}

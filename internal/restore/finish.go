@@ -95,7 +95,7 @@ func (o *Options) erasuresAfterSwitch(ctx context.Context, db *mongo.Database, r
 		return nil
 	}
 	if o.Erasures == nil {
-		w := fmt.Sprintf("the erasure register was not given, so the erasures recorded since run %s staged its data are not re-applied: run `caro gdpr reapply --target <uri> --yes` now", run.ID)
+		w := fmt.Sprintf("the erasure register was not given, so the erasures recorded since run %s staged its data are not re-applied: run `caro gdpr reapply --mongodb-uri <uri> --yes` now", run.ID)
 		rep.Warnings = append(rep.Warnings, w)
 		o.say("erasures", "WARNING: %s", w)
 		return nil
@@ -115,7 +115,7 @@ func (o *Options) erasuresAfterSwitch(ctx context.Context, db *mongo.Database, r
 		if errors.Is(err, errCrash) {
 			return err
 		}
-		return newErr(ErrErasureRegister, err, "run the restore (or `caro backup recover --mongodb-uri <uri> --yes` with the register) again: it finishes this run; or `caro gdpr reapply --target <uri> --yes`",
+		return newErr(ErrErasureRegister, err, "run the restore (or `caro backup recover --mongodb-uri <uri> --yes` with the register) again: it finishes this run; or `caro gdpr reapply --mongodb-uri <uri> --yes`",
 			"the restored data of run %s is live in %s, but the erasure register could not be applied to it again", run.ID, db.Name())
 	}
 	if more.Registered > 0 {

@@ -32,7 +32,7 @@ type Timeline struct {
 type Step struct {
 	Name       string
 	Start, End time.Duration
-	// Status is "completed" (or "ok", "done"); anything else is drawn as failed.
+	// Status "failed" or "not-run" is drawn red; any other (completed, done-before, ...) blue.
 	Status string
 	Detail string
 }
@@ -155,13 +155,7 @@ func tickSize(span time.Duration) time.Duration {
 	return 6 * time.Hour
 }
 
-func completed(status string) bool {
-	switch status {
-	case "completed", "ok", "done", "":
-		return true
-	}
-	return false
-}
+func completed(status string) bool { return status != "failed" && status != "not-run" }
 
 // duration is how long a step took: milliseconds under a second.
 func duration(d time.Duration) string {

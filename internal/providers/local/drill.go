@@ -72,6 +72,11 @@ type DrillStep struct {
 	Seconds float64 `json:"seconds"`
 	Status  string  `json:"status"`
 	Detail  string  `json:"detail,omitempty"`
+	// StartSeconds and EndSeconds place the step on the drill's timeline: from the primary's death
+	// to the step's first start and to its completion, read from the journal (a step killed and
+	// resumed spans both runs).
+	StartSeconds float64 `json:"start_seconds"`
+	EndSeconds   float64 `json:"end_seconds"`
 }
 
 // DrillReport is the drill's result (`caro drill -o json`).
@@ -292,8 +297,13 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	if frep.ApplySeconds > 0 {
 		rep.EngineOverheadPercent = 100 * frep.EngineSeconds / frep.ApplySeconds
 	}
+	times := stepTimes(ctx, d.env.StateDir, frep.PlanID)
 	for _, s := range frep.Steps {
-		rep.Steps = append(rep.Steps, DrillStep{Name: s.Name, Seconds: s.Seconds, Status: s.Status, Detail: s.Detail})
+		st := DrillStep{Name: s.Name, Seconds: s.Seconds, Status: s.Status, Detail: s.Detail}
+		if t, ok := times[s.Name]; ok && !t.StartedAt.IsZero() && !t.DoneAt.IsZero() {
+			st.StartSeconds, st.EndSeconds = t.StartedAt.Sub(dead).Seconds(), t.DoneAt.Sub(dead).Seconds()
+		}
+		rep.Steps = append(rep.Steps, st)
 	}
 	if applyErr != nil {
 		rep.Problems = append(rep.Problems, "apply failed: "+frep.Error)
@@ -618,4 +628,18 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// stepTimes reads when each step of plan planID first started and finally completed from its
+// journal in stateDir (nil when the journal cannot be read: the timeline then lacks the times).
+func stepTimes(ctx context.Context, stateDir, planID string) map[string]failover.StepState {
+	st, _, err := failover.StatusOf(ctx, &failover.FileJournal{Path: failover.JournalPath(stateDir, planID)})
+	if err != nil || st == nil {
+		return nil
+	}
+	out := map[string]failover.StepState{}
+	for name, s := range st.Steps {
+		out[name] = *s
+	}
+	return out
 }
