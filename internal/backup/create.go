@@ -2,21 +2,16 @@ package backup
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"os"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -41,9 +36,13 @@ type CreateOptions struct {
 	Region string
 	// ChunkSize is the plaintext chunk size (default DefaultChunkSize).
 	ChunkSize int
-	// TempDir holds each collection's sealed object until it is uploaded ("" = os.TempDir; a
-	// Lambda uses /tmp).
+	// TempDir holds each part's sealed object until it is uploaded ("" = os.TempDir; a Lambda
+	// uses /tmp).
 	TempDir string
+	// Workers is how many parts are sealed at a time (default DefaultCreateWorkers);
+	// PartDocuments the target documents per part (default DefaultPartDocuments).
+	Workers       int
+	PartDocuments int64
 	// Progress, when set, receives progress events.
 	Progress func(Progress)
 	// Now is the clock (tests pin it).
@@ -98,10 +97,14 @@ func (o *CreateOptions) validate() error {
 	return nil
 }
 
-// Create streams every collection of the source database into a new encrypted backup and writes
-// its manifest last, so a backup without a manifest (an interrupted run) is never listed or
-// restored. Collections are read one after another without a cross-collection snapshot (FerretDB
-// and the serverless tiers have none); each document is read atomically.
+// DefaultCreateWorkers is how many parts Create seals at a time in one process.
+const DefaultCreateWorkers = 2
+
+// Create writes a new encrypted backup of every collection of the source database in one process,
+// with the same code an engine's workers run: PlanBackup, then every part by RunPart (Workers at a
+// time), then Finalize, which writes the manifest last, so a backup without a manifest (an
+// interrupted run) is never listed or restored. Collections are read without a cross-collection
+// snapshot (FerretDB and the serverless tiers have none); each document is read atomically.
 func Create(ctx context.Context, o CreateOptions) (Manifest, error) {
 	if err := o.validate(); err != nil {
 		return Manifest{}, err
@@ -115,122 +118,80 @@ func Create(ctx context.Context, o CreateOptions) (Manifest, error) {
 		defer func() { _ = c.Disconnect(context.WithoutCancel(ctx)) }()
 		client = c
 	}
-	start := o.Now().UTC()
-	id := NewBackupID(start)
-	ec := backupContext(id, o.Region)
-	dataKey, wrapped, arn, err := o.KMS.GenerateDataKey(ctx, o.KeyID, ec)
+	plan, err := PlanBackup(ctx, PlanOptions{Source: client, Database: o.Database, Store: o.Store, KMS: o.KMS, KeyID: o.KeyID, Region: o.Region,
+		ChunkSize: o.ChunkSize, PartDocuments: o.PartDocuments, Now: o.Now})
 	if err != nil {
-		return Manifest{}, fmt.Errorf("backup create: KMS GenerateDataKey: %w (check the key ID and kms:GenerateDataKey permission)", err)
+		return Manifest{}, fmt.Errorf("backup create: %w", err)
 	}
-	aead, err := chunkCipher(dataKey, id, "chunks")
+	// The plan's data key is wrapped under KeyID; the workers unwrap it under that key only.
+	allowed := []string{o.KeyID}
+	if keyID(o.KeyID) == "" { // an alias: name the key the plan says wrapped it
+		allowed = append(allowed, plan.KMSKeyARN)
+	}
+	if err := runParts(ctx, plan, o.Workers, func(ctx context.Context, part PlannedPart, progress func(Progress)) error {
+		_, err := RunPart(ctx, PartOptions{BackupID: plan.BackupID, Stream: part.Stream, Source: client, Store: o.Store, KMS: o.KMS,
+			AllowedKeys: allowed, TempDir: o.TempDir, Progress: progress, Now: o.Now})
+		return err
+	}, o.Progress); err != nil {
+		return Manifest{}, fmt.Errorf("backup create: %w (backup %s has no manifest: it is never listed or restored)", err, plan.BackupID)
+	}
+	m, err := Finalize(ctx, FinalizeOptions{BackupID: plan.BackupID, Store: o.Store, KMS: o.KMS, AllowedKeys: allowed, Now: o.Now})
 	if err != nil {
-		clear(dataKey)
-		return Manifest{}, err
+		return Manifest{}, fmt.Errorf("backup create: %w", err)
 	}
-	macKey, err := deriveKey(dataKey, id, "manifest")
-	clear(dataKey)
-	if err != nil {
-		return Manifest{}, err
-	}
-	m := Manifest{
-		FormatVersion: FormatVersion, BackupID: id, Database: o.Database, SourceRegion: o.Region,
-		CreatedAt: start, KMSKeyARN: arn, WrappedDataKey: wrapped, EncryptionContext: ec,
-		Compression: "zstd", Cipher: "AES-256-GCM", ChunkSize: o.ChunkSize,
-	}
-	db := client.Database(o.Database)
-	specs, err := db.ListCollectionSpecifications(ctx, bson.D{})
-	if err != nil {
-		return Manifest{}, fmt.Errorf("backup create: listing collections of %s: %w", o.Database, err)
-	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
-	all := sha256.New()
-	stream := uint32(0)
-	for _, spec := range specs {
-		if spec.Type == "view" || strings.HasPrefix(spec.Name, "system.") || strings.HasPrefix(spec.Name, reservedPrefix) {
-			continue
-		}
-		entry, err := dumpCollection(ctx, db.Collection(spec.Name), id, stream, aead, all, &o)
-		if err != nil {
-			return Manifest{}, fmt.Errorf("backup create: collection %s: %w", spec.Name, err)
-		}
-		if len(spec.Options) > 0 {
-			if opts, err := bson.MarshalExtJSON(spec.Options, true, false); err == nil && string(opts) != "{}" {
-				entry.Options = opts
-			}
-		}
-		m.Collections = append(m.Collections, entry)
-		m.Documents += entry.Count
-		m.StoredBytes += entry.StoredBytes
-		stream++
-	}
-	m.PlaintextSHA256 = hex.EncodeToString(all.Sum(nil))
-	m.CompletedAt = o.Now().UTC()
-	if m.MAC, err = m.computeMAC(macKey); err != nil {
-		return Manifest{}, err
-	}
-	body, err := encodeManifest(m)
-	if err != nil {
-		return Manifest{}, err
-	}
-	if err := o.Store.Put(ctx, ManifestKey(id), strings.NewReader(string(body)), int64(len(body))); err != nil {
-		return Manifest{}, fmt.Errorf("backup create: writing manifest: %w", err)
-	}
-	report(o.Progress, Progress{Phase: "done", Done: m.Documents, Total: m.Documents, Message: "backup " + id + " written"})
+	report(o.Progress, Progress{Phase: "done", Done: m.Documents, Total: m.Documents, Message: "backup " + m.BackupID + " written"})
 	return m, nil
 }
 
-// dumpCollection seals one collection into a temporary file and uploads it.
-func dumpCollection(ctx context.Context, coll *mongo.Collection, id string, stream uint32, aead cipher.AEAD, all hash.Hash, o *CreateOptions) (CollectionEntry, error) {
-	entry := CollectionEntry{Name: coll.Name(), Stream: stream, Object: fmt.Sprintf("c%04d.bin", stream)}
-	f, err := os.CreateTemp(o.TempDir, "caro-backup-*.bin")
-	if err != nil {
-		return entry, err
+// runParts runs run for every part of plan, workers at a time, and stops at the first error. The
+// progress of a collection's parts is summed, so a caller sees each collection's documents done.
+func runParts(ctx context.Context, plan *Plan, workers int, run func(context.Context, PlannedPart, func(Progress)) error, progress func(Progress)) error {
+	if workers <= 0 {
+		workers = DefaultCreateWorkers
 	}
-	defer func() { f.Close(); os.Remove(f.Name()) }()
-	cw := newChunkWriter(aead, f, []byte(id), stream, o.ChunkSize)
-	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault))
-	if err != nil {
-		return entry, err
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type job struct {
+		part PlannedPart
+		coll string
 	}
-	sum := sha256.New()
-	plain := io.MultiWriter(zw, sum, all)
-	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
-	if err != nil {
-		return entry, err
+	jobs := make(chan job)
+	var mu sync.Mutex
+	done := map[string]int64{}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var last int64
+				err := run(ctx, j.part, func(p Progress) {
+					mu.Lock()
+					done[j.coll] += p.Done - last
+					last = p.Done
+					p.Done = done[j.coll]
+					mu.Unlock()
+					report(progress, p)
+				})
+				if err != nil {
+					cancel(err)
+				}
+			}
+		}()
 	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		if _, err := plain.Write(cur.Current); err != nil {
-			return entry, err
+feed:
+	for _, c := range plan.Collections {
+		for _, p := range c.Parts {
+			select {
+			case jobs <- job{part: p, coll: c.Name}:
+			case <-ctx.Done():
+				break feed
+			}
 		}
-		entry.Count++
-		if entry.Count%10000 == 0 {
-			report(o.Progress, Progress{Phase: "dump", Collection: entry.Name, Done: entry.Count})
-		}
 	}
-	if err := cur.Err(); err != nil {
-		return entry, err
-	}
-	if err := zw.Close(); err != nil {
-		return entry, err
-	}
-	if err := cw.Close(); err != nil {
-		return entry, err
-	}
-	entry.Chunks = cw.chunks()
-	entry.StoredBytes = cw.written
-	entry.PlaintextSHA256 = hex.EncodeToString(sum.Sum(nil))
-	if entry.Indexes, err = listIndexes(ctx, coll); err != nil {
-		return entry, fmt.Errorf("listing indexes: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return entry, err
-	}
-	if err := o.Store.Put(ctx, ObjectKey(id, entry.Object), f, entry.StoredBytes); err != nil {
-		return entry, err
-	}
-	report(o.Progress, Progress{Phase: "dump", Collection: entry.Name, Done: entry.Count, Total: entry.Count, Message: "sealed"})
-	return entry, nil
+	close(jobs)
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // listIndexes returns the collection's index specifications except the implicit _id_ index, as

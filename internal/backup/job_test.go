@@ -42,10 +42,14 @@ func TestRunJobBackupThenVerify(t *testing.T) {
 		t.Fatalf("verify job = %+v, %v", v, err)
 	}
 	// AND a damaged backup makes the verify job fail (so the alarm fires)
-	m := res.Manifest
-	b := objectBytes(t, deps.Store, ObjectKey(m.BackupID, "c0000.bin"))
+	m, err := readManifest(context.Background(), deps.Store, res.BackupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := m.ObjectKeys("notes")[0]
+	b := objectBytes(t, deps.Store, key)
 	b[len(b)-1] ^= 1
-	putObject(t, deps.Store, ObjectKey(m.BackupID, "c0000.bin"), b)
+	putObject(t, deps.Store, key, b)
 	if _, err := RunJob(context.Background(), cfg, deps, JobEvent{Mode: "verify"}); !errors.Is(err, ErrTampered) {
 		t.Fatalf("verify of damaged backup: %v", err)
 	}

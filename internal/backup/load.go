@@ -53,10 +53,18 @@ type insertBatch struct {
 	coll *mongo.Collection
 	docs []bson.Raw
 	n    *atomic.Int64
+	// dupOK counts a document whose _id is already there as present: a retried part's worker
+	// loads into a staging collection its killed attempt partly filled, and every document there
+	// came from the same immutable backup.
+	dupOK bool
 }
 
+// duplicateKey is the server's code for a unique index violation.
+const duplicateKey = 11000
+
 // insertBatchCmd inserts one batch unordered with the insert command and returns the number of
-// documents the server acknowledged (its "n"), which must be the whole batch.
+// documents the server acknowledged (its "n", plus with dupOK the duplicates), which must be the
+// whole batch.
 func insertBatchCmd(ctx context.Context, bt insertBatch) (int64, error) {
 	var reply struct {
 		N           int64 `bson:"n"`
@@ -69,6 +77,17 @@ func insertBatchCmd(ctx context.Context, bt insertBatch) (int64, error) {
 	cmd := bson.D{{Key: "insert", Value: bt.coll.Name()}, {Key: "documents", Value: bt.docs}, {Key: "ordered", Value: false}}
 	if err := bt.coll.Database().RunCommand(ctx, cmd).Decode(&reply); err != nil {
 		return 0, err
+	}
+	if bt.dupOK {
+		rest := reply.WriteErrors[:0]
+		for _, we := range reply.WriteErrors {
+			if we.Code == duplicateKey {
+				reply.N++
+				continue
+			}
+			rest = append(rest, we)
+		}
+		reply.WriteErrors = rest
 	}
 	if len(reply.WriteErrors) > 0 {
 		we := reply.WriteErrors[0]
@@ -86,27 +105,7 @@ func insertBatchCmd(ctx context.Context, bt insertBatch) (int64, error) {
 // differs from the manifest; on error some documents may have been inserted into the nameFor
 // collections, which the caller drops.
 func (b *openedBackup) loadInto(ctx context.Context, db *mongo.Database, nameFor func(string) string, lo loadOptions) ([]loadedCollection, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	batches := make(chan insertBatch, lo.workers*2)
-	var wg sync.WaitGroup
-	for range lo.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for bt := range batches {
-				if ctx.Err() != nil {
-					continue // drain after a failure
-				}
-				n, err := insertBatchCmd(ctx, bt)
-				if err != nil {
-					cancel(fmt.Errorf("inserting into %s: %w", bt.coll.Name(), err))
-					continue
-				}
-				bt.n.Add(n)
-			}
-		}()
-	}
+	pool := newInsertPool(ctx, lo.workers)
 	results := make([]loadedCollection, 0, len(b.m.Collections))
 	counters := make([]*atomic.Int64, 0, len(b.m.Collections))
 	var perr error
@@ -114,20 +113,17 @@ func (b *openedBackup) loadInto(ctx context.Context, db *mongo.Database, nameFor
 	for _, c := range b.m.Collections {
 		n := new(atomic.Int64)
 		counters = append(counters, n)
-		lc, err := b.produce(ctx, db, c, nameFor(c.Name), batches, n, all, lo)
+		lc, err := b.produce(pool.ctx, db, c, nameFor(c.Name), pool.batches, n, all, lo)
 		results = append(results, lc)
 		if err != nil {
 			perr = err
 			break
 		}
 	}
-	close(batches)
-	wg.Wait()
-	if perr != nil {
+	if err := pool.wait(); perr != nil {
 		// A chunk error is the root cause even when it raced with a cancelled insert.
 		return results, perr
-	}
-	if err := context.Cause(ctx); err != nil {
+	} else if err != nil {
 		return results, fmt.Errorf("restore: %w", err)
 	}
 	if got := hex.EncodeToString(all.Sum(nil)); got != b.m.PlaintextSHA256 {
@@ -159,15 +155,75 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 	if err := createCollection(ctx, db, into, c.Options); err != nil {
 		return lc, fmt.Errorf("restore: creating %s: %w", into, err)
 	}
-	coll := db.Collection(into)
+	add, send := batcher(ctx, insertBatch{coll: db.Collection(into), n: n}, batches, lo)
+	docs, sum, err := b.scanCollection(ctx, c, all, true, add, lo.progress)
+	lc.docs, lc.sha256 = docs, sum
+	if err != nil {
+		return lc, err
+	}
+	// Only a collection that authenticated to its final chunk and matched the manifest gets its
+	// last batch.
+	if err := send(); err != nil {
+		return lc, err
+	}
+	report(lo.progress, Progress{Phase: "stage", Collection: c.Name, Done: lc.docs, Total: c.Count, Message: "authenticated"})
+	return lc, nil
+}
+
+// insertPool is the bounded set of insert workers a load feeds: batches are inserted unordered while
+// the next chunks are authenticated and decoded. The first failure cancels ctx (its cause says why).
+type insertPool struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	batches chan insertBatch
+	wg      sync.WaitGroup
+}
+
+func newInsertPool(ctx context.Context, workers int) *insertPool {
+	p := &insertPool{batches: make(chan insertBatch, workers*2)}
+	p.ctx, p.cancel = context.WithCancelCause(ctx)
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for bt := range p.batches {
+				if p.ctx.Err() != nil {
+					continue // drain after a failure
+				}
+				n, err := insertBatchCmd(p.ctx, bt)
+				if err != nil {
+					p.cancel(fmt.Errorf("inserting into %s: %w", bt.coll.Name(), err))
+					continue
+				}
+				bt.n.Add(n)
+			}
+		}()
+	}
+	return p
+}
+
+// wait closes the pool, waits for the workers and returns the first failure.
+func (p *insertPool) wait() error {
+	close(p.batches)
+	p.wg.Wait()
+	err := context.Cause(p.ctx)
+	p.cancel(nil)
+	return err
+}
+
+// batcher cuts documents into batches of the shape of like (its collection, counter and dupOK)
+// for the pool: add takes one document, send flushes the batch in hand.
+func batcher(ctx context.Context, like insertBatch, batches chan<- insertBatch, lo loadOptions) (add func([]byte) error, send func() error) {
 	batch := make([]bson.Raw, 0, lo.batchDocs)
 	size := 0
-	send := func() error {
+	send = func() error {
 		if len(batch) == 0 {
 			return nil
 		}
+		bt := like
+		bt.docs = batch
 		select {
-		case batches <- insertBatch{coll: coll, docs: batch, n: n}:
+		case batches <- bt:
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -175,7 +231,7 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 		size = 0
 		return nil
 	}
-	docs, sum, err := b.scanCollection(ctx, c, all, true, func(doc []byte) error {
+	add = func(doc []byte) error {
 		// Keep the insert command under the 16 MiB BSON limit: a large document goes out in a
 		// batch of its own rather than on top of a full one.
 		if len(batch) > 0 && size+len(doc) > lo.batchBytes {
@@ -189,18 +245,31 @@ func (b *openedBackup) produce(ctx context.Context, db *mongo.Database, c Collec
 			return send()
 		}
 		return nil
-	}, lo.progress)
-	lc.docs, lc.sha256 = docs, sum
+	}
+	return add, send
+}
+
+// loadPart streams one part (chunk stream) of collection c into the existing collection into,
+// tolerating documents a killed earlier attempt already inserted. Its last batch goes out only
+// after the part authenticated to its final chunk and matched the manifest.
+func (b *openedBackup) loadPart(ctx context.Context, db *mongo.Database, c CollectionEntry, s PartEntry, into string, lo loadOptions) (int64, error) {
+	pool := newInsertPool(ctx, lo.workers)
+	n := new(atomic.Int64)
+	add, send := batcher(pool.ctx, insertBatch{coll: db.Collection(into), n: n, dupOK: true}, pool.batches, lo)
+	docs, _, err := b.scanStream(pool.ctx, c.Name, s, io.Discard, true, add, lo.progress, 0, s.Count)
+	if err == nil {
+		err = send()
+	}
+	if werr := pool.wait(); err == nil && werr != nil {
+		err = fmt.Errorf("restore: %w", werr)
+	}
 	if err != nil {
-		return lc, err
+		return n.Load(), err
 	}
-	// Only a collection that authenticated to its final chunk and matched the manifest gets its
-	// last batch.
-	if err := send(); err != nil {
-		return lc, err
+	if n.Load() != docs {
+		return n.Load(), fmt.Errorf("restore: part %d of collection %s: %d of %d documents were inserted; load it again", s.Stream, c.Name, n.Load(), docs)
 	}
-	report(lo.progress, Progress{Phase: "stage", Collection: c.Name, Done: lc.docs, Total: c.Count, Message: "authenticated"})
-	return lc, nil
+	return docs, nil
 }
 
 // preverify authenticates every chunk of every collection and checks every count and checksum
@@ -220,21 +289,57 @@ func (b *openedBackup) preverify(ctx context.Context, progress func(Progress)) e
 	return nil
 }
 
-// scanCollection streams one collection: it authenticates every chunk, decompresses, splits the
-// BSON documents, hashes them (into the collection's SHA-256 and all) and passes each to visit
-// (a fresh slice when own is true, else a reused buffer). It fails unless the object ended with
-// its final chunk and the chunk count, document count and SHA-256 match the manifest.
+// scanCollection streams one collection: it authenticates every chunk of each of its streams (one
+// in version 1, one per part in version 2), decompresses, splits the BSON documents, hashes them
+// and passes each to visit (a fresh slice when own is true, else a reused buffer). It fails unless
+// every stream ended with its final chunk and the chunk counts, document counts and SHA-256 sums
+// match the manifest. all receives what the manifest's whole-backup digest covers: the documents
+// in version 1, the collection's digest in version 2.
 func (b *openedBackup) scanCollection(ctx context.Context, c CollectionEntry, all io.Writer, own bool, visit func([]byte) error, progress func(Progress)) (int64, string, error) {
+	single := b.m.FormatVersion == formatVersionSingle
 	var docs int64
-	src, closer, err := b.openCollection(ctx, c)
+	csum := sha256.New()
+	for _, s := range c.streams(b.m.FormatVersion) {
+		docAll := io.Discard
+		if single {
+			docAll = all
+		}
+		n, digest, err := b.scanStream(ctx, c.Name, s, docAll, own, visit, progress, docs, c.Count)
+		docs += n
+		if err != nil {
+			return docs, "", err
+		}
+		csum.Write(digest)
+	}
+	if single {
+		// Version 1's collection digest is its one stream's, checked by scanStream.
+		return docs, c.PlaintextSHA256, nil
+	}
+	digest := csum.Sum(nil)
+	got := hex.EncodeToString(digest)
+	if docs != c.Count {
+		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d documents in its parts, the manifest says %d", c.Name, docs, c.Count)
+	}
+	if got != c.PlaintextSHA256 {
+		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: SHA-256 of its parts %s differs from the manifest's %s", c.Name, got, c.PlaintextSHA256)
+	}
+	all.Write(digest)
+	return docs, got, nil
+}
+
+// scanStream reads one chunk stream of collection c (see scanCollection) and returns its documents
+// and the SHA-256 of their bytes, checked against s. before and total place it in the collection
+// for progress.
+func (b *openedBackup) scanStream(ctx context.Context, c string, s PartEntry, all io.Writer, own bool, visit func([]byte) error, progress func(Progress), before, total int64) (int64, []byte, error) {
+	var docs int64
+	cr, closer, err := b.openStream(ctx, c, s)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	defer closer.Close()
-	cr := src.(*chunkReader)
 	zr, err := zstd.NewReader(cr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	defer zr.Close()
 	// chunkErr prefers the chunk layer's classified error over the decompressor's wrapping of it.
@@ -242,7 +347,7 @@ func (b *openedBackup) scanCollection(ctx context.Context, c CollectionEntry, al
 		if cr.err != nil {
 			return cr.err
 		}
-		return newErr(ErrTampered, err, hintTampered, "collection %s: authenticated data does not decompress", c.Name)
+		return newErr(ErrTampered, err, hintTampered, "collection %s: authenticated data does not decompress", c)
 	}
 	br := bufio.NewReaderSize(zr, 1<<20)
 	sum := sha256.New()
@@ -253,11 +358,11 @@ func (b *openedBackup) scanCollection(ctx context.Context, c CollectionEntry, al
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return docs, "", chunkErr(err)
+			return docs, nil, chunkErr(err)
 		}
 		l := int(binary.LittleEndian.Uint32(lenBuf[:]))
 		if l < 5 || l > maxBSONDocument {
-			return docs, "", newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: document %d has an impossible length %d", c.Name, docs, l)
+			return docs, nil, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: document %d has an impossible length %d", c, before+docs, l)
 		}
 		var doc []byte
 		if own {
@@ -270,39 +375,39 @@ func (b *openedBackup) scanCollection(ctx context.Context, c CollectionEntry, al
 		}
 		copy(doc, lenBuf[:])
 		if _, err := io.ReadFull(br, doc[4:]); err != nil {
-			return docs, "", chunkErr(err)
+			return docs, nil, chunkErr(err)
 		}
 		sum.Write(doc)
 		all.Write(doc)
 		docs++
 		if visit != nil {
 			if err := visit(doc); err != nil {
-				return docs, "", err
+				return docs, nil, err
 			}
 		}
 		if docs%10000 == 0 {
-			report(progress, Progress{Phase: "stage", Collection: c.Name, Done: docs, Total: c.Count})
+			report(progress, Progress{Phase: "stage", Collection: c, Done: before + docs, Total: total})
 		}
 	}
 	// The decompressor may stop at the end of its frame; make sure the object really ended with
 	// its final chunk and nothing follows.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return docs, "", err
+		return docs, nil, err
 	}
 	if !cr.done {
-		return docs, "", newErr(ErrTruncated, nil, hintTruncated, "collection %s: object ended without its final chunk", c.Name)
+		return docs, nil, newErr(ErrTruncated, nil, hintTruncated, "collection %s: object %s ended without its final chunk", c, s.Object)
 	}
-	if cr.index != c.Chunks {
-		return docs, "", newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d chunks, the manifest says %d", c.Name, cr.index, c.Chunks)
+	if cr.index != s.Chunks {
+		return docs, nil, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: object %s has %d chunks, the manifest says %d", c, s.Object, cr.index, s.Chunks)
 	}
-	got := hex.EncodeToString(sum.Sum(nil))
-	if docs != c.Count {
-		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d documents in the backup, the manifest says %d", c.Name, docs, c.Count)
+	digest := sum.Sum(nil)
+	if docs != s.Count {
+		return docs, digest, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: %d documents in object %s, the manifest says %d", c, docs, s.Object, s.Count)
 	}
-	if got != c.PlaintextSHA256 {
-		return docs, got, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: SHA-256 %s differs from the manifest's %s", c.Name, got, c.PlaintextSHA256)
+	if got := hex.EncodeToString(digest); got != s.PlaintextSHA256 {
+		return docs, digest, newErr(ErrManifestMismatch, nil, hintManifest, "collection %s: SHA-256 %s of object %s differs from the manifest's %s", c, got, s.Object, s.PlaintextSHA256)
 	}
-	return docs, got, nil
+	return docs, digest, nil
 }
 
 // createCollection creates name with the backed-up creation options (if any).

@@ -11,8 +11,13 @@ import (
 	"time"
 )
 
-// FormatVersion is the backup format this package writes and the only one it reads.
-const FormatVersion = 1
+// FormatVersion is the backup format this package writes: version 2, whose collections are
+// sealed in parts (one object per _id range, written by its own worker). It reads version 1 too
+// (one object per collection, written by one process).
+const (
+	FormatVersion       = 2
+	formatVersionSingle = 1
+)
 
 // Manifest describes one backup. It is stored as JSON beside the data (backups/<id>/manifest.json)
 // and authenticated with an HMAC-SHA256 (MAC) under a key derived from the backup's data key, so
@@ -36,8 +41,9 @@ type Manifest struct {
 	Collections       []CollectionEntry `json:"collections"`
 	// Documents is the sum of the collections' counts.
 	Documents int64 `json:"documents"`
-	// PlaintextSHA256 is the SHA-256 of all collections' plaintext BSON streams concatenated in
-	// manifest order.
+	// PlaintextSHA256 is, in version 1, the SHA-256 of all collections' plaintext BSON streams
+	// concatenated in manifest order; in version 2 the SHA-256 of the collections' digests
+	// (CollectionEntry.PlaintextSHA256, 32 bytes each) concatenated in manifest order.
 	PlaintextSHA256 string `json:"plaintextSha256"`
 	// StoredBytes is the sum of the collections' object sizes.
 	StoredBytes int64 `json:"storedBytes"`
@@ -47,11 +53,15 @@ type Manifest struct {
 
 // CollectionEntry is one collection of a backup.
 type CollectionEntry struct {
-	Name   string `json:"name"`
-	Stream uint32 `json:"stream"` // chunk stream number, bound into every chunk
-	Object string `json:"object"` // object key relative to the backup prefix
+	Name string `json:"name"`
+	// Stream, Object and Chunks are version 1's one chunk stream of the collection (its number,
+	// bound into every chunk, and its object relative to the backup prefix); zero in version 2,
+	// where Parts carry them.
+	Stream uint32 `json:"stream"`
+	Object string `json:"object"`
 	Count  int64  `json:"count"`
-	// PlaintextSHA256 is the SHA-256 of the collection's documents as BSON, concatenated.
+	// PlaintextSHA256 is, in version 1, the SHA-256 of the collection's documents as BSON,
+	// concatenated; in version 2 the SHA-256 of its parts' digests (32 bytes each) in order.
 	PlaintextSHA256 string `json:"plaintextSha256"`
 	Chunks          uint64 `json:"chunks"`
 	StoredBytes     int64  `json:"storedBytes"`
@@ -60,12 +70,40 @@ type CollectionEntry struct {
 	Indexes []json.RawMessage `json:"indexes,omitempty"`
 	// Options are the collection's creation options (listCollections) in canonical extended JSON.
 	Options json.RawMessage `json:"options,omitempty"`
+	// Parts (version 2) are the collection's _id ranges in order, each sealed by its own worker.
+	Parts []PartEntry `json:"parts,omitempty"`
+}
+
+// PartEntry is one part of a version 2 collection: its documents in [Lo, Hi) of _id (open ends
+// empty), sealed as one chunk stream in its own object under the key of its worker's attempt.
+type PartEntry struct {
+	Stream  uint32          `json:"stream"`
+	Object  string          `json:"object"`
+	Attempt string          `json:"attempt"`
+	Lo      json.RawMessage `json:"lo,omitempty"`
+	Hi      json.RawMessage `json:"hi,omitempty"`
+	Count   int64           `json:"count"`
+	// PlaintextSHA256 is the SHA-256 of the part's documents as BSON, concatenated as stored.
+	PlaintextSHA256 string `json:"plaintextSha256"`
+	Chunks          uint64 `json:"chunks"`
+	StoredBytes     int64  `json:"storedBytes"`
+}
+
+// streams returns the chunk streams of a collection: its parts in version 2, else itself.
+func (c CollectionEntry) streams(version int) []PartEntry {
+	if version == formatVersionSingle {
+		return []PartEntry{{Stream: c.Stream, Object: c.Object, Count: c.Count, PlaintextSHA256: c.PlaintextSHA256, Chunks: c.Chunks, StoredBytes: c.StoredBytes}}
+	}
+	return c.Parts
 }
 
 // BackupPrefix is where all backups live in the bucket.
 const BackupPrefix = "backups/"
 
-var backupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+var (
+	backupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+	attemptPattern  = regexp.MustCompile(`^[0-9a-f]{32}$`)
+)
 
 // ValidBackupID reports whether id has the shape NewBackupID produces (so it is safe in an object
 // key and a database name).
@@ -155,8 +193,8 @@ func (m *Manifest) checkMAC(macKey []byte) bool {
 
 // checkShape validates what can be checked before any key is unwrapped.
 func (m *Manifest) checkShape(wantID string) error {
-	if m.FormatVersion != FormatVersion {
-		return newErr(ErrManifestMismatch, nil, "use a caro build that reads this format", "manifest format version %d is not supported (this build reads %d)", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != FormatVersion && m.FormatVersion != formatVersionSingle {
+		return newErr(ErrManifestMismatch, nil, "use a caro build that reads this format", "manifest format version %d is not supported (this build reads %d and %d)", m.FormatVersion, formatVersionSingle, FormatVersion)
 	}
 	if wantID != "" && m.BackupID != wantID {
 		return newErr(ErrManifestMismatch, nil, hintManifest, "manifest stored under %s names backup %s", wantID, m.BackupID)
@@ -169,10 +207,36 @@ func (m *Manifest) checkShape(wantID string) error {
 	}
 	seen := map[uint32]bool{}
 	for _, c := range m.Collections {
-		if seen[c.Stream] {
-			return newErr(ErrManifestMismatch, nil, hintManifest, "manifest lists stream %d twice", c.Stream)
+		if m.FormatVersion != formatVersionSingle && (c.Object != "" || c.Stream != 0 || c.Chunks != 0 || len(c.Parts) == 0) {
+			return newErr(ErrManifestMismatch, nil, hintManifest, "collection %s of a version %d manifest must be listed by its parts", c.Name, m.FormatVersion)
 		}
-		seen[c.Stream] = true
+		if m.FormatVersion == formatVersionSingle && len(c.Parts) > 0 {
+			return newErr(ErrManifestMismatch, nil, hintManifest, "collection %s of a version 1 manifest lists parts", c.Name)
+		}
+		for _, s := range c.streams(m.FormatVersion) {
+			if seen[s.Stream] {
+				return newErr(ErrManifestMismatch, nil, hintManifest, "manifest lists stream %d twice", s.Stream)
+			}
+			seen[s.Stream] = true
+			if m.FormatVersion != formatVersionSingle && (!attemptPattern.MatchString(s.Attempt) || s.Object != partObject(s.Stream, s.Attempt)) {
+				return newErr(ErrManifestMismatch, nil, hintManifest, "part %d of collection %s names object %q of attempt %q", s.Stream, c.Name, s.Object, s.Attempt)
+			}
+		}
 	}
 	return nil
+}
+
+// ObjectKeys returns the keys of the objects that hold collection name's documents, in order (one
+// in version 1, one per part in version 2); none when the backup has no such collection.
+func (m Manifest) ObjectKeys(name string) []string {
+	var out []string
+	for _, c := range m.Collections {
+		if c.Name != name {
+			continue
+		}
+		for _, s := range c.streams(m.FormatVersion) {
+			out = append(out, ObjectKey(m.BackupID, s.Object))
+		}
+	}
+	return out
 }

@@ -11,8 +11,10 @@ import (
 
 // openedBackup is a backup whose manifest authenticated: its chunks can be read.
 type openedBackup struct {
-	m     Manifest
-	aead  cipher.AEAD
+	m Manifest
+	// aeads are the chunk ciphers by stream: one for every stream of version 1, one per part's
+	// attempt in version 2.
+	aeads map[uint32]cipher.AEAD
 	store ObjectStore
 }
 
@@ -51,31 +53,39 @@ func openBackup(ctx context.Context, store ObjectStore, k KMS, allowed []string,
 	if err != nil {
 		return nil, err
 	}
+	defer clear(dataKey)
 	macKey, err := deriveKey(dataKey, m.BackupID, "manifest")
-	if err != nil {
-		return nil, err
-	}
-	aead, err := chunkCipher(dataKey, m.BackupID, "chunks")
-	clear(dataKey)
 	if err != nil {
 		return nil, err
 	}
 	if !m.checkMAC(macKey) {
 		return nil, newErr(ErrManifestMismatch, nil, hintManifest, "manifest of %s fails its MAC: a field was changed after the backup was written, or the wrapped key was replaced", id)
 	}
-	return &openedBackup{m: m, aead: aead, store: store}, nil
+	b := &openedBackup{m: m, aeads: map[uint32]cipher.AEAD{}, store: store}
+	for _, c := range m.Collections {
+		for _, s := range c.streams(m.FormatVersion) {
+			purpose := "chunks"
+			if m.FormatVersion != formatVersionSingle {
+				purpose += " " + s.Attempt
+			}
+			if b.aeads[s.Stream], err = chunkCipher(dataKey, m.BackupID, purpose); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
 }
 
-// openCollection returns an authenticated plaintext reader (compressed stream already decoded is
-// not done here) of one collection's object.
-func (b *openedBackup) openCollection(ctx context.Context, c CollectionEntry) (io.Reader, io.Closer, error) {
-	rc, err := b.store.Get(ctx, ObjectKey(b.m.BackupID, c.Object))
+// openStream returns the authenticating chunk reader (still compressed) of one chunk stream of
+// collection c: its object in version 1, a part's in version 2.
+func (b *openedBackup) openStream(ctx context.Context, c string, s PartEntry) (*chunkReader, io.Closer, error) {
+	rc, err := b.store.Get(ctx, ObjectKey(b.m.BackupID, s.Object))
 	if err != nil {
 		if errors.Is(err, ErrObjectNotFound) {
-			return nil, nil, newErr(ErrTruncated, err, hintTruncated, "backup %s: object %s of collection %s is missing", b.m.BackupID, c.Object, c.Name)
+			return nil, nil, newErr(ErrTruncated, err, hintTruncated, "backup %s: object %s of collection %s is missing", b.m.BackupID, s.Object, c)
 		}
-		return nil, nil, fmt.Errorf("backup %s: reading %s: %w", b.m.BackupID, c.Object, err)
+		return nil, nil, fmt.Errorf("backup %s: reading %s: %w", b.m.BackupID, s.Object, err)
 	}
-	name := fmt.Sprintf("collection %s (object %s)", c.Name, c.Object)
-	return newChunkReader(b.aead, rc, []byte(b.m.BackupID), c.Stream, b.m.ChunkSize, name), rc, nil
+	name := fmt.Sprintf("collection %s (object %s)", c, s.Object)
+	return newChunkReader(b.aeads[s.Stream], rc, []byte(b.m.BackupID), s.Stream, b.m.ChunkSize, name), rc, nil
 }

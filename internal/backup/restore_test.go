@@ -173,7 +173,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("scratch database %s was not dropped", rep.ScratchDatabase)
 	}
 	// GIVEN a damaged backup, WHEN verified, THEN it fails, names the problem, and cleans up
-	key := ObjectKey(f.m.BackupID, f.m.Collections[0].Object)
+	key := f.m.ObjectKeys(f.m.Collections[0].Name)[0]
 	b := objectBytes(t, f.store, key)
 	b[20] ^= 1
 	putObject(t, f.store, key, b)
@@ -204,9 +204,11 @@ func TestListShowsBackups(t *testing.T) {
 func TestManifestNeverHoldsPlaintext(t *testing.T) {
 	f := newBackup(t, 10)
 	for _, c := range f.m.Collections {
-		b := objectBytes(t, f.store, ObjectKey(f.m.BackupID, c.Object))
-		if bytes.Contains(b, []byte("Patient")) || bytes.Contains(b, []byte("tenantId")) {
-			t.Fatalf("object %s contains plaintext", c.Object)
+		for _, key := range f.m.ObjectKeys(c.Name) {
+			b := objectBytes(t, f.store, key)
+			if bytes.Contains(b, []byte("Patient")) || bytes.Contains(b, []byte("tenantId")) {
+				t.Fatalf("object %s contains plaintext", key)
+			}
 		}
 	}
 	m := objectBytes(t, f.store, ManifestKey(f.m.BackupID))

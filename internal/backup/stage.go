@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,4 +163,75 @@ func RedactURI(uri string) string {
 		rest = rest[:q]
 	}
 	return scheme + "://" + rest
+}
+
+// CreateStaging creates the collections the backup's collections are loaded into (nameFor(c)),
+// empty and with their backed-up options, so the parts' loaders (StagePart, one engine worker
+// each) never race on creating them. A collection that already exists is left as it is.
+func (b *Backup) CreateStaging(ctx context.Context, db *mongo.Database, nameFor func(string) string) error {
+	existing, err := db.ListCollectionNames(ctx, map[string]any{})
+	if err != nil {
+		return newErr(ErrTargetUnreachable, err, hintTarget, "listing %s", db.Name())
+	}
+	for _, c := range b.b.m.Collections {
+		if slices.Contains(existing, nameFor(c.Name)) {
+			continue
+		}
+		if err := createCollection(ctx, db, nameFor(c.Name), c.Options); err != nil {
+			return fmt.Errorf("restore: creating %s: %w", nameFor(c.Name), err)
+		}
+	}
+	return nil
+}
+
+// Streams lists the backup's chunk streams (its parts in version 2, its collections in version 1)
+// in manifest order: the units an engine's workers load one each.
+func (b *Backup) Streams() []uint32 {
+	var out []uint32
+	for _, c := range b.b.m.Collections {
+		for _, s := range c.streams(b.b.m.FormatVersion) {
+			out = append(out, s.Stream)
+		}
+	}
+	return out
+}
+
+// StagePart loads one chunk stream (a part) into nameFor(its collection), which CreateStaging
+// made: every chunk authenticated before its documents are used (the last batch only after the
+// part matched the manifest's count and SHA-256). Documents an earlier, interrupted attempt of the
+// same part already inserted count as loaded, so a worker that was killed can simply run again.
+// It returns the part's collection and documents.
+func (b *Backup) StagePart(ctx context.Context, db *mongo.Database, nameFor func(string) string, stream uint32, o StageOptions) (string, int64, error) {
+	for _, c := range b.b.m.Collections {
+		for _, s := range c.streams(b.b.m.FormatVersion) {
+			if s.Stream == stream {
+				n, err := b.b.loadPart(ctx, db, c, s, nameFor(c.Name), o.loadOpts())
+				return c.Name, n, err
+			}
+		}
+	}
+	return "", 0, fmt.Errorf("backup %s has no part %d", b.b.m.BackupID, stream)
+}
+
+// FinishStaging checks what the parts' loaders staged (every collection counted on the server
+// equals the manifest's count) and recreates the indexes, like the end of Stage.
+func (b *Backup) FinishStaging(ctx context.Context, db *mongo.Database, nameFor func(string) string, progress func(Progress)) ([]CollectionRestore, error) {
+	out := make([]CollectionRestore, 0, len(b.b.m.Collections))
+	for _, c := range b.b.m.Collections {
+		into := nameFor(c.Name)
+		n, err := db.Collection(into).CountDocuments(ctx, map[string]any{})
+		if err != nil {
+			return nil, fmt.Errorf("restore: counting %s: %w", into, err)
+		}
+		if n != c.Count {
+			return nil, newErr(ErrManifestMismatch, nil, "load the backup again; nothing was switched", "collection %s holds %d documents after its parts were loaded, the manifest says %d", c.Name, n, c.Count)
+		}
+		report(progress, Progress{Phase: "indexes", Collection: c.Name})
+		k, err := createIndexes(ctx, db, into, c.Indexes)
+		if err != nil {
+			return nil, fmt.Errorf("restore: recreating indexes of %s: %w (nothing was switched)", c.Name, err)
+		}
+		out = append(out, CollectionRestore{Name: c.Name, Documents: n, SHA256: c.PlaintextSHA256, Indexes: k})
+	}
+	return out, nil
 }

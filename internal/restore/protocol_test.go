@@ -278,7 +278,7 @@ func TestEveryRestoreFirstFinishesOrRollsBackAnInterruptedSwitch(t *testing.T) {
 				o := func(*testRestore) {}
 				switch damage {
 				case "tampered chunk":
-					key := backup.ObjectKey(b.m.BackupID, b.m.Collections[0].Object)
+					key := b.m.ObjectKeys(b.m.Collections[0].Name)[0]
 					raw := objectBytes(t, b.store, key)
 					raw[len(raw)/2] ^= 1
 					putObject(t, b.store, key, raw)

@@ -149,7 +149,7 @@ func editManifest(t testing.TB, f fixture, edit func(*backup.Manifest)) {
 }
 
 func TestRestoreErrorsLeaveTargetUntouched(t *testing.T) {
-	patients := func(f fixture) string { return backup.ObjectKey(f.m.BackupID, f.m.Collections[1].Object) }
+	patients := func(f fixture) string { return f.m.ObjectKeys(f.m.Collections[1].Name)[0] }
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, f fixture, o *testRestore)
