@@ -47,6 +47,7 @@ func newRootCmd(streams IOStreams) *cobra.Command {
 		root.AddCommand(add(streams))
 	}
 	addCompletionCmd(root)
+	root.SetHelpCommand(newHelpCmd())
 	requireVerbs(root)
 	registerValueCompletions(root)
 	return root
@@ -87,6 +88,27 @@ func requireVerbs(c *cobra.Command) {
 			}
 			return nil
 		}
+	}
+}
+
+// newHelpCmd is `caro help [command]`: cobra's, except that a topic naming no command fails (cobra's
+// prints "Unknown help topic" and exits 0).
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  caro help failover apply",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return unknownCommand(cmd, rest[0])
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
 	}
 }
 

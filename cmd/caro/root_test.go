@@ -56,6 +56,15 @@ func TestAGroupWithoutAVerbPrintsItsHelpAndFails(t *testing.T) {
 	}
 }
 
+func TestHelpOfAnUnknownTopicFails(t *testing.T) {
+	if code, _, errOut := run(t, "help", "failover", "aply"); code == 0 || !strings.Contains(errOut, "did you mean apply?") {
+		t.Fatalf("caro help failover aply: exit %d, stderr %q", code, errOut)
+	}
+	if code, out, _ := run(t, "help", "failover", "apply"); code != 0 || !strings.Contains(out, "caro failover apply") {
+		t.Fatalf("caro help failover apply: exit %d, stdout %q", code, out)
+	}
+}
+
 func TestHelpAsked(t *testing.T) {
 	code, out, _ := run(t, "failover", "--help")
 	if code != 0 || !strings.Contains(out, "Available Commands:") {
