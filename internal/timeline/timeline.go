@@ -67,14 +67,14 @@ func (t Timeline) WriteHTML(w io.Writer) error {
 	b.WriteString(html.EscapeString(t.Title))
 	b.WriteString(`</title><style>body{font-family:system-ui,sans-serif;margin:24px;color:#24292f}` +
 		`table{border-collapse:collapse;margin-top:16px}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left}` +
-		`td.n{text-align:right}p.note{margin:4px 0}</style></head><body>`)
+		`td.n{text-align:right}td.n,td.s{white-space:nowrap}p.note{margin:4px 0}</style></head><body>`)
 	fmt.Fprintf(&b, "<h1>%s</h1>\n", html.EscapeString(t.Title))
 	fmt.Fprintf(&b, "<p>RPO %s: the data written in the last %s before the primary died is lost. RTO %s: from the primary's death to the confirmed failover.</p>\n",
 		seconds(t.RPO), seconds(t.RPO), seconds(t.RTO))
 	b.WriteString(t.SVG())
 	b.WriteString("\n<table><tr><th>step</th><th>start</th><th>end</th><th>took</th><th>status</th><th>detail</th></tr>\n")
 	for _, s := range t.Steps {
-		fmt.Fprintf(&b, "<tr><td>%s</td><td class=n>%.2f s</td><td class=n>%.2f s</td><td class=n>%s</td><td>%s</td><td>%s</td></tr>\n",
+		fmt.Fprintf(&b, "<tr><td>%s</td><td class=n>%.2f s</td><td class=n>%.2f s</td><td class=n>%s</td><td class=s>%s</td><td>%s</td></tr>\n",
 			html.EscapeString(s.Name), s.Start.Seconds(), s.End.Seconds(), duration(s.End-s.Start), html.EscapeString(s.Status), html.EscapeString(s.Detail))
 	}
 	b.WriteString("</table>\n")
