@@ -57,6 +57,7 @@ var destructive = []string{
 	"caro backup restore", "caro backup atlas-restore", "caro backup recover", "caro backup discard-replaced",
 	"caro gdpr reapply",
 	"caro audit recover", "caro audit release-hold",
+	"caro tenant delete",
 }
 
 // topLevelVerbs are the commands allowed without a noun: the conventional ones of every CLI.

@@ -203,3 +203,22 @@ func (s *SubjectKeys) Erase(ctx context.Context, tenantID, subjectID string) err
 	}
 	return nil
 }
+
+// EraseMany deletes the keys of several subjects of one tenant in one round trip (a tenant's
+// offboarding shreds every key of the tenant, a batch at a time). It returns how many keys were
+// deleted; subjects without a key are not an error.
+func (s *SubjectKeys) EraseMany(ctx context.Context, tenantID string, subjectIDs []string) (int64, error) {
+	if len(subjectIDs) == 0 {
+		return 0, nil
+	}
+	for _, id := range subjectIDs {
+		if err := checkSubject(tenantID, id); err != nil {
+			return 0, err
+		}
+	}
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "tenantId", Value: tenantID}, {Key: "subjectId", Value: bson.D{{Key: "$in", Value: subjectIDs}}}})
+	if err != nil {
+		return 0, fmt.Errorf("erase subject keys: %w", err)
+	}
+	return res.DeletedCount, nil
+}

@@ -48,13 +48,14 @@ const (
 	cmdAudit    = "caro audit verify, prove, recover, public-key"
 	cmdGDPR     = "caro gdpr reapply"
 	cmdLocal    = "caro local up, caro drill, tests (local servers)"
+	cmdTenant   = "caro tenant delete"
 )
 
 // Catalogue is every setting the CLI reads, in the order `caro config view` shows them.
 var Catalogue = []Setting{
 	{Key: KeyRegion, Doc: "The AWS region the command acts on (for the failover: the target, --to).",
 		Lookups: []Lookup{Flag("region"), Env("CARO_REGION"), Env("AWS_REGION"), Derived("{primary}")},
-		Fix:     "pass --region <region> (a region defined in regions/)", Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdFailover}},
+		Fix:     "pass --region <region> (a region defined in regions/)", Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdFailover, cmdTenant}},
 	{Key: KeyAccount, Doc: "The AWS account the platform runs in; bucket names include it.",
 		Lookups: []Lookup{EnvFile("account"), {Kind: KindCredentials, Name: "sts:GetCallerIdentity"}},
 		Fix:     "set \"account\" in regions/environment.json, or supply AWS credentials", Commands: []string{cmdFailover, cmdAudit}},
@@ -62,9 +63,9 @@ var Catalogue = []Setting{
 	{Key: KeyMongoURI, Doc: "Connection string of the region's database (Atlas).", Secret: true,
 		Lookups:  []Lookup{Flag("mongodb-uri"), Env("CARO_MONGODB_URI"), Secret("caro/{region}/mongodb-uri")},
 		Fix:      "pass --mongodb-uri, or put the cluster's connection string into the secret caro/{region}/mongodb-uri in {region} (deploy step 3)",
-		Commands: []string{cmdBackup, cmdAudit, cmdGDPR}},
+		Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
 	{Key: KeyDatabase, Doc: "The application database in the cluster.",
-		Lookups: []Lookup{Env("CARO_DATABASE"), Default("caro")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR}},
+		Lookups: []Lookup{Env("CARO_DATABASE"), Default("caro")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
 	{Key: KeyVerifyMongoURI, Doc: "The scratch server `caro backup verify` restores its copy into (default: mongodb-uri).", Secret: true, Optional: true,
 		Lookups: []Lookup{Env("CARO_VERIFY_MONGODB_URI")}, Commands: []string{"caro backup verify"}},
 	{Key: KeyFailoverMongoURI, Doc: "Connection string of the failover target's database, which the restore writes into.", Secret: true,
@@ -74,7 +75,7 @@ var Catalogue = []Setting{
 
 	{Key: KeyBackupBucket, Doc: "The region's own backup bucket (its backups and its erasure register).",
 		Lookups: []Lookup{Flag("bucket"), Env("CARO_BACKUP_BUCKET"), StackOutput("OwnBackupBucket")},
-		Fix:     "deploy CaroPlatform-{region} (output OwnBackupBucket), or pass --bucket", Commands: []string{cmdBackup, cmdFailover, cmdGDPR}},
+		Fix:     "deploy CaroPlatform-{region} (output OwnBackupBucket), or pass --bucket", Commands: []string{cmdBackup, cmdFailover, cmdGDPR, cmdTenant}},
 	{Key: KeyBackupReplicaBucket, Doc: "The bucket in the region that holds the peer region's backups (replicated): what a failover to the region restores.",
 		Lookups: []Lookup{Env("CARO_BACKUP_REPLICA_BUCKET"), StackOutput("BackupBucket")},
 		Fix:     "deploy CaroPlatform-{region} (output BackupBucket)", Commands: []string{cmdFailover}},
@@ -112,8 +113,9 @@ var Catalogue = []Setting{
 	{Key: KeyLedgerMaxAge, Doc: "The longest an audit entry waits for a signed checkpoint (the ledger's unanchored window).",
 		Lookups: []Lookup{Env("CARO_LEDGER_CHECKPOINT_MAX_AGE"), Default("5m")}, Commands: []string{cmdAudit, cmdFailover}},
 
-	{Key: KeyUserPoolID, Doc: "The region's Cognito user pool, which the failover re-provisions users into.",
-		Lookups: []Lookup{StackOutput("UserPoolId")}, Fix: "deploy CaroPlatform-{region}", Commands: []string{cmdFailover}},
+	{Key: KeyUserPoolID, Doc: "The region's Cognito user pool, which the failover re-provisions users into and a tenant's offboarding deletes its users from.",
+		Lookups: []Lookup{Flag("user-pool-id"), Env("CARO_USER_POOL_ID"), StackOutput("UserPoolId")}, Fix: "deploy CaroPlatform-{region}, or pass --user-pool-id",
+		Commands: []string{cmdFailover, cmdTenant}},
 	{Key: KeyHealthCheckID, Doc: "The Route 53 health check of the region's API.",
 		Lookups: []Lookup{StackOutput("HealthCheckId")}, Fix: "deploy CaroPlatform-{region}", Commands: []string{cmdFailover}},
 	{Key: KeyRoutingControlArn, Optional: true, Doc: "The Route 53 ARC routing control of the region (optional: with it DNS moves on ARC's data plane).",
@@ -121,7 +123,7 @@ var Catalogue = []Setting{
 	{Key: KeyARCEndpoints, Optional: true, Doc: "The Route 53 ARC cluster endpoints, region=url,... (optional: enables --dns arc).",
 		Lookups: []Lookup{Env("CARO_ARC_ENDPOINTS")}, Commands: []string{cmdFailover}},
 	{Key: KeyAuditTopicArn, Optional: true, Doc: "The region's audit topic, for events the CLI publishes directly.",
-		Lookups: []Lookup{Env("CARO_AUDIT_TOPIC_ARN"), StackOutput("AuditTopicArn")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR}},
+		Lookups: []Lookup{Env("CARO_AUDIT_TOPIC_ARN"), StackOutput("AuditTopicArn")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
 	{Key: KeyOriginSecret, Doc: "The CloudFront origin secret, for the failover's direct requests to a region's API.", Secret: true,
 		Lookups: []Lookup{Env("CARO_ORIGIN_SECRET"), Secret("caro/edge/origin-verify")},
 		Fix:     "deploy CaroEdge (it replicates the secret caro/edge/origin-verify to {region})", Commands: []string{cmdFailover}},
@@ -150,9 +152,9 @@ var Catalogue = []Setting{
 	{Key: KeyStateDir, Doc: "Folder of the local failover journal and lock (the local provider; AWS keeps them in S3).",
 		Lookups: []Lookup{Flag("state-dir"), Env("CARO_STATE_DIR"), Derived("{home}/.caro/failover")}, Commands: []string{cmdFailover}},
 	{Key: KeyOperator, Doc: "Who runs the command, for the failover lock and audit events.",
-		Lookups: []Lookup{Env("CARO_OPERATOR"), Env("USER"), Default("unknown")}, Commands: []string{cmdFailover, cmdBackup, cmdAudit, cmdGDPR}},
+		Lookups: []Lookup{Env("CARO_OPERATOR"), Env("USER"), Default("unknown")}, Commands: []string{cmdFailover, cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
 	{Key: KeyS3Endpoint, Optional: true, Doc: "An S3-compatible endpoint instead of AWS (local servers); objects are then addressed path-style.",
-		Lookups: []Lookup{Env("AWS_ENDPOINT_URL_S3"), Env("AWS_ENDPOINT_URL")}, Commands: []string{cmdBackup, cmdAudit}},
+		Lookups: []Lookup{Env("AWS_ENDPOINT_URL_S3"), Env("AWS_ENDPOINT_URL")}, Commands: []string{cmdBackup, cmdAudit, cmdTenant}},
 	{Key: KeyCacheDir, Optional: true, Doc: "Folder of the local servers' binaries (FerretDB, local-kms, Knot, mongo-tools).",
 		Lookups: []Lookup{Env("CARO_CACHE"), Derived("{repo}/.cache")}, Commands: []string{cmdLocal}},
 }

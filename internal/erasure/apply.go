@@ -54,8 +54,11 @@ type Result struct {
 	// Notes is how many notes lost their text.
 	Notes int64
 	// Event is the subject:erase event written with the patient's tombstone (nil when the patient
-	// was already erased or absent).
+	// was already erased or absent), or the tenant:offboard event of a tenant-level entry that
+	// removed data.
 	Event *audit.Written
+	// Tenant is what a tenant-level entry removed (nil for a subject's erasure).
+	Tenant *TenantResult
 }
 
 // EraseData erases what hangs off a patient in a tenant: every note's text (notes become erased
@@ -107,7 +110,8 @@ const (
 
 // Apply erases the subject of e in db (collection names cols): the patient becomes an erased
 // tombstone, its notes lose their text, the subject key is deleted. Idempotent: applying it again,
-// or to a database where the patient never existed, changes nothing.
+// or to a database where the patient never existed, changes nothing. A tenant-level entry
+// (e.IsTenant) erases the whole tenant instead (EraseTenant) and records it as offboarded in db.
 //
 // The audit rule (one event per change, none for a no-op): the update that turns a patient still
 // holding personal data into an erased tombstone carries a subject:erase event of origin (tenant,
@@ -122,6 +126,9 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	}
 	if err := origin.Validate(); err != nil {
 		return Result{}, fmt.Errorf("erase patient %s/%s: %w", e.TenantID, e.PatientID, err)
+	}
+	if e.IsTenant() {
+		return applyTenant(ctx, db, cols, e, now, origin)
 	}
 	store, err := jobStore(db, e.TenantID)
 	if err != nil {

@@ -20,10 +20,16 @@ type Summary struct {
 	Patients int `json:"patientsErased"`
 	// Notes is how many notes still had their text and lost it.
 	Notes int64 `json:"notesErased"`
+	// Tenants is how many tenant-level entries (offboarded tenants) were applied; TenantsErased how
+	// many of them still had data in the database, and TenantDocuments how many documents and
+	// subject keys of theirs were removed.
+	Tenants         int   `json:"tenants,omitempty"`
+	TenantsErased   int   `json:"tenantsErased,omitempty"`
+	TenantDocuments int64 `json:"tenantDocumentsErased,omitempty"`
 	// Since is the since filter used (zero: every registered erasure).
 	Since time.Time `json:"since,omitzero"`
 	// AuditEvents is how many subject:erase events were written (one per patient erased, in the
-	// patient's tombstone; see Apply).
+	// patient's tombstone; see Apply), plus one tenant:offboard event per tenant erased.
 	AuditEvents int `json:"auditEvents"`
 	// Events locates the events written, for inline delivery (audit.DeliverWritten).
 	Events []audit.Written `json:"-"`
@@ -73,12 +79,37 @@ func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 		return Summary{}, err
 	}
 	s := Summary{Registered: len(list), Since: o.Since}
+	offboarded := map[string]bool{}
 	for _, e := range list {
+		if e.IsTenant() {
+			offboarded[e.TenantID] = true
+		}
+	}
+	for _, e := range list {
+		if !e.IsTenant() && offboarded[e.TenantID] {
+			// The tenant-level entry (listed first in its tenant) removed the whole tenant.
+			s.Applied++
+			continue
+		}
 		r, err := Apply(ctx, o.DB, o.Collections, e, o.Now(), o.Origin)
 		if err != nil {
 			return s, err
 		}
 		s.Applied++
+		if t := r.Tenant; t != nil {
+			s.Tenants++
+			if t.Changed() {
+				s.TenantsErased++
+				s.TenantDocuments += t.SubjectKeys + t.Patients + t.Notes
+				progress(fmt.Sprintf("offboarding of tenant %s (request %s, %s) re-applied: %d subject keys shredded, %d patients and %d notes deleted",
+					e.TenantID, e.RequestID, e.ErasedAt.Format(time.RFC3339), t.SubjectKeys, t.Patients, t.Notes))
+			}
+			if r.Event != nil {
+				s.AuditEvents++
+				s.Events = append(s.Events, *r.Event)
+			}
+			continue
+		}
 		if r.Patient || r.Notes > 0 {
 			if r.Patient {
 				s.Patients++
@@ -93,6 +124,9 @@ func Reapply(ctx context.Context, o ReapplyOptions) (Summary, error) {
 		}
 	}
 	progress(fmt.Sprintf("%d registered erasures applied: %d patients and %d notes still held personal data and were erased", s.Applied, s.Patients, s.Notes))
+	if s.Tenants > 0 {
+		progress(fmt.Sprintf("%d offboarded tenants applied: %d still had data here (%d documents and subject keys removed)", s.Tenants, s.TenantsErased, s.TenantDocuments))
+	}
 	return s, nil
 }
 

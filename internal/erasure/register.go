@@ -31,8 +31,18 @@ import (
 )
 
 // Prefix is where the register's objects live in the backup bucket:
-// erasures/<tenant>/<patient id>.json.
+// erasures/<tenant>/<patient id>.json for a subject's erasure, erasures/<tenant>/tenant.json for a
+// whole tenant's (its offboarding, `caro tenant delete`).
 const Prefix = "erasures/"
+
+// tenantObject is the object name of a tenant-level entry in the tenant's folder. It can never be a
+// patient's (patient IDs are 32 hex characters).
+const tenantObject = "tenant"
+
+// ScopeTenant is Erasure.Scope of a tenant-level entry: every subject and document of the tenant
+// is erased, not one patient. The empty scope is one subject's erasure (every entry written before
+// tenant-level entries existed).
+const ScopeTenant = "tenant"
 
 // Format names the register object's shape and version.
 const Format = "caro-erasure/v1"
@@ -43,18 +53,39 @@ const maxObjectBytes = 4 << 10
 // listWorkers is how many register objects List reads at once.
 const listWorkers = 16
 
-// Erasure is one registered erasure: who was erased in which tenant, when, by which request.
+// Erasure is one registered erasure: who was erased in which tenant, when, by which request. A
+// tenant-level entry (Scope ScopeTenant) erases the whole tenant and names no patient.
 type Erasure struct {
 	// Format is Format.
 	Format string `json:"format"`
+	// Scope is "" for one subject's erasure, ScopeTenant for a whole tenant's.
+	Scope string `json:"scope,omitempty"`
 	// TenantID is the tenant the patient belongs to (random, not personal).
 	TenantID string `json:"tenantId"`
-	// PatientID is the erased patient's random ID (32 lowercase hex characters).
-	PatientID string `json:"patientId"`
+	// PatientID is the erased patient's random ID (32 lowercase hex characters); empty in a
+	// tenant-level entry.
+	PatientID string `json:"patientId,omitempty"`
 	// ErasedAt is when the erasure was requested (the API's clock, UTC).
 	ErasedAt time.Time `json:"erasedAt"`
-	// RequestID is the API request that asked for it, to find its audit event.
+	// RequestID is the API request (or the `caro tenant delete` run) that asked for it, to find its
+	// audit event.
 	RequestID string `json:"requestId,omitempty"`
+	// EventID is the audit event of a tenant's offboarding (its one tenant:offboard event).
+	EventID string `json:"eventId,omitempty"`
+	// Counts, in a tenant-level entry, is what the offboarding removed (patients, notes, subjects,
+	// users, ...): numbers only. The offboarding's audit event has the SHA-256 of its summary.
+	Counts map[string]int64 `json:"counts,omitempty"`
+}
+
+// IsTenant reports whether e erases a whole tenant.
+func (e Erasure) IsTenant() bool { return e.Scope == ScopeTenant }
+
+// Key is e's register object key.
+func (e Erasure) Key() string {
+	if e.IsTenant() {
+		return Key(e.TenantID, "")
+	}
+	return Key(e.TenantID, e.PatientID)
 }
 
 var patientIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -63,6 +94,19 @@ var patientIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 func (e Erasure) Validate() error {
 	if !tenancy.ValidTenantID(e.TenantID) {
 		return fmt.Errorf("erasure: tenant ID %q is not valid", e.TenantID)
+	}
+	switch e.Scope {
+	case "":
+	case ScopeTenant:
+		if e.PatientID != "" {
+			return fmt.Errorf("erasure: the tenant-level entry of %s names patient %q: a tenant-level entry names no patient", e.TenantID, e.PatientID)
+		}
+		if e.ErasedAt.IsZero() {
+			return errors.New("erasure: ErasedAt is required")
+		}
+		return nil
+	default:
+		return fmt.Errorf("erasure: scope %q is not known (want empty or %q): this register was written by a newer caro; use that version", e.Scope, ScopeTenant)
 	}
 	if !patientIDPattern.MatchString(e.PatientID) {
 		return fmt.Errorf("erasure: patient ID %q is not 32 lowercase hex characters", e.PatientID)
@@ -73,8 +117,12 @@ func (e Erasure) Validate() error {
 	return nil
 }
 
-// Key is the register object key of a patient's erasure.
+// Key is the register object key of a patient's erasure, or of the tenant-level entry when
+// patientID is empty (erasures/<tenant>/tenant.json).
 func Key(tenantID, patientID string) string {
+	if patientID == "" {
+		patientID = tenantObject
+	}
 	return Prefix + tenantID + "/" + patientID + ".json"
 }
 
@@ -111,7 +159,7 @@ func (r *Register) Record(ctx context.Context, e Erasure) error {
 	if err != nil {
 		return err
 	}
-	if err := r.store.Put(ctx, Key(e.TenantID, e.PatientID), bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := r.store.Put(ctx, e.Key(), bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("record erasure in the register: %w", err)
 	}
 	return nil
@@ -157,7 +205,8 @@ func (r *Register) List(ctx context.Context, since time.Time) ([]Erasure, error)
 	return kept, nil
 }
 
-// sortBySubject orders erasures by tenant, then patient: the order Source.List promises.
+// sortBySubject orders erasures by tenant, then patient: the order Source.List promises. A
+// tenant-level entry (no patient) comes first in its tenant.
 func sortBySubject(es []Erasure) {
 	sort.Slice(es, func(i, j int) bool {
 		if es[i].TenantID != es[j].TenantID {
@@ -190,8 +239,8 @@ func (r *Register) read(ctx context.Context, key string) (Erasure, error) {
 	if err := e.Validate(); err != nil {
 		return Erasure{}, fmt.Errorf("erasure register object %s: %w", key, err)
 	}
-	if Key(e.TenantID, e.PatientID) != key {
-		return Erasure{}, fmt.Errorf("erasure register object %s names another subject (%s)", key, Key(e.TenantID, e.PatientID))
+	if e.Key() != key {
+		return Erasure{}, fmt.Errorf("erasure register object %s names another subject (%s)", key, e.Key())
 	}
 	return e, nil
 }

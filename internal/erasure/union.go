@@ -54,7 +54,7 @@ func (u Registers) List(ctx context.Context, since time.Time) ([]Erasure, error)
 			return nil, fmt.Errorf("erasure register %s: %w", r.Name, err)
 		}
 		for _, e := range list {
-			k := Key(e.TenantID, e.PatientID)
+			k := e.Key()
 			if seen, ok := bySubject[k]; !ok || e.ErasedAt.Before(seen.ErasedAt) {
 				bySubject[k] = e
 			}
@@ -65,5 +65,21 @@ func (u Registers) List(ctx context.Context, since time.Time) ([]Erasure, error)
 		out = append(out, e)
 	}
 	sortBySubject(out)
+	return out, nil
+}
+
+// OffboardedTenants returns the tenants src holds a tenant-level entry for: a failover that
+// re-creates users from an older identity export leaves theirs out.
+func OffboardedTenants(ctx context.Context, src Source) (map[string]bool, error) {
+	list, err := src.List(ctx, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the erasure register for offboarded tenants: %w", err)
+	}
+	out := map[string]bool{}
+	for _, e := range list {
+		if e.IsTenant() {
+			out[e.TenantID] = true
+		}
+	}
 	return out, nil
 }

@@ -371,5 +371,8 @@ func mergeErasures(sum *erasure.Summary, more erasure.Summary) {
 	sum.Patients += more.Patients
 	sum.Notes += more.Notes
 	sum.AuditEvents += more.AuditEvents
+	sum.Tenants += more.Tenants
+	sum.TenantsErased += more.TenantsErased
+	sum.TenantDocuments += more.TenantDocuments
 	sum.Events = append(sum.Events, more.Events...)
 }

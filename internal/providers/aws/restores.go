@@ -260,9 +260,21 @@ func (r Restores) Identities(ctx context.Context, c *Clients, outs map[string]st
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Identity, len(recs))
-	for i, rec := range recs {
-		out[i] = Identity{Phone: rec.Phone, TenantID: rec.TenantID, Roles: rec.Roles, OldSubject: rec.OldSubject}
+	// Users of tenants offboarded since the export (the register's tenant-level entries) are not
+	// re-created.
+	register, _, err := r.Settings.erasureRegister(c, outs, plan)
+	if err != nil {
+		return nil, err
+	}
+	offboarded, err := erasure.OffboardedTenants(ctx, register)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Identity, 0, len(recs))
+	for _, rec := range recs {
+		if !offboarded[rec.TenantID] {
+			out = append(out, Identity{Phone: rec.Phone, TenantID: rec.TenantID, Roles: rec.Roles, OldSubject: rec.OldSubject})
+		}
 	}
 	return out, nil
 }

@@ -243,6 +243,14 @@ func TestTheRestoreStepRunsTheProtocol(t *testing.T) {
 	if err != nil || len(users) != 1 {
 		t.Fatalf("identities %+v %v", users, err)
 	}
+	// AND once the tenant is offboarded (a tenant-level entry in the target's own register) its
+	// users are not re-created from the older identity export
+	if err := erasure.NewRegister(w.own).Record(ctx, erasure.Erasure{Scope: erasure.ScopeTenant, TenantID: "t1", ErasedAt: time.Now(), RequestID: "offboard"}); err != nil {
+		t.Fatal(err)
+	}
+	if users, err := r.Identities(ctx, w.clients, w.outs, plan); err != nil || len(users) != 0 {
+		t.Fatalf("identities of an offboarded tenant %+v %v", users, err)
+	}
 	// AND a repeated step (a resume) restores nothing again
 	if msg, err := r.Restore(ctx, w.clients, w.outs, plan, progress); err != nil || !strings.Contains(msg, "was already restored") {
 		t.Fatalf("repeated: %q %v", msg, err)

@@ -445,8 +445,24 @@ func (r *run) restore(ctx context.Context) error {
 	return nil
 }
 
+// readIdentities reads the backup's identity export, without the users of tenants offboarded
+// since (the register's tenant-level entries).
 func (r *run) readIdentities(ctx context.Context) ([]backup.IdentityRecord, error) {
-	return backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}, BackupID: r.plan.Backup.ID})
+	recs, err := backup.ReadIdentityExport(ctx, backup.IdentityExportOptions{Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}, BackupID: r.plan.Backup.ID})
+	if err != nil {
+		return nil, err
+	}
+	offboarded, err := erasure.OffboardedTenants(ctx, erasure.BucketsRegister([]string{"s3://" + r.target.BackupBucket}, r.tc.store))
+	if err != nil {
+		return nil, err
+	}
+	kept := recs[:0]
+	for _, rec := range recs {
+		if !offboarded[rec.TenantID] {
+			kept = append(kept, rec)
+		}
+	}
+	return kept, nil
 }
 
 func (r *run) identitiesDone(ctx context.Context) (bool, error) {
