@@ -184,9 +184,9 @@ func shredTenantKeys(ctx context.Context, coll *mongo.Collection, tenantID strin
 
 // tenantDoc is what EraseTenant reads of a document it deletes: its ID and pending events.
 type tenantDoc struct {
-	ID      any                `bson:"_id"`
+	ID      any                 `bson:"_id"`
 	Events  audit.PendingEvents `bson:"outbox,omitempty"`
-	Pending int                `bson:"outboxPending,omitempty"`
+	Pending int                 `bson:"outboxPending,omitempty"`
 }
 
 // deleteTenantDocs deletes the tenant's documents of coll a batch at a time, carrying pending audit

@@ -131,7 +131,10 @@ func TestOffboardThousandsOfRecordsThenAnOlderBackupRestoredBringsNoneBack(t *te
 	o := testOptions(db, store, pool, "leaving")
 	var progress []string
 	start := time.Now()
-	o.Progress = func(s string) { progress = append(progress, s); t.Logf("%s %s", time.Since(start).Round(time.Millisecond), s) }
+	o.Progress = func(s string) {
+		progress = append(progress, s)
+		t.Logf("%s %s", time.Since(start).Round(time.Millisecond), s)
+	}
 	plan, err := Preflight(ctx, o)
 	if err != nil {
 		t.Fatal(err)
