@@ -97,7 +97,7 @@ func TestBenchBackup(t *testing.T) {
 			// AND caro backup create writes an encrypted backup of it (compress, hash, seal, upload)
 			s1 := serverCPU()
 			out := filepath.Join(t.TempDir(), "create.json")
-			secs, rss = runMeasuredTo(t, out, caroBin, env, "backup", "create", "--source", ferret.URI(), "--database", src,
+			secs, rss = runMeasuredTo(t, out, caroBin, env, "backup", "create", "--mongodb-uri", ferret.URI(), "--database", src,
 				"--bucket", bucket, "--region", testRegion, "--kms-key", keyARN, "-o", "json")
 			var m Manifest
 			raw, _ := os.ReadFile(out)

@@ -76,7 +76,12 @@ func insertBatchCmd(ctx context.Context, bt insertBatch) (int64, error) {
 	}
 	cmd := bson.D{{Key: "insert", Value: bt.coll.Name()}, {Key: "documents", Value: bt.docs}, {Key: "ordered", Value: false}}
 	if err := bt.coll.Database().RunCommand(ctx, cmd).Decode(&reply); err != nil {
-		return 0, err
+		// The driver turns a reply with write errors into a WriteException; with dupOK its reply
+		// is counted below like any.
+		var we mongo.WriteException
+		if !bt.dupOK || !errors.As(err, &we) || we.WriteConcernError != nil || len(we.Raw) == 0 || bson.Unmarshal(we.Raw, &reply) != nil {
+			return 0, err
+		}
 	}
 	if bt.dupOK {
 		rest := reply.WriteErrors[:0]

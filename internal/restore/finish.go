@@ -58,7 +58,16 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 	if err := o.step("marker"); err != nil {
 		return err
 	}
-	if err := completeRun(ctx, db, run, run.Existing, time.Now()); err != nil {
+	var staged *StagedCopy
+	if run.Standby {
+		inv, err := Take(ctx, db)
+		if err != nil {
+			return err
+		}
+		staged = &StagedCopy{Inventory: inv, VerifiedAt: time.Now().UTC(), Seconds: time.Since(run.Started).Seconds(),
+			BackupTime: run.BackupTime, PlaintextSHA256: run.PlaintextSHA256}
+	}
+	if err := completeRun(ctx, db, run, run.Existing, time.Now(), staged); err != nil {
 		return newErr(ErrSwitchFailed, err, hintRecover, "the restored data of run %s is live in %s", run.ID, db.Name())
 	}
 	if err := o.step("maintenance-off"); err != nil {
@@ -68,6 +77,12 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 		w := fmt.Sprintf("the maintenance switch of run %s could not be turned off (%v): the API refuses writes until `caro backup recover --mongodb-uri <uri> --yes` clears it", run.ID, err)
 		rep.Warnings = append(rep.Warnings, w)
 		o.say("done", "WARNING: %s", w)
+	} else if run.Standby {
+		// The staged copy is not the live data: the standby's API keeps refusing writes into it
+		// until a failover activates it.
+		if _, err := maintenance.On(context.WithoutCancel(ctx), db, StandbyOwner, fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", run.BackupID)); err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the maintenance switch could not be handed to %q (%v): the standby's API would accept writes into the staged copy", StandbyOwner, err))
+		}
 	}
 	if err := dropPrefixed(context.WithoutCancel(ctx), db, stagePrefix); err != nil {
 		o.say("done", "warning: left-over staging collections could not be dropped (the next restore drops them): %v", err)

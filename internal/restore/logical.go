@@ -44,22 +44,58 @@ func Backup(ctx context.Context, o Options, src BackupSource) (*Report, error) {
 	if err := o.prepare(); err != nil {
 		return nil, err
 	}
+	st, rep, err := o.beginBackup(ctx, src, !src.SkipPreverify)
+	if st == nil {
+		return rep, err
+	}
+	defer st.stop()
+	o.say("stage", "maintenance switch on (the API answers writes with 503 until the restore ends); loading %s into staging collections %s%s_*", st.m.BackupID, stagePrefix, st.run.ID)
+	staged, err := st.b.Stage(ctx, st.db, func(c string) string { return stageName(st.run.ID, c) },
+		backup.StageOptions{Workers: src.Workers, BatchBytes: src.BatchBytes, BatchDocs: src.BatchDocs, Recount: src.Recount, Progress: o.Progress})
+	if err == nil {
+		err = o.step("loaded")
+	}
+	if err != nil {
+		return rep, o.rollback(ctx, st.db, st.run, err)
+	}
+	return o.completeBackup(ctx, st, staged, start)
+}
+
+// started is a restore run of a logical backup whose load is under way: the run is recorded in
+// the marker and the maintenance switch is on.
+type started struct {
+	db  *mongo.Database
+	b   *backup.Backup
+	m   backup.Manifest
+	run Run
+	// on is when the maintenance switch went on; first the erasure register as listed before the
+	// load.
+	on    time.Time
+	first []erasure.Erasure
+	rep   *Report
+	stop  func()
+}
+
+// beginBackup runs the protocol up to the load (see Backup): recover first, authenticate the
+// manifest, read the register, check the whole backup (when preverify), record the run, switch the
+// maintenance on. It returns no run when there is nothing to load (already restored) or on error.
+func (o *Options) beginBackup(ctx context.Context, src BackupSource, preverify bool) (*started, *Report, error) {
 	if o.Database == "" {
 		o.Database = backup.DefaultDatabase
 	}
 	rep := &Report{Kind: KindBackup, BackupID: src.BackupID, Database: o.Database}
 	db, err := o.db(ctx)
 	if err != nil {
-		return rep, err
+		return nil, rep, err
 	}
 	// Before anything else, even before the backup is read: an interrupted earlier restore is
 	// finished or rolled back, and the report (and any error) says which.
 	if done, err := o.recoverFirst(ctx, db, rep, src.BackupID); done || err != nil {
-		return rep, err
+		return nil, rep, err
 	}
 	b, err := backup.Open(ctx, src.ReadOptions)
 	if err != nil {
-		return rep, afterRecovery(rep, err)
+		return nil, rep, afterRecovery(rep, err)
 	}
 	m := b.Manifest()
 	o.say("manifest", "manifest of %s authenticated: %d collections, %d documents from %s", m.BackupID, len(m.Collections), m.Documents, m.SourceRegion)
@@ -69,20 +105,20 @@ func Backup(ctx context.Context, o Options, src BackupSource) (*Report, error) {
 	rep.SourceRegion, rep.BackupTime = m.SourceRegion, m.CreatedAt
 	first, err := o.readRegister(ctx, m.CreatedAt)
 	if err != nil {
-		return rep, afterRecovery(rep, err)
+		return nil, rep, afterRecovery(rep, err)
 	}
-	if !src.SkipPreverify {
+	if preverify {
 		if err := b.Check(ctx, o.Progress); err != nil {
-			return rep, afterRecovery(rep, err)
+			return nil, rep, afterRecovery(rep, err)
 		}
 		o.say("check", "all %d collections of %s authenticated; counts and checksums match the manifest", len(m.Collections), m.BackupID)
 	}
 	existing, err := userCollections(ctx, db)
 	if err != nil {
-		return rep, newErr(backup.ErrTargetUnreachable, err, hintTarget, "listing the collections of %s", o.Database)
+		return nil, rep, newErr(backup.ErrTargetUnreachable, err, hintTarget, "listing the collections of %s", o.Database)
 	}
 	if len(existing) > 0 && !o.Replace {
-		return rep, newErr(ErrTargetNotEmpty, nil, hintNotEmpty, "%s has %d collections (%s)", o.Database, len(existing), strings.Join(existing, ", "))
+		return nil, rep, newErr(ErrTargetNotEmpty, nil, hintNotEmpty, "%s has %d collections (%s)", o.Database, len(existing), strings.Join(existing, ", "))
 	}
 
 	run := o.newRun(KindBackup, m.BackupID)
@@ -92,31 +128,28 @@ func Backup(ctx context.Context, o Options, src BackupSource) (*Report, error) {
 	}
 	rep.Run = run.ID
 	if err := startRun(ctx, db, run); err != nil {
-		return rep, err
+		return nil, rep, err
 	}
 	stop := heartbeat(ctx, db, run.ID)
-	defer stop()
-	fail := func(cause error) (*Report, error) { return rep, o.rollback(ctx, db, run, cause) }
-
 	on, err := o.maintenanceOn(ctx, db, run)
 	if err != nil {
-		return fail(err)
+		stop()
+		return nil, rep, o.rollback(ctx, db, run, err)
 	}
-	o.say("stage", "maintenance switch on (the API answers writes with 503 until the restore ends); loading %s into staging collections %s%s_*", m.BackupID, stagePrefix, run.ID)
-	staged, err := b.Stage(ctx, db, func(c string) string { return stageName(run.ID, c) },
-		backup.StageOptions{Workers: src.Workers, BatchBytes: src.BatchBytes, BatchDocs: src.BatchDocs, Recount: src.Recount, Progress: o.Progress})
-	if err == nil {
-		err = o.step("loaded")
-	}
-	if err != nil {
-		return fail(err)
-	}
+	return &started{db: db, b: b, m: m, run: run, on: on, first: first, rep: rep, stop: stop}, rep, nil
+}
+
+// completeBackup runs the protocol from the staged data to the end (see Backup): settle, compare,
+// hold, erasures, compare again, switch, finish. A failure before the switch rolls the run back.
+func (o *Options) completeBackup(ctx context.Context, st *started, staged []backup.CollectionRestore, start time.Time) (*Report, error) {
+	db, run, rep := st.db, st.run, st.rep
+	fail := func(cause error) (*Report, error) { return rep, o.rollback(ctx, db, run, cause) }
 	rep.Collections, rep.Verified = staged, true
 	for _, c := range staged {
 		rep.Documents += c.Documents
 	}
 
-	before, err := o.settledInventory(ctx, db, on, rep)
+	before, err := o.settledInventory(ctx, db, st.on, rep)
 	if err != nil {
 		return fail(err)
 	}
@@ -136,7 +169,7 @@ func Backup(ctx context.Context, o Options, src BackupSource) (*Report, error) {
 
 	seen := map[string]bool{}
 	if !o.SkipErasureRegister {
-		sum, err := o.applyToStaging(ctx, db, run.ID, first, seen)
+		sum, err := o.applyToStaging(ctx, db, run.ID, st.first, seen)
 		if err == nil {
 			err = o.step("erasures")
 		}
@@ -155,6 +188,9 @@ func Backup(ctx context.Context, o Options, src BackupSource) (*Report, error) {
 	if changes := before.Changes(after); len(changes) > 0 {
 		return fail(newErr(ErrWritesDuringRestore, nil, "an API instance or another client does not honour the maintenance switch (a version without it, or a direct connection): stop it, then run the restore again; nothing was switched and nothing was dropped",
 			"%s changed while the maintenance switch was on: %s", o.Database, strings.Join(changes, "; ")))
+	}
+	if err := cancelled(ctx, db, run.ID); err != nil {
+		return fail(err)
 	}
 	run.Existing = make([]Replaced, 0, len(after.Collections))
 	for _, n := range after.Names() {
@@ -243,7 +279,17 @@ func (o *Options) readRegister(ctx context.Context, backupTime time.Time) ([]era
 // maintenanceOn turns the switch on for run and returns when.
 func (o *Options) maintenanceOn(ctx context.Context, db *mongo.Database, run Run) (time.Time, error) {
 	on := time.Now()
-	if _, err := maintenance.On(ctx, db, run.Owner, fmt.Sprintf("restoring %s %s into %s", run.Kind, run.BackupID, db.Name())); err != nil {
+	reason := fmt.Sprintf("restoring %s %s into %s", run.Kind, run.BackupID, db.Name())
+	_, err := maintenance.On(ctx, db, run.Owner, reason)
+	if errors.Is(err, maintenance.ErrHeldByOther) {
+		// A standby's pre-staged copy is guarded by its own switch; any restore takes it over.
+		if s, gerr := maintenance.Get(ctx, db); gerr == nil && s != nil && s.Owner == StandbyOwner {
+			if _, err = maintenance.Off(ctx, db, StandbyOwner, false); err == nil {
+				_, err = maintenance.On(ctx, db, run.Owner, reason)
+			}
+		}
+	}
+	if err != nil {
 		hint := "the restore stops the API writing while it replaces the data; nothing was changed"
 		if errors.Is(err, maintenance.ErrHeldByOther) {
 			hint = "another operation is changing this database (named above): wait until it has finished, then run the restore again; nothing was changed"

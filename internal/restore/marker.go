@@ -73,6 +73,22 @@ type Marker struct {
 	Replaced []Replaced `bson:"replaced,omitempty" json:"replaced,omitempty"`
 	// InProgress is the run in progress or interrupted; nil when none.
 	InProgress *Run `bson:"in_progress,omitempty" json:"in_progress,omitempty"`
+	// Staged is set while the last completed restore is a standby's pre-staged copy that no failover
+	// has activated yet (Options.Standby; Activate clears it).
+	Staged *StagedCopy `bson:"staged,omitempty" json:"staged,omitempty"`
+}
+
+// StagedCopy is what a pre-stage left ready in a standby database: the backup (the marker's
+// BackupID and Documents), verified by counts and checksums while it was loaded, and what the
+// database held when the pre-stage ended, so the failover can tell the copy is untouched.
+type StagedCopy struct {
+	Inventory  Inventory `bson:"inventory" json:"inventory"`
+	VerifiedAt time.Time `bson:"verified_at" json:"verifiedAt"`
+	// Seconds is how long the pre-stage took (load, erasures, switch).
+	Seconds float64 `bson:"seconds" json:"seconds"`
+	// BackupTime and PlaintextSHA256 are the backup's (the activation's audit record carries them).
+	BackupTime      time.Time `bson:"backup_time" json:"backupTime"`
+	PlaintextSHA256 string    `bson:"plaintext_sha256" json:"-"`
 }
 
 // Replaced is one collection a restore replaced.
@@ -119,6 +135,17 @@ type Run struct {
 	ProcStart uint64    `bson:"proc_start,omitempty" json:"-"`
 	Started   time.Time `bson:"started" json:"started"`
 	Heartbeat time.Time `bson:"heartbeat" json:"heartbeat"`
+	// Engine names the engine execution that runs the restore across processes (Begin, LoadPart,
+	// Complete): its liveness is its heartbeat alone, whatever process last wrote it.
+	Engine string `bson:"engine,omitempty" json:"engine,omitempty"`
+	// Loaded are the parts (chunk streams) an engine's workers have loaded into the staging.
+	Loaded []uint32 `bson:"loaded,omitempty" json:"loaded,omitempty"`
+	// Cancel, when set, asks the run to stop before its switch and roll back (RequestCancel: a
+	// failover that will not wait for a pre-stage); it says who asked and why.
+	Cancel string `bson:"cancel,omitempty" json:"cancel,omitempty"`
+	// Standby marks a pre-stage: on completion the marker records the staged copy and the
+	// maintenance switch is handed to StandbyOwner.
+	Standby bool `bson:"standby,omitempty" json:"standby,omitempty"`
 }
 
 // HeartbeatEvery is how often a running restore says it is alive; a run on another host whose
@@ -198,13 +225,19 @@ func endRun(ctx context.Context, db *mongo.Database, id string) error {
 }
 
 // completeRun records run r as the last completed restore and clears the run in progress, in one
-// update.
-func completeRun(ctx context.Context, db *mongo.Database, r Run, replaced []Replaced, at time.Time) error {
+// update; staged records a standby's pre-staged copy (nil clears it: the data is live).
+func completeRun(ctx context.Context, db *mongo.Database, r Run, replaced []Replaced, at time.Time, staged *StagedCopy) error {
 	set := bson.D{{Key: "backup_id", Value: r.BackupID}, {Key: "plan_id", Value: r.PlanID}, {Key: "documents", Value: r.Documents},
 		{Key: "restored_at", Value: at.UTC()}, {Key: "from", Value: r.From}, {Key: "kind", Value: r.Kind}, {Key: "run", Value: r.ID},
 		{Key: "replaced", Value: replaced}}
+	unset := bson.D{{Key: "in_progress", Value: ""}}
+	if staged != nil {
+		set = append(set, bson.E{Key: "staged", Value: staged})
+	} else {
+		unset = append(unset, bson.E{Key: "staged", Value: ""})
+	}
 	res, err := db.Collection(MarkerCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: MarkerID}, {Key: "in_progress.id", Value: r.ID}},
-		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "in_progress", Value: ""}}}})
+		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}})
 	if err != nil {
 		return fmt.Errorf("writing the restore marker in %s.%s: %w", db.Name(), MarkerCollection, err)
 	}
@@ -223,6 +256,9 @@ func thisProcess(r *Run, now time.Time) {
 // runDead reports whether run r's process is gone: provably dead on this host, or silent (no
 // heartbeat) for HeartbeatStale on another.
 func runDead(r Run, now time.Time) bool {
+	if r.Engine != "" {
+		return now.Sub(r.Heartbeat) > HeartbeatStale
+	}
 	if r.PID <= 0 {
 		return true
 	}
@@ -234,6 +270,11 @@ func runDead(r Run, now time.Time) bool {
 }
 
 func runningError(r Run) error {
+	if r.Engine != "" {
+		return fmt.Errorf("%w: run %s (%s of %s, phase %s) by the engine execution %s, started %s, last heartbeat %s ago: wait for it to finish "+
+			"(an engine run that stopped is taken over %s after its last heartbeat)",
+			ErrRestoreRunning, r.ID, r.Kind, r.BackupID, r.Phase, r.Engine, r.Started.Format(time.RFC3339), time.Since(r.Heartbeat).Round(time.Second), HeartbeatStale)
+	}
 	return fmt.Errorf("%w: run %s (%s of %s, phase %s) by pid %d on %s, started %s, last heartbeat %s ago: wait for it to finish "+
 		"(a run on another host that stopped is taken over %s after its last heartbeat; on this host as soon as its process is gone)",
 		ErrRestoreRunning, r.ID, r.Kind, r.BackupID, r.Phase, r.PID, r.Host, r.Started.Format(time.RFC3339),

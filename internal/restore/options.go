@@ -75,8 +75,13 @@ type Options struct {
 	Settle time.Duration
 	// Progress receives progress events (messages in Message).
 	Progress func(backup.Progress)
+	// Standby marks a standby's pre-stage: the marker records the staged copy (StagedCopy) and the
+	// maintenance switch is handed to StandbyOwner at the end instead of being turned off.
+	Standby bool
 
-	hooks *hooks
+	// engine names the engine execution of a run started by Begin.
+	engine string
+	hooks  *hooks
 }
 
 // hooks let the package's tests inject failures and decide liveness.
@@ -144,6 +149,7 @@ func (o *Options) newRun(kind, backupID string) Run {
 		EventID: audit.NewEventID(), Origin: o.Origin}
 	r.Owner = fmt.Sprintf("restore %s (%s %s)", r.ID, kind, backupID)
 	thisProcess(&r, time.Now())
+	r.Engine, r.Standby = o.engine, o.Standby
 	return r
 }
 

@@ -98,7 +98,16 @@ func undoRun(ctx context.Context, db *mongo.Database, run Run) error {
 	if _, err := maintenance.Off(ctx, db, run.Owner, false); err != nil && !errors.Is(err, maintenance.ErrHeldByOther) {
 		return err
 	}
-	return endRun(ctx, db, run.ID)
+	if err := endRun(ctx, db, run.ID); err != nil {
+		return err
+	}
+	// A standby's pre-staged copy stays guarded by its switch when a run over it rolls back.
+	if m, err := ReadMarker(ctx, db); err == nil && m != nil && m.Staged != nil {
+		if _, err := maintenance.On(ctx, db, StandbyOwner, fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", m.BackupID)); err != nil && !errors.Is(err, maintenance.ErrHeldByOther) {
+			return err
+		}
+	}
+	return nil
 }
 
 // releaseOwnHold removes the ledger hold when run placed it (same time and backup).
