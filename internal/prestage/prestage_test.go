@@ -19,7 +19,9 @@ import (
 
 var seq atomic.Int64
 
-func newDB(prefix string) string { return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1)) }
+func newDB(prefix string) string {
+	return fmt.Sprintf("%s%d_%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1))
+}
 
 // backupOf seeds n records into a fresh database and backs it up into store.
 func backupOf(t *testing.T, store backup.ObjectStore, n int) (string, backup.Manifest) {
