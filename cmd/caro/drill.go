@@ -130,6 +130,13 @@ func printDrill(w io.Writer, r *local.DrillReport) {
 		state = "FAILED"
 	}
 	fmt.Fprintf(w, "Drill %s: %s -> %s, %d records\n", state, local.DrillPrimary, local.DrillStandby, r.RecordsExpected)
+	if rd := r.Readiness; rd != nil {
+		verdict := "ready"
+		if !rd.Ready {
+			verdict = "NOT ready"
+		}
+		fmt.Fprintf(w, "Readiness before the disaster: %s %s (%d checks, %d blocker(s), %d warning(s))\n", rd.To, verdict, len(rd.Checks), rd.Blockers, rd.Warnings)
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tSTATUS\tSECONDS\tDETAIL")
 	for _, s := range r.Steps {

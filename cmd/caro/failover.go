@@ -24,11 +24,14 @@ type failoverFlags struct {
 func newFailoverCmd(streams IOStreams) *cobra.Command {
 	f := &failoverFlags{}
 	cmd := &cobra.Command{
-		Use:   "failover",
+		Use: "failover",
+		Example: `  caro failover readiness
+  caro failover plan --to eu-central-1
+  caro failover apply plan.json`,
 		Short: "Move the platform to another region: plan, apply (resumable), status, unlock",
 		Long: `Move the platform to another region in one command.
 
-  caro failover plan --to eu-central-1 -o plan.json    # checks, changes nothing
+  caro failover plan --to eu-central-1 --out plan.json  # checks, changes nothing
   caro failover apply plan.json                         # asks, then runs; safe to re-run
   caro failover status                                  # where the current or last failover stands
 
@@ -43,7 +46,7 @@ while that region is unhealthy.`,
 			f.stateDir = foDefaultStateDir(loadSettings())
 		}
 	}
-	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f))
+	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f), newFailoverReadinessCmd(streams, f))
 	return cmd
 }
 

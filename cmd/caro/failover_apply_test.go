@@ -161,13 +161,13 @@ func TestFailoverUnlock(t *testing.T) {
 	}
 	cmd := startApply(t, dir, plan, "deploy")
 	code, out, errOut := foRun(t, "", "failover", "unlock")
-	if code == 0 || !strings.Contains(out, "pid "+itoa(cmd.Process.Pid)) || !strings.Contains(errOut, "--force") {
+	if code == 0 || !strings.Contains(out, "pid "+itoa(cmd.Process.Pid)) || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("unlock without --force: %d %s %s", code, out, errOut)
 	}
 	// A local lock belongs to a live process: even --force refuses and says which pid to stop.
-	code, _, errOut = foRun(t, "", "failover", "unlock", "--force")
+	code, _, errOut = foRun(t, "", "failover", "unlock", "--yes")
 	if code == 0 || !strings.Contains(errOut, "kill "+itoa(cmd.Process.Pid)) {
-		t.Fatalf("unlock --force of a live local lock: %d %s", code, errOut)
+		t.Fatalf("unlock --yes of a live local lock: %d %s", code, errOut)
 	}
 }
 
@@ -181,7 +181,7 @@ func TestFailoverApplyRefusesWhileAnotherPlanIsUnfinished(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, "fail-restore"))
 	plan2 := filepath.Join(dir, "plan2.json")
-	if code, _, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "-o", plan2); code != 0 {
+	if code, _, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "--out", plan2); code != 0 {
 		t.Fatal(errOut)
 	}
 	code, _, errOut := foRun(t, "", "failover", "apply", plan2, "--yes")

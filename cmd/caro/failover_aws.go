@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
@@ -18,12 +19,19 @@ import (
 
 // newAWSFailoverProvider builds the AWS provider (internal/providers/aws, where every AWS call of
 // the failover lives) from the configuration of the target region.
-func newAWSFailoverProvider(ctx context.Context, target string, _ map[string]string) (failover.Provider, error) {
+func newAWSFailoverProvider(ctx context.Context, target string, settings map[string]string) (failover.Provider, error) {
 	defs, err := regions.Default()
 	if err != nil {
 		return nil, err
 	}
-	s, err := failoverSettings(ctx, target)
+	// The plan's choices of what to deploy are settings too (pinned in the plan for apply).
+	flags := map[string]string{}
+	for _, k := range []string{config.KeyRelease, config.KeyCDKOut} {
+		if v := settings[k]; v != "" {
+			flags[k] = v
+		}
+	}
+	s, err := failoverSettings(ctx, target, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +43,7 @@ func newAWSFailoverProvider(ctx context.Context, target string, _ map[string]str
 // events delivered inline when an audit topic is configured.
 func awsProviderConfig(defs regions.Set, s envSettings) awsprov.Config {
 	c := awsprov.Config{Regions: defs, ARCEndpoints: s.ARCEndpoints, AssemblyDir: s.CDKOut, OriginSecret: s.OriginSecret, AtlasBaseURL: s.AtlasBaseURL,
+		Release: s.Release, ReleaseBucket: s.ReleaseBucket, MaxBackupAge: s.MaxBackupAge, PeerBackupKeyArn: s.PeerBackupKey,
 		Restore: awsprov.RestoreSettings{TargetMongoURI: s.FailoverMongoURI, AcceptedBackupKeys: s.BackupKeys, OwnBackupBucket: s.FailoverBackupOwnBucket,
 			LedgerReplicaBucket: s.FailoverLedgerBucket, LedgerOwnBucket: s.FailoverLedgerOwnBucket,
 			LedgerRetentionYears: s.LedgerRetentionYears, LedgerMaxAge: s.LedgerMaxAge,

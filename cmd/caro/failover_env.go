@@ -70,6 +70,13 @@ type envSettings struct {
 	AtlasErr     error
 	AtlasBaseURL string
 
+	// Release (flag --release), ReleaseBucket and MaxBackupAge are the failover's: the release it
+	// deploys, where the target's releases are, and the recovery point objective.
+	Release, ReleaseBucket string
+	MaxBackupAge           time.Duration
+	// PeerBackupKey is the region\'s replica of the peer\'s backup key (also in BackupKeys).
+	PeerBackupKey string
+
 	// Used are the settings the values above came from that a failover plan prints under
 	// "Checked:", each with its source (secrets masked).
 	Used []config.Value
@@ -93,9 +100,9 @@ var loadSettings = func() envSettings {
 
 // failoverSettings resolves the failover's settings for its target region, looking in AWS too
 // (the target stack's outputs, the connection-string and Atlas secrets) with the operator's
-// credentials.
-var failoverSettings = func(ctx context.Context, target string) (envSettings, error) {
-	cfg, err := (&config.Loader{Cloud: newCloud()}).Load(ctx, target)
+// credentials. flags are the plan's flags that are settings (--release, --cdk-out).
+var failoverSettings = func(ctx context.Context, target string, flags map[string]string) (envSettings, error) {
+	cfg, err := (&config.Loader{Cloud: newCloud(), Flags: flags}).Load(ctx, target)
 	if err != nil {
 		return envSettings{}, err
 	}
@@ -148,6 +155,11 @@ func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
 		LedgerPublicKey: get(config.KeyLedgerPublicKeys), LedgerBuckets: list(config.KeyLedgerBucket, config.KeyLedgerReplicaBucket),
 		LedgerSigningKeys: list(config.KeyLedgerSigningKey), LedgerRetentionYears: ledger.DefaultRetentionYears, LedgerMaxAge: ledger.DefaultMaxAge,
 		AtlasBaseURL: get(config.KeyAtlasBaseURL),
+	}
+	s.Release, s.ReleaseBucket = get(config.KeyRelease), get(config.KeyReleaseBucket)
+	s.PeerBackupKey = cfg.String(ctx, config.KeyPeerBackupKey)
+	if d, err := time.ParseDuration(get(config.KeyMaxBackupAge)); err == nil && d > 0 {
+		s.MaxBackupAge = d
 	}
 	s.VerifyMongoURI = get(config.KeyVerifyMongoURI)
 	if s.VerifyMongoURI == "" {

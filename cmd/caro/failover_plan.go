@@ -11,21 +11,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/failover"
-	"github.com/carohealth/platform/regions"
 )
 
 type failoverPlanOptions struct {
-	to, from, restore, out, provider, env, dns, format string
+	to, from, restore, out, provider, env, dns, release, cdkOut, output string
 }
 
 func newFailoverPlanCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
 	o := &failoverPlanOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --to <region> [--from <region>] [--restore atlas|backup] [-o plan.json]",
+		Use:   "plan --to <region> [--from <region>] [--restore atlas|backup] [--out plan.json] [-o json]",
 		Short: "Check everything and write the failover plan; changes nothing",
-		Long: `Checks the target region, the backup or snapshot to restore and its age (the RPO), and writes
-the plan file that 'caro failover apply' executes. Nothing is changed. The plan is sealed with a
-hash: an edited plan file is refused by apply, and a plan older than 2 hours must be made again.`,
+		Long: `Runs every readiness check (the same as 'caro failover readiness'), finds the backup or snapshot
+to restore and its age (the RPO), pins the release to deploy, and writes the plan file that
+'caro failover apply' executes. Nothing is changed. Every setting the plan used is listed under
+"Checked:" with its source (docs/settings.md); a blocker refuses the plan, naming it. The plan is
+sealed with a hash: an edited plan file is refused by apply, and a plan older than 2 hours must be
+made again.`,
+		Example: `  caro failover plan --to eu-central-1
+  caro failover plan --to eu-central-1 --release 1.4.2 --out plan.json -o json
+  caro failover plan --provider local --env drill/env.json --to standby`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
@@ -35,75 +40,52 @@ hash: an edited plan file is refused by apply, and a plan older than 2 hours mus
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.to, "to", "", "target region (required)")
+	fl.StringVar(&o.to, "to", "", "target region (default: the standby)")
 	fl.StringVar(&o.from, "from", "", "source region (default: the primary of the region definitions)")
 	fl.StringVar(&o.restore, "restore", "backup", "what to restore: backup (encrypted logical backup) or atlas (Atlas snapshot)")
-	fl.StringVarP(&o.out, "output-file", "o", "plan.json", "where to write the plan")
+	fl.StringVar(&o.out, "out", "plan.json", "the plan file to write")
 	fl.StringVar(&o.provider, "provider", "aws", "where the platform runs: aws, or local (the drill's regions)")
-	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by `caro drill`")
+	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by 'caro drill'")
 	fl.StringVar(&o.dns, "dns", "", "aws provider: DNS mode arc (data plane, default), health-check or upsert (control plane, us-east-1)")
-	fl.StringVar(&o.format, "format", "text", "how to print the plan on stdout: text or json")
+	fl.StringVar(&o.release, "release", "", "aws provider: the release to deploy (default: the one the primary runs; 'caro release list')")
+	fl.StringVar(&o.cdkOut, "cdk-out", "", "aws provider: deploy this local cloud assembly instead of the published release (platform engineers)")
+	fl.StringVarP(&o.output, "output", "o", "text", "how to print the plan on stdout: text or json")
 	return cmd
 }
 
 func (o *failoverPlanOptions) validate() error {
-	if o.to == "" {
-		return fmt.Errorf("no target region: pass --to <region> (for example --to eu-central-1)")
-	}
-	if o.restore != "backup" && o.restore != "atlas" {
-		return fmt.Errorf("invalid --restore %q: use backup or atlas", o.restore)
-	}
 	if o.out == "" {
-		return fmt.Errorf("no plan file: pass -o plan.json")
+		return fmt.Errorf("no plan file: pass --out plan.json")
 	}
 	switch o.dns {
 	case "", "arc", "health-check", "upsert":
 	default:
 		return fmt.Errorf("invalid --dns %q: use arc (data plane), health-check or upsert (both control plane, us-east-1)", o.dns)
 	}
-	if o.format != "text" && o.format != "json" {
-		return fmt.Errorf("invalid --format %q: use text or json", o.format)
-	}
-	return nil
+	return foValidateOutput(o.output)
 }
 
 func (o *failoverPlanOptions) run(ctx context.Context, streams IOStreams) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	defs, err := regions.Default()
+	req, err := failoverRequest(o.from, o.to, o.restore, planSettings(o.env, o.dns, o.release, o.cdkOut))
 	if err != nil {
 		return err
 	}
-	primary := defs.Primary().Region
-	if o.from == "" {
-		o.from = primary
-	}
-	for _, r := range []string{o.from, o.to} {
-		if _, err := defs.Get(r); err != nil {
-			return err
-		}
-	}
-	settings := map[string]string{}
-	if o.env != "" {
-		settings["env"] = o.env
-	}
-	if o.dns != "" {
-		settings["dns_mode"] = o.dns
-	}
-	prov, err := foProvider(ctx, o.provider, o.to, settings)
+	prov, err := foProvider(ctx, o.provider, req.To, req.Settings)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.ErrOut, "surveying %s -> %s through provider %s (read-only)...\n", o.from, o.to, prov.Name())
-	plan, err := failover.MakePlan(ctx, prov, failover.Request{From: o.from, To: o.to, Primary: primary, Restore: o.restore, Settings: settings}, time.Now())
+	fmt.Fprintf(streams.ErrOut, "surveying %s -> %s through provider %s (read-only)...\n", req.From, req.To, prov.Name())
+	plan, err := failover.MakePlan(ctx, prov, req, time.Now())
 	if err != nil {
-		return fmt.Errorf("cannot plan a failover to %s: %w", o.to, err)
+		return fmt.Errorf("cannot plan a failover to %s: %w", req.To, err)
 	}
 	if err := failover.WritePlan(o.out, plan); err != nil {
 		return err
 	}
-	if o.format == "json" {
+	if o.output == "json" {
 		return writeJSON(streams.Out, plan)
 	}
 	printPlan(streams.Out, plan)

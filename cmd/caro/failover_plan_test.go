@@ -25,7 +25,7 @@ func testPlanFile(t *testing.T) (dir, plan string) {
 	t.Setenv("CARO_TEST_PROVIDER_DIR", dir)
 	t.Setenv("CARO_STATE_DIR", filepath.Join(dir, "state"))
 	plan = filepath.Join(dir, "plan.json")
-	code, out, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "-o", plan)
+	code, out, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "--out", plan)
 	if code != 0 {
 		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -48,7 +48,7 @@ func TestFailoverPlanWritesSealedPlanAndPrintsSteps(t *testing.T) {
 		t.Fatalf("plan %+v", p)
 	}
 	// AND stdout shows each step, the backup and its age (RPO) and the expected duration
-	_, out, _ := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "-o", filepath.Join(dir, "p2.json"))
+	_, out, _ := foRun(t, "", "failover", "plan", "--provider", "test", "--to", "eu-central-1", "--out", filepath.Join(dir, "p2.json"))
 	for _, want := range []string{"preflight", "confirm", "bk-1", "RPO", "Expected duration", "caro failover apply"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
@@ -84,14 +84,14 @@ func TestFailbackRefusedWhileOldPrimaryUnhealthy(t *testing.T) {
 	t.Setenv("CARO_TEST_PROVIDER_DIR", dir)
 	os.WriteFile(filepath.Join(dir, "unhealthy-eu-west-1"), nil, 0o600)
 	// WHEN on-call plans the failback
-	code, _, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--from", "eu-central-1", "--to", "eu-west-1", "-o", filepath.Join(dir, "p.json"))
+	code, _, errOut := foRun(t, "", "failover", "plan", "--provider", "test", "--from", "eu-central-1", "--to", "eu-west-1", "--out", filepath.Join(dir, "p.json"))
 	// THEN it is refused, saying why and what to do
 	if code == 0 || !strings.Contains(errOut, "failback") || !strings.Contains(errOut, "unhealthy") || !strings.Contains(errOut, "KMS") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	// AND once it is healthy the failback plan is made, as a failback
 	os.Remove(filepath.Join(dir, "unhealthy-eu-west-1"))
-	code, _, errOut = foRun(t, "", "failover", "plan", "--provider", "test", "--from", "eu-central-1", "--to", "eu-west-1", "-o", filepath.Join(dir, "p.json"))
+	code, _, errOut = foRun(t, "", "failover", "plan", "--provider", "test", "--from", "eu-central-1", "--to", "eu-west-1", "--out", filepath.Join(dir, "p.json"))
 	p, err := failover.ReadPlan(filepath.Join(dir, "p.json"))
 	if code != 0 || err != nil || p.Kind != failover.KindFailback {
 		t.Fatalf("exit %d %q, plan %+v %v", code, errOut, p, err)

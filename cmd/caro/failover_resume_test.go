@@ -62,7 +62,7 @@ func TestFailoverApplyRedo(t *testing.T) {
 func TestFailoverStatusNamesAMissingJournal(t *testing.T) {
 	_, plan := testPlanFile(t)
 	other := t.TempDir()
-	code, out, errOut := foRun(t, "", "failover", "status", "--plan", plan, "--state-dir", other)
+	code, out, errOut := foRun(t, "", "failover", "status", "-f", plan, "--state-dir", other)
 	if code == 0 || !strings.Contains(errOut, "no failover journal of plan ") || !strings.Contains(errOut, "--state-dir") || strings.Contains(out, "0001-01-01") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}

@@ -44,9 +44,11 @@ type failoverStepStatus struct {
 func newFailoverStatusCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
 	var planPath, output string
 	cmd := &cobra.Command{
-		Use:   "status [--plan plan.json]",
+		Use:   "status [-f plan.json]",
 		Short: "Show where the current or last failover stands (from its journal)",
-		Args:  cobra.NoArgs,
+		Example: `  caro failover status
+  caro failover status -f plan.json -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := foValidateOutput(output); err != nil {
 				return err
@@ -66,8 +68,8 @@ func newFailoverStatusCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&planPath, "plan", "", "the plan whose journal to read (default: the latest journal in --state-dir)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().StringVarP(&planPath, "file", "f", "", "the plan whose journal to read (default: the latest journal in --state-dir)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -94,7 +96,7 @@ func failoverStatusOf(ctx context.Context, stateDir, planPath string) (*failover
 		}
 		if path == "" {
 			return nil, fmt.Errorf("no failover journal in %s: no failover was applied with this state folder. Pass --state-dir <folder> the apply used "+
-				"(default CARO_STATE_DIR, else ~/.caro/failover), or --plan plan.json for a journal the provider keeps (AWS: the target region's backup bucket)", stateDir)
+				"(default CARO_STATE_DIR, else ~/.caro/failover), or -f plan.json for a journal the provider keeps (AWS: the target region's backup bucket)", stateDir)
 		}
 		journal, where = &failover.FileJournal{Path: path}, path
 		lock = &failover.FileLock{Path: filepath.Join(stateDir, "failover.lock")}

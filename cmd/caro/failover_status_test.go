@@ -28,9 +28,9 @@ func TestFailoverStatusAfterCompletion(t *testing.T) {
 		t.Fatalf("status %d %s", code, out)
 	}
 	// --plan reads the same journal
-	code, out, _ = foRun(t, "", "failover", "status", "--plan", plan)
+	code, out, _ = foRun(t, "", "failover", "status", "-f", plan)
 	if code != 0 || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "did confirm") {
-		t.Fatalf("status --plan %d %s", code, out)
+		t.Fatalf("status -f %d %s", code, out)
 	}
 }
 

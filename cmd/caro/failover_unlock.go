@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -13,14 +12,16 @@ import (
 )
 
 func newFailoverUnlockCmd(streams IOStreams, f *failoverFlags) *cobra.Command {
-	var force bool
+	var yes bool
 	var planPath string
 	cmd := &cobra.Command{
-		Use:   "unlock --force [--plan plan.json]",
+		Use:   "unlock [-f plan.json] [--yes]",
 		Short: "Break a stale failover lock (the holder crashed or its laptop is gone)",
-		Long: `Shows who holds the failover lock and, with --force, removes it. Only do this when the
+		Long: `Shows who holds the failover lock and, once confirmed, removes it. Only do this when the
 holder is certainly not running any more: two concurrent applies could fight over DNS. A local
 lock is released by the kernel when its process dies, so only remote (S3) locks go stale.`,
+		Example: `  caro failover unlock                      # who holds the local lock
+  caro failover unlock -f plan.json --yes   # break the plan's S3 lock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -52,8 +53,8 @@ lock is released by the kernel when its process dies, so only remote (S3) locks 
 				return nil
 			}
 			fmt.Fprintf(streams.Out, "Lock held by %s on %s (pid %d) since %s for plan %s\n", h.Owner, h.Host, h.PID, h.Started.Format(time.RFC3339), h.PlanID)
-			if !force {
-				return errors.New("not broken: pass --force once you are sure that apply is not running")
+			if err := confirm(streams, yes, fmt.Sprintf("Break the lock of %s (pid %d on %s)? Only when that apply is certainly not running", h.Owner, h.PID, h.Host)); err != nil {
+				return err
 			}
 			if _, err := lock.Break(ctx); err != nil {
 				return err
@@ -62,7 +63,7 @@ lock is released by the kernel when its process dies, so only remote (S3) locks 
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "really break the lock")
-	cmd.Flags().StringVar(&planPath, "plan", "", "the plan whose lock to break (for provider-kept locks such as S3)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "break the lock without asking (only when the holder is certainly not running)")
+	cmd.Flags().StringVarP(&planPath, "file", "f", "", "the plan whose lock to break (for provider-kept locks such as S3)")
 	return cmd
 }

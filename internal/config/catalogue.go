@@ -38,6 +38,7 @@ const (
 	KeyFailoverBackupBucket        = "failover-backup-bucket"
 	KeyFailoverLedgerBucket        = "failover-ledger-bucket"
 	KeyFailoverLedgerReplicaBucket = "failover-ledger-replica-bucket"
+	KeyMaxBackupAge                = "max-backup-age"
 	KeyLedgerRetentionYears        = "ledger-retention-years"
 )
 
@@ -62,7 +63,7 @@ var Catalogue = []Setting{
 
 	{Key: KeyMongoURI, Doc: "Connection string of the region's database (Atlas).", Secret: true,
 		Lookups:  []Lookup{Flag("mongodb-uri"), Env("CARO_MONGODB_URI"), Secret("caro/{region}/mongodb-uri")},
-		Fix:      "pass --mongodb-uri, or put the cluster's connection string into the secret caro/{region}/mongodb-uri in {region} (deploy step 3)",
+		Fix:      "pass --mongodb-uri, or put the cluster's connection string into the secret caro/{region}/mongodb-uri in {region} (docs/deploy.md, after the first deploy)",
 		Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
 	{Key: KeyDatabase, Doc: "The application database in the cluster.",
 		Lookups: []Lookup{Env("CARO_DATABASE"), Default("caro")}, Commands: []string{cmdBackup, cmdAudit, cmdGDPR, cmdTenant}},
@@ -86,8 +87,8 @@ var Catalogue = []Setting{
 		Lookups: []Lookup{Flag("kms-key"), Env("CARO_BACKUP_KEY_ID"), StackOutput("OwnBackupKeyArn"), Parameter("/caro/{region}/backup-key-arn")},
 		Fix:     "deploy CaroPlatform-{region} (it writes the SSM parameter /caro/{region}/backup-key-arn), or pass --kms-key", Commands: []string{cmdBackup, cmdFailover}},
 	{Key: KeyPeerBackupKey, Doc: "The region's replica of the peer's multi-Region backup key: it decrypts the peer's backups while the peer is down.",
-		Lookups: []Lookup{Env("CARO_PEER_BACKUP_KEY_ID"), StackOutput("BackupKeyArn")},
-		Fix:     "deploy both platform stacks (`npx cdk deploy --all`): CaroPlatform-{region} then replicates the peer's key (output BackupKeyArn)", Commands: []string{cmdFailover, cmdBackup}},
+		Lookups: []Lookup{Env("CARO_PEER_BACKUP_KEY_ID"), StackOutput("BackupKeyArn"), Parameter("/caro/peers/{peer}/backup-key-arn")},
+		Fix:     "deploy both platform stacks (`npx cdk deploy --all`): CaroPlatform-{peer} replicates its backup key into {region} and writes /caro/peers/{peer}/backup-key-arn there", Commands: []string{cmdFailover, cmdBackup}},
 
 	{Key: KeyLedgerBucket, Doc: "The region's audit-ledger checkpoint bucket (Object Lock).",
 		Lookups: []Lookup{Env("CARO_LEDGER_BUCKET"), StackOutput("LedgerBucket"), Derived("caro-ledger-{account}-{region}")},
@@ -107,7 +108,7 @@ var Catalogue = []Setting{
 		Lookups: []Lookup{Env("CARO_LEDGER_SIGNING_KEY_ARN"), StackOutput("LedgerSigningKeyArn")},
 		Fix:     "deploy CaroPlatform-{region}, or set CARO_LEDGER_SIGNING_KEY_ARN", Commands: []string{cmdAudit}},
 	{Key: KeyLedgerPublicKeys, Doc: "The pinned public keys of every region's ledger signing key (<key ARN>=<base64 DER>,...): verification trusts only these.",
-		Lookups:  []Lookup{Env("CARO_LEDGER_PUBLIC_KEY"), EnvFile("ledgerPublicKeys")},
+		Lookups:  []Lookup{Env("CARO_LEDGER_PUBLIC_KEY"), EnvFile("ledgerPublicKeys"), Parameter("/caro/peers/{peer}/ledger-public-keys")},
 		Fix:      "after the first deploy, add each region's item of `caro audit public-key` to \"ledgerPublicKeys\" in regions/environment.json and commit it",
 		Commands: []string{cmdAudit, cmdFailover}},
 	{Key: KeyLedgerMaxAge, Doc: "The longest an audit entry waits for a signed checkpoint (the ledger's unanchored window).",
@@ -142,6 +143,8 @@ var Catalogue = []Setting{
 	{Key: KeyAtlasBaseURL, Doc: "The Atlas Admin API's address (tests point it at a fake).",
 		Lookups: []Lookup{Env("MONGODB_ATLAS_BASE_URL"), Default("https://cloud.mongodb.com")}, Commands: []string{cmdFailover, "caro backup atlas-restore"}},
 
+	{Key: KeyMaxBackupAge, Doc: "The recovery point objective: readiness and the plan warn when the newest backup is older (the backup interval plus the job's and replication's time).",
+		Lookups: []Lookup{Env("CARO_MAX_BACKUP_AGE"), Default("26h")}, Commands: []string{cmdFailover}},
 	{Key: KeyRelease, Optional: true, Doc: "The release (version) the failover deploys; default: the one the primary runs.",
 		Lookups: []Lookup{Flag("release")}, Commands: []string{cmdFailover}},
 	{Key: KeyReleaseBucket, Doc: "The bucket in the region the pipeline publishes each release's template to, beside the assets cdk deploy published (default: the CDK bootstrap bucket).",

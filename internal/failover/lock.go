@@ -27,7 +27,7 @@ type LockInfo struct {
 }
 
 // UnlockHint is how an operator breaks a stale lock.
-const UnlockHint = "caro failover unlock --force"
+const UnlockHint = "caro failover unlock --yes"
 
 // LockedError is returned when someone else holds the lock.
 type LockedError struct {

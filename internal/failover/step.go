@@ -56,6 +56,9 @@ type Request struct {
 	Restore string
 	// Settings are provider inputs copied into the plan.
 	Settings map[string]string
+	// Readiness asks the survey for every check even after a blocker (`caro failover readiness`);
+	// a plan stops at the first blocker that makes the rest pointless.
+	Readiness bool
 }
 
 // Survey is what a provider found out, without changing anything, to make a plan.
@@ -72,6 +75,9 @@ type Survey struct {
 	Warnings      []string
 	Steps         []PlannedStep
 	Settings      map[string]string
+	// Readiness are the structured checks (OK, Warn, Block add them, and their text to Checks and
+	// Warnings): a plan is made only without blockers.
+	Readiness []Check
 }
 
 // Provider implements failover for one kind of platform (AWS, local).
@@ -98,6 +104,9 @@ func MakePlan(ctx context.Context, prov Provider, req Request, now time.Time) (*
 	s, err := prov.Survey(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if b := s.Blockers(); len(b) > 0 {
+		return nil, &BlockedError{To: req.To, Blockers: b}
 	}
 	kind := KindFailover
 	if req.Primary != "" && req.To == req.Primary {

@@ -26,6 +26,8 @@ type Identity struct {
 type CognitoAPI interface {
 	AdminCreateUser(context.Context, *cip.AdminCreateUserInput, ...func(*cip.Options)) (*cip.AdminCreateUserOutput, error)
 	AdminGetUser(context.Context, *cip.AdminGetUserInput, ...func(*cip.Options)) (*cip.AdminGetUserOutput, error)
+	// DescribeUserPool is the readiness check that the target's pool exists.
+	DescribeUserPool(context.Context, *cip.DescribeUserPoolInput, ...func(*cip.Options)) (*cip.DescribeUserPoolOutput, error)
 }
 
 // Custom attributes of the platform's user pool (constructs/identity).

@@ -23,6 +23,8 @@ type fakeCognito struct {
 	mu    sync.Mutex
 	users map[string]map[string]string // username -> attributes
 	seen  []map[string]any
+	// poolMissing answers DescribeUserPool with ResourceNotFoundException.
+	poolMissing bool
 }
 
 func (f *fakeCognito) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +86,13 @@ func (f *fakeCognito) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			list = append(list, map[string]string{"Name": k, "Value": v})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"Username": username, "UserAttributes": list, "UserStatus": "FORCE_CHANGE_PASSWORD", "Enabled": true})
+	case "AWSCognitoIdentityProviderService.DescribeUserPool":
+		if f.poolMissing {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"__type":"ResourceNotFoundException","message":"User pool eu-central-1_Pool does not exist."}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"UserPool": map[string]any{"Id": in["UserPoolId"], "Name": "caro", "EstimatedNumberOfUsers": len(f.users)}})
 	default:
 		f.t.Errorf("unexpected target %q", r.Header.Get("X-Amz-Target"))
 		w.WriteHeader(400)

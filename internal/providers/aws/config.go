@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -24,8 +25,16 @@ type Config struct {
 	Regions regions.Set
 	// ARCEndpoints are the Route 53 ARC cluster's endpoints, "region=url,..." (empty: no ARC).
 	ARCEndpoints string
-	// AssemblyDir is the synthesized cloud assembly (default cdk.out).
+	// AssemblyDir is a synthesized cloud assembly to deploy instead of the published release
+	// (empty: the release).
 	AssemblyDir string
+	// Release names the release to deploy (empty: the one the primary runs); ReleaseBucket is the
+	// target region's release bucket.
+	Release, ReleaseBucket string
+	// MaxBackupAge is the recovery point objective the newest backup is held to.
+	MaxBackupAge time.Duration
+	// PeerBackupKeyArn is the target's replica of the source's backup key (setting peer-backup-key).
+	PeerBackupKeyArn string
 	// OriginSecret is sent as X-Caro-Origin-Verify on regional /health requests.
 	OriginSecret string
 	// Restore are the restore steps' settings.
@@ -90,13 +99,11 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.AssemblyDir == "" {
-		c.AssemblyDir = "cdk.out"
-	}
 	settings := c.Restore
 	r := Restores{Settings: &settings}
 	p := &Provider{Regions: c.Regions, ClientsFor: ClientsFromSDK(arc), Catalog: r, Restorer: r, Identities: r,
-		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret, SettingLines: c.SettingLines}
+		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret, SettingLines: c.SettingLines,
+		Release: c.Release, ReleaseBucket: c.ReleaseBucket, MaxBackupAge: c.MaxBackupAge, PeerBackupKeyArn: c.PeerBackupKeyArn, LedgerReplicaBucket: c.Restore.LedgerReplicaBucket}
 	if c.Atlas != nil {
 		client, err := atlas.NewClient(ctx, *c.Atlas, c.AtlasBaseURL, nil)
 		if err != nil {

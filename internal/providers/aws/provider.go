@@ -2,15 +2,11 @@ package aws
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -157,7 +153,7 @@ type Provider struct {
 	AtlasCatalog  BackupCatalog
 	AtlasRestorer Restorer
 	Identities    IdentitySource
-	// AssemblyDir is the synthesized cloud assembly (cdk.out).
+	// AssemblyDir is a synthesized cloud assembly to deploy instead of the release.
 	AssemblyDir string
 	HTTP        *http.Client
 	Resolver    Resolver
@@ -172,6 +168,17 @@ type Provider struct {
 	// SettingLines are the resolved settings the provider was built from, each with its source,
 	// shown among the plan's checks.
 	SettingLines []string
+	// Release names the release to deploy (default: the one the primary runs); ReleaseBucket is
+	// the target region's release bucket. AssemblyDir, when set, deploys a local cloud assembly
+	// instead (a platform engineer's choice).
+	Release, ReleaseBucket string
+	// PeerBackupKeyArn is the target's replica of the source's backup key when the target stack
+	// does not export it (the peer writes it into the target's Parameter Store).
+	PeerBackupKeyArn string
+	// MaxBackupAge is the recovery point objective the newest backup is held to (0: not checked).
+	MaxBackupAge time.Duration
+	// LedgerReplicaBucket overrides the target's checkpoint replica bucket's name.
+	LedgerReplicaBucket string
 }
 
 // Name implements failover.Provider.
@@ -261,126 +268,13 @@ func (p *Provider) health(ctx context.Context, url string) (map[string]any, erro
 	return m, nil
 }
 
-func (p *Provider) templatePath(region string) string {
-	dir := p.AssemblyDir
-	if dir == "" {
-		dir = "cdk.out"
+// backupKeyArn is the target's replica of the source's backup key: the stack's output (when the
+// key was given as an override at deploy) or the configured one (the peer's parameter).
+func (p *Provider) backupKeyArn(outs map[string]string) string {
+	if v := outs[OutputBackupKeyArn]; v != "" {
+		return v
 	}
-	return filepath.Join(dir, StackName(region)+".template.json")
-}
-
-// Survey implements failover.Provider.
-func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.Survey, error) {
-	catalog, restorer, err := p.restoreWith(req.Restore)
-	if err != nil {
-		return nil, err
-	}
-	// Local inputs first: nothing else is worth asking AWS for if the restore cannot run.
-	inputs, err := checkRestoreInputs(restorer, req.Restore, req.To)
-	if err != nil {
-		return nil, err
-	}
-	advisories := restoreWarnings(restorer, req.To)
-	to, err := p.Regions.Get(req.To)
-	if err != nil {
-		return nil, err
-	}
-	from, err := p.Regions.Get(req.From)
-	if err != nil {
-		return nil, err
-	}
-	c, err := p.ClientsFor(ctx, req.To)
-	if err != nil {
-		return nil, err
-	}
-	s := &failover.Survey{Settings: map[string]string{}, Warnings: advisories}
-	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return nil, fmt.Errorf("AWS credentials do not work (%w): assume the on-call failover role with MFA first", err)
-	}
-	s.Checks = append(s.Checks, "acting as "+aws.ToString(id.Arn))
-	s.Checks = append(s.Checks, p.SettingLines...)
-	if inputs != "" {
-		s.Checks = append(s.Checks, inputs)
-	}
-	if tl, ok := restorer.(TargetLister); ok {
-		inv, err := tl.TargetInventory(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing what the target database of %s holds: %w", req.To, err)
-		}
-		s.Settings[restore.SettingTargetInventory] = inv.Setting()
-		s.Checks = append(s.Checks, fmt.Sprintf("target database %s holds: %s", inv.Database, inv))
-		if len(inv.Collections) > 0 {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("the restore replaces what %s's database %s holds (%s)%s; apply refuses if it changes before the restore, unless confirmed with --yes",
-				req.To, inv.Database, inv, keptNote(req.Restore)))
-		}
-	}
-
-	tmplPath := p.templatePath(req.To)
-	tmpl, err := os.ReadFile(tmplPath)
-	if err != nil {
-		return nil, fmt.Errorf("no synthesized template for %s (%v): run `make synth` (cdk synth) first", StackName(req.To), err)
-	}
-	sum := sha256.Sum256(tmpl)
-	s.Settings[SettingTemplate], s.Settings[SettingTemplateSHA] = tmplPath, hex.EncodeToString(sum[:])
-	s.Checks = append(s.Checks, fmt.Sprintf("cloud assembly template %s (%d bytes)", tmplPath, len(tmpl)))
-
-	outs, status, err := outputs(ctx, c.CloudFormation, req.To)
-	if err != nil {
-		s.TargetDetail = err.Error()
-		return s, nil
-	}
-	if err := need(outs, OutputBackupBucket, OutputBackupKeyArn, OutputUserPoolID, OutputHealthCheckID); err != nil {
-		return nil, err
-	}
-	key, err := c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(outs[OutputBackupKeyArn])})
-	switch {
-	case err != nil:
-		s.TargetDetail = fmt.Sprintf("KMS key %s unusable: %v", outs[OutputBackupKeyArn], err)
-		return s, nil
-	case key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled:
-		s.TargetDetail = fmt.Sprintf("KMS key %s is %s", outs[OutputBackupKeyArn], key.KeyMetadata.KeyState)
-		return s, nil
-	}
-	s.Checks = append(s.Checks, fmt.Sprintf("target stack %s is %s; KMS key %s enabled", StackName(req.To), status, outs[OutputBackupKeyArn]))
-	s.TargetHealthy, s.TargetDetail = true, "stack, KMS key and backup bucket answer"
-	if req.Primary != "" && req.To == req.Primary {
-		// Failback: the old primary must itself be serving before traffic goes back.
-		if _, err := p.health(ctx, p.healthURL(to)); err != nil {
-			s.TargetHealthy, s.TargetDetail = false, "its API does not answer /health: "+err.Error()
-		}
-	}
-	if _, err := p.health(ctx, p.healthURL(from)); err == nil {
-		s.SourceHealthy, s.SourceDetail = true, p.healthURL(from)+" answers"
-	} else {
-		s.Checks = append(s.Checks, fmt.Sprintf("source %s is down: %v", req.From, err))
-	}
-	b, err := catalog.Latest(ctx, c, outs, req.From, req.To)
-	if err != nil {
-		return nil, fmt.Errorf("no usable backup of %s in %s: %w", req.From, req.To, err)
-	}
-	s.Backup = b
-	mode := req.Settings[SettingDNSMode]
-	if mode == "" {
-		mode = DNSModeHealthCheck
-		if outs[OutputRoutingControlArn] != "" {
-			mode = DNSModeARC
-		}
-	}
-	s.Settings[SettingDNSMode] = mode
-	if mode != DNSModeARC {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("DNS: if Route 53 health checks have not moved %s by themselves, the %s fallback is used: %s", to.APIOriginDomain(), mode, ControlPlaneWarning))
-	}
-	s.Steps = []failover.PlannedStep{
-		{Name: "preflight", Action: "credentials, restore inputs, target KMS key, backup present and fresh, template unchanged since planning", ExpectedSeconds: 5},
-		{Name: "deploy", Action: fmt.Sprintf("CloudFormation change set on %s from %s (skipped when the deployed template matches)", StackName(req.To), tmplPath), ExpectedSeconds: 600},
-		{Name: "restore", Action: fmt.Sprintf("restore backup %s into %s's database, verified by counts and checksums", b.ID, req.To), ExpectedSeconds: restoreEstimate(b)},
-		{Name: "identities", Action: fmt.Sprintf("AdminCreateUser in pool %s for every user of the identity export (SMS temporary password, reset forced)", outs[OutputUserPoolID]), ExpectedSeconds: 120},
-		{Name: "verify", Action: "GET " + p.healthURL(to) + " answers (with the restore marker when the handler reports it)", ExpectedSeconds: 5},
-		{Name: "dns", Action: fmt.Sprintf("%s to %s and pinned there (%s); Route 53 health checks (data plane) move it by themselves when %s is down", to.APIOriginDomain(), req.To, mode, req.From), ExpectedSeconds: 120},
-		{Name: "confirm", Action: "resolve " + to.APIOriginDomain() + " and GET " + p.publicHealthURL(to) + " through CloudFront", ExpectedSeconds: 10},
-	}
-	return s, nil
+	return p.PeerBackupKeyArn
 }
 
 // restoreWith returns the catalog and restorer of a restore mode ("backup" or "atlas").
@@ -483,23 +377,11 @@ func (r *awsRun) outputs(ctx context.Context) (map[string]string, error) {
 	return m, nil
 }
 
-func (r *awsRun) template() (string, error) {
-	b, err := os.ReadFile(r.plan.Settings[SettingTemplate])
-	if err != nil {
-		return "", fmt.Errorf("read the planned template: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	if hex.EncodeToString(sum[:]) != r.plan.Settings[SettingTemplateSHA] {
-		return "", fmt.Errorf("%s changed since the plan was made (re-synthesized?): run `caro failover plan` again", r.plan.Settings[SettingTemplate])
-	}
-	return string(b), nil
-}
-
 func (r *awsRun) preflight(ctx context.Context) error {
 	if _, err := r.c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		return fmt.Errorf("AWS credentials: %w: assume the on-call failover role again", err)
 	}
-	if _, err := r.template(); err != nil {
+	if _, _, err := r.template(ctx); err != nil {
 		return err
 	}
 	// The apply may run in another shell than the plan (or resume after a crash): the restore's
@@ -528,9 +410,10 @@ func (r *awsRun) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := r.c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(outs[OutputBackupKeyArn])})
+	keyArn := r.p.backupKeyArn(outs)
+	key, err := r.c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyArn)})
 	if err != nil || key.KeyMetadata.KeyState != kmstypes.KeyStateEnabled {
-		return fmt.Errorf("target KMS key %s not usable: %v", outs[OutputBackupKeyArn], err)
+		return fmt.Errorf("target KMS key %s not usable: %v", keyArn, err)
 	}
 	b, err := catalog.Latest(ctx, r.c, outs, r.plan.From, r.plan.To)
 	if err != nil {
@@ -546,13 +429,13 @@ func (r *awsRun) preflight(ctx context.Context) error {
 }
 
 func (r *awsRun) deployer(ctx context.Context) (*StackDeployer, error) {
-	body, err := r.template()
+	body, url, err := r.template(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// Fixed per plan, so a resumed deploy finds the change set of its interrupted run.
 	name := "caro-failover-" + changeSetName.ReplaceAllString(r.plan.ID, "-")
-	return &StackDeployer{Client: r.c.CloudFormation, StackName: StackName(r.plan.To), TemplateBody: body, ChangeSetName: name, PollInterval: r.p.PollInterval}, nil
+	return &StackDeployer{Client: r.c.CloudFormation, StackName: StackName(r.plan.To), TemplateBody: body, TemplateURL: url, ChangeSetName: name, PollInterval: r.p.PollInterval}, nil
 }
 
 func (r *awsRun) deployed(ctx context.Context) (bool, error) {
@@ -576,7 +459,7 @@ func (r *awsRun) deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(d.TemplateBody) > MaxTemplateBody {
+	if d.TemplateURL == "" && len(d.TemplateBody) > MaxTemplateBody {
 		outs, err := r.outputs(ctx)
 		if err != nil {
 			return err

@@ -142,6 +142,8 @@ type fakeRoute53 struct {
 	// records are listed when no record was written; failUpdates makes every change a 500.
 	records     []r53types.ResourceRecordSet
 	failUpdates bool
+	// unhealthy health checks are reported failing by every checker (GetHealthCheckStatus).
+	unhealthy map[string]bool
 }
 
 const r53ns = "https://route53.amazonaws.com/doc/2013-04-01/"
@@ -160,6 +162,17 @@ func (f *fakeRoute53) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return fmt.Sprintf(`<HealthCheck><Id>%s</Id><CallerReference>ref</CallerReference><HealthCheckConfig><Type>HTTPS</Type><Inverted>%t</Inverted></HealthCheckConfig><HealthCheckVersion>2</HealthCheckVersion></HealthCheck>`, id, f.inverted[id])
 	}
 	switch {
+	case strings.HasPrefix(p, "/2013-04-01/healthcheck/") && strings.HasSuffix(p, "/status") && r.Method == http.MethodGet:
+		// GetHealthCheckStatus: every checker reports what the health check's region answers.
+		status := "Success: HTTP Status Code 200, OK"
+		if f.unhealthy[strings.TrimSuffix(strings.TrimPrefix(p, "/2013-04-01/healthcheck/"), "/status")] {
+			status = "Failure: HTTP Status Code 503, Service Unavailable"
+		}
+		obs := ""
+		for _, region := range []string{"us-east-1", "eu-west-1", "ap-southeast-1"} {
+			obs += fmt.Sprintf(`<HealthCheckObservation><Region>%s</Region><IPAddress>192.0.2.1</IPAddress><StatusReport><Status>%s</Status><CheckedTime>2026-12-07T10:00:00Z</CheckedTime></StatusReport></HealthCheckObservation>`, region, status)
+		}
+		fmt.Fprintf(w, `<GetHealthCheckStatusResponse xmlns="%s"><HealthCheckObservations>%s</HealthCheckObservations></GetHealthCheckStatusResponse>`, r53ns, obs)
 	case strings.HasPrefix(p, "/2013-04-01/healthcheck/") && r.Method == http.MethodGet:
 		id := strings.TrimPrefix(p, "/2013-04-01/healthcheck/")
 		fmt.Fprintf(w, `<GetHealthCheckResponse xmlns="%s">%s</GetHealthCheckResponse>`, r53ns, hc(id))

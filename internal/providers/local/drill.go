@@ -117,6 +117,8 @@ type DrillReport struct {
 	// Ledger is the audit ledger's rehearsal: appended before and after the backup in the primary,
 	// recovered by the restore step, verified in the standby.
 	Ledger *DrillLedger `json:"ledger,omitempty"`
+	// Readiness is `caro failover readiness` of the standby before the disaster.
+	Readiness *failover.ReadinessReport `json:"readiness,omitempty"`
 }
 
 // drillRegion is one started local region.
@@ -263,6 +265,11 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	d.log("audit ledger: %d entries (%d after the backup) in %d checkpoints signed into %s, replicated to %s's %s",
 		len(d.ledger.ids), drillLedgerAfterBackup, d.ledger.cps, drillLedgerBucket(DrillPrimary), DrillStandby, drillLedgerReplica(DrillStandby))
 
+	// What on-call sees before the disaster: the standby's readiness (the scheduled check's view).
+	if err := d.readiness(ctx, rep); err != nil {
+		return rep, err
+	}
+
 	// The disaster: the primary region goes away entirely (API, database, KMS, S3).
 	d.log("killing region %s (API, FerretDB, local-kms, S3)", DrillPrimary)
 	d.regions[DrillPrimary].stop()
@@ -272,7 +279,7 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	planPath := filepath.Join(d.o.WorkDir, "plan.json")
 	var planOut, planErr bytes.Buffer
 	if err := d.caro(ctx, nil, &planOut, &planErr, "failover", "plan", "--provider", "local", "--env", d.envPath,
-		"--from", DrillPrimary, "--to", DrillStandby, "--restore", "backup", "-o", planPath); err != nil {
+		"--from", DrillPrimary, "--to", DrillStandby, "--restore", "backup", "--out", planPath); err != nil {
 		return rep, fmt.Errorf("caro failover plan: %w\n%s", err, planErr.String())
 	}
 	rep.PlanSeconds = time.Since(dead).Seconds()
@@ -385,6 +392,28 @@ func (d *Drill) applyAndKill(ctx context.Context, args []string) error {
 	}
 	<-exited
 	d.log("apply killed; resuming with the same plan")
+	return nil
+}
+
+// readiness runs `caro failover readiness` against the standby and keeps its report; a standby
+// that is not ready is a problem of the drill (the failover that follows would be refused).
+func (d *Drill) readiness(ctx context.Context, rep *DrillReport) error {
+	var out, errOut bytes.Buffer
+	runErr := d.caro(ctx, nil, &out, &errOut, "failover", "readiness", "--provider", "local", "--env", d.envPath,
+		"--from", DrillPrimary, "--to", DrillStandby, "-o", "json")
+	var r failover.ReadinessReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return fmt.Errorf("caro failover readiness: %v (%v)\n%s", runErr, err, errOut.String())
+	}
+	rep.Readiness = &r
+	d.log("readiness of %s before the disaster: ready=%t, %d blocker(s), %d warning(s), %d checks", DrillStandby, r.Ready, r.Blockers, r.Warnings, len(r.Checks))
+	if !r.Ready {
+		for _, c := range r.Checks {
+			if c.Status == failover.CheckBlocker {
+				rep.Problems = append(rep.Problems, "readiness blocker: "+c.String())
+			}
+		}
+	}
 	return nil
 }
 

@@ -162,18 +162,21 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	tc := clientsFor(req.To, target)
 	if err := regionReady(ctx, req.To, tc); err != nil {
 		s.TargetDetail = err.Error()
+		if req.Readiness {
+			s.Block("target-region", fmt.Sprintf("%s cannot take over: %v", req.To, err))
+		}
 		return s, nil
 	}
 	s.TargetHealthy, s.TargetDetail = true, "database, KMS key and backup bucket answer"
-	s.Checks = append(s.Checks, fmt.Sprintf("target %s: database, KMS key %s and backup bucket %s answer", req.To, target.KMSKey, target.BackupBucket))
+	s.OK("target-region", fmt.Sprintf("target %s: database, KMS key %s and backup bucket %s answer", req.To, target.KMSKey, target.BackupBucket))
 	inv, err := targetInventory(ctx, target.MongoURI, env.Database)
 	if err != nil {
 		return nil, err
 	}
 	s.Settings[restore.SettingTargetInventory] = inv.Setting()
-	s.Checks = append(s.Checks, fmt.Sprintf("target database %s holds: %s", env.Database, inv))
+	s.OK("target-database", fmt.Sprintf("target database %s holds: %s", env.Database, inv))
 	if len(inv.Collections) > 0 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("the restore replaces what %s's database %s holds (%s): it is moved aside and kept as %s<run>_<name> until `caro backup discard-replaced` removes it; "+
+		s.Warn("target-database", fmt.Sprintf("the restore replaces what %s's database %s holds (%s): it is moved aside and kept as %s<run>_<name> until `caro backup discard-replaced` removes it; "+
 			"apply refuses if it changes before the restore, unless confirmed with --yes", req.To, env.Database, inv, "_caro_prev_"))
 	}
 	if req.From != "" {
@@ -182,7 +185,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 				s.SourceHealthy, s.SourceDetail = true, "its API answers /health ("+h.Status+")"
 			} else {
 				s.SourceDetail = err.Error()
-				s.Checks = append(s.Checks, fmt.Sprintf("source %s is down: %v", req.From, err))
+				s.OK("source-health", fmt.Sprintf("source %s is down: %v", req.From, err))
 			}
 		}
 	}
@@ -199,7 +202,8 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		}
 	}
 	if chosen == nil {
-		return nil, fmt.Errorf("no usable backup of %s in the %s bucket %s: take one (caro backup create) and replicate it, then plan again", req.From, req.To, target.BackupBucket)
+		s.Block("backup", fmt.Sprintf("no usable backup of %s in the %s bucket %s: take one (caro backup create) and replicate it, then plan again", req.From, req.To, target.BackupBucket))
+		return s, nil
 	}
 	s.Backup = failover.BackupRef{ID: chosen.BackupID, Location: "s3://" + target.BackupBucket + "/" + backup.ManifestKey(chosen.BackupID),
 		TakenAt: chosen.CreatedAt, Records: chosen.Documents}
@@ -207,13 +211,19 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	if maxAge <= 0 {
 		maxAge = 24 * time.Hour
 	}
-	if age := p.now().Sub(chosen.CreatedAt); age > maxAge {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("backup %s is %s old, more than the %s allowed: preflight will refuse it; take a fresh backup if the source still answers", chosen.BackupID, age.Round(time.Second), maxAge))
+	s.OK("backup", fmt.Sprintf("backup %s from %s: %d documents, taken %s", chosen.BackupID, chosen.SourceRegion, chosen.Documents, chosen.CreatedAt.Format(time.RFC3339)))
+	age := p.now().Sub(chosen.CreatedAt)
+	if age > maxAge {
+		s.Warn("backup-age", fmt.Sprintf("backup %s is %s old, more than the %s allowed: preflight will refuse it; take a fresh backup if the source still answers", chosen.BackupID, age.Round(time.Second), maxAge))
+	} else {
+		s.OK("backup-age", fmt.Sprintf("the newest backup is %s old (allowed: %s)", age.Round(time.Second), maxAge))
 	}
-	s.Checks = append(s.Checks, fmt.Sprintf("backup %s from %s: %d documents, taken %s", chosen.BackupID, chosen.SourceRegion, chosen.Documents, chosen.CreatedAt.Format(time.RFC3339)))
+	s.Measure("backup-age", age.Seconds())
 	restoreSecs := 2 + float64(chosen.Documents)/4000
 	ledgerAction, ledgerWarnings := ledgerPlanNotes(req.To, target)
-	s.Warnings = append(s.Warnings, ledgerWarnings...)
+	for _, w := range ledgerWarnings {
+		s.Warn("ledger", w)
+	}
 	s.Steps = []failover.PlannedStep{
 		{Name: StepPreflight, Action: fmt.Sprintf("check %s's database, KMS key and the backup's manifest; refuse a backup older than %s", req.To, maxAge), ExpectedSeconds: 0.5},
 		{Name: StepDeploy, Action: fmt.Sprintf("start %s's API on %s (skipped if it answers)", req.To, target.APIBase()), ExpectedSeconds: 1},
