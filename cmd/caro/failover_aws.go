@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -14,16 +13,11 @@ import (
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
-	"github.com/carohealth/platform/regions"
 )
 
 // newAWSFailoverProvider builds the AWS provider (internal/providers/aws, where every AWS call of
 // the failover lives) from the configuration of the target region.
 func newAWSFailoverProvider(ctx context.Context, target string, settings map[string]string) (failover.Provider, error) {
-	defs, err := regions.Default()
-	if err != nil {
-		return nil, err
-	}
 	// The plan's choices of what to deploy are settings too (pinned in the plan for apply).
 	flags := map[string]string{}
 	for _, k := range []string{config.KeyRelease, config.KeyCDKOut} {
@@ -31,36 +25,33 @@ func newAWSFailoverProvider(ctx context.Context, target string, settings map[str
 			flags[k] = v
 		}
 	}
-	s, err := failoverSettings(ctx, target, flags)
+	cfg, err := failoverConfig(ctx, target, flags)
 	if err != nil {
 		return nil, err
 	}
-	return awsprov.New(ctx, awsProviderConfig(defs, s))
+	c := awsprov.ConfigFrom(ctx, cfg)
+	addOperatorInputs(&c, cfg.String(ctx, config.KeyLedgerPublicKeys))
+	return awsprov.New(ctx, c)
 }
 
-// awsProviderConfig turns the settings into the provider's configuration: the pinned ledger keys
-// parsed (as 'caro audit --public-key' takes them), the operator as the restore's audit origin, its
-// events delivered inline when an audit topic is configured.
-func awsProviderConfig(defs regions.Set, s envSettings) awsprov.Config {
-	c := awsprov.Config{Regions: defs, ARCEndpoints: s.ARCEndpoints, AssemblyDir: s.CDKOut, OriginSecret: s.OriginSecret, AtlasBaseURL: s.AtlasBaseURL,
-		Release: s.Release, ReleaseBucket: s.ReleaseBucket, MaxBackupAge: s.MaxBackupAge, PeerBackupKeyArn: s.PeerBackupKey,
-		Restore: awsprov.RestoreSettings{TargetMongoURI: s.FailoverMongoURI, AcceptedBackupKeys: s.BackupKeys, OwnBackupBucket: s.FailoverBackupOwnBucket,
-			LedgerReplicaBucket: s.FailoverLedgerBucket, LedgerOwnBucket: s.FailoverLedgerOwnBucket,
-			LedgerRetentionYears: s.LedgerRetentionYears, LedgerMaxAge: s.LedgerMaxAge,
-			Origin: func(ctx context.Context, region string) audit.Origin {
-				return commandOrigin(ctx, region, audit.InterfaceJob)
-			},
-			Deliver: func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
-				deliverAuditEvents(ctx, progressLines(failover.ProgressFrom(ctx)), region, db, events, unstored)
-			}}}
-	for _, v := range s.Used {
-		c.SettingLines = append(c.SettingLines, fmt.Sprintf("setting %s = %s (%s)", v.Key, v.Display(), v.Source))
+// failoverConfig resolves the configuration of the failover's target region, looking in AWS too
+// (the target stack's outputs, the connection-string and Atlas secrets, the peer's parameters)
+// with the operator's credentials; flags are the plan's flags that are settings.
+func failoverConfig(ctx context.Context, target string, flags map[string]string) (*config.Config, error) {
+	return (&config.Loader{Cloud: newCloud(), Flags: flags}).Load(ctx, target)
+}
+
+// addOperatorInputs adds to c what the CLI knows: the pinned ledger keys parsed (as 'caro audit
+// --public-key' takes them), the operator as the restore's audit origin, and its events delivered
+// inline when an audit topic is configured.
+func addOperatorInputs(c *awsprov.Config, ledgerKeys string) {
+	c.Restore.Origin = func(ctx context.Context, region string) audit.Origin {
+		return commandOrigin(ctx, region, audit.InterfaceJob)
 	}
-	if s.AtlasErr == nil {
-		creds := s.Atlas
-		c.Atlas = &creds
+	c.Restore.Deliver = func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
+		deliverAuditEvents(ctx, progressLines(failover.ProgressFrom(ctx)), region, db, events, unstored)
 	}
-	single, ring, err := ledgerPinnedKeys(s.LedgerPublicKey)
+	single, ring, err := ledgerPinnedKeys(ledgerKeys)
 	switch {
 	case err != nil:
 		c.Restore.LedgerKeyProblem = err.Error()
@@ -73,7 +64,6 @@ func awsProviderConfig(defs regions.Set, s envSettings) awsprov.Config {
 			c.Restore.LedgerKeyProblem = err.Error()
 		}
 	}
-	return c
 }
 
 // ledgerPinnedKeys reads the pinned ledger keys (setting ledger-public-keys): the committed

@@ -17,28 +17,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/ledgertest"
 	awsprov "github.com/carohealth/platform/internal/providers/aws"
-	"github.com/carohealth/platform/regions"
 )
 
 // awsRestoreSettings is the AWS provider's restore configuration as the wiring builds it from s.
 func awsRestoreSettings(t *testing.T, s envSettings) *awsprov.RestoreSettings {
 	t.Helper()
-	defs, err := regions.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := awsProviderConfig(defs, s)
+	var c awsprov.Config
+	addOperatorInputs(&c, s.LedgerPublicKey)
 	return &c.Restore
 }
 
-// recoverLedgerAfterRestore runs the AWS restore step's ledger recovery, configured from s, on db.
-func recoverLedgerAfterRestore(t *testing.T, s envSettings, ctx context.Context, c *awsprov.Clients, db *mongo.Database, plan *failover.Plan, progress failover.Progress) string {
+// envRestoreSettings are the restore settings of a failover to eu-central-1 configured from the
+// environment alone (no AWS lookups).
+func envRestoreSettings(t *testing.T) *awsprov.RestoreSettings {
 	t.Helper()
-	msg, _ := awsRestoreSettings(t, s).LedgerRecovery(ctx, c, plan, progress)(ctx, db)
+	ctx := context.Background()
+	cfg, err := (&config.Loader{}).Load(ctx, "eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := awsprov.ConfigFrom(ctx, cfg)
+	addOperatorInputs(&c, cfg.String(ctx, config.KeyLedgerPublicKeys))
+	return &c.Restore
+}
+
+// recoverLedgerAfterRestore runs the AWS restore step's ledger recovery, configured from the
+// environment, on db.
+func recoverLedgerAfterRestore(t *testing.T, ctx context.Context, c *awsprov.Clients, db *mongo.Database, plan *failover.Plan, progress failover.Progress) string {
+	t.Helper()
+	msg, _ := envRestoreSettings(t).LedgerRecovery(ctx, c, plan, progress)(ctx, db)
 	return msg
 }
 
@@ -146,7 +158,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	// WHEN the step runs without a pinned public key THEN it says loudly that the ledger was not
 	// recovered and what to run, writes nothing, and does not fail the step
 	t.Setenv(envLedgerPublicKey, "")
-	msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "NOT recovered") || !strings.Contains(msg, "caro audit recover") || count() != 7 || !strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
 	}
@@ -155,14 +167,14 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	writeFile(t, pemFile, env.PublicKeyPEM())
 	t.Setenv(envLedgerPublicKey, pemFile)
 	t.Setenv(awsprov.SettingLedgerBucket, "")
-	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
+	if msg := recoverLedgerAfterRestore(t, ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "s3://caro-ledger-replica-123456789012-eu-central-1") || count() != 7 {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN the replica bucket is found THEN entries and checkpoint records are recovered from it
 	// (the target's own bucket, by its default name, does not exist here: skipped with a warning)
 	t.Setenv(awsprov.SettingLedgerBucket, env.BucketName)
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+env.BucketName) || !strings.Contains(msg, "anchored up to entry 14") || count() != 15 {
 		t.Fatalf("%s", msg)
 	}
@@ -174,7 +186,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, ctx, clients, env.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("%s", msg)
 	}
 	// WHEN restored again and the target's own bucket exists but is empty (a first failover: the
@@ -183,7 +195,7 @@ func TestFailoverRestoreStepRecoversTheLedger(t *testing.T) {
 	own := env.Servers.NewEnv(t).BucketName
 	t.Setenv(awsprov.SettingLedgerOwnBucket, own)
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, env.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, ctx, clients, env.DB, plan, progress)
 	if !strings.Contains(msg, "8 entries and 2 checkpoint records recovered from s3://"+own+", s3://"+env.BucketName) || count() != 15 ||
 		strings.Contains(strings.Join(lines, "\n"), "WARNING") {
 		t.Fatalf("%s\n%v", msg, lines)
@@ -241,7 +253,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 				t.Fatalf("plan warnings %q, want one saying %q", w, c.says)
 			}
 			lines = nil
-			msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
+			msg := recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress)
 			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("step says %q, not %q", msg, want)
@@ -257,7 +269,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	// checkpoint 5 (key B's), recovers nothing it cannot verify, and warns what to pin and run
 	t.Setenv(envLedgerPublicKey, pemA)
 	lines = nil
-	msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
+	msg := recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress)
 	for _, want := range []string{"recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name, "anchored up to entry 24, checkpoint 4",
 		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
 		"--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>", "KEYID=FILE,KEYID=FILE"} {
@@ -277,7 +289,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	// AND the step recovers entries 36..44 and checkpoint records 7 and 8 from A's own bucket and
 	// its replica of B's, read as one series, each checkpoint checked with the key it names
 	lines = nil
-	msg = recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress)
+	msg = recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress)
 	if !strings.Contains(msg, "9 entries and 2 checkpoint records recovered from s3://"+f.A.BucketName+", s3://"+replicaInA.Name) ||
 		!strings.Contains(msg, "anchored up to entry 44, checkpoint 8") || strings.Contains(msg, "WARNING") || count() != 45 {
 		t.Fatalf("%s\n%v (entries %d)", msg, lines, count())
@@ -288,7 +300,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a resumed step recovers nothing more
-	if msg := recoverLedgerAfterRestore(t, loadSettings(), ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
+	if msg := recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress); !strings.Contains(msg, "0 entries and 0 checkpoint records") {
 		t.Fatalf("resumed: %s", msg)
 	}
 }

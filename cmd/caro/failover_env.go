@@ -43,14 +43,6 @@ type envSettings struct {
 	// and wait to be killed (set by `caro drill --kill-at` on its apply subprocess).
 	DrillPauseAt string
 
-	// The AWS failover provider's settings (see internal/providers/aws.Settings).
-	FailoverMongoURI        string // CARO_FAILOVER_MONGODB_URI: the target region's connection string
-	ARCEndpoints            string // CARO_ARC_ENDPOINTS: region=url,... of the Route 53 ARC cluster
-	CDKOut                  string // CARO_CDK_OUT: the synthesized cloud assembly (default cdk.out)
-	OriginSecret            string // CARO_ORIGIN_SECRET: the CloudFront origin secret for /health
-	FailoverBackupOwnBucket string // CARO_FAILOVER_BACKUP_OWN_BUCKET: the target's own backup bucket
-	FailoverLedgerBucket    string // CARO_FAILOVER_LEDGER_BUCKET: the target's replica of the source's checkpoint bucket
-	FailoverLedgerOwnBucket string // CARO_FAILOVER_LEDGER_OWN_BUCKET: the target's own checkpoint bucket
 	// LedgerPublicKey (CARO_LEDGER_PUBLIC_KEY) pins the ledger's public key(s): a PEM file, or
 	// KEYID=FILE items separated by commas (a failback: both regions' keys).
 	LedgerPublicKey string
@@ -69,17 +61,6 @@ type envSettings struct {
 	Atlas        atlas.Credentials
 	AtlasErr     error
 	AtlasBaseURL string
-
-	// Release (flag --release), ReleaseBucket and MaxBackupAge are the failover's: the release it
-	// deploys, where the target's releases are, and the recovery point objective.
-	Release, ReleaseBucket string
-	MaxBackupAge           time.Duration
-	// PeerBackupKey is the region\'s replica of the peer\'s backup key (also in BackupKeys).
-	PeerBackupKey string
-
-	// Used are the settings the values above came from that a failover plan prints under
-	// "Checked:", each with its source (secrets masked).
-	Used []config.Value
 }
 
 // loadSettings resolves the settings of the commands that look nowhere in AWS for them (backup,
@@ -98,17 +79,6 @@ var loadSettings = func() envSettings {
 	return settingsFrom(ctx, cfg)
 }
 
-// failoverSettings resolves the failover's settings for its target region, looking in AWS too
-// (the target stack's outputs, the connection-string and Atlas secrets) with the operator's
-// credentials. flags are the plan's flags that are settings (--release, --cdk-out).
-var failoverSettings = func(ctx context.Context, target string, flags map[string]string) (envSettings, error) {
-	cfg, err := (&config.Loader{Cloud: newCloud(), Flags: flags}).Load(ctx, target)
-	if err != nil {
-		return envSettings{}, err
-	}
-	return settingsFrom(ctx, cfg), nil
-}
-
 func primaryRegion() string {
 	cfg, err := (&config.Loader{Env: func(string) (string, bool) { return "", false }}).Load(context.Background(), "")
 	if err != nil {
@@ -119,14 +89,7 @@ func primaryRegion() string {
 
 // settingsFrom reads envSettings from a resolved configuration.
 func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
-	var used []config.Value
-	get := func(key string) string {
-		v := cfg.Value(ctx, key)
-		if v.Found() {
-			used = append(used, v)
-		}
-		return v.Value
-	}
+	get := func(key string) string { return cfg.String(ctx, key) }
 	list := func(keys ...string) []string {
 		var out []string
 		for _, k := range keys {
@@ -149,17 +112,9 @@ func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
 		MongoURI: get(config.KeyMongoURI), Database: get(config.KeyDatabase),
 		S3PathStyle: cfg.Value(ctx, config.KeyS3Endpoint).Found(),
 		StateDir:    get(config.KeyStateDir), Operator: get(config.KeyOperator), DrillPauseAt: pause,
-		FailoverMongoURI: get(config.KeyFailoverMongoURI), ARCEndpoints: get(config.KeyARCEndpoints), CDKOut: get(config.KeyCDKOut),
-		OriginSecret: get(config.KeyOriginSecret), FailoverBackupOwnBucket: get(config.KeyFailoverBackupBucket),
-		FailoverLedgerBucket: get(config.KeyFailoverLedgerReplicaBucket), FailoverLedgerOwnBucket: get(config.KeyFailoverLedgerBucket),
 		LedgerPublicKey: get(config.KeyLedgerPublicKeys), LedgerBuckets: list(config.KeyLedgerBucket, config.KeyLedgerReplicaBucket),
 		LedgerSigningKeys: list(config.KeyLedgerSigningKey), LedgerRetentionYears: ledger.DefaultRetentionYears, LedgerMaxAge: ledger.DefaultMaxAge,
 		AtlasBaseURL: get(config.KeyAtlasBaseURL),
-	}
-	s.Release, s.ReleaseBucket = get(config.KeyRelease), get(config.KeyReleaseBucket)
-	s.PeerBackupKey = cfg.String(ctx, config.KeyPeerBackupKey)
-	if d, err := time.ParseDuration(get(config.KeyMaxBackupAge)); err == nil && d > 0 {
-		s.MaxBackupAge = d
 	}
 	s.VerifyMongoURI = get(config.KeyVerifyMongoURI)
 	if s.VerifyMongoURI == "" {
@@ -176,7 +131,6 @@ func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
 		atlas.EnvPublicKey: get(config.KeyAtlasPublicKey), atlas.EnvPrivateKey: get(config.KeyAtlasPrivateKey),
 	}
 	s.Atlas, s.AtlasErr = atlas.CredentialsFromEnv(func(n string) string { return atlasVars[n] })
-	s.Used = used
 	return s
 }
 

@@ -20,7 +20,9 @@ func (p *surveyProvider) Survey(_ context.Context, req failover.Request) (*failo
 	s := p.s
 	return &s, nil
 }
-func (p *surveyProvider) Steps(context.Context, *failover.Plan) ([]failover.Step, error) { return nil, nil }
+func (p *surveyProvider) Steps(context.Context, *failover.Plan) ([]failover.Step, error) {
+	return nil, nil
+}
 
 func withSurvey(t *testing.T, s failover.Survey) {
 	t.Helper()

@@ -1,0 +1,54 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carohealth/platform/internal/atlas"
+	"github.com/carohealth/platform/internal/config"
+)
+
+// ConfigFrom reads the provider's configuration from cfg, the configuration of the failover's
+// target region: every value it takes is listed in SettingLines with its source. What only the
+// caller knows (the restore's audit origin and delivery, the pinned ledger keys' parsing) is left
+// for it to add.
+func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
+	var lines []string
+	get := func(key string) string {
+		v := cfg.Value(ctx, key)
+		if v.Found() {
+			lines = append(lines, fmt.Sprintf("setting %s = %s (%s)", v.Key, v.Display(), v.Source))
+		}
+		return v.Value
+	}
+	duration := func(key string) time.Duration {
+		d, _ := time.ParseDuration(get(key))
+		return d
+	}
+	c := Config{Regions: cfg.Regions(), ARCEndpoints: get(config.KeyARCEndpoints), AssemblyDir: get(config.KeyCDKOut),
+		Release: get(config.KeyRelease), ReleaseBucket: get(config.KeyReleaseBucket), MaxBackupAge: duration(config.KeyMaxBackupAge),
+		PeerBackupKeyArn: get(config.KeyPeerBackupKey), OriginSecret: get(config.KeyOriginSecret), AtlasBaseURL: get(config.KeyAtlasBaseURL)}
+	c.Restore = RestoreSettings{TargetMongoURI: get(config.KeyFailoverMongoURI), Database: get(config.KeyDatabase),
+		OwnBackupBucket: get(config.KeyFailoverBackupBucket), LedgerReplicaBucket: get(config.KeyFailoverLedgerReplicaBucket),
+		LedgerOwnBucket: get(config.KeyFailoverLedgerBucket), LedgerMaxAge: duration(config.KeyLedgerMaxAge)}
+	c.Restore.LedgerRetentionYears, _ = strconv.Atoi(get(config.KeyLedgerRetentionYears))
+	for _, k := range []string{config.KeyBackupKey, config.KeyPeerBackupKey} {
+		for _, v := range strings.Split(cfg.String(ctx, k), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				c.Restore.AcceptedBackupKeys = append(c.Restore.AcceptedBackupKeys, v)
+			}
+		}
+	}
+	vars := map[string]string{
+		atlas.EnvClientID: get(config.KeyAtlasClientID), atlas.EnvClientSecret: get(config.KeyAtlasClientSecret),
+		atlas.EnvPublicKey: get(config.KeyAtlasPublicKey), atlas.EnvPrivateKey: get(config.KeyAtlasPrivateKey),
+	}
+	if creds, err := atlas.CredentialsFromEnv(func(n string) string { return vars[n] }); err == nil {
+		c.Atlas = &creds
+	}
+	c.SettingLines = lines
+	return c
+}
