@@ -51,6 +51,9 @@ func addOperatorInputs(c *awsprov.Config, ledgerKeys string) {
 	c.Restore.Deliver = func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
 		deliverAuditEvents(ctx, progressLines(failover.ProgressFrom(ctx)), region, db, events, unstored)
 	}
+	if c.Restore.LedgerPublicKeys != nil || c.Restore.LedgerKeyProblem != "" {
+		return // the committed pinned keys, parsed by ConfigFrom
+	}
 	single, ring, err := ledgerPinnedKeys(ledgerKeys)
 	switch {
 	case err != nil:

@@ -9,6 +9,8 @@ import (
 
 	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/config"
+	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
 
 // ConfigFrom reads the provider's configuration from cfg, the configuration of the failover's
@@ -48,6 +50,19 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 	}
 	if creds, err := atlas.CredentialsFromEnv(func(n string) string { return vars[n] }); err == nil {
 		c.Atlas = &creds
+	}
+	// The pinned ledger keys in their committed form (<key ARN>=<base64 DER>,...); a file-based
+	// value (CARO_LEDGER_PUBLIC_KEY naming PEM files) is left to the caller, which reads files.
+	if v := get(config.KeyLedgerPublicKeys); v != "" {
+		if keys, err := pinnedkeys.Parse(v); err == nil && len(keys) > 0 {
+			ring := map[string][]byte{}
+			for _, k := range keys {
+				ring[k.KeyArn] = k.DER
+			}
+			if c.Restore.LedgerPublicKeys, err = ledger.NewKeyRing(ring); err != nil {
+				c.Restore.LedgerKeyProblem = err.Error()
+			}
+		}
 	}
 	c.SettingLines = lines
 	return c
