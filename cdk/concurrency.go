@@ -26,6 +26,8 @@ type reservedConcurrency struct {
 	auditWriter float64
 	// backup: the daily backup and the weekly restore test, one at a time.
 	backup float64
+	// retention: the daily retention job, one at a time.
+	retention float64
 	// atlasKeyAccess serves the deploy-time Atlas custom resources (regions with Atlas settings).
 	atlasKeyAccess float64
 	// peerShare serves the deploy-time share with the peer region (regions with a peer).
@@ -36,7 +38,7 @@ type reservedConcurrency struct {
 // Atlas settings; peer: it has a peer region.
 func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency {
 	api := math.Max(2, math.Ceil(load.APIPeakRequestsPerSecond*load.APIRequestSeconds*2))
-	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1}
+	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1, retention: 1}
 	if atlas {
 		c.atlasKeyAccess = 1
 	}
@@ -48,5 +50,5 @@ func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency 
 
 // total is what the region's platform stack reserves in all.
 func (c reservedConcurrency) total() float64 {
-	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.atlasKeyAccess + c.peerShare
+	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.retention + c.atlasKeyAccess + c.peerShare
 }

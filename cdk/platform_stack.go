@@ -26,6 +26,7 @@ import (
 	"github.com/carohealth/platform/constructs/messaging"
 	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/constructs/retention"
 	"github.com/carohealth/platform/constructs/peershare"
 	"github.com/carohealth/platform/regions"
 )
@@ -248,6 +249,13 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		// The peer names this key's replica by its tag (constructs/peershare gives the replica the same).
 		awscdk.Tags_Of(backups.Key).Add(jsii.String(peershare.BackupKeyTagKey), jsii.String(peershare.BackupKeyTagValue), nil)
 	}
+	// The retention job: every day it erases the patient records whose retentionYears ended
+	// (docs/data-lifecycle.md).
+	retentionFn := newFunction("RetentionJob", "retention", fn{
+		description: "Daily retention job: erases patient records whose retention ended", database: true,
+		timeout: awscdk.Duration_Minutes(jsii.Number(15)), concurrency: reserved.retention,
+	})
+	retention.New(stack, "Retention", &retention.Props{Function: retentionFn.Lambda, RetentionYears: def.RetentionYears, AlarmTopic: mon.OnCall})
 	// GDPR erasures are recorded beside the backups (erasures/), so restores re-apply them.
 	backups.GrantErasureRecord(stack, "ErasureRegisterPolicy", handler.Lambda)
 	// Atlas as code: encryption at rest with this region's platform key, and in the primary the

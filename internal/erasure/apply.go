@@ -151,7 +151,7 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	case err != nil:
 		return Result{}, fmt.Errorf("read patient %s/%s: %w", e.TenantID, e.PatientID, err)
 	default:
-		ev, err := eraseEvent(ctx, db, cols, e, before, now, origin)
+		ev, err := eraseEvent(ctx, db, cols, e, before, now, origin, ActionErase)
 		if err != nil {
 			return Result{}, err
 		}
@@ -176,6 +176,54 @@ func Apply(ctx context.Context, db *mongo.Database, cols Collections, e Erasure,
 	return result, nil
 }
 
+// Expire erases a patient whose record's retention ended (internal/retention): the same tombstone,
+// note erasure and subject-key shredding as Apply, with action as its audit event's action, but
+// only while the patient document still matches unchanged (the caller's conditions on top of "live,
+// not erased"): a patient changed meanwhile is left alone and Result is zero. The event goes into
+// the tombstone in the same update; the notes and the key follow (an interruption there is
+// finished by the reconciler's purge hook, as for the API's erase).
+func Expire(ctx context.Context, db *mongo.Database, cols Collections, tenantID, patientID string, now time.Time, origin audit.Origin, action string, unchanged bson.D) (Result, error) {
+	e := Erasure{TenantID: tenantID, PatientID: patientID, ErasedAt: now}
+	if err := e.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := origin.Validate(); err != nil {
+		return Result{}, fmt.Errorf("expire patient %s/%s: %w", tenantID, patientID, err)
+	}
+	store, err := jobStore(db, tenantID)
+	if err != nil {
+		return Result{}, err
+	}
+	coll := store.Collection(cols.Patients)
+	filter := append(bson.D{{Key: "_id", Value: coll.DocID(patientID)}, {Key: audit.FieldTombstone, Value: bson.D{{Key: "$ne", Value: true}}}}, unchanged...)
+	var before patientState
+	if err := coll.FindOne(ctx, filter).Decode(&before); errors.Is(err, mongo.ErrNoDocuments) {
+		return Result{}, nil
+	} else if err != nil {
+		return Result{}, fmt.Errorf("read patient %s/%s: %w", tenantID, patientID, err)
+	}
+	ev, err := eraseEvent(ctx, db, cols, e, before, now, origin, action)
+	if err != nil {
+		return Result{}, err
+	}
+	upd, err := audit.WithEvent(PatientTombstone(now), ev)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := coll.UpdateOne(ctx, filter, upd)
+	if err != nil {
+		return Result{}, fmt.Errorf("expire patient %s/%s: %w", tenantID, patientID, err)
+	}
+	if res.ModifiedCount != 1 {
+		return Result{}, nil
+	}
+	result := Result{Patient: true, Event: &audit.Written{Collection: cols.Patients, TenantID: tenantID, DocID: coll.DocID(patientID), Event: ev}}
+	if result.Notes, err = EraseData(ctx, db, cols, tenantID, patientID); err != nil {
+		return result, fmt.Errorf("erase data of expired patient %s/%s: %w", tenantID, patientID, err)
+	}
+	return result, nil
+}
+
 // patientState is a stored patient in the API's JSON shape (internal/api Patient, same fields in
 // the same order), so the before hash of a re-applied erasure is the state hash the API's last
 // event of the patient has as its after hash: the hash chain of the resource continues
@@ -194,8 +242,8 @@ type patientState struct {
 // subject reference are keyed with the subject key (read before EraseData deletes it); without a key
 // they are left out rather than computed unkeyed over personal data. The after hash is a plain
 // SHA-256 of the tombstone's identity (tenant, patient ID, erased), which holds no personal data.
-func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, before patientState, now time.Time, origin audit.Origin) (audit.Event, error) {
-	ev := origin.Event(now, e.TenantID, ActionErase, ResourcePatient, e.PatientID)
+func eraseEvent(ctx context.Context, db *mongo.Database, cols Collections, e Erasure, before patientState, now time.Time, origin audit.Origin, action string) (audit.Event, error) {
+	ev := origin.Event(now, e.TenantID, action, ResourcePatient, e.PatientID)
 	key, err := audit.SubjectKeysIn(db.Collection(cols.SubjectKeys)).Get(ctx, e.TenantID, e.PatientID)
 	switch {
 	case errors.Is(err, audit.ErrSubjectKeyNotFound):
