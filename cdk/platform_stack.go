@@ -26,8 +26,8 @@ import (
 	"github.com/carohealth/platform/constructs/messaging"
 	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
-	"github.com/carohealth/platform/constructs/retention"
 	"github.com/carohealth/platform/constructs/peershare"
+	"github.com/carohealth/platform/constructs/retention"
 	"github.com/carohealth/platform/regions"
 )
 

@@ -89,7 +89,9 @@ func RunJob(ctx context.Context, c JobConfig, d JobDeps, ev JobEvent) (Report, e
 	if uri == "" {
 		get := d.Secret
 		if get == nil {
-			get = func(ctx context.Context, arn string) (string, error) { return lambdasecrets.Get(ctx, arn, c.SessionToken) }
+			get = func(ctx context.Context, arn string) (string, error) {
+				return lambdasecrets.Get(ctx, arn, c.SessionToken)
+			}
 		}
 		var err error
 		if uri, err = get(ctx, c.MongoURISecretARN); err != nil {
