@@ -28,6 +28,7 @@ import (
 	"github.com/carohealth/platform/internal/headers"
 	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/tenancy"
+	"github.com/carohealth/platform/internal/tenant/status"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is zero (64 KiB: a note of
@@ -66,6 +67,11 @@ type Config struct {
 	// writing routes consult; default a Gate on DB. While the switch is on, or cannot be read,
 	// writes answer 503 with Retry-After and reads keep working.
 	Maintenance *maintenance.Gate
+	// Tenants is the cached view of the offboarded tenants (internal/tenant/status); default a Gate
+	// on DB. Every request of a tenant being or having been offboarded (`caro tenant delete`) is
+	// refused like one without a valid identity (401), so nothing is read or written back during
+	// or after the offboarding; a status that cannot be read refuses the request (503).
+	Tenants *status.Gate
 }
 
 // Handler serves the API. Make it with NewHandler; it is safe for concurrent use.
@@ -76,6 +82,7 @@ type Handler struct {
 	pub       audit.Publisher
 	erasures  erasure.Recorder
 	gate      *maintenance.Gate
+	tenants   *status.Gate
 	originSec string
 	maxBody   int
 	now       func() time.Time
@@ -88,9 +95,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("api: Config.DB is required")
 	}
 	h := &Handler{db: cfg.DB, keys: audit.NewSubjectKeys(cfg.DB), pub: cfg.Publisher, erasures: cfg.Erasures, originSec: cfg.OriginSecret,
-		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger, gate: cfg.Maintenance}
+		maxBody: cfg.MaxBodyBytes, now: cfg.Now, log: cfg.Logger, gate: cfg.Maintenance, tenants: cfg.Tenants}
 	if h.gate == nil {
 		h.gate = &maintenance.Gate{DB: cfg.DB}
+	}
+	if h.tenants == nil {
+		h.tenants = &status.Gate{DB: cfg.DB}
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -197,7 +207,10 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	// Authenticate, then authorize, before anything else about the request is looked at.
 	p, err := tenancy.PrincipalFromClaims(tenancy.ClaimsFromAuthorizer(req.RequestContext.Authorizer))
 	if err != nil {
-		return 0, nil, errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in again: the request carries no valid identity")
+		return 0, nil, errUnauthenticated
+	}
+	if err := h.tenantActive(ctx, p.TenantID); err != nil {
+		return 0, nil, err
 	}
 	if !p.Can(rt.Action) {
 		return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "your roles do not allow %s; ask your tenant administrator for access", rt.Action)
@@ -223,6 +236,29 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 		return 0, nil, err
 	}
 	return rt.op(h, &reqCtx{ctx: ctx, requestID: requestID, route: rt, id: id, query: query, body: body, store: store, principal: p})
+}
+
+// errUnauthenticated answers a request without a valid identity, and every request of an
+// offboarded tenant: the same answer, so it tells nothing about the tenant.
+var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in again: the request carries no valid identity")
+
+// codeTenantStatusUnknown answers a request whose tenant's offboarding status could not be read.
+const codeTenantStatusUnknown = "tenant_status_unknown"
+
+// tenantActive refuses the requests of a tenant being or having been offboarded. It fails closed:
+// a status that cannot be read refuses the request (503), since serving it could write back into
+// a tenant being deleted.
+func (h *Handler) tenantActive(ctx context.Context, tenantID string) error {
+	refused, err := h.tenants.Refused(ctx, tenantID)
+	if err != nil {
+		h.log.Error("tenant status unreadable; request refused", "fault", err.Error())
+		return errorf(http.StatusServiceUnavailable, codeTenantStatusUnknown,
+			"the platform could not check your organisation's account, so the request was refused and nothing was changed; retry later and quote the request ID if it persists")
+	}
+	if refused {
+		return errUnauthenticated
+	}
+	return nil
 }
 
 // writesAllowed consults the maintenance switch before a writing route touches anything. It fails
