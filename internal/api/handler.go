@@ -70,7 +70,7 @@ type Config struct {
 	// Tenants is the cached view of the offboarded tenants (internal/tenant/status); default a Gate
 	// on DB. Every request of a tenant being or having been offboarded (`caro tenant delete`) is
 	// refused like one without a valid identity (401), so nothing is read or written back during
-	// or after the offboarding; a status that cannot be read refuses the request (503).
+	// or after the offboarding; a status that cannot be read refuses the request (500).
 	Tenants *status.Gate
 }
 
@@ -209,9 +209,6 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	if err != nil {
 		return 0, nil, errUnauthenticated
 	}
-	if err := h.tenantActive(ctx, p.TenantID); err != nil {
-		return 0, nil, err
-	}
 	if !p.Can(rt.Action) {
 		return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "your roles do not allow %s; ask your tenant administrator for access", rt.Action)
 	}
@@ -219,6 +216,9 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 		if err := h.writesAllowed(ctx); err != nil {
 			return 0, nil, err
 		}
+	}
+	if err := h.tenantActive(ctx, p.TenantID); err != nil {
+		return 0, nil, err
 	}
 	if rt.Pattern != "/patients" && !ValidID(id) {
 		return 0, nil, errorf(http.StatusBadRequest, CodeInvalidID, "the ID in the path must be 32 lowercase hex characters")
@@ -242,18 +242,14 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 // offboarded tenant: the same answer, so it tells nothing about the tenant.
 var errUnauthenticated = errorf(http.StatusUnauthorized, CodeUnauthenticated, "sign in again: the request carries no valid identity")
 
-// codeTenantStatusUnknown answers a request whose tenant's offboarding status could not be read.
-const codeTenantStatusUnknown = "tenant_status_unknown"
-
 // tenantActive refuses the requests of a tenant being or having been offboarded. It fails closed:
-// a status that cannot be read refuses the request (503), since serving it could write back into
-// a tenant being deleted.
+// a status that cannot be read (a database fault) refuses the request with the generic 500, since
+// serving it could write back into a tenant being deleted.
 func (h *Handler) tenantActive(ctx context.Context, tenantID string) error {
 	refused, err := h.tenants.Refused(ctx, tenantID)
 	if err != nil {
 		h.log.Error("tenant status unreadable; request refused", "fault", err.Error())
-		return errorf(http.StatusServiceUnavailable, codeTenantStatusUnknown,
-			"the platform could not check your organisation's account, so the request was refused and nothing was changed; retry later and quote the request ID if it persists")
+		return errInternal
 	}
 	if refused {
 		return errUnauthenticated

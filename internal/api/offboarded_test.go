@@ -82,6 +82,6 @@ func TestAnUnreadableTenantStatusRefusesTheRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &env{t: t, h: h}
-	// WHEN a user calls THEN 503 tenant_status_unknown
-	e.expect(503, codeTenantStatusUnknown, user{"doc", uniqueTenant("t"), "clinician"}, "GET", "/patients", "")
+	// WHEN a user calls THEN the request is refused with the generic fault (the detail in the log)
+	e.expect(500, CodeInternal, user{"doc", uniqueTenant("t"), "clinician"}, "GET", "/patients", "")
 }
