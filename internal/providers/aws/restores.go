@@ -24,7 +24,7 @@ import (
 // The names the operator knows these settings by (the configuration's environment overrides);
 // messages name them so an error says what to set. Nothing in this package reads them.
 const (
-	SettingTargetMongoURI  = "CARO_FAILOVER_MONGODB_URI"
+	SettingTargetMongoURI  = "the setting failover-mongodb-uri"
 	SettingOwnBackupBucket = "CARO_FAILOVER_BACKUP_OWN_BUCKET"
 	SettingLedgerPublicKey = "CARO_LEDGER_PUBLIC_KEY"
 	SettingLedgerBucket    = "CARO_FAILOVER_LEDGER_BUCKET"
@@ -306,9 +306,9 @@ func (s *RestoreSettings) targetURIInput(target, why string) (string, error) {
 	uri := s.TargetMongoURI
 	switch {
 	case uri == "":
-		return "", fmt.Errorf("%s is not set (%s): set it to the connection string of the %s cluster from the on-call vault, then run the command again", SettingTargetMongoURI, why, target)
+		return "", fmt.Errorf("%s is not set (%s): put the connection string of the %s cluster into the secret caro/%s/mongodb-uri in %s (the on-call role reads it), or set CARO_FAILOVER_MONGODB_URI, then run the command again", SettingTargetMongoURI, why, target, target, target)
 	case !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://"):
-		return "", fmt.Errorf("%s is not a MongoDB connection string (it must start with mongodb:// or mongodb+srv://): set it to the connection string of the %s cluster from the on-call vault, then run the command again", SettingTargetMongoURI, target)
+		return "", fmt.Errorf("%s is not a MongoDB connection string (it must start with mongodb:// or mongodb+srv://): fix the secret caro/%s/mongodb-uri (or CARO_FAILOVER_MONGODB_URI) so it holds the connection string of the %s cluster, then run the command again", SettingTargetMongoURI, target, target)
 	}
 	return SettingTargetMongoURI + " is set: the restore reaches the " + target + " cluster", nil
 }

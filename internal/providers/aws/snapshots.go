@@ -67,7 +67,7 @@ func (a *Snapshots) Restore(ctx context.Context, c *Clients, outs map[string]str
 		return "", err
 	}
 	if s.TargetMongoURI == "" {
-		return "", fmt.Errorf("an Atlas snapshot restore brings back patients erased since the snapshot: set %s to the target cluster's connection string (on-call vault) so the erasure register is re-applied after it, then resume; nothing was started", SettingTargetMongoURI)
+		return "", fmt.Errorf("an Atlas snapshot restore brings back patients erased since the snapshot: give %s (the secret caro/<target>/mongodb-uri, or CARO_FAILOVER_MONGODB_URI) so the erasure register is re-applied after it, then resume; nothing was started", SettingTargetMongoURI)
 	}
 	register, names, err := s.erasureRegister(c, outs, plan)
 	if err != nil {
