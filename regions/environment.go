@@ -1,10 +1,7 @@
 package regions
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // EnvironmentFile is the one file beside the region definitions for what is not per region.
@@ -77,17 +75,12 @@ func LoadEnvironmentFS(fsys fs.FS, dir string) (Environment, error) {
 	return ParseEnvironment(name, raw)
 }
 
-// ParseEnvironment decodes and validates an environment file; unknown fields are refused so a typo
-// cannot fall back to a default.
+// ParseEnvironment decodes and validates an environment file; field names match exactly
+// (strictjson), so a typo cannot fall back to a default nor a second spelling override the first.
 func ParseEnvironment(file string, raw []byte) (Environment, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var e Environment
-	if err := dec.Decode(&e); err != nil {
+	if err := strictjson.Decode(raw, &e); err != nil {
 		return Environment{}, fmt.Errorf("%s: malformed environment file: %v", file, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Environment{}, fmt.Errorf("%s: malformed environment file: data after the JSON object", file)
 	}
 	e.File = file
 	if e.AtlasCredentialsSecret == "" {

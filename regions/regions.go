@@ -4,12 +4,9 @@
 package regions
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/mail"
 	"os"
@@ -17,6 +14,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // DefaultRetentionYears is how long patient data and audit records are kept when a definition does
@@ -210,17 +209,13 @@ var (
 	clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 )
 
-// Parse decodes and validates one definition; file names it in errors. Unknown fields are refused so
-// a typo cannot silently fall back to a default.
+// Parse decodes and validates one definition; file names it in errors. Field names match exactly
+// (strictjson): an unknown field, a name in another letter case or a field given twice is refused, so
+// a typo cannot silently fall back to a default nor a second spelling override the first.
 func Parse(file string, raw []byte) (Definition, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var d Definition
-	if err := dec.Decode(&d); err != nil {
+	if err := strictjson.Decode(raw, &d); err != nil {
 		return Definition{}, fmt.Errorf("%s: malformed region definition: %v", file, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Definition{}, fmt.Errorf("%s: malformed region definition: data after the JSON object", file)
 	}
 	d.File = file
 	if d.RetentionYears == 0 {

@@ -67,20 +67,6 @@ func TestExactNamesAtEveryDepth(t *testing.T) {
 	}
 }
 
-// TestQuoteShortCutsAfterForty: a client name is echoed whole up to 40 characters, cut after.
-func TestQuoteShortCutsAfterForty(t *testing.T) {
-	forty := strings.Repeat("é", 40)
-	if got := quoteShort(forty); got != `"`+forty+`"` {
-		t.Fatalf("40 characters: %s", got)
-	}
-	if got := quoteShort(forty + "x"); got != `"`+forty+`…"` {
-		t.Fatalf("41 characters: %s", got)
-	}
-}
-
-// TestEnsureIndexesCreatesEveryIndex: on a fresh database every index of the API exists afterwards
-// (the tenant-first indexes, the outbox pending index on each outbox collection, the subject keys'),
-// and a database that cannot be reached is an error, not a silent start.
 func TestEnsureIndexesCreatesEveryIndex(t *testing.T) {
 	ctx := context.Background()
 	db := testClient.Database("api_indexes")

@@ -27,6 +27,7 @@ import (
 	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/headers"
 	"github.com/carohealth/platform/internal/maintenance"
+	"github.com/carohealth/platform/internal/strictjson"
 	"github.com/carohealth/platform/internal/tenancy"
 	"github.com/carohealth/platform/internal/tenant/status"
 )
@@ -200,7 +201,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	rt, id, found, _ := match(req.HTTPMethod, req.Path)
 	if rt == nil {
 		if found {
-			return 0, nil, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on this path", quoteShort(req.HTTPMethod))
+			return 0, nil, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method %s is not allowed on this path", strictjson.Quote(req.HTTPMethod))
 		}
 		return 0, nil, errorf(http.StatusNotFound, CodeNotFound, "no such route; see docs/api.md for the API's routes")
 	}
@@ -291,7 +292,7 @@ func checkQuery(req events.APIGatewayProxyRequest, allowed []string) (map[string
 	out := map[string]string{}
 	for k, vs := range req.MultiValueQueryStringParameters {
 		if len(vs) > 1 {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "query parameter %s is given more than once", quoteShort(k))
+			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "query parameter %s is given more than once", strictjson.Quote(k))
 		}
 	}
 	for k, v := range req.QueryStringParameters {
@@ -300,7 +301,7 @@ func checkQuery(req events.APIGatewayProxyRequest, allowed []string) (map[string
 			ok = ok || a == k
 		}
 		if !ok {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "unknown query parameter %s", quoteShort(k))
+			return nil, errorf(http.StatusBadRequest, CodeInvalidQuery, "unknown query parameter %s", strictjson.Quote(k))
 		}
 		out[k] = v
 	}

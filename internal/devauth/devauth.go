@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // DevIssuer is the iss claim of every development token. It is deliberately not a Cognito issuer
@@ -290,7 +292,7 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		return Claims{}, ErrMalformed
 	}
 	var h header
-	if err := strictUnmarshal(hb, &h); err != nil {
+	if err := strictjson.Decode(hb, &h); err != nil {
 		return Claims{}, ErrMalformed
 	}
 	if h.Alg != Algorithm {
@@ -312,7 +314,7 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		return Claims{}, ErrMalformed
 	}
 	var c Claims
-	if err := json.Unmarshal(cb, &c); err != nil {
+	if err := strictjson.Decode(cb, &c); err != nil {
 		return Claims{}, ErrMalformed
 	}
 	now := i.now().Unix()
@@ -331,10 +333,4 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		return Claims{}, ErrMissingSub
 	}
 	return c, nil
-}
-
-func strictUnmarshal(b []byte, v interface{}) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
 }

@@ -1,13 +1,14 @@
 package devauth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // MaxRequestBytes bounds the body of a token request.
@@ -25,7 +26,8 @@ type tokenRequestBody struct {
 	Audience         string          `json:"audience"`
 }
 
-// ParseRequest decodes a POST /dev/token body strictly (unknown fields refused) into a Request.
+// ParseRequest decodes a POST /dev/token body strictly (strictjson: field names exact, each once, no
+// unknown field) into a Request.
 func ParseRequest(r io.Reader) (Request, error) {
 	body, err := io.ReadAll(io.LimitReader(r, MaxRequestBytes+1))
 	if err != nil {
@@ -34,14 +36,9 @@ func ParseRequest(r io.Reader) (Request, error) {
 	if len(body) > MaxRequestBytes {
 		return Request{}, fmt.Errorf("token request is larger than %d bytes", MaxRequestBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var b tokenRequestBody
-	if err := dec.Decode(&b); err != nil {
+	if err := strictjson.Decode(body, &b); err != nil {
 		return Request{}, fmt.Errorf(`token request is not the expected JSON {"sub","tenantId","roles":[...]}: %v`, err)
-	}
-	if dec.More() {
-		return Request{}, errors.New("token request has data after the JSON object")
 	}
 	if b.TenantID != "" && b.TenantIDSnake != "" && b.TenantID != b.TenantIDSnake {
 		return Request{}, errors.New("token request names two different tenants (tenantId and tenant_id)")

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/carohealth/platform/internal/objstore"
+	"github.com/carohealth/platform/internal/strictjson"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -229,9 +230,10 @@ func (r *Register) read(ctx context.Context, key string) (Erasure, error) {
 	if len(b) > maxObjectBytes {
 		return Erasure{}, fmt.Errorf("erasure register object %s is larger than %d bytes", key, maxObjectBytes)
 	}
+	// Only the form Record writes: names exact, each once, none unknown (strictjson).
 	var e Erasure
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Erasure{}, fmt.Errorf("erasure register object %s is not valid JSON: %w", key, err)
+	if err := strictjson.Decode(b, &e); err != nil {
+		return Erasure{}, fmt.Errorf("erasure register object %s is not an erasure register entry as caro writes it: %w", key, err)
 	}
 	if e.Format != Format {
 		return Erasure{}, fmt.Errorf("erasure register object %s has format %q, want %q", key, e.Format, Format)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // Event is what a journal record says happened.
@@ -177,8 +179,8 @@ func ParseRecords(b []byte, name string) ([]Record, error) {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		r, err := DecodeRecord(sc.Bytes())
+		if err != nil {
 			if damaged == nil {
 				damaged = &DamagedError{Path: name, Cause: err}
 			}
@@ -194,6 +196,15 @@ func ParseRecords(b []byte, name string) ([]Record, error) {
 		return out, damaged
 	}
 	return out, nil
+}
+
+// DecodeRecord decodes one journal record (a file's line, an S3 journal's object) in the form Append
+// writes it only: names exact, each once, none unknown (strictjson). The journal decides which steps
+// are done, so a record in another spelling is damage, not a second opinion.
+func DecodeRecord(b []byte) (Record, error) {
+	var r Record
+	err := strictjson.Decode(b, &r)
+	return r, err
 }
 
 // DamagedError is a journal with records that cannot be read: a file's lines (Path, Lines) or an

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // PlanVersion is the plan file format version; apply refuses plans of another version.
@@ -33,7 +35,9 @@ const (
 )
 
 // Plan is what `caro failover apply` executes. It is written to a JSON file by `caro failover plan`
-// and protected by a hash, so an edited or truncated plan file is refused.
+// and protected by a hash over its content and a check of the file's exact bytes, so an edited or
+// truncated plan file is refused. The hash is not a signature: it catches edits and damage, not
+// someone who rewrites the file and its hash.
 type Plan struct {
 	Version   int       `json:"version"`
 	ID        string    `json:"id"`
@@ -58,6 +62,10 @@ type Plan struct {
 	ExpectedSeconds float64 `json:"expected_seconds"`
 	// Hash is the hex SHA-256 of the plan with Hash empty.
 	Hash string `json:"hash"`
+
+	// edited is set by ReadPlan when the file's bytes are not exactly what WritePlan writes for the
+	// plan they decode to: the hash covers the decoded plan, so it cannot see such an edit itself.
+	edited bool
 }
 
 // BackupRef names the backup or snapshot a plan restores.
@@ -129,7 +137,7 @@ func (p *Plan) Validate(now time.Time, checkExpiry bool) error {
 	if err != nil {
 		return err
 	}
-	if p.Hash == "" || h != p.Hash {
+	if p.Hash == "" || h != p.Hash || p.edited {
 		return ErrPlanEdited
 	}
 	if p.ID == "" || p.To == "" || len(p.Steps) == 0 {
@@ -156,25 +164,33 @@ func WritePlan(path string, p *Plan) error {
 			return err
 		}
 	}
-	b, err := json.MarshalIndent(p, "", "  ")
+	b, err := encodePlan(p)
 	if err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return writeFileAtomic(path, b)
 }
 
-// ReadPlan reads a plan file. It does not validate it; call Validate.
+// encodePlan is a plan file's exact bytes.
+func encodePlan(p *Plan) ([]byte, error) {
+	b, err := json.MarshalIndent(p, "", "  ")
+	return append(b, '\n'), err
+}
+
+// ReadPlan reads a plan file. Its field names must be exactly the plan's, each given once
+// (strictjson); it is not validated otherwise: call Validate, which also refuses a file whose bytes
+// are not exactly those WritePlan wrote.
 func ReadPlan(path string) (*Plan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("read plan %s: not a caro failover plan (%v): run `caro failover plan -o %s` to make one", path, err, path)
+	if err := strictjson.Decode(b, &p); err != nil {
+		return nil, fmt.Errorf("read plan %s: not a caro failover plan as `caro failover plan` writes it (%v): make the plan again with `caro failover plan -o %s`", path, err, path)
 	}
+	canonical, err := encodePlan(&p)
+	p.edited = err != nil || !bytes.Equal(b, canonical)
 	return &p, nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/carohealth/platform/internal/objstore"
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // Prefix is where releases live in a release bucket.
@@ -163,10 +164,9 @@ func ReadManifest(ctx context.Context, store objstore.Store, version string) (Ma
 	if err != nil {
 		return Manifest{}, fmt.Errorf("release %s: %w", version, err)
 	}
+	// Only the form Publish writes: names exact, each once (strictjson).
 	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil || m.Version != version || len(m.Stacks) == 0 {
+	if err := strictjson.Decode(raw, &m); err != nil || m.Version != version || len(m.Stacks) == 0 {
 		return Manifest{}, fmt.Errorf("release %s: the manifest %s is damaged or names another version (%v): publish the release again", version, ManifestKey(version), err)
 	}
 	return m, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/strictjson"
 )
 
 // MaxLogBatchBytes bounds a decompressed CloudWatch Logs batch (the compressed payload is at most
@@ -371,10 +372,10 @@ func (w *Watcher) snsObservation(rec json.RawMessage) (Observation, bool, error)
 		}
 	}
 	if w.AuditTopicARN != "" && r.SNS.TopicArn == w.AuditTopicARN {
-		dec := json.NewDecoder(strings.NewReader(r.SNS.Message))
-		dec.DisallowUnknownFields()
+		// Only the form the platform writes: names exact, each once (strictjson), so the watcher
+		// reads the same tenant and action as the ledger does.
 		var ev audit.Event
-		if err := dec.Decode(&ev); err != nil || ev.Validate() != nil {
+		if err := strictjson.Decode([]byte(r.SNS.Message), &ev); err != nil || ev.Validate() != nil {
 			o.Invalid = true
 			return o, true, nil
 		}

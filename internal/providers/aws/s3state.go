@@ -104,8 +104,8 @@ func (j *S3Journal) Records(ctx context.Context) ([]failover.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
-		var r failover.Record
-		if err := json.Unmarshal(b, &r); err != nil {
+		r, err := failover.DecodeRecord(b)
+		if err != nil {
 			if damaged == nil {
 				damaged = &failover.DamagedError{Bucket: j.Bucket, Cause: err}
 			}
