@@ -271,8 +271,8 @@ func TestScheduledJobsRunOnlyOnTheirSchedule(t *testing.T) {
 		}
 	}
 	if !strings.Contains(jobs["weekly:backup-verify"].script(), "caro backup verify") ||
-		!strings.Contains(jobs["monthly:failover-drill"].script(), "caro drill") {
-		t.Error("the backup and drill schedules must run caro backup verify and caro drill")
+		!strings.Contains(jobs["monthly:failover-drill"].script(), "caro failover drill") {
+		t.Error("the backup and drill schedules must run caro backup verify and caro failover drill")
 	}
 }
 

@@ -21,15 +21,15 @@ DRILL_KILL_LOG ?= $(CARO_CACHE)/logs/drill-kill-at-restore.log
 drill-demo: caro-bin servers
 	@mkdir -p $(dir $(DRILL_REPORT))
 	@echo "drill: a failover of $(DRILL_RECORDS) records between two local regions (progress: $(DRILL_LOG))"
-	@scripts/quiet.sh --stderr-only $(DRILL_LOG) $(CARO_BIN) drill --records $(DRILL_RECORDS) -o json --timeline $(DRILL_TIMELINE) > $(DRILL_REPORT)
+	@scripts/quiet.sh --stderr-only $(DRILL_LOG) $(CARO_BIN) failover drill --records $(DRILL_RECORDS) -o json --timeline $(DRILL_TIMELINE) > $(DRILL_REPORT)
 	@echo "drill report (JSON): $(DRILL_REPORT)"
 	@echo "drill timeline (open in a browser): $(DRILL_TIMELINE)"
 	@echo "drill: again, the apply killed (kill -9) in the middle of the restore and resumed (progress: $(DRILL_KILL_LOG))"
-	@scripts/quiet.sh --stderr-only $(DRILL_KILL_LOG) $(CARO_BIN) drill --records $(DRILL_RECORDS) --kill-at restore --timeline $(DRILL_KILL_TIMELINE)
+	@scripts/quiet.sh --stderr-only $(DRILL_KILL_LOG) $(CARO_BIN) failover drill --records $(DRILL_RECORDS) --kill-at restore --timeline $(DRILL_KILL_TIMELINE)
 	@echo "drill timeline (open in a browser): $(DRILL_KILL_TIMELINE)"
 
 bench-drill: caro-bin servers
-	@$(CARO_BIN) drill --records $(DRILL_RECORDS) -o json 2>/dev/null | awk -F': ' '\
+	@$(CARO_BIN) failover drill --records $(DRILL_RECORDS) -o json 2>/dev/null | awk -F': ' '\
 		/"rto_seconds"/ { v=$$2+0; printf "drill RTO %.2f s for $(DRILL_RECORDS) records (goal <= 60 s): %s\n", v, (v <= 60 ? "ok" : "MISSED") } \
 		/"engine_overhead_percent"/ { v=$$2+0; printf "engine overhead %.2f %% of the apply (goal <= 2 %%): %s\n", v, (v <= 2 ? "ok" : "MISSED") } \
 		/"ok":/ && !seen { seen=1; printf "drill ok: %s\n", $$2 }'

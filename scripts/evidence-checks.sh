@@ -56,7 +56,7 @@ if [[ ! -f "$DIR/pentest-results.json" ]]; then
 		step "the attack suite against the local runner" env PENTEST_RESULTS="$DIR/pentest-results.json" make pentest
 	fi
 fi
-step "the failover drill" bash -c '"$0" drill -o json > "$1"' "$CARO" "$DIR/drill.json"
+step "the failover drill" bash -c '"$0" failover drill -o json > "$1"' "$CARO" "$DIR/drill.json"
 if [[ -n "${BACKUP_VERIFY_TARGET:-}" ]]; then
 	# The newest readable backup, restored into a scratch database and checked end to end.
 	step "backup verification" bash -c '

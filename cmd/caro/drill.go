@@ -17,8 +17,6 @@ import (
 	"github.com/carohealth/platform/internal/providers/local"
 )
 
-func init() { registerCommand(newDrillCmd) }
-
 // drillChildEnv is added to the environment of the caro subprocesses the drill starts (tests set
 // it so their test binary acts as caro).
 var drillChildEnv []string
@@ -61,9 +59,9 @@ and the drill checks the standby's ledger with the verifier: every entry back, v
 Everything started is stopped and removed at the end.
 
 Steps: ` + strings.Join(local.StepNames, ", "),
-		Example: `  caro drill
-  caro drill --kill-at restore
-  caro drill --records 50000 -o json --timeline drill-timeline.html > drill.json`,
+		Example: `  caro failover drill
+  caro failover drill --kill-at restore
+  caro failover drill --records 50000 -o json --timeline drill-timeline.html > drill.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := foValidateOutput(o.output); err != nil {

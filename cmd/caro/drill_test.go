@@ -12,11 +12,11 @@ import (
 	"github.com/carohealth/platform/internal/providers/local"
 )
 
-// runDrill runs `caro drill --records 500 -o json` in-process; the drill itself starts the servers
+// runDrill runs `caro failover drill --records 500 -o json` in-process; the drill itself starts the servers
 // and runs plan and apply as subprocesses (this test binary acting as caro).
 func runDrill(t *testing.T, extra ...string) local.DrillReport {
 	t.Helper()
-	code, out, errOut := foRun(t, "", append([]string{"drill", "--records", "500", "-o", "json", "--maintenance-settle", "200ms"}, extra...)...)
+	code, out, errOut := foRun(t, "", append([]string{"failover", "drill", "--records", "500", "-o", "json", "--maintenance-settle", "200ms"}, extra...)...)
 	var rep local.DrillReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("drill exit %d, stdout not JSON (%v):\n%s\nstderr:\n%s", code, err, out, errOut)
@@ -150,7 +150,7 @@ func TestDrillKilledAtEveryStepResumes(t *testing.T) {
 }
 
 func TestDrillRejectsUnknownKillStep(t *testing.T) {
-	code, _, errOut := foRun(t, "", "drill", "--records", "10", "--kill-at", "lunch")
+	code, _, errOut := foRun(t, "", "failover", "drill", "--records", "10", "--kill-at", "lunch")
 	if code == 0 || !strings.Contains(errOut, "not a step") || !strings.Contains(errOut, "restore") {
 		t.Fatalf("exit %d %s", code, errOut)
 	}
@@ -163,7 +163,7 @@ func TestDrillKilledMidRestoreWithWritesInFlight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 30,000 records")
 	}
-	code, out, errOut := foRun(t, "", "drill", "--records", "30000", "--kill-at", "restore", "-o", "json", "--maintenance-settle", "200ms")
+	code, out, errOut := foRun(t, "", "failover", "drill", "--records", "30000", "--kill-at", "restore", "-o", "json", "--maintenance-settle", "200ms")
 	var rep local.DrillReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
 		t.Fatalf("exit %d %v problems %v\n%s", code, err, rep.Problems, errOut)

@@ -50,7 +50,7 @@ func newEvidenceAssessCmd(streams IOStreams) *cobra.Command {
 		Short: "Assess ISO 27001, NEN 7510, HIPAA and GDPR controls from the evidence files of earlier runs; write OSCAL and HTML",
 		Long: `Reads the files earlier runs wrote (never re-running a check): cdk-nag's CSV reports, the template
 check and the synthesized templates in --cdk-out (make synth), govulncheck's JSON (make audit-go), the
-attack suite's results (make pentest), the drill report (caro drill -o json), caro backup verify's and
+attack suite's results (make pentest), the drill report (caro failover drill -o json), caro backup verify's and
 caro audit verify's reports (-o json) and caro failover readiness's (when it exists). Each piece is
 mapped to the controls of the catalogue (internal/evidence/catalogue.yaml) and each control gets a
 status: satisfied, failed (naming the evidence), stale (older than the evidence's limit) or not
@@ -63,7 +63,7 @@ report's SHA-256 is appended to the audit ledger as one evidence event (caro aud
 shows later that the report existed unchanged); without it the report says it is not recorded.
 
 Exit status: 0 no control failed, 2 a control failed, 1 the assessment could not run.`,
-		Example: `  # after make synth, make audit-go, make pentest and caro drill -o json > .cache/evidence/drill.json
+		Example: `  # after make synth, make audit-go, make pentest and caro failover drill -o json > .cache/evidence/drill.json
   caro evidence assess
   caro evidence assess --dir evidence/ --out evidence/report -o json`,
 		Args: cobra.NoArgs,
@@ -80,7 +80,7 @@ Exit status: 0 no control failed, 2 a control failed, 1 the assessment could not
 	f.StringVar(&o.out, "out", "", "folder for the report (default <dir>/report)")
 	f.StringVar(&o.inputs.Govulncheck, "govulncheck", "", "govulncheck JSON (default <dir>/"+evidence.GovulncheckFile+")")
 	f.StringVar(&o.inputs.Pentest, "pentest", "", "attack suite results (default <dir>/"+evidence.PentestFile+")")
-	f.StringVar(&o.inputs.Drill, "drill", "", "caro drill -o json report (default <dir>/"+evidence.DrillFile+")")
+	f.StringVar(&o.inputs.Drill, "drill", "", "caro failover drill -o json report (default <dir>/"+evidence.DrillFile+")")
 	f.StringVar(&o.inputs.BackupVerify, "backup-verify", "", "caro backup verify -o json report (default <dir>/"+evidence.BackupVerifyFile+")")
 	f.StringVar(&o.inputs.AuditVerify, "audit-verify", "", "caro audit verify -o json report (default <dir>/"+evidence.AuditVerifyFile+")")
 	f.StringVar(&o.inputs.FailoverReadiness, "failover-readiness", "", "caro failover readiness -o json report (default <dir>/"+evidence.FailoverReadinessFile+")")

@@ -27,7 +27,8 @@ func newFailoverCmd(streams IOStreams) *cobra.Command {
 		Use: "failover",
 		Example: `  caro failover readiness
   caro failover plan --to eu-central-1
-  caro failover apply plan.json`,
+  caro failover apply plan.json
+  caro failover drill`,
 		Short: "Move the platform to another region: plan, apply (resumable), status, unlock",
 		Long: `Move the platform to another region in one command.
 
@@ -46,7 +47,7 @@ while that region is unhealthy.`,
 			f.stateDir = foDefaultStateDir(loadSettings())
 		}
 	}
-	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f), newFailoverReadinessCmd(streams, f))
+	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f), newFailoverReadinessCmd(streams, f), newDrillCmd(streams))
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -117,11 +116,10 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 		if len(o.redo) > 0 {
 			fmt.Fprintf(streams.ErrOut, "It runs again: %s.\n", strings.Join(o.redo, ", "))
 		}
-		fmt.Fprintf(streams.ErrOut, "\nThis moves production traffic from %s to %s. Type 'yes' to apply: ", plan.From, plan.To)
-		line, _ := bufio.NewReader(streams.In).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return &exitError{code: 1, err: errors.New("not confirmed: nothing was changed (pass --yes to skip the question)")}
-		}
+		fmt.Fprintln(streams.ErrOut)
+	}
+	if err := confirm(streams, o.yes, fmt.Sprintf("This moves production traffic from %s to %s. Apply plan %s?", plan.From, plan.To, plan.ID)); err != nil {
+		return err
 	}
 	fmt.Fprintf(streams.ErrOut, "applying plan %s (%s -> %s), journal %s\n", plan.ID, plan.From, plan.To, where)
 	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut, Operator: loadSettings().Operator, Redo: o.redo}

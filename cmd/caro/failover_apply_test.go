@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -16,13 +17,25 @@ import (
 
 func TestFailoverApplyAsksThenReports(t *testing.T) {
 	dir, plan := testPlanFile(t)
-	// WHEN the operator does not confirm, nothing happens
-	code, _, errOut := foRun(t, "no\n", "failover", "apply", plan)
-	if code == 0 || !strings.Contains(errOut, "Type 'yes'") || countLines(filepath.Join(dir, "runs-preflight")) != 0 {
+	// WHEN there is no terminal to ask on and no --yes, nothing happens
+	code, _, errOut := foRun(t, "yes\n", "failover", "apply", plan)
+	if code == 0 || !strings.Contains(errOut, "pass -y/--yes") || countLines(filepath.Join(dir, "runs-preflight")) != 0 {
+		t.Fatalf("apply without a terminal: exit %d, stderr %q", code, errOut)
+	}
+	// WHEN the operator answers no on a terminal, nothing happens
+	applyOnTerminal := func(answer string) (int, string, string) {
+		in, errTerm := &fakeTerminal{}, &fakeTerminal{}
+		in.WriteString(answer)
+		var out bytes.Buffer
+		code := Execute([]string{"failover", "apply", plan}, in, &out, errTerm)
+		return code, out.String(), errTerm.String()
+	}
+	code, _, errOut = applyOnTerminal("n\n")
+	if code == 0 || !strings.Contains(errOut, "This moves production traffic from eu-west-1 to eu-central-1. Apply plan") || countLines(filepath.Join(dir, "runs-preflight")) != 0 {
 		t.Fatalf("unconfirmed apply: exit %d, stderr %q", code, errOut)
 	}
-	// WHEN they type yes, it runs: progress on stderr, the report on stdout
-	code, out, errOut := foRun(t, "yes\n", "failover", "apply", plan)
+	// WHEN they answer yes, it runs: progress on stderr, the report on stdout
+	code, out, errOut := applyOnTerminal("yes\n")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -40,7 +40,7 @@ type envSettings struct {
 	// the OS login).
 	Operator string
 	// DrillPauseAt (CARO_DRILL_PAUSE_AT) makes the local provider stop in the middle of that step
-	// and wait to be killed (set by `caro drill --kill-at` on its apply subprocess).
+	// and wait to be killed (set by `caro failover drill --kill-at` on its apply subprocess).
 	DrillPauseAt string
 
 	// LedgerPublicKey (CARO_LEDGER_PUBLIC_KEY) pins the ledger's public key(s): a PEM file, or

@@ -45,7 +45,7 @@ made again.`,
 	fl.StringVar(&o.restore, "restore", "backup", "what to restore: backup (encrypted logical backup) or atlas (Atlas snapshot)")
 	fl.StringVar(&o.out, "out", "plan.json", "the plan file to write")
 	fl.StringVar(&o.provider, "provider", "aws", "where the platform runs: aws, or local (the drill's regions)")
-	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by 'caro drill'")
+	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by 'caro failover drill'")
 	fl.StringVar(&o.dns, "dns", "", "aws provider: DNS mode arc (data plane, default), health-check or upsert (control plane, us-east-1)")
 	fl.StringVar(&o.release, "release", "", "aws provider: the release to deploy (default: the one the primary runs; 'caro release list')")
 	fl.StringVar(&o.cdkOut, "cdk-out", "", "aws provider: deploy this local cloud assembly instead of the published release (platform engineers)")

@@ -55,7 +55,7 @@ Exit status: 0 ready; 3 ready with warnings; 2 not ready (a blocker); 1 the chec
 	fl.StringVar(&o.from, "from", "", "the region it would take over from (default: the primary)")
 	fl.StringVar(&o.restore, "restore", "backup", "what the failover would restore: backup or atlas")
 	fl.StringVar(&o.provider, "provider", "aws", "where the platform runs: aws, or local (the drill's regions)")
-	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by 'caro drill'")
+	fl.StringVar(&o.env, "env", "", "local provider: the environment file written by 'caro failover drill'")
 	fl.StringVar(&o.release, "release", "", "aws provider: the release a failover would deploy (default: the one the primary runs)")
 	fl.StringVar(&o.cdkOut, "cdk-out", "", "aws provider: check a local cloud assembly instead of the published release")
 	fl.StringVarP(&o.output, "output", "o", "text", "output format: text or json")

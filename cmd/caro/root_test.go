@@ -33,7 +33,7 @@ func TestAMistypedVerbFailsAndSuggestsTheNearest(t *testing.T) {
 }
 
 func TestAnUnknownWordAfterACommandWithVerbsFails(t *testing.T) {
-	for _, args := range [][]string{{"no-such-command"}, {"backup", "lst"}, {"drill", "serve-regon"}} {
+	for _, args := range [][]string{{"no-such-command"}, {"backup", "lst"}, {"failover", "drill", "serve-regon"}} {
 		code, _, errOut := run(t, args...)
 		if code == 0 || !strings.Contains(errOut, "unknown command") {
 			t.Errorf("caro %s: exit %d, stderr %q: want non-zero and \"unknown command\"", strings.Join(args, " "), code, errOut)
@@ -94,7 +94,7 @@ func TestCompletionOfPlansAndSteps(t *testing.T) {
 	if out != "json\n:8\n" {
 		t.Errorf("completion of apply's plan = %q, want JSON files (directive 8)", out)
 	}
-	_, out, _ = run(t, "__complete", "drill", "--kill-at", "")
+	_, out, _ = run(t, "__complete", "failover", "drill", "--kill-at", "")
 	if !strings.Contains(out, "restore\n") || !strings.HasSuffix(out, ":4\n") {
 		t.Errorf("completion of --kill-at = %q, want the drill's steps", out)
 	}

@@ -15,7 +15,7 @@
 //     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
 //     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
 //     S3 only) and unwrap backup data keys under the backups' encryption context. The monthly drill
-//     (`caro drill`) runs on local servers and needs no AWS permission.
+//     (`caro failover drill`) runs on local servers and needs no AWS permission.
 //
 // Every ARN comes through Props, so the construct can be placed in the edge stack or a platform stack.
 package roles
@@ -363,7 +363,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		"NumericLessThan": map[string]interface{}{"aws:MultiFactorAuthAge": fmt.Sprint(p.MaxMFAAgeSeconds)},
 	})
 	role := awsiam.NewRole(scope, jsii.String("OnCallFailoverRole"), &awsiam.RoleProps{
-		Description:        jsii.String("On-call failover (caro failover / caro drill): MFA required, one-hour sessions, failover steps only"),
+		Description:        jsii.String("On-call failover (caro failover / caro failover drill): MFA required, one-hour sessions, failover steps only"),
 		AssumedBy:          principal,
 		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 	})

@@ -48,7 +48,7 @@ const (
 	cmdBackup   = "caro backup create, list, restore, verify, recover"
 	cmdAudit    = "caro audit verify, prove, recover, public-key"
 	cmdGDPR     = "caro gdpr reapply"
-	cmdLocal    = "caro local up, caro drill, tests (local servers)"
+	cmdLocal    = "caro local up, caro failover drill, tests (local servers)"
 	cmdTenant   = "caro tenant delete"
 )
 

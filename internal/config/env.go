@@ -29,7 +29,7 @@ var ProcessVars = []ProcessVar{
 	{"CDK_DEFAULT_ACCOUNT", "the account the CDK CLI found in the credentials", "the CDK app (cdk/)"},
 	{"CDK_VALIDATION", "false switches CDK's in-process template validation off (the app re-executes itself with it; constructs/templatecheck validates instead)", "the CDK app (constructs/templatecheck)"},
 	{"CARO_REPO_ROOT", "the repository root, when the CDK app runs outside it (Go Lambda bundling)", "the CDK app (constructs/gofunction)"},
-	{"CARO_DRILL_PAUSE_AT", "makes the local provider stop in the middle of that step and wait to be killed (caro drill --kill-at sets it on its apply subprocess)", "caro failover apply (local provider)"},
+	{"CARO_DRILL_PAUSE_AT", "makes the local provider stop in the middle of that step and wait to be killed (caro failover drill --kill-at sets it on its apply subprocess)", "caro failover apply (local provider)"},
 	{"AWS_SESSION_TOKEN", "the Lambda function's session token, which the Parameters and Secrets extension requires", "Lambda functions (backup job, audit writer)"},
 }
 

@@ -109,7 +109,7 @@ type Inputs struct {
 	Govulncheck string
 	// Pentest is the attack suite's results file (pentest/lib/results-reporter.js).
 	Pentest string
-	// Drill is `caro drill -o json`'s report.
+	// Drill is `caro failover drill -o json`'s report.
 	Drill string
 	// BackupVerify is `caro backup verify -o json`'s report.
 	BackupVerify string

@@ -164,7 +164,7 @@ func firstLine(s string) string {
 	return s
 }
 
-// drillReport is the part of `caro drill -o json` the collector reads (internal/providers/local
+// drillReport is the part of `caro failover drill -o json` the collector reads (internal/providers/local
 // DrillReport; a test keeps the two in step).
 type drillReport struct {
 	OK               *bool   `json:"ok"`
@@ -198,13 +198,13 @@ type drillReport struct {
 // collectDrill reads the drill report: the failover (drill) and its audit-ledger rehearsal
 // (drill-ledger).
 func collectDrill(c *Catalogue, in Inputs) []Evidence {
-	f, t, err := readFile(in.Drill, "caro drill -o json > "+in.Drill)
+	f, t, err := readFile(in.Drill, "caro failover drill -o json > "+in.Drill)
 	if err != nil {
 		return []Evidence{missing("drill", err), missing("drill-ledger", err)}
 	}
 	var r drillReport
 	if err := json.Unmarshal(f.data, &r); err != nil || r.OK == nil {
-		return []Evidence{notThe("drill", f, "a drill report (caro drill -o json)", err), notThe("drill-ledger", f, "a drill report (caro drill -o json)", err)}
+		return []Evidence{notThe("drill", f, "a drill report (caro failover drill -o json)", err), notThe("drill-ledger", f, "a drill report (caro failover drill -o json)", err)}
 	}
 	d := Evidence{ID: "drill", Status: Passed, Files: []File{f}, Time: t, TimeSource: fromModTime, TargetSeconds: in.DrillRTOTarget.Seconds()}
 	for _, s := range r.Steps {

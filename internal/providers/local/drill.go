@@ -79,7 +79,7 @@ type DrillStep struct {
 	EndSeconds   float64 `json:"end_seconds"`
 }
 
-// DrillReport is the drill's result (`caro drill -o json`).
+// DrillReport is the drill's result (`caro failover drill -o json`).
 type DrillReport struct {
 	OK bool `json:"ok"`
 	// RTOSeconds is wall time from the primary's death to the confirmed failover: plan, apply,
@@ -431,7 +431,7 @@ func (d *Drill) setup(ctx context.Context) error {
 	}
 	d.log("starting two local regions (FerretDB, local-kms, S3 each) and Knot DNS")
 	env := &Env{Primary: DrillPrimary, Zone: drillZone, Name: drillName, Database: backup.DefaultDatabase, StateDir: state, MaintenanceSettle: d.o.MaintenanceSettle.Seconds(),
-		Regions: map[string]Region{}, ServeCommand: append(append([]string{}, d.o.Caro...), "drill", "serve-region"), ServeEnv: d.o.CaroEnv}
+		Regions: map[string]Region{}, ServeCommand: append(append([]string{}, d.o.Caro...), "failover", "drill", "serve-region"), ServeEnv: d.o.CaroEnv}
 	for _, name := range []string{DrillPrimary, DrillStandby} {
 		r := &drillRegion{name: name}
 		d.regions[name] = r
@@ -479,7 +479,7 @@ func (d *Drill) setup(ctx context.Context) error {
 	}
 	// The primary serves normally before the disaster.
 	p := d.regions[DrillPrimary]
-	args := append(append([]string{}, d.o.Caro[1:]...), "drill", "serve-region", "--env", d.envPath, "--region", DrillPrimary)
+	args := append(append([]string{}, d.o.Caro[1:]...), "failover", "drill", "serve-region", "--env", d.envPath, "--region", DrillPrimary)
 	cmd := exec.Command(d.o.Caro[0], args...)
 	cmd.Env = append(os.Environ(), d.o.CaroEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -1,7 +1,7 @@
 // Package local implements failover between two "regions" on this machine, each with its own
 // FerretDB, local-kms and S3 server (internal/localstack), its API health endpoint served on its own
 // loopback address, and a Knot DNS server holding the service name, updated with RFC 2136. It is
-// what `caro drill` runs: the same engine, plan and journal as on AWS, against real local servers.
+// what `caro failover drill` runs: the same engine, plan and journal as on AWS, against real local servers.
 // Regions may have an audit ledger (checkpoint buckets behind an Object Lock shim, a local-kms
 // signing key, the peer's replica with its pinned key): the restore step then recovers the ledger
 // the restore rolled back, as the AWS step does.
@@ -17,7 +17,7 @@ import (
 	"sort"
 )
 
-// Env describes the local regions; `caro drill` writes it and the local provider reads it (the plan
+// Env describes the local regions; `caro failover drill` writes it and the local provider reads it (the plan
 // names the file and its hash, so apply runs against the environment that was planned).
 type Env struct {
 	// Primary is the region that serves normally.
@@ -83,7 +83,7 @@ func (r Region) APIBase() string { return fmt.Sprintf("http://%s:%d/api", r.IP, 
 func LoadEnv(path string) (*Env, string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("read local environment %s: %w: start one with `caro drill`", path, err)
+		return nil, "", fmt.Errorf("read local environment %s: %w: start one with `caro failover drill`", path, err)
 	}
 	var e Env
 	if err := json.Unmarshal(b, &e); err != nil {

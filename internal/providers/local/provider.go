@@ -42,7 +42,7 @@ const (
 // StepNames lists the steps in order.
 var StepNames = []string{StepPreflight, StepDeploy, StepRestore, StepIdentities, StepVerify, StepDNS, StepConfirm}
 
-// PauseEnv names the environment variable `caro drill --kill-at` sets on its apply subprocess; the
+// PauseEnv names the environment variable `caro failover drill --kill-at` sets on its apply subprocess; the
 // caro command reads it into Provider.PauseAt.
 const PauseEnv = "CARO_DRILL_PAUSE_AT"
 
@@ -62,7 +62,7 @@ type Provider struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// PauseAt, when set to a step name, makes that step stop in its middle (after part of its
-	// effect) and wait to be killed: `caro drill --kill-at` sets it (through the drill's pause
+	// effect) and wait to be killed: `caro failover drill --kill-at` sets it (through the drill's pause
 	// setting) on its apply subprocess, so the kill lands mid-step every time.
 	PauseAt string
 }
@@ -144,7 +144,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		envPath = p.EnvPath
 	}
 	if envPath == "" {
-		return nil, errors.New("local provider: no environment file: pass --env <file> (written by `caro drill`)")
+		return nil, errors.New("local provider: no environment file: pass --env <file> (written by `caro failover drill`)")
 	}
 	envPath, _ = filepath.Abs(envPath)
 	env, hash, err := LoadEnv(envPath)
