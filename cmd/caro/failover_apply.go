@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/progress"
 )
 
 // Exit statuses of apply.
@@ -122,7 +123,10 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 		return err
 	}
 	fmt.Fprintf(streams.ErrOut, "applying plan %s (%s -> %s), journal %s\n", plan.ID, plan.From, plan.To, where)
-	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: streams.ErrOut, Operator: loadSettings().Operator, Redo: o.redo}
+	// On a terminal the restore's counts become a progress bar; elsewhere the plain lines.
+	progressOut := progress.Lines(streams.ErrOut, o.output != "json" && isTerminal(streams.ErrOut))
+	defer progressOut.Close()
+	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: progressOut, Operator: loadSettings().Operator, Redo: o.redo}
 	if o.yes {
 		ctx = failover.WithOperatorConfirmed(ctx)
 	}

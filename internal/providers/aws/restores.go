@@ -148,11 +148,7 @@ func (s *RestoreSettings) options(ctx context.Context, c *Clients, client *mongo
 	}
 	o := restore.Options{Target: client, Database: s.database(), Replace: true, PlanID: plan.ID, From: plan.From, Erasures: register,
 		Ledger: s.LedgerRecovery(ctx, c, plan, progress), Origin: origin, Settle: s.Settle, AcceptChanges: failover.OperatorConfirmed(ctx),
-		Progress: func(p backup.Progress) {
-			if p.Message != "" {
-				progress("%s", p.Message)
-			}
-		}}
+		Progress: restore.ProgressLines(progress, 2*time.Second)}
 	if s.Deliver != nil {
 		o.Deliver = func(ctx context.Context, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
 			s.Deliver(ctx, plan.To, db, events, unstored)

@@ -413,8 +413,7 @@ func (r *run) restore(ctx context.Context) error {
 	}
 	defer c.Disconnect(context.Background())
 	var pauseOnce sync.Once
-	var mu sync.Mutex
-	lastReport := time.Now()
+	lines := restore.ProgressLines(progress, 2*time.Second)
 	o := restore.Options{
 		Target: c, Database: r.env.Database, Replace: true, PlanID: r.plan.ID, From: r.plan.From,
 		Erasures: erasure.BucketsRegister([]string{"s3://" + r.target.BackupBucket}, r.tc.store),
@@ -424,18 +423,7 @@ func (r *run) restore(ctx context.Context) error {
 			if pr.Phase == "stage" && pr.Total > 0 && pr.Done >= pr.Total/2 && r.p.PauseAt == StepRestore {
 				pauseOnce.Do(func() { r.pause(ctx, StepRestore) })
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if pr.Message != "" || time.Since(lastReport) > 2*time.Second {
-				lastReport = time.Now()
-				if pr.Message != "" && pr.Collection != "" {
-					progress("%s: %s (%d documents)", pr.Collection, pr.Message, pr.Done)
-				} else if pr.Message != "" {
-					progress("%s", pr.Message)
-				} else {
-					progress("%s %s %d/%d", pr.Phase, pr.Collection, pr.Done, pr.Total)
-				}
-			}
+			lines(pr)
 		},
 	}
 	if inv, ok, err := restore.PlannedInventory(r.plan.Settings); err != nil {
