@@ -16,6 +16,7 @@ import (
 	"github.com/carohealth/platform/internal/access"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -110,8 +111,24 @@ const (
 )
 
 // EnsureIndexes creates the API's indexes (each starting with the tenant, plus the reconciler's
-// pending index) and the subject key index. Idempotent; call it at process start.
+// pending index) and the subject key index. Idempotent; call it at process start. Creating an index
+// creates its collection, so while the maintenance switch is on (a restore may be between moving a
+// collection aside and renaming the restored one into its place) it creates nothing and returns an
+// error wrapping maintenance.ErrOn; otherwise it runs within maintenance.WriteWindow.
 func (h *Handler) EnsureIndexes(ctx context.Context) error {
+	if err := h.gate.Check(ctx); err != nil {
+		return fmt.Errorf("api: indexes not created: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, maintenance.WriteWindow)
+	defer cancel()
+	if err := h.ensureIndexes(ctx); err != nil {
+		return err
+	}
+	h.indexed.Store(true)
+	return nil
+}
+
+func (h *Handler) ensureIndexes(ctx context.Context) error {
 	if err := tenancy.EnsureIndexes(ctx, h.db, PatientsCollection,
 		tenancy.Index{Name: "patients_tenant_id", Keys: bson.D{{Key: "_id", Value: 1}}}); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/carohealth/platform/internal/audit"
+	"github.com/carohealth/platform/internal/maintenance"
 )
 
 // Entrypoint is the api Lambda's handler. It serves API Gateway proxy events with the API handler,
@@ -40,10 +41,26 @@ func (e *Entrypoint) Invoke(ctx context.Context, raw json.RawMessage) (any, erro
 		if e.Reconciler == nil {
 			return nil, errors.New("api: scheduled event but no reconciler configured")
 		}
-		// An error fails the invocation so the function's error alarm fires; what could not be
-		// published stays pending for the next run.
-		return e.Reconciler.Run(ctx)
+		return e.scheduled(ctx)
 	default:
 		return nil, errors.New("api: unsupported event: expected an API Gateway proxy event or an EventBridge scheduled event")
 	}
+}
+
+// scheduled runs the reconciler, creating the indexes first when this process has not yet (the
+// switch was on at its start). A run the maintenance switch stopped is not a failure: what is left
+// stays pending for a run after the switch. Any other error fails the invocation so the function's
+// error alarm fires; what could not be published stays pending for the next run.
+func (e *Entrypoint) scheduled(ctx context.Context) (any, error) {
+	if !e.API.indexed.Load() {
+		if err := e.API.EnsureIndexes(ctx); err != nil && !errors.Is(err, maintenance.ErrOn) {
+			return nil, err
+		}
+	}
+	res, err := e.Reconciler.Run(ctx)
+	if errors.Is(err, maintenance.ErrOn) {
+		e.API.log.Info("audit reconciler paused by the maintenance switch", "paused", res.Paused)
+		return res, nil
+	}
+	return res, err
 }

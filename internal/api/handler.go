@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -88,9 +89,12 @@ type Handler struct {
 	maxBody   int
 	now       func() time.Time
 	log       *slog.Logger
+	// indexed is set once EnsureIndexes has created the indexes in this process.
+	indexed atomic.Bool
 }
 
-// NewHandler checks cfg and returns the handler. Call EnsureIndexes once per process start.
+// NewHandler checks cfg and returns the handler. Call EnsureIndexes once per process start (the
+// scheduled run calls it again while it has not succeeded: it waits while the maintenance switch is on).
 func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("api: Config.DB is required")

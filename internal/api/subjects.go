@@ -13,6 +13,7 @@ import (
 	"github.com/carohealth/platform/internal/access"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -188,10 +189,15 @@ func EraseSubjectData(ctx context.Context, db *mongo.Database, tenantID, patient
 }
 
 // NewReconciler returns the audit reconciler for the API's collections, with the purge hook that
-// erases a patient's remaining notes and shreds its subject key before the tombstone goes.
+// erases a patient's remaining notes and shreds its subject key before the tombstone goes. Like the
+// API's writing routes it honours the maintenance switch: before each write it asks the switch
+// (cached for maintenance.GateTTL) and stops while it is on or cannot be read; each write runs
+// within maintenance.WriteWindow, so none outlives the restore's maintenance.Settle.
 func NewReconciler(db *mongo.Database, pub audit.Publisher) *audit.Reconciler {
+	gate := &maintenance.Gate{DB: db}
 	return &audit.Reconciler{
 		DB: db, Publisher: pub, Collections: OutboxCollections,
+		Paused: gate.Check, WriteWindow: maintenance.WriteWindow,
 		BeforePurge: func(ctx context.Context, collection, tenantID string, docID any) error {
 			if collection != PatientsCollection {
 				return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -32,6 +33,14 @@ type Reconciler struct {
 	BeforePurge func(ctx context.Context, collection, tenantID string, docID any) error
 	// Logger receives one line per failure (IDs only, no personal data); default slog.Default().
 	Logger *slog.Logger
+	// Paused, when set, is asked before each write of a run (publishing and marking one
+	// document's events, purging one tombstone with its BeforePurge): an answer other than nil
+	// stops the run there, leaving the rest pending for a later run (ReconcileResult.Paused, and
+	// the answer wrapped in Run's error). The API answers with its maintenance switch.
+	Paused func(ctx context.Context) error
+	// WriteWindow, when positive, bounds each of those writes after Paused allowed it, so that
+	// none is still running long after the answer changed.
+	WriteWindow time.Duration
 }
 
 // ReconcileResult counts what one run did.
@@ -39,6 +48,8 @@ type ReconcileResult struct {
 	Published int `json:"published"`
 	Failed    int `json:"failed"`
 	Purged    int `json:"purged"`
+	// Paused is why the run stopped before writing (Reconciler.Paused's answer), "" when it did not.
+	Paused string `json:"paused,omitempty"`
 }
 
 type outboxDoc struct {
@@ -87,18 +98,9 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 				// Out of time (the Lambda's deadline): what is left stays pending for the next run.
 				return res, errors.Join(append(errs, fmt.Errorf("reconciler stopped early: %w", ctx.Err()))...)
 			}
-			events := make([]Event, 0, len(d.Events))
-			for _, ev := range d.Events {
-				events = append(events, ev)
-			}
-			sort.Slice(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
-			for _, ev := range events {
-				if err := Deliver(ctx, r.Publisher, coll, d.TenantID, d.ID, ev); err != nil {
-					res.Failed++
-					log.Error("audit event still pending", "collection", name, "eventId", ev.ID, "error", err)
-					continue
-				}
-				res.Published++
+			if err := r.write(ctx, func(ctx context.Context) error { r.deliver(ctx, log, name, coll, d, &res); return nil }); err != nil {
+				stopped(&res, err)
+				return res, errors.Join(append(errs, err)...)
 			}
 		}
 		n, err := r.purge(ctx, name, coll, batch)
@@ -106,11 +108,66 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileResult, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		if stopped(&res, err) {
+			return res, errors.Join(errs...)
+		}
 	}
 	if res.Failed > 0 {
 		errs = append(errs, fmt.Errorf("%d audit events could not be published; they stay pending for the next run", res.Failed))
 	}
 	return res, errors.Join(errs...)
+}
+
+// deliver publishes one document's pending events oldest first, marking each sent.
+func (r *Reconciler) deliver(ctx context.Context, log *slog.Logger, name string, coll *mongo.Collection, d outboxDoc, res *ReconcileResult) {
+	events := make([]Event, 0, len(d.Events))
+	for _, ev := range d.Events {
+		events = append(events, ev)
+	}
+	sort.Slice(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
+	for _, ev := range events {
+		if err := Deliver(ctx, r.Publisher, coll, d.TenantID, d.ID, ev); err != nil {
+			res.Failed++
+			log.Error("audit event still pending", "collection", name, "eventId", ev.ID, "error", err)
+			continue
+		}
+		res.Published++
+	}
+}
+
+// pauseError is Paused's answer, which stopped a run before a write.
+type pauseError struct{ cause error }
+
+func (e *pauseError) Error() string {
+	return "reconciler stopped before writing; what is left stays pending for the next run: " + e.cause.Error()
+}
+
+func (e *pauseError) Unwrap() error { return e.cause }
+
+// write runs one write of a run when Paused allows it, within WriteWindow; a *pauseError when
+// Paused did not.
+func (r *Reconciler) write(ctx context.Context, fn func(context.Context) error) error {
+	if r.Paused != nil {
+		if err := r.Paused(ctx); err != nil {
+			return &pauseError{err}
+		}
+	}
+	if r.WriteWindow > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.WriteWindow)
+		defer cancel()
+	}
+	return fn(ctx)
+}
+
+// stopped ends a run when err holds a pause: what is left stays pending for a later run.
+func stopped(res *ReconcileResult, err error) bool {
+	var pe *pauseError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	res.Paused = pe.cause.Error()
+	return true
 }
 
 // drained matches a document with nothing pending: no count (drained by MarkSent) or a zero count
@@ -133,22 +190,36 @@ func (r *Reconciler) purge(ctx context.Context, name string, coll *mongo.Collect
 		if d.TenantID == "" {
 			continue
 		}
-		if r.BeforePurge != nil {
-			if err := r.BeforePurge(ctx, name, d.TenantID, d.ID); err != nil {
-				errs = append(errs, fmt.Errorf("before purging %s tombstone: %w", name, err))
-				continue
-			}
-		}
-		// Conditional on still being a drained tombstone, so nothing pending is ever deleted.
-		unlock := tenancy.WriteLock(name)
-		dr, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "tenantId", Value: d.TenantID},
-			{Key: FieldTombstone, Value: true}, drained})
-		unlock()
+		err := r.write(ctx, func(ctx context.Context) error {
+			n, err := r.purgeOne(ctx, name, coll, d)
+			purged += n
+			return err
+		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("purge %s tombstone: %w", name, err))
-			continue
+			errs = append(errs, err)
 		}
-		purged += int(dr.DeletedCount)
+		var pe *pauseError
+		if errors.As(err, &pe) {
+			break
+		}
 	}
 	return purged, errors.Join(errs...)
+}
+
+// purgeOne deletes one drained tombstone after its BeforePurge.
+func (r *Reconciler) purgeOne(ctx context.Context, name string, coll *mongo.Collection, d outboxDoc) (int, error) {
+	if r.BeforePurge != nil {
+		if err := r.BeforePurge(ctx, name, d.TenantID, d.ID); err != nil {
+			return 0, fmt.Errorf("before purging %s tombstone: %w", name, err)
+		}
+	}
+	// Conditional on still being a drained tombstone, so nothing pending is ever deleted.
+	unlock := tenancy.WriteLock(name)
+	dr, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "tenantId", Value: d.TenantID},
+		{Key: FieldTombstone, Value: true}, drained})
+	unlock()
+	if err != nil {
+		return 0, fmt.Errorf("purge %s tombstone: %w", name, err)
+	}
+	return int(dr.DeletedCount), nil
 }

@@ -38,6 +38,14 @@ const (
 // RetryAfter is what the API tells a refused writer to wait.
 const RetryAfter = 30 * time.Second
 
+// WriteWindow is how long a background writer's write may take after its Gate said the switch was
+// off: with the gate's cache (GateTTL) every such write ends within Settle of the switch turning on.
+const WriteWindow = Settle - GateTTL
+
+// ErrOn is why a background writer (the API's outbox reconciler, its index creation) does not
+// write: the switch is on. Gate.Check wraps it, naming the holder.
+var ErrOn = errors.New("the maintenance switch is on")
+
 // ErrHeldByOther is returned by On and Off when another owner holds the switch.
 var ErrHeldByOther = errors.New("the maintenance switch is held by another operation")
 
@@ -144,4 +152,18 @@ func (g *Gate) Current(ctx context.Context) (*State, error) {
 	s, err := Get(ctx, g.DB)
 	g.state, g.readAt, g.lastErr = s, now(), err
 	return s, err
+}
+
+// Check is the question a background writer asks before each write: nil when the switch is off, an
+// error wrapping ErrOn that names the holder when it is on, or the read's error when the switch
+// cannot be read (fail closed: do not write). Run the write itself within WriteWindow.
+func (g *Gate) Check(ctx context.Context) error {
+	s, err := g.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		return fmt.Errorf("%w: %s since %s (%s)", ErrOn, s.Owner, s.Since.Format(time.RFC3339), s.Reason)
+	}
+	return nil
 }

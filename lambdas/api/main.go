@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/carohealth/platform/internal/api"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/objstore"
 )
 
@@ -65,7 +67,10 @@ func build(log *slog.Logger) (*api.Entrypoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.EnsureIndexes(ctx); err != nil {
+	if err := h.EnsureIndexes(ctx); errors.Is(err, maintenance.ErrOn) {
+		// A restore may be switching collections: the first scheduled run after it creates them.
+		log.Warn("indexes not created at start: the maintenance switch is on", "error", err.Error())
+	} else if err != nil {
 		return nil, err
 	}
 	rec := api.NewReconciler(db, pub)
