@@ -110,10 +110,17 @@ func printVerifyReport(streams IOStreams, output string, rep *ledger.Report) err
 	if output == "json" {
 		return writeJSON(streams.Out, rep)
 	}
-	if f := rep.IncrementalFrom; f != nil {
+	if r := rep.Retired; r != nil {
+		fmt.Fprintf(streams.Out, "retired segments:     up to %d (checkpoints up to %d, entries before %d): retention ended %s; verified from that segment's seal\n",
+			r.Segment, r.Checkpoint, r.TreeSize, r.RetentionEnded.UTC().Format(time.RFC3339))
+	}
+	switch f := rep.IncrementalFrom; {
+	case f != nil:
 		fmt.Fprintf(streams.Out, "incremental:          from checkpoint %d (tree size %d), proven by the verification record of %s (key %s)\n",
 			f.Checkpoint, f.TreeSize, f.Time.UTC().Format(time.RFC3339), f.KeyID)
-	} else {
+	case rep.Retired != nil:
+		fmt.Fprintln(streams.Out, "full pass:            every checkpoint and entry after the retired segments")
+	default:
 		fmt.Fprintln(streams.Out, "full pass:            every checkpoint and entry from entry 0")
 	}
 	fmt.Fprintf(streams.Out, "entries verified:     %d (from entry %d)\n", rep.EntriesVerified, rep.FromSeq)

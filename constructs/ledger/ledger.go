@@ -74,6 +74,9 @@ type Props struct {
 	ReplicaRegion string
 	// AccessLogs receives the bucket's server access logs. Required: the platform's access-log bucket.
 	AccessLogs awss3.IBucket
+	// RetireSchedule is when the writer retires the ledger's yearly segments whose retention has
+	// ended (default daily at 04:15 UTC; a run with nothing to retire reads the seals only).
+	RetireSchedule awsevents.Schedule
 	// VerifySchedule is when the writer recomputes the whole chain and every checkpoint ("reviewed
 	// regularly"); a failure dead-letters the invocation and alarms. Default: Mondays 03:00 UTC.
 	VerifySchedule awsevents.Schedule
@@ -184,6 +187,13 @@ type Ledger struct {
 	Schedule awsevents.Rule
 	// Verification invokes the writer with {"mode":"verify"} on VerifySchedule.
 	Verification awsevents.Rule
+	// Retirement invokes the writer with {"mode":"retire"} on RetireSchedule: it deletes the yearly
+	// segments whose retention has ended (internal/ledger Retire).
+	Retirement awsevents.Rule
+	// OwnBucketPolicy lets the writer list and read its own bucket as its verify, its sealing and
+	// its retirement do (versions under checkpoints/, Object Lock retention), and delete the
+	// versions of retired checkpoints (Object Lock refuses any version still locked).
+	OwnBucketPolicy awsiam.ManagedPolicy
 	// DeadLetterAlarm is set when Props.WriterDeadLetters is.
 	DeadLetterAlarm awscloudwatch.Alarm
 	// PeerVerifyPolicy is the writer's read of the peer's checkpoint replica (set with
@@ -264,6 +274,25 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 	nagcheck.Suppress(l.WriterPolicy, "AwsSolutions-IAM5",
 		"Resource checkpoints/* is the writer's own key prefix in the ledger bucket (one object per checkpoint number); actions are listed, no action wildcards, and Object Lock COMPLIANCE makes every written object immutable")
 
+	l.OwnBucketPolicy = awsiam.NewManagedPolicy(c, jsii.String("WriterOwnBucketPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("Audit ledger writer: list and read its own checkpoints (verify, seal), delete retired ones"),
+		Roles:       &[]awsiam.IRole{props.Writer.Role()},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("ListOwnCheckpoints"), Actions: jsii.Strings("s3:ListBucketVersions"), Resources: &[]*string{l.Bucket.BucketArn()},
+				Conditions: &map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": []string{checkpointPrefix, checkpointPrefix + "*"}}},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("ReadOwnCheckpointLocks"), Actions: jsii.Strings("s3:GetObjectRetention"), Resources: &[]*string{objects},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("RetireExpiredCheckpoints"), Actions: jsii.Strings("s3:DeleteObjectVersion"), Resources: &[]*string{objects},
+			}),
+		},
+	})
+	nagcheck.Suppress(l.OwnBucketPolicy, "AwsSolutions-IAM5",
+		"Resource checkpoints/* is the writer's own key prefix in the ledger bucket, listing only under it; s3:DeleteObjectVersion succeeds only on versions whose Object Lock COMPLIANCE retention has ended (the retired segments'); actions are listed, no action wildcards")
+
 	if l.peer != nil {
 		l.PeerVerifyPolicy = l.grantPeerVerify(c, props.Writer.Role())
 	}
@@ -287,6 +316,19 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 		Schedule:    verifyAt,
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.Writer, &awseventstargets.LambdaFunctionProps{
 			Event:         awsevents.RuleTargetInput_FromObject(map[string]string{"mode": "verify"}),
+			RetryAttempts: jsii.Number(2),
+		})},
+	})
+
+	retireAt := props.RetireSchedule
+	if retireAt == nil {
+		retireAt = awsevents.Schedule_Cron(&awsevents.CronOptions{Hour: jsii.String("4"), Minute: jsii.String("15")})
+	}
+	l.Retirement = awsevents.NewRule(c, jsii.String("RetireSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Has the audit writer retire the ledger's yearly segments whose retention has ended"),
+		Schedule:    retireAt,
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.Writer, &awseventstargets.LambdaFunctionProps{
+			Event:         awsevents.RuleTargetInput_FromObject(map[string]string{"mode": "retire"}),
 			RetryAttempts: jsii.Number(2),
 		})},
 	})

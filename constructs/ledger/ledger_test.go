@@ -131,10 +131,19 @@ func TestLedgerInfrastructure(t *testing.T) {
 			}
 		}
 	}
-	want := "kms:Decrypt,kms:GenerateDataKey,kms:GetPublicKey,kms:Sign,s3:GetObject,s3:PutObject,s3:PutObjectRetention"
+	// (listing and reading the locks of its own checkpoints for its verify and the seals, and
+	// deleting the versions of retired ones, which Object Lock allows only once their lock ended)
+	want := "kms:Decrypt,kms:GenerateDataKey,kms:GetPublicKey,kms:Sign,s3:DeleteObjectVersion,s3:GetObject,s3:GetObjectRetention,s3:ListBucketVersions,s3:PutObject,s3:PutObjectRetention"
 	if got := sortedJoin(writerActions); got != want {
 		t.Errorf("writer actions = %s, want %s", got, want)
 	}
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "ListOwnCheckpoints", "Action": "s3:ListBucketVersions",
+				"Condition": map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": []interface{}{"checkpoints/", "checkpoints/*"}}}}),
+			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "RetireExpiredCheckpoints", "Action": "s3:DeleteObjectVersion"}),
+		})},
+	})
 	// AND a schedule invokes the writer every 5 minutes for time-based checkpoints
 	tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
 		"ScheduleExpression": "rate(5 minutes)",
@@ -147,6 +156,13 @@ func TestLedgerInfrastructure(t *testing.T) {
 		"ScheduleExpression": "cron(0 3 ? * MON *)",
 		"Targets": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 			"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:auditwriter", "Input": `{"mode":"verify"}`,
+		})},
+	})
+	// AND every day the writer retires the yearly segments whose retention has ended
+	tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
+		"ScheduleExpression": "cron(15 4 * * ? *)",
+		"Targets": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+			"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:auditwriter", "Input": `{"mode":"retire"}`,
 		})},
 	})
 	// AND a message in the writer's dead-letter queue raises the alarm

@@ -185,3 +185,14 @@ func TestEraseTenantResumesAfterAnInterruption(t *testing.T) {
 		t.Fatal("invalid tenant accepted")
 	}
 }
+
+func TestOffboardedTenantsListsTheTenantEntriesOnly(t *testing.T) {
+	now := time.Now()
+	got, err := OffboardedTenants(context.Background(), Listed{
+		{TenantID: "gone", Scope: ScopeTenant, ErasedAt: now},
+		{TenantID: "stays", PatientID: pidA, ErasedAt: now},
+	})
+	if err != nil || !got["gone"] || got["stays"] || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+}

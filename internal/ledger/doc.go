@@ -216,10 +216,17 @@
 //
 // # Deletion
 //
-// The package has no update or delete code path at all (a test greps for one): entries and
-// checkpoints are only inserted. Nothing expires them yet; removing entries older than the
-// retention period would be a separate, reviewed procedure that keeps the last checkpoint's compact
-// range as the new starting point.
+// Entries and checkpoints are only inserted; the one deletion is the retirement of whole yearly
+// segments whose retention has ended (segment.go, retire.go; a test greps that retire.go deletes
+// nothing else). When a UTC year is over, the writer seals its segment: a signed Seal at
+// checkpoints/seals/<year>.json names the segment's first checkpoint and carries its final one.
+// Once the final checkpoint is older than the retention period (every lock of the segment and of
+// the ones before has ended), verification starts from the newest such seal: its final checkpoint
+// is the base (signature and compact range checked), the next checkpoint must chain from it, and
+// nothing before it is read. Retire (the writer's {"mode":"retire"}, daily) then deletes the
+// segment's checkpoint objects and verification records (every version; Object Lock refuses any
+// still locked) and its entries and checkpoint records in the database. A segment missing while
+// its retention runs (at the start or in the middle) breaks the chain from the base: a finding.
 //
 // # Tests
 //

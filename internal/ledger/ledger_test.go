@@ -299,6 +299,16 @@ func TestNoUpdateOrDeleteCodePath(t *testing.T) {
 			}
 			continue
 		}
+		if f == "retire.go" {
+			// Retirement of sealed segments whose retention ended: the segment's entries and
+			// checkpoint records (two DeleteMany) and its object versions (one DeleteObject).
+			calls := forbidden.FindAllString(string(src), -1)
+			if len(calls) != 3 || !strings.Contains(string(src), "o.Store.entries.DeleteMany(") || !strings.Contains(string(src), "o.Store.checkpoints.DeleteMany(") ||
+				!strings.Contains(string(src), "del.DeleteObject(") {
+				t.Errorf("retire.go may only delete a retired segment's entries, records and objects (found %v)", calls)
+			}
+			continue
+		}
 		if m := forbidden.Find(src); m != nil {
 			t.Errorf("%s calls %s: the ledger must be insert-only", f, m)
 		}

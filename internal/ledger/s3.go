@@ -147,7 +147,7 @@ func (b *CheckpointBucket) ListCheckpoints(ctx context.Context) ([]StoredCheckpo
 }
 
 // listCheckpoints lists the checkpoints numbered from on (the listing starts after the key of
-// from-1) and stops at the verification records, which list after every checkpoint.
+// from-1) and stops at the seals and verification records, which list after every checkpoint.
 func (b *CheckpointBucket) listCheckpoints(ctx context.Context, from uint64) ([]StoredCheckpoint, error) {
 	versions := map[string]int{}
 	var keys []string
@@ -156,8 +156,8 @@ func (b *CheckpointBucket) listCheckpoints(ctx context.Context, from uint64) ([]
 		in.KeyMarker = aws.String(CheckpointKey(from - 1))
 	}
 	err := b.listVersions(ctx, in, func(k string, deleteMarker bool) bool {
-		if strings.HasPrefix(k, verificationPrefix) {
-			return true
+		if strings.HasPrefix(k, verificationPrefix) || strings.HasPrefix(k, sealPrefix) {
+			return true // the verification records and the seals list after every checkpoint
 		}
 		if from > 0 && k < CheckpointKey(from) {
 			return false // a server that starts at the marker itself (S3 starts after it)
@@ -223,6 +223,11 @@ func (b *CheckpointBucket) GetCheckpoint(ctx context.Context, n uint64) (*Checkp
 // itself (gofakes3; S3 starts after it) repeats the marker's item, which is skipped, and a page
 // that does not move the markers ends the listing instead of repeating forever.
 func (b *CheckpointBucket) listVersions(ctx context.Context, in *s3.ListObjectVersionsInput, fn func(key string, deleteMarker bool) (stop bool)) error {
+	return b.listVersionsWithIDs(ctx, in, func(key, _ string, deleteMarker bool) bool { return fn(key, deleteMarker) })
+}
+
+// listVersionsWithIDs is listVersions passing each version's ID too.
+func (b *CheckpointBucket) listVersionsWithIDs(ctx context.Context, in *s3.ListObjectVersionsInput, fn func(key, versionID string, deleteMarker bool) (stop bool)) error {
 	in.Bucket = aws.String(b.Name)
 	var lastKey string
 	lastVersions := map[string]bool{} // the versions of lastKey seen, for a page that repeats them
@@ -253,7 +258,7 @@ func (b *CheckpointBucket) listVersions(ctx context.Context, in *s3.ListObjectVe
 				lastKey, lastVersions = it.key, map[string]bool{}
 			}
 			lastVersions[it.version] = true
-			if fn(it.key, it.deleteMarker) {
+			if fn(it.key, it.version, it.deleteMarker) {
 				return nil
 			}
 		}

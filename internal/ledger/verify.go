@@ -125,6 +125,9 @@ type Verifier struct {
 	// Verifications are where an incremental verification finds its start (default: Checkpoints
 	// when it implements VerificationStore).
 	Verifications VerificationStore
+	// Seals are the yearly segments' seals (default: Checkpoints when it implements SealStore).
+	// Verification starts after the newest segment whose retention has ended (segment.go).
+	Seals SealStore
 }
 
 // CheckpointRecord is one of the database's checkpoint records (ledger_checkpoints): the
@@ -196,6 +199,16 @@ type IncrementalStart struct {
 	KeyID      string    `json:"keyId"`
 }
 
+// RetiredStart says where a verification started because the segments before were retired: the
+// seal of segment Segment, whose final checkpoint Checkpoint (tree size TreeSize) is the base, and
+// when that segment's retention ended.
+type RetiredStart struct {
+	Segment        int       `json:"segment"`
+	Checkpoint     uint64    `json:"checkpoint"`
+	TreeSize       uint64    `json:"treeSize"`
+	RetentionEnded time.Time `json:"retentionEnded"`
+}
+
 // ProvenHead is the newest checkpoint a verification proved, with the consistency proof from the
 // tree head it started from: what a verification record states (RecordVerification).
 type ProvenHead struct {
@@ -248,6 +261,8 @@ type Report struct {
 	IncrementalFrom *IncrementalStart `json:"incrementalFrom,omitempty"`
 	// Partial says the Deadline stopped it at a checkpoint boundary: Proven is where it got to.
 	Partial bool `json:"partial,omitempty"`
+	// Retired is set when verification started after retired segments (their retention ended).
+	Retired *RetiredStart `json:"retired,omitempty"`
 	// Proven is the newest checkpoint proven, set when nothing is wrong.
 	Proven   *ProvenHead `json:"proven,omitempty"`
 	FirstBad *Problem    `json:"firstBad,omitempty"`
@@ -294,15 +309,42 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	var base *Checkpoint // the checkpoint an incremental verification starts from
 	var stored []StoredCheckpoint
 	var recordProblem *Problem
+	retired, sealProblem, err := v.retiredSeal(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if opt.Incremental && !recovering {
 		if base, stored, recordProblem, err = v.incrementalStart(ctx, rep); err != nil {
 			return nil, err
 		}
+		inRetired := func(n uint64) bool { return retired != nil && n <= retired.Final.Number }
+		if base != nil && inRetired(base.Number) || recordProblem != nil && recordProblem.Checkpoint != nil && inRetired(*recordProblem.Checkpoint) {
+			// The newest record proved checkpoints that are retired now: start from the seal.
+			base, stored, recordProblem, rep.IncrementalFrom = nil, nil, nil, nil
+		}
 	}
+	fromSeal := false
 	if base == nil {
 		if stored, err = v.Checkpoints.ListCheckpoints(ctx); err != nil {
 			return nil, fmt.Errorf("listing checkpoints: %w", err)
 		}
+		if retired != nil {
+			// Start from the newest retired segment's final checkpoint: what is stored of the retired
+			// segments (until Retire and the bucket's lifecycle remove it) is not read.
+			final := retired.Final
+			base, fromSeal = &final, true
+			kept := stored[:0]
+			for _, sc := range stored {
+				if n, ok := retiredNumber(sc.Key); !ok || n > final.Number {
+					kept = append(kept, sc)
+				}
+			}
+			stored = kept
+			rep.Retired = &RetiredStart{Segment: retired.Segment, Checkpoint: final.Number, TreeSize: final.TreeSize, RetentionEnded: retired.RetiredAt(v.retentionYears())}
+		}
+	}
+	if recordProblem == nil {
+		recordProblem = sealProblem
 	}
 	var good []*Checkpoint
 	if base != nil {
@@ -429,7 +471,7 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	// An incremental verification first reads the last entry the record proved: it must still be
 	// there as anchored, or the database lost (or had rewritten) what was verified before.
 	scanFrom, boundary := rep.FromSeq, false
-	if base != nil && rep.FromSeq == base.TreeSize {
+	if base != nil && rep.FromSeq == base.TreeSize && !fromSeal {
 		scanFrom, boundary = base.TreeSize-1, true
 	}
 	checkBoundary := func(e Entry) error {
@@ -528,7 +570,15 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 		if problem == nil {
 			problem = recordProblem // an incremental start whose record did not verify
 		}
-		recProblem, err := v.checkRecords(ctx, rep, good, cpProblem != nil || rep.Partial, window)
+		records, recordsFrom := good, uint64(0)
+		if len(good) > 0 {
+			recordsFrom = good[0].Number
+		}
+		if fromSeal {
+			// The retired segments' records are not compared (Retire deletes them).
+			records, recordsFrom = good[1:], base.Number+1
+		}
+		recProblem, err := v.checkRecords(ctx, rep, records, recordsFrom, cpProblem != nil || rep.Partial, window)
 		if err != nil {
 			return nil, err
 		}
@@ -556,6 +606,60 @@ func (v *Verifier) verify(ctx context.Context, opt VerifyOptions, recovering boo
 	return &verifyState{rep: rep, good: good, cpProblem: cpProblem, entryProblem: entryProblem, filled: filled, unfillable: unfillable, next: n}, nil
 }
 
+func (v *Verifier) retentionYears() int {
+	if v.RetentionYears > 0 {
+		return v.RetentionYears
+	}
+	return DefaultRetentionYears
+}
+
+// retiredSeal returns the seal of the newest segment whose retention has ended (nil when none), or
+// the problem when that seal does not verify (the verification then starts from entry 0, where the
+// retired entries are missing, and fails there too).
+func (v *Verifier) retiredSeal(ctx context.Context) (*Seal, *Problem, error) {
+	ss := v.Seals
+	if ss == nil {
+		ss, _ = v.Checkpoints.(SealStore)
+	}
+	if ss == nil {
+		return nil, nil, nil
+	}
+	seals, err := ss.ListSeals(ctx)
+	if errors.Is(err, ErrCheckpointConflict) {
+		return nil, &Problem{Reason: err.Error()}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the seals: %w", err)
+	}
+	now := v.now()
+	var best *Seal
+	for _, s := range seals {
+		if !now.Before(s.RetiredAt(v.retentionYears())) {
+			best = s
+		}
+	}
+	if best == nil {
+		return nil, nil, nil
+	}
+	n := best.Final.Number
+	bad := func(err error) (*Seal, *Problem, error) {
+		return nil, &Problem{Seq: best.Final.TreeSize, Checkpoint: &n, Reason: fmt.Sprintf("the seal of segment %d (retention ended %s) does not verify, so the retired segments cannot be skipped: %v",
+			best.Segment, best.RetiredAt(v.retentionYears()).Format(time.RFC3339), err)}, nil
+	}
+	sealKey, err := checkpointKey(v.PublicKeys, v.PublicKey, &Checkpoint{KeyID: best.KeyID})
+	if err != nil {
+		return bad(err)
+	}
+	finalKey, err := checkpointKey(v.PublicKeys, v.PublicKey, &best.Final)
+	if err != nil {
+		return bad(err)
+	}
+	if err := best.Check(sealKey, finalKey); err != nil {
+		return bad(err)
+	}
+	return best, nil, nil
+}
+
 // checkStored returns why a stored checkpoint is bad, or "".
 func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *Checkpoint) string {
 	if errors.Is(sc.Err, ErrCheckpointConflict) {
@@ -578,23 +682,20 @@ func (v *Verifier) checkStored(ctx context.Context, sc StoredCheckpoint, prev *C
 	return v.checkLock(ctx, sc.Key, c)
 }
 
-// checkRecords compares the database's checkpoint records with the checkpoints that verified in
-// the bucket: a record must be the same signed checkpoint as the bucket's of its number, and a
+// checkRecords compares the database's checkpoint records numbered from first (good[0]'s number:
+// an incremental verification's start, or the one after a retired segment's final) with the
+// checkpoints that verified in the bucket: a record must be the same signed checkpoint as the bucket's of its number, and a
 // record the bucket lacks is a finding once it is older than window (the bucket's newest
 // checkpoints were removed: the entries they anchored could be rewritten; younger, a writer is
 // between recording and publishing it, counted in PendingCheckpoints). A store without records
 // (the in-memory tests', an EntryReader that is not the database) skips the check.
-func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkpoint, bucketBad bool, window time.Duration) (*Problem, error) {
+func (v *Verifier) checkRecords(ctx context.Context, rep *Report, good []*Checkpoint, first uint64, bucketBad bool, window time.Duration) (*Problem, error) {
 	rr, ok := v.Entries.(CheckpointRecordReader)
 	if !ok {
 		return nil, nil
 	}
 	var problem *Problem
 	now := v.now()
-	first := uint64(0) // the number of good[0] (an incremental verification's start)
-	if len(good) > 0 {
-		first = good[0].Number
-	}
 	err := rr.ScanCheckpointRecords(ctx, first, func(r CheckpointRecord) error {
 		rep.CheckpointRecordsChecked++
 		n := r.Number

@@ -225,6 +225,24 @@ func NewHandler(store *ledger.MongoStore, bucket *ledger.CheckpointBucket, signe
 			return v, nil
 		},
 		Records: &VerificationRecords{Signer: signer, Publisher: bucket, RetentionYears: c.RetentionYears},
-		Log:     log,
+		Sealer:  &ledger.Sealer{Records: store, Seals: bucket, Signer: signer, RetentionYears: c.RetentionYears},
+		Retire: func(ctx context.Context) (ledger.RetireReport, error) {
+			der, err := signer.PublicKey(ctx)
+			if err != nil {
+				return ledger.RetireReport{}, fmt.Errorf("reading the signing key's public key: %w", err)
+			}
+			keys := map[string][]byte{signer.KeyID(): der}
+			for id, d := range c.PeerPublicKeys {
+				if id != signer.KeyID() {
+					keys[id] = d
+				}
+			}
+			ring, err := ledger.NewKeyRing(keys)
+			if err != nil {
+				return ledger.RetireReport{}, err
+			}
+			return ledger.Retire(ctx, ledger.RetireOptions{Store: store, Bucket: bucket, PublicKeys: ring, RetentionYears: c.RetentionYears})
+		},
+		Log: log,
 	}
 }

@@ -30,11 +30,19 @@ type Handler struct {
 	// Records, when set, receives a signed verification record after each verification that found
 	// nothing wrong (the start of the next, incremental, one).
 	Records *VerificationRecords
-	Log     *slog.Logger
+	// Sealer, when set, seals the yearly segments that are over after every checkpoint run.
+	Sealer *ledger.Sealer
+	// Retire, when set, runs for {"mode":"retire"}: it deletes the sealed segments whose retention
+	// has ended (ledger.Retire); nil refuses such invocations.
+	Retire func(ctx context.Context) (ledger.RetireReport, error)
+	Log    *slog.Logger
 }
 
 // ModeVerify is the payload of the scheduled verification: {"mode":"verify"}.
 const ModeVerify = "verify"
+
+// ModeRetire is the payload of the scheduled retirement of expired segments: {"mode":"retire"}.
+const ModeRetire = "retire"
 
 // invocation covers the three shapes the function receives: SNS records, SQS records, and the
 // EventBridge schedule that cuts time-based checkpoints when no events arrive.
@@ -75,6 +83,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 	switch {
 	case inv.Mode == ModeVerify:
 		return h.verify(ctx)
+	case inv.Mode == ModeRetire:
+		return h.retire(ctx)
 	case inv.Source == "aws.events":
 		_, err := h.checkpoint(ctx)
 		return nil, err
@@ -186,7 +196,31 @@ func (h *Handler) checkpoint(ctx context.Context) ([]*ledger.Checkpoint, error) 
 	if err != nil {
 		return made, fmt.Errorf("auditwriter: checkpoint: %w", err)
 	}
+	if h.Sealer != nil {
+		seals, err := h.Sealer.Run(ctx)
+		for _, s := range seals {
+			h.Log.Info("ledger segment sealed", "segment", s.Segment, "firstCheckpoint", s.FirstCheckpoint, "finalCheckpoint", s.Final.Number, "treeSize", s.Final.TreeSize)
+		}
+		if err != nil {
+			return made, fmt.Errorf("auditwriter: sealing the ledger's segments: %w", err)
+		}
+	}
 	return made, nil
+}
+
+// retire deletes the segments whose retention has ended. A failure is an error (retried, then the
+// dead-letter queue alarms); what was deleted stays deleted and a rerun finishes the rest.
+func (h *Handler) retire(ctx context.Context) (*ledger.RetireReport, error) {
+	if h.Retire == nil {
+		return nil, errors.New("auditwriter: retire invocation but retirement is not configured")
+	}
+	rep, err := h.Retire(ctx)
+	if err != nil {
+		h.Log.Error("retiring expired ledger segments failed", "error", err.Error(), "segments", rep.Segments)
+		return &rep, fmt.Errorf("auditwriter: retiring expired ledger segments: %w", err)
+	}
+	h.Log.Info("expired ledger segments retired", "segments", rep.Segments, "objects", rep.Objects, "entries", rep.Entries, "records", rep.Records)
+	return &rep, nil
 }
 
 // verify recomputes the whole chain and every checkpoint. A failed verification is an error, so the

@@ -372,3 +372,43 @@ func countCheckpoints(t *testing.T, env *ledgertest.Env) int64 {
 	}
 	return n
 }
+
+func TestTheWriterSealsLastYearAndRetiresExpiredSegments(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN a writer whose clock stands in a year whose segment holds events
+	h, env := newHandler(t, 5)
+	now := time.Date(2016, 5, 1, 9, 0, 0, 0, time.UTC)
+	h.Checkpointer.Now = func() time.Time { return now }
+	h.Sealer.Now = func() time.Time { return now }
+	for i := 0; i < 10; i++ {
+		ev := event(i)
+		ev.Time = now
+		if _, err := h.Handle(ctx, snsInvocation(marshal(ev))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// WHEN the next year's first schedule fires THEN last year's segment is sealed
+	now = time.Date(2017, 1, 1, 0, 5, 0, 0, time.UTC)
+	if _, err := h.Handle(ctx, json.RawMessage(`{"source":"aws.events","detail-type":"Scheduled Event"}`)); err != nil {
+		t.Fatal(err)
+	}
+	seals, err := env.Bucket.ListSeals(ctx)
+	if err != nil || len(seals) != 1 || seals[0].Segment != 2016 || seals[0].Final.Number != 1 {
+		t.Fatalf("seals %+v %v", seals, err)
+	}
+	// WHEN the retire schedule fires (the real clock: 2016's retention has ended) THEN the segment is
+	// deleted and what is left verifies
+	out, err := h.Handle(ctx, json.RawMessage(`{"mode":"retire"}`))
+	rep, _ := out.(*ledger.RetireReport)
+	if err != nil || rep == nil || len(rep.Segments) != 1 || rep.Entries != 10 {
+		t.Fatalf("retire %+v %v", out, err)
+	}
+	if v, err := env.Verifier(t).Verify(ctx, ledger.VerifyOptions{}); err != nil || !v.OK || v.Retired == nil || v.Retired.Segment != 2016 {
+		t.Fatalf("after retirement %+v %v", v, err)
+	}
+	// AND a writer without retirement configured refuses the invocation
+	h.Retire = nil
+	if _, err := h.Handle(ctx, json.RawMessage(`{"mode":"retire"}`)); err == nil {
+		t.Fatal("retire without configuration accepted")
+	}
+}
