@@ -34,6 +34,7 @@ import (
 
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/tenancy"
 )
 
@@ -109,6 +110,11 @@ type Options struct {
 	// StopBefore is how long before ctx's deadline the run stops, leaving the rest to the next run
 	// (default one minute: a Lambda's last minute is for the summary).
 	StopBefore time.Duration
+	// Paused is asked before each record is expired (default: the maintenance switch of DB,
+	// maintenance.Gate.Check): while a restore or an offboarding holds the switch the run stops
+	// without failing (Report.Paused) and the next run continues; a switch that cannot be read stops
+	// it with the error (fail closed). Each record's writes then run within maintenance.WriteWindow.
+	Paused func(ctx context.Context) error
 
 	// afterMark, in tests, runs right after a patient is marked (a note stored in that moment).
 	afterMark func(docID string)
@@ -129,8 +135,10 @@ type Report struct {
 	// AuditEvents is how many retention:expire events were written (one per patient expired).
 	AuditEvents int             `json:"auditEvents"`
 	Events      []audit.Written `json:"-"`
-	// Complete is false when the run stopped before its deadline: the next run continues.
+	// Complete is false when the run stopped before its deadline or paused: the next run continues.
 	Complete bool `json:"complete"`
+	// Paused says why the run stopped early: the maintenance switch was on.
+	Paused string `json:"paused,omitempty"`
 }
 
 func (o *Options) validate() error {
@@ -154,6 +162,9 @@ func (o *Options) validate() error {
 	}
 	if o.StopBefore <= 0 {
 		o.StopBefore = time.Minute
+	}
+	if o.Paused == nil {
+		o.Paused = (&maintenance.Gate{DB: o.DB}).Check
 	}
 	return nil
 }
@@ -220,9 +231,18 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			break
 		}
 		for _, c := range batch {
+			if err := o.Paused(ctx); errors.Is(err, maintenance.ErrOn) {
+				rep.Paused = err.Error()
+				o.say("retention: stopped while the database is under maintenance (%s); the next run continues (%d expired so far)", err, rep.Expired)
+				return rep, nil
+			} else if err != nil {
+				return rep, fmt.Errorf("retention: the maintenance switch cannot be read, so nothing more is written: %w", err)
+			}
 			last = c.ID
 			rep.Candidates++
-			expired, err := o.expire(ctx, c, rep.KeptSince, &rep)
+			wctx, cancel := context.WithTimeout(ctx, maintenance.WriteWindow)
+			expired, err := o.expire(wctx, c, rep.KeptSince, &rep)
+			cancel()
 			if err != nil {
 				return rep, err
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/carohealth/platform/internal/audit/audittest"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/maintenance"
 )
 
 var (
@@ -360,3 +361,26 @@ func TestRunJobAgainstTheDatabase(t *testing.T) {
 		t.Fatal("unknown mode accepted")
 	}
 }
+
+func TestTheJobPausesWhileTheMaintenanceSwitchIsOn(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.patient("Paused", "2010-01-01T09:00:00Z")
+	// GIVEN a restore holding the maintenance switch
+	if _, err := maintenance.On(ctx, w.db, "restore r1", "restoring"); err != nil {
+		t.Fatal(err)
+	}
+	// WHEN the job runs THEN it writes nothing and stops without failing, saying why
+	rep := w.run("2027-03-15T03:30:00Z")
+	if rep.Expired != 0 || rep.Complete || !strings.Contains(rep.Paused, "restore r1") {
+		t.Fatalf("during maintenance %+v", rep)
+	}
+	// WHEN the switch is off THEN the next run expires the record
+	if _, err := maintenance.Off(ctx, w.db, "restore r1", false); err != nil {
+		t.Fatal(err)
+	}
+	if rep := w.run("2027-03-16T03:30:00Z"); rep.Expired != 1 || !rep.Complete {
+		t.Fatalf("after maintenance %+v", rep)
+	}
+}
+
