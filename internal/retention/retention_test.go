@@ -383,4 +383,3 @@ func TestTheJobPausesWhileTheMaintenanceSwitchIsOn(t *testing.T) {
 		t.Fatalf("after maintenance %+v", rep)
 	}
 }
-
