@@ -69,30 +69,16 @@ func addOperatorInputs(c *awsprov.Config, ledgerKeys string) {
 	}
 }
 
-// ledgerPinnedKeys reads the pinned ledger keys (setting ledger-public-keys): the committed
-// "<key ARN>=<base64 DER>" items of regions/environment.json (a key ring: each checkpoint checked
-// with the key its KeyID names), or, from CARO_LEDGER_PUBLIC_KEY, one PEM (or DER) file, a single
-// key checking checkpoints of any key ID as on a first failover, or KEYID=FILE items, as
-// 'caro audit --public-key' takes them (parsed by the same code, pinnedKeys). Paths are named in
-// errors, contents never echoed.
+// ledgerPinnedKeys reads the pinned ledger keys (setting ledger-public-keys) with the one loader
+// of pinned keys (pinnedkeys.Load): the committed "<key ARN>=<base64 DER>" items of
+// regions/environment.json, KEYID=FILE items, or one PEM (or DER) file, a single key checking
+// checkpoints of any key ID as on a first failover. Paths are named in errors, contents never echoed.
 func ledgerPinnedKeys(value string) (single []byte, ring map[string][]byte, err error) {
-	var items []string
-	for _, it := range strings.Split(value, ",") {
-		if it = strings.TrimSpace(it); it != "" {
-			items = append(items, it)
-		}
+	keys, err := pinnedkeys.Load(envLedgerPublicKey, value)
+	if err == nil && keys.Empty() {
+		err = errors.New("no ledger key is pinned (" + envLedgerPublicKey + " is not set and regions/environment.json pins none)")
 	}
-	if len(items) == 0 {
-		return nil, nil, errors.New("no ledger key is pinned (" + envLedgerPublicKey + " is not set and regions/environment.json pins none)")
-	}
-	if keys, err := pinnedkeys.Parse(value); err == nil {
-		ring = map[string][]byte{}
-		for _, k := range keys {
-			ring[k.KeyArn] = k.DER
-		}
-		return nil, ring, nil
-	}
-	return pinnedKeys(envLedgerPublicKey, items)
+	return keys.Single, keys.ByKeyID, err
 }
 
 // progressLines adapts a failover progress function to an io.Writer, one call per line.
