@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 	"crypto"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,7 +20,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	caroconfig "github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
 
 func init() { registerCommand(newAuditCmd) }
@@ -29,8 +31,9 @@ func init() { registerCommand(newAuditCmd) }
 // (1 stays "could not run").
 const exitAuditFailed = 2
 
-// auditFlags are shared by the audit subcommands; defaults come from the variables the audit
-// writer function uses, so an operator shell and the function agree.
+// auditFlags are shared by the audit subcommands. A flag's default is a constant; what the
+// operator did not pass is resolved after parsing from the configuration (complete), so help
+// never shows a value from the environment.
 type auditFlags struct {
 	mongoURI       string
 	database       string
@@ -40,6 +43,16 @@ type auditFlags struct {
 	publicKeys     []string
 	retentionYears int
 	output         string
+
+	// Filled by complete (or by the caller that builds auditFlags itself).
+	// publicKeySource names where publicKeys came from, in errors ("--public-key" or a setting).
+	publicKeySource string
+	// optionalBuckets are the buckets found by their conventional name only: one that cannot be
+	// read is skipped with a warning instead of failing the command.
+	optionalBuckets []string
+	s3PathStyle     bool
+	// pinned is publicKeys read (validateLedger).
+	pinned pinnedkeys.Set
 }
 
 func newAuditCmd(streams IOStreams) *cobra.Command {
@@ -50,42 +63,35 @@ func newAuditCmd(streams IOStreams) *cobra.Command {
 		Long: `The audit ledger (internal/ledger) is a hash chain of audit events in MongoDB, anchored by
 signed Merkle checkpoints in an S3 bucket with Object Lock in COMPLIANCE mode.
 
+What a flag leaves out comes from the configuration of the region (docs/settings.md; 'caro config
+view' shows it), each value named on stderr with its source: the database from mongodb-uri (the
+secret caro/<region>/mongodb-uri), the checkpoint buckets from ledger-bucket and
+ledger-replica-bucket (the platform stack's output, else their conventional names), the keys from
+ledger-public-keys (pinned in regions/environment.json) and ledger-signing-key (the stack's
+output, its public key asked from KMS). Only 'caro audit recover' and 'caro audit release-hold',
+which write, need the database named with --mongodb-uri.
+
 AWS access uses the default credential chain; AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_KMS point the
 commands at local servers (path-style S3 then).`,
+		Example: `  caro audit verify --region eu-west-1
+  caro audit prove <event-id> > proof.json && caro audit check-proof proof.json
+  caro audit recover --mongodb-uri "$MONGODB_URI" --yes`,
 	}
 	p := cmd.PersistentFlags()
-	p.StringVar(&f.mongoURI, "mongodb-uri", os.Getenv("CARO_MONGODB_URI"), "MongoDB connection string (CARO_MONGODB_URI)")
-	p.StringVar(&f.database, "database", auditEnvOr("CARO_DATABASE", "caro"), "database name (CARO_DATABASE)")
-	p.StringArrayVar(&f.buckets, "bucket", auditEnvList("CARO_LEDGER_BUCKET", "CARO_LEDGER_REPLICA_BUCKET"),
-		"checkpoint bucket, repeatable: after a failover the region's own bucket and its replica of the peer's, read as one series (CARO_LEDGER_BUCKET, CARO_LEDGER_REPLICA_BUCKET)")
-	p.StringVar(&f.region, "region", auditEnvOr("CARO_REGION", os.Getenv("AWS_REGION")), "AWS region of the buckets (CARO_REGION)")
-	p.StringArrayVar(&f.signingKeys, "signing-key", auditEnvList("CARO_LEDGER_SIGNING_KEY_ARN"),
-		"KMS signing key ARN, to fetch its public key; repeat for each region's key (each checkpoint is then checked with the key it names) (CARO_LEDGER_SIGNING_KEY_ARN)")
+	p.StringVar(&f.mongoURI, "mongodb-uri", "", "MongoDB connection string of the ledger's database (default: setting mongodb-uri, the secret caro/<region>/mongodb-uri)")
+	p.StringVar(&f.database, "database", "", "application database holding the ledger (default: setting database, caro)")
+	p.StringArrayVar(&f.buckets, "bucket", nil,
+		"checkpoint bucket, repeatable: after a failover the region's own bucket and its replica of the peer's, read as one series (default: settings ledger-bucket and ledger-replica-bucket)")
+	p.StringVar(&f.region, "region", "", "AWS region of the ledger (default: setting region, else the primary region)")
+	p.StringArrayVar(&f.signingKeys, "signing-key", nil,
+		"KMS signing key ARN, to fetch its public key; repeat for each region's key (each checkpoint is then checked with the key it names) (default: setting ledger-signing-key)")
 	p.StringArrayVar(&f.publicKeys, "public-key", nil,
-		"pinned public key instead of asking KMS: FILE (PEM or DER, one key), or KEYID=FILE repeated for several keys, KEYID the key ARN the checkpoints name")
-	p.IntVar(&f.retentionYears, "retention-years", auditEnvInt("CARO_LEDGER_RETENTION_YEARS", ledger.DefaultRetentionYears), "minimum Object Lock retention of each checkpoint, in years")
+		"pinned public key instead of asking KMS: FILE (PEM or DER, one key), or KEYID=FILE or KEYID=<base64 DER> repeated for several keys, KEYID the key ARN the checkpoints name (default: setting ledger-public-keys)")
+	p.IntVar(&f.retentionYears, "retention-years", 0, "minimum Object Lock retention of each checkpoint, in years (default: setting ledger-retention-years, the region's retentionYears)")
 	p.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	cmd.AddCommand(newAuditVerifyCmd(streams, f), newAuditProveCmd(streams, f), newAuditCheckProofCmd(streams, f), newAuditPublicKeyCmd(streams, f), newAuditRecoverCmd(streams, f),
 		newAuditReleaseHoldCmd(streams, f))
 	return cmd
-}
-
-func auditEnvOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// auditEnvList is the non-empty values of the variables, in order.
-func auditEnvList(names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // nonEmpty drops empty values (a flag given as --bucket "").
@@ -99,13 +105,6 @@ func nonEmpty(vs []string) []string {
 	return out
 }
 
-func auditEnvInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
-	}
-	return def
-}
-
 func (f *auditFlags) validateOutput() error {
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("invalid --output %q: use text or json", f.output)
@@ -113,69 +112,152 @@ func (f *auditFlags) validateOutput() error {
 	return nil
 }
 
-// validateLedger checks what a command reading the ledger and bucket needs.
+// auditNeed says which settings an audit command needs resolved.
+type auditNeed int
+
+const (
+	// needDatabase: the ledger's database (mongodb-uri, database).
+	needDatabase auditNeed = 1 << iota
+	// needCheckpoints: the checkpoint buckets, the keys to verify them with and their retention.
+	needCheckpoints
+	// needSigningKeys: the KMS signing keys only (caro audit public-key).
+	needSigningKeys
+)
+
+// complete is the Complete step of the audit commands: after parsing, what the operator did not
+// pass comes from the configuration of the region (flag > environment override > stack output,
+// secret or parameter > committed files > default; internal/config), and w names each value taken
+// from it with its source (secrets masked). It returns the configuration for the command's own
+// settings.
+func (f *auditFlags) complete(ctx context.Context, cmd *cobra.Command, w io.Writer, need auditNeed) (*caroconfig.Config, error) {
+	cfg, err := loadConfig(ctx, cmd, "", false)
+	if err != nil {
+		return nil, err
+	}
+	passed := cmd.Flags().Changed
+	setting := func(key string) caroconfig.Value {
+		v := cfg.Value(ctx, key)
+		if v.Found() {
+			fmt.Fprintf(w, "setting %s = %s (%s)\n", v.Key, shortValue(v.Display()), v.Source)
+		}
+		return v
+	}
+	f.region = cfg.Region()
+	f.s3PathStyle = cfg.Value(ctx, caroconfig.KeyS3Endpoint).Found()
+	if need&needDatabase != 0 {
+		if !passed("mongodb-uri") {
+			v := setting(caroconfig.KeyMongoURI)
+			if err := v.Err(); err != nil {
+				return nil, fmt.Errorf("no ledger database: pass --mongodb-uri, or: %w", err)
+			}
+			f.mongoURI = v.Value
+		}
+		if !passed("database") {
+			f.database = setting(caroconfig.KeyDatabase).Value
+		}
+	}
+	if need&needCheckpoints != 0 {
+		if err := f.completeCheckpoints(passed, setting); err != nil {
+			return nil, err
+		}
+	}
+	if need&(needCheckpoints|needSigningKeys) != 0 && !passed("public-key") && !passed("signing-key") {
+		if need&needCheckpoints != 0 {
+			if v := setting(caroconfig.KeyLedgerPublicKeys); v.Found() {
+				f.publicKeys, f.publicKeySource = []string{v.Value}, "setting "+v.Key+" ("+v.Source+")"
+			}
+		}
+		if v := setting(caroconfig.KeyLedgerSigningKey); v.Found() {
+			f.signingKeys = []string{v.Value}
+		} else if need&needSigningKeys != 0 {
+			return nil, fmt.Errorf("no signing key: pass --signing-key <key ARN>, or: %w", v.Err())
+		}
+	}
+	return cfg, nil
+}
+
+// shortValue keeps a progress line readable: long values (pinned keys' base64) are cut.
+func shortValue(s string) string {
+	if len(s) > 100 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// completeCheckpoints resolves the checkpoint buckets and the retention their locks must have.
+func (f *auditFlags) completeCheckpoints(passed func(string) bool, setting func(string) caroconfig.Value) error {
+	if !passed("bucket") {
+		own := setting(caroconfig.KeyLedgerBucket)
+		if err := own.Err(); err != nil {
+			return fmt.Errorf("no checkpoint bucket: pass --bucket <name> (repeat it for the replica of the peer's), or: %w", err)
+		}
+		f.buckets = []string{own.Value}
+		// The replica of the peer's bucket holds the checkpoints the peer cut after a failover;
+		// found only by its conventional name, it may not exist (a single region).
+		if rep := setting(caroconfig.KeyLedgerReplicaBucket); rep.Found() && rep.Value != own.Value {
+			f.buckets = append(f.buckets, rep.Value)
+			if strings.HasPrefix(rep.Source, string(caroconfig.KindDerived)) {
+				f.optionalBuckets = append(f.optionalBuckets, rep.Value)
+			}
+		}
+	}
+	if !passed("retention-years") {
+		v := setting(caroconfig.KeyLedgerRetentionYears)
+		n, err := strconv.Atoi(v.Value)
+		if err != nil {
+			return fmt.Errorf("invalid setting %s %q (%s): give a whole number of years", v.Key, v.Value, v.Source)
+		}
+		f.retentionYears = n
+	}
+	return nil
+}
+
+// durationSetting is a duration flag's value when the operator passed it, else its setting's
+// (said on w with its source).
+func durationSetting(ctx context.Context, cmd *cobra.Command, cfg *caroconfig.Config, w io.Writer, flag, key string, dst *time.Duration) error {
+	if cmd.Flags().Changed(flag) {
+		return nil
+	}
+	v := cfg.Value(ctx, key)
+	d, err := time.ParseDuration(v.Value)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("invalid setting %s %q (%s): give a duration like 5m", v.Key, v.Value, v.Source)
+	}
+	fmt.Fprintf(w, "setting %s = %s (%s)\n", v.Key, v.Value, v.Source)
+	*dst = d
+	return nil
+}
+
+// validateLedger checks what a command reading the ledger and bucket needs, after complete.
 func (f *auditFlags) validateLedger() error {
 	if err := f.validateOutput(); err != nil {
 		return err
 	}
 	switch {
 	case f.mongoURI == "":
-		return errors.New("no database: pass --mongodb-uri or set CARO_MONGODB_URI")
+		return errors.New("no ledger database: pass --mongodb-uri (or set the setting mongodb-uri: caro config view shows where it is looked for)")
 	case len(nonEmpty(f.buckets)) == 0:
-		return errors.New("no checkpoint bucket: pass --bucket or set CARO_LEDGER_BUCKET")
+		return errors.New("no checkpoint bucket: pass --bucket <name> (or set the setting ledger-bucket)")
 	case f.region == "":
-		return errors.New("no region: pass --region or set CARO_REGION")
-	case len(nonEmpty(f.signingKeys)) == 0 && len(nonEmpty(f.publicKeys)) == 0:
-		return errors.New("no key to verify signatures with: pass --public-key FILE or --signing-key ARN (or set CARO_LEDGER_SIGNING_KEY_ARN)")
+		return errors.New("no region: pass --region")
 	case f.retentionYears < 1:
 		return fmt.Errorf("invalid --retention-years %d: give at least 1", f.retentionYears)
 	}
-	_, _, err := auditPinnedKeys(f.publicKeys)
-	return err
+	var err error
+	if f.pinned, err = pinnedkeys.Load(f.keySource(), f.publicKeys...); err != nil {
+		return err
+	}
+	if f.pinned.Empty() && len(nonEmpty(f.signingKeys)) == 0 {
+		return errors.New("no key to verify signatures with: pass --public-key FILE or --signing-key ARN, or pin the keys in regions/environment.json (setting ledger-public-keys)")
+	}
+	return nil
 }
 
-// auditPinnedKeys reads the --public-key values: one FILE is a single key (checkpoints of any key
-// ID), KEYID=FILE values are a key ring. Mixing the forms, or several FILEs without IDs, is refused.
-func auditPinnedKeys(values []string) (single []byte, ring map[string][]byte, err error) {
-	return pinnedKeys("--public-key", values)
-}
-
-// pinnedKeys reads pinned ledger public keys given by source (the --public-key flag, or
-// CARO_LEDGER_PUBLIC_KEY of the failover's restore step, which takes the same values): one FILE
-// is a single key (checkpoints of any key ID), KEYID=FILE values are a key ring. Mixing the
-// forms, or several FILEs without IDs, is refused. Errors name source and the file, never its
-// content.
-func pinnedKeys(source string, values []string) (single []byte, ring map[string][]byte, err error) {
-	values = nonEmpty(values)
-	var plain []string
-	for _, v := range values {
-		id, file, ok := strings.Cut(v, "=")
-		if !ok {
-			plain = append(plain, v)
-			continue
-		}
-		if id == "" || file == "" {
-			return nil, nil, fmt.Errorf("invalid %s %q: give KEYID=FILE, KEYID the key ARN the checkpoints name", source, v)
-		}
-		der, err := readPinnedKey(source, file)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ring == nil {
-			ring = map[string][]byte{}
-		}
-		if _, dup := ring[id]; dup {
-			return nil, nil, fmt.Errorf("invalid %s: key %s is given twice", source, id)
-		}
-		ring[id] = der
+func (f *auditFlags) keySource() string {
+	if f.publicKeySource == "" {
+		return "--public-key"
 	}
-	switch {
-	case len(plain) > 0 && ring != nil, len(plain) > 1:
-		return nil, nil, fmt.Errorf("several %s values need their key IDs: give each as KEYID=FILE (KEYID the key ARN the checkpoints name)", source)
-	case len(plain) == 1:
-		single, err = readPinnedKey(source, plain[0])
-	}
-	return single, ring, err
+	return f.publicKeySource
 }
 
 // auditLedger is what the verify, prove and recover commands work on.
@@ -212,37 +294,16 @@ func (l *auditLedger) keyLabel() string {
 	return "keys " + strings.Join(parts, ", ")
 }
 
-// openAuditLedger connects to the database, the bucket(s) and (unless --public-key) KMS.
-func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
+// openAuditLedger connects to the database, the bucket(s) and, for signing keys not pinned, KMS;
+// w gets the warnings (an optional bucket skipped).
+func openAuditLedger(ctx context.Context, f *auditFlags, w io.Writer) (*auditLedger, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.region))
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	l := &auditLedger{}
-	if l.publicKey, l.publicKeys, err = auditPinnedKeys(f.publicKeys); err != nil {
+	if l.publicKey, l.publicKeys, err = verifyingKeys(ctx, cfg.Copy(), f.pinned, nonEmpty(f.signingKeys)); err != nil {
 		return nil, err
-	}
-	if l.publicKey == nil && l.publicKeys == nil {
-		arns := nonEmpty(f.signingKeys)
-		for _, arn := range arns {
-			kcfg := cfg.Copy()
-			// A key of the other region is asked in its own region (its ARN says which).
-			if parts := strings.Split(arn, ":"); len(parts) > 3 && strings.HasPrefix(arn, "arn:") && parts[3] != "" {
-				kcfg.Region = parts[3]
-			}
-			der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(kcfg), Key: arn}).PublicKey(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("fetching the ledger public key: %w (or pass --public-key FILE)", err)
-			}
-			if len(arns) == 1 {
-				l.publicKey = der
-				break
-			}
-			if l.publicKeys == nil {
-				l.publicKeys = map[string][]byte{}
-			}
-			l.publicKeys[arn] = der
-		}
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(f.mongoURI))
 	if err != nil {
@@ -250,36 +311,63 @@ func openAuditLedger(ctx context.Context, f *auditFlags) (*auditLedger, error) {
 	}
 	l.close = func() { _ = client.Disconnect(context.Background()) }
 	l.store = ledger.NewMongoStore(client.Database(f.database))
-	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != ""
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = f.s3PathStyle })
 	var buckets []*ledger.CheckpointBucket
 	for _, name := range nonEmpty(f.buckets) {
-		buckets = append(buckets, &ledger.CheckpointBucket{Name: name, Client: s3c})
+		b := &ledger.CheckpointBucket{Name: name, Client: s3c}
+		if slices.Contains(f.optionalBuckets, name) {
+			if err := b.Probe(ctx); err != nil {
+				fmt.Fprintf(w, "WARNING: checkpoint bucket s3://%s (found by its conventional name) cannot be read (%v): reading the checkpoints without it; pass --bucket to name the buckets\n", name, err)
+				continue
+			}
+		}
+		buckets = append(buckets, b)
 	}
 	l.checkpoints = ledger.BucketsSource(buckets...)
 	return l, nil
 }
 
-// auditReadPublicKey reads a PEM ("PUBLIC KEY") or DER SubjectPublicKeyInfo file.
-func auditReadPublicKey(path string) ([]byte, error) { return readPinnedKey("--public-key", path) }
-
-// readPinnedKey reads a PEM ("PUBLIC KEY") or DER SubjectPublicKeyInfo file given by source. The
-// path is named, the file's content never echoed (it may be a private key given by mistake).
-func readPinnedKey(source, path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is named already
+// verifyingKeys are the keys checkpoints are verified with: a single pinned key alone; otherwise
+// the pinned key ring and, for each signing key it does not pin, the key's public key from KMS
+// (asked in the key's own region). One key from KMS and nothing pinned is a single key, as before
+// key rings.
+func verifyingKeys(ctx context.Context, awsCfg aws.Config, pinned pinnedkeys.Set, signingKeys []string) (single []byte, ring map[string][]byte, err error) {
+	if pinned.Single != nil {
+		return pinned.Single, nil, nil
+	}
+	ring = maps.Clone(pinned.ByKeyID)
+	var ask []string
+	for _, arn := range signingKeys {
+		if _, ok := ring[arn]; !ok && !slices.Contains(ask, arn) {
+			ask = append(ask, arn)
 		}
-		return nil, fmt.Errorf("%s %s cannot be read (%v)", source, path, err)
 	}
-	der := raw
-	if b, _ := pem.Decode(raw); b != nil {
-		der = b.Bytes
+	for _, arn := range ask {
+		der, err := kmsPublicKey(ctx, awsCfg, arn)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (or pin it: --public-key FILE)", err)
+		}
+		if len(ring) == 0 && len(ask) == 1 {
+			return der, nil, nil
+		}
+		if ring == nil {
+			ring = map[string][]byte{}
+		}
+		ring[arn] = der
 	}
-	if _, err := ledger.ParsePublicKey(der); err != nil {
-		return nil, fmt.Errorf("%s %s is not a PEM public key (want the PUBLIC KEY block 'caro audit public-key' prints, or its DER SubjectPublicKeyInfo)", source, path)
+	return nil, ring, nil
+}
+
+// kmsPublicKey asks KMS for the public key (DER) of the signing key arn, in the key's own region
+// (its ARN says which; another value in the configuration's).
+func kmsPublicKey(ctx context.Context, awsCfg aws.Config, arn string) ([]byte, error) {
+	kcfg := awsCfg.Copy()
+	if parts := strings.Split(arn, ":"); len(parts) > 3 && strings.HasPrefix(arn, "arn:") && parts[3] != "" {
+		kcfg.Region = parts[3]
+	}
+	der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(kcfg), Key: arn}).PublicKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the ledger public key of %s: %w", arn, err)
 	}
 	return der, nil
 }

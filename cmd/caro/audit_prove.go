@@ -24,14 +24,25 @@ An event not yet anchored by a checkpoint fails with a message saying to retry l
 
 After a failover, pass both buckets (--bucket repeated: the region's own and its replica of the
 peer's) and both regions' keys (--signing-key repeated, or --public-key KEYID=FILE repeated); the
-proof then carries the key of the checkpoint it is against.`,
+proof then carries the key of the checkpoint it is against. By default both are read (see
+'caro audit verify --help').
+
+The proof is JSON with either -o format: it is the file 'caro audit check-proof' reads.`,
+		Example: `  caro audit prove <event-id> > proof.json
+  caro audit prove <event-id> --region eu-central-1 --bucket caro-ledger-<account>-eu-central-1 --bucket caro-ledger-replica-<account>-eu-central-1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if err := f.validateOutput(); err != nil {
+				return err
+			}
+			if _, err := f.complete(ctx, cmd, streams.ErrOut, needDatabase|needCheckpoints); err != nil {
+				return err
+			}
 			if err := f.validateLedger(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			l, err := openAuditLedger(ctx, f)
+			l, err := openAuditLedger(ctx, f, streams.ErrOut)
 			if err != nil {
 				return err
 			}

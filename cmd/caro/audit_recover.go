@@ -3,32 +3,32 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
 )
 
 type auditRecoverOptions struct {
-	target string
 	yes    bool
 	maxAge time.Duration
 }
 
 func newAuditRecoverCmd(streams IOStreams, f *auditFlags) *cobra.Command {
-	o := auditRecoverOptions{maxAge: ledger.DefaultMaxAge}
-	if d, err := time.ParseDuration(os.Getenv("CARO_LEDGER_CHECKPOINT_MAX_AGE")); err == nil && d > 0 {
-		o.maxAge = d
-	}
+	o := auditRecoverOptions{}
 	cmd := &cobra.Command{
-		Use:   "recover --target <mongodb-uri> --yes",
+		Use:   "recover --mongodb-uri <uri> [-y]",
 		Short: "Put back the audit entries a database restore rolled back, from the signed checkpoints",
 		Long: `The ledger lives in the application's database, so a backup or snapshot restore rolls it back to
 the backup's time, while the checkpoint bucket keeps every checkpoint cut since, and each checkpoint
 carries the entries it anchors. Run this right after a restore, before the audit writer appends
 again (caro backup restore and the failover's restore step do it before switching traffic).
+
+The restored database is named with --mongodb-uri (its --database holds the ledger): recover writes
+to it, so it is never taken from the configuration. It asks before writing (-y/--yes confirms;
+without a terminal it refuses unless --yes).
 
 It verifies every checkpoint in --bucket (signature, chain, Merkle root, Object Lock) and the
 restored chain, exactly as 'caro audit verify' does, then inserts the missing checkpoint records and
@@ -47,34 +47,45 @@ A restore holds the ledger (the audit writer appends nothing and cuts no checkpo
 command completes: it then removes the hold. When it refuses or a checkpoint does not verify the
 hold stays; only if recovery is impossible, release it with 'caro audit release-hold'. Entries
 appended after the last checkpoint cannot be recovered: at most --max-age (the checkpointer's
-MaxAge) of audit records.
+MaxAge, setting ledger-checkpoint-max-age) of audit records.
+
+Buckets and keys not passed come from the configuration as for 'caro audit verify'.
 
 Progress goes to stderr, the summary to stdout (-o json for the report).
 Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not verify, 1 could not run.`,
-		Example: `  caro audit recover --target "$MONGODB_URI" --yes
-  caro audit recover --target "$STANDBY_MONGODB_URI" --bucket caro-ledger-replica-eu-central-1 --region eu-central-1 --public-key ledger.pem --yes -o json
-  caro audit recover --target "$MONGODB_URI" --bucket caro-ledger-<account>-eu-west-1 --bucket caro-ledger-replica-<account>-eu-west-1 \
+		Example: `  caro audit recover --mongodb-uri "$MONGODB_URI" --yes
+  caro audit recover --mongodb-uri "$STANDBY_MONGODB_URI" --region eu-central-1 --bucket caro-ledger-replica-<account>-eu-central-1 --public-key ledger.pem -y -o json
+  caro audit recover --mongodb-uri "$MONGODB_URI" --bucket caro-ledger-<account>-eu-west-1 --bucket caro-ledger-replica-<account>-eu-west-1 \
     --public-key arn:aws:kms:eu-west-1:<account>:key/<a>=ledger-eu-west-1.pem --public-key arn:aws:kms:eu-central-1:<account>:key/<b>=ledger-eu-central-1.pem --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Validate.
-			if o.target == "" {
-				return errors.New("no target: pass --target <mongodb-uri> of the restored database")
+			// Validate, Complete, confirm.
+			if !cmd.Flags().Changed("mongodb-uri") || f.mongoURI == "" {
+				return errors.New("no restored database: pass --mongodb-uri <uri> of the restored database (named explicitly: recover writes to its ledger)")
 			}
-			g := *f
-			g.mongoURI = o.target
-			if err := g.validateLedger(); err != nil {
+			if err := f.validateOutput(); err != nil {
 				return err
 			}
-			if !o.yes {
-				return errors.New("recover appends entries and checkpoint records to the target's ledger: add --yes to confirm")
+			ctx := cmd.Context()
+			cfg, err := f.complete(ctx, cmd, streams.ErrOut, needDatabase|needCheckpoints)
+			if err != nil {
+				return err
+			}
+			if err := durationSetting(ctx, cmd, cfg, streams.ErrOut, "max-age", config.KeyLedgerMaxAge, &o.maxAge); err != nil {
+				return err
+			}
+			if err := f.validateLedger(); err != nil {
+				return err
 			}
 			if o.maxAge <= 0 {
 				return fmt.Errorf("invalid --max-age %s: give the checkpointer's MaxAge, like 5m", o.maxAge)
 			}
+			question := fmt.Sprintf("recover appends the missing audit entries and checkpoint records to the ledger of database %s on %s: go ahead?", f.database, redactURI(f.mongoURI))
+			if err := confirm(streams, o.yes, question); err != nil {
+				return err
+			}
 			// Execute.
-			ctx := cmd.Context()
-			l, err := openAuditLedger(ctx, &g)
+			l, err := openAuditLedger(ctx, f, streams.ErrOut)
 			if err != nil {
 				return err
 			}
@@ -83,16 +94,16 @@ Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not 
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in %s (%s)...\n", g.database, l.checkpoints.Name, l.keyLabel())
+			fmt.Fprintf(streams.ErrOut, "recovering the ledger in %s from checkpoints in %s (%s)...\n", f.database, l.checkpoints.Name, l.keyLabel())
 			rep, err := ledger.Recover(ctx, ledger.RecoverOptions{Store: l.store, Checkpoints: l.checkpoints.Checkpoints, Locks: l.checkpoints.Locks, PublicKey: pub, PublicKeys: ring,
-				RetentionYears: g.retentionYears, MaxAge: o.maxAge, Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) }})
+				RetentionYears: f.retentionYears, MaxAge: o.maxAge, Progress: func(s string) { fmt.Fprintln(streams.ErrOut, s) }})
 			if err != nil {
 				if errors.Is(err, ledger.ErrDiverged) || errors.Is(err, ledger.ErrNotRecoverable) {
 					return &exitError{code: exitAuditFailed, err: fmt.Errorf("audit ledger not recovered: %w", err)}
 				}
 				return fmt.Errorf("audit ledger recovery failed: %w", err)
 			}
-			if err := printRecoveryReport(streams, g.output, rep); err != nil {
+			if err := printRecoveryReport(streams, f.output, rep); err != nil {
 				return err
 			}
 			if rep.CheckpointProblem != "" {
@@ -103,9 +114,8 @@ Exit status: 0 recovered (or nothing to do), 2 refused or a checkpoint does not 
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.target, "target", "", "MongoDB URI of the restored database (its --database holds the ledger)")
-	fl.BoolVar(&o.yes, "yes", false, "confirm writing to the target's ledger")
-	fl.DurationVar(&o.maxAge, "max-age", o.maxAge, "the checkpointer's MaxAge (CARO_LEDGER_CHECKPOINT_MAX_AGE), reported as the most audit time that cannot be recovered")
+	fl.BoolVarP(&o.yes, "yes", "y", false, "confirm writing to the restored database's ledger")
+	fl.DurationVar(&o.maxAge, "max-age", 0, "the checkpointer's MaxAge, reported as the most audit time that cannot be recovered (default: setting ledger-checkpoint-max-age)")
 	return cmd
 }
 

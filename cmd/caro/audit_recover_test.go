@@ -55,11 +55,11 @@ func TestAuditRecover(t *testing.T) {
 		t.Fatalf("before: exit %d\n%s", code, out)
 	}
 	// WHEN recovered without --yes THEN it refuses
-	if code, _, errOut := runAudit("", "recover", "--target", uri); code != 1 || !strings.Contains(errOut, "--yes") {
+	if code, _, errOut := runAudit("", "recover", "--mongodb-uri", uri); code != 1 || !strings.Contains(errOut, "--yes") {
 		t.Fatalf("without --yes: exit %d %s", code, errOut)
 	}
 	// WHEN recovered THEN entries 7..14 are back, the summary says so, progress went to stderr
-	code, out, errOut := runAudit("", "recover", "--target", uri, "--yes")
+	code, out, errOut := runAudit("", "recover", "--mongodb-uri", uri, "--yes")
 	if code != 0 || !strings.Contains(out, "entries recovered:     8") || !strings.Contains(out, "checkpoint records:    2 restored") ||
 		!strings.Contains(out, "last checkpoint:       2 (entries up to 14") || !strings.Contains(out, "within 5m0s") || !strings.Contains(errOut, "inserting 8 missing entries (7..14)") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -69,7 +69,7 @@ func TestAuditRecover(t *testing.T) {
 		t.Fatalf("after: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// AND a second run recovers nothing (-o json)
-	code, out, _ = runAudit("", "recover", "--target", uri, "--yes", "-o", "json")
+	code, out, _ = runAudit("", "recover", "--mongodb-uri", uri, "--yes", "-o", "json")
 	var rep ledger.RecoveryReport
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.EntriesRecovered != 0 || rep.StoredEntries != 15 || *rep.LastAnchoredSeq != 14 {
 		t.Fatalf("again: exit %d %s", code, out)
@@ -79,12 +79,13 @@ func TestAuditRecover(t *testing.T) {
 	if _, _, err := (&ledger.Ledger{Store: ledger.NewMongoStore(env.DB)}).Append(context.Background(), auditTestEvent(99)); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runAudit("", "recover", "--target", uri, "--yes"); code != exitAuditFailed || !strings.Contains(errOut, "nothing was written") {
+	if code, _, errOut := runAudit("", "recover", "--mongodb-uri", uri, "--yes"); code != exitAuditFailed || !strings.Contains(errOut, "nothing was written") {
 		t.Fatalf("diverged: exit %d %s", code, errOut)
 	}
 }
 
 func TestAuditRecoverValidates(t *testing.T) {
+	withCloud(t, cloudFake{})
 	t.Setenv("CARO_LEDGER_BUCKET", "b")
 	t.Setenv("CARO_REGION", "eu-west-1")
 	t.Setenv("CARO_LEDGER_SIGNING_KEY_ARN", "arn:aws:kms:eu-west-1:123456789012:key/x")
@@ -92,10 +93,10 @@ func TestAuditRecoverValidates(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"recover", "--yes"}, "--target"},
-		{[]string{"recover", "--target", "mongodb://127.0.0.1:1/", "--bucket", "", "--yes"}, "--bucket"},
-		{[]string{"recover", "--target", "mongodb://127.0.0.1:1/", "--yes", "--max-age", "0s"}, "--max-age"},
-		{[]string{"recover", "--target", "mongodb://127.0.0.1:1/", "--yes", "-o", "yaml"}, "--output"},
+		{[]string{"recover", "--yes"}, "--mongodb-uri"},
+		{[]string{"recover", "--mongodb-uri", "mongodb://127.0.0.1:1/", "--bucket", "", "--yes"}, "--bucket"},
+		{[]string{"recover", "--mongodb-uri", "mongodb://127.0.0.1:1/", "--yes", "--max-age", "0s"}, "--max-age"},
+		{[]string{"recover", "--mongodb-uri", "mongodb://127.0.0.1:1/", "--yes", "-o", "yaml"}, "--output"},
 	} {
 		code, _, errOut := runAudit("", tc.args...)
 		if code != 1 || !strings.Contains(errOut, tc.want) {
@@ -113,7 +114,7 @@ func TestAuditRecoverFromBothBucketsAfterAFailover(t *testing.T) {
 	pemA, pemB := dir+"/a.pem", dir+"/b.pem"
 	writeFile(t, pemA, f.A.PublicKeyPEM())
 	writeFile(t, pemB, f.B.PublicKeyPEM())
-	args := []string{"recover", "--target", servers.FerretDB.URI(), "--database", empty.DB.Name(), "--yes", "-o", "json",
+	args := []string{"recover", "--mongodb-uri", servers.FerretDB.URI(), "--database", empty.DB.Name(), "--yes", "-o", "json",
 		"--bucket", f.B.BucketName, "--bucket", f.Replica.Name, "--public-key", f.A.Signer.Key + "=" + pemA, "--public-key", f.B.Signer.Key + "=" + pemB}
 	// WHEN recovered from both buckets with both keys pinned
 	code, out, errOut := runAudit("", args...)

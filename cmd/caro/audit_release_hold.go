@@ -12,7 +12,6 @@ import (
 )
 
 type auditReleaseHoldOptions struct {
-	target string
 	reason string
 	yes    bool
 }
@@ -20,7 +19,7 @@ type auditReleaseHoldOptions struct {
 func newAuditReleaseHoldCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 	o := auditReleaseHoldOptions{}
 	cmd := &cobra.Command{
-		Use:   "release-hold --target <mongodb-uri> --reason <why> --yes",
+		Use:   "release-hold --mongodb-uri <uri> --reason <why> [-y]",
 		Short: "Release the audit ledger hold a restore placed, WITHOUT recovering the ledger",
 		Long: `A database restore places the audit ledger hold (the document in _caro_ledger_hold) before it
 switches the collections: while it exists the audit writer appends nothing (events are refused,
@@ -33,28 +32,36 @@ key to verify them, a ledger that diverged) release the hold with this command, 
 are written again. It removes the hold and writes nothing else. Entries appended after this point
 may fork the ledger from the anchored checkpoints ('caro audit verify' then reports the fork and
 'caro audit recover' can no longer run): record why with --reason (printed with the released hold
-for the incident record).
+for the incident record). The database is named with --mongodb-uri (its --database holds the
+ledger), never taken from the configuration. It asks before releasing (-y/--yes confirms; without
+a terminal it refuses unless --yes).
 
 Progress and the warning go to stderr, the released hold to stdout (-o json for it).`,
-		Example: `  caro audit release-hold --target "$MONGODB_URI" --reason "INC-1234: checkpoints 0-3 predate entries in checkpoints; approved by security" --yes`,
-		Args:    cobra.NoArgs,
+		Example: `  caro audit release-hold --mongodb-uri "$MONGODB_URI" --reason "INC-1234: checkpoints 0-3 predate entries in checkpoints; approved by security" --yes
+  caro audit release-hold --mongodb-uri "$MONGODB_URI" --database caro --reason "INC-1234: no key to verify the checkpoints" -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Validate.
-			if o.target == "" {
-				return errors.New("no target: pass --target <mongodb-uri> of the restored database")
+			// Validate, Complete, confirm.
+			if !cmd.Flags().Changed("mongodb-uri") || f.mongoURI == "" {
+				return errors.New("no restored database: pass --mongodb-uri <uri> of the database whose ledger is held (named explicitly: release-hold writes to it)")
 			}
 			if strings.TrimSpace(o.reason) == "" {
 				return errors.New("no reason: pass --reason with why the ledger cannot be recovered (kept for the incident record)")
 			}
-			if !o.yes {
-				return errors.New("release-hold lets the audit writer append to a ledger that was not recovered, which may fork it from the signed checkpoints: add --yes to confirm")
+			if err := f.validateOutput(); err != nil {
+				return err
 			}
-			if f.output != "text" && f.output != "json" {
-				return fmt.Errorf("invalid --output %q: use text or json", f.output)
+			ctx := cmd.Context()
+			if _, err := f.complete(ctx, cmd, streams.ErrOut, needDatabase); err != nil {
+				return err
+			}
+			question := fmt.Sprintf("release-hold lets the audit writer append to the ledger of database %s on %s WITHOUT recovering it, which may fork it from the signed checkpoints: go ahead?",
+				f.database, redactURI(f.mongoURI))
+			if err := confirm(streams, o.yes, question); err != nil {
+				return err
 			}
 			// Execute.
-			ctx := cmd.Context()
-			client, closeClient, err := connectTarget(ctx, o.target)
+			client, closeClient, err := connectTarget(ctx, f.mongoURI)
 			if err != nil {
 				return err
 			}
@@ -88,8 +95,7 @@ Progress and the warning go to stderr, the released hold to stdout (-o json for 
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.target, "target", "", "MongoDB URI of the restored database (its --database holds the ledger)")
 	fl.StringVar(&o.reason, "reason", "", "why the ledger cannot be recovered (kept in the output for the incident record)")
-	fl.BoolVar(&o.yes, "yes", false, "confirm releasing the hold without recovery")
+	fl.BoolVarP(&o.yes, "yes", "y", false, "confirm releasing the hold without recovery")
 	return cmd
 }

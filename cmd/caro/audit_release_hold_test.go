@@ -26,7 +26,7 @@ func TestAuditRecoverRemovesTheHoldAndReleaseHoldReleasesWithoutRecovery(t *test
 	}
 	restore()
 	// WHEN recovered THEN the entries are back, the hold is removed and the summary says so
-	code, out, errOut := runAudit("", "recover", "--target", uri, "--yes")
+	code, out, errOut := runAudit("", "recover", "--mongodb-uri", uri, "--yes")
 	if code != 0 || !strings.Contains(out, "entries recovered:     8") || !strings.Contains(out, "ledger hold:           released") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -44,10 +44,10 @@ func TestAuditRecoverRemovesTheHoldAndReleaseHoldReleasesWithoutRecovery(t *test
 	if _, err := ledger.PlaceHold(ctx, env.DB, ledger.Hold{BackupID: "bk-2", Reason: "old-format checkpoints"}); err != nil {
 		t.Fatal(err)
 	}
-	// WHEN release-hold runs without --yes, --reason or --target THEN it refuses and the hold stays
+	// WHEN release-hold runs without --yes, --reason or --mongodb-uri THEN it refuses and the hold stays
 	for _, args := range [][]string{
-		{"release-hold", "--target", uri, "--reason", "r"},
-		{"release-hold", "--target", uri, "--yes"},
+		{"release-hold", "--mongodb-uri", uri, "--reason", "r"},
+		{"release-hold", "--mongodb-uri", uri, "--yes"},
 		{"release-hold", "--reason", "r", "--yes"},
 	} {
 		if code, _, errOut := runAudit("", args...); code != 1 || errOut == "" {
@@ -60,7 +60,7 @@ func TestAuditRecoverRemovesTheHoldAndReleaseHoldReleasesWithoutRecovery(t *test
 	entries := countLedger(t, env.DB.Collection(ledger.EntriesCollection))
 	// WHEN released with a reason THEN the hold is gone, nothing else was written, the warning
 	// says appends may fork, and -o json names the released hold
-	code, out, errOut = runAudit("", "release-hold", "--target", uri, "--reason", "INC-1: no key", "--yes", "-o", "json")
+	code, out, errOut = runAudit("", "release-hold", "--mongodb-uri", uri, "--reason", "INC-1: no key", "--yes", "-o", "json")
 	var got struct {
 		Released ledger.Hold `json:"released"`
 		Reason   string      `json:"reason"`
@@ -79,7 +79,7 @@ func TestAuditRecoverRemovesTheHoldAndReleaseHoldReleasesWithoutRecovery(t *test
 		t.Fatalf("append after release: %v", err)
 	}
 	// AND a second release finds nothing to release
-	if code, _, errOut := runAudit("", "release-hold", "--target", uri, "--reason", "again", "--yes"); code != 0 || !strings.Contains(errOut, "not held") {
+	if code, _, errOut := runAudit("", "release-hold", "--mongodb-uri", uri, "--reason", "again", "--yes"); code != 0 || !strings.Contains(errOut, "not held") {
 		t.Fatalf("again: exit %d %s", code, errOut)
 	}
 }

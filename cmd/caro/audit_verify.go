@@ -7,13 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
 )
 
 func newAuditVerifyCmd(streams IOStreams, f *auditFlags) *cobra.Command {
 	var since, tenant string
 	var full bool
-	maxAge, schedule := ledger.DefaultMaxAge, ledger.DefaultCheckpointSchedule
+	// Zero: the settings decide (complete); flag defaults are constants.
+	var maxAge, schedule time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify the ledger's entries and checkpoints (incrementally from the last verification record, or --full); exit 0 only when all holds",
@@ -46,16 +48,19 @@ primary's) in this region's replica of its bucket, the later ones in this region
 signed checkpoint, every copy's Object Lock is checked, a missing number is a problem) and pin both
 keys: --signing-key ARN repeated, or --public-key KEYID=FILE repeated (KEYID the key ARN the
 checkpoints name). Each checkpoint is then checked with the key it names; any other key is refused.
-CARO_LEDGER_REPLICA_BUCKET, when set, is added to the default --bucket.
+Without --bucket both are read by default (settings ledger-bucket and ledger-replica-bucket; a
+replica found by its conventional name only that cannot be read is skipped with a warning).
+Without --public-key or --signing-key the keys are the pinned ones (setting ledger-public-keys,
+regions/environment.json) and the region's signing key (setting ledger-signing-key) unless pinned.
 
 Exit status: 0 all holds, 2 something does not verify, 1 the check could not run.`,
 		Example: `  caro audit verify                      # incremental, from the last verification record
   caro audit verify --full -o json        # every checkpoint and entry
-  caro audit verify --bucket caro-ledger-<account>-<region> --public-key ledger.pem`,
+  caro audit verify --region eu-central-1 --bucket caro-ledger-<account>-eu-central-1 --public-key ledger.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Validate.
-			if err := f.validateLedger(); err != nil {
+			// Validate what needs no configuration, then Complete.
+			if err := f.validateOutput(); err != nil {
 				return err
 			}
 			opt := ledger.VerifyOptions{Tenant: tenant, Incremental: !full && since == ""}
@@ -68,12 +73,25 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 					return fmt.Errorf("invalid --since %q: give an entry number or an RFC 3339 time like 2026-11-01T00:00:00Z", since)
 				}
 			}
+			ctx := cmd.Context()
+			cfg, err := f.complete(ctx, cmd, streams.ErrOut, needDatabase|needCheckpoints)
+			if err != nil {
+				return err
+			}
+			if err := durationSetting(ctx, cmd, cfg, streams.ErrOut, "max-age", config.KeyLedgerMaxAge, &maxAge); err != nil {
+				return err
+			}
+			if err := durationSetting(ctx, cmd, cfg, streams.ErrOut, "checkpoint-schedule", config.KeyLedgerCheckpointSchedule, &schedule); err != nil {
+				return err
+			}
+			if err := f.validateLedger(); err != nil {
+				return err
+			}
 			if maxAge <= 0 || schedule <= 0 {
 				return fmt.Errorf("invalid --max-age %s or --checkpoint-schedule %s: give the writer's settings, like 5m", maxAge, schedule)
 			}
 			// Execute.
-			ctx := cmd.Context()
-			l, err := openAuditLedger(ctx, f)
+			l, err := openAuditLedger(ctx, f, streams.ErrOut)
 			if err != nil {
 				return err
 			}
@@ -101,8 +119,8 @@ Exit status: 0 all holds, 2 something does not verify, 1 the check could not run
 	cmd.Flags().StringVar(&since, "since", "", "start at this entry number or RFC 3339 time (from the last checkpoint before it)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "also count this tenant's entries")
 	cmd.Flags().BoolVar(&full, "full", false, "check every checkpoint and entry from entry 0, not only what was added since the last verification record")
-	cmd.Flags().DurationVar(&maxAge, "max-age", maxAge, "the checkpointer's MaxAge (the writer's CARO_LEDGER_CHECKPOINT_MAX_AGE)")
-	cmd.Flags().DurationVar(&schedule, "checkpoint-schedule", schedule, "how often the writer cuts due checkpoints without events (its CheckpointSchedule)")
+	cmd.Flags().DurationVar(&maxAge, "max-age", maxAge, "the checkpointer's MaxAge (default: setting ledger-checkpoint-max-age)")
+	cmd.Flags().DurationVar(&schedule, "checkpoint-schedule", schedule, "how often the writer cuts due checkpoints without events (default: setting ledger-checkpoint-schedule)")
 	return cmd
 }
 

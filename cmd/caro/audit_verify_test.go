@@ -26,9 +26,11 @@ func auditEnv(t *testing.T, n int, interval uint64) (*ledgertest.Env, []string) 
 	return env, env.AppendAndCheckpoint(t, 0, n, interval)
 }
 
-// setAuditEnv sets the environment the caro audit commands read for env on servers.
+// setAuditEnv sets the environment the caro audit commands read for env on servers, and a fake
+// AWS for the configuration's lookups (no stack outputs, secrets or account).
 func setAuditEnv(t *testing.T, servers *ledgertest.Servers, env *ledgertest.Env) {
 	t.Helper()
+	withCloud(t, cloudFake{})
 	for name, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": localstack.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY": localstack.DummySecretAccessKey,
 		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PROFILE": "",
@@ -148,6 +150,7 @@ func TestAuditVerifyReportsEntriesLeftUnanchored(t *testing.T) {
 }
 
 func TestAuditVerifyValidates(t *testing.T) {
+	withCloud(t, cloudFake{})
 	t.Setenv("CARO_LEDGER_BUCKET", "")
 	t.Setenv("CARO_MONGODB_URI", "mongodb://127.0.0.1:1/")
 	t.Setenv("CARO_REGION", "eu-west-1")
@@ -233,6 +236,7 @@ func TestAuditVerifyAfterAFailoverReadsBothBucketsWithBothKeys(t *testing.T) {
 }
 
 func TestAuditPublicKeyFlagsValidate(t *testing.T) {
+	withCloud(t, cloudFake{})
 	t.Setenv("CARO_MONGODB_URI", "mongodb://127.0.0.1:1/")
 	t.Setenv("CARO_REGION", "eu-west-1")
 	t.Setenv("CARO_LEDGER_BUCKET", "b")

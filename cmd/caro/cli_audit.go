@@ -20,12 +20,21 @@ import (
 	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
+	caroconfig "github.com/carohealth/platform/internal/config"
 )
 
-// EnvAuditTopicARN is the audit topic (contracts.md); when it is set in the CLI's environment, the
-// events a command wrote are also published right away, otherwise the API's reconciler publishes
-// them from the database within its schedule.
+// EnvAuditTopicARN is the environment override of the setting audit-topic-arn (contracts.md); when
+// it is set, the events a command wrote are also published right away, otherwise the API's
+// reconciler publishes them from the database within its schedule.
 const EnvAuditTopicARN = "CARO_AUDIT_TOPIC_ARN"
+
+// auditTopic is the audit topic the CLI publishes its events to ("": none), the setting
+// audit-topic-arn's environment override. Commands do not look the stack output up for it: the
+// events are stored pending either way, and the reconciler publishes them.
+func auditTopic() string {
+	topic, _ := caroconfig.LookupEnv(EnvAuditTopicARN)
+	return topic
+}
 
 // operatorIdentity names who runs the CLI, for the actor of its audit events: the AWS caller
 // identity when AWS credentials are configured and STS answers, else the OS login, each
@@ -50,7 +59,7 @@ func osUserActor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return pseudonymousActor("os-user", u.Username)
 	}
-	if n := os.Getenv("USER"); n != "" {
+	if n, ok := caroconfig.LookupEnv("USER"); ok {
 		return pseudonymousActor("os-user", n)
 	}
 	return fmt.Sprintf("os-user:uid-%d", os.Getuid())
@@ -100,7 +109,7 @@ var newAuditPublisher = func(ctx context.Context, region, topic string) (audit.P
 // failure here is a warning: the reconciler publishes what is still pending. unstored is an event
 // that could not be stored (the restore log write failed): it can only be published directly.
 func deliverAuditEvents(ctx context.Context, w io.Writer, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
-	topic := os.Getenv(EnvAuditTopicARN)
+	topic := auditTopic()
 	if topic == "" {
 		if len(events) > 0 {
 			fmt.Fprintf(w, "audit: %d events stored pending with the changes; the API's reconciler publishes them (set %s to publish them now)\n", len(events), EnvAuditTopicARN)

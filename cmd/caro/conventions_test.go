@@ -25,15 +25,6 @@ import (
 var conventionDebt = map[string]bool{
 	// deploy (perm stream)
 	"example: caro deploy": true,
-	// audit (ledger stream)
-	"example: caro audit":                           true,
-	"example: caro audit check-proof":               true,
-	"example: caro audit prove":                     true,
-	"example: caro audit public-key":                true,
-	"mongodb-uri: caro audit recover --target":      true,
-	"mongodb-uri: caro audit release-hold --target": true,
-	"yes-shorthand: caro audit recover --yes":       true,
-	"yes-shorthand: caro audit release-hold --yes":  true,
 }
 
 // destructive are the commands that change or remove data or state an operator cannot get back by
@@ -165,10 +156,7 @@ func checkFlag(c *cobra.Command, f *pflag.Flag, add func(rule, path, flag string
 
 // ownConfirmation lists the files whose --yes is still checked by hand instead of through confirm
 // (it may only shrink, like conventionDebt).
-var ownConfirmation = map[string]bool{
-	"audit_recover.go":      true, // ledger stream
-	"audit_release_hold.go": true, // ledger stream
-}
+var ownConfirmation = map[string]bool{}
 
 // TestEveryConfirmationGoesThroughConfirm: a file that defines a --yes flag asks through the one
 // helper (confirm.go), so every destructive act asks on a terminal and refuses without one alike.

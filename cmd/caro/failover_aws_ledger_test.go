@@ -254,7 +254,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 			}
 			lines = nil
 			msg := recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress)
-			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
+			for _, want := range []string{"audit ledger NOT recovered", c.says, "caro audit recover --mongodb-uri <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("step says %q, not %q", msg, want)
 				}
@@ -271,7 +271,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	lines = nil
 	msg := recoverLedgerAfterRestore(t, ctx, clients, f.A.DB, plan, progress)
 	for _, want := range []string{"recovered from s3://" + f.A.BucketName + ", s3://" + replicaInA.Name, "anchored up to entry 24, checkpoint 4",
-		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
+		"WARNING: audit ledger NOT fully recovered", "checkpoint 5", "caro audit recover --mongodb-uri <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name,
 		"--public-key <key ARN A>=<pem A> --public-key <key ARN B>=<pem B>", "KEYID=FILE,KEYID=FILE"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("key A only: %q does not say %q", msg, want)

@@ -4,20 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/restore"
 )
 
 // cliLedgerRecovery is the ledger recovery of `caro backup restore` (restore.LedgerRecovery): with
-// the ledger configuration the audit commands use (s: CARO_LEDGER_BUCKET and
-// CARO_LEDGER_REPLICA_BUCKET, CARO_REGION, CARO_LEDGER_SIGNING_KEY_ARN or the pinned
-// CARO_LEDGER_PUBLIC_KEY) it recovers the ledger the restore held, before the restore's own audit
-// events are published, so the writer appends them rather than refusing them. Without it, or when
-// the recovery does not complete, the hold stays and w (and the summary) say what to run.
+// the ledger settings the audit commands use (s: ledger-bucket and ledger-replica-bucket, region,
+// the pinned ledger-public-keys and the ledger-signing-key) it recovers the ledger the restore
+// held, before the restore's own audit events are published, so the writer appends them rather
+// than refusing them. Without them, or when the recovery does not complete, the hold stays and w
+// (and the summary) say what to run.
 func cliLedgerRecovery(w io.Writer, uri string, s envSettings) restore.LedgerRecovery {
 	return func(ctx context.Context, db *mongo.Database) (string, bool) {
 		return recoverRestoredLedger(ctx, w, uri, db.Name(), s)
@@ -27,12 +27,10 @@ func cliLedgerRecovery(w io.Writer, uri string, s envSettings) restore.LedgerRec
 // recoverRestoredLedger is cliLedgerRecovery's work on uri's database.
 func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database string, s envSettings) (string, bool) {
 	f := auditFlags{mongoURI: uri, database: database, buckets: s.LedgerBuckets, region: s.Region, signingKeys: s.LedgerSigningKeys,
-		retentionYears: s.LedgerRetentionYears, output: "text"}
-	if s.LedgerPublicKey != "" {
-		f.publicKeys = strings.Split(s.LedgerPublicKey, ",")
-	}
+		retentionYears: s.LedgerRetentionYears, output: "text", publicKeys: []string{s.LedgerPublicKey},
+		publicKeySource: "setting " + config.KeyLedgerPublicKeys, s3PathStyle: s.S3PathStyle}
 	notRecovered := func(why string) (string, bool) {
-		msg := fmt.Sprintf("audit ledger HELD and NOT recovered (%s): run 'caro audit recover --target <uri> --database %s --yes' now (it removes the hold); "+
+		msg := fmt.Sprintf("audit ledger HELD and NOT recovered (%s): run 'caro audit recover --mongodb-uri <uri> --database %s --yes' now (it removes the hold); "+
 			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)", why, database)
 		fmt.Fprintln(w, "WARNING: "+msg)
 		return msg, false
@@ -40,7 +38,7 @@ func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database strin
 	if err := f.validateLedger(); err != nil {
 		return notRecovered("no ledger configuration here: " + err.Error())
 	}
-	l, err := openAuditLedger(ctx, &f)
+	l, err := openAuditLedger(ctx, &f, w)
 	if err != nil {
 		return notRecovered(err.Error())
 	}

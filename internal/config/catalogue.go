@@ -15,6 +15,7 @@ const (
 	KeyLedgerSigningKey            = "ledger-signing-key"
 	KeyLedgerPublicKeys            = "ledger-public-keys"
 	KeyLedgerMaxAge                = "ledger-checkpoint-max-age"
+	KeyLedgerCheckpointSchedule    = "ledger-checkpoint-schedule"
 	KeyUserPoolID                  = "user-pool-id"
 	KeyHealthCheckID               = "health-check-id"
 	KeyRoutingControlArn           = "routing-control-arn"
@@ -113,6 +114,8 @@ var Catalogue = []Setting{
 		Commands: []string{cmdAudit, cmdFailover}},
 	{Key: KeyLedgerMaxAge, Doc: "The longest an audit entry waits for a signed checkpoint (the ledger's unanchored window).",
 		Lookups: []Lookup{Env("CARO_LEDGER_CHECKPOINT_MAX_AGE"), Default("5m")}, Commands: []string{cmdAudit, cmdFailover}},
+	{Key: KeyLedgerCheckpointSchedule, Doc: "How often the audit writer cuts due checkpoints when no events arrive; with ledger-checkpoint-max-age, how long an entry may stay unanchored before verify reports it.",
+		Lookups: []Lookup{Env("CARO_LEDGER_CHECKPOINT_SCHEDULE"), Default("5m")}, Commands: []string{"caro audit verify"}},
 
 	{Key: KeyUserPoolID, Doc: "The region's Cognito user pool, which the failover re-provisions users into and a tenant's offboarding deletes its users from.",
 		Lookups: []Lookup{Flag("user-pool-id"), Env("CARO_USER_POOL_ID"), StackOutput("UserPoolId")}, Fix: "deploy CaroPlatform-{region}, or pass --user-pool-id",

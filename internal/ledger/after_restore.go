@@ -65,7 +65,7 @@ func RecoverAfterRestore(ctx context.Context, o AfterRestoreOptions) (summary st
 		say = func(string) {}
 	}
 	command := func(keys string) string {
-		cmd := "caro audit recover --target <uri>"
+		cmd := "caro audit recover --mongodb-uri <uri>"
 		for _, b := range []string{o.OwnBucket, o.ReplicaBucket} {
 			if b != "" {
 				cmd += " --bucket " + b
@@ -79,7 +79,7 @@ func RecoverAfterRestore(ctx context.Context, o AfterRestoreOptions) (summary st
 	notRecovered := func(why string) (string, bool) {
 		msg := fmt.Sprintf("audit ledger NOT recovered (%s): run '%s' now (after a failback, one --public-key KEYID=FILE per region's key); "+
 			"until then the ledger hold stays, so audit events are refused and retried (then kept in the dead-letter queue); "+
-			"only if recovery is impossible, release it with 'caro audit release-hold --target <uri> --reason <why> --yes'",
+			"only if recovery is impossible, release it with 'caro audit release-hold --mongodb-uri <uri> --reason <why> --yes'",
 			why, command("--public-key <pem>"))
 		say("WARNING: " + msg)
 		return msg, false

@@ -132,7 +132,7 @@ func TestRecoverAfterRestoreReadsTheOwnBucketAndTheReplicaAndSaysWhatToRun(t *te
 		}
 		return n
 	}
-	run := "caro audit recover --target <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"
+	run := "caro audit recover --mongodb-uri <uri> --bucket " + f.A.BucketName + " --bucket " + replicaInA.Name + " --region eu-west-1"
 
 	// WHEN the caller could not read its configuration THEN nothing is written, and the summary and
 	// a warning say what to run

@@ -142,7 +142,7 @@ func (o *Options) erasuresAfterSwitch(ctx context.Context, db *mongo.Database, r
 // recoverLedger recovers the held ledger with o.Ledger, or says what to run.
 func (o *Options) recoverLedger(ctx context.Context, db *mongo.Database, rep *Report) {
 	if o.Ledger == nil {
-		rep.LedgerSummary = fmt.Sprintf("audit ledger HELD and NOT recovered (no ledger configuration here): run 'caro audit recover --target <uri> --database %s --yes' now (it removes the hold); "+
+		rep.LedgerSummary = fmt.Sprintf("audit ledger HELD and NOT recovered (no ledger configuration here): run 'caro audit recover --mongodb-uri <uri> --database %s --yes' now (it removes the hold); "+
 			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)", db.Name())
 		rep.Warnings = append(rep.Warnings, rep.LedgerSummary)
 		o.say("ledger", "WARNING: %s", rep.LedgerSummary)
