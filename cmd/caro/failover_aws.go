@@ -51,8 +51,8 @@ func addOperatorInputs(c *awsprov.Config, ledgerKeys string) {
 	c.Restore.Deliver = func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
 		deliverAuditEvents(ctx, progressLines(failover.ProgressFrom(ctx)), region, db, events, unstored)
 	}
-	if c.Restore.LedgerPublicKeys != nil || c.Restore.LedgerKeyProblem != "" {
-		return // the committed pinned keys, parsed by ConfigFrom
+	if c.Restore.LedgerPublicKey != nil || c.Restore.LedgerPublicKeys != nil || c.Restore.LedgerKeyProblem != "" {
+		return // the pinned keys, read by ConfigFrom (pinnedkeys.Load)
 	}
 	single, ring, err := ledgerPinnedKeys(ledgerKeys)
 	switch {

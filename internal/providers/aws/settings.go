@@ -51,15 +51,23 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 	if creds, err := atlas.CredentialsFromEnv(func(n string) string { return vars[n] }); err == nil {
 		c.Atlas = &creds
 	}
-	// The pinned ledger keys in their committed form (<key ARN>=<base64 DER>,...); a file-based
-	// value (CARO_LEDGER_PUBLIC_KEY naming PEM files) is left to the caller, which reads files.
+	// The pinned ledger keys, in any form operators give them (pinnedkeys.Load, the one loader:
+	// the committed <key ARN>=<base64 DER> items, KEYID=FILE items, or one PEM file alone).
 	if v := get(config.KeyLedgerPublicKeys); v != "" {
-		if keys, err := pinnedkeys.Parse(v); err == nil && len(keys) > 0 {
-			ring := map[string][]byte{}
-			for _, k := range keys {
-				ring[k.KeyArn] = k.DER
+		source := SettingLedgerPublicKey
+		if src := cfg.Value(ctx, config.KeyLedgerPublicKeys).Source; !strings.HasSuffix(src, SettingLedgerPublicKey) {
+			source = "setting " + config.KeyLedgerPublicKeys + " (" + src + ")"
+		}
+		keys, err := pinnedkeys.Load(source, v)
+		switch {
+		case err != nil:
+			c.Restore.LedgerKeyProblem = err.Error()
+		case keys.Single != nil:
+			if c.Restore.LedgerPublicKey, err = ledger.ParsePublicKey(keys.Single); err != nil {
+				c.Restore.LedgerKeyProblem = err.Error()
 			}
-			if c.Restore.LedgerPublicKeys, err = ledger.NewKeyRing(ring); err != nil {
+		case len(keys.ByKeyID) > 0:
+			if c.Restore.LedgerPublicKeys, err = ledger.NewKeyRing(keys.ByKeyID); err != nil {
 				c.Restore.LedgerKeyProblem = err.Error()
 			}
 		}
