@@ -22,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/internal/accesslog"
+	"github.com/carohealth/platform/internal/headers"
 )
 
 // OriginVerifyHeader is the header CloudFront adds with the origin secret; the regional WAF blocks
@@ -169,6 +170,7 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 			nagcheck.Suppress(m, rule, r.Reason)
 		}
 	}
+	addSecurityHeadersToGatewayResponses(restAPI)
 	nagcheck.SuppressWithChildren(restAPI, "AwsSolutions-IAM4",
 		"The account-level API Gateway CloudWatch role uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy, which only writes logs.")
 	nagcheck.SuppressWithChildren(restAPI, "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
@@ -217,6 +219,24 @@ func New(scope constructs.Construct, id string, props *Props) *API {
 		WebAclArn:   acl.AttrArn(),
 	})
 	return &API{RestAPI: restAPI, Domain: domain, RegionalDomainName: regional, AccessLog: accessLog, WebACL: acl}
+}
+
+// addSecurityHeadersToGatewayResponses gives what API Gateway answers by itself on the regional
+// domains (the authorizer's 401 and 403, throttling's 429, a WAF block, an unknown path, a 5xx) the
+// platform's security headers (internal/headers), which the functions send on every answer of their
+// own. DEFAULT_4XX and DEFAULT_5XX are the fallbacks of every response type not configured on its
+// own. A WAF block is answered by the gateway response WAF_FILTERED (a 4xx): the WAF's rules have no
+// custom response, which would take precedence, and could not carry the Content-Security-Policy (a
+// WAF header value is at most 255 characters). A static value is the header's value in single quotes.
+func addSecurityHeadersToGatewayResponses(restAPI awsapigateway.RestApi) {
+	values := map[string]*string{}
+	for name, value := range headers.Security().Map() {
+		values[name] = jsii.String("'" + value + "'")
+	}
+	restAPI.AddGatewayResponse(jsii.String("Default4xx"), &awsapigateway.GatewayResponseOptions{
+		Type: awsapigateway.ResponseType_DEFAULT_4XX(), ResponseHeaders: &values})
+	restAPI.AddGatewayResponse(jsii.String("Default5xx"), &awsapigateway.GatewayResponseOptions{
+		Type: awsapigateway.ResponseType_DEFAULT_5XX(), ResponseHeaders: &values})
 }
 
 func managedRule(name string, priority float64) *awswafv2.CfnWebACL_RuleProperty {
