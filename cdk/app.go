@@ -227,7 +227,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	}{
 		{"DeployRoleArn", "GitLab CI deploy role (DEPLOY_ROLE_ARN)", access.Deploy},
 		{"OnCallRoleArn", "On-call failover role (MFA)", access.OnCall},
-		{"OpsRoleArn", "GitLab CI scheduled jobs role: caro backup list and verify (OPS_ROLE_ARN)", access.Ops},
+		{"OpsRoleArn", "GitLab CI scheduled jobs role: caro backup list and verify, caro audit verify (OPS_ROLE_ARN)", access.Ops},
 	} {
 		awscdk.NewCfnOutput(pa.Edge, jsii.String(o.name), &awscdk.CfnOutputProps{Value: o.role.RoleArn(), Description: jsii.String(o.description)})
 	}

@@ -104,7 +104,16 @@ func (av *appView) keyByArn(arn string) (*stackView, string) {
 
 // keyArn is the evaluator's ARN of the key with logical ID id in s.
 func (s *stackView) keyArn(id string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", s.region, testAccount, id)
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", s.region, testAccount, s.keyID(id))
+}
+
+// keyID is the evaluator's key ID of the key with logical ID id: the ID itself, with "mrk-" before
+// it for a multi-Region key, as KMS names those (so key/mrk-* patterns meet them).
+func (s *stackView) keyID(id string) string {
+	if r, ok := s.tpl.Resources[id]; ok && r.Properties["MultiRegion"] == true {
+		return "mrk-" + id
+	}
+	return id
 }
 
 // bucketName is the name of the bucket with logical ID id: its BucketName, else the logical ID.
@@ -172,7 +181,7 @@ func (s *stackView) ref(id string) string {
 	}
 	switch r.Type {
 	case "AWS::KMS::Key":
-		return "key/" + id // Ref is the key ID
+		return "key/" + s.keyID(id) // Ref is the key ID
 	case "AWS::S3::Bucket":
 		return s.bucketName(id)
 	case "AWS::SNS::Topic", "AWS::SecretsManager::Secret":
@@ -197,7 +206,7 @@ func (s *stackView) getAtt(id, attr string) string {
 	case r.Type == "AWS::KMS::Key" && attr == "Arn":
 		return s.keyArn(id)
 	case r.Type == "AWS::KMS::Key" && attr == "KeyId":
-		return id
+		return s.keyID(id)
 	case r.Type == "AWS::S3::Bucket" && attr == "RegionalDomainName":
 		return s.bucketName(id) + ".s3." + s.region + ".amazonaws.com"
 	case r.Type == "AWS::S3::Bucket" && attr == "Arn":

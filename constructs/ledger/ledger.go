@@ -114,6 +114,10 @@ type PeerVerification struct {
 // PublicKey is a ledger signing key's public half, named by the key ARN checkpoints carry.
 type PublicKey = pinnedkeys.Key
 
+// SigningKeySpec is the key spec of the ledger's signing key; readers of its public key (the ops
+// role's `caro audit verify`) are granted on keys of this spec and SIGN_VERIFY usage.
+const SigningKeySpec = awskms.KeySpec_ECC_NIST_P256
+
 // keyArnPattern is an exact KMS key ARN (key ID or multi-Region key ID, no alias, no wildcard).
 var keyArnPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$`)
 
@@ -230,7 +234,7 @@ func New(scope constructs.Construct, id string, props *Props) *Ledger {
 
 	l.SigningKey = awskms.NewKey(c, jsii.String("SigningKey"), &awskms.KeyProps{
 		Description:   jsii.String("Signs audit ledger checkpoints (caro audit verify checks them offline with the public key)"),
-		KeySpec:       awskms.KeySpec_ECC_NIST_P256,
+		KeySpec:       SigningKeySpec,
 		KeyUsage:      awskms.KeyUsage_SIGN_VERIFY,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		PendingWindow: awscdk.Duration_Days(jsii.Number(30)),

@@ -12,10 +12,12 @@
 //     backup key replicas, and reading the audit ledger's checkpoint replicas and own checkpoint
 //     buckets, through their keys via S3 only, so the restore step can recover the ledger).
 //   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
-//     branches only), one-hour sessions, with only what `caro backup list` and `caro backup verify`
-//     call: list and read the backups/ prefix of the backup buckets (through their SSE-KMS key, via
-//     S3 only) and unwrap backup data keys under the backups' encryption context. The monthly drill
-//     (`caro failover drill`) runs on local servers and needs no AWS permission.
+//     branches only), one-hour sessions, with only what `caro backup list`, `caro backup verify`
+//     and the evidence jobs' `caro audit verify` call: list and read the backups/ prefix of the
+//     backup buckets (through their SSE-KMS key, via S3 only), unwrap backup data keys under the
+//     backups' encryption context, read the audit ledger's checkpoints (the on-call role's read)
+//     and the signing keys' public keys. The monthly drill (`caro failover drill`) runs on local
+//     servers and needs no AWS permission.
 //
 // Every ARN comes through Props, so the construct can be placed in the edge stack or a platform stack.
 package roles
@@ -391,11 +393,6 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		bucketKeys = append(bucketKeys, fmt.Sprintf("arn:aws:kms:%s:%s:key/*", region, p.Account))
 		viaS3 = append(viaS3, fmt.Sprintf("s3.%s.amazonaws.com", region))
 	}
-	checkpointKeyAliases := []string{"alias/" + p.LedgerReplicaKeyAlias}
-	if p.LedgerBucketKeyAlias != p.LedgerReplicaKeyAlias {
-		checkpointKeyAliases = append(checkpointKeyAliases, "alias/"+p.LedgerBucketKeyAlias)
-	}
-
 	stc := func(sid string, actions, resources []string, conditions map[string]interface{}) awsiam.PolicyStatement {
 		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
 		if conditions != nil {
@@ -448,11 +445,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 	// of the peer's checkpoint bucket and (a failback) the target's own one, read as one series.
 	// The replicas are SSE-KMS with the replica stack's key, the own buckets with the platform
 	// stack's. It writes only to the database, through the MongoDB URI.
-	statements = append(statements, ledger.CheckpointReadStatements(ledger.CheckpointRead{
-		ListSid: "ListLedgerCheckpoints", ReadSid: "ReadLedgerCheckpoints", DecryptSid: "LedgerCheckpointDecryptionViaS3",
-		BucketArns: append(slices.Clone(p.LedgerReplicaBucketArns), p.LedgerBucketArns...),
-		KeyArns:    bucketKeys, KeyAliases: checkpointKeyAliases, ViaServices: viaS3,
-	})...)
+	statements = append(statements, ledger.CheckpointReadStatements(checkpointRead(p, bucketKeys, viaS3))...)
 	// The restore step reads the erasure register in the target's own backup bucket too (beside the
 	// replica's, covered by ReadBackups): list under erasures/ and read erasures/* only, decrypted
 	// through S3 with the backup key's alias, only for objects of those buckets.
@@ -579,10 +572,26 @@ var BackupKeyPurposes = []string{"backup", "identity-export"}
 // (internal/backup: caro:purpose=backup, caro:backup-id, caro:source-region).
 var BackupEncryptionContextKeys = []string{"caro:purpose", "caro:backup-id", "caro:source-region"}
 
+// checkpointRead is the read of the audit ledger's checkpoint buckets, the replicas of the peers'
+// (under the replica stacks' key) and the own ones (under the platform stacks' key), as one series.
+func checkpointRead(p Props, bucketKeys, viaS3 []string) ledger.CheckpointRead {
+	aliases := []string{"alias/" + p.LedgerReplicaKeyAlias}
+	if p.LedgerBucketKeyAlias != p.LedgerReplicaKeyAlias {
+		aliases = append(aliases, "alias/"+p.LedgerBucketKeyAlias)
+	}
+	return ledger.CheckpointRead{
+		ListSid: "ListLedgerCheckpoints", ReadSid: "ReadLedgerCheckpoints", DecryptSid: "LedgerCheckpointDecryptionViaS3",
+		BucketArns: append(slices.Clone(p.LedgerReplicaBucketArns), p.LedgerBucketArns...),
+		KeyArns:    bucketKeys, KeyAliases: aliases, ViaServices: viaS3,
+	}
+}
+
 // newOpsRole is the role of the scheduled jobs weekly:backup-verify (caro backup list, caro backup
-// verify --target <scratch MongoDB from a CI variable>) and monthly:failover-drill (local servers
-// only: nothing here). Both commands only read: ListObjectsV2 and GetObject under backups/, and
-// KMS Decrypt of each backup's wrapped data key (and, by S3, of the bucket's SSE-KMS key).
+// verify --target <scratch MongoDB from a CI variable>), monthly:failover-drill (local servers
+// only: nothing here) and the evidence jobs (those two backup commands and caro audit verify).
+// All of them only read: ListObjectsV2 and GetObject under backups/, and KMS Decrypt of each
+// backup's wrapped data key (and, by S3, of the bucket's SSE-KMS key); the ledger's checkpoints
+// with their versions and Object Lock retention, and the signing keys' public keys.
 func newOpsRole(scope constructs.Construct, p Props, providerArn *string) awsiam.Role {
 	role := awsiam.NewRole(scope, jsii.String("OpsRole"), &awsiam.RoleProps{
 		Description:        jsii.String("GitLab CI scheduled jobs (" + p.ProjectPath + ", protected branches): caro backup list and verify, read only"),
@@ -605,7 +614,7 @@ func newOpsRole(scope constructs.Construct, p Props, providerArn *string) awsiam
 		return awsiam.NewPolicyStatement(props)
 	}
 	policy := awsiam.NewManagedPolicy(scope, jsii.String("OpsPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("caro backup list and verify: read the backups/ prefix and unwrap backup data keys, nothing else"),
+		Description: jsii.String("caro backup list and verify, caro audit verify: read the backups/ prefix, unwrap backup data keys, read the ledger's checkpoints and public keys, nothing else"),
 		Statements: &[]awsiam.PolicyStatement{
 			st("ListBackups", []string{"s3:ListBucket"}, p.BackupBucketArns,
 				map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": "backups/*"}}),
@@ -626,12 +635,22 @@ func newOpsRole(scope constructs.Construct, p Props, providerArn *string) awsiam
 			}),
 		},
 	})
+	// caro audit verify (the evidence jobs): the checkpoints as the failover's restore step reads
+	// them, and the public key of each region's signing key (generated IDs: keys of the platform
+	// regions with the signing key's spec and usage; a public key reveals nothing).
+	for _, s := range ledger.CheckpointReadStatements(checkpointRead(p, bucketKeys, viaS3)) {
+		policy.AddStatements(s)
+	}
+	policy.AddStatements(st("ReadLedgerPublicKeys", []string{"kms:GetPublicKey"}, bucketKeys, map[string]interface{}{
+		"StringEquals": map[string]interface{}{"kms:KeySpec": string(ledger.SigningKeySpec), "kms:KeyUsage": "SIGN_VERIFY"},
+	}))
 	role.AddManagedPolicy(policy)
 	nagcheck.Suppress(policy, "AwsSolutions-IAM5",
 		"Wildcards are resource-scoped only (no wildcard actions, read-only): backups/* is the backup prefix of the named "+
-			"backup buckets (one folder per backup ID); key/* is usable only through S3 and only if the key carries the "+
-			"backup buckets' alias; key/mrk-* (the multi-Region backup key and its replicas, generated IDs) only with a "+
-			"backup's exact encryption context. The role trusts only this project's protected branches via GitLab OIDC, "+
-			"with one-hour sessions")
+			"backup buckets (one folder per backup ID), checkpoints/* the checkpoint prefix of the named ledger buckets; "+
+			"key/* is usable only through S3 and only if the key carries the buckets' aliases, or for GetPublicKey only of "+
+			"SIGN_VERIFY keys of the ledger's spec (generated IDs); key/mrk-* (the multi-Region backup key and its replicas, "+
+			"generated IDs) only with a backup's exact encryption context. The role trusts only this project's protected "+
+			"branches via GitLab OIDC, with one-hour sessions")
 	return role
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -303,8 +305,9 @@ func TestRoles(t *testing.T) {
 		}
 	})
 
-	t.Run("THEN the ops policy only reads backups and unwraps backup data keys", func(t *testing.T) {
-		allowed := map[string]bool{"s3:ListBucket": true, "s3:GetObject": true, "kms:Decrypt": true}
+	t.Run("THEN the ops policy only reads backups, unwraps backup data keys and reads the ledger's checkpoints and public keys", func(t *testing.T) {
+		allowed := map[string]bool{"s3:ListBucket": true, "s3:GetObject": true, "kms:Decrypt": true,
+			"s3:ListBucketVersions": true, "s3:GetObjectRetention": true, "kms:GetPublicKey": true}
 		sids := map[string]bool{}
 		for _, st := range policyStatements(t, tmpl, "RolesOpsPolicy") {
 			sids[fmt.Sprint(st["Sid"])] = true
@@ -346,12 +349,23 @@ func TestRoles(t *testing.T) {
 				if string(cond) != want {
 					t.Errorf("unwrap condition %s, want %s", cond, want)
 				}
+			case "ListLedgerCheckpoints", "ReadLedgerCheckpoints", "LedgerCheckpointDecryptionViaS3":
+				// caro audit verify: the on-call role's read of the checkpoints, the same statements.
+				if !slices.ContainsFunc(policyStatements(t, tmpl, "RolesOnCallFailoverPolicy"), func(o map[string]any) bool { return reflect.DeepEqual(o, st) }) {
+					t.Errorf("ops statement %v differs from the on-call role's read of the checkpoints", st["Sid"])
+				}
+			case "ReadLedgerPublicKeys":
+				want := `{"StringEquals":{"kms:KeySpec":"ECC_NIST_P256","kms:KeyUsage":"SIGN_VERIFY"}}`
+				if string(cond) != want || strings.Join(res, ",") != "arn:aws:kms:eu-west-1:111111111111:key/*,arn:aws:kms:eu-central-1:111111111111:key/*" {
+					t.Errorf("public keys of %v with %s, want the platform regions' keys with %s", res, cond, want)
+				}
 			default:
 				t.Errorf("unexpected ops statement %v", st["Sid"])
 			}
 		}
-		if len(sids) != 4 {
-			t.Errorf("ops statements %v, want ListBackups, ReadBackups, BucketEncryptionViaS3, UnwrapBackupDataKeys", sids)
+		if len(sids) != 8 {
+			t.Errorf("ops statements %v, want ListBackups, ReadBackups, BucketEncryptionViaS3, UnwrapBackupDataKeys, "+
+				"ListLedgerCheckpoints, ReadLedgerCheckpoints, LedgerCheckpointDecryptionViaS3, ReadLedgerPublicKeys", sids)
 		}
 	})
 
