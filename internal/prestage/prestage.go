@@ -113,6 +113,11 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	if m != nil && m.Staged != nil {
 		p.Record.Staged = m.BackupID
 	}
+	if m != nil && m.InProgress != nil && o.now().Sub(m.InProgress.Heartbeat) < restore.HeartbeatStale {
+		r := m.InProgress
+		p.Skip, p.Reason = true, fmt.Sprintf("restore run %s of %s is running (heartbeat %s ago): it is not disturbed", r.ID, r.BackupID, o.now().Sub(r.Heartbeat).Round(time.Second))
+		return p, nil
+	}
 	if live, why, err := isLive(ctx, db, m); err != nil {
 		return nil, err
 	} else if live {
