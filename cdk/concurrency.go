@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 
+	"github.com/carohealth/platform/constructs/backupengine"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -24,10 +25,12 @@ type reservedConcurrency struct {
 	trafficWatch float64
 	// auditWriter: appends race on the chain head, so few writers.
 	auditWriter float64
-	// backup: the daily backup and the weekly restore test, one at a time.
+	// backup: the weekly restore test, one at a time.
 	backup float64
 	// retention: the daily retention job, one at a time.
 	retention float64
+	// backupEngine: the backup engine's workers (constructs/backupengine's Distributed Maps).
+	backupEngine float64
 	// atlasKeyAccess serves the deploy-time Atlas custom resources (regions with Atlas settings).
 	atlasKeyAccess float64
 	// peerShare serves the deploy-time share with the peer region (regions with a peer).
@@ -38,7 +41,7 @@ type reservedConcurrency struct {
 // Atlas settings; peer: it has a peer region.
 func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency {
 	api := math.Max(2, math.Ceil(load.APIPeakRequestsPerSecond*load.APIRequestSeconds*2))
-	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1, retention: 1}
+	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1, retention: 1, backupEngine: backupengine.DefaultMaxConcurrency}
 	if atlas {
 		c.atlasKeyAccess = 1
 	}
@@ -50,5 +53,5 @@ func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency 
 
 // total is what the region's platform stack reserves in all.
 func (c reservedConcurrency) total() float64 {
-	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.retention + c.atlasKeyAccess + c.peerShare
+	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.retention + c.backupEngine + c.atlasKeyAccess + c.peerShare
 }

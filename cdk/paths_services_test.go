@@ -270,7 +270,9 @@ func TestEveryInvocationOfAFunctionIsPermitted(t *testing.T) {
 			}
 		}
 	}
-	if checked < 20 {
+	// 18: the backups moved from a daily rule to the backup engine's state machines, which invoke
+	// their worker through their own role (constructs/backupengine's tests check it).
+	if checked < 18 {
 		t.Errorf("only %d invocations checked", checked)
 	}
 }

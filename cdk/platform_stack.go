@@ -17,6 +17,7 @@ import (
 	"github.com/carohealth/platform/constructs/api"
 	"github.com/carohealth/platform/constructs/atlas"
 	"github.com/carohealth/platform/constructs/backup"
+	"github.com/carohealth/platform/constructs/backupengine"
 	"github.com/carohealth/platform/constructs/dns"
 	"github.com/carohealth/platform/constructs/edge"
 	"github.com/carohealth/platform/constructs/encryption"
@@ -232,13 +233,13 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	ledgerInfra.AddWriterEnvironment(writer.Lambda)
 	audit.Subscribe("AuditWriter", writer.Lambda)
 
-	// Encrypted logical backups: daily, with the identity export, and a weekly restore test.
+	// Encrypted logical backups, written by the backup engine (below), and a weekly restore test.
 	backupFn := newFunction("BackupJob", "backup", fn{
-		description: "Daily encrypted logical backup and weekly restore verification", database: true,
+		description: "Weekly restore verification of the newest backup", database: true,
 		timeout: awscdk.Duration_Minutes(jsii.Number(15)), memory: 1024, concurrency: reserved.backup,
 	})
 	backups := backup.New(stack, "Backups", &backup.Props{
-		BackupFunction: backupFn.Lambda, AccessLogs: accessLogs, AlarmTopic: mon.OnCall,
+		BackupFunction: backupFn.Lambda, AccessLogs: accessLogs, AlarmTopic: mon.OnCall, ScheduledByEngine: true,
 		StandbyRegion:       props.PeerRegion,
 		ReplicaBucketArn:    ReplicaBucketArn(replicaBackup, *stack.Account(), props.PeerRegion),
 		ReplicaBucketKeyArn: ReplicaKeyArn(*stack.Account(), props.PeerRegion),
@@ -289,6 +290,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		awscdk.Annotations_Of(stack).AddInfo(jsii.String("regions/" + def.Region + ".json has no atlas.keyAccess: no Atlas settings are declared for this region"))
 	}
 
+	var peerBackupKey *string // this region's replica of the peer's key, when this stack declares it
 	// What `caro failover` reads from the target region's stack (internal/providers/aws).
 	output := func(name string, value *string, description string) {
 		awscdk.NewCfnOutput(stack, jsii.String(name), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
@@ -302,6 +304,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		replica := backup.NewReplicaKey(stack, "PeerBackupKeyReplica", props.PeerBackupKeyArn)
 		awscdk.Tags_Of(replica).Add(jsii.String(peershare.BackupKeyTagKey), jsii.String(peershare.BackupKeyTagValue), nil)
 		output("BackupKeyArn", replica.AttrArn(), "This region's replica of the peer's multi-Region backup key")
+		peerBackupKey = replica.AttrArn()
 	}
 	// This region hands its peer a replica of its backup key and its ledger key (parameters the
 	// peer reads at run time), so no value is copied between the regions' deploys.
@@ -314,6 +317,24 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 			Function: share.Lambda, Region: def.Region, PeerRegion: props.PeerRegion,
 			BackupKeyArn: backups.KeyArn, SigningKey: ledgerInfra.SigningKey, ReplicateBackupKey: !props.PeerHoldsBackupKeyReplica,
 		})
+	}
+	// The backup engine (Step Functions fanning out to Lambda workers): this region's backups every
+	// backupEveryHours, and the pre-stage of the peer's backups as they arrive here.
+	engineFn := newFunction("BackupEngineWorker", "backupengine", fn{
+		description: "Backup engine worker: plans, seals and finalizes backups, pre-stages the peer's (Step Functions states)", database: true,
+		timeout: awscdk.Duration_Minutes(jsii.Number(backupengine.WorkerTimeoutMinutes)), memory: 1769, concurrency: reserved.backupEngine,
+	})
+	engineProps := &backupengine.Props{Worker: engineFn.Lambda, Key: ps.Key, AlarmTopic: mon.OnCall, Bucket: backups.Bucket, KeyArn: backups.KeyArn,
+		IntervalHours: def.BackupInterval().Hours(), MaxConcurrency: reserved.backupEngine, UserPoolID: *pool.Pool.UserPoolId(), UserPoolArn: *pool.Pool.UserPoolArn()}
+	if props.PeerRegion != "" {
+		engineProps.Standby = &backupengine.Standby{PeerRegion: props.PeerRegion, BucketName: ReplicaBucketName(replicaBackup, *stack.Account(), def.Region),
+			BucketKeyArns: []string{fmt.Sprintf("arn:aws:kms:%s:%s:key/*", def.Region, *stack.Account())}, BucketKeyAliases: []string{"alias/" + replicaKeyAlias},
+			PeerKeyArn: peerBackupKey, PeerKeyParameter: peershare.ParameterBackupKey(props.PeerRegion), PeerKeyTag: [2]string{peershare.BackupKeyTagKey, peershare.BackupKeyTagValue}}
+	}
+	engine := backupengine.New(stack, "BackupEngine", engineProps)
+	output("BackupStateMachineArn", engine.Backup.StateMachineArn(), "The backup engine's backup state machine")
+	if engine.Prestage != nil {
+		output("PrestageStateMachineArn", engine.Prestage.StateMachineArn(), "The engine's pre-stage of the peer's backups: the failover's cold path starts it for the plan's backup")
 	}
 	// The failover's restore step reads this region's erasure register (erasures/, its API's
 	// erasures) beside the replica's; the bucket's name is generated, so it is given here.

@@ -22,6 +22,9 @@ var managedServices = []string{
 	"Custom::AtlasKeyRoleAuthorization", "Custom::AtlasClusterEncryption",
 	// Deploy-time share of the backup key replica and the ledger key with the peer region.
 	"Custom::PeerShare",
+	// The backup engine's state machines (constructs/backupengine): Step Functions fanning out to
+	// Lambda, serverless like the rest (issue 21).
+	"AWS::StepFunctions::",
 }
 
 // unmanagedTypes returns the resource types of tpl outside managedServices, sorted.

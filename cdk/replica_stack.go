@@ -74,7 +74,9 @@ func NewReplicaStack(scope constructs.Construct, id string, props *ReplicaStackP
 	})
 	logs := accesslogs.New(stack, "AccessLogs")
 	lockedReplica(stack, replicaLedger, replication.HoldsAuditCheckpoints, key, logs, props.RetentionYears)
-	lockedReplica(stack, replicaBackup, replication.HoldsBackups, key, logs, props.RetentionYears)
+	backups := lockedReplica(stack, replicaBackup, replication.HoldsBackups, key, logs, props.RetentionYears)
+	// An arriving backup's manifest starts the standby's pre-stage (constructs/backupengine's rule).
+	backups.Node().DefaultChild().(awss3.CfnBucket).AddPropertyOverride(jsii.String("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled"), true)
 	if props.Assets {
 		edge.NewAssetReplica(stack, "AssetReplica", &edge.AssetReplicaProps{AccessLogs: logs})
 	}

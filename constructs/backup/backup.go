@@ -75,7 +75,11 @@ type Props struct {
 	UserPoolArn string
 	// BackupSchedule defaults to daily at 02:15 UTC; VerifySchedule to Sundays at 04:30 UTC.
 	BackupSchedule awsevents.Schedule
-	VerifySchedule awsevents.Schedule
+	// ScheduledByEngine leaves the backups to the backup engine (constructs/backupengine: its
+	// schedule, workers and alarms): no daily rule or backup alarms here, and BackupFunction only
+	// runs the weekly verification, with read access.
+	ScheduledByEngine bool
+	VerifySchedule    awsevents.Schedule
 }
 
 // Backup is the declared infrastructure.
@@ -161,8 +165,8 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 		},
 	})
 
-	b.grant(c, "BackupPolicy", props.BackupFunction, true)
-	if props.UserPoolID != "" && props.UserPoolArn != "" {
+	b.grant(c, "BackupPolicy", props.BackupFunction, !props.ScheduledByEngine)
+	if props.UserPoolID != "" && props.UserPoolArn != "" && !props.ScheduledByEngine {
 		awsiam.NewManagedPolicy(c, jsii.String("IdentityExportPolicy"), &awsiam.ManagedPolicyProps{
 			Description: jsii.String("Caro backup function: list the user pool for the encrypted identity export"),
 			Roles:       &[]awsiam.IRole{props.BackupFunction.Role()},
@@ -188,15 +192,17 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 	if verifySchedule == nil {
 		verifySchedule = awsevents.Schedule_Cron(&awsevents.CronOptions{Minute: jsii.String("30"), Hour: jsii.String("4"), WeekDay: jsii.String("SUN")})
 	}
-	b.BackupRule = awsevents.NewRule(c, jsii.String("DailyBackup"), &awsevents.RuleProps{
-		Description: jsii.String("Daily encrypted logical backup of the application database"),
-		Schedule:    backupSchedule,
-		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.BackupFunction, &awseventstargets.LambdaFunctionProps{
-			Event:         awsevents.RuleTargetInput_FromObject(map[string]interface{}{"mode": "backup"}),
-			RetryAttempts: jsii.Number(2),
-			MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
-		})},
-	})
+	if !props.ScheduledByEngine {
+		b.BackupRule = awsevents.NewRule(c, jsii.String("DailyBackup"), &awsevents.RuleProps{
+			Description: jsii.String("Daily encrypted logical backup of the application database"),
+			Schedule:    backupSchedule,
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(props.BackupFunction, &awseventstargets.LambdaFunctionProps{
+				Event:         awsevents.RuleTargetInput_FromObject(map[string]interface{}{"mode": "backup"}),
+				RetryAttempts: jsii.Number(2),
+				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+			})},
+		})
+	}
 	b.VerifyRule = awsevents.NewRule(c, jsii.String("WeeklyVerify"), &awsevents.RuleProps{
 		Description: jsii.String("Weekly restore test: the newest backup restored into a scratch database and checked against its manifest"),
 		Schedule:    verifySchedule,
@@ -220,12 +226,14 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.AlarmTopic))
 		return a
 	}
-	b.BackupFailed = alarm("BackupFailed", "Daily backup failed: see the backup function's logs; until fixed, the newest restorable backup is getting older (caro backup list)",
-		props.BackupFunction.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
-		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
-	b.BackupMissing = alarm("BackupMissing", "No backup ran for two days: check the DailyBackup rule and the backup function",
-		props.BackupFunction.MetricInvocations(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
-		awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 2, awscloudwatch.TreatMissingData_BREACHING)
+	if !props.ScheduledByEngine {
+		b.BackupFailed = alarm("BackupFailed", "Daily backup failed: see the backup function's logs; until fixed, the newest restorable backup is getting older (caro backup list)",
+			props.BackupFunction.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
+			awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
+		b.BackupMissing = alarm("BackupMissing", "No backup ran for two days: check the DailyBackup rule and the backup function",
+			props.BackupFunction.MetricInvocations(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
+			awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 2, awscloudwatch.TreatMissingData_BREACHING)
+	}
 	b.VerifyFailed = alarm("VerifyFailed", "Weekly restore test failed: the newest backup could not be restored and checked (caro backup verify <id> shows why); treat backups as unproven until it passes",
 		verifyFn.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
 		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)

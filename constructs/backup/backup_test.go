@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -232,5 +233,34 @@ func TestStandbyRegionResources(t *testing.T) {
 	}
 	if f := nagcheck.FindingsUnder(stack, "/Standby/BackupKeyReplica"); len(f) != 0 {
 		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestBackupsScheduledByTheEngine(t *testing.T) {
+	// GIVEN the backup engine writes the backups (constructs/backupengine)
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
+	})
+	fn := newFunction(stack, "VerifyFn")
+	logs := awss3.NewBucket(stack, jsii.String("Logs"), nil)
+	alarms := awssns.Topic_FromTopicArn(stack, jsii.String("Alarms"), jsii.String("arn:aws:sns:eu-west-1:123456789012:alarms"))
+	// WHEN the backup infrastructure is declared for it
+	b := backup.New(stack, "Backup", &backup.Props{BackupFunction: fn, AccessLogs: logs, AlarmTopic: alarms, ScheduledByEngine: true,
+		StandbyRegion: "eu-central-1", ReplicaBucketArn: "arn:aws:s3:::caro-backups-eu-central-1",
+		UserPoolID: "eu-west-1_pool", UserPoolArn: "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_pool"})
+	tpl := assertions.Template_FromStack(stack, nil)
+	// THEN only the weekly verification is scheduled, and the function can only read backups
+	if b.BackupRule != nil || b.BackupFailed != nil || b.BackupMissing != nil || b.VerifyRule == nil || b.VerifyFailed == nil {
+		t.Fatal("the daily backup rule and its alarms are declared although the engine schedules the backups")
+	}
+	tpl.ResourceCountIs(jsii.String("AWS::Events::Rule"), jsii.Number(1))
+	tpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), map[string]interface{}{
+		"PolicyDocument": map[string]interface{}{"Statement": assertions.Match_ArrayWith(&[]interface{}{
+			assertions.Match_ObjectLike(&map[string]interface{}{"Sid": "BackupObjects", "Action": "s3:GetObject"}),
+		})},
+	})
+	if policies := tpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil); strings.Contains(fmt.Sprint(*policies), "cognito-idp:ListUsers") {
+		t.Fatal("the verify function may list the user pool")
 	}
 }

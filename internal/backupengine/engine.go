@@ -91,6 +91,9 @@ type Config struct {
 	// StandbyBucket holds the peer region's backups in this region (replicated) and the pre-stage
 	// records; PeerKeyID is this region's replica of the peer's backup key; PeerRegion the peer.
 	StandbyBucket, PeerKeyID, PeerRegion string
+	// PeerKeyParameter names the SSM parameter that holds PeerKeyID when the stack could not name
+	// the key (the peer replicates it there at deploy time, constructs/peershare).
+	PeerKeyParameter string
 	// PartDocuments is the target documents per part (0: backup.DefaultPartDocuments).
 	PartDocuments int64
 	// TempDir holds a part's sealed object until it is uploaded (/tmp).
@@ -307,6 +310,7 @@ const (
 	EnvKeyID            = "CARO_BACKUP_KEY_ID"
 	EnvStandbyBucket    = "CARO_STANDBY_BUCKET"
 	EnvPeerKeyID        = "CARO_PEER_BACKUP_KEY_ID"
+	EnvPeerKeyParameter = "CARO_PEER_BACKUP_KEY_PARAMETER"
 	EnvPeerRegion       = "CARO_PEER_REGION"
 	EnvUserPoolID       = "CARO_USER_POOL_ID"
 	EnvPartDocuments    = "CARO_BACKUP_PART_DOCUMENTS"
@@ -319,7 +323,7 @@ const (
 func ConfigFromEnv(getenv func(string) string) (c Config, uri, uriSecret string, err error) {
 	c = Config{Region: getenv(EnvRegion), Database: getenv(EnvDatabase), Bucket: getenv(EnvBucket), KeyID: getenv(EnvKeyID),
 		StandbyBucket: getenv(EnvStandbyBucket), PeerKeyID: getenv(EnvPeerKeyID), PeerRegion: getenv(EnvPeerRegion),
-		UserPoolID: getenv(EnvUserPoolID), TempDir: getenv(EnvTempDir)}
+		UserPoolID: getenv(EnvUserPoolID), TempDir: getenv(EnvTempDir), PeerKeyParameter: getenv(EnvPeerKeyParameter)}
 	if c.TempDir == "" {
 		c.TempDir = defaultLambdaTmpDir
 	}

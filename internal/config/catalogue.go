@@ -34,6 +34,7 @@ const (
 	KeyOperator                    = "operator"
 	KeyS3Endpoint                  = "s3-endpoint"
 	KeyCacheDir                    = "cache-dir"
+	KeyBackupEveryHours            = "backup-every-hours"
 	KeyDatabase                    = "database"
 	KeyVerifyMongoURI              = "verify-mongodb-uri"
 	KeyFailoverBackupBucket        = "failover-backup-bucket"
@@ -90,6 +91,10 @@ var Catalogue = []Setting{
 	{Key: KeyPeerBackupKey, Doc: "The region's replica of the peer's multi-Region backup key: it decrypts the peer's backups while the peer is down.",
 		Lookups: []Lookup{Env("CARO_PEER_BACKUP_KEY_ID"), StackOutput("BackupKeyArn"), Parameter("/caro/peers/{peer}/backup-key-arn")},
 		Fix:     "deploy both platform stacks (`npx cdk deploy --all`): CaroPlatform-{peer} replicates its backup key into {region} and writes /caro/peers/{peer}/backup-key-arn there", Commands: []string{cmdFailover, cmdBackup}},
+
+	{Key: KeyBackupEveryHours, Doc: "Hours between backups (the backup engine's schedule in the region, 1 to 24): a failover from a logical backup loses at most this plus a backup's duration (the RPO the plan and readiness state).",
+		Lookups:  []Lookup{RegionFile("backupEveryHours"), Default("6")},
+		Commands: []string{cmdFailover, "cdk deploy (constructs/backupengine's schedule)"}},
 
 	{Key: KeyLedgerBucket, Doc: "The region's audit-ledger checkpoint bucket (Object Lock).",
 		Lookups: []Lookup{Env("CARO_LEDGER_BUCKET"), StackOutput("LedgerBucket"), Derived("caro-ledger-{account}-{region}")},

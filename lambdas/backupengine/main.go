@@ -9,15 +9,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -49,6 +52,14 @@ func main() {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
 	if err != nil {
 		fail(err)
+	}
+	if cfg.PeerKeyID == "" && cfg.PeerKeyParameter != "" {
+		// The peer writes its key's replica ARN here at deploy time (constructs/peershare).
+		out, err := ssm.NewFromConfig(awsCfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(cfg.PeerKeyParameter)})
+		if err != nil {
+			fail(fmt.Errorf("reading the peer's backup key replica from %s: %w (deploy the peer region's platform stack)", cfg.PeerKeyParameter, err))
+		}
+		cfg.PeerKeyID = aws.ToString(out.Parameter.Value)
 	}
 	s3c := s3.NewFromConfig(awsCfg)
 	deps := backupengine.Deps{
