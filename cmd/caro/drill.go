@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -38,6 +39,8 @@ type drillOptions struct {
 	settle  time.Duration
 	// timeline is the file the failover's picture is written to ("" writes none).
 	timeline string
+	// cold skips the standby's pre-stage (the failover then loads the backup).
+	cold bool
 }
 
 func newDrillCmd(streams IOStreams) *cobra.Command {
@@ -74,6 +77,7 @@ Steps: ` + strings.Join(local.StepNames, ", "),
 	cmd.Flags().StringVar(&o.killAt, "kill-at", "", "kill the apply (kill -9) in the middle of this step, then resume")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "report format: text or json")
 	cmd.Flags().StringVar(&o.workDir, "work-dir", "", "keep the drill's files (env, plan, journal, logs) here instead of a removed temp folder")
+	cmd.Flags().BoolVar(&o.cold, "cold", false, "skip the standby's pre-stage of the backup: the failover's restore step loads it (the cold path) instead of activating the staged copy")
 	cmd.Flags().StringVar(&o.timeline, "timeline", "", "write the failover's timeline to this file: HTML with a picture of every step, the RTO and the RPO")
 	cmd.Flags().DurationVar(&o.settle, "maintenance-settle", 0, "how long the restore waits for the maintenance switch to settle (default: the real 12 s; no API writes in a drill, so tests shorten it)")
 	_ = cmd.Flags().MarkHidden("maintenance-settle")
@@ -97,7 +101,7 @@ func (o *drillOptions) run(ctx context.Context, streams IOStreams) error {
 	}
 	// On a terminal the restore's document counts become a progress bar; elsewhere the lines as they are.
 	progressOut := progress.Lines(streams.ErrOut, o.output != "json" && isTerminal(streams.ErrOut))
-	rep, err := local.RunDrill(ctx, local.DrillOptions{Records: o.records, KillAt: o.killAt, Caro: self, CaroEnv: drillChildEnv,
+	rep, err := local.RunDrill(ctx, local.DrillOptions{Records: o.records, KillAt: o.killAt, Caro: self, CaroEnv: drillChildEnv, Cold: o.cold,
 		WorkDir: o.workDir, Progress: progressOut, MaintenanceSettle: o.settle})
 	_ = progressOut.Close()
 	if err != nil {
@@ -160,7 +164,16 @@ func printDrill(w io.Writer, r *local.DrillReport) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "Restore step: %s path, %.1f s (%.0f records/s)", r.RestorePath, r.RestoreSeconds, r.RestoreRecordsPerSecond)
+	if p := r.Prestage; p != nil {
+		fmt.Fprintf(w, "; the standby pre-staged %s when it arrived: %d documents, verified %v, %.1f s", p.BackupID, p.Documents, p.Verified, p.Seconds)
+	}
+	if r.ColdRTOSeconds > 0 {
+		fmt.Fprintf(w, "; cold path RTO %.1f s (measured directly with --cold)", r.ColdRTOSeconds)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Engine overhead %.3f s = %.2f%% of the apply\n", r.EngineSeconds, r.EngineOverheadPercent)
+	fmt.Fprintf(w, "Peak memory: caro %s; servers %s\n", mbList(r.CaroPeakRSSMB), mbList(r.ServerPeakRSSMB))
 	fmt.Fprintf(w, "Setup %.1f s, seed %.1f s, backup %.1f s (not part of the RTO)\n", r.SetupSeconds, r.SeedSeconds, r.BackupSeconds)
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "PROBLEM: %s\n", p)
@@ -188,4 +201,21 @@ func newDrillServeRegionCmd(streams IOStreams) *cobra.Command {
 	cmd.Flags().StringVar(&envPath, "env", "", "environment file")
 	cmd.Flags().StringVar(&region, "region", "", "region to serve")
 	return cmd
+}
+
+// mbList renders name -> MB as "name 12 MB, ..." in name order.
+func mbList(m map[string]float64) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0f MB", n, m[n]))
+	}
+	if len(parts) == 0 {
+		return "not measured"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -98,6 +98,12 @@ func (f *FerretDB) CPUTime() (time.Duration, error) {
 	return f.proc.cpuTime()
 }
 
+// PeakRSS returns the server's peak resident memory in bytes (Linux only): benchmarks report it
+// apart from the client's.
+func (f *FerretDB) PeakRSS() (int64, error) {
+	return f.proc.peakRSS()
+}
+
 // Stop ends the server and removes its data. Calling it again returns the first result.
 func (f *FerretDB) Stop() error {
 	return f.proc.stop()

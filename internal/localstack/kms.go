@@ -113,6 +113,11 @@ func (k *KMS) Logs() string {
 	return k.proc.logs()
 }
 
+// PeakRSS returns the server's peak resident memory in bytes (Linux only).
+func (k *KMS) PeakRSS() (int64, error) {
+	return k.proc.peakRSS()
+}
+
 // Stop ends the server and removes its keys. Calling it again returns the first result.
 func (k *KMS) Stop() error {
 	return k.proc.stop()

@@ -38,3 +38,26 @@ func (p *process) cpuTime() (time.Duration, error) {
 	// Linux reports clock ticks of USER_HZ, which is 100 on every architecture Go supports.
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
+
+// peakRSS returns the process's peak resident set size (VmHWM), in bytes.
+func (p *process) peakRSS() (int64, error) {
+	return PeakRSS(p.cmd.Process.Pid)
+}
+
+// PeakRSS returns a live process's peak resident set size (VmHWM of /proc/<pid>/status), in bytes.
+func PeakRSS(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("process %d: reading its peak memory: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("process %d: unexpected VmHWM %q", pid, rest)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("process %d: no VmHWM in its status", pid)
+}

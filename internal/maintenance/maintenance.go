@@ -112,6 +112,32 @@ func Off(ctx context.Context, db *mongo.Database, owner string, force bool) (boo
 	return false, nil
 }
 
+// Transfer hands the switch from one owner to another in one single-document update, so it is
+// never off in between (an API instance reading it then would cache "off" for GateTTL): a
+// standby's pre-staged copy stays guarded while a failover takes it over. The switch keeps its
+// time (the API has seen it since). It returns ErrHeldByOther when from does not hold it.
+func Transfer(ctx context.Context, db *mongo.Database, from, to, reason string) (State, error) {
+	if to == "" {
+		return State{}, errors.New("maintenance: an owner is required")
+	}
+	res, err := db.Collection(Collection).UpdateOne(ctx, bson.D{{Key: "_id", Value: docID}, {Key: "owner", Value: from}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: to}, {Key: "reason", Value: reason}}}})
+	if err != nil {
+		return State{}, fmt.Errorf("handing the maintenance switch in %s.%s to %s: %w", db.Name(), Collection, to, err)
+	}
+	cur, err := Get(ctx, db)
+	if err != nil {
+		return State{}, err
+	}
+	if res.MatchedCount == 0 && (cur == nil || cur.Owner != to) {
+		if cur == nil {
+			return State{}, fmt.Errorf("%w: the switch is off, not held by %s", ErrHeldByOther, from)
+		}
+		return *cur, fmt.Errorf("%w: %s since %s, not %s", ErrHeldByOther, cur.Owner, cur.Since.Format(time.RFC3339), from)
+	}
+	return *cur, nil
+}
+
 // Get returns the switch, nil when it is off.
 func Get(ctx context.Context, db *mongo.Database) (*State, error) {
 	var s State

@@ -99,3 +99,29 @@ func TestGateCachesForTTL(t *testing.T) {
 		t.Fatalf("Settle %v is shorter than GateTTL %v", maintenance.Settle, maintenance.GateTTL)
 	}
 }
+
+func TestTransferHandsTheSwitchOverWithoutTurningItOff(t *testing.T) {
+	ctx := context.Background()
+	db := testDB(t)
+	// GIVEN a switch held by a standby's pre-stage
+	first, err := maintenance.On(ctx, db, "standby", "staged copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WHEN a failover takes it over
+	got, err := maintenance.Transfer(ctx, db, "standby", "restore r1", "activating")
+	// THEN it is held by the failover, with its original time (never off in between)
+	if err != nil || got.Owner != "restore r1" || !got.Since.Equal(first.Since) {
+		t.Fatalf("Transfer = %+v, %v", got, err)
+	}
+	// AND only the holder can hand it over
+	if _, err := maintenance.Transfer(ctx, db, "standby", "someone", "x"); !errors.Is(err, maintenance.ErrHeldByOther) {
+		t.Fatalf("Transfer by a non-holder: %v", err)
+	}
+	if _, err := maintenance.Off(ctx, db, "restore r1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := maintenance.Transfer(ctx, db, "restore r1", "someone", "x"); !errors.Is(err, maintenance.ErrHeldByOther) {
+		t.Fatalf("Transfer of a switch that is off: %v", err)
+	}
+}

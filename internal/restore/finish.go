@@ -73,16 +73,16 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 	if err := o.step("maintenance-off"); err != nil {
 		return err
 	}
-	if _, err := maintenance.Off(context.WithoutCancel(ctx), db, run.Owner, false); err != nil {
+	if run.Standby {
+		// The staged copy is not the live data: the standby's API keeps refusing writes into it
+		// until a failover activates it.
+		if _, err := maintenance.Transfer(context.WithoutCancel(ctx), db, run.Owner, StandbyOwner, standbyReason(run.BackupID)); err != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the maintenance switch could not be handed to %q (%v): the standby's API would accept writes into the staged copy", StandbyOwner, err))
+		}
+	} else if _, err := maintenance.Off(context.WithoutCancel(ctx), db, run.Owner, false); err != nil {
 		w := fmt.Sprintf("the maintenance switch of run %s could not be turned off (%v): the API refuses writes until `caro backup recover --mongodb-uri <uri> --yes` clears it", run.ID, err)
 		rep.Warnings = append(rep.Warnings, w)
 		o.say("done", "WARNING: %s", w)
-	} else if run.Standby {
-		// The staged copy is not the live data: the standby's API keeps refusing writes into it
-		// until a failover activates it.
-		if _, err := maintenance.On(context.WithoutCancel(ctx), db, StandbyOwner, fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", run.BackupID)); err != nil {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the maintenance switch could not be handed to %q (%v): the standby's API would accept writes into the staged copy", StandbyOwner, err))
-		}
 	}
 	if err := dropPrefixed(context.WithoutCancel(ctx), db, stagePrefix); err != nil {
 		o.say("done", "warning: left-over staging collections could not be dropped (the next restore drops them): %v", err)
@@ -232,4 +232,9 @@ func writeRestoreLog(ctx context.Context, db *mongo.Database, run Run, ev audit.
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
 	return nil, err
+}
+
+// standbyReason is the reason of the switch that guards a staged copy.
+func standbyReason(backupID string) string {
+	return fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", backupID)
 }

@@ -282,11 +282,12 @@ func (o *Options) maintenanceOn(ctx context.Context, db *mongo.Database, run Run
 	reason := fmt.Sprintf("restoring %s %s into %s", run.Kind, run.BackupID, db.Name())
 	_, err := maintenance.On(ctx, db, run.Owner, reason)
 	if errors.Is(err, maintenance.ErrHeldByOther) {
-		// A standby's pre-staged copy is guarded by its own switch; any restore takes it over.
-		if s, gerr := maintenance.Get(ctx, db); gerr == nil && s != nil && s.Owner == StandbyOwner {
-			if _, err = maintenance.Off(ctx, db, StandbyOwner, false); err == nil {
-				_, err = maintenance.On(ctx, db, run.Owner, reason)
-			}
+		// A standby's pre-staged copy is guarded by its own switch; any restore takes it over, in
+		// one update, so the switch is never off in between and has been on (and seen by every
+		// API instance) since the standby set it: nothing more to settle.
+		var s maintenance.State
+		if s, err = maintenance.Transfer(ctx, db, StandbyOwner, run.Owner, reason); err == nil {
+			on = s.Since
 		}
 	}
 	if err != nil {

@@ -157,7 +157,7 @@ func clearLeftovers(ctx context.Context, db *mongo.Database, o Options) (*Recove
 		did = append(did, fmt.Sprintf("the maintenance switch of %s (on since %s) was left on by a restore that is no longer running: turned off", s.Owner, s.Since.Format(time.RFC3339)))
 		// A pre-stage that died after its marker leaves a staged copy: it stays guarded.
 		if m, err := ReadMarker(ctx, db); err == nil && m != nil && m.Staged != nil {
-			if _, err := maintenance.On(ctx, db, StandbyOwner, fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", m.BackupID)); err != nil {
+			if _, err := maintenance.On(ctx, db, StandbyOwner, standbyReason(m.BackupID)); err != nil {
 				return nil, err
 			}
 			did[len(did)-1] += ", then handed to the standby's pre-staged copy"

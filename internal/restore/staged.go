@@ -160,8 +160,17 @@ func Activate(ctx context.Context, o Options, backupID string) (*Report, error) 
 		return fail(err)
 	}
 	o.say("stage", "backup %s is staged and verified in %s: activating it (maintenance switch on)", backupID, o.Database)
-	if _, err := o.settledInventory(ctx, db, on, rep); err != nil {
+	// Nothing is replaced: the staged copy itself goes live, so what guards it is that it is
+	// untouched since it was staged (checked above and again here), not the plan's listing (a
+	// pre-stage the step waited for changed what the plan saw, as planned).
+	o.Expect = nil
+	settled, err := o.settledInventory(ctx, db, on, rep)
+	if err != nil {
 		return fail(err)
+	}
+	if changes := m.Staged.Inventory.Changes(settled); len(changes) > 0 {
+		return fail(newErr(ErrWritesDuringRestore, nil, "a client does not honour the maintenance switch: stop it, then run the step again; nothing was changed",
+			"the staged copy of %s in %s changed while it was being activated: %s", backupID, o.Database, strings.Join(changes, "; ")))
 	}
 	if err := o.holdLedger(ctx, db, &run, now.Names()); err != nil {
 		return fail(err)
@@ -299,4 +308,36 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// The restore step's model on AWS (docs/benchmarks.md, "the AWS model"): what each path takes.
+const (
+	// ActivateSeconds is the staged path: the maintenance switch's settle (12 s), the erasure
+	// register and the ledger recovery, the marker.
+	ActivateSeconds = 30
+	// EngineDocsPerSecond is the restore engine's load rate into Atlas: 8 workers of about 5,000
+	// documents of ~1 KB per second each (one connection's insert rate), in the target region.
+	EngineDocsPerSecond = 40000
+	// EngineStartSeconds is an engine execution's overhead (begin, workers' cold starts, counts,
+	// indexes).
+	EngineStartSeconds = 120
+	// ProcessDocsPerSecond is one process loading from outside the region (the operator's machine).
+	ProcessDocsPerSecond = 2000
+)
+
+// EstimateSeconds is how long the restore step takes on the path chosen, for documents, on the
+// engine or in one process.
+func EstimateSeconds(c Choice, documents int64, engine bool) float64 {
+	cold := 30 + float64(documents)/ProcessDocsPerSecond
+	if engine {
+		cold = EngineStartSeconds + float64(documents)/EngineDocsPerSecond + ActivateSeconds
+	}
+	switch c.Path {
+	case PathStaged:
+		return ActivateSeconds
+	case PathWait:
+		// A pre-stage under way: on average half of a load is left.
+		return cold/2 + ActivateSeconds
+	}
+	return cold
 }

@@ -103,7 +103,7 @@ func undoRun(ctx context.Context, db *mongo.Database, run Run) error {
 	}
 	// A standby's pre-staged copy stays guarded by its switch when a run over it rolls back.
 	if m, err := ReadMarker(ctx, db); err == nil && m != nil && m.Staged != nil {
-		if _, err := maintenance.On(ctx, db, StandbyOwner, fmt.Sprintf("standby: pre-staged copy of backup %s, waiting for a failover", m.BackupID)); err != nil && !errors.Is(err, maintenance.ErrHeldByOther) {
+		if _, err := maintenance.On(ctx, db, StandbyOwner, standbyReason(m.BackupID)); err != nil && !errors.Is(err, maintenance.ErrHeldByOther) {
 			return err
 		}
 	}

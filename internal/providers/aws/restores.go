@@ -18,6 +18,7 @@ import (
 	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/internal/prestage"
 	"github.com/carohealth/platform/internal/restore"
 )
 
@@ -69,6 +70,22 @@ type RestoreSettings struct {
 	// (default: job:failover-restore). Deliver publishes them right away (optional).
 	Origin  func(ctx context.Context, region string) audit.Origin
 	Deliver func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event)
+	// Engine, when set, loads a backup the target has not staged on the restore engine in the
+	// target region (the cold path) instead of in this process; EngineFor builds it from the target
+	// stack's outputs when Engine is nil (nil result: this process loads).
+	Engine    RestoreEngine
+	EngineFor func(outs map[string]string, plan *failover.Plan) RestoreEngine
+	// BackupInterval is the backup schedule (setting backup-every-hours; zero: the default), for
+	// the RPO the plan states.
+	BackupInterval time.Duration
+}
+
+// engine returns the restore engine of the target, if any.
+func (s *RestoreSettings) engine(outs map[string]string, plan *failover.Plan) RestoreEngine {
+	if s.Engine != nil || s.EngineFor == nil {
+		return s.Engine
+	}
+	return s.EngineFor(outs, plan)
 }
 
 // Restores serves the restore step from logical backups: the backups replicated to the target's
@@ -225,11 +242,70 @@ func (r Restores) Restore(ctx context.Context, c *Clients, outs map[string]strin
 	if err != nil {
 		return "", err
 	}
-	rep, err := restore.Backup(ctx, o, restore.BackupSource{ReadOptions: backup.ReadOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, AllowedKeys: s.acceptedKeys(outs)}})
-	if err != nil {
-		return "", err
+	src := restore.BackupSource{ReadOptions: backup.ReadOptions{BackupID: plan.Backup.ID, Store: store, KMS: bk, AllowedKeys: s.acceptedKeys(outs)}}
+	// What the standby staged decides the path (restore.Choose): activate it, wait for its
+	// pre-stage, or load the backup (on the engine when the target has one).
+	var cold func(context.Context) (*restore.Report, error)
+	if e := s.engine(outs, plan); e != nil {
+		withEngine := *s
+		withEngine.Engine = e
+		cold = coldOnEngine(&withEngine, o, src, plan.ID, progress)
 	}
-	return restore.Summary(rep), nil
+	rep, choice, err := restore.Failover(ctx, o, src, restore.WaitOptions{}, cold)
+	if err != nil {
+		return choice.Detail, err
+	}
+	return fmt.Sprintf("%s path (%s); %s", choice.Path, choice.Detail, restore.Summary(rep)), nil
+}
+
+// RestorePlanner is implemented by a Restorer that can say, at plan time, how the restore step
+// will bring the backup in (staged, wait, cold) and how long that takes.
+type RestorePlanner interface {
+	PlanRestore(ctx context.Context, outs map[string]string, b failover.BackupRef) (action string, seconds float64, err error)
+}
+
+// RPOStater is implemented by a Restorer that states the RPO its backup means (the plan's and
+// readiness's line).
+type RPOStater interface {
+	RPO(b failover.BackupRef, now time.Time) string
+}
+
+var (
+	_ RestorePlanner = Restores{}
+	_ RPOStater      = Restores{}
+	_ RPOStater      = (*Snapshots)(nil)
+)
+
+// RPO implements RestorePlanner: the backup's age and the schedule.
+func (r Restores) RPO(b failover.BackupRef, now time.Time) string {
+	every := r.Settings.BackupInterval
+	if every <= 0 {
+		every = prestage.DefaultBackupInterval
+	}
+	age := now.Sub(b.TakenAt).Round(time.Minute)
+	return fmt.Sprintf("RPO: backup %s is %s old, so a failover now loses the writes of the last %s; backups run every %s (an RPO of at most %s plus a backup's duration while the schedule runs)",
+		b.ID, age, age, every, every)
+}
+
+// PlanRestore implements RestorePlanner: it reads what the target database has staged.
+func (r Restores) PlanRestore(ctx context.Context, outs map[string]string, b failover.BackupRef) (string, float64, error) {
+	c, err := r.Settings.connect(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	m, err := restore.ReadMarker(ctx, c.Database(r.Settings.database()))
+	if err != nil {
+		return "", 0, err
+	}
+	choice := restore.Choose(m, b.ID)
+	engine := outs[OutputPrestageStateMachineArn] != "" || r.Settings.Engine != nil
+	secs := restore.EstimateSeconds(choice, b.Records, engine)
+	where := "in this process"
+	if engine && choice.Path != restore.PathStaged {
+		where = "on the restore engine in the target region"
+	}
+	return fmt.Sprintf("%s path: %s (%s)", choice.Path, choice.Detail, where), secs, nil
 }
 
 // Identities implements IdentitySource: the identity export of the plan's backup (for an Atlas

@@ -115,3 +115,8 @@ func (a *Snapshots) InputWarnings(target string) []string { return a.Settings.le
 func (a *Snapshots) TargetInventory(ctx context.Context) (restore.Inventory, error) {
 	return a.Settings.targetInventory(ctx)
 }
+
+// RPO states the Atlas snapshot's age the way the logical backup's is (the plan's RPO line).
+func (a *Snapshots) RPO(b failover.BackupRef, now time.Time) string {
+	return fmt.Sprintf("RPO: Atlas snapshot %s is %s old: a failover to it loses the writes made since (the cluster's snapshot schedule bounds it)", b.ID, now.Sub(b.TakenAt).Round(time.Minute))
+}

@@ -97,6 +97,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	p.surveyHealthCheck(ctx, c, req, outs, s)
 	if catalog != nil {
 		p.surveyBackup(ctx, c, req, outs, catalog, s)
+		p.surveyPrestage(ctx, c, req, outs, restorer, s)
 	}
 	if p.AtlasCatalog != nil && req.Restore != "atlas" {
 		// Atlas restores are configured: the snapshot copy is the second way back.
@@ -108,6 +109,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	}
 	p.surveyLedgerReplica(ctx, c, req, id, s)
 	p.planSteps(req, to, outs, s)
+	p.planRestorePath(ctx, restorer, outs, s)
 	return s, nil
 }
 

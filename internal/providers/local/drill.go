@@ -28,9 +28,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/prestage"
+	"github.com/carohealth/platform/internal/restore"
 )
 
 // DefaultDrillRecords is how many records the drill seeds unless told otherwise.
@@ -64,6 +67,9 @@ type DrillOptions struct {
 	// MaintenanceSettle shortens the restore's wait for the maintenance switch to settle (0: the
 	// real maintenance.Settle); tests set it, since no API writes in a drill.
 	MaintenanceSettle time.Duration
+	// Cold skips the standby's pre-stage: the failover's restore step loads the backup (the cold
+	// path) instead of activating the copy the standby staged when the backup arrived.
+	Cold bool
 }
 
 // DrillStep is one step's line in the drill report.
@@ -119,6 +125,24 @@ type DrillReport struct {
 	Ledger *DrillLedger `json:"ledger,omitempty"`
 	// Readiness is `caro failover readiness` of the standby before the disaster.
 	Readiness *failover.ReadinessReport `json:"readiness,omitempty"`
+	// RestorePath is how the restore step brought the backup in: "staged" (the standby had
+	// pre-staged it: activated), "cold" (loaded), "wait".
+	RestorePath string `json:"restore_path"`
+	// RestoreSeconds is the restore step's time; RestoreRecordsPerSecond the records it brought
+	// back per second of it.
+	RestoreSeconds          float64 `json:"restore_seconds"`
+	RestoreRecordsPerSecond float64 `json:"restore_records_per_second"`
+	// Prestage is the standby's pre-stage of the backup when it arrived (before the primary died;
+	// not part of the RTO), as recorded for readiness.
+	Prestage *prestage.Record `json:"prestage,omitempty"`
+	// ColdRTOSeconds is the RTO the cold path would have had in this run: the RTO with the
+	// pre-stage's load in place of the activation (measured directly by `caro drill --cold`).
+	ColdRTOSeconds float64 `json:"cold_rto_seconds,omitempty"`
+	// CaroPeakRSSMB is the peak memory of caro's own processes (the drill with its in-process
+	// seed, backup and pre-stage; plan; apply; the regions' APIs), ServerPeakRSSMB the local
+	// servers' (FerretDB, local-kms), in MB.
+	CaroPeakRSSMB   map[string]float64 `json:"caro_peak_rss_mb,omitempty"`
+	ServerPeakRSSMB map[string]float64 `json:"server_peak_rss_mb,omitempty"`
 }
 
 // drillRegion is one started local region.
@@ -159,13 +183,15 @@ func (d *drillRegion) stop() {
 
 // Drill runs a complete local failover.
 type Drill struct {
-	o       DrillOptions
-	log     func(format string, args ...any)
-	regions map[string]*drillRegion
-	knot    *localstack.Knot
-	env     *Env
-	envPath string
-	ledger  drillLedger
+	mu                 sync.Mutex
+	caroRSS, serverRSS map[string]float64
+	o                  DrillOptions
+	log                func(format string, args ...any)
+	regions            map[string]*drillRegion
+	knot               *localstack.Knot
+	env                *Env
+	envPath            string
+	ledger             drillLedger
 }
 
 // RunDrill runs a drill: start two regions and DNS, seed records, back up, kill the primary, plan
@@ -258,6 +284,16 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	}
 	rep.BackupSeconds = time.Since(t).Seconds()
 	d.log("encrypted backup %s (with identity export) written to %s's bucket in %.1fs", backupID, DrillStandby, rep.BackupSeconds)
+	// The backup arrives in the standby region: the standby pre-stages it (unless --cold).
+	if !d.o.Cold {
+		t = time.Now()
+		rec, err := d.prestage(ctx, backupID)
+		if err != nil {
+			return rep, fmt.Errorf("drill pre-stage: %w", err)
+		}
+		rep.Prestage = &rec
+		d.log("the standby pre-staged backup %s: %d documents, verified %v, in %.1fs (not part of the RTO)", backupID, rec.Documents, rec.Verified, time.Since(t).Seconds())
+	}
 	// Audit entries after the backup: the restore rolls them back, only the checkpoints keep them.
 	if err := d.appendLedger(ctx, drillLedgerBeforeBackup, drillLedgerBeforeBackup+drillLedgerAfterBackup); err != nil {
 		return rep, fmt.Errorf("drill audit ledger: %w", err)
@@ -271,6 +307,7 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	}
 
 	// The disaster: the primary region goes away entirely (API, database, KMS, S3).
+	d.serverMemory(DrillPrimary)
 	d.log("killing region %s (API, FerretDB, local-kms, S3)", DrillPrimary)
 	d.regions[DrillPrimary].stop()
 	_ = os.Remove(filepath.Join(d.env.StateDir, "api-"+DrillPrimary+".pid"))
@@ -315,6 +352,23 @@ func (d *Drill) run(ctx context.Context) (*DrillReport, error) {
 	if applyErr != nil {
 		rep.Problems = append(rep.Problems, "apply failed: "+frep.Error)
 	}
+	for _, s := range rep.Steps {
+		if s.Name != StepRestore {
+			continue
+		}
+		rep.RestoreSeconds = s.Seconds
+		if path, _, ok := strings.Cut(s.Detail, " path"); ok && !strings.Contains(path, " ") {
+			rep.RestorePath = path
+		}
+		if s.Seconds > 0 {
+			rep.RestoreRecordsPerSecond = float64(rep.RecordsExpected) / s.Seconds
+		}
+	}
+	if rep.Prestage != nil && rep.RestorePath == string(restore.PathStaged) {
+		rep.ColdRTOSeconds = rep.RTOSeconds - rep.RestoreSeconds + rep.Prestage.Seconds
+	}
+	d.serverMemory(DrillStandby)
+	d.caroMemory(rep)
 
 	// Prove it: DNS, API through DNS, every record and user.
 	if rep.DNSAfter, err = Resolve(ctx, d.env); err != nil {
@@ -421,7 +475,79 @@ func (d *Drill) caro(ctx context.Context, in io.Reader, out, errOut io.Writer, a
 	cmd := exec.CommandContext(ctx, d.o.Caro[0], append(append([]string{}, d.o.Caro[1:]...), args...)...)
 	cmd.Env = append(os.Environ(), d.o.CaroEnv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errOut
-	return cmd.Run()
+	err := cmd.Run()
+	if cmd.ProcessState != nil && len(args) > 1 {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			d.peakRSS(args[0]+" "+args[1], float64(ru.Maxrss)*1024)
+		}
+	}
+	return err
+}
+
+// peakRSS keeps the largest peak memory (bytes) seen for name, in MB.
+func (d *Drill) peakRSS(name string, bytes float64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.caroRSS == nil {
+		d.caroRSS, d.serverRSS = map[string]float64{}, map[string]float64{}
+	}
+	d.caroRSS[name] = max(d.caroRSS[name], bytes/1e6)
+}
+
+// serverMemory records the peak memory of region's servers (before they stop) and of its API.
+func (d *Drill) serverMemory(region string) {
+	r := d.regions[region]
+	d.mu.Lock()
+	if d.serverRSS == nil {
+		d.caroRSS, d.serverRSS = map[string]float64{}, map[string]float64{}
+	}
+	if r.db != nil {
+		if b, err := r.db.PeakRSS(); err == nil {
+			d.serverRSS["ferretdb "+region] = float64(b) / 1e6
+		}
+	}
+	if r.kms != nil {
+		if b, err := r.kms.PeakRSS(); err == nil {
+			d.serverRSS["local-kms "+region] = float64(b) / 1e6
+		}
+	}
+	d.mu.Unlock()
+	pid := r.pid
+	if raw, err := os.ReadFile(filepath.Join(d.env.StateDir, "api-"+region+".pid")); err == nil {
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+	}
+	if pid > 0 {
+		if b, err := localstack.PeakRSS(pid); err == nil {
+			d.peakRSS("api "+region, float64(b))
+		}
+	}
+}
+
+// caroMemory puts the peak memory of caro's processes and the servers' into the report; the
+// drill's own process did the seed, the backup and the pre-stage.
+func (d *Drill) caroMemory(rep *DrillReport) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		d.peakRSS("drill (seed, backup, pre-stage)", float64(ru.Maxrss)*1024)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rep.CaroPeakRSSMB, rep.ServerPeakRSSMB = d.caroRSS, d.serverRSS
+}
+
+// prestage restores the backup into the standby's database as its pre-stage, as the standby's
+// engine does when the backup's manifest arrives (internal/prestage, in this process).
+func (d *Drill) prestage(ctx context.Context, backupID string) (prestage.Record, error) {
+	sb := d.env.Regions[DrillStandby]
+	c := clientsFor(DrillStandby, sb)
+	client, err := connect(ctx, sb.MongoURI)
+	if err != nil {
+		return prestage.Record{}, err
+	}
+	defer client.Disconnect(context.Background())
+	return prestage.Run(ctx, prestage.Options{Target: client, Database: d.env.Database, Store: c.store, KMS: c.bkms, AllowedKeys: []string{sb.KMSKey},
+		Erasures: erasure.BucketsRegister([]string{"s3://" + sb.BackupBucket}, c.store), Region: DrillStandby, Source: DrillPrimary,
+		BackupID: backupID, Settle: d.o.MaintenanceSettle})
 }
 
 func (d *Drill) setup(ctx context.Context) error {

@@ -25,6 +25,7 @@ import (
 	"github.com/carohealth/platform/internal/erasure"
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/prestage"
 	"github.com/carohealth/platform/internal/restore"
 )
 
@@ -175,7 +176,13 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	}
 	s.Settings[restore.SettingTargetInventory] = inv.Setting()
 	s.OK("target-database", fmt.Sprintf("target database %s holds: %s", env.Database, inv))
-	if len(inv.Collections) > 0 {
+	marker, err := targetMarker(ctx, target.MongoURI, env.Database)
+	if err != nil {
+		return nil, err
+	}
+	if marker != nil && marker.Staged != nil && marker.InProgress == nil {
+		s.OK("target-database", fmt.Sprintf("it is the pre-staged copy of backup %s (verified %s): the restore activates it", marker.BackupID, marker.Staged.VerifiedAt.Format(time.RFC3339)))
+	} else if len(inv.Collections) > 0 {
 		s.Warn("target-database", fmt.Sprintf("the restore replaces what %s's database %s holds (%s): it is moved aside and kept as %s<run>_<name> until `caro backup discard-replaced` removes it; "+
 			"apply refuses if it changes before the restore, unless confirmed with --yes", req.To, env.Database, inv, "_caro_prev_"))
 	}
@@ -219,7 +226,21 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		s.OK("backup-age", fmt.Sprintf("the newest backup is %s old (allowed: %s)", age.Round(time.Second), maxAge))
 	}
 	s.Measure("backup-age", age.Seconds())
-	restoreSecs := 2 + float64(chosen.Documents)/4000
+	choice := restore.Choose(marker, chosen.BackupID)
+	restoreSecs := localRestoreSeconds(choice, chosen.Documents)
+	// The standby's pre-stage, as readiness shows it (warnings: the cold path still works).
+	if st, err := prestage.Status(ctx, prestage.StatusOptions{Store: tc.store, Source: req.From, Now: p.now()}); err != nil {
+		s.Warn("prestage", fmt.Sprintf("the pre-stage records could not be read: %v", err))
+	} else {
+		for _, f := range st.Findings {
+			if f.Check == "prestage" {
+				s.Warn(f.Check, f.Message)
+			}
+		}
+		if !st.Behind {
+			s.OK("prestage", st.FailoverRTO)
+		}
+	}
 	ledgerAction, ledgerWarnings := ledgerPlanNotes(req.To, target)
 	for _, w := range ledgerWarnings {
 		s.Warn("ledger", w)
@@ -227,7 +248,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	s.Steps = []failover.PlannedStep{
 		{Name: StepPreflight, Action: fmt.Sprintf("check %s's database, KMS key and the backup's manifest; refuse a backup older than %s", req.To, maxAge), ExpectedSeconds: 0.5},
 		{Name: StepDeploy, Action: fmt.Sprintf("start %s's API on %s (skipped if it answers)", req.To, target.APIBase()), ExpectedSeconds: 1},
-		{Name: StepRestore, Action: fmt.Sprintf("restore backup %s (%d documents) into %s's database with staged switch, verify counts and checksums%s, write the restore marker", chosen.BackupID, chosen.Documents, req.To, ledgerAction), ExpectedSeconds: restoreSecs},
+		{Name: StepRestore, Action: fmt.Sprintf("%s path: %s; backup %s (%d documents), counts and checksums verified%s, the restore marker written", choice.Path, choice.Detail, chosen.BackupID, chosen.Documents, ledgerAction), ExpectedSeconds: restoreSecs},
 		{Name: StepIdentities, Action: fmt.Sprintf("re-create the users of the backup's encrypted identity export in %s's user store, forcing a password reset", req.To), ExpectedSeconds: 1},
 		{Name: StepVerify, Action: fmt.Sprintf("GET %s/health answers with the restore marker of %s", target.APIBase(), chosen.BackupID), ExpectedSeconds: 0.2},
 		{Name: StepDNS, Action: fmt.Sprintf("RFC 2136 update of %s to %s at %s, then wait until the server answers it", env.Name, target.IP, env.DNSAddr), ExpectedSeconds: 0.2},
@@ -414,14 +435,17 @@ func (r *run) restore(ctx context.Context) error {
 	defer c.Disconnect(context.Background())
 	var pauseOnce sync.Once
 	lines := restore.ProgressLines(progress, 2*time.Second)
+	pause := func() { pauseOnce.Do(func() { r.pause(ctx, StepRestore) }) }
 	o := restore.Options{
 		Target: c, Database: r.env.Database, Replace: true, PlanID: r.plan.ID, From: r.plan.From,
 		Erasures: erasure.BucketsRegister([]string{"s3://" + r.target.BackupBucket}, r.tc.store),
 		Ledger:   r.ledgerRecovery(progress), Settle: time.Duration(r.env.MaintenanceSettle * float64(time.Second)),
 		AcceptChanges: failover.OperatorConfirmed(ctx),
 		Progress: func(pr backup.Progress) {
-			if pr.Phase == "stage" && pr.Total > 0 && pr.Done >= pr.Total/2 && r.p.PauseAt == StepRestore {
-				pauseOnce.Do(func() { r.pause(ctx, StepRestore) })
+			// The drill's kill lands mid-step: half-way through a load, or as a staged copy's
+			// activation starts.
+			if r.p.PauseAt == StepRestore && ((pr.Phase == "stage" && pr.Total > 0 && pr.Done >= pr.Total/2) || strings.HasSuffix(pr.Message, ": activating it (maintenance switch on)")) {
+				pause()
 			}
 			lines(pr)
 		},
@@ -431,16 +455,41 @@ func (r *run) restore(ctx context.Context) error {
 	} else if ok {
 		o.Expect = &inv
 	}
-	rep, err := restore.Backup(ctx, o, restore.BackupSource{ReadOptions: backup.ReadOptions{
-		BackupID: r.plan.Backup.ID, Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}}})
+	// What the standby staged decides the path: activate it, wait for its pre-stage, or load.
+	rep, choice, err := restore.Failover(ctx, o, restore.BackupSource{ReadOptions: backup.ReadOptions{
+		BackupID: r.plan.Backup.ID, Store: r.tc.store, KMS: r.tc.bkms, AllowedKeys: []string{r.target.KMSKey}}}, restore.WaitOptions{}, nil)
 	if err != nil {
 		return firstLineOf(err)
 	}
-	if !rep.AlreadyRestored && r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
+	if !rep.AlreadyRestored && choice.Path == restore.PathCold && r.plan.Backup.Records > 0 && rep.Documents != r.plan.Backup.Records {
 		return fmt.Errorf("restored %d documents, the backup's manifest says %d", rep.Documents, r.plan.Backup.Records)
 	}
-	r.say(StepRestore, "%s", restore.Summary(rep))
+	r.say(StepRestore, "%s path (%s); %s", choice.Path, choice.Detail, restore.Summary(rep))
 	return nil
+}
+
+// targetMarker reads the target database's restore marker (nil when none).
+func targetMarker(ctx context.Context, uri, database string) (*restore.Marker, error) {
+	c, err := connect(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Disconnect(context.Background())
+	return restore.ReadMarker(ctx, c.Database(database))
+}
+
+// localRestoreSeconds models the restore step on this machine's FerretDB: a load at about 4,000
+// documents/s (a drill's documents, with the maintenance switch's settle), an activation in
+// seconds.
+func localRestoreSeconds(c restore.Choice, documents int64) float64 {
+	cold := 2 + float64(documents)/4000
+	switch c.Path {
+	case restore.PathStaged:
+		return 2
+	case restore.PathWait:
+		return cold/2 + 2
+	}
+	return cold
 }
 
 // readIdentities reads the backup's identity export, without the users of tenants offboarded
