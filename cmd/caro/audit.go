@@ -47,8 +47,8 @@ type auditFlags struct {
 	// Filled by complete (or by the caller that builds auditFlags itself).
 	// publicKeySource names where publicKeys came from, in errors ("--public-key" or a setting).
 	publicKeySource string
-	// optionalBuckets are the buckets found by their conventional name only: one that cannot be
-	// read is skipped with a warning instead of failing the command.
+	// optionalBuckets are the replica buckets that may not exist (found by their conventional
+	// name only): one that cannot be read is skipped with a warning instead of failing the command.
 	optionalBuckets []string
 	s3PathStyle     bool
 	// pinned is publicKeys read (validateLedger).
@@ -317,7 +317,7 @@ func openAuditLedger(ctx context.Context, f *auditFlags, w io.Writer) (*auditLed
 		b := &ledger.CheckpointBucket{Name: name, Client: s3c}
 		if slices.Contains(f.optionalBuckets, name) {
 			if err := b.Probe(ctx); err != nil {
-				fmt.Fprintf(w, "WARNING: checkpoint bucket s3://%s (found by its conventional name) cannot be read (%v): reading the checkpoints without it; pass --bucket to name the buckets\n", name, err)
+				fmt.Fprintf(w, "WARNING: checkpoint bucket s3://%s (the replica of the peer's, perhaps named by convention only) cannot be read (%v): reading the checkpoints without it; pass --bucket to name the buckets\n", name, err)
 				continue
 			}
 		}

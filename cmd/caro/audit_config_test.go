@@ -53,7 +53,7 @@ func TestAuditCommandsTakeWhatIsNotPassedFromTheDeployedPlatform(t *testing.T) {
 		"(secret caro/eu-west-1/mongodb-uri in eu-west-1)",
 		"setting ledger-checkpoint-schedule = 5m (default",
 		// the replica of the peer's bucket, named after the account, does not exist here: skipped, said
-		"WARNING: checkpoint bucket s3://caro-ledger-replica-123456789012-eu-west-1 (found by its conventional name) cannot be read",
+		"WARNING: checkpoint bucket s3://caro-ledger-replica-123456789012-eu-west-1 (the replica of the peer's, perhaps named by convention only) cannot be read",
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)

@@ -29,6 +29,11 @@ func recoverRestoredLedger(ctx context.Context, w io.Writer, uri, database strin
 	f := auditFlags{mongoURI: uri, database: database, buckets: s.LedgerBuckets, region: s.Region, signingKeys: s.LedgerSigningKeys,
 		retentionYears: s.LedgerRetentionYears, output: "text", publicKeys: []string{s.LedgerPublicKey},
 		publicKeySource: "setting " + config.KeyLedgerPublicKeys, s3PathStyle: s.S3PathStyle}
+	if len(s.LedgerBuckets) > 1 {
+		// The replica of the peer's bucket (often named by convention only) may not exist: an
+		// unreadable one is skipped with a warning rather than costing the recovery.
+		f.optionalBuckets = s.LedgerBuckets[1:]
+	}
 	notRecovered := func(why string) (string, bool) {
 		msg := fmt.Sprintf("audit ledger HELD and NOT recovered (%s): run 'caro audit recover --mongodb-uri <uri> --database %s --yes' now (it removes the hold); "+
 			"until then the audit writer refuses every event (retried, then kept in its dead-letter queue: redrive it after the recovery)", why, database)

@@ -29,10 +29,13 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil {
 		t.Fatal("hold released")
 	}
-	// WHEN configured (the audit environment) THEN it recovers and releases the hold
+	// WHEN configured (the audit environment, with a replica bucket that does not exist) THEN it
+	// recovers from the own bucket, says it skipped the replica, and releases the hold
 	t.Setenv("CARO_LEDGER_BUCKET", env.BucketName)
+	t.Setenv("CARO_LEDGER_REPLICA_BUCKET", "caro-ledger-replica-nowhere")
 	w.Reset()
-	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") ||
+		!strings.Contains(w.String(), "WARNING: checkpoint bucket s3://caro-ledger-replica-nowhere") {
 		t.Fatalf("configured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h != nil {
