@@ -33,8 +33,9 @@ without a terminal it refuses unless --yes).
 It verifies every checkpoint in --bucket (signature, chain, Merkle root, Object Lock) and the
 restored chain, exactly as 'caro audit verify' does, then inserts the missing checkpoint records and
 appends every anchored entry the database lacks, each checked against its signed leaf hash and
-chained to the stored head. During an outage of the primary region, point --bucket and --region at
-the standby region's replica of the checkpoint bucket and pin the key with --public-key. When the
+chained to the stored head. During an outage of the primary region, pass --region <standby>: its
+replica of the primary's checkpoint bucket is read by default, with the pinned keys (or pin the
+key with --public-key). When the
 checkpoints are in two buckets signed by two keys (a ledger that was already continued in the other
 region once, then failed back), repeat --bucket (own and replica, read as one series) and pin each
 key as --public-key KEYID=FILE (KEYID the key ARN the checkpoints name).
