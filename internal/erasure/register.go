@@ -15,13 +15,14 @@ package erasure
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,11 +210,8 @@ func (r *Register) List(ctx context.Context, since time.Time) ([]Erasure, error)
 // sortBySubject orders erasures by tenant, then patient: the order Source.List promises. A
 // tenant-level entry (no patient) comes first in its tenant.
 func sortBySubject(es []Erasure) {
-	sort.Slice(es, func(i, j int) bool {
-		if es[i].TenantID != es[j].TenantID {
-			return es[i].TenantID < es[j].TenantID
-		}
-		return es[i].PatientID < es[j].PatientID
+	slices.SortFunc(es, func(a, b Erasure) int {
+		return cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.PatientID, b.PatientID))
 	})
 }
 
