@@ -116,35 +116,14 @@ func (j *FileJournal) Append(_ context.Context, r Record) error {
 	return nil
 }
 
-// trimTornTail truncates f after its last newline.
+// trimTornTail truncates f after its last newline (journals are small: their records are read whole
+// on every Records anyway).
 func trimTornTail(f *os.File) error {
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
+	b, err := io.ReadAll(f)
+	if err != nil {
 		return err
 	}
-	size := st.Size()
-	buf := make([]byte, 1)
-	if _, err := f.ReadAt(buf, size-1); err != nil {
-		return err
-	}
-	if buf[0] == '\n' {
-		return nil
-	}
-	// Scan back for the last newline; records are small, so this is short.
-	const chunk = 4096
-	end := size
-	for end > 0 {
-		start := max(end-chunk, 0)
-		b := make([]byte, end-start)
-		if _, err := f.ReadAt(b, start); err != nil {
-			return err
-		}
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			return f.Truncate(start + int64(i) + 1)
-		}
-		end = start
-	}
-	return f.Truncate(0)
+	return f.Truncate(int64(bytes.LastIndexByte(b, '\n') + 1))
 }
 
 // Records implements Journal. A torn last line (no newline) is ignored.
@@ -161,18 +140,19 @@ func (j *FileJournal) Records(_ context.Context) ([]Record, error) {
 	return ParseRecords(b, j.Path)
 }
 
+// maxRecordBytes bounds one journal line (a record with a long error message stays far below).
+const maxRecordBytes = 4 << 20
+
 // ParseRecords decodes JSON-lines journal content; a final line without newline is a torn write and
 // is ignored. name is used in errors. A line that does not decode is skipped: the records of every
 // other line are returned together with a *DamagedError naming the damaged lines and how to
 // recover.
 func ParseRecords(b []byte, name string) ([]Record, error) {
-	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
-		b = b[:i+1]
-	}
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var out []Record
 	var damaged *DamagedError
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	sc.Buffer(nil, maxRecordBytes)
 	line := 0
 	for sc.Scan() {
 		line++

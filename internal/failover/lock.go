@@ -82,7 +82,11 @@ func procStart(pid int) uint64 {
 	if err != nil {
 		return 0
 	}
-	s := string(b)
+	return parseProcStart(string(b))
+}
+
+// parseProcStart reads the start time from the text of /proc/<pid>/stat, or 0.
+func parseProcStart(s string) uint64 {
 	// The command name (field 2) is in parentheses and may contain spaces; fields follow the last ')'.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
@@ -115,6 +119,9 @@ func HolderDead(h LockInfo) bool {
 	}
 	return false
 }
+
+// lockPoll is how often a waiting FileLock tries again.
+const lockPoll = 10 * time.Millisecond
 
 // FileLock is an flock(2)-held lock file. The kernel releases the lock when the holding process dies
 // (crash, kill -9), so a local lock is never stale. Who holds it is written, after the flock is
@@ -173,7 +180,7 @@ func (l *FileLock) Acquire(ctx context.Context, me LockInfo) error {
 		case <-ctx.Done():
 			f.Close()
 			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(lockPoll):
 		}
 	}
 	b, _ := json.Marshal(me)
@@ -232,7 +239,7 @@ func (l *FileLock) namedHolder(ctx context.Context) LockInfo {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(lockPoll)
 	}
 	if h, ok := kernelHolder(l.Path); ok {
 		return h

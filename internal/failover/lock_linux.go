@@ -2,6 +2,7 @@ package failover
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"os/user"
 	"strconv"
@@ -22,7 +23,17 @@ func kernelHolder(path string) (LockInfo, bool) {
 		return LockInfo{}, false
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	pid := flockHolder(f, st.Ino)
+	if pid == 0 {
+		return LockInfo{}, false
+	}
+	return processInfo(pid)
+}
+
+// flockHolder returns the PID holding an exclusive flock on inode ino, read from the text of
+// /proc/locks, or 0.
+func flockHolder(locks io.Reader, ino uint64) int {
+	sc := bufio.NewScanner(locks)
 	for sc.Scan() {
 		// 1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF
 		fields := strings.Fields(sc.Text())
@@ -33,17 +44,14 @@ func kernelHolder(path string) (LockInfo, bool) {
 		if len(parts) != 3 {
 			continue
 		}
-		ino, err := strconv.ParseUint(parts[2], 10, 64)
-		if err != nil || ino != st.Ino {
+		if n, err := strconv.ParseUint(parts[2], 10, 64); err != nil || n != ino {
 			continue
 		}
-		pid, err := strconv.Atoi(fields[4])
-		if err != nil || pid <= 0 {
-			continue
+		if pid, err := strconv.Atoi(fields[4]); err == nil && pid > 0 {
+			return pid
 		}
-		return processInfo(pid)
 	}
-	return LockInfo{}, false
+	return 0
 }
 
 // processInfo describes a process of this host: its login, PID, start time.
