@@ -288,14 +288,15 @@ func TestEachDeployedStageIsPublishedAsTheRelease(t *testing.T) {
 			t.Fatalf("no release:%s job", stage)
 		}
 		// THEN the release is published after both platform regions of the stage are deployed,
-		// from the same assembly and version, with OIDC credentials
+		// from the same assembly and version, with OIDC credentials, as the file-publishing role
+		// (the deploy role can write nothing itself)
 		for _, need := range []string{"synth", "deploy:" + stage + ":eu-west-1", "deploy:" + stage + ":eu-central-1"} {
 			if !slices.Contains(j.needs(), need) {
 				t.Errorf("release:%s does not need %s", stage, need)
 			}
 		}
 		if s := j.script(); !strings.Contains(s, "caro release publish") || !strings.Contains(s, `--version "$RELEASE_VERSION"`) ||
-			!strings.Contains(s, "--cdk-out cdk.out") || !strings.Contains(s, "scripts/ci-aws-oidc.sh") {
+			!strings.Contains(s, "--cdk-out cdk.out") || !strings.Contains(s, "scripts/ci-aws-oidc.sh") || !strings.Contains(s, "--assume-publishing-role") {
 			t.Errorf("release:%s script: %s", stage, s)
 		}
 	}

@@ -23,13 +23,14 @@ func newReleaseCmd(streams IOStreams) *cobra.Command {
 	return cmd
 }
 
-// releaseStore opens a region's release bucket; tests replace it.
-var releaseStore = func(ctx context.Context, cfg *config.Config) (objstore.Store, string, error) {
+// releaseStore opens a region's release bucket, acting as role when one is named (empty: the
+// caller's credentials); tests replace it.
+var releaseStore = func(ctx context.Context, cfg *config.Config, role string) (objstore.Store, string, error) {
 	if err := cfg.Require(ctx, config.KeyReleaseBucket); err != nil {
 		return nil, "", err
 	}
 	bucket := cfg.String(ctx, config.KeyReleaseBucket)
-	cloud := &awscloud.Cloud{PathStyleS3: cfg.Value(ctx, config.KeyS3Endpoint).Found()}
+	cloud := &awscloud.Cloud{PathStyleS3: cfg.Value(ctx, config.KeyS3Endpoint).Found(), RoleArn: role}
 	c, err := cloud.S3(ctx, cfg.Region())
 	if err != nil {
 		return nil, "", err

@@ -27,7 +27,7 @@ func newReleaseListCmd(streams IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, bucket, err := releaseStore(cmd.Context(), cfg)
+			store, bucket, err := releaseStore(cmd.Context(), cfg, "")
 			if err != nil {
 				return err
 			}

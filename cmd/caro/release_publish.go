@@ -15,6 +15,10 @@ type releasePublishOptions struct {
 	version, commit, assembly string
 	regions                   []string
 	output                    string
+	// assumeRole writes as the CDK bootstrap file-publishing role the assembly's asset manifest
+	// names (what cdk deploy published the assets as): the pipeline's deploy role may only assume
+	// the bootstrap roles.
+	assumeRole bool
 }
 
 func newReleasePublishCmd(streams IOStreams) *cobra.Command {
@@ -27,8 +31,9 @@ region's release bucket (docs/settings.md, release-bucket), then the release man
 template's SHA-256 and the assets it needs. Every asset must already be in the bucket: run it after
 'cdk deploy' of the same assembly. A version names one set of templates forever: publishing it again
 with other bytes is refused.`,
-		Example: `  caro release publish --version "$CI_COMMIT_TAG" --commit "$CI_COMMIT_SHA" --cdk-out cdk.out`,
-		Args:    cobra.NoArgs,
+		Example: `  caro release publish --version "$CI_COMMIT_TAG" --commit "$CI_COMMIT_SHA" --cdk-out cdk.out
+  caro release publish --version 1.4.2 --cdk-out cdk.out --assume-publishing-role   # as the pipeline's deploy role`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -42,6 +47,7 @@ with other bytes is refused.`,
 	f.StringVar(&o.assembly, "cdk-out", "cdk.out", "the synthesized cloud assembly")
 	f.StringSliceVar(&o.regions, "region", nil, "regions to publish to (default: every defined region)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&o.assumeRole, "assume-publishing-role", false, "write as the CDK bootstrap file-publishing role the assembly's asset manifest names for each region (the role cdk deploy published the assets as; the pipeline's deploy role may only assume the bootstrap roles)")
 	return cmd
 }
 
@@ -83,11 +89,18 @@ func (o *releasePublishOptions) run(cmd *cobra.Command, streams IOStreams) error
 		if err != nil {
 			return err
 		}
-		store, bucket, err := releaseStore(ctx, cfg)
+		stack := config.StackName(region)
+		role := ""
+		if o.assumeRole {
+			if role, err = release.PublishingRole(o.assembly, stack, cfg.String(ctx, config.KeyAccount)); err != nil {
+				return fmt.Errorf("publishing to %s as the file-publishing role: %w", region, err)
+			}
+			fmt.Fprintf(streams.ErrOut, "publishing to %s as %s\n", region, role)
+		}
+		store, bucket, err := releaseStore(ctx, cfg, role)
 		if err != nil {
 			return err
 		}
-		stack := config.StackName(region)
 		m, err := release.Publish(ctx, release.PublishOptions{Assembly: o.assembly, Version: o.version, Commit: o.commit, Stacks: []string{stack}, Store: store})
 		if err != nil {
 			return fmt.Errorf("publishing to %s (s3://%s): %w", region, bucket, err)

@@ -3,14 +3,16 @@
 //
 //   - Deploy: assumed by GitLab CI through OIDC federation, only from this project's protected
 //     branches, and able to do nothing but assume the CDK bootstrap roles (`cdk deploy` works through
-//     those; the deploy role itself cannot touch a resource).
+//     those, and `caro release publish --assume-publishing-role` through the file-publishing role;
+//     the deploy role itself cannot touch a resource).
 //   - OnCall: the failover role for the on-call engineer, assumable only with MFA, for at most an
 //     hour, with only what the failover steps use (CloudFormation change sets on the platform stacks,
 //     Route 53 on the one hosted zone and its health checks, Cognito user creation on the pools
 //     tagged as the platform's, reading the backup buckets and writing the journal through their
 //     SSE-KMS key via S3 only, unwrapping backup and identity-export data keys with the exact
 //     backup key replicas, and reading the audit ledger's checkpoint replicas and own checkpoint
-//     buckets, through their keys via S3 only, so the restore step can recover the ledger).
+//     buckets, through their keys via S3 only, so the restore step can recover the ledger; and
+//     reading the published releases, whose template the deploy step's change set names by URL).
 //   - Ops: assumed by the scheduled GitLab jobs through the same OIDC trust as Deploy (protected
 //     branches only), one-hour sessions, with only what `caro backup list`, `caro backup verify`
 //     and the evidence jobs' `caro audit verify` call: list and read the backups/ prefix of the
@@ -164,6 +166,14 @@ type Props struct {
 	// what a failover to the region reads (its backup key replica, its ledger keys). Empty grants
 	// nothing.
 	PeerParameterPrefix string
+	// ReleaseBucketArns are the platform regions' release buckets (exact bucket ARNs; by default
+	// each region's CDK bootstrap assets bucket) and ReleasePrefix the prefix the releases live
+	// under ("caro-releases/"): the on-call role may list that prefix and read its objects, nothing
+	// else there. The failover plan reads a release's manifest and template (caro release list
+	// lists them), and the deploy step's change set names the template by URL, which
+	// CloudFormation reads with the caller's permissions. Empty grants nothing.
+	ReleaseBucketArns []string
+	ReleasePrefix     string
 	// AtlasCredentialsSecretName is the secret holding the Atlas Admin API credentials in every
 	// platform region ("cfn/atlas/profile/default", which the Atlas CloudFormation extensions read;
 	// encrypted with the aws/secretsmanager key): an Atlas snapshot restore reads it. Empty grants
@@ -227,6 +237,14 @@ func (p *Props) Validate() error {
 			if name := strings.TrimPrefix(b, "arn:aws:s3:::"); name == b || name == "" || strings.ContainsAny(name, "*?/") {
 				return fmt.Errorf("roles: %s entry %q must be an exact bucket ARN (arn:aws:s3:::<bucket>), without wildcards or a key", f.field, b)
 			}
+		}
+	}
+	if len(p.ReleaseBucketArns) > 0 && (p.ReleasePrefix == "" || !strings.HasSuffix(p.ReleasePrefix, "/") || strings.HasPrefix(p.ReleasePrefix, "/") || strings.ContainsAny(p.ReleasePrefix, "*?")) {
+		return fmt.Errorf("roles: ReleasePrefix %q must be the exact prefix of the releases in their buckets, ending in \"/\" (caro-releases/)", p.ReleasePrefix)
+	}
+	for _, b := range p.ReleaseBucketArns {
+		if name := strings.TrimPrefix(b, "arn:aws:s3:::"); name == b || name == "" || strings.ContainsAny(name, "*?/") {
+			return fmt.Errorf("roles: ReleaseBucketArns entry %q must be an exact bucket ARN (arn:aws:s3:::<bucket>), without wildcards or a key", b)
 		}
 	}
 	for _, b := range p.ProtectedBranches {
@@ -467,6 +485,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		)
 	}
 	statements = append(statements, secretReadStatements(p)...)
+	statements = append(statements, releaseReadStatements(p)...)
 	// The replicas of the peers' backup keys: exact ARNs when all are known (context), otherwise
 	// the multi-Region keys of the platform regions that carry the backup-key tag (the replicas are
 	// made at deploy time by the peer's stack, constructs/peershare, with generated IDs).
@@ -516,6 +535,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 			"the erasure register (read-only, erasures/ of the own backup buckets, whose names CloudFormation "+
 			"generates, so per-region name patterns) by tenant and patient; secrets by the six characters Secrets Manager "+
 			"appends to their names, their key only through Secrets Manager for those secrets; "+
+			"releases (read-only, the release prefix of the named release buckets) by version; "+
 			"user pools (generated IDs) only with the platform pool tag, the buckets' key (generated ID) only "+
 			"through S3 and only with the buckets' key alias (the checkpoints' also only for the ledger buckets' "+
 			"objects); backup data keys are exact ARNs. The role "+
@@ -562,6 +582,27 @@ func secretReadStatements(p Props) []awsiam.PolicyStatement {
 			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: jsii.Strings(atlas...)}))
 	}
 	return out
+}
+
+// releaseReadStatements let the on-call role list the release prefix of each platform region's
+// release bucket and read the objects under it (manifests and templates). The buckets are the CDK
+// bootstrap buckets, encrypted with the aws/s3 key or the bootstrap's own key, whose key policies
+// both let the account's principals use them through S3: no KMS grant is needed.
+func releaseReadStatements(p Props) []awsiam.PolicyStatement {
+	if len(p.ReleaseBucketArns) == 0 {
+		return nil
+	}
+	var objects []string
+	for _, b := range p.ReleaseBucketArns {
+		objects = append(objects, b+"/"+p.ReleasePrefix+"*")
+	}
+	return []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ListReleases"),
+			Actions: jsii.Strings("s3:ListBucket"), Resources: jsii.Strings(p.ReleaseBucketArns...),
+			Conditions: &map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": p.ReleasePrefix + "*"}}}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ReadReleases"),
+			Actions: jsii.Strings("s3:GetObject"), Resources: jsii.Strings(objects...)}),
+	}
 }
 
 // BackupKeyPurposes are the caro:purpose values of the data keys the failover unwraps: the

@@ -498,6 +498,21 @@ func TestInvalidProps(t *testing.T) {
 		"no own ledger bucket key alias":       func(p *roles.Props) { p.LedgerBucketKeyAlias = "" },
 		"prefixed own ledger bucket key alias": func(p *roles.Props) { p.LedgerBucketKeyAlias = "alias/caro/platform" },
 		"wildcard own ledger bucket key alias": func(p *roles.Props) { p.LedgerBucketKeyAlias = "caro/*" },
+		"release buckets without a prefix": func(p *roles.Props) {
+			p.ReleaseBucketArns = []string{"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1"}
+		},
+		"release prefix without a slash": func(p *roles.Props) {
+			p.ReleaseBucketArns, p.ReleasePrefix = []string{"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1"}, "caro-releases"
+		},
+		"wildcard release prefix": func(p *roles.Props) {
+			p.ReleaseBucketArns, p.ReleasePrefix = []string{"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1"}, "caro-*/"
+		},
+		"wildcard release bucket": func(p *roles.Props) {
+			p.ReleaseBucketArns, p.ReleasePrefix = []string{"arn:aws:s3:::cdk-*"}, "caro-releases/"
+		},
+		"release bucket with a key": func(p *roles.Props) {
+			p.ReleaseBucketArns, p.ReleasePrefix = []string{"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1/caro-releases/*"}, "caro-releases/"
+		},
 	} {
 		t.Run("GIVEN "+name+" THEN Validate refuses", func(t *testing.T) {
 			p := props()
@@ -584,6 +599,55 @@ func TestOnCallRecoversTheLedger(t *testing.T) {
 		}
 	}
 	// AND cdk-nag stays clean
+	if f := nagcheck.Findings(stack); len(f) != 0 {
+		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+func TestOnCallReadsTheReleases(t *testing.T) {
+	// GIVEN each platform region's release bucket and the prefix the releases live under
+	p := props()
+	p.ReleaseBucketArns = []string{"arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1", "arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-central-1"}
+	p.ReleasePrefix = "caro-releases/"
+	// WHEN the roles are synthesized
+	stack, tmpl := synth(t, p)
+	// THEN the on-call role may list that prefix and read the objects under it (the manifests and
+	// templates: the plan reads them and CloudFormation reads the template of the deploy step's
+	// change set with the caller's permissions), in every region's bucket
+	var list, read map[string]any
+	for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
+		switch st["Sid"] {
+		case "ListReleases":
+			list = st
+		case "ReadReleases":
+			read = st
+		}
+	}
+	if list == nil || strings.Join(strs(list["Action"]), ",") != "s3:ListBucket" ||
+		strings.Join(strs(list["Resource"]), ",") != strings.Join(p.ReleaseBucketArns, ",") ||
+		fmt.Sprint(list["Condition"]) != "map[StringLike:map[s3:prefix:caro-releases/*]]" {
+		t.Errorf("ListReleases = %v", list)
+	}
+	if read == nil || strings.Join(strs(read["Action"]), ",") != "s3:GetObject" ||
+		strings.Join(strs(read["Resource"]), ",") != p.ReleaseBucketArns[0]+"/caro-releases/*,"+p.ReleaseBucketArns[1]+"/caro-releases/*" {
+		t.Errorf("ReadReleases = %v", read)
+	}
+	// AND nothing else of those buckets (the assets beside the releases, or writing anything)
+	for _, st := range policyStatements(t, tmpl, "RolesOnCallFailoverPolicy") {
+		for _, r := range strs(st["Resource"]) {
+			if strings.Contains(r, "cdk-hnb659fds-assets") && st["Sid"] != "ListReleases" && st["Sid"] != "ReadReleases" {
+				t.Errorf("statement %v also names %s", st["Sid"], r)
+			}
+		}
+	}
+	// AND the deploy and ops roles get nothing of them
+	for _, prefix := range []string{"RolesDeployPolicy", "RolesOpsPolicy"} {
+		for _, st := range policyStatements(t, tmpl, prefix) {
+			if strings.Contains(fmt.Sprint(st["Resource"]), "caro-releases") {
+				t.Errorf("%s: %v", prefix, st)
+			}
+		}
+	}
 	if f := nagcheck.Findings(stack); len(f) != 0 {
 		t.Errorf("nag findings:\n%s", strings.Join(f, "\n"))
 	}

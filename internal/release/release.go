@@ -248,6 +248,49 @@ func assemblyAssets(assembly, stack string) ([]string, error) {
 	return keys, nil
 }
 
+// PublishingRole is the role `cdk deploy` assumed to publish stack's file assets, as the
+// assembly's asset manifest names it (the CDK bootstrap file-publishing role of the stack's
+// region), with the account and partition filled in: the role that may write the bucket the
+// release goes beside the assets. It fails when the manifest names none or several.
+func PublishingRole(assembly, stack, account string) (string, error) {
+	if account == "" {
+		return "", fmt.Errorf("the publishing role of %s names the account, which is unknown: set \"account\" in regions/environment.json or supply AWS credentials", stack)
+	}
+	raw, err := os.ReadFile(filepath.Join(assembly, stack+".assets.json"))
+	if err != nil {
+		return "", fmt.Errorf("reading the asset manifest of %s: %w", stack, err)
+	}
+	var am struct {
+		Files map[string]struct {
+			Destinations map[string]struct {
+				AssumeRoleArn string `json:"assumeRoleArn"`
+			} `json:"destinations"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(raw, &am); err != nil {
+		return "", fmt.Errorf("the asset manifest of %s is not JSON: %w", stack, err)
+	}
+	fill := strings.NewReplacer("${AWS::AccountId}", account, "${AWS::Partition}", "aws")
+	roles := map[string]bool{}
+	for _, f := range am.Files {
+		for _, d := range f.Destinations {
+			if d.AssumeRoleArn != "" {
+				roles[fill.Replace(d.AssumeRoleArn)] = true
+			}
+		}
+	}
+	if len(roles) != 1 {
+		return "", fmt.Errorf("the asset manifest of %s names %d publishing roles, want one (synthesized with the CDK's default stack synthesizer?)", stack, len(roles))
+	}
+	for r := range roles {
+		if strings.Contains(r, "${") {
+			return "", fmt.Errorf("the publishing role %s of %s has a placeholder left that caro cannot fill in", r, stack)
+		}
+		return r, nil
+	}
+	return "", nil
+}
+
 // requireObjects fails naming the first key that is not in store.
 func requireObjects(ctx context.Context, store objstore.Store, keys []string) error {
 	for _, k := range keys {

@@ -139,3 +139,37 @@ func TestBadVersionsAndDamagedManifests(t *testing.T) {
 		t.Errorf("missing release: err = %v", err)
 	}
 }
+
+func TestPublishingRoleIsTheOneCdkDeployPublishedTheAssetsAs(t *testing.T) {
+	// GIVEN an asset manifest as cdk synth writes it for an account-agnostic stack
+	dir := t.TempDir()
+	role := "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-hnb659fds-file-publishing-role-${AWS::AccountId}-eu-central-1"
+	dest := map[string]any{"bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-eu-central-1", "objectKey": "aaa.zip", "assumeRoleArn": role}
+	write := func(files map[string]any) {
+		raw, _ := json.Marshal(map[string]any{"version": "54.0.0", "files": files})
+		if err := os.WriteFile(filepath.Join(dir, stack+".assets.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(map[string]any{"aaa": map[string]any{"destinations": map[string]any{"d1": dest}}, "bbb": map[string]any{"destinations": map[string]any{"d1": dest}}})
+	// WHEN its publishing role is asked for THEN it is the bootstrap file-publishing role of the account
+	got, err := release.PublishingRole(dir, stack, "123456789012")
+	if want := "arn:aws:iam::123456789012:role/cdk-hnb659fds-file-publishing-role-123456789012-eu-central-1"; err != nil || got != want {
+		t.Errorf("PublishingRole = %q, %v; want %s", got, err, want)
+	}
+	// GIVEN a manifest naming no role, or two WHEN asked THEN it refuses, saying so
+	write(map[string]any{"aaa": map[string]any{"destinations": map[string]any{"d1": map[string]any{"objectKey": "aaa.zip"}}}})
+	if _, err := release.PublishingRole(dir, stack, "123456789012"); err == nil || !strings.Contains(err.Error(), "names 0 publishing roles") {
+		t.Errorf("no role: err = %v", err)
+	}
+	other := map[string]any{"objectKey": "bbb.zip", "assumeRoleArn": "arn:aws:iam::123456789012:role/other"}
+	write(map[string]any{"aaa": map[string]any{"destinations": map[string]any{"d1": dest}}, "bbb": map[string]any{"destinations": map[string]any{"d1": other}}})
+	if _, err := release.PublishingRole(dir, stack, "123456789012"); err == nil || !strings.Contains(err.Error(), "names 2 publishing roles") {
+		t.Errorf("two roles: err = %v", err)
+	}
+	// GIVEN no account WHEN asked THEN it refuses rather than name a role with a placeholder
+	write(map[string]any{"aaa": map[string]any{"destinations": map[string]any{"d1": dest}}})
+	if _, err := release.PublishingRole(dir, stack, ""); err == nil {
+		t.Error("a role without the account was returned")
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	cfn "github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -32,6 +33,10 @@ type Cloud struct {
 	// PathStyleS3 addresses S3 objects path-style, as S3-compatible local servers need (the
 	// s3-endpoint setting is set).
 	PathStyleS3 bool
+	// RoleArn, when set, makes every call as that role (STS AssumeRole with the loaded
+	// credentials): `caro release publish` in the pipeline writes as the CDK bootstrap
+	// file-publishing role, the one role the deploy role may assume that can write the bucket.
+	RoleArn string
 
 	mu   sync.Mutex
 	cfgs map[string]aws.Config
@@ -57,6 +62,11 @@ func (c *Cloud) config(ctx context.Context, region string) (aws.Config, error) {
 	}
 	if c.Endpoint != "" {
 		cfg.BaseEndpoint = aws.String(c.Endpoint)
+	}
+	if c.RoleArn != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.RoleArn, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "caro-" + region
+		}))
 	}
 	if c.cfgs == nil {
 		c.cfgs = map[string]aws.Config{}

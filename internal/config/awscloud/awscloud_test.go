@@ -27,11 +27,18 @@ type fakeAWS struct {
 	secrets map[string]string
 	params  map[string]string
 	denied  bool // every secret read is refused
+	// assumed are the roles asked for (STS AssumeRole); callers records each call's access key.
+	assumed, callers []string
 }
 
 func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.Contains(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256") {
-		f.t.Errorf("request not SigV4-signed: %q", r.Header.Get("Authorization"))
+	auth := r.Header.Get("Authorization")
+	if !strings.Contains(auth, "AWS4-HMAC-SHA256") {
+		f.t.Errorf("request not SigV4-signed: %q", auth)
+	}
+	if _, cred, ok := strings.Cut(auth, "Credential="); ok {
+		key, _, _ := strings.Cut(cred, "/")
+		f.callers = append(f.callers, key)
 	}
 	switch target := r.Header.Get("X-Amz-Target"); target {
 	case "secretsmanager.GetSecretValue":
@@ -103,6 +110,13 @@ func (f *fakeAWS) query(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(&outs, "<member><OutputKey>%s</OutputKey><OutputValue>%s</OutputValue></member>", k, v)
 		}
 		fmt.Fprintf(w, `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member><StackName>%s</StackName><StackStatus>UPDATE_COMPLETE</StackStatus><Outputs>%s</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`, name, outs.String())
+	case action == "AssumeRole" && version == "2011-06-15":
+		role := r.PostForm.Get("RoleArn")
+		if role == "" || r.PostForm.Get("RoleSessionName") == "" {
+			f.t.Errorf("AssumeRole without RoleArn or RoleSessionName: %v", r.PostForm)
+		}
+		f.assumed = append(f.assumed, role)
+		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>ASIAPUBLISHER</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>%s/caro</Arn><AssumedRoleId>AROA:caro</AssumedRoleId></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`, role)
 	case action == "GetCallerIdentity" && version == "2011-06-15":
 		fmt.Fprint(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::123456789012:assumed-role/OnCall/alice</Arn><UserId>AROA:alice</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`)
 	default:
@@ -159,5 +173,21 @@ func TestMissingThingsAreNotFoundAndRefusalsAreErrors(t *testing.T) {
 	_, err := c.SecretString(ctx, "eu-central-1", "caro/eu-central-1/mongodb-uri")
 	if err == nil || errors.Is(err, config.ErrNotFound) || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Errorf("refused secret: err = %v, want the refusal, not 'not found'", err)
+	}
+}
+
+func TestARoleIsAssumedForEveryCallWhenNamed(t *testing.T) {
+	// GIVEN the pipeline's credentials and the file-publishing role to act as
+	f := &fakeAWS{outputs: map[string]string{"Release": "1.4.2"}}
+	c := newCloud(t, f)
+	role := "arn:aws:iam::123456789012:role/cdk-hnb659fds-file-publishing-role-123456789012-eu-central-1"
+	c.RoleArn = role
+	// WHEN a call is made
+	if _, err := c.StackOutputs(context.Background(), "eu-central-1", "CaroPlatform-eu-central-1"); err != nil {
+		t.Fatal(err)
+	}
+	// THEN the role is assumed with the pipeline's credentials first, and the call is signed as the role
+	if strings.Join(f.assumed, ",") != role || strings.Join(f.callers, ",") != "AKID,ASIAPUBLISHER" {
+		t.Errorf("assumed %v, callers %v; want the role assumed by AKID, then the call as ASIAPUBLISHER", f.assumed, f.callers)
 	}
 }
