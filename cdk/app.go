@@ -72,6 +72,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	if err != nil {
 		return nil, err
 	}
+	environment, err := loadEnvironment(contextString(app, "regionsDir"))
+	if err != nil {
+		return nil, err
+	}
 	version := contextString(app, "version")
 	if version == "" {
 		version = "dev"
@@ -150,6 +154,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 			PeerHoldsBackupKeyReplica: contextString(app, "backupKeyArn:"+def.Region) != "",
 			PeerLedgerPublicKeys:      ledgerKeys,
 			Version:                   version,
+			Environment:               environment,
 			OriginSecretVersions:      secretVersions,
 		}))
 	}
@@ -158,7 +163,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 	// by a per-region pattern narrowed by a tag or alias, or, for the backup keys, by the exact ARNs the
 	// backupKeyArn:<region> context already gives the platform stacks.
 	edgeAccount := *pa.Edge.Account()
-	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, erasureBuckets, deployRegions []string
+	var pools, backupBuckets, ledgerReplicas, ledgerBuckets, erasureBuckets, deployRegions, releaseBuckets []string
 	connectionSecrets := map[string]string{}
 	for _, def := range set.All() {
 		pools = append(pools, fmt.Sprintf("arn:aws:cognito-idp:%s:%s:userpool/*", def.Region, edgeAccount))
@@ -168,6 +173,7 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		erasureBuckets = append(erasureBuckets, "arn:aws:s3:::"+OwnBackupBucketPattern(def.Region))
 		deployRegions = append(deployRegions, def.Region)
 		connectionSecrets[def.Region] = ConnectionSecretName(def.Region)
+		releaseBuckets = append(releaseBuckets, "arn:aws:s3:::"+releaseBucketName(environment, edgeAccount, def.Region))
 	}
 	backupKeys, err := backupKeyArns(set, func(region string) string { return contextString(app, "backupKeyArn:"+region) })
 	if err != nil {
@@ -219,6 +225,10 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		ConnectionSecretNames:      connectionSecrets,
 		ConnectionSecretKeyAlias:   platformKeyAlias,
 		AtlasCredentialsSecretName: AtlasCredentialsSecretName,
+		// The plan reads the release the failover deploys; CloudFormation reads its template from
+		// the URL the deploy step's change set names with the caller's permissions.
+		ReleaseBucketArns: releaseBuckets,
+		ReleasePrefix:     releasePrefix,
 	})
 	// The ARNs the pipeline's variables (DEPLOY_ROLE_ARN, OPS_ROLE_ARN) and on-call profiles name.
 	for _, o := range []struct {
@@ -312,6 +322,14 @@ func loadRegions(dir string) (regions.Set, error) {
 		return regions.Default()
 	}
 	return regions.Load(dir)
+}
+
+// loadEnvironment reads the environment file beside the region definitions.
+func loadEnvironment(dir string) (regions.Environment, error) {
+	if dir == "" {
+		return regions.DefaultEnvironment()
+	}
+	return regions.LoadEnvironment(dir)
 }
 
 // LedgerBucketName is the name of a region's own audit ledger checkpoint bucket, as the platform

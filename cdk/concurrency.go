@@ -35,23 +35,39 @@ type reservedConcurrency struct {
 	atlasKeyAccess float64
 	// peerShare serves the deploy-time share with the peer region (regions with a peer).
 	peerShare float64
+	// readiness: the standby's readiness check every 30 minutes (about a minute each), one at a
+	// time (constructs/readiness).
+	readiness float64
 }
 
-// concurrencyFor sizes a region's functions from its stated API load; atlas: the region declares
-// Atlas settings; peer: it has a peer region.
-func concurrencyFor(load regions.APILoad, atlas, peer bool) reservedConcurrency {
+// regionFunctions says which of the optional functions a region runs.
+type regionFunctions struct {
+	// atlas: the region declares Atlas settings (the Atlas key access).
+	atlas bool
+	// peer: it has a peer region (the peer share).
+	peer bool
+	// standby: it is a standby with a peer to take over from (the readiness check).
+	standby bool
+}
+
+// concurrencyFor sizes a region's functions from its stated API load and the optional functions
+// it runs.
+func concurrencyFor(load regions.APILoad, runs regionFunctions) reservedConcurrency {
 	api := math.Max(2, math.Ceil(load.APIPeakRequestsPerSecond*load.APIRequestSeconds*2))
 	c := reservedConcurrency{api: api, health: 2, auditOutbox: 1, trafficWatch: 1, auditWriter: 2, backup: 1, retention: 1, backupEngine: backupengine.DefaultMaxConcurrency}
-	if atlas {
+	if runs.atlas {
 		c.atlasKeyAccess = 1
 	}
-	if peer {
+	if runs.peer {
 		c.peerShare = 1
+	}
+	if runs.peer && runs.standby {
+		c.readiness = 1
 	}
 	return c
 }
 
 // total is what the region's platform stack reserves in all.
 func (c reservedConcurrency) total() float64 {
-	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.retention + c.backupEngine + c.atlasKeyAccess + c.peerShare
+	return c.api + c.health + c.auditOutbox + c.trafficWatch + c.auditWriter + c.backup + c.retention + c.backupEngine + c.atlasKeyAccess + c.peerShare + c.readiness
 }

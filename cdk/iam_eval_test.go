@@ -21,6 +21,9 @@ import (
 // testAccount is the account platformApp synthesizes for.
 const testAccount = "123456789012"
 
+// testStackUUID is the evaluator's ID part of every stack's ARN (AWS::StackId).
+const testStackUUID = "0a1b2c3d-0000-4000-8000-000000000000"
+
 // stackView is one synthesized stack for the evaluator: its template, region and the names the
 // resources of every stack of the app resolve to.
 type stackView struct {
@@ -174,6 +177,8 @@ func (s *stackView) ref(id string) string {
 		return s.region
 	case "AWS::URLSuffix":
 		return "amazonaws.com"
+	case "AWS::StackId":
+		return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", s.region, testAccount, s.name, testStackUUID)
 	}
 	r, ok := s.tpl.Resources[id]
 	if !ok {
@@ -226,6 +231,10 @@ func (s *stackView) getAtt(id, attr string) string {
 	case r.Type == "AWS::SecretsManager::Secret" && attr == "Arn", r.Type == "AWS::SecretsManager::Secret" && attr == "Id":
 		return arn("secretsmanager", "secret:"+s.resolve(r.Properties["Name"])+"-AbCdEf")
 	case r.Type == "AWS::CloudFront::Distribution" && attr == "Id":
+		return id
+	case r.Type == "AWS::Cognito::UserPool" && attr == "Arn":
+		return arn("cognito-idp", "userpool/"+id)
+	case r.Type == "AWS::Route53::HealthCheck" && attr == "HealthCheckId":
 		return id
 	}
 	return "${" + id + "." + attr + "}"

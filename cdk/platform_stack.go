@@ -50,8 +50,12 @@ type PlatformStackProps struct {
 	// ledgerPublicKeys:<peer>, known after the peer's first deploy). With them the audit writer's
 	// weekly verify reads this region's replica of the peer's checkpoints too, with the keys pinned.
 	PeerLedgerPublicKeys []ledger.PublicKey
-	// Version is the platform version the handlers report on /health.
+	// Version is the platform version the handlers report on /health and the stack's Release
+	// output names (context "version": the release the pipeline publishes this assembly as).
 	Version string
+	// Environment is the environment file beside the region definitions (its release bucket,
+	// which the standby's readiness check reads the release from).
+	Environment regions.Environment
 	// OriginSecretVersions are the origin secret versions the regional WAF accepts (context
 	// originSecretVersion, then originSecretAccept); empty: the version staged AWSCURRENT.
 	OriginSecretVersions []string
@@ -126,7 +130,7 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		return f
 	}
 
-	reserved := concurrencyFor(def.APILoad(), def.Atlas.KeyAccess != nil, props.PeerRegion != "")
+	reserved := concurrencyFor(def.APILoad(), regionFunctions{atlas: def.Atlas.KeyAccess != nil, peer: props.PeerRegion != "", standby: !def.Primary})
 	health := newFunction("Health", "health", fn{
 		description: "GET /health: database reachability, region, version, restore marker; GET /auth/config: sign-in pool and client", database: true,
 		concurrency: reserved.health,
@@ -303,9 +307,13 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 		// The override (context backupKeyArn:<peer>): this stack declares the replica itself.
 		replica := backup.NewReplicaKey(stack, "PeerBackupKeyReplica", props.PeerBackupKeyArn)
 		awscdk.Tags_Of(replica).Add(jsii.String(peershare.BackupKeyTagKey), jsii.String(peershare.BackupKeyTagValue), nil)
-		output("BackupKeyArn", replica.AttrArn(), "This region's replica of the peer's multi-Region backup key")
 		peerBackupKey = replica.AttrArn()
+		output("BackupKeyArn", peerBackupKey, "This region's replica of the peer's multi-Region backup key")
 	}
+	// The configuration's backup-key setting (caro backup, the restore's accepted keys) reads it here.
+	output("OwnBackupKeyArn", backups.KeyArn, "This region's own multi-Region backup key (its backups are encrypted under it)")
+	// The failover deploys the release the primary runs and refuses when the standby runs another.
+	output("Release", jsii.String(props.Version), "The release this stack was synthesized as (context version; caro release publish puts its template in the release bucket)")
 	// This region hands its peer a replica of its backup key and its ledger key (parameters the
 	// peer reads at run time), so no value is copied between the regions' deploys.
 	if props.PeerRegion != "" {
@@ -339,6 +347,19 @@ func NewPlatformStack(scope constructs.Construct, id string, props *PlatformStac
 	// The failover's restore step reads this region's erasure register (erasures/, its API's
 	// erasures) beside the replica's; the bucket's name is generated, so it is given here.
 	output("OwnBackupBucket", backups.Bucket.BucketName(), "This region's own backup bucket (its erasure register, erasures/), read with BackupBucket by the failover's restore step")
+
+	// A standby checks every 30 minutes that it could take over from its peer now (what a
+	// failover plan checks), and pages on-call on a blocker.
+	if !def.Primary && props.PeerRegion != "" {
+		newReadiness(stack, props, readinessInputs{
+			function: newFunction("ReadinessFunction", "readiness", fn{
+				description: fmt.Sprintf("Readiness check every 30 minutes: could %s take over from %s now? Read-only", def.Region, props.PeerRegion),
+				concurrency: reserved.readiness, timeout: awscdk.Duration_Minutes(jsii.Number(2)),
+			}).Lambda,
+			onCall: mon.OnCall, connectionSecret: mongoURI, key: ps.Key, pool: pool.Pool,
+			healthCheckID: failover.HealthCheck.AttrHealthCheckId(), peerKeyReplica: peerBackupKey,
+		})
+	}
 
 	for i, q := range append(audit.DeadLetterQueues, mon.Alarms.DeadLetterQueues...) {
 		mon.WatchQueue(fmt.Sprintf("SubscriptionDeadLetters%d", i), q)

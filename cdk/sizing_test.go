@@ -53,7 +53,8 @@ func TestFunctionsReserveWhatTheStatedLoadNeeds(t *testing.T) {
 				t.Errorf("%s: function %s reserves no concurrency", *p.StackName(), id)
 			}
 		}
-		if want := concurrencyFor(load, def.Atlas.KeyAccess != nil, len(pa.Platforms) > 1).total(); total != want {
+		runs := regionFunctions{atlas: def.Atlas.KeyAccess != nil, peer: len(pa.Platforms) > 1, standby: !def.Primary}
+		if want := concurrencyFor(load, runs).total(); total != want {
 			t.Errorf("%s: functions reserve %v in all, concurrencyFor says %v", *p.StackName(), total, want)
 		}
 	}
