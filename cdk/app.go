@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/constructs/peershare"
 	"github.com/carohealth/platform/constructs/roles"
+	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -59,7 +59,7 @@ func account(app awscdk.App) *string {
 	if a := contextString(app, "account"); a != "" {
 		return jsii.String(a)
 	}
-	if a := os.Getenv("CDK_DEFAULT_ACCOUNT"); a != "" {
+	if a, ok := config.LookupEnv("CDK_DEFAULT_ACCOUNT"); ok {
 		return jsii.String(a)
 	}
 	return nil

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/nagcheck"
+	"github.com/carohealth/platform/internal/config"
 )
 
 // Props configures a Go function.
@@ -136,7 +137,7 @@ func moduleSourceHash(root string) []byte {
 // RepoRoot finds the module root (the folder holding go.mod) from the working directory, so the CDK
 // app and construct tests locate lambdas/ wherever they run from. CARO_REPO_ROOT overrides it.
 func RepoRoot() string {
-	if root := os.Getenv("CARO_REPO_ROOT"); root != "" {
+	if root, ok := config.LookupEnv("CARO_REPO_ROOT"); ok {
 		return root
 	}
 	dir, err := os.Getwd()

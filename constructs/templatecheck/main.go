@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/carohealth/platform/constructs/gofunction"
+	"github.com/carohealth/platform/internal/config"
 )
 
 // ReportFile is the file in the cloud assembly that records what the check found (kept by the
@@ -28,7 +29,7 @@ const cdkValidation = "CDK_VALIDATION"
 // validator's findings. Errors in a template fail the run; so does a validator that is missing or
 // stops without an answer, since an unchecked template must not pass as a checked one.
 func Main(build func(app awscdk.App) error, stderr io.Writer) int {
-	if os.Getenv(cdkValidation) != "false" {
+	if v, _ := config.LookupEnv(cdkValidation); v != "false" {
 		return restartWithoutInProcessValidation(stderr)
 	}
 	v, err := Start(gofunction.RepoRoot(), stderr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,13 +62,16 @@ type Config struct {
 	ReplicaBucket string
 	// PeerPublicKeys are EnvPeerPublicKeys: DER public keys by key ARN.
 	PeerPublicKeys map[string][]byte
+	// SessionToken is the function's AWS_SESSION_TOKEN (the secrets extension requires it).
+	SessionToken string
 }
 
 // ConfigFromEnv reads the configuration and says which variable is wrong.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{MongoURI: getenv(EnvMongoURI), MongoURISecretARN: getenv(EnvMongoURISecretARN), Database: getenv(EnvDatabase),
 		Bucket: getenv(EnvBucket), SigningKey: getenv(EnvSigningKey), RetentionYears: ledger.DefaultRetentionYears,
-		Interval: ledger.DefaultInterval, MaxAge: ledger.DefaultMaxAge, CheckpointSchedule: ledger.DefaultCheckpointSchedule}
+		Interval: ledger.DefaultInterval, MaxAge: ledger.DefaultMaxAge, CheckpointSchedule: ledger.DefaultCheckpointSchedule,
+		SessionToken: getenv("AWS_SESSION_TOKEN")}
 	if c.Database == "" {
 		c.Database = "caro"
 	}
@@ -150,7 +152,7 @@ func Build(ctx context.Context, c Config, log *slog.Logger) (*Handler, func(), e
 	if uri == "" {
 		var err error
 		// Through the AWS Parameters and Secrets Lambda Extension (the layer gofunction adds).
-		if uri, err = lambdasecrets.Get(ctx, c.MongoURISecretARN, os.Getenv("AWS_SESSION_TOKEN")); err != nil {
+		if uri, err = lambdasecrets.Get(ctx, c.MongoURISecretARN, c.SessionToken); err != nil {
 			return nil, nil, err
 		}
 	}

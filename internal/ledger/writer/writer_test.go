@@ -211,9 +211,8 @@ func TestBuildReadsTheDatabaseURIFromTheSecret(t *testing.T) {
 	old := lambdasecrets.Endpoint
 	lambdasecrets.Endpoint = fake.URL
 	defer func() { lambdasecrets.Endpoint = old }()
-	t.Setenv("AWS_SESSION_TOKEN", "session-token")
 	t.Setenv("AWS_REGION", "eu-west-1")
-	env := map[string]string{writer.EnvMongoURISecretARN: arn, writer.EnvDatabase: "buildtest", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k"}
+	env := map[string]string{"AWS_SESSION_TOKEN": "session-token", writer.EnvMongoURISecretARN: arn, writer.EnvDatabase: "buildtest", writer.EnvBucket: "b", writer.EnvSigningKey: "arn:k"}
 	cfg, err := writer.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
