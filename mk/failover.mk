@@ -5,8 +5,10 @@
 #                      once with the apply killed (kill -9) in the middle of the restore and resumed,
 #                      printing the report (RTO, RPO, records, checksums, DNS before/after, the audit
 #                      ledger recovered by the restore step and verified in the standby).
-#   make bench-drill   the drill's numbers against the goals (RTO <= 60 s for 50,000 records, engine
-#                      overhead <= 2 % of the apply), as JSON lines. Not part of `make test`.
+#   make bench-drill   the drill at 50,000 and 1,000,000 records (BENCH_DRILL_RECORDS), pre-staged and
+#                      cold: RTO, restore records/s (linear in N), engine overhead (<= 2 % of the
+#                      apply), peak memory of caro's processes and of the servers. Not part of
+#                      `make test`.
 # The drill test (go test ./cmd/caro, 500 records) is part of `make test` through `go test ./...`.
 DRILL_RECORDS ?= 50000
 DRILL_REPORT ?= $(CARO_CACHE)/evidence/drill.json
@@ -28,10 +30,10 @@ drill-demo: caro-bin servers
 	@scripts/quiet.sh --stderr-only $(DRILL_KILL_LOG) $(CARO_BIN) failover drill --records $(DRILL_RECORDS) --kill-at restore --timeline $(DRILL_KILL_TIMELINE)
 	@echo "drill timeline (open in a browser): $(DRILL_KILL_TIMELINE)"
 
+# bench-drill runs the drill at each of BENCH_DRILL_RECORDS, with the standby's pre-stage (the
+# staged path) and without it (--cold); see scripts/benchdrill.
+BENCH_DRILL_RECORDS ?= 50000,1000000
 bench-drill: caro-bin servers
-	@$(CARO_BIN) failover drill --records $(DRILL_RECORDS) -o json 2>/dev/null | awk -F': ' '\
-		/"rto_seconds"/ { v=$$2+0; printf "drill RTO %.2f s for $(DRILL_RECORDS) records (goal <= 60 s): %s\n", v, (v <= 60 ? "ok" : "MISSED") } \
-		/"engine_overhead_percent"/ { v=$$2+0; printf "engine overhead %.2f %% of the apply (goal <= 2 %%): %s\n", v, (v <= 2 ? "ok" : "MISSED") } \
-		/"ok":/ && !seen { seen=1; printf "drill ok: %s\n", $$2 }'
+	go run ./scripts/benchdrill -caro $(CARO_BIN) -records $(BENCH_DRILL_RECORDS)
 
 DEMO_TARGETS += drill-demo
