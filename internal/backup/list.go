@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,7 +30,8 @@ type Summary struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// List returns the backups in store, newest first. Backups without a manifest (interrupted
+// List returns the backups in store, newest first (by the second their ID names, then by their
+// manifest's time). Backups without a manifest (interrupted
 // creates) are not listed.
 func List(ctx context.Context, store ObjectStore, now time.Time) ([]Summary, error) {
 	objs, err := store.List(ctx, BackupPrefix)
@@ -67,8 +69,19 @@ func List(ctx context.Context, store ObjectStore, now time.Time) ([]Summary, err
 		}
 		out = append(out, s)
 	}
+	// An ID names its second and a random suffix: within one second the manifest's time orders
+	// them, so the newest is the one taken last.
+	slices.SortStableFunc(out, func(a, b Summary) int {
+		if c := strings.Compare(b.BackupID[:idTimeLen], a.BackupID[:idTimeLen]); c != 0 {
+			return c
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	})
 	return out, nil
 }
+
+// idTimeLen is the length of a backup ID's time (NewBackupID: 20060102T150405Z).
+const idTimeLen = len("20060102T150405Z")
 
 // readManifest parses a manifest without authenticating it (for listing only).
 func readManifest(ctx context.Context, store ObjectStore, id string) (Manifest, error) {

@@ -216,3 +216,37 @@ func TestManifestNeverHoldsPlaintext(t *testing.T) {
 		t.Fatal("manifest contains document data")
 	}
 }
+
+// TestListOrdersBackupsOfOneSecondByTheirTime: a backup ID names its second and a random suffix,
+// so two backups taken in the same second must not be ordered by the suffix: the newest first is
+// the one taken last (the pre-stage and the failover plan take the first readable one).
+func TestListOrdersBackupsOfOneSecondByTheirTime(t *testing.T) {
+	store := newBucket(t)
+	second := time.Date(2026, 12, 7, 1, 23, 45, 0, time.UTC)
+	// GIVEN two backups of the same second whose random suffixes sort against their times
+	earlier, later := NewBackupID(second)[:16]+"-ffffffff", NewBackupID(second)[:16]+"-00000000"
+	for id, at := range map[string]time.Time{earlier: second.Add(100 * time.Millisecond), later: second.Add(900 * time.Millisecond)} {
+		raw, err := json.Marshal(Manifest{FormatVersion: FormatVersion, BackupID: id, Database: "app", SourceRegion: testRegion, CreatedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		putObject(t, store, ManifestKey(id), raw)
+	}
+	// AND an older backup of the second before
+	older := NewBackupID(second.Add(-time.Second))
+	raw, _ := json.Marshal(Manifest{FormatVersion: FormatVersion, BackupID: older, Database: "app", SourceRegion: testRegion, CreatedAt: second.Add(-time.Second)})
+	putObject(t, store, ManifestKey(older), raw)
+	// WHEN they are listed
+	got, err := List(context.Background(), store, second.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN the newest is the one taken last
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.BackupID)
+	}
+	if want := []string{later, earlier, older}; !slices.Equal(ids, want) {
+		t.Fatalf("List order %v, want %v (newest first)", ids, want)
+	}
+}
