@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/carohealth/platform/constructs/backupengine"
 	"github.com/carohealth/platform/constructs/gofunction"
 	"github.com/carohealth/platform/constructs/identity"
 	"github.com/carohealth/platform/constructs/nagcheck"
@@ -190,20 +191,21 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		GitLabURL: contextOr(app, "gitlabUrl", "https://gitlab.com"),
 		// IAM allows one OIDC provider per URL: an account that has one already passes its ARN
 		// (caro deploy check finds it).
-		ExistingProviderArn: contextString(app, "gitlabOidcProviderArn"),
-		ProjectPath:         contextOr(app, "gitlabProject", "carohealth/platform"),
-		ProtectedBranches:   []string{contextOr(app, "gitlabDeployBranch", "main")},
-		DeployRegions:       append(deployRegions, "us-east-1"),
-		PlatformRegions:     apiRegions,
-		HostedZoneID:        primary.HostedZoneID,
-		UserPoolArns:        pools,
-		UserPoolTagKey:      identity.PoolTagKey,
-		UserPoolTagValue:    identity.PoolTagValue,
-		BackupBucketArns:    backupBuckets,
-		BackupKeyArns:       onCallBackupKeys,
-		BackupKeyTagKey:     peershare.BackupKeyTagKey,
-		BackupKeyTagValue:   peershare.BackupKeyTagValue,
-		PeerParameterPrefix: "/caro/peers/",
+		ExistingProviderArn:       contextString(app, "gitlabOidcProviderArn"),
+		ProjectPath:               contextOr(app, "gitlabProject", "carohealth/platform"),
+		ProtectedBranches:         []string{contextOr(app, "gitlabDeployBranch", "main")},
+		DeployRegions:             append(deployRegions, "us-east-1"),
+		PlatformRegions:           apiRegions,
+		HostedZoneID:              primary.HostedZoneID,
+		UserPoolArns:              pools,
+		UserPoolTagKey:            identity.PoolTagKey,
+		UserPoolTagValue:          identity.PoolTagValue,
+		BackupBucketArns:          backupBuckets,
+		BackupKeyArns:             onCallBackupKeys,
+		BackupKeyTagKey:           peershare.BackupKeyTagKey,
+		BackupKeyTagValue:         peershare.BackupKeyTagValue,
+		PeerParameterPrefix:       "/caro/peers/",
+		RestoreEngineStateMachine: backupengine.PrestageStateMachineName,
 		// Exact when every region's key is known; otherwise the roles' default (multi-Region keys
 		// of the platform regions, under a backup's exact encryption context).
 		BackupDataKeyArns: backupKeys.all,

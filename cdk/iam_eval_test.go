@@ -195,6 +195,12 @@ func (s *stackView) ref(id string) string {
 		return id
 	case "AWS::SQS::Queue":
 		return fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", s.region, testAccount, id)
+	case "AWS::StepFunctions::StateMachine": // Ref is the ARN; the name is generated unless given
+		name := s.resolve(r.Properties["StateMachineName"])
+		if name == "" || strings.HasPrefix(name, "${") {
+			name = id
+		}
+		return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", s.region, testAccount, name)
 	}
 	return "${" + id + "}"
 }

@@ -432,3 +432,57 @@ func referencesIn(v interface{}) []string {
 	}
 	return out
 }
+
+// TestOnCallMayRunTheRestoreEngineInEachRegion follows the failover's cold path
+// (internal/providers/aws StateMachineEngine): the on-call role starts the state machine the target
+// stack's output PrestageStateMachineArn names and follows its execution (StartExecution on the
+// state machine, DescribeExecution on its executions: Service Authorization Reference, AWS Step
+// Functions, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+// It may start no other state machine and stop none.
+func TestOnCallMayRunTheRestoreEngineInEachRegion(t *testing.T) {
+	av := newAppView(t)
+	edge := av.stack(t, "CaroEdge")
+	onCall := ""
+	for id, r := range edge.tpl.Resources {
+		if r.Type == "AWS::IAM::Role" && strings.HasPrefix(stringOf(r.Properties["Description"]), "On-call failover") {
+			onCall = id
+		}
+	}
+	roleArn := edge.getAtt(onCall, "Arn")
+	identity := edge.identityStatements(onCall)
+	checked := 0
+	for _, s := range av.stacks {
+		out, ok := s.tpl.Outputs["PrestageStateMachineArn"]
+		if !strings.HasPrefix(s.name, "CaroPlatform-") || !ok {
+			continue
+		}
+		// GIVEN the state machine the stack's output names
+		engine := s.resolve(out.Value)
+		if !strings.HasPrefix(engine, "arn:aws:states:"+s.region+":") {
+			t.Fatalf("%s: output PrestageStateMachineArn resolves to %q", s.name, engine)
+		}
+		checked++
+		name := engine[strings.LastIndex(engine, ":")+1:]
+		execution := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:failover-20261208T031500Z-0a1b2c3d", s.region, testAccount, name)
+		// THEN the on-call role may start it and follow its execution
+		if !allows(identity, request{principal: roleArn, action: "states:StartExecution", resource: engine}, false) {
+			t.Errorf("%s: the on-call role may not start the restore engine %s", s.name, engine)
+		}
+		if !allows(identity, request{principal: roleArn, action: "states:DescribeExecution", resource: execution}, false) {
+			t.Errorf("%s: the on-call role may not follow the restore engine's execution %s", s.name, execution)
+		}
+		// AND nothing more: not stop it, not start another state machine of the stack
+		if allows(identity, request{principal: roleArn, action: "states:StopExecution", resource: execution}, false) {
+			t.Errorf("%s: the on-call role may stop %s", s.name, execution)
+		}
+		for id, r := range s.tpl.Resources {
+			if other := s.ref(id); r.Type == "AWS::StepFunctions::StateMachine" && other != engine &&
+				allows(identity, request{principal: roleArn, action: "states:StartExecution", resource: other}, false) {
+				t.Errorf("%s: the on-call role may start %s", s.name, other)
+			}
+		}
+	}
+	if checked != 2 {
+		t.Errorf("%d restore engines checked, want 2 (one per platform region)", checked)
+	}
+}

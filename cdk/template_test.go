@@ -14,6 +14,10 @@ import (
 // cfnTemplate is a synthesized template's resources by logical ID.
 type cfnTemplate struct {
 	Resources map[string]cfnResource `json:"Resources"`
+	// Outputs are the stack's outputs by name (Value is as synthesized: a string or an intrinsic).
+	Outputs map[string]struct {
+		Value interface{} `json:"Value"`
+	} `json:"Outputs"`
 }
 
 // cfnResource is one resource of a cfnTemplate.

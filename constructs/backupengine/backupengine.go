@@ -167,7 +167,7 @@ func New(scope constructs.Construct, id string, props *Props) *Engine {
 			Comment: jsii.String("This region's database holds the standby's staged copy, not live data")}), nil).
 		Otherwise(seal.Next(finalize).Next(sfn.NewSucceed(c, jsii.String("BackupWritten"), nil))))
 	// A backup must end before the next one starts.
-	e.Backup = stateMachine(c, "Backup", backupDef, interval, props.Key)
+	e.Backup = stateMachine(c, "Backup", "", backupDef, interval, props.Key)
 	e.BackupSchedule = awsevents.NewRule(c, jsii.String("BackupSchedule"), &awsevents.RuleProps{
 		Description: jsii.String(fmt.Sprintf("An encrypted logical backup of the application database every %v hours (the RPO of a failover from a backup)", hours)),
 		Schedule:    awsevents.Schedule_Rate(interval),
@@ -247,7 +247,7 @@ func (e *Engine) prestage(c constructs.Construct, props *Props) {
 		When(sfn.Condition_BooleanEquals(jsii.String("$.skip"), jsii.Bool(true)), sfn.NewSucceed(c, jsii.String("NothingToStage"), &sfn.SucceedProps{
 			Comment: jsii.String("Staged already, another pre-stage runs, or this region's database is live")}), nil).
 		Otherwise(load.Next(complete).Next(sfn.NewSucceed(c, jsii.String("Staged"), nil))))
-	e.Prestage = stateMachine(c, "Prestage", def, awscdk.Duration_Minutes(jsii.Number(4*maxRun)), props.Key)
+	e.Prestage = stateMachine(c, "Prestage", PrestageStateMachineName, def, awscdk.Duration_Minutes(jsii.Number(4*maxRun)), props.Key)
 	input := func(key interface{}) awsevents.RuleTargetInput {
 		return awsevents.RuleTargetInput_FromObject(map[string]interface{}{"key": key})
 	}
@@ -296,13 +296,20 @@ func task(c constructs.Construct, id string, worker awslambda.IFunction, payload
 	return t
 }
 
-func stateMachine(c constructs.Construct, id string, def sfn.IChainable, timeout awscdk.Duration, key awskms.IKey) sfn.StateMachine {
+// PrestageStateMachineName names the pre-stage state machine in every region (names are per
+// account and region): the on-call role, defined in another stack and region, may start it by name
+// for the failover's cold path (constructs/roles).
+const PrestageStateMachineName = "caro-prestage"
+
+// stateMachine builds a logged, traced state machine; name "" lets CloudFormation name it.
+func stateMachine(c constructs.Construct, id, name string, def sfn.IChainable, timeout awscdk.Duration, key awskms.IKey) sfn.StateMachine {
 	logs := awslogs.NewLogGroup(c, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		EncryptionKey: key, Retention: awslogs.RetentionDays_ONE_YEAR, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
 	return sfn.NewStateMachine(c, jsii.String(id), &sfn.StateMachineProps{
 		DefinitionBody: sfn.DefinitionBody_FromChainable(def), Timeout: timeout, TracingEnabled: jsii.Bool(true),
-		Logs: &sfn.LogOptions{Destination: logs, Level: sfn.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
+		StateMachineName: nameOrNil(name),
+		Logs:             &sfn.LogOptions{Destination: logs, Level: sfn.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
 	})
 }
 
@@ -409,3 +416,10 @@ func peerKeyStatement(c constructs.Construct, s *Standby) awsiam.PolicyStatement
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func nameOrNil(name string) *string {
+	if name == "" {
+		return nil
+	}
+	return jsii.String(name)
+}

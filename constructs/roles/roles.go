@@ -166,6 +166,10 @@ type Props struct {
 	// what a failover to the region reads (its backup key replica, its ledger keys). Empty grants
 	// nothing.
 	PeerParameterPrefix string
+	// RestoreEngineStateMachine names the pre-stage state machine of every platform region
+	// (constructs/backupengine): the failover's cold path starts it for the plan's backup and follows
+	// the execution. Empty: no restore engine, no permission.
+	RestoreEngineStateMachine string
 	// ReleaseBucketArns are the platform regions' release buckets (exact bucket ARNs; by default
 	// each region's CDK bootstrap assets bucket) and ReleasePrefix the prefix the releases live
 	// under ("caro-releases/"): the on-call role may list that prefix and read its objects, nothing
@@ -523,6 +527,7 @@ func newOnCallRole(scope constructs.Construct, p Props) awsiam.Role {
 		}
 		statements = append(statements, st("ReadPeerParameters", []string{"ssm:GetParameter", "ssm:GetParametersByPath"}, params))
 	}
+	statements = append(statements, restoreEngineStatements(p)...)
 	policy := awsiam.NewManagedPolicy(scope, jsii.String("OnCallFailoverPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("Only the calls of the failover steps, on the platform's own resources"),
 		Statements:  &statements,
@@ -582,6 +587,26 @@ func secretReadStatements(p Props) []awsiam.PolicyStatement {
 			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: jsii.Strings(atlas...)}))
 	}
 	return out
+}
+
+// restoreEngineStatements let the failover's cold path start the target's restore engine and follow
+// its execution (StartExecution on the state machine, DescribeExecution on its executions: Service
+// Authorization Reference, AWS Step Functions), nothing else of Step Functions.
+func restoreEngineStatements(p Props) []awsiam.PolicyStatement {
+	if p.RestoreEngineStateMachine == "" {
+		return nil
+	}
+	var machines, executions []string
+	for _, region := range p.PlatformRegions {
+		machines = append(machines, fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, p.Account, p.RestoreEngineStateMachine))
+		executions = append(executions, fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:*", region, p.Account, p.RestoreEngineStateMachine))
+	}
+	return []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("StartRestoreEngine"),
+			Actions: jsii.Strings("states:StartExecution"), Resources: jsii.Strings(machines...)}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("FollowRestoreEngine"),
+			Actions: jsii.Strings("states:DescribeExecution"), Resources: jsii.Strings(executions...)}),
+	}
 }
 
 // releaseReadStatements let the on-call role list the release prefix of each platform region's

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/carohealth/platform/internal/atlas"
@@ -78,7 +79,7 @@ func ClientsFromSDK(arc *RoutingControls) func(ctx context.Context, region strin
 		}
 		c := &Clients{
 			CloudFormation: cfn.NewFromConfig(cfg), S3: s3.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg),
-			Cognito: cip.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
+			Cognito: cip.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg), StepFunctions: sfn.NewFromConfig(cfg),
 			// Route 53 is a global service whose control plane is in us-east-1.
 			Route53: route53.NewFromConfig(cfg, func(o *route53.Options) { o.Region = "us-east-1" }),
 		}

@@ -88,11 +88,12 @@ func TestTheRestoreStepActivatesAStagedCopyOrLoadsOnTheEngine(t *testing.T) {
 	}
 	fake := newSFNFake(t, engineRun)
 	arn := "arn:aws:states:eu-central-1:123456789012:stateMachine:Prestage"
-	settings := &RestoreSettings{TargetMongoURI: w.uri, Settle: time.Millisecond, LedgerKeyProblem: "no key pinned in this test",
-		EngineFor: func(outs map[string]string, plan *failover.Plan) RestoreEngine {
-			return &StateMachineEngine{Client: sfn.NewFromConfig(localstack.AWSConfig("eu-central-1", fake.srv.URL)), StateMachineArn: outs[OutputPrestageStateMachineArn],
-				Name: "failover-" + plan.ID, Poll: 10 * time.Millisecond}
-		}}
+	// (the provider's own wiring: the engine is the target's state machine, run through the target
+	// region's Step Functions client)
+	settings := &RestoreSettings{TargetMongoURI: w.uri, Settle: time.Millisecond, LedgerKeyProblem: "no key pinned in this test"}
+	clients := *w.clients
+	clients.StepFunctions = sfn.NewFromConfig(localstack.AWSConfig("eu-central-1", fake.srv.URL))
+	w.clients = &clients
 	r := Restores{Settings: settings}
 	outs := map[string]string{}
 	for k, v := range w.outs {

@@ -66,6 +66,8 @@ type Clients struct {
 	STS            STSAPI
 	Route53        Route53API
 	ARC            *RoutingControls
+	// StepFunctions runs the target's restore engine (its pre-stage state machine) on the cold path.
+	StepFunctions SFNAPI
 }
 
 // BackupCatalog finds the newest usable backup (or Atlas snapshot) of a region.

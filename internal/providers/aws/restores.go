@@ -71,21 +71,26 @@ type RestoreSettings struct {
 	Origin  func(ctx context.Context, region string) audit.Origin
 	Deliver func(ctx context.Context, region string, db *mongo.Database, events []audit.Written, unstored *audit.Event)
 	// Engine, when set, loads a backup the target has not staged on the restore engine in the
-	// target region (the cold path) instead of in this process; EngineFor builds it from the target
-	// stack's outputs when Engine is nil (nil result: this process loads).
-	Engine    RestoreEngine
-	EngineFor func(outs map[string]string, plan *failover.Plan) RestoreEngine
+	// target region (the cold path) instead of in this process. When it is nil, the target's
+	// pre-stage state machine (stack output PrestageStateMachineArn) is that engine, run through
+	// the target's Step Functions client; without either, this process loads.
+	Engine RestoreEngine
 	// BackupInterval is the backup schedule (setting backup-every-hours; zero: the default), for
 	// the RPO the plan states.
 	BackupInterval time.Duration
 }
 
-// engine returns the restore engine of the target, if any.
-func (s *RestoreSettings) engine(outs map[string]string, plan *failover.Plan) RestoreEngine {
-	if s.Engine != nil || s.EngineFor == nil {
+// engine returns the restore engine of the target, if any: the plan's execution name makes a
+// resumed step follow the execution its interrupted run started.
+func (s *RestoreSettings) engine(c *Clients, outs map[string]string, plan *failover.Plan) RestoreEngine {
+	if s.Engine != nil {
 		return s.Engine
 	}
-	return s.EngineFor(outs, plan)
+	arn := outs[OutputPrestageStateMachineArn]
+	if arn == "" || c == nil || c.StepFunctions == nil {
+		return nil
+	}
+	return &StateMachineEngine{Client: c.StepFunctions, StateMachineArn: arn, Name: "failover-" + plan.ID}
 }
 
 // Restores serves the restore step from logical backups: the backups replicated to the target's
@@ -246,7 +251,7 @@ func (r Restores) Restore(ctx context.Context, c *Clients, outs map[string]strin
 	// What the standby staged decides the path (restore.Choose): activate it, wait for its
 	// pre-stage, or load the backup (on the engine when the target has one).
 	var cold func(context.Context) (*restore.Report, error)
-	if e := s.engine(outs, plan); e != nil {
+	if e := s.engine(c, outs, plan); e != nil {
 		withEngine := *s
 		withEngine.Engine = e
 		cold = coldOnEngine(&withEngine, o, src, plan.ID, progress)
