@@ -151,8 +151,8 @@ var Catalogue = []Setting{
 	{Key: KeyAtlasBaseURL, Doc: "The Atlas Admin API's address (tests point it at a fake).",
 		Lookups: []Lookup{Env("MONGODB_ATLAS_BASE_URL"), Default("https://cloud.mongodb.com")}, Commands: []string{cmdFailover, "caro backup atlas-restore"}},
 
-	{Key: KeyMaxBackupAge, Doc: "The recovery point objective: readiness and the plan warn when the newest backup is older (the backup interval plus the job's and replication's time).",
-		Lookups: []Lookup{Env("CARO_MAX_BACKUP_AGE"), Default("26h")}, Commands: []string{cmdFailover}},
+	{Key: KeyMaxBackupAge, Doc: "The recovery point objective: readiness and the plan warn when the newest backup is older. Default: the backup schedule plus 2 hours (a backup's run and its replication), so one missed backup warns within the next readiness run after that.",
+		Lookups: []Lookup{Env("CARO_MAX_BACKUP_AGE"), Derived("{backup-every-hours}h120m")}, Commands: []string{cmdFailover}},
 	{Key: KeyRelease, Optional: true, Doc: "The release (version) the failover deploys; default: the one the primary runs.",
 		Lookups: []Lookup{Flag("release")}, Commands: []string{cmdFailover}},
 	{Key: KeyReleaseBucket, Doc: "The bucket in the region the pipeline publishes each release's template to, beside the assets cdk deploy published (default: the CDK bootstrap bucket).",

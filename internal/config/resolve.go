@@ -310,6 +310,8 @@ func (c *Config) regionFileField(region, field string) (string, error) {
 	switch field {
 	case "retentionYears":
 		return strconv.Itoa(d.RetentionYears), nil
+	case "backupEveryHours":
+		return strconv.Itoa(int(d.BackupInterval().Hours())), nil
 	}
 	return "", fmt.Errorf("no region-file field %q", field)
 }
@@ -324,6 +326,13 @@ func (c *Config) expand(ctx context.Context, s, region string) (string, error) {
 			return "", errors.New("needs the account, which is unknown (" + strings.Join(acct.Looked, "; ") + ")")
 		}
 		s = strings.ReplaceAll(s, "{account}", acct.Value)
+	}
+	if strings.Contains(s, "{backup-every-hours}") {
+		every := c.Value(ctx, KeyBackupEveryHours)
+		if every.Value == "" {
+			return "", errors.New("needs the backup schedule, which is unknown (" + strings.Join(every.Looked, "; ") + ")")
+		}
+		s = strings.ReplaceAll(s, "{backup-every-hours}", every.Value)
 	}
 	if strings.Contains(s, "{home}") {
 		home := c.l.Home

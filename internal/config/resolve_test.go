@@ -2,10 +2,15 @@ package config_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/regions"
@@ -228,5 +233,56 @@ func TestUnknownKeyAndEnvVarPanic(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestTheRecoveryPointFollowsTheBackupSchedule: the region file's backupEveryHours is the schedule
+// the plan and readiness state, and the RPO readiness holds the newest backup to follows it (one
+// missed backup must warn, not a day of them).
+func TestTheRecoveryPointFollowsTheBackupSchedule(t *testing.T) {
+	ctx := context.Background()
+	// GIVEN the committed regions, eu-central-1 backed up every 12 hours
+	fsys := fstest.MapFS{}
+	for _, name := range []string{"eu-west-1.json", "eu-central-1.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "regions", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "eu-central-1.json" {
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			m["backupEveryHours"] = 12
+			b, _ = json.Marshal(m)
+		}
+		fsys[name] = &fstest.MapFile{Data: b}
+	}
+	set, err := regions.LoadFS(fsys, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loader(t, nil, nil, nil)
+	l.Regions = &set
+	for _, c := range []struct{ region, every, maxAge string }{{"eu-central-1", "12", "14h0m0s"}, {"eu-west-1", "6", "8h0m0s"}} {
+		cfg, err := l.Load(ctx, c.region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// WHEN the schedule and the RPO are resolved THEN they come from the region file
+		every := cfg.Value(ctx, config.KeyBackupEveryHours)
+		if every.Value != c.every || !strings.Contains(every.Source, "backupEveryHours") && c.region == "eu-central-1" {
+			t.Errorf("%s backup-every-hours = %+v, want %s from the region file", c.region, every, c.every)
+		}
+		maxAge := cfg.Value(ctx, config.KeyMaxBackupAge)
+		d, err := time.ParseDuration(maxAge.Value)
+		if err != nil || d.String() != c.maxAge {
+			t.Errorf("%s max-backup-age = %+v (%v), want %s: the schedule plus 2 hours", c.region, maxAge, err, c.maxAge)
+		}
+	}
+	// AND an override still wins
+	cfg, _ := loader(t, map[string]string{"CARO_MAX_BACKUP_AGE": "3h"}, nil, nil).Load(ctx, "eu-west-1")
+	if v := cfg.Value(ctx, config.KeyMaxBackupAge); v.Value != "3h" {
+		t.Errorf("override: %+v", v)
 	}
 }

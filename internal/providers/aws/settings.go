@@ -37,6 +37,9 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 		OwnBackupBucket: get(config.KeyFailoverBackupBucket), LedgerReplicaBucket: get(config.KeyFailoverLedgerReplicaBucket),
 		LedgerOwnBucket: get(config.KeyFailoverLedgerBucket), LedgerMaxAge: duration(config.KeyLedgerMaxAge)}
 	c.Restore.LedgerRetentionYears, _ = strconv.Atoi(get(config.KeyLedgerRetentionYears))
+	if hours, err := strconv.Atoi(get(config.KeyBackupEveryHours)); err == nil && hours > 0 {
+		c.Restore.BackupInterval = time.Duration(hours) * time.Hour // the RPO the plan and readiness state
+	}
 	for _, k := range []string{config.KeyBackupKey, config.KeyPeerBackupKey} {
 		for _, v := range strings.Split(cfg.String(ctx, k), ",") {
 			if v = strings.TrimSpace(v); v != "" {
