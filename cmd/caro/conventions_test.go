@@ -22,10 +22,7 @@ import (
 // conventionDebt lists the violations left from before the convention, each to be removed as its
 // owner's files are swept. The list may only shrink: a violation not in it fails the test, and so
 // does an entry that no longer occurs (remove it).
-var conventionDebt = map[string]bool{
-	// deploy (perm stream)
-	"example: caro deploy": true,
-}
+var conventionDebt = map[string]bool{}
 
 // destructive are the commands that change or remove data or state an operator cannot get back by
 // running them again: each takes -y/--yes and otherwise asks (confirm).
