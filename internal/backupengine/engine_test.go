@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/carohealth/platform/internal/backup"
+	"github.com/carohealth/platform/internal/maintenance"
 	"github.com/carohealth/platform/internal/prestage"
 	"github.com/carohealth/platform/internal/restore"
 )
@@ -201,5 +202,120 @@ func TestAFailedPrestageIsAbortedAndRecorded(t *testing.T) {
 	}
 	if mk, _ := restore.ReadMarker(ctx, db); mk != nil && mk.InProgress != nil {
 		t.Fatalf("run left: %+v", mk.InProgress)
+	}
+}
+
+// backUp runs the backup state machine's steps in the primary and replicates the backup to the
+// standby's bucket.
+func (r regions) backUp(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	planned, err := Handle(ctx, r.primary, r.p, Event{Op: OpPlan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range planned.Parts {
+		if _, err := Handle(ctx, r.primary, r.p, Event{Op: OpPart, BackupID: planned.BackupID, Part: part(it.Part)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Handle(ctx, r.primary, r.p, Event{Op: OpFinalize, BackupID: planned.BackupID}); err != nil {
+		t.Fatal(err)
+	}
+	r.replicate(t)
+	return planned.BackupID
+}
+
+// prestage runs the pre-stage state machine's steps in the standby for the backup id, as the
+// engine does: begin, every part, complete, or abort (the Catch) on the first failure, whose
+// error it returns.
+func (r regions) prestage(t *testing.T, id, execution string) (Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	begun, err := Handle(ctx, r.standby, r.s, Event{Op: OpPrestageBegin, Execution: execution, Key: backup.ManifestKey(id)})
+	if err != nil || begun.Skip {
+		t.Fatalf("prestage-begin of %s: %+v, %v", id, begun, err)
+	}
+	for _, it := range begun.Parts {
+		if _, err := Handle(ctx, r.standby, r.s, Event{Op: OpPrestageLoad, BackupID: begun.BackupID, Run: begun.Run, Part: part(it.Part), StartedAt: begun.StartedAt}); err != nil {
+			ab, aerr := Handle(ctx, r.standby, r.s, Event{Op: OpPrestageAbort, Execution: execution, BackupID: begun.BackupID, Run: begun.Run, StartedAt: begun.StartedAt,
+				Error: &StepError{Error: "backup.Error", Cause: err.Error()}})
+			if aerr != nil {
+				t.Fatal(aerr)
+			}
+			return ab, err
+		}
+	}
+	done, err := Handle(ctx, r.standby, r.s, Event{Op: OpPrestageComplete, Execution: execution, BackupID: begun.BackupID, Run: begun.Run, StartedAt: begun.StartedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done, nil
+}
+
+// TestABackupFailingVerificationIsNeverStagedOverThePreviousCopy: on the engine's path, a newer
+// backup whose data does not authenticate is aborted; the standby keeps the previous verified
+// copy, staged and guarded; readiness says the last pre-stage failed and the standby is behind;
+// a failover of the newer backup loads it (cold), one of the previous copy activates it.
+func TestABackupFailingVerificationIsNeverStagedOverThePreviousCopy(t *testing.T) {
+	ctx := context.Background()
+	r := newRegions(t)
+	seedRecords(t, r.primary.Database, 300)
+	a := r.backUp(t)
+	if _, err := r.prestage(t, a, "prestage-a"); err != nil {
+		t.Fatal(err)
+	}
+	// GIVEN a newer backup B (a record added) whose second part was damaged in the standby's bucket
+	if _, err := primaryC.Database(r.primary.Database).Collection("records").InsertOne(ctx, bson.D{{Key: "_id", Value: "r-new"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := r.backUp(t)
+	opened, err := backup.Open(ctx, backup.ReadOptions{BackupID: b, Store: r.s.Standby, KMS: r.s.KMS, AllowedKeys: []string{keyARN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.s.Standby.Put(ctx, opened.Manifest().ObjectKeys("records")[1], strings.NewReader("damaged"), 7); err != nil {
+		t.Fatal(err)
+	}
+	// WHEN the standby pre-stages B
+	ab, err := r.prestage(t, b, "prestage-b")
+	if err == nil {
+		t.Fatal("a damaged backup was staged")
+	}
+	// THEN the failure is recorded with A still staged
+	if ab.Record == nil || ab.Record.State != prestage.StateFailed || ab.Record.BackupID != b || ab.Record.Staged != a {
+		t.Fatalf("record: %+v", ab.Record)
+	}
+	// AND the standby holds A's copy, staged, behind the standby's switch, and none of B
+	db := standbyC.Database(r.standby.Database)
+	if n, _ := db.Collection("records").CountDocuments(ctx, bson.D{}); n != 300 {
+		t.Fatalf("the standby holds %d records, want A's 300", n)
+	}
+	m, _ := restore.ReadMarker(ctx, db)
+	if m == nil || m.Staged == nil || m.BackupID != a || m.InProgress != nil {
+		t.Fatalf("marker: %+v", m)
+	}
+	if sw, _ := maintenance.Get(ctx, db); sw == nil || sw.Owner != restore.StandbyOwner {
+		t.Fatalf("switch: %+v", sw)
+	}
+	// AND readiness says the last pre-stage failed and the standby is behind
+	st, err := prestage.Status(ctx, prestage.StatusOptions{Store: r.s.Standby, Source: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, f := range st.Findings {
+		msgs = append(msgs, f.Message)
+	}
+	got := strings.Join(msgs, "\n")
+	if !st.Behind || st.Staged != a || !strings.Contains(got, "failed") || !strings.Contains(got, "the standby is behind") || !strings.HasPrefix(st.FailoverRTO, "cold") {
+		t.Fatalf("status: %+v", st)
+	}
+	// AND a failover of B loads it, one of A activates the verified copy
+	if c := restore.Choose(m, b); c.Path != restore.PathCold || !strings.Contains(c.Detail, a) {
+		t.Fatalf("choice for B: %+v", c)
+	}
+	if c := restore.Choose(m, a); c.Path != restore.PathStaged {
+		t.Fatalf("choice for A: %+v", c)
 	}
 }

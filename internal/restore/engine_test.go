@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,10 +254,14 @@ func TestAFailoverDuringAPrestage(t *testing.T) {
 		if _, err := LoadPart(ctx, ob, sb, begun.Run, begun.Parts[0]); err != nil {
 			t.Fatal(err)
 		}
+		aborted := abortWhenCancelled(ob, begun.Run)
 		// WHEN a failover restores A (its plan was made before B arrived)
 		o, src := a.engineOptions(standby, false)
 		_, c, err := Failover(ctx, o, src, WaitOptions{Poll: 20 * time.Millisecond}, nil)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-aborted; err != nil {
 			t.Fatal(err)
 		}
 		// THEN B's pre-stage was stopped, A's staged copy activated, and the choice says so
@@ -303,6 +308,65 @@ func TestAFailoverDuringAPrestage(t *testing.T) {
 		}
 		sameSnapshot(t, snapshot(t, standby), snapshot(t, b.source))
 	})
+	t.Run("a pre-stage of the plan's backup that does not finish in time is stopped and the backup loaded", func(t *testing.T) {
+		standby := newDB("toolong")
+		a.prestage(t, standby)
+		// GIVEN a pre-stage of B that has begun and loads nothing more (its workers stalled), whose
+		// execution aborts when it is asked to stop (the state machine's Catch)
+		ob, sb := b.engineOptions(standby, true)
+		begun, _, err := Begin(ctx, ob, sb, "prestage-b3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		aborted := abortWhenCancelled(ob, begun.Run)
+		// WHEN a failover restores B and waits at most 300 ms
+		o, src := b.engineOptions(standby, false)
+		cold := false
+		_, c, err := Failover(ctx, o, src, WaitOptions{Poll: 20 * time.Millisecond, Max: 300 * time.Millisecond}, func(ctx context.Context) (*Report, error) {
+			cold = true
+			return Backup(ctx, o, src)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-aborted; err != nil {
+			t.Fatal(err)
+		}
+		// THEN it waited, stopped the pre-stage, loaded B itself, and says each of it
+		if !cold || c.Path != PathCold || !strings.Contains(c.Detail, "waiting for it") || !strings.Contains(c.Detail, "did not finish within 300ms") ||
+			!strings.Contains(c.Detail, "loading it") {
+			t.Fatalf("choice %+v (cold %v)", c, cold)
+		}
+		sameSnapshot(t, snapshot(t, standby), snapshot(t, b.source))
+		if got := reserved(t, standby, stagePrefix); len(got) != 0 {
+			t.Fatalf("staging left: %v", got)
+		}
+	})
+}
+
+// abortWhenCancelled is a pre-stage execution whose worker notices at its next heartbeat that the
+// run was asked to stop, whereupon the state machine's Catch aborts the run; the channel gets
+// Abort's error. It only reads the marker until then (a worker reloading a part in a tight loop
+// was seen, once in a few runs, to leave the run uncancelled on FerretDB: suspected lost update).
+func abortWhenCancelled(o Options, run string) <-chan error {
+	aborted := make(chan error, 1)
+	go func() {
+		db := mongoC.Database(o.Database)
+		for {
+			err := cancelled(context.Background(), db, run)
+			if errors.Is(err, ErrCancelled) {
+				_, err = Abort(context.Background(), o, run, err.Error())
+				aborted <- err
+				return
+			}
+			if err != nil {
+				aborted <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return aborted
 }
 
 // TestAnInterruptedPrestageLeavesTheOldCopyOrTheNew: whatever step a pre-stage of B over A's staged
@@ -353,6 +417,100 @@ func TestAnInterruptedPrestageLeavesTheOldCopyOrTheNew(t *testing.T) {
 			}
 			if Choose(m, m.BackupID).Path != PathStaged {
 				t.Fatalf("after %s the copy is not activatable", step)
+			}
+		})
+	}
+}
+
+// TestAnInterruptedEnginePrestageLeavesTheOldCopyOrTheNew: the same on the engine's path (Begin,
+// LoadPart per part, Complete), where an execution can also die between its invocations: after
+// Begin, with a part half-loaded by a killed worker, with every part loaded but Complete never
+// run, or inside Complete at any step of the switch. What recovery leaves is A's staged copy or
+// B's, guarded by the standby's switch and activatable, never a mix.
+func TestAnInterruptedEnginePrestageLeavesTheOldCopyOrTheNew(t *testing.T) {
+	ctx := context.Background()
+	a := newPartedBackup(t, 120, 50)
+	b := newPartedBackup(t, 80, 50)
+	before := []string{"begun", "part-half-loaded", "parts-loaded"}
+	inside := []string{"erasures", "rename-existing:notes", "rename-stage:patients", "commit", "erasures-after", "marker", "maintenance-off"}
+	for _, point := range append(before, inside...) {
+		t.Run(point, func(t *testing.T) {
+			standby := newDB("enginecrash")
+			a.prestage(t, standby)
+			db := mongoC.Database(standby)
+			// GIVEN an execution pre-staging B over A's staged copy
+			o, src := b.engineOptions(standby, true)
+			begun, _, err := Begin(ctx, o, src, "prestage-b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(begun.Parts) < 3 {
+				t.Fatalf("%d parts, want several", len(begun.Parts))
+			}
+			// WHEN it dies at point
+			switch point {
+			case "begun":
+			case "part-half-loaded":
+				if _, err := LoadPart(ctx, o, src, begun.Run, begun.Parts[0]); err != nil {
+					t.Fatal(err)
+				}
+				some := bson.D{{Key: "_id", Value: "p-half"}, {Key: "name", Value: "half-loaded"}}
+				if _, err := db.Collection(stageName(begun.Run, "patients")).InsertOne(ctx, some); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				for _, p := range begun.Parts {
+					if _, err := LoadPart(ctx, o, src, begun.Run, p); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if point == "parts-loaded" {
+					break
+				}
+				o.hooks = &hooks{fail: func(s string) error {
+					if s == point {
+						return errCrash
+					}
+					return nil
+				}, dead: func(Run) bool { return true }}
+				if _, err := Complete(ctx, o, src, begun.Run); !errors.Is(err, errCrash) {
+					t.Fatalf("Complete did not crash at %s: %v", point, err)
+				}
+			}
+			// AND the next pre-stage (or a failover) recovers first, the execution's heartbeat stale
+			rec, err := Recover(ctx, db, Options{Erasures: erasure.BucketsRegister(nil, b.store), hooks: &hooks{dead: func(Run) bool { return true }}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// THEN the database is A's copy or B's, staged, behind the standby's switch, no staging left
+			m, _ := ReadMarker(ctx, db)
+			var want map[string][]string
+			switch {
+			case m == nil:
+				t.Fatalf("after %s (%s): no marker", point, rec.Detail)
+			case m.BackupID == a.m.BackupID:
+				want = snapshot(t, a.source)
+			case m.BackupID == b.m.BackupID:
+				want = snapshot(t, b.source)
+			default:
+				t.Fatalf("after %s: marker names %s", point, m.BackupID)
+			}
+			sameSnapshot(t, snapshot(t, standby), want)
+			if m.Staged == nil || m.InProgress != nil {
+				t.Fatalf("after %s (%s): marker %+v", point, rec.Detail, m)
+			}
+			if s, _ := maintenance.Get(ctx, db); s == nil || s.Owner != StandbyOwner {
+				t.Fatalf("after %s: switch %+v, want the standby's", point, s)
+			}
+			if got := reserved(t, standby, stagePrefix); len(got) != 0 {
+				t.Fatalf("after %s: staging left: %v", point, got)
+			}
+			if Choose(m, m.BackupID).Path != PathStaged {
+				t.Fatalf("after %s the copy is not activatable", point)
+			}
+			// AND before the switch it is A's copy: a load that never switched is rolled back
+			if slices.Contains(before, point) && m.BackupID != a.m.BackupID {
+				t.Fatalf("after %s: B's partial load was kept", point)
 			}
 		})
 	}

@@ -540,7 +540,7 @@ func (d *Drill) caroMemory(rep *DrillReport) {
 func (d *Drill) prestage(ctx context.Context, backupID string) (prestage.Record, error) {
 	sb := d.env.Regions[DrillStandby]
 	c := clientsFor(DrillStandby, sb)
-	client, err := connect(ctx, sb.MongoURI)
+	client, err := connectJob(ctx, sb.MongoURI)
 	if err != nil {
 		return prestage.Record{}, err
 	}
@@ -642,7 +642,7 @@ func freePortOn(ip string) (int, error) {
 
 // seed writes the drill's records (half patients, half notes) and returns the users of the region.
 func (d *Drill) seed(ctx context.Context, uri string) ([]backup.IdentityRecord, error) {
-	c, err := connect(ctx, uri)
+	c, err := connectJob(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
@@ -714,7 +714,7 @@ func (d *Drill) backup(ctx context.Context, users []backup.IdentityRecord) (stri
 // the backup holds only part of the ledger, the rest comes back from the checkpoints, and the
 // ledger verifier checks it (VerifyLedger).
 func Checksum(ctx context.Context, uri, database string) (string, int64, error) {
-	c, err := connect(ctx, uri)
+	c, err := connectJob(ctx, uri)
 	if err != nil {
 		return "", 0, err
 	}

@@ -92,8 +92,23 @@ func clientsFor(name string, r Region) regionClients {
 	return regionClients{r: r, kms: kc, store: backup.NewS3Store(sc, r.BackupBucket, ""), bkms: backup.NewAWSKMS(kc)}
 }
 
+// connect is a client for the provider's checks: every operation answers within 30 s.
 func connect(ctx context.Context, uri string) (*mongo.Client, error) {
-	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(30 * time.Second).SetServerSelectionTimeout(3 * time.Second))
+	return connectWithin(ctx, uri, 30*time.Second)
+}
+
+// jobOperationTimeout bounds one operation of a job that moves a whole database (seed, pre-stage,
+// restore, checksum): on a loaded 2-core machine FerretDB counts or scans a collection of 500,000
+// documents of 1 KB in more than 30 s (a drill of 1,000,000 records failed there).
+const jobOperationTimeout = 10 * time.Minute
+
+// connectJob is a client for such a job.
+func connectJob(ctx context.Context, uri string) (*mongo.Client, error) {
+	return connectWithin(ctx, uri, jobOperationTimeout)
+}
+
+func connectWithin(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(timeout).SetServerSelectionTimeout(3 * time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +443,7 @@ func (r *run) restored(ctx context.Context) (bool, error) {
 // its register), the target's key, the audit ledger recovery and the plan's listing of the target.
 func (r *run) restore(ctx context.Context) error {
 	progress := failover.ProgressFrom(ctx)
-	c, err := connect(ctx, r.target.MongoURI)
+	c, err := connectJob(ctx, r.target.MongoURI)
 	if err != nil {
 		return err
 	}
