@@ -18,26 +18,35 @@ import (
 // CARO_LEDGER_REPLICA_BUCKET, CARO_LEDGER_SIGNING_KEY_ARN). The monthly drill runs on local servers.
 
 // opsView is the ops role and what its requests need from the app.
+// (The on-call role's paths, cdk/paths_oncall_test.go, use the same view.)
 type opsView struct {
 	av       *appView
 	arn      string
 	identity []policyStatement
+	// who names the role in messages ("the ops role").
+	who string
 }
 
 func newOpsView(t *testing.T) *opsView {
+	t.Helper()
+	return newRoleView(t, "GitLab CI scheduled jobs", "the ops role")
+}
+
+// newRoleView is the view of CaroEdge's role whose description starts with description.
+func newRoleView(t *testing.T, description, who string) *opsView {
 	t.Helper()
 	av := newAppView(t)
 	edge := av.stack(t, "CaroEdge")
 	id := ""
 	for rid, r := range edge.tpl.Resources {
-		if r.Type == "AWS::IAM::Role" && strings.HasPrefix(stringOf(r.Properties["Description"]), "GitLab CI scheduled jobs") {
+		if r.Type == "AWS::IAM::Role" && strings.HasPrefix(stringOf(r.Properties["Description"]), description) {
 			id = rid
 		}
 	}
 	if id == "" {
-		t.Fatal("no ops role in CaroEdge")
+		t.Fatalf("no role %q in CaroEdge", description)
 	}
-	return &opsView{av: av, arn: edge.getAtt(id, "Arn"), identity: edge.identityStatements(id)}
+	return &opsView{av: av, arn: edge.getAtt(id, "Arn"), identity: edge.identityStatements(id), who: who}
 }
 
 // s3Request checks one S3 request on a bucket of the app: the role allows it and the bucket policy
@@ -50,10 +59,10 @@ func (o *opsView) s3Request(bucketName, action, resource string, ctx map[string]
 	ctx["aws:SecureTransport"] = []string{"true"}
 	req := request{principal: o.arn, action: action, resource: resource, context: ctx}
 	if !allows(o.identity, req, false) {
-		return fmt.Sprintf("the ops role's policy does not allow %s on %s", action, resource)
+		return fmt.Sprintf("%s's policy does not allow %s on %s", o.who, action, resource)
 	}
 	if decision(sv.bucketPolicy(id), req, true) == "deny" {
-		return fmt.Sprintf("the policy of bucket %s denies the ops role %s on %s", bucketName, action, resource)
+		return fmt.Sprintf("the policy of bucket %s denies %s %s on %s", bucketName, o.who, action, resource)
 	}
 	return ""
 }
@@ -71,6 +80,12 @@ func (o *opsView) bucketKey(bucketName string) (*stackView, string, string) {
 // s3Decrypts checks that S3 may decrypt an object of the bucket for the role: kms:Decrypt through S3
 // on the bucket's key, allowed by the role and by the key policy.
 func (o *opsView) s3Decrypts(bucketName, object string) string {
+	return o.s3Key("kms:Decrypt", bucketName, object)
+}
+
+// s3Key checks that S3 may use the bucket's key with action (kms:Decrypt to read an object,
+// kms:GenerateDataKey to write one) for the role.
+func (o *opsView) s3Key(action, bucketName, object string) string {
 	sv, key, keyArn := o.bucketKey(bucketName)
 	if key == "" {
 		return "bucket " + bucketName + " names no KMS key of its stack"
@@ -80,15 +95,15 @@ func (o *opsView) s3Decrypts(bucketName, object string) string {
 	if bucketKeyEnabled(sv.tpl.Resources[mustBucketID(sv, bucketName)]) {
 		s3arn = bucketArn // S3 Bucket Keys: the context names the bucket
 	}
-	req := request{principal: o.arn, action: "kms:Decrypt", resource: keyArn, context: map[string][]string{
+	req := request{principal: o.arn, action: action, resource: keyArn, context: map[string][]string{
 		"kms:ViaService": {"s3." + sv.region + ".amazonaws.com"}, "kms:ResourceAliases": o.av.keyAliases[keyArn],
 		"kms:EncryptionContext:aws:s3:arn": {s3arn},
 	}}
 	if !allows(o.identity, req, false) {
-		return fmt.Sprintf("the ops role may not decrypt %s/%s through S3 with key %s", bucketName, object, key)
+		return fmt.Sprintf("%s may not %s %s/%s through S3 with key %s", o.who, action, bucketName, object, key)
 	}
 	if !allows(sv.keyPolicy(key), req, true) {
-		return fmt.Sprintf("the policy of key %s (bucket %s) does not let the ops role decrypt through S3", key, bucketName)
+		return fmt.Sprintf("the policy of key %s (bucket %s) does not let %s %s through S3", key, bucketName, o.who, action)
 	}
 	return ""
 }
