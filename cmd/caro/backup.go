@@ -55,6 +55,16 @@ the commands at local servers (path-style S3 then).`,
 // backupSubcommands lists the backup subcommands; each file may add its own in an init.
 var backupSubcommands = []func(IOStreams, *backupFlags) *cobra.Command{newBackupCreateCmd, newBackupListCmd, newBackupRestoreCmd, newBackupVerifyCmd}
 
+// completeFromSettings fills what the flags left empty from the settings, and returns them.
+func (f *backupFlags) completeFromSettings() (envSettings, error) {
+	s, err := loadSettings()
+	if err != nil {
+		return s, err
+	}
+	f.complete(s)
+	return s, nil
+}
+
 // complete fills what the flags left empty from the settings.
 func (f *backupFlags) complete(s envSettings) {
 	if f.bucket == "" {
@@ -69,7 +79,9 @@ func (f *backupFlags) complete(s envSettings) {
 }
 
 func (f *backupFlags) validate(needKey bool) error {
-	f.complete(loadSettings())
+	if _, err := f.completeFromSettings(); err != nil {
+		return err
+	}
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("invalid --output %q: use text or json", f.output)
 	}
@@ -88,7 +100,11 @@ func (f *backupFlags) validate(needKey bool) error {
 // backupClients builds the object store and KMS adapters (internal/backup, through the default AWS
 // configuration); tests replace it.
 var backupClients = func(ctx context.Context, f *backupFlags) (backup.ObjectStore, backup.KMS, error) {
-	return backup.OpenAWS(ctx, f.region, f.bucket, loadSettings().S3PathStyle)
+	s, err := loadSettings()
+	if err != nil {
+		return nil, nil, err
+	}
+	return backup.OpenAWS(ctx, f.region, f.bucket, s.S3PathStyle)
 }
 
 // progressPrinter writes progress events to w (stderr), one line per event.

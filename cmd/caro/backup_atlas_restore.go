@@ -80,8 +80,10 @@ secret's JSON; they are never printed.`,
 			if err := confirm(streams, o.yes, "atlas-restore replaces all data of cluster "+o.targetCluster+": go ahead?"); err != nil {
 				return err
 			}
-			s := loadSettings()
-			f.complete(s)
+			s, err := f.completeFromSettings()
+			if err != nil {
+				return err
+			}
 			if len(f.erasureBuckets) == 0 {
 				f.erasureBuckets = s.BackupReplicaBuckets
 			}

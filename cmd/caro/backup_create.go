@@ -26,14 +26,16 @@ func newBackupCreateCmd(streams IOStreams, f *backupFlags) *cobra.Command {
 		Example: `  caro backup create --mongodb-uri "$CARO_MONGODB_URI" --bucket caro-backups-eu-west-1 --region eu-west-1`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.complete(loadSettings())
+			s, err := f.completeFromSettings()
+			if err != nil {
+				return err
+			}
 			if len(f.kmsKeys) == 0 {
 				f.kmsKeys = []string{defaultBackupKey}
 			}
 			if err := f.validate(true); err != nil {
 				return err
 			}
-			s := loadSettings()
 			if o.source == "" {
 				o.source = s.MongoURI
 			}

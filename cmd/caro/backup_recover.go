@@ -44,8 +44,10 @@ left alone and named. Nothing is done without --yes; -o json prints what was don
 			if err := confirm(streams, yes, "recover rolls an interrupted restore of "+database+" back or finishes it"); err != nil {
 				return err
 			}
-			f.complete(loadSettings())
-			s := loadSettings()
+			s, err := f.completeFromSettings()
+			if err != nil {
+				return err
+			}
 			if len(f.erasureBuckets) == 0 {
 				f.erasureBuckets = s.BackupReplicaBuckets
 			}

@@ -86,7 +86,10 @@ report on stdout.`,
 					return err
 				}
 			}
-			s := loadSettings()
+			s, err := loadSettings()
+			if err != nil {
+				return err
+			}
 			if len(f.erasureBuckets) == 0 {
 				f.erasureBuckets = s.BackupReplicaBuckets
 			}

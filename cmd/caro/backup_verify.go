@@ -26,7 +26,11 @@ indexes, drops the scratch database and reports. Exits 2 when the backup is bad.
 				return err
 			}
 			if target == "" {
-				target = loadSettings().VerifyMongoURI
+				s, err := loadSettings()
+				if err != nil {
+					return err
+				}
+				target = s.VerifyMongoURI
 			}
 			if target == "" {
 				return fmt.Errorf("no scratch server: pass --mongodb-uri <uri> of a server for the scratch database (or set CARO_VERIFY_MONGODB_URI)")

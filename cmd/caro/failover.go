@@ -42,10 +42,16 @@ apply is refused by a lock. Failback is the same command towards the old primary
 while that region is unhealthy.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.stateDir, "state-dir", "", "folder of the local journal and lock (default: CARO_STATE_DIR, else ~/.caro/failover)")
-	cmd.PersistentPreRun = func(*cobra.Command, []string) {
-		if f.stateDir == "" {
-			f.stateDir = foDefaultStateDir(loadSettings())
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if f.stateDir != "" {
+			return nil
 		}
+		s, err := loadSettings()
+		if err != nil {
+			return err
+		}
+		f.stateDir = foDefaultStateDir(s)
+		return nil
 	}
 	cmd.AddCommand(newFailoverPlanCmd(streams, f), newFailoverApplyCmd(streams, f), newFailoverStatusCmd(streams, f), newFailoverUnlockCmd(streams, f), newFailoverReadinessCmd(streams, f), newDrillCmd(streams))
 	return cmd
@@ -69,7 +75,11 @@ type ProviderFactory func(ctx context.Context, target string, settings map[strin
 // failoverProviders are the providers plan and apply can use; tests add their own.
 var failoverProviders = map[string]ProviderFactory{
 	"local": func(context.Context, string, map[string]string) (failover.Provider, error) {
-		return &local.Provider{PauseAt: loadSettings().DrillPauseAt}, nil
+		s, err := loadSettings()
+		if err != nil {
+			return nil, err
+		}
+		return &local.Provider{PauseAt: s.DrillPauseAt}, nil
 	},
 	"aws": newAWSFailoverProvider,
 }

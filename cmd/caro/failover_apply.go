@@ -126,7 +126,11 @@ func (o *failoverApplyOptions) run(ctx context.Context, streams IOStreams, f *fa
 	// On a terminal the restore's counts become a progress bar; elsewhere the plain lines.
 	progressOut := progress.Lines(streams.ErrOut, o.output != "json" && isTerminal(streams.ErrOut))
 	defer progressOut.Close()
-	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: progressOut, Operator: loadSettings().Operator, Redo: o.redo}
+	s, err := loadSettings()
+	if err != nil {
+		return err
+	}
+	eng := &failover.Engine{Journal: journal, Lock: lock, Progress: progressOut, Operator: s.Operator, Redo: o.redo}
 	if o.yes {
 		ctx = failover.WithOperatorConfirmed(ctx)
 	}

@@ -248,7 +248,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 	} {
 		t.Run("GIVEN "+c.given, func(t *testing.T) {
 			t.Setenv(envLedgerPublicKey, c.value)
-			w := advisories(t, "backup", loadSettings()).InputWarnings(plan.To)
+			w := advisories(t, "backup", mustLoadSettings(t)).InputWarnings(plan.To)
 			if len(w) != 1 || !strings.Contains(w[0], c.says) || !strings.Contains(w[0], "will NOT recover the audit ledger") || !strings.Contains(w[0], "KEYID=FILE,KEYID=FILE") {
 				t.Fatalf("plan warnings %q, want one saying %q", w, c.says)
 			}
@@ -283,7 +283,7 @@ func TestFailoverRestoreStepRecoversAFailbackFromBothBucketsWithBothKeys(t *test
 
 	// WHEN both keys are pinned as KEYID=FILE items THEN plan does not warn
 	t.Setenv(envLedgerPublicKey, keyA+"="+pemA+", "+keyB+"="+pemB)
-	if w := advisories(t, "backup", loadSettings()).InputWarnings(plan.To); len(w) != 0 {
+	if w := advisories(t, "backup", mustLoadSettings(t)).InputWarnings(plan.To); len(w) != 0 {
 		t.Fatalf("warnings %q with both keys pinned", w)
 	}
 	// AND the step recovers entries 36..44 and checkpoint records 7 and 8 from A's own bucket and

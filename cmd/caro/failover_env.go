@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/carohealth/platform/internal/atlas"
 	"github.com/carohealth/platform/internal/config"
 	"github.com/carohealth/platform/internal/ledger"
+	"github.com/carohealth/platform/regions"
 )
 
 // envSettings are the settings the backup, restore, gdpr, drill and failover commands read from
@@ -64,19 +67,37 @@ type envSettings struct {
 }
 
 // loadSettings resolves the settings of the commands that look nowhere in AWS for them (backup,
-// restore, gdpr, drill): flags, environment overrides, the committed files, defaults. Tests
-// replace it.
-var loadSettings = func() envSettings {
+// restore, gdpr, drill): flags, environment overrides, the committed files, defaults. A broken
+// committed file is the error: a command must not go on to report its consequence ("no backup
+// bucket") instead of its cause.
+var loadSettings = func() (envSettings, error) {
 	ctx := context.Background()
-	cfg, err := (&config.Loader{}).Load(ctx, "")
+	set, env, err := readRegionFiles()
+	if err != nil {
+		return envSettings{}, fmt.Errorf("reading caro's settings: %w: fix the file named in regions/ and rebuild caro", err)
+	}
+	l := &config.Loader{Regions: &set, Environment: &env}
+	cfg, err := l.Load(ctx, "")
 	if err != nil {
 		// An undefined --region/CARO_REGION: the command that needs it refuses it by name; the
 		// other settings do not depend on it.
-		if cfg, err = (&config.Loader{}).Load(ctx, primaryRegion()); err != nil {
-			return envSettings{}
+		if cfg, err = l.Load(ctx, set.Primary().Region); err != nil {
+			return envSettings{}, fmt.Errorf("reading caro's settings: %w", err)
 		}
 	}
-	return settingsFrom(ctx, cfg)
+	s, err := settingsFrom(ctx, cfg)
+	if err != nil {
+		return envSettings{}, fmt.Errorf("reading caro's settings: %w", err)
+	}
+	return s, nil
+}
+
+// readRegionFiles reads the region definitions and the environment file compiled into caro
+// (regions/), each problem naming its file; tests read a folder of their own.
+var readRegionFiles = func() (regions.Set, regions.Environment, error) {
+	set, setErr := regions.Default()
+	env, envErr := regions.DefaultEnvironment()
+	return set, env, errors.Join(setErr, envErr)
 }
 
 func primaryRegion() string {
@@ -87,8 +108,8 @@ func primaryRegion() string {
 	return cfg.Region()
 }
 
-// settingsFrom reads envSettings from a resolved configuration.
-func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
+// settingsFrom reads envSettings from a resolved configuration; a malformed value is an error.
+func settingsFrom(ctx context.Context, cfg *config.Config) (envSettings, error) {
 	get := func(key string) string { return cfg.String(ctx, key) }
 	list := func(keys ...string) []string {
 		var out []string
@@ -120,18 +141,30 @@ func settingsFrom(ctx context.Context, cfg *config.Config) envSettings {
 	if s.VerifyMongoURI == "" {
 		s.VerifyMongoURI = s.MongoURI
 	}
-	if n, err := strconv.Atoi(get(config.KeyLedgerRetentionYears)); err == nil && n > 0 {
-		s.LedgerRetentionYears = n
+	// A malformed value is the operator's mistake to hear about, not a default to fall back on.
+	var errs []error
+	if v := cfg.Value(ctx, config.KeyLedgerRetentionYears); v.Found() {
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("setting %s (%s) is %q: give the ledger's retention as a whole number of years, at least 1", v.Key, v.Source, v.Value))
+		} else {
+			s.LedgerRetentionYears = n
+		}
 	}
-	if d, err := time.ParseDuration(get(config.KeyLedgerMaxAge)); err == nil && d > 0 {
-		s.LedgerMaxAge = d
+	if v := cfg.Value(ctx, config.KeyLedgerMaxAge); v.Found() {
+		d, err := time.ParseDuration(v.Value)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("setting %s (%s) is %q: give the checkpoint interval as a positive duration, for example 5m", v.Key, v.Source, v.Value))
+		} else {
+			s.LedgerMaxAge = d
+		}
 	}
 	atlasVars := map[string]string{
 		atlas.EnvClientID: get(config.KeyAtlasClientID), atlas.EnvClientSecret: get(config.KeyAtlasClientSecret),
 		atlas.EnvPublicKey: get(config.KeyAtlasPublicKey), atlas.EnvPrivateKey: get(config.KeyAtlasPrivateKey),
 	}
 	s.Atlas, s.AtlasErr = atlas.CredentialsFromEnv(func(n string) string { return atlasVars[n] })
-	return s
+	return s, errors.Join(errs...)
 }
 
 // envLedgerPublicKey is the environment override of the pinned ledger keys (setting

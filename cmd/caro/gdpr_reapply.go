@@ -99,7 +99,10 @@ func (o gdprReapplyOptions) validate(f *backupFlags) (time.Time, error) {
 	if f.output != "text" && f.output != "json" {
 		return time.Time{}, fmt.Errorf("invalid --output %q: use text or json", f.output)
 	}
-	s := loadSettings()
+	s, err := loadSettings()
+	if err != nil {
+		return time.Time{}, err
+	}
 	if len(f.erasureBuckets) == 0 && f.bucket == "" {
 		f.erasureBuckets = append([]string{s.BackupBucket}, s.BackupReplicaBuckets...)
 	}

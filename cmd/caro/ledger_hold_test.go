@@ -23,7 +23,7 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	// WHEN no ledger configuration is set THEN nothing is recovered and the warning says the hold stays
 	t.Setenv("CARO_LEDGER_BUCKET", "")
 	var w bytes.Buffer
-	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); ok || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), mustLoadSettings(t)); ok || !strings.Contains(w.String(), "HELD and NOT recovered") || !strings.Contains(w.String(), "caro audit recover") {
 		t.Fatalf("unconfigured: %s", w.String())
 	}
 	if h, _ := ledger.ReadHold(ctx, env.DB); h == nil {
@@ -34,7 +34,7 @@ func TestRecoverRestoredLedgerRecoversBeforeTheEventsOrSaysTheHoldStays(t *testi
 	t.Setenv("CARO_LEDGER_BUCKET", env.BucketName)
 	t.Setenv("CARO_LEDGER_REPLICA_BUCKET", "caro-ledger-replica-nowhere")
 	w.Reset()
-	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), loadSettings()); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") ||
+	if _, ok := recoverRestoredLedger(ctx, &w, uri, env.DB.Name(), mustLoadSettings(t)); !ok || !strings.Contains(w.String(), "8 entries and 2 checkpoint records recovered") ||
 		!strings.Contains(w.String(), "WARNING: checkpoint bucket s3://caro-ledger-replica-nowhere") {
 		t.Fatalf("configured: %s", w.String())
 	}
