@@ -87,12 +87,14 @@ func procStart(pid int) uint64 {
 
 // parseProcStart reads the start time from the text of /proc/<pid>/stat, or 0.
 func parseProcStart(s string) uint64 {
-	// The command name (field 2) is in parentheses and may contain spaces; fields follow the last ')'.
-	i := strings.LastIndexByte(s, ')')
+	// The command name (field 2) is in parentheses, may be empty and may contain spaces and
+	// parentheses: it starts at the first '(' and the fields follow the last ')'.
+	_, comm, _ := strings.Cut(s, "(")
+	i := strings.LastIndexByte(comm, ')')
 	if i < 0 {
 		return 0
 	}
-	f := strings.Fields(s[i+1:])
+	f := strings.Fields(comm[i+1:])
 	// f[0] is field 3 (state); starttime is field 22 -> f[19].
 	if len(f) < 20 {
 		return 0
@@ -106,7 +108,8 @@ func parseProcStart(s string) uint64 {
 // host is never presumed dead: only an operator can decide that (UnlockHint).
 func HolderDead(h LockInfo) bool {
 	host, _ := os.Hostname()
-	if h.Host != host || h.PID <= 0 {
+	// A PID below 1 names a process group for kill(2), not a process: never presumed dead.
+	if h.Host != host || h.PID < 1 {
 		return false
 	}
 	if err := syscall.Kill(h.PID, 0); errors.Is(err, syscall.ESRCH) {
