@@ -12,15 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	caroconfig "github.com/carohealth/platform/internal/config"
+	"github.com/carohealth/platform/internal/config/awscloud"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
@@ -297,77 +294,28 @@ func (l *auditLedger) keyLabel() string {
 // openAuditLedger connects to the database, the bucket(s) and, for signing keys not pinned, KMS;
 // w gets the warnings (an optional bucket skipped).
 func openAuditLedger(ctx context.Context, f *auditFlags, w io.Writer) (*auditLedger, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.region))
+	cloud := &awscloud.Cloud{PathStyleS3: f.s3PathStyle}
+	s3c, err := cloud.S3(ctx, f.region)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	l := &auditLedger{}
-	if l.publicKey, l.publicKeys, err = verifyingKeys(ctx, cfg.Copy(), f.pinned, nonEmpty(f.signingKeys)); err != nil {
 		return nil, err
+	}
+	anchors, err := ledger.OpenAnchors(ctx, ledger.AnchorsOptions{Buckets: f.buckets, OptionalBuckets: f.optionalBuckets, S3: s3c,
+		Pinned: f.pinned, SigningKeys: f.signingKeys, KMS: kmsClients(cloud), Region: f.region})
+	if err != nil {
+		return nil, fmt.Errorf("%w (or pin it: --public-key FILE)", err)
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(f.mongoURI))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to MongoDB: %w", err)
 	}
-	l.close = func() { _ = client.Disconnect(context.Background()) }
-	l.store = ledger.NewMongoStore(client.Database(f.database))
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = f.s3PathStyle })
-	var buckets []*ledger.CheckpointBucket
-	for _, name := range nonEmpty(f.buckets) {
-		b := &ledger.CheckpointBucket{Name: name, Client: s3c}
-		if slices.Contains(f.optionalBuckets, name) {
-			if err := b.Probe(ctx); err != nil {
-				fmt.Fprintf(w, "WARNING: checkpoint bucket s3://%s (the replica of the peer's, perhaps named by convention only) cannot be read (%v): reading the checkpoints without it; pass --bucket to name the buckets\n", name, err)
-				continue
-			}
-		}
-		buckets = append(buckets, b)
+	for _, b := range anchors.Skipped {
+		fmt.Fprintf(w, "WARNING: checkpoint bucket s3://%s (the replica of the peer's, perhaps named by convention only) cannot be read (%v): reading the checkpoints without it; pass --bucket to name the buckets\n", b.Name, b.Err)
 	}
-	l.checkpoints = ledger.BucketsSource(buckets...)
-	return l, nil
+	return &auditLedger{store: ledger.NewMongoStore(client.Database(f.database)), checkpoints: anchors.Checkpoints,
+		publicKey: anchors.PublicKey, publicKeys: anchors.PublicKeys, close: func() { _ = client.Disconnect(context.Background()) }}, nil
 }
 
-// verifyingKeys are the keys checkpoints are verified with: a single pinned key alone; otherwise
-// the pinned key ring and, for each signing key it does not pin, the key's public key from KMS
-// (asked in the key's own region). One key from KMS and nothing pinned is a single key, as before
-// key rings.
-func verifyingKeys(ctx context.Context, awsCfg aws.Config, pinned pinnedkeys.Set, signingKeys []string) (single []byte, ring map[string][]byte, err error) {
-	if pinned.Single != nil {
-		return pinned.Single, nil, nil
-	}
-	ring = maps.Clone(pinned.ByKeyID)
-	var ask []string
-	for _, arn := range signingKeys {
-		if _, ok := ring[arn]; !ok && !slices.Contains(ask, arn) {
-			ask = append(ask, arn)
-		}
-	}
-	for _, arn := range ask {
-		der, err := kmsPublicKey(ctx, awsCfg, arn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w (or pin it: --public-key FILE)", err)
-		}
-		if len(ring) == 0 && len(ask) == 1 {
-			return der, nil, nil
-		}
-		if ring == nil {
-			ring = map[string][]byte{}
-		}
-		ring[arn] = der
-	}
-	return nil, ring, nil
-}
-
-// kmsPublicKey asks KMS for the public key (DER) of the signing key arn, in the key's own region
-// (its ARN says which; another value in the configuration's).
-func kmsPublicKey(ctx context.Context, awsCfg aws.Config, arn string) ([]byte, error) {
-	kcfg := awsCfg.Copy()
-	if parts := strings.Split(arn, ":"); len(parts) > 3 && strings.HasPrefix(arn, "arn:") && parts[3] != "" {
-		kcfg.Region = parts[3]
-	}
-	der, err := (&ledger.KMSSigner{Client: kms.NewFromConfig(kcfg), Key: arn}).PublicKey(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the ledger public key of %s: %w", arn, err)
-	}
-	return der, nil
+// kmsClients gives the ledger the KMS client of a region.
+func kmsClients(cloud *awscloud.Cloud) ledger.KMSClients {
+	return func(ctx context.Context, region string) (ledger.KMSAPI, error) { return cloud.KMS(ctx, region) }
 }

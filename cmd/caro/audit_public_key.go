@@ -4,9 +4,9 @@ import (
 	"encoding/pem"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
+	"github.com/carohealth/platform/internal/config/awscloud"
 	"github.com/carohealth/platform/internal/ledger"
 	"github.com/carohealth/platform/internal/ledger/pinnedkeys"
 )
@@ -50,13 +50,10 @@ LedgerSigningKeyArn), or --signing-key, which may be repeated.`,
 			if len(arns) == 0 {
 				return fmt.Errorf("no signing key: pass --signing-key <key ARN> (the platform stack's output LedgerSigningKeyArn)")
 			}
-			cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(f.region))
-			if err != nil {
-				return fmt.Errorf("loading AWS configuration: %w", err)
-			}
+			kms := kmsClients(&awscloud.Cloud{})
 			var keys []auditPublicKey
 			for _, arn := range arns {
-				der, err := kmsPublicKey(ctx, cfg, arn)
+				der, err := ledger.SigningKeyPublicKey(ctx, kms, f.region, arn)
 				if err != nil {
 					return err
 				}

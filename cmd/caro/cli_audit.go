@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -21,6 +15,7 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	caroconfig "github.com/carohealth/platform/internal/config"
+	"github.com/carohealth/platform/internal/config/awscloud"
 )
 
 // EnvAuditTopicARN is the environment override of the setting audit-topic-arn (contracts.md); when
@@ -38,18 +33,10 @@ func auditTopic() string {
 
 // operatorIdentity names who runs the CLI, for the actor of its audit events: the AWS caller
 // identity when AWS credentials are configured and STS answers, else the OS login, each
-// pseudonymous (awsActor, osUserActor). Tests replace it.
+// pseudonymous (audit.AWSCallerActor, osUserActor). Tests replace it.
 var operatorIdentity = func(ctx context.Context, region string) string {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err == nil && cfg.Credentials != nil {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if _, err := cfg.Credentials.Retrieve(cctx); err == nil {
-			out, err := sts.NewFromConfig(cfg).GetCallerIdentity(cctx, &sts.GetCallerIdentityInput{})
-			if err == nil && out.Arn != nil && *out.Arn != "" {
-				return awsActor(*out.Arn)
-			}
-		}
+	if arn, err := (&awscloud.Cloud{}).CallerARN(ctx, region); err == nil {
+		return audit.AWSCallerActor(arn)
 	}
 	return osUserActor()
 }
@@ -57,36 +44,12 @@ var operatorIdentity = func(ctx context.Context, region string) string {
 // osUserActor is the actor when no AWS identity is available: the OS login, pseudonymous.
 func osUserActor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return pseudonymousActor("os-user", u.Username)
+		return audit.PseudonymousActor("os-user", u.Username)
 	}
 	if n, ok := caroconfig.LookupEnv("USER"); ok {
-		return pseudonymousActor("os-user", n)
+		return audit.PseudonymousActor("os-user", n)
 	}
 	return fmt.Sprintf("os-user:uid-%d", os.Getuid())
-}
-
-// awsActor is the actor of an AWS caller ARN. The ledger keeps it for years, so it must hold no
-// personal data: session and user names often are a person's name or e-mail address. It keeps
-// the account and, for an assumed role, the role name, plus a pseudonym of the whole ARN.
-func awsActor(arn string) string {
-	parts := strings.SplitN(arn, ":", 6) // arn:partition:service:region:account:resource
-	if len(parts) != 6 {
-		return pseudonymousActor("aws", arn)
-	}
-	kind := "aws:" + parts[4]
-	if res := strings.Split(parts[5], "/"); len(res) >= 2 && res[0] == "assumed-role" {
-		kind += ":assumed-role/" + res[1]
-	} else if len(res) >= 1 {
-		kind += ":" + res[0]
-	}
-	return pseudonymousActor(kind, arn)
-}
-
-// pseudonymousActor is kind plus the first 16 hex digits of SHA-256(identity): a reviewer links it
-// to CloudTrail or the host's logins by hashing the candidates; the ledger itself names no one.
-func pseudonymousActor(kind, identity string) string {
-	sum := sha256.Sum256([]byte(identity))
-	return audit.ActorID(kind + ":" + hex.EncodeToString(sum[:8]))
 }
 
 // commandOrigin is the audit origin of one command run: the operator, the interface (cli, or job
@@ -97,11 +60,11 @@ func commandOrigin(ctx context.Context, region string, iface audit.Interface) au
 
 // newAuditPublisher builds the inline publisher for the topic; tests replace it.
 var newAuditPublisher = func(ctx context.Context, region, topic string) (audit.Publisher, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	client, err := (&awscloud.Cloud{}).SNS(ctx, region)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return nil, err
 	}
-	return &audit.SNSPublisher{Client: sns.NewFromConfig(cfg), TopicARN: topic}, nil
+	return &audit.SNSPublisher{Client: client, TopicARN: topic}, nil
 }
 
 // deliverAuditEvents publishes the events a command wrote when CARO_AUDIT_TOPIC_ARN is set, and

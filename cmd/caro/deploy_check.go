@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
 	"github.com/carohealth/platform/internal/deploycheck"
@@ -99,11 +98,7 @@ func (o *deployCheckOptions) run(cmd *cobra.Command) (deploycheck.Report, error)
 
 // sdkDeployCheckClients are the AWS SDK's clients with the default credential chain.
 func sdkDeployCheckClients(ctx context.Context, atlasURL string) (deploycheck.Clients, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loading AWS credentials: %w: sign in as the platform engineer (aws sso login, or AWS_PROFILE)", err)
-	}
-	return deploycheck.SDKClients{Config: cfg, AtlasBaseURL: atlasURL}, nil
+	return deploycheck.NewSDKClients(ctx, atlasURL)
 }
 
 // renderDeployCheck writes the report: a table with each fix under its finding, or JSON.

@@ -2,9 +2,11 @@ package deploycheck
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -87,6 +89,16 @@ type SDKClients struct {
 	// http.DefaultClient.
 	AtlasBaseURL string
 	HTTPClient   *http.Client
+}
+
+// NewSDKClients are SDKClients with the default credential chain (the platform engineer's
+// credentials) and the Atlas Admin API at atlasURL.
+func NewSDKClients(ctx context.Context, atlasURL string) (SDKClients, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return SDKClients{}, fmt.Errorf("loading AWS credentials: %w: sign in as the platform engineer (aws sso login, or AWS_PROFILE)", err)
+	}
+	return SDKClients{Config: cfg, AtlasBaseURL: atlasURL}, nil
 }
 
 func (c SDKClients) regional(region string) aws.Config {

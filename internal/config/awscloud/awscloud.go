@@ -1,6 +1,8 @@
 // Package awscloud reads the values internal/config looks up in AWS: the platform stacks'
 // outputs (CloudFormation DescribeStacks), secrets (Secrets Manager GetSecretValue), SSM
 // parameters (GetParameter) and the account (STS GetCallerIdentity), one client set per region.
+// It also builds the SDK clients the CLI's commands inject into the packages they call (S3, KMS,
+// SNS, the caller's identity), so that cmd/caro holds no AWS SDK code.
 package awscloud
 
 import (
