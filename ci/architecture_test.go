@@ -59,7 +59,8 @@ var sharedDefinitions = []string{"regions", "internal/headers", "internal/access
 
 // TestImportRules keeps the layout's import rules (docs/architecture.md "Layout", ../shared/design/layout.md):
 // cdk -> constructs -> shared definitions; lambdas and cmd -> internal; internal/failover knows
-// interfaces only; nothing imports cdk, cmd or lambdas; Lambda binaries never link CDK or jsii.
+// interfaces only; nothing imports cdk, cmd or lambdas; Lambda binaries never link CDK or jsii;
+// cmd holds no AWS SDK code (outside its tests).
 func TestImportRules(t *testing.T) {
 	for _, p := range listPackages(t) {
 		for _, imp := range ours(p.Imports) {
@@ -85,6 +86,10 @@ func TestImportRules(t *testing.T) {
 			}
 			if under(p.ImportPath, "internal/failover") && strings.HasPrefix(imp, "github.com/aws/aws-sdk-go-v2") {
 				t.Errorf("%s imports %s: the engine knows no cloud", p.ImportPath, imp)
+			}
+			// Imports lists the non-test files' imports only: tests may build SDK clients for fakes.
+			if under(p.ImportPath, "cmd") && strings.HasPrefix(imp, "github.com/aws/aws-sdk-go-v2") {
+				t.Errorf("%s imports %s: cmd/caro only wires flags to options, calls packages and renders; build AWS clients in internal/config/awscloud and move the AWS logic into the package it serves", p.ImportPath, imp)
 			}
 		}
 	}
