@@ -23,16 +23,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
-// The restore marker the failover restore step writes after a verified restore (see
-// internal/providers/local: MarkerCollection, RestoreMarker). The _caro_ prefix keeps the collection
-// out of backups, so a restored region never inherits the source region's marker.
+// The restore marker every restore writes when it completes (internal/restore: MarkerCollection,
+// Marker, which embeds RestoreMarker). The _caro_ prefix keeps the collection out of backups, so a
+// restored region never inherits the source region's marker.
 const (
 	MarkerCollection = "_caro_failover"
 	MarkerID         = "restore"
 )
 
-// RestoreMarker is the last restore into this region, in the writer's field names.
+// RestoreMarker is the last completed restore into this region: the part of the marker /health
+// reports, in the writer's field names. It is the one definition of these fields: restore.Marker
+// embeds it (this package stays free of the restore protocol's dependencies, so the health
+// function stays small).
 type RestoreMarker struct {
+	// BackupID is the backup (or Atlas snapshot) last restored completely; empty before the first.
 	BackupID   string    `bson:"backup_id" json:"backup_id"`
 	PlanID     string    `bson:"plan_id" json:"plan_id"`
 	Documents  int64     `bson:"documents" json:"documents"`

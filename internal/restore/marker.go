@@ -14,6 +14,7 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/health"
 )
 
 // MarkerCollection holds the restore marker, one document MarkerID. The reserved prefix keeps it out
@@ -60,13 +61,10 @@ const (
 // it was interrupted, the run in progress.
 type Marker struct {
 	ID string `bson:"_id" json:"-"`
-	// BackupID is the backup (or Atlas snapshot) last restored completely; empty before the first.
-	BackupID   string    `bson:"backup_id" json:"backup_id"`
-	PlanID     string    `bson:"plan_id" json:"plan_id"`
-	Documents  int64     `bson:"documents" json:"documents"`
-	RestoredAt time.Time `bson:"restored_at" json:"restored_at"`
-	From       string    `bson:"from" json:"from"`
-	Kind       string    `bson:"kind,omitempty" json:"kind,omitempty"`
+	// RestoreMarker is the last completed restore as /health reports it (backup_id, plan_id,
+	// documents, restored_at, from): one definition, which the health function reads too.
+	health.RestoreMarker `bson:",inline"`
+	Kind                 string `bson:"kind,omitempty" json:"kind,omitempty"`
 	// Run is the run that completed last (its ID names its kept-aside collections).
 	Run string `bson:"run,omitempty" json:"run,omitempty"`
 	// Replaced lists what that restore moved aside (kept) or, for a snapshot, replaced.

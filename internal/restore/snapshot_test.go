@@ -13,6 +13,7 @@ import (
 	"github.com/carohealth/platform/internal/audit/audittest"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/health"
 	"github.com/carohealth/platform/internal/maintenance"
 )
 
@@ -29,7 +30,7 @@ func snapshotJob(t *testing.T, db string, source string) func(context.Context) (
 		if _, err := d.Collection(maintenance.Collection).InsertOne(ctx, maintenance.State{ID: "switch", Owner: "tenant-delete acme", Since: time.Now()}); err != nil {
 			return SnapshotResult{}, err
 		}
-		if _, err := d.Collection(MarkerCollection).InsertOne(ctx, Marker{ID: MarkerID, BackupID: "the-source's-last-restore", Run: "00000000"}); err != nil {
+		if _, err := d.Collection(MarkerCollection).InsertOne(ctx, Marker{ID: MarkerID, RestoreMarker: health.RestoreMarker{BackupID: "the-source's-last-restore"}, Run: "00000000"}); err != nil {
 			return SnapshotResult{}, err
 		}
 		return SnapshotResult{SnapshotID: "snap1", SnapshotTime: time.Now().Add(-time.Hour), RestoreJobID: "job1", FinishedAt: time.Now()}, nil

@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"errors"
-	"github.com/carohealth/platform/internal/restore"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,7 +15,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/internal/health"
 	"github.com/carohealth/platform/internal/localstack"
+	"github.com/carohealth/platform/internal/restore"
 )
 
 func TestPointToMovesTheNameAtomically(t *testing.T) {
@@ -58,7 +59,7 @@ func TestHealthHandlerReportsRestoreMarker(t *testing.T) {
 	if err != nil || h.Region != "eu-central-1" || h.Restore != nil {
 		t.Fatalf("before restore: %+v %v", h, err)
 	}
-	c.Database("caro").Collection(restore.MarkerCollection).InsertOne(ctx, restore.Marker{ID: restore.MarkerID, BackupID: "b1", PlanID: "p1", Documents: 5, RestoredAt: time.Now()})
+	c.Database("caro").Collection(restore.MarkerCollection).InsertOne(ctx, restore.Marker{ID: restore.MarkerID, RestoreMarker: health.RestoreMarker{BackupID: "b1", PlanID: "p1", Documents: 5, RestoredAt: time.Now()}})
 	h, err = GetHealth(ctx, srv.URL+"/api")
 	if err != nil || h.Restore == nil || h.Restore.BackupID != "b1" {
 		t.Fatalf("after restore: %+v %v", h, err)
