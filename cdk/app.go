@@ -82,9 +82,8 @@ func NewPlatformApp(app awscdk.App) (*PlatformApp, error) {
 		version = "dev"
 	}
 	acct := account(app)
-	if p := set.Primary(); p.Atlas.KeyAccess != nil && p.Atlas.ReplicationSpecID == "" {
-		return nil, fmt.Errorf("%s: field \"atlas.replicationSpecId\" is missing: the primary's Atlas backup schedule copies snapshots to the standby only with it; "+
-			"copy it from `atlas clusters describe %s --projectId %s` (replicationSpecs[0].id)", p.File, p.Atlas.Cluster, p.Atlas.ProjectID)
+	if err := synthesizable(set); err != nil {
+		return nil, err
 	}
 	pa := &PlatformApp{Regions: set}
 	primary := set.Primary()
@@ -324,6 +323,32 @@ func loadRegions(dir string) (regions.Set, error) {
 		return regions.Default()
 	}
 	return regions.Load(dir)
+}
+
+// synthesizable refuses, with what to do, region definitions the regions package accepts but the
+// app cannot build (the constructs would panic): a single region (the ledger, the backups and the
+// Atlas snapshots are copied to the standby) or a primary without its replication spec ID.
+func synthesizable(set regions.Set) error {
+	if len(set.Standbys()) == 0 {
+		p := set.Primary()
+		return fmt.Errorf("%s is the only region defined: the platform copies its backups, audit checkpoints and Atlas snapshots to a standby region; "+
+			"add a definition of the standby beside %s (see regions/eu-central-1.json)", p.Region, p.File)
+	}
+	return requireReplicationSpec(set.Primary())
+}
+
+// requireReplicationSpec refuses a primary with Atlas settings (atlas.keyAccess) but no
+// atlas.replicationSpecId: its backup schedule copies snapshots to the standby only with it
+// (constructs/atlas NewPrimary). A standby's stack does not use it, so its definition may lack it
+// until a failback makes it primary; then this error, not the construct's panic, says what to do.
+func requireReplicationSpec(p regions.Definition) error {
+	if p.Atlas.KeyAccess == nil || p.Atlas.ReplicationSpecID != "" {
+		return nil
+	}
+	return fmt.Errorf("%s: field \"atlas.replicationSpecId\" is missing: %s is the primary, and its Atlas backup schedule copies snapshots to the standby only "+
+		"with the cluster's replication spec ID (a standby does not need it, a region made primary does); copy replicationSpecs[0].id "+
+		"of the cluster from the Atlas Admin API (GET /api/atlas/v2/groups/%s/clusters/%s) or `atlas clusters describe %s --projectId %s -o json`",
+		p.File, p.Region, p.Atlas.ProjectID, p.Atlas.Cluster, p.Atlas.Cluster, p.Atlas.ProjectID)
 }
 
 // loadEnvironment reads the environment file beside the region definitions.

@@ -2,7 +2,14 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	"github.com/carohealth/platform/regions"
 )
 
 func TestFunctionsReserveWhatTheStatedLoadNeeds(t *testing.T) {
@@ -81,5 +88,81 @@ func TestAtlasCopiesSnapshotsWithTheClustersReplicationSpec(t *testing.T) {
 	}
 	if checked != 1 {
 		t.Errorf("%d copy settings checked, want 1", checked)
+	}
+}
+
+func TestAPrimaryWithoutTheReplicationSpecIsASynthErrorNotAPanic(t *testing.T) {
+	// GIVEN a failback's region definitions: the committed standby made primary, without the
+	// replication spec ID a standby does not need
+	dir := t.TempDir()
+	for _, name := range []string{"eu-west-1.json", "eu-central-1.json", regions.EnvironmentFile} {
+		raw, err := os.ReadFile(filepath.Join("..", "regions", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(raw)
+		switch name {
+		case "eu-west-1.json":
+			text = strings.Replace(text, `"primary": true`, `"primary": false`, 1)
+		case "eu-central-1.json":
+			text = strings.Replace(text, `"primary": false`, `"primary": true`, 1)
+			if strings.Contains(text, "replicationSpecId") {
+				t.Fatal("regions/eu-central-1.json now has a replicationSpecId: remove it here to keep the case")
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := cdkJSONContext(t)
+	ctx["account"] = "123456789012"
+	ctx["regionsDir"] = dir
+	// WHEN the app is built
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the synth panicked: %v", p)
+			}
+		}()
+		_, err = NewPlatformApp(awscdk.NewApp(&awscdk.AppProps{Context: &ctx}))
+	}()
+	// THEN it fails naming the file, the field and where the value comes from
+	for _, want := range []string{"eu-central-1.json", `"atlas.replicationSpecId" is missing`, "replicationSpecs[0].id",
+		"GET /api/atlas/v2/groups/65a1f0c2e4b0a1b2c3d4e5f7/clusters/caro-eu-central-1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to say %q", err, want)
+		}
+	}
+}
+
+func TestASingleRegionIsASynthErrorNotAPanic(t *testing.T) {
+	// GIVEN region definitions of the primary alone
+	dir := t.TempDir()
+	for _, name := range []string{"eu-west-1.json", regions.EnvironmentFile} {
+		raw, err := os.ReadFile(filepath.Join("..", "regions", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := cdkJSONContext(t)
+	ctx["account"] = "123456789012"
+	ctx["regionsDir"] = dir
+	// WHEN the app is built
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the synth panicked: %v", p)
+			}
+		}()
+		_, err = NewPlatformApp(awscdk.NewApp(&awscdk.AppProps{Context: &ctx}))
+	}()
+	// THEN it fails saying a standby is needed
+	if err == nil || !strings.Contains(err.Error(), "eu-west-1 is the only region defined") || !strings.Contains(err.Error(), "add a definition of the standby") {
+		t.Errorf("err = %v", err)
 	}
 }

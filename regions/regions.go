@@ -71,9 +71,11 @@ type Definition struct {
 type Atlas struct {
 	ProjectID string `json:"projectId"`
 	Cluster   string `json:"cluster"`
-	// ReplicationSpecID is the cluster's replication spec ID (atlas clusters describe), which
-	// Atlas requires in the backup schedule's snapshot copy settings. Required in the primary when
-	// KeyAccess is set (the CDK app then declares the backup schedule).
+	// ReplicationSpecID is the cluster's replication spec ID (replicationSpecs[0].id of the Atlas
+	// Admin API's cluster, or atlas clusters describe), which Atlas requires in the backup
+	// schedule's snapshot copy settings. Required in the primary when KeyAccess is set (the CDK app
+	// then declares the backup schedule, and refuses to synthesize without it); a standby's stack
+	// does not use it, so a standby may lack it until a failback makes it the primary.
 	ReplicationSpecID string `json:"replicationSpecId,omitempty"`
 	// KeyAccess is the project's cloud-provider access to AWS KMS (set up once in Atlas; there is no
 	// CloudFormation type for it). Without it the CDK app declares no Atlas settings for the region.
