@@ -22,6 +22,7 @@ type backupEnv struct {
 	mongoURI string
 	client   *mongo.Client
 	keyARN   string
+	s3       *localstack.S3
 }
 
 func newBackupEnv(t *testing.T) backupEnv {
@@ -49,7 +50,7 @@ func newBackupEnv(t *testing.T) backupEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Disconnect(context.Background()) })
-	return backupEnv{mongoURI: ferret.URI(), client: c, keyARN: aws.ToString(key.KeyMetadata.Arn)}
+	return backupEnv{mongoURI: ferret.URI(), client: c, keyARN: aws.ToString(key.KeyMetadata.Arn), s3: s3srv}
 }
 
 func runCaro(args ...string) (code int, stdout, stderr string) {
