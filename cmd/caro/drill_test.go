@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/providers/local"
 )
 
@@ -59,6 +61,12 @@ func TestDrillFailsOverWithEveryRecord(t *testing.T) {
 	}
 	if rep.HealthAfter == nil || rep.HealthAfter.Region != local.DrillStandby || rep.HealthAfter.Restore == nil {
 		t.Errorf("health after %+v", rep.HealthAfter)
+	}
+	// AND the standby's readiness before the disaster is in the report, every check of it
+	if r := rep.Readiness; r == nil || !r.Ready || r.To != local.DrillStandby || r.Blockers != 0 || !slices.ContainsFunc(r.Checks, func(c failover.Check) bool {
+		return c.Name == "target-region" && c.Status == failover.CheckOK
+	}) {
+		t.Errorf("readiness before the disaster: %+v", rep.Readiness)
 	}
 	if rep.UsersRestored != int64(rep.UsersExpected) || rep.UsersExpected == 0 {
 		t.Errorf("users %d/%d", rep.UsersRestored, rep.UsersExpected)
