@@ -172,6 +172,41 @@ func (c *Config) Value(ctx context.Context, key string) Value {
 	return v
 }
 
+// Shadowed returns the value the platform itself holds for key (the first place after the winning
+// one that has a value, not counting defaults) when an override (a flag or the environment) won
+// and the two differ: at 3 a.m. an override left over from another day is a likelier mistake than
+// a deployed value that is wrong, so the failover names both before anything changes.
+func (c *Config) Shadowed(ctx context.Context, key string) (Value, bool) {
+	won := c.Value(ctx, key)
+	s, _ := lookupSetting(key)
+	if !won.Found() {
+		return Value{}, false
+	}
+	for i, l := range s.Lookups {
+		if where := c.expandKnown(l.String()); where != won.Source {
+			continue
+		}
+		if l.Kind != KindFlag && l.Kind != KindEnv {
+			return Value{}, false
+		}
+		for _, next := range s.Lookups[i+1:] {
+			if next.Kind == KindFlag || next.Kind == KindEnv || next.Kind == KindDefault || next.Kind == KindDerived {
+				continue
+			}
+			val, where, err := c.lookup(ctx, next)
+			if err != nil || val == "" {
+				continue
+			}
+			if val == won.Value {
+				return Value{}, false
+			}
+			return Value{Key: key, Value: val, Source: where, Secret: s.Secret}, true
+		}
+		return Value{}, false
+	}
+	return Value{}, false
+}
+
 func (c *Config) resolve(ctx context.Context, s Setting) Value {
 	v := Value{Key: s.Key, Secret: s.Secret, fix: c.expandKnown(s.Fix)}
 	for _, l := range s.Lookups {

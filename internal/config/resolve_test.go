@@ -286,3 +286,31 @@ func TestTheRecoveryPointFollowsTheBackupSchedule(t *testing.T) {
 		t.Errorf("override: %+v", v)
 	}
 }
+
+// TestShadowedNamesWhatTheOverrideHides: an override that differs from the platform's value
+// returns that value and its place; an equal one, a value from the platform itself, or one whose
+// only alternative is a default hides nothing.
+func TestShadowedNamesWhatTheOverrideHides(t *testing.T) {
+	ctx := context.Background()
+	cloud := &fakeCloud{account: "123456789012", secrets: map[string]string{"eu-central-1 caro/eu-central-1/mongodb-uri": "mongodb://u:p@standby/"}}
+	load := func(vars map[string]string) *config.Config {
+		cfg, err := loader(t, vars, nil, cloud).Load(ctx, "eu-central-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if v, ok := load(map[string]string{"CARO_FAILOVER_MONGODB_URI": "mongodb://u:p@elsewhere/"}).Shadowed(ctx, config.KeyFailoverMongoURI); !ok ||
+		v.Value != "mongodb://u:p@standby/" || !strings.Contains(v.Source, "secret caro/eu-central-1/mongodb-uri") || !v.Secret {
+		t.Errorf("differing override: %+v %v", v, ok)
+	}
+	if v, ok := load(map[string]string{"CARO_FAILOVER_MONGODB_URI": "mongodb://u:p@standby/"}).Shadowed(ctx, config.KeyFailoverMongoURI); ok {
+		t.Errorf("equal override hides %+v", v)
+	}
+	if v, ok := load(nil).Shadowed(ctx, config.KeyFailoverMongoURI); ok {
+		t.Errorf("the platform's own value hides %+v", v)
+	}
+	if v, ok := load(map[string]string{"CARO_MAX_BACKUP_AGE": "3h"}).Shadowed(ctx, config.KeyMaxBackupAge); ok {
+		t.Errorf("an override of a derived default hides %+v", v)
+	}
+}

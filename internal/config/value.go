@@ -34,7 +34,7 @@ func (v Value) Display() string {
 	case strings.HasPrefix(v.Value, "mongodb://") || strings.HasPrefix(v.Value, "mongodb+srv://"):
 		return RedactURI(v.Value)
 	default:
-		return fmt.Sprintf("****** (secret, %d characters)", len(v.Value))
+		return "****** (secret)" // not even its length
 	}
 }
 

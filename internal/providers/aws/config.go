@@ -47,6 +47,9 @@ type Config struct {
 	// SettingLines describe the resolved settings, one line each with its source (secrets masked),
 	// for the plan's checks.
 	SettingLines []string
+	// SettingWarnings are overrides that differ from the platform's own values, SettingProblems
+	// settings that contradict the target region (config.Config.Shadowed, ConfigFrom).
+	SettingWarnings, SettingProblems []string
 }
 
 // ParseARCEndpoints parses "region=url,..." into routing controls (nil for an empty value).
@@ -103,7 +106,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	settings := c.Restore
 	r := Restores{Settings: &settings}
 	p := &Provider{Regions: c.Regions, ClientsFor: ClientsFromSDK(arc), Catalog: r, Restorer: r, Identities: r,
-		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret, SettingLines: c.SettingLines,
+		AssemblyDir: c.AssemblyDir, Resolver: net.DefaultResolver, OriginSecret: c.OriginSecret, SettingLines: c.SettingLines, SettingWarnings: c.SettingWarnings, SettingProblems: c.SettingProblems,
 		Release: c.Release, ReleaseBucket: c.ReleaseBucket, MaxBackupAge: c.MaxBackupAge, PeerBackupKeyArn: c.PeerBackupKeyArn, LedgerReplicaBucket: c.Restore.LedgerReplicaBucket}
 	if c.Atlas != nil {
 		client, err := atlas.NewClient(ctx, *c.Atlas, c.AtlasBaseURL, nil)

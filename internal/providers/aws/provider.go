@@ -170,6 +170,9 @@ type Provider struct {
 	// SettingLines are the resolved settings the provider was built from, each with its source,
 	// shown among the plan's checks.
 	SettingLines []string
+	// SettingWarnings and SettingProblems are the settings that disagree (Config): the survey warns
+	// of the first and blocks on the second, before anything changes.
+	SettingWarnings, SettingProblems []string
 	// Release names the release to deploy (default: the one the primary runs); ReleaseBucket is
 	// the target region's release bucket. AssemblyDir, when set, deploys a local cloud assembly
 	// instead (a platform engineer's choice).

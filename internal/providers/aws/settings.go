@@ -19,8 +19,10 @@ import (
 // for it to add.
 func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 	var lines []string
+	var read []string
 	get := func(key string) string {
 		v := cfg.Value(ctx, key)
+		read = append(read, key)
 		if v.Found() {
 			lines = append(lines, fmt.Sprintf("setting %s = %s (%s)", v.Key, v.Display(), v.Source))
 		}
@@ -76,5 +78,46 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 		}
 	}
 	c.SettingLines = lines
+	c.SettingWarnings, c.SettingProblems = contradictions(ctx, cfg, read)
 	return c
+}
+
+// contradictions are the settings that disagree: an override that differs from what the platform
+// holds for it (a warning naming both: the override wins), and values that cannot be right for the
+// target region (a blocker: a backup key in another region cannot decrypt the target's replicas).
+func contradictions(ctx context.Context, cfg *config.Config, keys []string) (warnings, problems []string) {
+	seen := map[string]bool{}
+	for _, key := range keys {
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if platform, ok := cfg.Shadowed(ctx, key); ok {
+			won := cfg.Value(ctx, key)
+			warnings = append(warnings, fmt.Sprintf("setting %s = %s (%s) overrides %s (%s): the override wins; unset it unless the platform's value is wrong",
+				key, won.Display(), won.Source, platform.Display(), platform.Source))
+		}
+	}
+	for _, k := range []string{config.KeyBackupKey, config.KeyPeerBackupKey} {
+		for _, arn := range strings.Split(cfg.String(ctx, k), ",") {
+			if arn = strings.TrimSpace(arn); arn == "" {
+				continue
+			}
+			if region := arnRegion(arn); region != cfg.Region() {
+				src := cfg.Value(ctx, k).Source
+				problems = append(problems, fmt.Sprintf("setting %s names key %s in %q (%s), but the failover decrypts in %s: a key of another region cannot read %s's backups; correct the setting (caro config view --region %s)",
+					k, arn, region, src, cfg.Region(), cfg.Region(), cfg.Region()))
+			}
+		}
+	}
+	return warnings, problems
+}
+
+// arnRegion is the region field of an ARN ("" when it has none).
+func arnRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 5)
+	if len(parts) < 5 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[3]
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carohealth/platform/internal/config"
+	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/regions"
 )
 
@@ -65,12 +66,65 @@ func TestConfigFromTheDeployedPlatformAlone(t *testing.T) {
 	lines := strings.Join(c.SettingLines, "\n")
 	for _, want := range []string{"setting failover-mongodb-uri = mongodb+srv://***@standby.example.net/ (secret caro/eu-central-1/mongodb-uri in eu-central-1)",
 		"setting peer-backup-key = arn:aws:kms:eu-central-1:111122223333:key/mrk-peer (SSM parameter /caro/peers/eu-west-1/backup-key-arn in eu-central-1)",
-		"setting atlas-private-key = ****** (secret, 4 characters) (secret cfn/atlas/profile/default in eu-central-1 (field PrivateKey))"} {
+		"setting atlas-private-key = ****** (secret) (secret cfn/atlas/profile/default in eu-central-1 (field PrivateKey))"} {
 		if !strings.Contains(lines, want) {
 			t.Errorf("setting lines lack %q:\n%s", want, lines)
 		}
 	}
 	if strings.Contains(lines, "oncall:pw") || strings.Contains(lines, "priv)") {
 		t.Errorf("a secret is shown:\n%s", lines)
+	}
+}
+
+// TestContradictorySettingsAreNamedBeforeAnythingChanges: an override that differs from what the
+// platform holds is a warning naming both (the override wins, secrets masked); a backup key of
+// another region is a blocker of the survey, which plan and apply run before any step.
+func TestContradictorySettingsAreNamedBeforeAnythingChanges(t *testing.T) {
+	set, err := regions.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := regions.Environment{Name: "production", Account: "111122223333", AtlasCredentialsSecret: regions.DefaultAtlasCredentialsSecret}
+	load := func(vars map[string]string) Config {
+		l := &config.Loader{Env: func(n string) (string, bool) { v, ok := vars[n]; return v, ok && v != "" }, Regions: &set, Environment: &env,
+			Cloud: deployedPlatform{}, Home: "/home/oncall"}
+		cfg, err := l.Load(context.Background(), "eu-central-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ConfigFrom(context.Background(), cfg)
+	}
+	// GIVEN no override THEN nothing disagrees
+	if c := load(nil); len(c.SettingWarnings) != 0 || len(c.SettingProblems) != 0 {
+		t.Fatalf("the deployed platform alone: warnings %q, problems %q", c.SettingWarnings, c.SettingProblems)
+	}
+	// GIVEN an override equal to the platform's value THEN nothing disagrees either
+	if c := load(map[string]string{"CARO_FAILOVER_MONGODB_URI": "mongodb+srv://oncall:pw@standby.example.net/"}); len(c.SettingWarnings) != 0 {
+		t.Fatalf("an equal override: %q", c.SettingWarnings)
+	}
+	// WHEN a connection string left in the environment points elsewhere than the secret
+	c := load(map[string]string{"CARO_FAILOVER_MONGODB_URI": "mongodb://admin:hunter2@old-cluster.example.net/"})
+	// THEN the warning names both, masked, and the override still wins
+	if len(c.SettingWarnings) != 1 || !strings.Contains(c.SettingWarnings[0], "old-cluster.example.net") || !strings.Contains(c.SettingWarnings[0], "standby.example.net") ||
+		!strings.Contains(c.SettingWarnings[0], "environment CARO_FAILOVER_MONGODB_URI") || !strings.Contains(c.SettingWarnings[0], "secret caro/eu-central-1/mongodb-uri") ||
+		strings.Contains(c.SettingWarnings[0], "hunter2") || strings.Contains(c.SettingWarnings[0], ":pw@") {
+		t.Fatalf("warnings: %q", c.SettingWarnings)
+	}
+	if c.Restore.TargetMongoURI != "mongodb://admin:hunter2@old-cluster.example.net/" || len(c.SettingProblems) != 0 {
+		t.Fatalf("the override must win without a blocker: %s, %q", c.Restore.TargetMongoURI, c.SettingProblems)
+	}
+	// WHEN the peer's backup key is given in another region than the target's
+	c = load(map[string]string{"CARO_PEER_BACKUP_KEY_ID": "arn:aws:kms:eu-west-1:111122223333:key/mrk-peer"})
+	// THEN it is a problem naming the setting, its source, the key's region and the target's
+	if len(c.SettingProblems) != 1 || !strings.Contains(c.SettingProblems[0], "peer-backup-key") || !strings.Contains(c.SettingProblems[0], `"eu-west-1"`) ||
+		!strings.Contains(c.SettingProblems[0], "decrypts in eu-central-1") || !strings.Contains(c.SettingProblems[0], "environment CARO_PEER_BACKUP_KEY_ID") {
+		t.Fatalf("problems: %q", c.SettingProblems)
+	}
+	// AND the survey blocks on it and warns of the override
+	p := &Provider{SettingProblems: c.SettingProblems, SettingWarnings: []string{"w"}}
+	s := &failover.Survey{}
+	p.surveySettings(s)
+	if len(s.Blockers()) != 1 || len(s.Warnings) != 1 {
+		t.Fatalf("survey: blockers %v, warnings %v", s.Blockers(), s.Warnings)
 	}
 }

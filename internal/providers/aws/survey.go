@@ -74,9 +74,7 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 		return s, nil
 	}
 	s.OK(CheckCredentials, "acting as "+aws.ToString(id.Arn))
-	for _, l := range p.SettingLines {
-		s.OK(CheckSetting, l)
-	}
+	p.surveySettings(s)
 	if restorer != nil {
 		p.surveyTargetDatabase(ctx, req, restorer, s)
 	}
@@ -111,6 +109,20 @@ func (p *Provider) Survey(ctx context.Context, req failover.Request) (*failover.
 	p.planSteps(req, to, outs, s)
 	p.planRestorePath(ctx, restorer, outs, s)
 	return s, nil
+}
+
+// surveySettings lists the resolved settings with their sources, warns of overrides that differ
+// from the platform's values and blocks on settings that contradict the target.
+func (p *Provider) surveySettings(s *failover.Survey) {
+	for _, l := range p.SettingLines {
+		s.OK(CheckSetting, l)
+	}
+	for _, w := range p.SettingWarnings {
+		s.Warn(CheckSetting, w)
+	}
+	for _, b := range p.SettingProblems {
+		s.Block(CheckSetting, b)
+	}
 }
 
 // surveyRestoreInputs checks what the restore needs from outside AWS (the target's connection
