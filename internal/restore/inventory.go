@@ -22,8 +22,8 @@ type Inventory struct {
 	Collections map[string]int64 `json:"collections"`
 }
 
-// Take lists db's application collections and counts their documents (the count command: cheap,
-// from metadata on MongoDB).
+// Take lists db's application collections and counts their documents from the collections'
+// metadata (countOf).
 func Take(ctx context.Context, db *mongo.Database) (Inventory, error) {
 	inv := Inventory{Database: db.Name(), Collections: map[string]int64{}}
 	names, err := userCollections(ctx, db)
@@ -31,13 +31,39 @@ func Take(ctx context.Context, db *mongo.Database) (Inventory, error) {
 		return inv, newErr(backup.ErrTargetUnreachable, err, hintTarget, "listing the collections of %s", db.Name())
 	}
 	for _, n := range names {
-		c, err := db.Collection(n).EstimatedDocumentCount(ctx)
+		c, err := countOf(ctx, db.Collection(n))
 		if err != nil {
 			return inv, newErr(backup.ErrTargetUnreachable, err, hintTarget, "counting the documents of %s.%s", db.Name(), n)
 		}
 		inv.Collections[n] = c
 	}
 	return inv, nil
+}
+
+// countOf is a collection's document count from its metadata: the $collStats stage's count (one
+// document per shard, summed), which MongoDB answers from the same metadata as the count command
+// and FerretDB (SQLite) from a table count, where its count command reads and decodes every
+// document (6 s for 200,000 documents of 1 KB, against 0.3 s: the staged path of a failover
+// counts the copy twice). A server without the stage gets the count command.
+func countOf(ctx context.Context, c *mongo.Collection) (int64, error) {
+	cur, err := c.Aggregate(ctx, mongo.Pipeline{{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	if err != nil {
+		return c.EstimatedDocumentCount(ctx)
+	}
+	var shards []struct {
+		Count int64 `bson:"count"`
+	}
+	if err := cur.All(ctx, &shards); err != nil {
+		return 0, err
+	}
+	if len(shards) == 0 {
+		return c.EstimatedDocumentCount(ctx)
+	}
+	var n int64
+	for _, s := range shards {
+		n += s.Count
+	}
+	return n, nil
 }
 
 // Names returns the collections in name order.
