@@ -475,11 +475,10 @@ func (d *Drill) caro(ctx context.Context, in io.Reader, out, errOut io.Writer, a
 	cmd := exec.CommandContext(ctx, d.o.Caro[0], append(append([]string{}, d.o.Caro[1:]...), args...)...)
 	cmd.Env = append(os.Environ(), d.o.CaroEnv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, errOut
-	err := cmd.Run()
+	// Its own peak, sampled (wait4's figure would be at least the drill's: localstack.RunMeasured).
+	peak, err := localstack.RunMeasured(cmd)
 	if cmd.ProcessState != nil && len(args) > 1 {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			d.peakRSS(args[0]+" "+args[1], float64(ru.Maxrss)*1024)
-		}
+		d.peakRSS(args[0]+" "+args[1], float64(peak))
 	}
 	return err
 }
