@@ -123,7 +123,7 @@ secret's JSON; they are never printed.`,
 			rep, err := restore.Snapshot(cmd.Context(), restore.Options{Target: target, Database: o.database, Replace: true,
 				Erasures: register, SkipErasureRegister: o.skipErasures, Ledger: cliLedgerRecovery(streams.ErrOut, o.targetURI, s),
 				Deliver: cliDeliver(streams.ErrOut, f.region), Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI),
-				Settle: defaultRestoreSettle, Progress: progressPrinter(streams.ErrOut)}, restore.SnapshotSource{Run: job})
+				Settle: defaultRestoreSettle, Progress: progressPrinter(streams.ErrOut), RetentionYears: s.RetentionYears}, restore.SnapshotSource{Run: job})
 			if err != nil {
 				return err
 			}

@@ -111,7 +111,7 @@ report on stdout.`,
 			}
 			opts := restore.Options{Target: client, Database: o.database, Replace: o.replace, Erasures: erasure.BucketsRegister(registerNames, registers...),
 				SkipErasureRegister: o.skipErasures, Ledger: cliLedgerRecovery(streams.ErrOut, o.target, s), Deliver: cliDeliver(streams.ErrOut, f.region),
-				Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), Settle: o.settle}
+				Origin: commandOrigin(cmd.Context(), f.region, audit.InterfaceCLI), Settle: o.settle, RetentionYears: s.RetentionYears}
 			var progressDone func()
 			opts.Progress, progressDone = backupProgress(streams, f.output)
 			rep, err := restore.Backup(cmd.Context(), opts, restore.BackupSource{

@@ -57,7 +57,10 @@ type envSettings struct {
 	// LedgerRetentionYears (CARO_LEDGER_RETENTION_YEARS) and LedgerMaxAge
 	// (CARO_LEDGER_CHECKPOINT_MAX_AGE) are the ledger's retention and checkpoint interval.
 	LedgerRetentionYears int
-	LedgerMaxAge         time.Duration
+	// RetentionYears (setting retention-years) is the region's retention of application data, which
+	// every restore applies to the restored data.
+	RetentionYears int
+	LedgerMaxAge   time.Duration
 	// Atlas (MONGODB_ATLAS_CLIENT_ID/SECRET or MONGODB_ATLAS_PUBLIC_API_KEY/PRIVATE_API_KEY) are the
 	// Atlas Admin API credentials, AtlasErr why they are unusable; AtlasBaseURL
 	// (MONGODB_ATLAS_BASE_URL) points the client elsewhere (tests).
@@ -149,6 +152,14 @@ func settingsFrom(ctx context.Context, cfg *config.Config) (envSettings, error) 
 			errs = append(errs, fmt.Errorf("setting %s (%s) is %q: give the ledger's retention as a whole number of years, at least 1", v.Key, v.Source, v.Value))
 		} else {
 			s.LedgerRetentionYears = n
+		}
+	}
+	if v := cfg.Value(ctx, config.KeyRetentionYears); v.Found() {
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Errorf("setting %s (%s) is %q: give the retention of application data as a whole number of years, 1 to 100", v.Key, v.Source, v.Value))
+		} else {
+			s.RetentionYears = n
 		}
 	}
 	if v := cfg.Value(ctx, config.KeyLedgerMaxAge); v.Found() {

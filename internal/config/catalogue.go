@@ -42,6 +42,7 @@ const (
 	KeyFailoverLedgerReplicaBucket = "failover-ledger-replica-bucket"
 	KeyMaxBackupAge                = "max-backup-age"
 	KeyLedgerRetentionYears        = "ledger-retention-years"
+	KeyRetentionYears              = "retention-years"
 )
 
 // Commands named in the catalogue (the reference lists, per setting, which read it).
@@ -108,6 +109,8 @@ var Catalogue = []Setting{
 	{Key: KeyFailoverLedgerReplicaBucket, Doc: "The failover target's replica of the source's checkpoint bucket, which the restore step recovers the ledger from.",
 		Lookups: []Lookup{Env("CARO_FAILOVER_LEDGER_BUCKET"), Derived("caro-ledger-replica-{account}-{region}")},
 		Fix:     "deploy CaroReplica-{region}, or set CARO_FAILOVER_LEDGER_BUCKET", Commands: []string{cmdFailover}},
+	{Key: KeyRetentionYears, Doc: "How long application data is kept after its last change, in years: every restore expires what is past it in the restored data, as the daily retention job does.",
+		Lookups: []Lookup{RegionFile("retentionYears"), Default("9")}, Commands: []string{cmdFailover, cmdBackup}},
 	{Key: KeyLedgerRetentionYears, Doc: "How long the ledger's checkpoints are kept, in years.",
 		Lookups: []Lookup{Env("CARO_LEDGER_RETENTION_YEARS"), RegionFile("retentionYears"), Default("9")}, Commands: []string{cmdAudit, cmdFailover}},
 	{Key: KeyLedgerSigningKey, Doc: "The KMS key the region's audit writer signs checkpoints with.",

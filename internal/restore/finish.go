@@ -48,6 +48,7 @@ func (o *Options) finish(ctx context.Context, db *mongo.Database, run Run, seen 
 	if err := o.erasuresAfterSwitch(ctx, db, run, seen, rep); err != nil {
 		return err
 	}
+	o.expireRetained(ctx, db, rep)
 	if h, err := ledger.ReadHold(ctx, db); err != nil {
 		return newErr(backup.ErrTargetUnreachable, err, hintTarget, "reading the audit ledger hold of %s", db.Name())
 	} else if h != nil {

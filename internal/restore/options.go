@@ -57,6 +57,10 @@ type Options struct {
 	// accepts that and runs `caro gdpr reapply` as soon as the register is readable).
 	Erasures            erasure.Source
 	SkipErasureRegister bool
+	// RetentionYears is the region's retentionYears: records whose retention ended (internal/retention,
+	// the daily job's rule) are expired in the restored data before the restore completes, so an
+	// older backup does not bring them back until the next daily run. 0: not applied.
+	RetentionYears int
 	// Ledger recovers the restored audit ledger after the switch (nil: the hold stays and the report
 	// says what to run).
 	Ledger LedgerRecovery

@@ -8,6 +8,7 @@ import (
 	"github.com/carohealth/platform/internal/audit"
 	"github.com/carohealth/platform/internal/backup"
 	"github.com/carohealth/platform/internal/erasure"
+	"github.com/carohealth/platform/internal/retention"
 )
 
 // Report is what a restore did (the -o json output of the restore commands).
@@ -36,6 +37,9 @@ type Report struct {
 	// Erasures says how many registered erasures were re-applied (nil when skipped).
 	Erasures               *erasure.Summary `json:"erasures,omitempty"`
 	ErasureRegisterSkipped bool             `json:"erasureRegisterSkipped,omitempty"`
+	// Retention is what expired in the restored data because its retention ended since the backup
+	// (nil when Options.RetentionYears is 0).
+	Retention *retention.Report `json:"retention,omitempty"`
 	// LedgerHeld is true when the restored database's audit ledger was held; LedgerRecovered when
 	// it was then recovered (the hold removed); LedgerSummary says what happened or what to run.
 	LedgerHeld      bool   `json:"ledgerHeld,omitempty"`

@@ -61,6 +61,9 @@ type RestoreSettings struct {
 	LedgerPublicKey  crypto.PublicKey
 	LedgerPublicKeys ledger.KeyRing
 	LedgerKeyProblem string
+	// RetentionYears is the region's retention of application data: the restore expires what is
+	// past it (zero: not applied).
+	RetentionYears int
 	// LedgerRetentionYears and LedgerMaxAge are the ledger's (zero: the defaults).
 	LedgerRetentionYears int
 	LedgerMaxAge         time.Duration
@@ -168,7 +171,7 @@ func (s *RestoreSettings) options(ctx context.Context, c *Clients, client *mongo
 	if s.Origin != nil {
 		origin = s.Origin(ctx, plan.To)
 	}
-	o := restore.Options{Target: client, Database: s.database(), Replace: true, PlanID: plan.ID, From: plan.From, Erasures: register,
+	o := restore.Options{Target: client, Database: s.database(), Replace: true, PlanID: plan.ID, From: plan.From, Erasures: register, RetentionYears: s.RetentionYears,
 		Ledger: s.LedgerRecovery(ctx, c, plan, progress), Origin: origin, Settle: s.Settle, AcceptChanges: failover.OperatorConfirmed(ctx),
 		Progress: restore.ProgressLines(progress, 2*time.Second)}
 	if s.Deliver != nil {

@@ -39,6 +39,7 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 		OwnBackupBucket: get(config.KeyFailoverBackupBucket), LedgerReplicaBucket: get(config.KeyFailoverLedgerReplicaBucket),
 		LedgerOwnBucket: get(config.KeyFailoverLedgerBucket), LedgerMaxAge: duration(config.KeyLedgerMaxAge)}
 	c.Restore.LedgerRetentionYears, _ = strconv.Atoi(get(config.KeyLedgerRetentionYears))
+	c.Restore.RetentionYears, _ = strconv.Atoi(get(config.KeyRetentionYears))
 	if hours, err := strconv.Atoi(get(config.KeyBackupEveryHours)); err == nil && hours > 0 {
 		c.Restore.BackupInterval = time.Duration(hours) * time.Hour // the RPO the plan and readiness state
 	}

@@ -60,7 +60,7 @@ func TestConfigFromTheDeployedPlatformAlone(t *testing.T) {
 	if c.Restore.TargetMongoURI != "mongodb+srv://oncall:pw@standby.example.net/" || c.Restore.OwnBackupBucket != "caro-backups-eu-central-1" ||
 		c.Restore.LedgerOwnBucket != "caro-ledger-own" || c.Restore.LedgerReplicaBucket != "caro-ledger-replica-111122223333-eu-central-1" ||
 		c.PeerBackupKeyArn != "arn:aws:kms:eu-central-1:111122223333:key/mrk-peer" || c.ReleaseBucket != "cdk-hnb659fds-assets-111122223333-eu-central-1" ||
-		c.MaxBackupAge != 8*time.Hour || c.Restore.BackupInterval != 6*time.Hour || c.Restore.LedgerRetentionYears != 9 || c.Atlas == nil || c.AssemblyDir != "" {
+		c.MaxBackupAge != 8*time.Hour || c.Restore.BackupInterval != 6*time.Hour || c.Restore.RetentionYears != 9 || c.Restore.LedgerRetentionYears != 9 || c.Atlas == nil || c.AssemblyDir != "" {
 		t.Fatalf("config %+v", c)
 	}
 	lines := strings.Join(c.SettingLines, "\n")

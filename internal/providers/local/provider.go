@@ -27,6 +27,7 @@ import (
 	"github.com/carohealth/platform/internal/localstack"
 	"github.com/carohealth/platform/internal/prestage"
 	"github.com/carohealth/platform/internal/restore"
+	"github.com/carohealth/platform/regions"
 )
 
 // Step names, the same on every provider.
@@ -456,6 +457,8 @@ func (r *run) restore(ctx context.Context) error {
 		Erasures: erasure.BucketsRegister([]string{"s3://" + r.target.BackupBucket}, r.tc.store),
 		Ledger:   r.ledgerRecovery(progress), Settle: time.Duration(r.env.MaintenanceSettle * float64(time.Second)),
 		AcceptChanges: failover.OperatorConfirmed(ctx),
+		// The drill's regions keep the platform's default retention, as a deployed region would.
+		RetentionYears: regions.DefaultRetentionYears,
 		Progress: func(pr backup.Progress) {
 			// The drill's kill lands mid-step: half-way through a load, or as a staged copy's
 			// activation starts.
