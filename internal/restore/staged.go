@@ -73,12 +73,12 @@ func Choose(m *Marker, backupID string) Choice {
 			return c
 		case staged:
 			c.Path, c.CancelRunning = PathStaged, true
-			c.Detail = fmt.Sprintf("a pre-stage of another backup (%s, run %s) is running: it is stopped and rolled back, and the previous copy, backup %s, staged and verified at %s, is used",
-				r.BackupID, r.ID, backupID, m.Staged.VerifiedAt.Format(time.RFC3339))
+			c.Detail = fmt.Sprintf("%s: it is stopped and rolled back, and the previous copy, backup %s, staged and verified at %s, is used",
+				describeRun(r), backupID, m.Staged.VerifiedAt.Format(time.RFC3339))
 			return c
 		default:
 			c.Path, c.CancelRunning = PathCold, true
-			c.Detail = fmt.Sprintf("a restore of %s (run %s) is running: it is stopped and rolled back, then backup %s is loaded", r.BackupID, r.ID, backupID)
+			c.Detail = fmt.Sprintf("%s: it is stopped and rolled back, then backup %s is loaded", describeRun(r), backupID)
 			return c
 		}
 	}
@@ -95,6 +95,15 @@ func Choose(m *Marker, backupID string) Choice {
 		c.Detail = fmt.Sprintf("nothing is staged in the target: loading backup %s", backupID)
 	}
 	return c
+}
+
+// describeRun names a run in progress that a failover stops: the standby's pre-stage of a
+// backup, or an earlier restore (of this failover, killed before its switch, or another one).
+func describeRun(r *Run) string {
+	if r.Standby {
+		return fmt.Sprintf("a pre-stage of backup %s (run %s) is running", r.BackupID, r.ID)
+	}
+	return fmt.Sprintf("an earlier restore of backup %s (run %s, started %s) did not reach its switch", r.BackupID, r.ID, r.Started.Format(time.RFC3339))
 }
 
 // Activate makes the pre-staged copy of backupID in the target the live data (the staged path of a
