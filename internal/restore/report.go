@@ -102,8 +102,15 @@ func Summary(rep *Report) string {
 	case rep.Kind == KindSnapshot:
 		parts = append(parts, fmt.Sprintf("restored %s %s (job %s, taken %s) into %s", what, rep.BackupID, rep.SnapshotJob, rep.BackupTime.UTC().Format(time.RFC3339), rep.Database))
 	default:
-		parts = append(parts, fmt.Sprintf("restored %s %s: %d documents in %d collections, counts and SHA-256 verified against the manifest (%.0f docs/s)",
-			what, rep.BackupID, rep.Documents, len(rep.Collections), rep.DocsPerSecond))
+		rate := "" // an activated staged copy loads nothing here: no rate to state
+		if rep.DocsPerSecond > 0 {
+			rate = fmt.Sprintf(" (%.0f docs/s)", rep.DocsPerSecond)
+		}
+		parts = append(parts, fmt.Sprintf("restored %s %s: %d documents in %d collections, counts and SHA-256 verified against the manifest%s",
+			what, rep.BackupID, rep.Documents, len(rep.Collections), rate))
+	}
+	if rep.Retention != nil && rep.Retention.Expired > 0 {
+		parts = append(parts, fmt.Sprintf("%d records past the retention of %d years expired", rep.Retention.Expired, rep.Retention.Years))
 	}
 	if rep.Erasures != nil {
 		parts = append(parts, fmt.Sprintf("%d registered erasures re-applied (%d patients erased again)", rep.Erasures.Applied, rep.Erasures.Patients))
