@@ -56,6 +56,10 @@ var settled = map[cfntypes.StackStatus]bool{
 	cfntypes.StackStatusUpdateRollbackComplete: true,
 }
 
+// waiterMaxDelay caps the SDK waiters' back-off between two polls (of CloudFormation and Route 53):
+// polling less often than this would only delay the next step.
+const waiterMaxDelay = 30 * time.Second
+
 func (d *StackDeployer) poll() time.Duration {
 	if d.PollInterval > 0 {
 		return d.PollInterval
@@ -164,7 +168,7 @@ func (d *StackDeployer) Deploy(ctx context.Context, progress func(string, ...any
 		}
 		progress("change set %s (%s) created, waiting for CloudFormation to compute it", d.ChangeSetName, csType)
 		w := cfn.NewChangeSetCreateCompleteWaiter(d.Client, func(o *cfn.ChangeSetCreateCompleteWaiterOptions) {
-			o.MinDelay, o.MaxDelay = d.poll(), max(d.poll(), 30*time.Second)
+			o.MinDelay, o.MaxDelay = d.poll(), max(d.poll(), waiterMaxDelay)
 		})
 		cs, err = w.WaitForOutput(ctx, &cfn.DescribeChangeSetInput{StackName: aws.String(d.StackName), ChangeSetName: aws.String(d.ChangeSetName)}, d.maxWait())
 		if err != nil {
@@ -223,7 +227,7 @@ func (d *StackDeployer) waitStack(ctx context.Context, progress func(string, ...
 		}
 	}()
 	w := cfn.NewStackUpdateCompleteWaiter(d.Client, func(o *cfn.StackUpdateCompleteWaiterOptions) {
-		o.MinDelay, o.MaxDelay = d.poll(), max(d.poll(), 30*time.Second)
+		o.MinDelay, o.MaxDelay = d.poll(), max(d.poll(), waiterMaxDelay)
 		// One acceptor for both change set types: done on CREATE/UPDATE_COMPLETE, failed on any
 		// failure or rollback, retry while in progress.
 		o.Retryable = func(_ context.Context, _ *cfn.DescribeStacksInput, out *cfn.DescribeStacksOutput, err error) (bool, error) {

@@ -39,6 +39,8 @@ type fakeCloudFormation struct {
 	outputs map[string]string
 	// templateURL is the TemplateURL of the last CreateChangeSet.
 	templateURL string
+	// executeRefused, when set, is ExecuteChangeSet's error message.
+	executeRefused string
 }
 
 func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -111,6 +113,11 @@ func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !need("StackName", "ChangeSetName", "ChangeSetType") {
 			return
 		}
+		if f.csName != "" && f.csName == form.Get("ChangeSetName") {
+			// CloudFormation refuses a second change set of the same name on a stack.
+			fail("AlreadyExistsException", "ChangeSet "+f.csName+" already exists")
+			return
+		}
 		if form.Get("TemplateBody") == "" && form.Get("TemplateURL") == "" {
 			f.t.Error("CreateChangeSet without TemplateBody or TemplateURL")
 		}
@@ -144,6 +151,10 @@ func (f *fakeCloudFormation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.csName, stackName, f.csStatus, f.csExec, esc(f.csReason)))
 	case "ExecuteChangeSet":
 		need("StackName", "ChangeSetName")
+		if f.executeRefused != "" {
+			fail("InsufficientCapabilitiesException", f.executeRefused)
+			return
+		}
 		if f.csExec != "AVAILABLE" {
 			fail("InvalidChangeSetStatus", "ChangeSet is in an invalid status")
 			return

@@ -66,10 +66,7 @@ func (e *StateMachineEngine) Load(ctx context.Context, backupID string, progress
 		return fmt.Errorf("starting the restore engine (%s) for backup %s: %w", e.StateMachineArn, backupID, err)
 	}
 	progress("the restore engine loads backup %s in the target region (execution %s)", backupID, arn)
-	poll := e.Poll
-	if poll <= 0 {
-		poll = 10 * time.Second
-	}
+	poll := e.pollInterval()
 	start := time.Now()
 	for {
 		d, err := e.Client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
@@ -91,6 +88,14 @@ func (e *StateMachineEngine) Load(ctx context.Context, backupID string, progress
 		case <-time.After(poll):
 		}
 	}
+}
+
+// pollInterval is how often Load asks for the execution's status: Poll, or every 10 s.
+func (e *StateMachineEngine) pollInterval() time.Duration {
+	if e.Poll > 0 {
+		return e.Poll
+	}
+	return 10 * time.Second
 }
 
 func isAlreadyExists(err error) bool {

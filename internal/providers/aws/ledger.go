@@ -35,6 +35,12 @@ func (s *RestoreSettings) ledgerWarnings(target string) []string {
 // fails the step and says what to run): the pinned keys, the target region's own checkpoint bucket
 // and its replica of the source's, by default named after the account.
 func (s *RestoreSettings) LedgerRecovery(ctx context.Context, c *Clients, plan *failover.Plan, progress failover.Progress) restore.LedgerRecovery {
+	return restore.AfterRestore(s.ledgerRecoveryOptions(ctx, c, plan, progress))
+}
+
+// ledgerRecoveryOptions are LedgerRecovery's options: the settings, their defaults, and what is
+// missing (Problem), with the buckets named for the command to run by hand.
+func (s *RestoreSettings) ledgerRecoveryOptions(ctx context.Context, c *Clients, plan *failover.Plan, progress failover.Progress) ledger.AfterRestoreOptions {
 	o := ledger.AfterRestoreOptions{Region: plan.To, OwnBucket: s.LedgerOwnBucket, ReplicaBucket: s.LedgerReplicaBucket,
 		MaxAge: s.LedgerMaxAge, RetentionYears: s.LedgerRetentionYears,
 		KeyHint:       "pin both in " + SettingLedgerPublicKey + " as KEYID=FILE,KEYID=FILE",
@@ -56,7 +62,7 @@ func (s *RestoreSettings) LedgerRecovery(ctx context.Context, c *Clients, plan *
 			o.ReplicaBucket = "caro-ledger-replica-<account>-" + plan.To
 		}
 	}
-	return restore.AfterRestore(o)
+	return o
 }
 
 // ledgerConfig fills o's keys, S3 client and default bucket names from the settings and the target

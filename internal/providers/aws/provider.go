@@ -459,12 +459,15 @@ func (r *awsRun) deployed(ctx context.Context) (bool, error) {
 // stacks) go through S3.
 const MaxTemplateBody = 51200
 
+// fitsInline reports whether CloudFormation accepts template inline (TemplateBody).
+func fitsInline(template string) bool { return len(template) <= MaxTemplateBody }
+
 func (r *awsRun) deploy(ctx context.Context) error {
 	d, err := r.deployer(ctx)
 	if err != nil {
 		return err
 	}
-	if d.TemplateURL == "" && len(d.TemplateBody) > MaxTemplateBody {
+	if d.TemplateURL == "" && !fitsInline(d.TemplateBody) {
 		outs, err := r.outputs(ctx)
 		if err != nil {
 			return err

@@ -233,6 +233,9 @@ func TestAWSFailoverPlanAndApplyAgainstFakes(t *testing.T) {
 		if s.Status != failover.StatusCompleted {
 			t.Errorf("step %+v", s)
 		}
+		if s.Name == "deploy" && !strings.Contains(s.Detail, "deployed by change set") {
+			t.Errorf("the deploy step says %q, not what it deployed", s.Detail)
+		}
 	}
 	// AND a re-apply changes nothing
 	rep, err = w.apply(t, p)

@@ -286,7 +286,7 @@ func (m *DNSMover) Move(ctx context.Context, progress func(string, ...any)) erro
 			poll = 5 * time.Second
 		}
 		w := route53.NewResourceRecordSetsChangedWaiter(m.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
-			o.MinDelay, o.MaxDelay = poll, max(poll, 30*time.Second)
+			o.MinDelay, o.MaxDelay = poll, max(poll, waiterMaxDelay)
 		})
 		if err := w.Wait(ctx, &route53.GetChangeInput{Id: aws.String(id)}, 10*time.Minute); err != nil {
 			return fmt.Errorf("change %s not INSYNC: %w: run apply again to keep waiting", id, err)

@@ -1,0 +1,106 @@
+package aws
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carohealth/platform/internal/failover"
+)
+
+// TestTemplatesUpTo51200BytesGoInline: CloudFormation takes a TemplateBody of up to 51,200 bytes;
+// one byte more and the deploy step uploads the template to S3 and passes its URL.
+func TestTemplatesUpTo51200BytesGoInline(t *testing.T) {
+	if !fitsInline(strings.Repeat("x", 51200)) || fitsInline(strings.Repeat("x", 51201)) {
+		t.Fatal("the inline limit is not 51,200 bytes")
+	}
+}
+
+// TestRestoreEstimateWithoutBetterKnowledge: a backup of known size is estimated at 2,000 documents
+// per second after 30 s of setup; one of unknown size at half an hour.
+func TestRestoreEstimateWithoutBetterKnowledge(t *testing.T) {
+	if got := restoreEstimate(failover.BackupRef{Records: 10000}); got != 35 {
+		t.Errorf("10,000 records: %v s, want 35", got)
+	}
+	if got := restoreEstimate(failover.BackupRef{Records: 1}); got != 30.0005 {
+		t.Errorf("1 record: %v s, want 30.0005", got)
+	}
+	if got := restoreEstimate(failover.BackupRef{}); got != 1800 {
+		t.Errorf("unknown size: %v s, want 1800", got)
+	}
+}
+
+// TestHealthChecksGiveUpAfter5Seconds: a region's health endpoint that does not answer within 5 s
+// counts as unhealthy rather than stalling the plan; a client the caller gives is used as it is.
+func TestHealthChecksGiveUpAfter5Seconds(t *testing.T) {
+	p := &Provider{}
+	if p.httpClient().Timeout != 5*time.Second {
+		t.Fatalf("health client timeout %s", p.httpClient().Timeout)
+	}
+}
+
+// TestAFailedStackDeployStopsTheFailover: when CloudFormation refuses the change set, the deploy
+// step fails with its reason and nothing after it runs (no restore, no DNS move).
+func TestAFailedStackDeployStopsTheFailover(t *testing.T) {
+	w := newAWSWorld(t)
+	ctx := context.Background()
+	p, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := w.cfn["eu-central-1"]
+	cf.mu.Lock()
+	cf.executeRefused = "Requires capabilities : [CAPABILITY_AUTO_EXPAND]"
+	cf.mu.Unlock()
+	rep, err := w.apply(t, p)
+	if err == nil || rep.OK || !strings.Contains(err.Error(), "CAPABILITY_AUTO_EXPAND") {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	for _, s := range rep.Steps {
+		switch {
+		case s.Name == "deploy" && s.Status != failover.StatusFailed:
+			t.Errorf("deploy step %+v, want failed", s)
+		case s.Name == "restore" || s.Name == "dns":
+			if s.Status != failover.StatusNotRun {
+				t.Errorf("%s step %+v ran after the failed deploy", s.Name, s)
+			}
+		}
+	}
+	if w.restorer.runs != 0 {
+		t.Errorf("restore ran %d times after the failed deploy", w.restorer.runs)
+	}
+}
+
+// TestTheRestoreStepsCheckSeesARestoreDone: the restore step's Check answers from the target (a
+// restore found done after a crash is not run again), before it ran and after.
+func TestTheRestoreStepsCheckSeesARestoreDone(t *testing.T) {
+	w := newAWSWorld(t)
+	ctx := context.Background()
+	p, err := failover.MakePlan(ctx, w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restoreCheck := func() (bool, error) {
+		steps, err := w.prov.Steps(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			if s.Name() == "restore" {
+				return s.Check(ctx)
+			}
+		}
+		t.Fatal("no restore step")
+		return false, nil
+	}
+	if done, err := restoreCheck(); err != nil || done {
+		t.Fatalf("before the apply: done %v, %v", done, err)
+	}
+	if rep, err := w.apply(t, p); err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	if done, err := restoreCheck(); err != nil || !done {
+		t.Fatalf("after the apply: done %v, %v", done, err)
+	}
+}
