@@ -2,11 +2,16 @@ package aws
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/carohealth/platform/internal/failover"
+	"github.com/carohealth/platform/regions"
 )
 
 // TestTemplatesUpTo51200BytesGoInline: CloudFormation takes a TemplateBody of up to 51,200 bytes;
@@ -102,5 +107,39 @@ func TestTheRestoreStepsCheckSeesARestoreDone(t *testing.T) {
 	}
 	if done, err := restoreCheck(); err != nil || !done {
 		t.Fatalf("after the apply: done %v, %v", done, err)
+	}
+}
+
+// TestTheVerifyStepWaitsForTheTargetToAnswer: a target still starting (its health endpoint failing
+// for a while) is asked again until it answers, within the step's 2 minutes; the restore marker it
+// reports must be the plan's backup.
+func TestTheVerifyStepWaitsForTheTargetToAnswer(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	marker := "b1"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 2 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"ok","restore":{"backup_id":%q}}`, marker)
+	}))
+	defer srv.Close()
+	p := &Provider{PollInterval: time.Millisecond, HealthURL: func(regions.Definition) string { return srv.URL }}
+	r := &awsRun{p: p, plan: &failover.Plan{Backup: failover.BackupRef{ID: "b1"}}, texts: map[string]string{}}
+	if err := r.verify(context.Background()); err != nil {
+		t.Fatalf("verify: %v (after %d calls)", err, calls)
+	}
+	if calls != 3 || r.texts["verify"] != srv.URL+" answers with the restore marker of b1" {
+		t.Fatalf("%d calls, says %q", calls, r.texts["verify"])
+	}
+	mu.Lock()
+	calls, marker = 10, "an-older-backup"
+	mu.Unlock()
+	if err := r.verify(context.Background()); err == nil || !strings.Contains(err.Error(), `reports restore marker "an-older-backup", want backup b1`) {
+		t.Fatalf("a wrong marker: %v", err)
 	}
 }
