@@ -143,3 +143,86 @@ func TestTheVerifyStepWaitsForTheTargetToAnswer(t *testing.T) {
 		t.Fatalf("a wrong marker: %v", err)
 	}
 }
+
+// propagatingResolver answers the old region for the first lookups after Route 53 moved the name,
+// as resolvers do until the change propagates.
+type propagatingResolver struct {
+	*dataPlaneResolver
+	mu                sync.Mutex
+	staleAfterTheMove int
+}
+
+func (p *propagatingResolver) LookupCNAME(ctx context.Context, host string) (string, error) {
+	ans, err := p.dataPlaneResolver.LookupCNAME(ctx, host)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ans == "api-eu-central-1.caro.health." && p.staleAfterTheMove > 0 {
+		p.staleAfterTheMove--
+		return "api-eu-west-1.caro.health.", err
+	}
+	return ans, err
+}
+
+// TestTheDNSStepWaitsForTheMoveToPropagate: after the DNS change the step keeps asking until the
+// name answers the target (up to 5 minutes), rather than failing at the first stale answer.
+func TestTheDNSStepWaitsForTheMoveToPropagate(t *testing.T) {
+	w := newAWSWorld(t)
+	w.prov.Resolver = &propagatingResolver{dataPlaneResolver: w.resolver, staleAfterTheMove: 3}
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.apply(t, p)
+	if err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+}
+
+// TestTheConfirmStepRefusesTheOldRegionBehindCloudFront: the smoke request through CloudFront must be
+// answered by the target region; an answer from another region (a cached origin) fails the step, one
+// that names no region is taken as the target's.
+func TestTheConfirmStepRefusesTheOldRegionBehindCloudFront(t *testing.T) {
+	defs, err := regions.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := defs.Get("eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	body := `{"status":"ok","region":"eu-west-1"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprint(w, body)
+	}))
+	defer srv.Close()
+	p := &Provider{Resolver: &dataPlaneResolver{r53: &fakeRoute53{}, primaryDown: true}, PublicHealthURL: func(regions.Definition) string { return srv.URL }}
+	r := &awsRun{p: p, to: to, plan: &failover.Plan{From: "eu-west-1", To: "eu-central-1"}, texts: map[string]string{}}
+	if err := r.confirm(context.Background()); err == nil || !strings.Contains(err.Error(), "is served by eu-west-1, not eu-central-1") {
+		t.Fatalf("served by the old region: %v", err)
+	}
+	for _, b := range []string{`{"status":"ok","region":"eu-central-1"}`, `{"status":"ok"}`} {
+		mu.Lock()
+		body = b
+		mu.Unlock()
+		if err := r.confirm(context.Background()); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+}
+
+// TestAcceptedKeysAreTheTargetsBothBackupKeysAndTheConfiguredOnesOnce: a backup in the target may be
+// encrypted under the replica of the source's key, the target's own key or a configured one; each is
+// listed once, and an unset output adds none.
+func TestAcceptedKeysAreTheTargetsBothBackupKeysAndTheConfiguredOnesOnce(t *testing.T) {
+	s := &RestoreSettings{AcceptedBackupKeys: []string{"arn:old", "arn:replica", "arn:old"}}
+	got := s.acceptedKeys(map[string]string{OutputBackupKeyArn: "arn:replica", OutputOwnBackupKeyArn: "arn:own"})
+	if strings.Join(got, ",") != "arn:replica,arn:own,arn:old" {
+		t.Fatalf("accepted keys %v", got)
+	}
+	if got := s.acceptedKeys(map[string]string{}); strings.Join(got, ",") != "arn:old,arn:replica" {
+		t.Fatalf("without outputs: %v", got)
+	}
+}

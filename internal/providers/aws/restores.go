@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,20 +131,11 @@ func backupKMS(c *Clients) (backup.KMS, error) {
 func (s *RestoreSettings) acceptedKeys(outs map[string]string) []string {
 	var keys []string
 	for _, k := range append([]string{outs[OutputBackupKeyArn], outs[OutputOwnBackupKeyArn]}, s.AcceptedBackupKeys...) {
-		if k != "" && !contains(keys, k) {
+		if k != "" && !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
 	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *RestoreSettings) database() string {
@@ -153,12 +145,16 @@ func (s *RestoreSettings) database() string {
 	return backup.DefaultDatabase
 }
 
+// targetDatabaseTimeout bounds each operation on the target database, so a target that stops
+// answering fails the step (which can be run again) rather than hanging it.
+const targetDatabaseTimeout = 30 * time.Second
+
 // connect reaches the target database.
 func (s *RestoreSettings) connect(ctx context.Context) (*mongo.Client, error) {
 	if s.TargetMongoURI == "" {
 		return nil, fmt.Errorf("no target database: set %s to the target region's connection string (on-call vault)", SettingTargetMongoURI)
 	}
-	c, err := mongo.Connect(options.Client().ApplyURI(s.TargetMongoURI).SetTimeout(30 * time.Second))
+	c, err := mongo.Connect(options.Client().ApplyURI(s.TargetMongoURI).SetTimeout(targetDatabaseTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the target database %s: %w", backup.RedactURI(s.TargetMongoURI), err)
 	}
