@@ -161,6 +161,9 @@ func (s *RestoreSettings) connect(ctx context.Context) (*mongo.Client, error) {
 	return c, nil
 }
 
+// restoreProgressEvery is how often a running restore step prints its counts.
+const restoreProgressEvery = 2 * time.Second
+
 // options are the protocol's options for a restore step of plan.
 func (s *RestoreSettings) options(ctx context.Context, c *Clients, client *mongo.Client, plan *failover.Plan, register erasure.Source, progress failover.Progress) (restore.Options, error) {
 	origin := audit.Origin{Actor: "job:failover-restore", Interface: audit.InterfaceJob, RequestID: audit.NewEventID()}
@@ -169,7 +172,7 @@ func (s *RestoreSettings) options(ctx context.Context, c *Clients, client *mongo
 	}
 	o := restore.Options{Target: client, Database: s.database(), Replace: true, PlanID: plan.ID, From: plan.From, Erasures: register, RetentionYears: s.RetentionYears,
 		Ledger: s.LedgerRecovery(ctx, c, plan, progress), Origin: origin, Settle: s.Settle, AcceptChanges: failover.OperatorConfirmed(ctx),
-		Progress: restore.ProgressLines(progress, 2*time.Second)}
+		Progress: restore.ProgressLines(progress, restoreProgressEvery)}
 	if s.Deliver != nil {
 		o.Deliver = func(ctx context.Context, db *mongo.Database, events []audit.Written, unstored *audit.Event) {
 			s.Deliver(ctx, plan.To, db, events, unstored)

@@ -1,0 +1,47 @@
+package aws
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/carohealth/platform/internal/failover"
+)
+
+// racedS3 is a bucket where every conditional write loses the race (another writer always took the
+// sequence number first); it counts the writes tried.
+type racedS3 struct {
+	S3API
+	mu   sync.Mutex
+	puts int
+}
+
+func (s *racedS3) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	return &s3.ListObjectsV2Output{}, nil
+}
+
+func (s *racedS3) PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts++
+	return nil, &smithy.GenericAPIError{Code: "PreconditionFailed", Message: "At least one of the pre-conditions you specified did not hold"}
+}
+
+// TestAJournalThatKeepsLosingTheRaceGivesUpAfterFiveTries: a record whose sequence number another
+// writer takes every time is tried five times, re-listing between tries, then the append fails
+// saying another apply may be running (never an endless loop at 3 a.m.).
+func TestAJournalThatKeepsLosingTheRaceGivesUpAfterFiveTries(t *testing.T) {
+	s := &racedS3{}
+	j := &S3Journal{Client: s, Bucket: "caro-failover-eu-central-1", PlanID: "p1"}
+	err := j.Append(context.Background(), failover.Record{Event: failover.ApplyStarted, PlanID: "p1"})
+	if err == nil || !strings.Contains(err.Error(), "lost the race for the next record five times: is another apply running?") {
+		t.Fatalf("err = %v", err)
+	}
+	if s.puts != 5 {
+		t.Fatalf("%d writes tried, want 5", s.puts)
+	}
+}
