@@ -45,3 +45,24 @@ func TestAJournalThatKeepsLosingTheRaceGivesUpAfterFiveTries(t *testing.T) {
 		t.Fatalf("%d writes tried, want 5", s.puts)
 	}
 }
+
+// GetObject answers that the lock is gone again (its holder released it right after our write
+// was refused).
+func (s *racedS3) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."}
+}
+
+// TestALockTakenAndReleasedAgainAndAgainGivesUpAfterFiveTries: when every conditional write of the
+// lock is refused but the holder is gone by the time it is read, Acquire tries five times, then
+// says another apply is starting.
+func TestALockTakenAndReleasedAgainAndAgainGivesUpAfterFiveTries(t *testing.T) {
+	s := &racedS3{}
+	l := &S3Lock{Client: s, Bucket: "caro-failover-eu-central-1"}
+	err := l.Acquire(context.Background(), failover.LockInfo{Owner: "alice", PID: 1})
+	if err == nil || !strings.Contains(err.Error(), "is taken and released again and again: another apply is starting") {
+		t.Fatalf("err = %v", err)
+	}
+	if s.puts != 5 {
+		t.Fatalf("%d writes tried, want 5", s.puts)
+	}
+}

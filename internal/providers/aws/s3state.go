@@ -141,7 +141,7 @@ func (l *S3Lock) key() string {
 // holder is tried again (a few times), so the refusal always names a holder.
 func (l *S3Lock) Acquire(ctx context.Context, me failover.LockInfo) error {
 	b, _ := json.Marshal(me)
-	for attempt := 0; ; attempt++ {
+	for range 5 {
 		_, err := l.Client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(l.Bucket), Key: aws.String(l.key()), Body: bytes.NewReader(b),
 			ContentType: aws.String("application/json"), IfNoneMatch: aws.String("*"),
@@ -159,10 +159,8 @@ func (l *S3Lock) Acquire(ctx context.Context, me failover.LockInfo) error {
 		if h != nil {
 			return &failover.LockedError{Holder: *h, Where: "s3://" + l.Bucket + "/" + l.key()}
 		}
-		if attempt == 4 {
-			return fmt.Errorf("lock: s3://%s/%s is taken and released again and again: another apply is starting; wait a minute and run apply again", l.Bucket, l.key())
-		}
 	}
+	return fmt.Errorf("lock: s3://%s/%s is taken and released again and again: another apply is starting; wait a minute and run apply again", l.Bucket, l.key())
 }
 
 // Release implements failover.Lock: it deletes the lock only if it is still ours.
