@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -64,5 +65,19 @@ func TestALockTakenAndReleasedAgainAndAgainGivesUpAfterFiveTries(t *testing.T) {
 	}
 	if s.puts != 5 {
 		t.Fatalf("%d writes tried, want 5", s.puts)
+	}
+}
+
+// TestOnlyAConditionalWriteConflictIsALostRace: S3's 412 PreconditionFailed and 409
+// ConditionalRequestConflict mean another writer got there first (try again); any other error, an
+// AccessDenied above all, is reported at once.
+func TestOnlyAConditionalWriteConflictIsALostRace(t *testing.T) {
+	for code, lost := range map[string]bool{"PreconditionFailed": true, "ConditionalRequestConflict": true, "AccessDenied": false, "SlowDown": false} {
+		if got := preconditionFailed(&smithy.GenericAPIError{Code: code}); got != lost {
+			t.Errorf("%s: lost race %v, want %v", code, got, lost)
+		}
+	}
+	if preconditionFailed(errors.New("connection reset")) {
+		t.Error("a network error taken for a lost race")
 	}
 }

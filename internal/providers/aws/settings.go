@@ -40,9 +40,9 @@ func ConfigFrom(ctx context.Context, cfg *config.Config) Config {
 		LedgerOwnBucket: get(config.KeyFailoverLedgerBucket), LedgerMaxAge: duration(config.KeyLedgerMaxAge)}
 	c.Restore.LedgerRetentionYears, _ = strconv.Atoi(get(config.KeyLedgerRetentionYears))
 	c.Restore.RetentionYears, _ = strconv.Atoi(get(config.KeyRetentionYears))
-	if hours, err := strconv.Atoi(get(config.KeyBackupEveryHours)); err == nil && hours > 0 {
-		c.Restore.BackupInterval = time.Duration(hours) * time.Hour // the RPO the plan and readiness state
-	}
+	// The RPO the plan and readiness state; not a positive number of hours: unset (the default).
+	hours, _ := strconv.Atoi(get(config.KeyBackupEveryHours))
+	c.Restore.BackupInterval = time.Duration(max(hours, 0)) * time.Hour
 	for _, k := range []string{config.KeyBackupKey, config.KeyPeerBackupKey} {
 		for _, v := range strings.Split(cfg.String(ctx, k), ",") {
 			if v = strings.TrimSpace(v); v != "" {
