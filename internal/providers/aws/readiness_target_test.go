@@ -16,7 +16,9 @@ type listingRestorer struct {
 	inv restore.Inventory
 }
 
-func (l listingRestorer) TargetInventory(context.Context) (restore.Inventory, error) { return l.inv, nil }
+func (l listingRestorer) TargetInventory(context.Context) (restore.Inventory, error) {
+	return l.inv, nil
+}
 
 // TestReadinessListsWhatTheTargetDatabaseHolds: readiness (and the plan) list what the restore will
 // replace in the target database, say loudly that it is replaced, and keep the listing in the plan
