@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/restore"
 )
@@ -49,5 +52,51 @@ func TestReadinessOfABackupRestoreChecksTheAtlasSnapshotToo(t *testing.T) {
 	r := failover.Readiness(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
 	if c := checkNamed(r, CheckAtlasSnapshot, failover.CheckOK); c == nil || !strings.Contains(c.Detail, "Atlas snapshot snapshot-5f1e copied to eu-central-1") {
 		t.Fatalf("no Atlas snapshot check: %+v", r.Checks)
+	}
+}
+
+// TestRoute53SeesTheTargetUnhealthyWhenAtMostHalfItsCheckersSucceed: the failover record answers
+// with the target only while more than half of Route 53's checkers report success; a status counts
+// when it starts with "Success"; no observation says nothing either way.
+func TestRoute53SeesTheTargetUnhealthyWhenAtMostHalfItsCheckersSucceed(t *testing.T) {
+	for _, c := range []struct {
+		healthy, total int
+		unhealthy      bool
+	}{{0, 0, false}, {0, 1, true}, {1, 2, true}, {2, 3, false}, {8, 8, false}} {
+		if got := mostlyUnhealthy(c.healthy, c.total); got != c.unhealthy {
+			t.Errorf("%d of %d report success: unhealthy %v, want %v", c.healthy, c.total, got, c.unhealthy)
+		}
+	}
+	obs := func(statuses ...string) []r53types.HealthCheckObservation {
+		var out []r53types.HealthCheckObservation
+		for _, s := range statuses {
+			out = append(out, r53types.HealthCheckObservation{StatusReport: &r53types.StatusReport{Status: aws.String(s)}})
+		}
+		return append(out, r53types.HealthCheckObservation{}) // a checker without a report
+	}
+	if h, n := checkersHealthy(obs("Success", "Success: HTTP Status Code 200, OK", "Failure: Connection timed out", "success")); h != 2 || n != 5 {
+		t.Fatalf("%d healthy of %d, want 2 of 5", h, n)
+	}
+}
+
+// TestReadinessSaysWhetherTheSourceIsDownAndCountsThePoolsUsers: a source that is down is a passed
+// check (a failover is what it needs); one that answers is a warning (a failover moves live
+// traffic); the target's pool is reported with its users.
+func TestReadinessSaysWhetherTheSourceIsDownAndCountsThePoolsUsers(t *testing.T) {
+	w := newAWSWorld(t)
+	w.prov.MaxBackupAge = 26 * time.Hour
+	w.cognito.users["+31600000042"] = map[string]string{"custom:tenant_id": "t1"}
+	req := failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1"}
+	r := failover.Readiness(context.Background(), w.prov, req, time.Now())
+	if c := checkNamed(r, CheckSourceHealth, failover.CheckOK); c == nil || !strings.HasPrefix(c.Detail, "source eu-west-1 is down") {
+		t.Fatalf("source down: %+v", r.Checks)
+	}
+	if c := checkNamed(r, CheckUserPool, failover.CheckOK); c == nil || !strings.HasSuffix(c.Detail, "(1 users now)") {
+		t.Fatalf("user pool: %+v", r.Checks)
+	}
+	w.health["eu-west-1"] = true
+	r = failover.Readiness(context.Background(), w.prov, req, time.Now())
+	if checkNamed(r, CheckSourceHealth, failover.CheckOK) != nil || checkNamed(r, "source-health", failover.CheckWarning) == nil {
+		t.Fatalf("source healthy: %+v", r.Checks)
 	}
 }

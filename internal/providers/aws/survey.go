@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -223,7 +224,7 @@ func (p *Provider) surveyHealthCheck(ctx context.Context, c *Clients, req failov
 		return
 	}
 	healthy, total := checkersHealthy(out.HealthCheckObservations)
-	if total > 0 && healthy*2 <= total {
+	if mostlyUnhealthy(healthy, total) {
 		s.Warn(CheckDNSHealth, fmt.Sprintf("Route 53 sees %s unhealthy (%d of %d checkers report success): the failover record will not answer with it until its API serves; the deploy and verify steps bring it up",
 			req.To, healthy, total))
 		return
@@ -231,11 +232,15 @@ func (p *Provider) surveyHealthCheck(ctx context.Context, c *Clients, req failov
 	s.OK(CheckDNSHealth, fmt.Sprintf("Route 53 health check %s of %s: %d of %d checkers report success", hc, req.To, healthy, total))
 }
 
+// mostlyUnhealthy reports whether at most half of the checkers that answered report success: the
+// failover record does not answer with the target then. No answer at all says nothing.
+func mostlyUnhealthy(healthy, total int) bool { return total > 0 && healthy*2 <= total }
+
 // checkersHealthy counts the observations whose status reports success.
 func checkersHealthy(obs []r53types.HealthCheckObservation) (healthy, total int) {
 	for _, o := range obs {
 		total++
-		if o.StatusReport != nil && len(aws.ToString(o.StatusReport.Status)) >= 7 && aws.ToString(o.StatusReport.Status)[:7] == "Success" {
+		if o.StatusReport != nil && strings.HasPrefix(aws.ToString(o.StatusReport.Status), "Success") {
 			healthy++
 		}
 	}
