@@ -100,3 +100,24 @@ func TestReadinessSaysWhetherTheSourceIsDownAndCountsThePoolsUsers(t *testing.T)
 		t.Fatalf("source healthy: %+v", r.Checks)
 	}
 }
+
+// TestTheBackupAgeIsWarnedOnlyOverTheObjective: a backup older than the recovery point objective is
+// a warning; one exactly at it, or any backup without an objective set, passes; the age is measured.
+func TestTheBackupAgeIsWarnedOnlyOverTheObjective(t *testing.T) {
+	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	cat := &memCatalog{b: failover.BackupRef{ID: "b1", TakenAt: now.Add(-time.Hour)}}
+	for objective, want := range map[time.Duration]failover.CheckStatus{0: failover.CheckOK, time.Hour: failover.CheckOK, 59 * time.Minute: failover.CheckWarning} {
+		p := &Provider{MaxBackupAge: objective, Now: func() time.Time { return now }}
+		s := &failover.Survey{}
+		p.surveyBackup(context.Background(), nil, failover.Request{From: "eu-west-1", To: "eu-central-1"}, nil, cat, s)
+		var age *failover.Check
+		for i := range s.Readiness {
+			if s.Readiness[i].Name == CheckBackupAge {
+				age = &s.Readiness[i]
+			}
+		}
+		if age == nil || age.Status != want || age.Value == nil || *age.Value != 3600 {
+			t.Errorf("objective %s: %+v, want %s measured 3600 s", objective, age, want)
+		}
+	}
+}
