@@ -11,6 +11,7 @@ import (
 
 	"github.com/carohealth/platform/internal/failover"
 	"github.com/carohealth/platform/internal/restore"
+	"github.com/carohealth/platform/regions"
 )
 
 // listingRestorer is a restorer that lists what the target database holds.
@@ -118,6 +119,34 @@ func TestTheBackupAgeIsWarnedOnlyOverTheObjective(t *testing.T) {
 		}
 		if age == nil || age.Status != want || age.Value == nil || *age.Value != 3600 {
 			t.Errorf("objective %s: %+v, want %s measured 3600 s", objective, age, want)
+		}
+	}
+}
+
+// TestThePlanWarnsOfTheControlPlaneFallbackUnlessARCMovesDNS: with Route 53 ARC the DNS step needs no
+// control-plane fallback; with health checks (the default, or asked for) the plan warns about it.
+func TestThePlanWarnsOfTheControlPlaneFallbackUnlessARCMovesDNS(t *testing.T) {
+	defs, err := regions.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := defs.Get("eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{}
+	for _, c := range []struct {
+		outs    map[string]string
+		mode    string
+		warning bool
+	}{
+		{map[string]string{OutputRoutingControlArn: "arn:aws:route53-recovery-control::111122223333:controlpanel/x/routingcontrol/y"}, DNSModeARC, false},
+		{map[string]string{}, DNSModeHealthCheck, true},
+	} {
+		s := &failover.Survey{Settings: map[string]string{}}
+		p.planSteps(failover.Request{From: "eu-west-1", To: "eu-central-1"}, to, c.outs, s)
+		if s.Settings[SettingDNSMode] != c.mode || (len(s.Warnings) == 1) != c.warning {
+			t.Errorf("mode %s: settings %v, warnings %q", c.mode, s.Settings, s.Warnings)
 		}
 	}
 }
