@@ -226,3 +226,59 @@ func TestAcceptedKeysAreTheTargetsBothBackupKeysAndTheConfiguredOnesOnce(t *test
 		t.Fatalf("without outputs: %v", got)
 	}
 }
+
+// TestTheIdentitiesStepReportsConflictsForAHuman: a user already in the target's pool under another
+// tenant is not changed; the step completes and its line says how many conflicts are left for a
+// human, and which (masked).
+func TestTheIdentitiesStepReportsConflictsForAHuman(t *testing.T) {
+	w := newAWSWorld(t)
+	w.cognito.users["+31600000001"] = map[string]string{"phone_number": "+31600000001", "custom:tenant_id": "other"}
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.apply(t, p)
+	if err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	want := `0 users created in eu-central-1_Pool (1 already there), each must reset the password from an SMS; 1 CONFLICTS left for a human: *********001 exists in tenant "other", export says "t1"`
+	for _, s := range rep.Steps {
+		if s.Name == "identities" && s.Detail != want {
+			t.Fatalf("identities step says %q, want %q", s.Detail, want)
+		}
+	}
+	// AND without a conflict the line mentions none
+	w = newAWSWorld(t)
+	if p, err = failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = w.apply(t, p); err != nil || !rep.OK {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	want = "1 users created in eu-central-1_Pool (0 already there), each must reset the password from an SMS"
+	for _, s := range rep.Steps {
+		if s.Name == "identities" && s.Detail != want {
+			t.Fatalf("identities step says %q, want %q", s.Detail, want)
+		}
+	}
+}
+
+// TestACognitoFailureStopsTheIdentitiesStep: a user the pool refuses fails the identities step;
+// the failover stops there.
+func TestACognitoFailureStopsTheIdentitiesStep(t *testing.T) {
+	w := newAWSWorld(t)
+	w.prov.Identities = &memIdentities{users: []Identity{{Phone: "+31600000001", TenantID: "t1", Roles: []string{"clinician"}, OldSubject: "s1"}, {Phone: "", TenantID: "t1"}}}
+	p, err := failover.MakePlan(context.Background(), w.prov, failover.Request{From: "eu-west-1", To: "eu-central-1", Primary: "eu-west-1", Restore: "backup"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.apply(t, p)
+	if err == nil || rep.OK || !strings.Contains(err.Error(), "the export is damaged") {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	for _, s := range rep.Steps {
+		if s.Name == "identities" && s.Status != failover.StatusFailed {
+			t.Fatalf("identities step %+v", s)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,28 @@ func TestThePlanWarnsOfTheControlPlaneFallbackUnlessARCMovesDNS(t *testing.T) {
 		p.planSteps(failover.Request{From: "eu-west-1", To: "eu-central-1"}, to, c.outs, s)
 		if s.Settings[SettingDNSMode] != c.mode || (len(s.Warnings) == 1) != c.warning {
 			t.Errorf("mode %s: settings %v, warnings %q", c.mode, s.Settings, s.Warnings)
+		}
+	}
+}
+
+// TestANamedReleaseIsDeployedAndAMoveIsSaid: --release decides; when the standby runs another
+// release the survey says the deploy step moves it, and says nothing when it runs that one already
+// or does not say.
+func TestANamedReleaseIsDeployedAndAMoveIsSaid(t *testing.T) {
+	p := &Provider{Release: "1.2.0", ClientsFor: func(context.Context, string) (*Clients, error) { return nil, errors.New("eu-west-1 is down") }}
+	req := failover.Request{From: "eu-west-1", To: "eu-central-1"}
+	for standby, said := range map[string]string{
+		"1.1.0": "eu-central-1 runs release 1.1.0; the deploy step moves it to release 1.2.0, as asked",
+		"1.2.0": "",
+		"":      "",
+	} {
+		s := &failover.Survey{}
+		release, ok := p.chooseRelease(context.Background(), req, map[string]string{OutputRelease: standby}, s)
+		if release != "1.2.0" || !ok {
+			t.Fatalf("standby %q: release %q %v", standby, release, ok)
+		}
+		if got := checksOf(s); (said == "" && got != "") || (said != "" && got != "release ok: "+said) {
+			t.Errorf("standby %q: checks %q, want %q", standby, got, said)
 		}
 	}
 }

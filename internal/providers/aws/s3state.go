@@ -66,7 +66,7 @@ func (j *S3Journal) Append(ctx context.Context, r failover.Record) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; attempt < 5; attempt++ {
+	for range 5 {
 		if !j.init {
 			keys, err := j.keys(ctx)
 			if err != nil {
