@@ -28,8 +28,10 @@ const (
 
 // ParameterBackupKey and ParameterLedgerKeys are the parameters region writes into its peer's
 // region (internal/peershare, which constructs may not import, names them the same).
-func ParameterBackupKey(region string) string  { return "/caro/peers/" + region + "/backup-key-arn" }
-func ParameterLedgerKeys(region string) string { return "/caro/peers/" + region + "/ledger-public-keys" }
+func ParameterBackupKey(region string) string { return "/caro/peers/" + region + "/backup-key-arn" }
+func ParameterLedgerKeys(region string) string {
+	return "/caro/peers/" + region + "/ledger-public-keys"
+}
 
 // Props configure the share of one region with its peer.
 type Props struct {

@@ -24,8 +24,12 @@ func main() {
 		os.Exit(1)
 	}
 	h := &peershare.Handler{
-		KMS: func(region string) peershare.KMS { return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region }) },
-		SSM: func(region string) peershare.SSM { return ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region }) },
+		KMS: func(region string) peershare.KMS {
+			return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region })
+		},
+		SSM: func(region string) peershare.SSM {
+			return ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region })
+		},
 	}
 	lambda.Start(cfn.LambdaWrap(h.Handle))
 }

@@ -50,7 +50,9 @@ func TestClientsAreBuiltForTheirRegion(t *testing.T) {
 		t.Fatalf("SNS client: %v", err)
 	}
 	// GIVEN configuration that cannot load THEN every client says which region and why
-	bad := &awscloud.Cloud{Load: func(context.Context, string) (aws.Config, error) { return aws.Config{}, errors.New("profile oncall not found") }}
+	bad := &awscloud.Cloud{Load: func(context.Context, string) (aws.Config, error) {
+		return aws.Config{}, errors.New("profile oncall not found")
+	}}
 	if _, err := bad.KMS(ctx, "eu-west-1"); err == nil || !strings.Contains(err.Error(), "AWS configuration for eu-west-1: profile oncall not found") {
 		t.Errorf("KMS: %v", err)
 	}
