@@ -24,8 +24,10 @@ include $(sort $(wildcard mk/*.mk))
 test: vet gotest $(TEST_TARGETS)
 	@echo "make test: all checks passed"
 
+# vet also refuses unformatted Go files, as the pipeline's verify job does.
 vet:
 	go vet ./...
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$unformatted" ]; then echo "gofmt needed (run gofmt -w):" $$unformatted; exit 1; fi
 
 # CDK_VALIDATION=false: CDK's in-process template validation only warns inside tests and tripled their
 # time; the templates are checked by make synth (constructs/templatecheck, which fails on errors).
