@@ -284,16 +284,8 @@ func TestEveryInvocationOfAFunctionIsPermitted(t *testing.T) {
 // which Secrets Manager asks with the secret's ARN as encryption context (issue 15: the failover
 // reads the target's connection string, and the Atlas credentials for a snapshot restore).
 func TestOnCallReadsTheConnectionStringInEachRegion(t *testing.T) {
-	av := newAppView(t)
-	edge := av.stack(t, "CaroEdge")
-	onCall := ""
-	for id, r := range edge.tpl.Resources {
-		if r.Type == "AWS::IAM::Role" && strings.HasPrefix(stringOf(r.Properties["Description"]), "On-call failover") {
-			onCall = id
-		}
-	}
-	roleArn := edge.getAtt(onCall, "Arn")
-	identity := edge.identityStatements(onCall)
+	o := newRoleView(t, "On-call failover", "the on-call role")
+	av, roleArn, identity := o.av, o.arn, o.identity
 	regions := 0
 	for _, s := range av.stacks {
 		if !strings.HasPrefix(s.name, "CaroPlatform-") {
@@ -440,16 +432,8 @@ func referencesIn(v interface{}) []string {
 // Functions, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
 // It may start no other state machine and stop none.
 func TestOnCallMayRunTheRestoreEngineInEachRegion(t *testing.T) {
-	av := newAppView(t)
-	edge := av.stack(t, "CaroEdge")
-	onCall := ""
-	for id, r := range edge.tpl.Resources {
-		if r.Type == "AWS::IAM::Role" && strings.HasPrefix(stringOf(r.Properties["Description"]), "On-call failover") {
-			onCall = id
-		}
-	}
-	roleArn := edge.getAtt(onCall, "Arn")
-	identity := edge.identityStatements(onCall)
+	o := newRoleView(t, "On-call failover", "the on-call role")
+	av, roleArn, identity := o.av, o.arn, o.identity
 	checked := 0
 	for _, s := range av.stacks {
 		out, ok := s.tpl.Outputs["PrestageStateMachineArn"]
