@@ -40,8 +40,8 @@ apply keeps a journal: after a crash, kill -9 or lost laptop, run the same apply
 resumes: a half-done step is re-checked and finished, a completed step whose effect can be lost
 since (the standby's API running, the DNS name pointing at the target) is re-checked and redone when
 its effect is gone, other completed steps are skipped; --redo <step> runs a step again on the
-operator's word. A second concurrent apply is refused by a lock. Failback is the same command towards the old primary, and is refused
-while that region is unhealthy.`,
+operator's word. A second concurrent apply is refused by a lock. Failback is the same command
+towards the old primary, and is refused while that region is unhealthy.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.stateDir, "state-dir", "", "folder of the local journal and lock (default: CARO_STATE_DIR, else ~/.caro/failover)")
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
