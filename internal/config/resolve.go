@@ -346,7 +346,10 @@ func (c *Config) regionFileField(region, field string) (string, error) {
 	case "retentionYears":
 		return strconv.Itoa(d.RetentionYears), nil
 	case "backupEveryHours":
-		return strconv.Itoa(int(d.BackupInterval().Hours())), nil
+		if d.BackupEveryHours == 0 {
+			return "", nil // not in the file: the setting's default says so itself
+		}
+		return strconv.Itoa(d.BackupEveryHours), nil
 	}
 	return "", fmt.Errorf("no region-file field %q", field)
 }

@@ -271,7 +271,7 @@ func TestTheRecoveryPointFollowsTheBackupSchedule(t *testing.T) {
 		}
 		// WHEN the schedule and the RPO are resolved THEN they come from the region file
 		every := cfg.Value(ctx, config.KeyBackupEveryHours)
-		if every.Value != c.every || !strings.Contains(every.Source, "backupEveryHours") && c.region == "eu-central-1" {
+		if fromFile := strings.Contains(every.Source, "backupEveryHours"); every.Value != c.every || fromFile != (c.region == "eu-central-1") {
 			t.Errorf("%s backup-every-hours = %+v, want %s from the region file", c.region, every, c.every)
 		}
 		maxAge := cfg.Value(ctx, config.KeyMaxBackupAge)
