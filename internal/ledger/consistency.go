@@ -1,8 +1,9 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -61,7 +62,8 @@ func newConsistencyBuilder(old *Checkpoint, newSize uint64) (*consistencyBuilder
 		}
 		b.pending = append(b.pending, pendingNode{slot: i, begin: begin, end: end})
 	}
-	sort.Slice(b.pending, func(i, j int) bool { return b.pending[i].begin < b.pending[j].begin })
+	// The pending nodes cover disjoint ranges of the new leaves: order them as the leaves come.
+	slices.SortFunc(b.pending, func(x, y pendingNode) int { return cmp.Compare(x.begin, y.begin) })
 	return b, nil
 }
 
