@@ -46,6 +46,8 @@ func TestProvisionCreatesAtMostConcurrencyUsersAtOnce(t *testing.T) {
 	if err != nil || res.Created != len(users) {
 		t.Fatalf("created %d of %d: %v", res.Created, len(users), err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if peak > 2 {
 		t.Fatalf("%d users created at once with Concurrency 2", peak)
 	}

@@ -130,11 +130,15 @@ func TestTheVerifyStepWaitsForTheTargetToAnswer(t *testing.T) {
 	defer srv.Close()
 	p := &Provider{PollInterval: time.Millisecond, HealthURL: func(regions.Definition) string { return srv.URL }}
 	r := &awsRun{p: p, plan: &failover.Plan{Backup: failover.BackupRef{ID: "b1"}}, texts: map[string]string{}}
-	if err := r.verify(context.Background()); err != nil {
-		t.Fatalf("verify: %v (after %d calls)", err, calls)
+	err := r.verify(context.Background())
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if err != nil {
+		t.Fatalf("verify: %v (after %d calls)", err, n)
 	}
-	if calls != 3 || r.texts["verify"] != srv.URL+" answers with the restore marker of b1" {
-		t.Fatalf("%d calls, says %q", calls, r.texts["verify"])
+	if n != 3 || r.texts["verify"] != srv.URL+" answers with the restore marker of b1" {
+		t.Fatalf("%d calls, says %q", n, r.texts["verify"])
 	}
 	mu.Lock()
 	calls, marker = 10, "an-older-backup"
