@@ -135,7 +135,7 @@ func (c *Checkpoint) Encode() []byte {
 }
 
 func concat(hs []Hash) []byte {
-	out := make([]byte, 0, len(hs)*HashSize)
+	var out []byte
 	for _, h := range hs {
 		out = append(out, h[:]...)
 	}
