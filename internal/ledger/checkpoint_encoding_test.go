@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +27,18 @@ func TestCheckpointEncodingFollowsItsVersion(t *testing.T) {
 	v1 := c.Encode()
 	if !bytes.HasPrefix(v1, field(checkpointTag)) || bytes.Contains(v1, []byte(c.Origin)) {
 		t.Fatalf("version 1 encoding %x: want the v1 tag and no origin", v1)
+	}
+}
+
+// TestAMalformedHashSaysWhatAHashIs: the refusal of a malformed hash says what is wanted, 64
+// lowercase hex digits.
+func TestAMalformedHashSaysWhatAHashIs(t *testing.T) {
+	for _, s := range []string{"", "abc", strings.Repeat("A", 64), strings.Repeat("a", 65)} {
+		if _, err := ParseHash(s); err == nil || !strings.Contains(err.Error(), "want 64 lowercase hex digits") {
+			t.Errorf("ParseHash(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseHash(strings.Repeat("0a", 32)); err != nil {
+		t.Fatal(err)
 	}
 }
