@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
 	"github.com/carohealth/platform/constructs/replication"
 )
@@ -215,16 +215,7 @@ func New(scope constructs.Construct, id string, props *Props) *Backup {
 
 	day := awscdk.Duration_Days(jsii.Number(1))
 	alarm := func(id, description string, metric awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, periods float64, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
-		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String(description),
-			Metric:             metric,
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(periods),
-			ComparisonOperator: op,
-			TreatMissingData:   missing,
-		})
-		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.AlarmTopic))
-		return a
+		return monitoring.OnCallAlarm(c, id, props.AlarmTopic, description, metric, op, 1, periods, missing)
 	}
 	if !props.ScheduledByEngine {
 		b.BackupFailed = alarm("BackupFailed", "Daily backup failed: see the backup function's logs; until fixed, the newest restorable backup is getting older (caro backup list)",

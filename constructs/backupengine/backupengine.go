@@ -22,7 +22,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -36,6 +35,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/carohealth/platform/constructs/monitoring"
 	"github.com/carohealth/platform/constructs/nagcheck"
 )
 
@@ -173,10 +173,10 @@ func New(scope constructs.Construct, id string, props *Props) *Engine {
 		Schedule:    awsevents.Schedule_Rate(interval),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewSfnStateMachine(e.Backup, &awseventstargets.SfnStateMachineProps{Input: awsevents.RuleTargetInput_FromObject(map[string]interface{}{})})},
 	})
-	e.BackupFailed = alarm(c, "BackupFailedAlarm", props.AlarmTopic,
+	e.BackupFailed = monitoring.OnCallAlarm(c, "BackupFailedAlarm", props.AlarmTopic,
 		"A backup failed, timed out or was aborted: see the Backup state machine's execution; until fixed, the newest restorable backup is getting older (caro backup list)",
 		failures(e.Backup, awscdk.Duration_Minutes(jsii.Number(5))), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
-	e.BackupMissing = alarm(c, "BackupMissingAlarm", props.AlarmTopic,
+	e.BackupMissing = monitoring.OnCallAlarm(c, "BackupMissingAlarm", props.AlarmTopic,
 		fmt.Sprintf("No backup succeeded in %v hours (two intervals): check the BackupSchedule rule and the Backup state machine", 2*hours),
 		e.Backup.MetricSucceeded(&awscloudwatch.MetricOptions{Period: interval, Statistic: jsii.String("Sum")}),
 		awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 1, 2, awscloudwatch.TreatMissingData_BREACHING)
@@ -266,10 +266,10 @@ func (e *Engine) prestage(c constructs.Construct, props *Props) {
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Hours(jsii.Number(1))),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewSfnStateMachine(e.Prestage, &awseventstargets.SfnStateMachineProps{Input: input("")})},
 	})
-	e.PrestageFailed = alarm(c, "PrestageFailedAlarm", props.AlarmTopic,
+	e.PrestageFailed = monitoring.OnCallAlarm(c, "PrestageFailedAlarm", props.AlarmTopic,
 		"A pre-stage failed, timed out or was aborted: the standby is behind (caro failover readiness); a failover now loads the backup (the cold path); see prestage/latest.json and the Prestage execution",
 		failures(e.Prestage, awscdk.Duration_Minutes(jsii.Number(5))), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
-	e.PrestageSlow = alarm(c, "PrestageSlowAlarm", props.AlarmTopic,
+	e.PrestageSlow = monitoring.OnCallAlarm(c, "PrestageSlowAlarm", props.AlarmTopic,
 		fmt.Sprintf("A pre-stage took more than %v minutes: a cold failover would take as long; check the database's load and the engine's concurrency", maxRun),
 		e.Prestage.Metric(jsii.String("ExecutionTime"), &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),
 		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, maxRun*60*1000, 1, awscloudwatch.TreatMissingData_NOT_BREACHING)
@@ -320,15 +320,6 @@ func failures(m sfn.StateMachine, period awscdk.Duration) awscloudwatch.IMetric 
 		Expression: jsii.String("FILL(f, 0) + FILL(t, 0) + FILL(a, 0)"), Period: period,
 		UsingMetrics: &map[string]awscloudwatch.IMetric{"f": m.MetricFailed(o), "t": m.MetricTimedOut(o), "a": m.MetricAborted(o)},
 	})
-}
-
-func alarm(c constructs.Construct, id string, topic awssns.ITopic, description string, metric awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, threshold, periods float64, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
-	a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
-		AlarmDescription: jsii.String(description), Metric: metric, Threshold: jsii.Number(threshold),
-		EvaluationPeriods: jsii.Number(periods), ComparisonOperator: op, TreatMissingData: missing,
-	})
-	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
-	return a
 }
 
 // grantBackup lets the worker write this region's backups: list and read/write under backups/ of

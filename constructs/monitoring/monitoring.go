@@ -146,3 +146,14 @@ func (m *Monitoring) WatchAPI(api awsapigateway.RestApiBase) (fiveXX, latency aw
 	})
 	return fiveXX, latency
 }
+
+// OnCallAlarm is an alarm that pages on-call (topic) when it fires: the one way the platform's job
+// constructs (backups, the backup engine, retention) raise a page.
+func OnCallAlarm(c constructs.Construct, id string, topic awssns.ITopic, description string, metric awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, threshold, periods float64, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
+	a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String(description), Metric: metric, Threshold: jsii.Number(threshold),
+		EvaluationPeriods: jsii.Number(periods), ComparisonOperator: op, TreatMissingData: missing,
+	})
+	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
+	return a
+}

@@ -8,13 +8,14 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/carohealth/platform/constructs/monitoring"
 )
 
 // DefaultYears is the retention when Props.RetentionYears is 0 (the region definition's default).
@@ -80,16 +81,7 @@ func New(scope constructs.Construct, id string, props *Props) *Retention {
 
 	day := awscdk.Duration_Days(jsii.Number(1))
 	alarm := func(id, description string, metric awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, periods float64, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
-		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String(description),
-			Metric:             metric,
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(periods),
-			ComparisonOperator: op,
-			TreatMissingData:   missing,
-		})
-		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.AlarmTopic))
-		return a
+		return monitoring.OnCallAlarm(c, id, props.AlarmTopic, description, metric, op, 1, periods, missing)
 	}
 	r.Failed = alarm("Failed", "The retention job failed: records whose retention ended stay until it succeeds (its logs say why; it is idempotent, so the next run catches up)",
 		props.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: day, Statistic: jsii.String("Sum")}),
