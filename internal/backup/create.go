@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -66,30 +65,8 @@ func NewBackupID(now time.Time) string {
 }
 
 func (o *CreateOptions) validate() error {
-	var missing []string
-	if o.Source == nil && o.SourceURI == "" {
-		missing = append(missing, "source URI")
-	}
-	if o.Store == nil {
-		missing = append(missing, "object store (bucket)")
-	}
-	if o.KMS == nil || o.KeyID == "" {
-		missing = append(missing, "KMS key")
-	}
-	if o.Region == "" {
-		missing = append(missing, "source region")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("backup create: missing %s", strings.Join(missing, ", "))
-	}
-	if o.Database == "" {
-		o.Database = DefaultDatabase
-	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = DefaultChunkSize
-	}
-	if o.ChunkSize > maxChunkSize {
-		return fmt.Errorf("backup create: chunk size %d exceeds %d", o.ChunkSize, maxChunkSize)
+	if err := checkRun("create", o.Source != nil || o.SourceURI != "", o.Store, o.KMS, o.KeyID, o.Region, &o.Database, &o.ChunkSize); err != nil {
+		return err
 	}
 	if o.Now == nil {
 		o.Now = time.Now

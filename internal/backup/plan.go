@@ -119,31 +119,40 @@ type PlanOptions struct {
 	Now           func() time.Time
 }
 
-func (o *PlanOptions) validate() error {
+// checkRun checks what every backup run (Create, PlanBackup) needs and fills the database and
+// chunk size defaults; op names the run in its errors.
+func checkRun(op string, hasSource bool, store ObjectStore, kms KMS, keyID, region string, database *string, chunkSize *int) error {
 	var missing []string
-	if o.Source == nil && o.SourceURI == "" {
+	if !hasSource {
 		missing = append(missing, "source URI")
 	}
-	if o.Store == nil {
+	if store == nil {
 		missing = append(missing, "object store (bucket)")
 	}
-	if o.KMS == nil || o.KeyID == "" {
+	if kms == nil || keyID == "" {
 		missing = append(missing, "KMS key")
 	}
-	if o.Region == "" {
+	if region == "" {
 		missing = append(missing, "source region")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("backup plan: missing %s", strings.Join(missing, ", "))
+		return fmt.Errorf("backup %s: missing %s", op, strings.Join(missing, ", "))
 	}
-	if o.Database == "" {
-		o.Database = DefaultDatabase
+	if *database == "" {
+		*database = DefaultDatabase
 	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = DefaultChunkSize
+	if *chunkSize <= 0 {
+		*chunkSize = DefaultChunkSize
 	}
-	if o.ChunkSize > maxChunkSize {
-		return fmt.Errorf("backup plan: chunk size %d exceeds %d", o.ChunkSize, maxChunkSize)
+	if *chunkSize > maxChunkSize {
+		return fmt.Errorf("backup %s: chunk size %d exceeds %d", op, *chunkSize, maxChunkSize)
+	}
+	return nil
+}
+
+func (o *PlanOptions) validate() error {
+	if err := checkRun("plan", o.Source != nil || o.SourceURI != "", o.Store, o.KMS, o.KeyID, o.Region, &o.Database, &o.ChunkSize); err != nil {
+		return err
 	}
 	if o.PartDocuments <= 0 {
 		o.PartDocuments = DefaultPartDocuments
